@@ -1,0 +1,3 @@
+"""E-mail-driven ticketing gateway."""
+
+__version__ = "0.1.0"
