@@ -1,0 +1,302 @@
+"""Settings: embedded defaults, the user's TOML merged over them, frozen.
+
+Every key has a default in ``defaults.toml``; a key the gateway does not
+know, or a value of the wrong kind, stops start-up with the file, the key
+and what is expected (``gateway check-config`` prints exactly that).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from gateway.errors import ConfigError
+
+DEFAULTS_PATH: Final = Path(__file__).with_name("defaults.toml")
+_PREFIX = re.compile(r"^[A-Z]{2,8}$")
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_LANGUAGES: Final = ("pt_BR", "en")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str = "sqlite:///var/gateway.db"
+    sqlite_synchronous: str = "FULL"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 50
+    timeout: int = 300
+    lmtp: bool = False
+    hostname: str = "gateway.example.gov.br"
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    mode: str = "maildir"
+    path: str = "var/outbox"
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"
+    username: str = ""
+    password: str = ""
+    timeout: int = 30
+    max_attempts: int = 10
+    retry_initial: int = 30
+    retry_max: int = 3600
+    poll_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    poll_interval: float = 1.0
+    batch_size: int = 100
+    max_header_bytes: int = 256 * 1024
+    max_part_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    acks_per_sender_per_hour: int = 5
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = "http://127.0.0.1:8080"
+    secret: str = "change-me-development-only"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    address: str
+    protocol_prefix: str
+    name: str = ""
+    team: tuple[str, ...] = ()
+    analysts: tuple[str, ...] = ()
+    language: str = "pt_BR"
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.address
+
+    def address_with_token(self, token: str) -> str:
+        """``atendimento+ATD-2026-000001-7@example.gov.br``: a reply to it finds its ticket."""
+        local, domain = self.address.split("@", 1)
+        return f"{local}+{token}@{domain}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    mailboxes: tuple[MailboxConfig, ...] = ()
+    source: str = "<defaults>"
+
+    def mailbox_for(self, address: str) -> tuple[MailboxConfig, str | None] | None:
+        """The mailbox an address reaches, and its ``+token`` if any."""
+        local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+        token = None
+        if "+" in local:
+            local, token = local.split("+", 1)
+        plain = f"{local}@{domain}"
+        for mailbox in self.mailboxes:
+            if mailbox.address == plain:
+                return mailbox, (token.upper() if token else None)
+        return None
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset(m.address for m in self.mailboxes)
+
+
+_SECTIONS: Final[dict[str, type]] = {
+    "storage": StorageConfig,
+    "smtp": SmtpConfig,
+    "outbound": OutboundConfig,
+    "processing": ProcessingConfig,
+    "limits": LimitsConfig,
+    "web": WebConfig,
+    "auth": AuthConfig,
+    "templates": TemplatesConfig,
+}
+_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    "storage.sqlite_synchronous": ("FULL", "NORMAL", "EXTRA"),
+    "outbound.mode": ("maildir", "smtp"),
+    "outbound.security": ("none", "starttls", "tls"),
+}
+
+
+def load_settings(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults, then the file at ``path`` (or ``$GATEWAY_CONFIG``), then ``overrides``.
+
+    ``overrides`` has the file's shape (``{"smtp": {"port": 2526}}``); tests
+    use it instead of writing files.
+    """
+    defaults = _read_toml(DEFAULTS_PATH)
+    if path is None and os.environ.get("GATEWAY_CONFIG"):
+        path = os.environ["GATEWAY_CONFIG"]
+    user: dict[str, Any] = _read_toml(Path(path)) if path is not None else {}
+    source = str(path) if path is not None else "<defaults>"
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(user.get(key), dict):
+            user[key] = {**user[key], **value}
+        else:
+            user[key] = value
+    return _build(defaults, user, source)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, "-", "file not found; pass an existing file with --config or GATEWAY_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "-", f"not valid TOML: {exc}") from exc
+
+
+def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Settings:
+    unknown = set(user) - set(_SECTIONS) - {"mailbox"}
+    if unknown:
+        known = ", ".join(sorted([*_SECTIONS, "mailbox"]))
+        raise ConfigError(source, sorted(unknown)[0], f"unknown section; expected one of {known}")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        merged = {**defaults.get(name, {}), **_table(source, name, user.get(name, {}))}
+        sections[name] = _dataclass_from(cls, merged, source, name)
+    sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
+    sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
+    raw_mailboxes = user.get("mailbox", defaults["mailbox"])
+    if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
+        raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")
+    mailboxes = tuple(_mailbox(source, index, entry) for index, entry in enumerate(raw_mailboxes))
+    _check_unique(source, mailboxes)
+    return Settings(**sections, mailboxes=mailboxes, source=source)
+
+
+def _table(source: str, name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(source, name, f"expected a [{name}] table, got {type(value).__name__}")
+    return value
+
+
+def _with_secret(section: Any, key: str, env: str, *, override: bool = False) -> Any:
+    value = os.environ.get(env)
+    if value and (override or not getattr(section, key)):
+        return dataclasses.replace(section, **{key: value})
+    return section
+
+
+def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
+    where = f"mailbox[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(source, where, "expected a [[mailbox]] table")
+    for required in ("address", "protocol_prefix"):
+        if required not in entry:
+            raise ConfigError(source, f"{where}.{required}", "missing; every mailbox needs it")
+    mailbox = _dataclass_from(MailboxConfig, entry, source, where)
+    address = mailbox.address.strip().lower()
+    if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
+        raise ConfigError(source, f"{where}.address", f"{mailbox.address!r} is not a plain address like cnes@example.gov.br")
+    if not _PREFIX.match(mailbox.protocol_prefix):
+        raise ConfigError(source, f"{where}.protocol_prefix",
+                          f"{mailbox.protocol_prefix!r} must be 2 to 8 capital letters, e.g. ATD")
+    if mailbox.language not in _LANGUAGES:
+        raise ConfigError(source, f"{where}.language", f"{mailbox.language!r} is not one of {', '.join(_LANGUAGES)}")
+    for key in ("team", "analysts"):
+        for member in getattr(mailbox, key):
+            if not _ADDRESS.match(member.strip()):
+                raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
+    return dataclasses.replace(
+        mailbox,
+        address=address,
+        team=tuple(m.strip().lower() for m in mailbox.team),
+        analysts=tuple(m.strip().lower() for m in mailbox.analysts),
+    )
+
+
+def _check_unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:
+    seen: dict[str, int] = {}
+    for index, mailbox in enumerate(mailboxes):
+        for key, value in (("address", mailbox.address), ("protocol_prefix", mailbox.protocol_prefix)):
+            marker = f"{key}:{value}"
+            if marker in seen:
+                raise ConfigError(source, f"mailbox[{index}].{key}",
+                                  f"{value!r} is already used by mailbox[{seen[marker]}]; each mailbox needs its own")
+            seen[marker] = index
+
+
+def _dataclass_from(cls: type, values: dict[str, Any], source: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(source, f"{where}.{unknown[0]}", f"unknown key; expected one of {', '.join(sorted(fields))}")
+    converted = {}
+    for key, value in values.items():
+        converted[key] = _convert(value, hints[key], source, f"{where}.{key}")
+        choices = _CHOICES.get(f"{where}.{key}")
+        if choices and converted[key] not in choices:
+            raise ConfigError(source, f"{where}.{key}", f"{value!r} is not one of {', '.join(choices)}")
+    return cls(**converted)
+
+
+def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(source, key, f"expected a list, got {value!r}")
+        return tuple(_convert(item, typing.get_args(hint)[0], source, key) for item in value)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(source, key, f"expected {_describe(hint)}, got {value!r}")
+    return value
+
+
+def _describe(hint: Any) -> str:
+    return {bool: "true or false", int: "a whole number >= 0", float: "a number >= 0", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint)))

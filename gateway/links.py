@@ -1,0 +1,50 @@
+"""Signed, expiring, per-ticket, per-action links (track, accept, refuse, survey).
+
+Nobody in PITFALLS item 5 both signs and expires their links; we do both.
+A token names one ticket and one action; it is signed with the web secret
+and carries its creation time, so ``verify`` can refuse an old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+ACTIONS: Final = ("track", "accept", "refuse", "solution", "survey")
+_SALT: Final = "gateway.links.v1"
+_PATHS: Final = {"track": "t", "accept": "s", "refuse": "s", "solution": "s", "survey": "p"}
+
+
+class LinkError(ValueError):
+    """A token that is tampered with, expired, or for another action."""
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    protocol: str
+    action: str
+    extra: str = ""
+
+
+def make_token(secret: str, protocol: str, action: str, extra: str = "") -> str:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown link action {action!r}; expected one of {', '.join(ACTIONS)}")
+    return URLSafeTimedSerializer(secret, salt=_SALT).dumps([protocol, action, extra])
+
+
+def make_url(base_url: str, secret: str, protocol: str, action: str, extra: str = "") -> str:
+    return f"{base_url.rstrip('/')}/{_PATHS[action]}/{make_token(secret, protocol, action, extra)}"
+
+
+def verify(secret: str, token: str, *, action: str, max_age_seconds: int) -> LinkClaim:
+    try:
+        protocol, claimed, extra = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise LinkError("the link has expired") from exc
+    except (BadSignature, ValueError, TypeError) as exc:
+        raise LinkError("the link is not valid (altered or incomplete)") from exc
+    if claimed != action:
+        raise LinkError(f"the link is for {claimed!r}, not {action!r}")
+    return LinkClaim(protocol, claimed, extra)

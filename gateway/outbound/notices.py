@@ -1,0 +1,62 @@
+"""Where templates, message and queue meet: a notice becomes an outbox row.
+
+Mails are rendered when they are queued, in the caller's transaction: the
+outbox row holds the exact bytes and Message-ID, retries resend the same
+mail, and a later template change does not alter a queued one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from gateway import links
+from gateway.config import MailboxConfig, Settings
+from gateway.mail.ids import new_message_id
+from gateway.outbound import compose
+from gateway.outbound.render import Renderer
+from gateway.store import outbox, tickets
+from gateway.store.db import Transaction
+from gateway.store.models import OutboxRow, TicketRow
+from gateway.tickets.states import Status
+
+
+class Notifier:
+    def __init__(self, settings: Settings, renderer: Renderer) -> None:
+        self.settings = settings
+        self.renderer = renderer
+
+    def queue(self, tx: Transaction, *, kind: str, ticket: TicketRow, mailbox: MailboxConfig,
+              to: Sequence[str], now: datetime, context: dict[str, Any] | None = None,
+              reply_to: str | None = None, in_reply_to: str | None = None, references: Sequence[str] = (),
+              attachments: Sequence[compose.FileToSend] = (), auto_submitted: str | None = "auto-replied",
+              from_name: str | None = None) -> OutboxRow:
+        language = ticket.language or mailbox.language
+        parts = self.renderer.render(kind, language=language, mailbox=mailbox.address,
+                                     context={**self.common_context(ticket, mailbox, language), **(context or {})})
+        message_id = new_message_id(kind, mailbox.domain)
+        envelope = compose.Envelope(
+            from_name=from_name or mailbox.display_name, from_address=mailbox.address, to=list(to),
+            message_id=message_id, date=now, reply_to=reply_to, in_reply_to=in_reply_to,
+            references=references, auto_submitted=auto_submitted, language=language,
+            extra_headers={"X-Ticket-Protocol": ticket.protocol},
+        )
+        raw = compose.message(parts, envelope, attachments).as_bytes()
+        tickets.add_thread_ref(tx, message_id, ticket.id, ours=True)
+        return outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
+                          mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
+
+    def common_context(self, ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[str, Any]:
+        web = self.settings.web
+        return {
+            "protocol": ticket.protocol,
+            "subject": ticket.subject,
+            "requester_name": ticket.requester_name or ticket.requester,
+            "requester": ticket.requester,
+            "status_label": Status(ticket.status).label(language),
+            "mailbox_name": mailbox.display_name,
+            "mailbox_address": mailbox.address,
+            "reply_address": mailbox.address_with_token(ticket.protocol),
+            "tracking_url": links.make_url(web.base_url, web.secret, ticket.protocol, "track"),
+        }

@@ -1,0 +1,64 @@
+"""Templates into text: one name, three parts (subject, text, HTML).
+
+Lookup order: ``<templates>/email/<mailbox address>/<language>/`` (a
+mailbox's own wording), then ``<templates>/email/<language>/``, then the
+default language.  ``StrictUndefined`` turns a missing variable into an
+error at render time instead of a blank in a citizen's mail; HTML parts
+are autoescaped, so a subject like ``<script>`` arrives as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+
+from gateway.errors import ConfigError
+
+DEFAULT_LANGUAGE: Final = "pt_BR"
+SHIPPED: Final = Path(__file__).resolve().parents[2] / "templates"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer:
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root else SHIPPED
+        if not (self.root / "email").is_dir():
+            raise ConfigError("[templates] path", "path", f"{self.root}/email is not a folder of templates")
+
+    def render(self, name: str, *, language: str, mailbox: str, context: dict[str, Any]) -> Rendered:
+        environment = _environment(str(self.root), language, mailbox)
+        try:
+            parts = [environment.get_template(f"{name}.{part}.j2").render(context)
+                     for part in ("subject", "txt", "html")]
+        except TemplateNotFound as exc:
+            raise ConfigError(self.root / "email" / language, exc.name or name,
+                              "template missing; every notice needs .subject.j2, .txt.j2 and .html.j2") from exc
+        return Rendered(subject=" ".join(parts[0].split()), text=parts[1].strip() + "\n", html=parts[2])
+
+    def names(self, language: str = DEFAULT_LANGUAGE) -> list[str]:
+        folder = self.root / "email" / language
+        return sorted({p.name.split(".")[0] for p in folder.glob("*.j2")})
+
+
+@lru_cache(maxsize=64)
+def _environment(root: str, language: str, mailbox: str) -> Environment:
+    base = Path(root) / "email"
+    folders = [base / mailbox / language, base / language, base / DEFAULT_LANGUAGE]
+    return Environment(
+        loader=FileSystemLoader([str(f) for f in folders if f.is_dir()]),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )

@@ -1,0 +1,54 @@
+"""Find the ticket a mail belongs to, in DESIGN's order.
+
+1. a protocol in the subject, any localised prefix, any case, brackets or
+   not, with a valid check digit (a near-miss typo matches nothing);
+2. the ``+protocol`` token of the recipient address;
+3. In-Reply-To / References against every Message-ID we sent or received
+   (a citizen replying to their own first mail threads too: PITFALLS A);
+4. for a bounce, the Message-IDs of ours quoted in the returned headers.
+
+Whether the sender may add to the ticket is the next step's question.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway.pipeline.context import Flag, MailContext, Stop
+from gateway.store import tickets
+from gateway.store.models import TicketRow
+from gateway.tickets import protocol
+
+_MESSAGE_ID = re.compile(rb"<([^<>\s@]{1,200}@[^<>\s@]{1,200})>")
+
+
+def find_ticket(ctx: MailContext) -> Stop | None:
+    mail = ctx.require_mail()
+    prefixes = [m.protocol_prefix for m in ctx.settings.mailboxes]
+    for candidate in protocol.find_all(mail.subject, prefixes):
+        if _use(ctx, tickets.by_protocol(ctx.tx, str(candidate)), f"protocol {candidate} in the subject"):
+            return None
+        ctx.note(f"protocol {candidate} in the subject matches no ticket")
+    if ctx.token:
+        token = protocol.parse(ctx.token)
+        found = tickets.by_protocol(ctx.tx, str(token)) if token else None
+        if _use(ctx, found, f"protocol {ctx.token} in the recipient address"):
+            return None
+        ctx.note(f"recipient token {ctx.token!r} is not a protocol of ours")
+    thread = [*mail.references, *mail.in_reply_to]
+    if _use(ctx, tickets.by_message_ids(ctx.tx, thread), "In-Reply-To/References"):
+        return None
+    if Flag.BOUNCE in ctx.flags:
+        quoted = [m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(ctx.inbox.raw)]
+        if _use(ctx, tickets.by_message_ids(ctx.tx, quoted), "a Message-ID of ours in the bounce"):
+            return None
+    ctx.note("no ticket matched: this is a new request")
+    return None
+
+
+def _use(ctx: MailContext, ticket: TicketRow | None, reason: str) -> bool:
+    if ticket is None:
+        return False
+    ctx.ticket, ctx.match_reason = ticket, reason
+    ctx.note(f"ticket {ticket.protocol} matched by {reason}")
+    return True

@@ -1,0 +1,246 @@
+"""The tables.  Raw mail first: everything else can be rebuilt from it.
+
+``inbox`` holds every accepted mail's bytes and envelope (the first of the
+two commits); ``mail_key`` makes re-delivery a no-op; ``ticket``,
+``participant``, ``message``, ``attachment`` and ``event`` are the ticket
+and its timeline; ``outbox`` is every mail we will send, rendered, written
+in the same transaction as the change that caused it; ``thread_ref`` maps
+every Message-ID we sent or received to its ticket, for threading.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON, TypeDecorator
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite too.
+
+    SQLite has no time zone type and hands back naive values; mixing those
+    with the aware ones the clock gives is an error waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboxRow(Base):
+    """One accepted mail, exactly as it arrived."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    via: Mapped[str] = mapped_column(String(16))  # smtp, lmtp, pipe, imap, migrate
+    peer: Mapped[str] = mapped_column(String(255), default="")
+    mail_from: Mapped[str] = mapped_column(String(512), default="")
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    authenticated_as: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    mailbox_hint: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # accepted -> processed | duplicate | quarantined
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True)
+
+    __table_args__ = (Index("ix_inbox_pending", "status", "id"),)
+
+
+class QuarantineRow(Base):
+    """A mail the pipeline could not handle, with the step and the reason."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), index=True)
+    step: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class MailKeyRow(Base):
+    """Keys of mails already processed: ``mid:<message-id>`` or ``sha:<hash>``."""
+
+    __tablename__ = "mail_key"
+
+    key: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))
+
+
+class SequenceRow(Base):
+    """The last protocol sequence used per prefix and year."""
+
+    __tablename__ = "protocol_sequence"
+
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketRow(Base):
+    __tablename__ = "ticket"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    protocol: Mapped[str] = mapped_column(String(32), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(320), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    requester: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    language: Mapped[str] = mapped_column(String(8), default="pt_BR")
+    assignee: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    due_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    messages: Mapped[list[MessageRow]] = relationship(back_populates="ticket", order_by="MessageRow.id")
+    events: Mapped[list[EventRow]] = relationship(back_populates="ticket", order_by="EventRow.id")
+
+    __table_args__ = (Index("ix_ticket_due", "due_at"),)
+
+
+class ParticipantRow(Base):
+    """An address that was on the ticket's mails (CC): it may follow up."""
+
+    __tablename__ = "participant"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
+class MessageRow(Base):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), nullable=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in, out
+    role: Mapped[str] = mapped_column(String(16))  # requester, participant, analyst, stranger, system
+    sender: Mapped[str] = mapped_column(String(320))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    ticket: Mapped[TicketRow] = relationship(back_populates="messages")
+    attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
+
+
+class AttachmentRow(Base):
+    """What an attachment was; its bytes stay in the raw mail."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(512))
+    declared_type: Mapped[str] = mapped_column(String(255))
+    sniffed_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    passed_on: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class EventRow(Base):
+    """One entry of the timeline: who did what, when, from what to what, why."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    ticket: Mapped[TicketRow] = relationship(back_populates="events")
+
+
+class OutboxRow(Base):
+    """A mail to send, rendered to its final bytes when it was queued."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
+    first_rcpt: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_rate", "first_rcpt", "kind", "created_at"),
+    )
+
+
+class ThreadRefRow(Base):
+    """A Message-ID we sent or received, and the ticket it belongs to."""
+
+    __tablename__ = "thread_ref"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    ours: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+__all__ = [
+    "AttachmentRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
+    "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
+]

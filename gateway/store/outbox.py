@@ -1,0 +1,49 @@
+"""The outbox table: queued in the caller's transaction, claimed by the sender."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import OutboxRow
+
+
+def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
+        rcpt_tos: list[str], raw: bytes, at: datetime) -> OutboxRow:
+    row = OutboxRow(ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail_from,
+                    rcpt_tos=rcpt_tos, first_rcpt=rcpt_tos[0], raw=raw, status="queued",
+                    attempts=0, created_at=at, next_attempt_at=at)
+    tx.add(row)
+    return row
+
+
+def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[OutboxRow]:
+    query = (select(OutboxRow).where(OutboxRow.status == "queued", OutboxRow.next_attempt_at <= now)
+             .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list(tx.scalars(query))
+
+
+def next_due(tx: Session) -> datetime | None:
+    return tx.scalar(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "queued"))
+
+
+def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
+    query = select(func.count()).select_from(OutboxRow).where(
+        OutboxRow.first_rcpt == rcpt, OutboxRow.kind == kind, OutboxRow.created_at >= since)
+    return int(tx.scalar(query) or 0)
+
+
+def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:
+    return list(tx.scalars(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)))
+
+
+def get(tx: Session, outbox_id: int) -> OutboxRow | None:
+    return tx.get(OutboxRow, outbox_id)
+
+
+def counts(tx: Session) -> dict[str, int]:
+    return {s: n for s, n in tx.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))}
