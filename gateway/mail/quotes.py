@@ -1,0 +1,209 @@
+"""The text a person actually wrote: quoted history, signature and legal
+disclaimer removed.
+
+Rules read the reply ("sim, pode encerrar"), not the acknowledgement it
+quotes, so a quote left in would make every reply look like our own mail.
+
+Two layers:
+
+1. ``mail-parser-reply`` splits the body into fragments at quote headers.
+   It has no Portuguese, so a ``pt`` entry is added through a subclass of
+   its ``EmailMessage`` (no patching of the library's global table):
+   Gmail/Apple/Yahoo ``Em ... escreveu:`` (also wrapped over two lines),
+   Outlook ``De:/Enviado:/Para:/Assunto:``, ``----- Mensagem original
+   -----``, ``-------- Mensagem encaminhada --------``, ``Início da mensagem
+   encaminhada:``.  We keep the first fragment's full body.
+2. Our layer then removes what the library leaves or cannot return
+   separately: a trailing block of ``>`` lines, legal disclaimers (its
+   disclaimer rule needs the word "mail" and misses ours), and the
+   signature (its rule runs to the end of the fragment, swallowing a
+   disclaimer, and cuts hyphen lists).  Doing the signature here lets
+   :func:`signature` return exactly the removed block.
+
+Analyst command lines (``#aguardando``) are *not* removed: commands are
+parsed elsewhere, from this same text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from mailparser_reply.parser import EmailMessage
+
+_Q: Final = r"(?:> ?)*"
+PORTUGUESE: Final[dict[str, str | list[str]]] = {
+    "wrote_header": [
+        rf"^({_Q}Em\s[^\n]{{4,300}}?(?:\n{_Q}[^\n]{{1,200}}?)?\sescreveu\s?:)\s*$",
+        rf"^({_Q}-{{2,}}\s*(?:Mensagem original|Mensagem encaminhada|Forwarded message)\s*-{{2,}})\s*$",
+        rf"^({_Q}(?:In[íi]cio da mensagem encaminhada|Begin forwarded message)\s?:)\s*$",
+    ],
+    "from_header": (
+        rf"((?:(?:^|\n|\n{_Q})[* ]*(?:De|Enviado|Enviada|Para|Assunto|Data|Cc|Cco|From|Sent"
+        rf"|To|Subject|Date)\s?:[ *]*(?:\s{{,2}}).*){{2,}}(?:\n.*){{,1}})"
+    ),
+    "disclaimers": [],
+    "signatures": [],
+    "sent_from": r"Enviado do meu|Enviado de meu",
+}
+
+
+class _MessageWithPortuguese(EmailMessage):  # type: ignore[misc]
+    """mail-parser-reply's message, knowing the ``pt`` markers above."""
+
+    def _get_language_regex(self, language: str, regex_key: str) -> str:
+        if language == "pt":
+            value = PORTUGUESE.get(regex_key, "")
+            return "|".join(value) if isinstance(value, list) else value
+        return str(super()._get_language_regex(language, regex_key))
+
+
+_QUOTED_LINE: Final = re.compile(r"^\s*>")
+_ATTRIBUTION_HINT: Final = re.compile(
+    r"@|\d{1,2}[:./]\d{2}|(?:wrote|escreveu|escribi[óo]|schrieb|a [ée]crit|ha scritto|написал|"
+    r"skrev|schreef|napisa[łl])\s*:\s*$", re.IGNORECASE)
+_RULE: Final = re.compile(r"^\s*[-_=*]{5,}\s*$")
+_DEVICE_LINE: Final = re.compile(
+    r"^\s*(?:Enviado d[oe] (?:meu|minha) .{2,40}|Enviado do Email .{2,30}|Enviado via .{2,30}"
+    r"|Sent from my .{2,40}|Sent from (?:Mail|Outlook|Yahoo Mail).{0,40}"
+    r"|(?:Get|Obter(?: o)?|Baixe o) Outlook (?:for|para) .{2,30})\s*$",
+    re.IGNORECASE,
+)
+_DASH_SEPARATOR: Final = re.compile(r"^--\s*$|^__\s*$")
+_CLOSING: Final = re.compile(
+    r"^\s*(?:Atenciosamente|Att\.?|Atte\.?|Cordialmente|Respeitosamente|Saudações"
+    r"|Best regards|Kind regards|Regards|Sincerely|Best wishes)\s*[,.!]?\s*$",
+    re.IGNORECASE,
+)
+_DISCLAIMER: Final = re.compile(
+    r"^\s*(?:AVISO\s*(?:LEGAL)?\s*:|CONFIDENCIAL(?:IDADE)?\s*:|Esta mensagem (?:pode conter|"
+    r"[ée] destinada|e seus anexos|(?:e (?:quaisquer|os) )?(?:seus )?anexos)|Este e-?mail "
+    r"(?:pode conter|[ée] destinado)|As informa[çc][õo]es contidas n?esta mensagem"
+    r"|CONFIDENTIALITY NOTICE|DISCLAIMER\s*:|This (?:e-?mail|message)(?: and any attachments)?"
+    r" (?:may contain|is intended|is confidential|contains confidential))",
+    re.IGNORECASE,
+)
+_NAME_PARTICLES: Final = frozenset({"da", "de", "do", "das", "dos", "e", "di", "van", "von"})
+
+
+@dataclass(frozen=True)
+class _Split:
+    reply: str
+    signature: str | None
+
+
+def reply_text(text: str) -> str:
+    """The new text of a reply, without history, signature or disclaimer.
+
+    >>> reply_text("Sim, pode encerrar\\n\\nEm qua., 18 de nov. de 2026 às 15:20, "
+    ...            "Central <c@example.gov.br> escreveu:\\n> Prezado...")
+    'Sim, pode encerrar'
+    """
+    return _split(text).reply
+
+
+def signature(text: str) -> str | None:
+    """The signature block :func:`reply_text` removed (``-- `` block, device
+    line such as "Enviado do meu iPhone", a closing such as
+    "Atenciosamente," with what follows, or a final name + role
+    paragraph), or None when none was recognised."""
+    return _split(text).signature
+
+
+def _split(text: str) -> _Split:
+    fresh = _first_fragment(text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = _strip_trailing_quote(fresh.split("\n"))
+    lines = _cut_disclaimer(lines)
+    at = _signature_start(lines)
+    if at is None:
+        return _Split(_join(lines), None)
+    return _Split(_join(lines[:at]), _join(lines[at:]) or None)
+
+
+def _first_fragment(text: str) -> str:
+    """The text before the first quote header, as the library splits it."""
+    message = _MessageWithPortuguese(text=text, languages=["pt", "en"],
+                                     keep_hyphen_lists=True).read()
+    if not message.replies:
+        return ""
+    first = message.replies[0]
+    if not first.headers:
+        return str(first.full_body)
+    # The body starts with a quote header.  Bottom-posting ("On ... wrote:",
+    # "> quote", then the answer) leaves the answer below the ">" lines.
+    lines = str(first.full_body).split("\n")
+    if not lines or not _QUOTED_LINE.match(lines[0]):
+        return ""
+    rest = list(itertools.dropwhile(lambda line: not line.strip() or _QUOTED_LINE.match(line), lines))
+    return _first_fragment("\n".join(rest)) if rest else ""
+
+
+def _strip_trailing_quote(lines: list[str]) -> list[str]:
+    """Drop a final block of ``>`` lines, the attribution line(s) just above
+    it (any language: "... <bob@x> написал:"), and separator rules."""
+    end = len(lines)
+    while end and (not lines[end - 1].strip() or _QUOTED_LINE.match(lines[end - 1])):
+        end -= 1
+    if any(_QUOTED_LINE.match(line) for line in lines[end:]):
+        last = lines[end - 1] if end else ""
+        above = lines[end - 2] if end >= 2 else ""
+        if last.rstrip().endswith(":") and _ATTRIBUTION_HINT.search(above + " " + last):
+            end -= 1
+            # A wrapped attribution: "... 14:20 Bob <" / "bob@x> wrote:".
+            if above.strip() and (above.rstrip().endswith(("<", ",")) or _ATTRIBUTION_HINT.search(above)):
+                end -= 1
+    while end and (not lines[end - 1].strip() or _RULE.match(lines[end - 1])):
+        end -= 1
+    return lines[:end]
+
+
+def _cut_disclaimer(lines: list[str]) -> list[str]:
+    """Remove a legal disclaimer paragraph and everything after it."""
+    for index, line in enumerate(lines):
+        if index and _DISCLAIMER.match(line) and not lines[index - 1].strip():
+            return lines[:index]
+    return lines
+
+
+def _signature_start(lines: list[str]) -> int | None:
+    """Index of the first line of the signature block, if any."""
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    if len(content) < 2:
+        return None
+    first, tail = content[0], content[-8:]
+    for index in tail:
+        line = lines[index]
+        if index > first and (_DASH_SEPARATOR.match(line) or _DEVICE_LINE.match(line)):
+            return index
+        if index > first and _CLOSING.match(line) and index != content[-1]:
+            return index
+    return _name_and_role(lines, content)
+
+
+def _name_and_role(lines: list[str], content: list[int]) -> int | None:
+    """A last paragraph of 2-4 short lines whose first line is a person's name."""
+    end = content[-1]
+    start = end
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    size = end - start + 1
+    if not 2 <= size <= 4 or start <= content[0]:
+        return None
+    if not _looks_like_name(lines[start]):
+        return None
+    if any(len(line.strip()) > 70 or line.rstrip().endswith(("?", "!")) for line in lines[start:end + 1]):
+        return None
+    return start
+
+
+def _looks_like_name(line: str) -> bool:
+    words = line.strip().split()
+    if not 2 <= len(words) <= 6 or any(ch.isdigit() or ch in ":,;!?@" for ch in line):
+        return False
+    return all(w[0].isupper() or w.lower() in _NAME_PARTICLES for w in words) and words[0][0].isupper()
+
+
+def _join(lines: list[str]) -> str:
+    return "\n".join(line.rstrip() for line in lines).strip()
