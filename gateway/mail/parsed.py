@@ -4,7 +4,7 @@ Why the standard library first and mail-parser second: measured on this
 corpus (Python 3.11, one core), ``email`` with ``policy.default`` takes
 ~4.5 ms for a 2-3 KB mail because its header registry parses every header
 it touches; ``mailparser.parse_from_bytes`` takes ~1.4 ms; ``compat32``
-plus the few header decodings we need takes ~0.35 ms.  The ingest
+alone ~0.35 ms, and this whole parse() ~0.8 ms.  The ingest
 benchmark wants thousands of mails per second, so the primary path is
 ``compat32`` with our own RFC 2047 decoding and charset table
 (:mod:`gateway.mail.charsets`); mail-parser (which wraps the same stdlib
