@@ -7,6 +7,7 @@ mail, and a later template change does not alter a queued one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,9 @@ class Notifier:
               to: Sequence[str], now: datetime, context: dict[str, Any] | None = None,
               reply_to: str | None = None, in_reply_to: str | None = None, references: Sequence[str] = (),
               attachments: Sequence[compose.FileToSend] = (), auto_submitted: str | None = "auto-replied",
-              from_name: str | None = None) -> OutboxRow:
+              from_name: str | None = None, role: str = "system") -> OutboxRow:
+        """Render, compose and queue one mail; it also goes on the ticket's
+        timeline as an outgoing message (team notices as internal ones)."""
         language = ticket.language or mailbox.language
         parts = self.renderer.render(kind, language=language, mailbox=mailbox.address,
                                      context={**self.common_context(ticket, mailbox, language), **(context or {})})
@@ -44,6 +47,10 @@ class Notifier:
         )
         raw = compose.message(parts, envelope, attachments).as_bytes()
         tickets.add_thread_ref(tx, message_id, ticket.id, ours=True)
+        tickets.add_message(tx, ticket, direction="out", role=role, sender=mailbox.address, sent_at=now,
+                            subject=parts.subject, text=parts.text, message_id=message_id,
+                            automatic=auto_submitted is not None, internal=kind.startswith("team_"),
+                            attachments=[_described(a) for a in attachments])
         return outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
                           mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
 
@@ -60,3 +67,8 @@ class Notifier:
             "reply_address": mailbox.address_with_token(ticket.protocol),
             "tracking_url": links.make_url(web.base_url, web.secret, ticket.protocol, "track"),
         }
+
+
+def _described(item: compose.FileToSend) -> dict[str, object]:
+    return {"filename": item.filename, "declared_type": item.content_type, "sniffed_type": item.content_type,
+            "size": len(item.data), "sha256": hashlib.sha256(item.data).hexdigest()}

@@ -109,7 +109,7 @@ class Intake:
                             to=[ticket.requester], now=now, context={"text": text},
                             in_reply_to=requester_thread[-1] if requester_thread else None,
                             references=requester_thread, attachments=_files(mail.attachments),
-                            auto_submitted=None)
+                            auto_submitted=None, role=Role.ANALYST.value)
 
     def _store_message(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
                        text: str) -> None:

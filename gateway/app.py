@@ -1,0 +1,110 @@
+"""Composition root: builds every part from Settings, starts and stops them.
+
+``gateway run`` is one process with one event loop (the listener, later the
+web pages and the scheduler) and a few threads for the blocking work
+(processing, sending).  ``--only`` picks some roles, so several nodes on
+PostgreSQL can split the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Iterable
+from typing import Final
+
+from gateway.clock import Clock, SystemClock
+from gateway.config import Settings
+from gateway.ingest import Ingest
+from gateway.outbound import delivery
+from gateway.outbound.notices import Notifier
+from gateway.outbound.render import Renderer
+from gateway.outbound.sender import Sender
+from gateway.pipeline import runner
+from gateway.services.intake import Intake
+from gateway.store.db import Database
+from gateway.transports import smtp
+
+log = logging.getLogger("gateway.app")
+
+ROLES: Final = ("smtp", "process", "send")
+
+
+class Gateway:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.storage)
+        if migrate:
+            self.db.migrate()
+        self.renderer = Renderer(settings.templates.path or None)
+        self.notifier = Notifier(settings, self.renderer)
+        self.intake = Intake(settings, self.notifier)
+        self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake))
+        self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
+        self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start_workers(self, roles: Iterable[str] = ROLES) -> None:
+        roles = set(roles)
+        if "process" in roles:
+            self._spawn("processor", self._process_loop)
+        if "send" in roles:
+            self._spawn("sender", lambda: self.sender.loop(self.stopping))
+
+    async def serve(self, roles: Iterable[str] = ROLES, ready: threading.Event | None = None) -> None:
+        """Run until ``stop()`` (or SIGTERM/SIGINT in the main thread)."""
+        roles = set(roles)
+        self.start_workers(roles)
+        servers: list[asyncio.AbstractServer] = []
+        if "smtp" in roles and self.settings.smtp.enabled:
+            servers.append(await smtp.start(self.ingest, self.settings, self.clock))
+        _install_signal_handlers(self)
+        if ready is not None:
+            ready.set()
+        try:
+            while not self.stopping.is_set():
+                await asyncio.sleep(0.1)
+        finally:
+            for server in servers:
+                server.close()
+                await server.wait_closed()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.ingest.accepted.set()
+        self.sender.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        self.ingest.close()
+
+    def close(self) -> None:
+        self.stop()
+        self.db.dispose()
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _process_loop(self) -> None:
+        interval = self.settings.processing.poll_interval
+        while not self.stopping.is_set():
+            self.ingest.accepted.clear()
+            try:
+                self.ingest.process_pending()
+            except Exception:  # the database went away: keep the worker alive
+                log.exception("processing pass failed; trying again shortly")
+            self.ingest.accepted.wait(interval)
+
+
+def _install_signal_handlers(gateway: Gateway) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, gateway.stopping.set)

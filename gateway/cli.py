@@ -1,0 +1,257 @@
+"""``gateway``: one thin function per command; the work is elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.config import Settings, load_settings
+from gateway.errors import ConfigError
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"))
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
+
+
+def _gateway(ctx: click.Context) -> Any:
+    from gateway.app import Gateway
+
+    return Gateway(_settings(ctx))
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="TOML config file (default: $GATEWAY_CONFIG, else the embedded defaults).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """E-mail gateway for ticket-based service desks."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send (default: all).")
+@click.pass_context
+def run(ctx: click.Context, only: str) -> None:
+    """Run the gateway: listener, processing and sending in one process."""
+    from gateway.app import ROLES
+
+    roles = [r.strip() for r in only.split(",") if r.strip()] or list(ROLES)
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise click.BadParameter(f"unknown role {unknown[0]!r}; expected some of {', '.join(ROLES)}", param_hint="--only")
+    gateway = _gateway(ctx)
+    _print_welcome(gateway.settings)
+    try:
+        asyncio.run(gateway.serve(roles))
+    finally:
+        gateway.close()
+
+
+@main.command()
+@click.option("--mailbox", default=None, help="Service address the mail is for, when the envelope does not say.")
+@click.option("--sender", default="", help="Envelope sender (Postfix: ${sender}).")
+@click.option("--recipient", "recipients", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
+@click.option("--no-process", is_flag=True, help="Only store; leave processing to a running gateway.")
+@click.pass_context
+def ingest(ctx: click.Context, mailbox: str | None, sender: str, recipients: tuple[str, ...], no_process: bool) -> None:
+    """Read one mail on standard input (MTA pipe). Exit 0 stored, 75 retry, 65 refused."""
+    from gateway.app import Gateway
+    from gateway.transports import pipe
+
+    try:
+        settings = load_settings(ctx.obj.get("config"))
+        gateway = Gateway(settings)
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(pipe.EX_TEMPFAIL)  # the MTA keeps the mail while the admin fixes the config
+    except Exception as error:  # database unreachable
+        click.echo(f"cannot open storage: {error}", err=True)
+        sys.exit(pipe.EX_TEMPFAIL)
+    if mailbox and settings.mailbox_for(mailbox) is None:
+        click.echo(f"--mailbox {mailbox}: no such mailbox in {settings.source}", err=True)
+        sys.exit(pipe.EX_DATAERR)
+    db_path = Path(gateway.db.url.database or "var/gateway.db")
+    code, message = pipe.deliver(gateway.ingest, gateway.clock, stream=pipe.stdin_bytes(), mailbox=mailbox,
+                                 sender=sender, recipients=recipients, max_size=settings.smtp.max_message_size,
+                                 rejects=db_path.parent / "rejected")
+    if code == pipe.EX_OK and not no_process:
+        gateway.ingest.process_pending()
+    gateway.close()
+    click.echo(message, err=code != pipe.EX_OK)
+    sys.exit(code)
+
+
+@main.command(name="process")
+@click.pass_context
+def process_cmd(ctx: click.Context) -> None:
+    """Process every accepted mail once, then exit."""
+    gateway = _gateway(ctx)
+    done = gateway.ingest.process_pending()
+    gateway.close()
+    click.echo(f"processed {len(done)} mail(s)")
+
+
+@main.command()
+@click.pass_context
+def send(ctx: click.Context) -> None:
+    """Deliver what is due in the outbox once, then exit."""
+    gateway = _gateway(ctx)
+    tried = gateway.sender.run_once()
+    gateway.close()
+    click.echo(f"tried {tried} mail(s)")
+
+
+@main.group()
+def tickets() -> None:
+    """Look at tickets."""
+
+
+@tickets.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--status", default=None)
+@click.option("--mailbox", default=None)
+@click.option("--limit", default=100, show_default=True)
+@click.pass_context
+def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox: str | None, limit: int) -> None:
+    """List tickets, newest first."""
+    from gateway.services import views
+    from gateway.store import tickets as store
+
+    gateway = _gateway(ctx)
+    with gateway.db.transaction() as tx:
+        rows = [views.summary(t) for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
+    gateway.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['protocol']:<20} {row['status_label']:<28} {row['requester']:<32} {row['subject'][:60]}")
+
+
+@tickets.command(name="show")
+@click.argument("protocol")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def tickets_show(ctx: click.Context, protocol: str, as_json: bool) -> None:
+    """Show one ticket: messages and events."""
+    from gateway.services import views
+
+    gateway = _gateway(ctx)
+    with gateway.db.transaction() as tx:
+        data = views.detail(tx, protocol.strip().upper())
+    gateway.close()
+    if data is None:
+        click.echo(f"no ticket {protocol}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{data['protocol']}  {data['status_label']}  {data['mailbox']}\n{data['subject']}\n"
+               f"requester: {data['requester']}")
+    for event in data["events"]:
+        click.echo(f"  {event['at']}  {event['kind']:<14} {event['actor']}  {event['note']}")
+
+
+@main.group()
+def quarantine() -> None:
+    """Mails the pipeline could not handle, kept with their reason."""
+
+
+@quarantine.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def quarantine_list(ctx: click.Context, as_json: bool) -> None:
+    from gateway.store import inbox
+
+    gateway = _gateway(ctx)
+    with gateway.db.transaction() as tx:
+        rows = [{"id": q.id, "inbox_id": i.id, "step": q.step, "reason": q.reason, "at": q.created_at.isoformat(),
+                 "message_id": i.message_id, "mail_from": i.mail_from} for q, i in inbox.quarantined(tx)]
+    gateway.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"#{row['id']:<5} inbox #{row['inbox_id']:<6} [{row['step']}] {row['reason']}")
+
+
+@quarantine.command(name="release")
+@click.argument("quarantine_id", type=int)
+@click.pass_context
+def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
+    """Process a quarantined mail again (after fixing what stopped it)."""
+    from gateway.store import inbox
+
+    gateway = _gateway(ctx)
+    with gateway.db.transaction() as tx:
+        row = inbox.release(tx, quarantine_id, gateway.clock.now())
+    if row is None:
+        gateway.close()
+        click.echo(f"no quarantined mail #{quarantine_id}", err=True)
+        sys.exit(1)
+    result = gateway.ingest.process_one(row.id)
+    gateway.close()
+    click.echo(f"inbox #{row.id}: {result.outcome.value if result else 'not processed'}: {result.reason if result else ''}")
+
+
+@main.command(name="check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the config and the templates; exit non-zero naming what is wrong."""
+    from gateway.outbound.render import Renderer
+
+    settings = _settings(ctx)
+    try:
+        renderer = Renderer(settings.templates.path or None)
+        for mailbox in settings.mailboxes:
+            for name in renderer.names(mailbox.language):
+                if not name.startswith("_"):
+                    renderer.render(name, language=mailbox.language, mailbox=mailbox.address,
+                                    context=_sample_context(mailbox))
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:  # a template that does not render
+        click.echo(f"template error: {type(error).__name__}: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
+
+
+def _sample_context(mailbox: Any) -> dict[str, Any]:
+    return {"protocol": f"{mailbox.protocol_prefix}-2026-000001-7", "subject": "Teste", "requester_name": "Ana",
+            "requester": "ana@example.org", "status_label": "Novo", "mailbox_name": mailbox.display_name,
+            "mailbox_address": mailbox.address, "reply_address": mailbox.address, "tracking_url": "http://x/t/y",
+            "text": "texto", "sender": "ana@example.org", "sender_name": "Ana", "attachments": []}
+
+
+def _print_welcome(settings: Settings) -> None:
+    smtp, mailbox = settings.smtp, settings.mailboxes[0]
+    where = settings.outbound.path if settings.outbound.mode == "maildir" else f"{settings.outbound.host}:{settings.outbound.port}"
+    click.echo(f"""
+Ticket gateway listening on {smtp.host}:{smtp.port} ({'LMTP' if smtp.lmtp else 'SMTP'}), storage {settings.storage.url}
+Mailbox: {mailbox.display_name} <{mailbox.address}> (protocol prefix {mailbox.protocol_prefix})
+
+Send a first mail:
+  swaks --server {smtp.host}:{smtp.port} --from ana@example.org --to {mailbox.address} \\
+        --header 'Subject: Erro no cadastro' --body 'Não consigo incluir o profissional.'
+or, with Python only:
+  python3 -c "import smtplib; smtplib.SMTP('{smtp.host}', {smtp.port}).sendmail('ana@example.org', \\
+        ['{mailbox.address}'], 'Subject: Erro no cadastro\\n\\nNao consigo incluir o profissional.')"
+
+The acknowledgement and the team notification appear in {where}{'/new/' if settings.outbound.mode == 'maildir' else ''}.
+Then: gateway tickets list   (stop with Ctrl-C)
+""")

@@ -1,0 +1,19 @@
+"""SMTP/LMTP replies, named once and shared by the listener and its tests."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gateway.delivery import Receipt
+
+OK: Final = "250 2.1.5 OK"
+NO_SUCH_MAILBOX: Final = "550 5.1.1 No such mailbox here; this server only accepts mail for its service addresses"
+TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients; send the rest in another transaction"
+TEMPFAIL: Final = "451 4.3.0 Mail not stored, please try again later"
+
+
+def for_receipt(receipt: Receipt) -> str:
+    """The answer to DATA: 250 only when the mail is durably stored."""
+    if receipt.accepted:
+        return f"250 2.0.0 OK: stored as #{receipt.inbox_id}"
+    return TEMPFAIL

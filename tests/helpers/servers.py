@@ -1,0 +1,151 @@
+"""Real servers for tests: the gateway itself, a capture relay, free ports,
+and a bounded wait.  Every wait has a deadline; nothing loops forever."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, TypeVar
+
+from aiosmtpd.controller import Controller
+
+from gateway.app import Gateway
+from gateway.config import Settings
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class RunningGateway:
+    """A real gateway (listener, processor, sender) on a free port, in a thread."""
+
+    def __init__(self, settings: Settings, gateway: Gateway) -> None:
+        self.settings, self.gateway = settings, gateway
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.settings.smtp.port
+
+    @property
+    def address(self) -> str:
+        return self.settings.mailboxes[0].address
+
+    def start(self) -> RunningGateway:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.gateway.serve(ready=ready)), daemon=True)
+        self._thread.start()
+        if not ready.wait(15):
+            raise AssertionError("the gateway did not start within 15 s")
+        return self
+
+    def stop(self) -> None:
+        self.gateway.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self.gateway.close()
+
+    def inbox_counts(self) -> dict[str, int]:
+        from gateway.store import inbox
+
+        with self.gateway.db.transaction() as tx:
+            return inbox.counts(tx)
+
+    def wait_processed(self, count: int, timeout: float = 15.0) -> None:
+        """Wait until ``count`` mails have left the 'accepted' state."""
+        def done() -> bool:
+            counts = self.inbox_counts()
+            return counts.get("accepted", 0) == 0 and sum(counts.values()) >= count
+        wait_until(done, timeout=timeout, what=f"{count} mail(s) processed")
+
+    def tickets(self) -> list[dict[str, Any]]:
+        from gateway.services import views
+        from gateway.store import tickets
+
+        with self.gateway.db.transaction() as tx:
+            return [views.summary(t) for t in reversed(tickets.listing(tx, limit=10_000))]
+
+    def ticket(self, protocol: str) -> dict[str, Any]:
+        from gateway.services import views
+
+        with self.gateway.db.transaction() as tx:
+            data = views.detail(tx, protocol)
+        assert data is not None, f"no ticket {protocol}"
+        return data
+
+    def outbox(self, kind: str | None = None, to: str | None = None) -> list[EmailMessage]:
+        """Queued or sent mails, parsed, oldest first."""
+        from sqlalchemy import select
+
+        from gateway.store.models import OutboxRow
+
+        with self.gateway.db.transaction() as tx:
+            query = select(OutboxRow).order_by(OutboxRow.id)
+            rows = [r for r in tx.scalars(query)
+                    if (kind is None or r.kind == kind) and (to is None or to in r.rcpt_tos)]
+            return [parse_message(r.raw) for r in rows]
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        from gateway.store import inbox
+
+        with self.gateway.db.transaction() as tx:
+            return [(q.step, q.reason) for q, _ in inbox.quarantined(tx)]
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+class CaptureRelay:
+    """A real aiosmtpd server standing in for the site's relay: keeps what it gets.
+
+    ``answer`` can be set to an SMTP reply (e.g. "550 5.1.1 no such user")
+    to make it refuse.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.answer: str | None = None
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answer:
+            return self.answer
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 2.0.0 captured"
+
+    def start(self) -> CaptureRelay:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def parsed(self) -> list[EmailMessage]:
+        return [parse_message(raw) for _, _, raw in self.messages]

@@ -1,0 +1,136 @@
+"""A citizen's mail over real SMTP: ticket, protocol, acknowledgement, team
+notice; and what the listener refuses."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import time
+
+import pytest
+
+from gateway.tickets.protocol import find_all
+from tests.conftest import TEAM
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.servers import wait_until
+
+CITIZEN = "ana.souza@example.org"
+
+
+def test_new_mail_opens_a_ticket_and_queues_ack_and_team_notice(gateway, smtp_client):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    mail = make_mail(subject="Dúvida - inclusão de profissional (CBO incompatível)",
+                     attachments=[("tela.png", "image/png", png)])
+    smtp_client.sendmail(CITIZEN, [gateway.address], mail)
+    gateway.wait_processed(1)
+
+    [ticket] = gateway.tickets()
+    assert re.fullmatch(r"ATD-\d{4}-000001-\d", ticket["protocol"])
+    assert [str(p) for p in find_all(ticket["protocol"])] == [ticket["protocol"]]
+    assert ticket["status"] == "new" and ticket["requester"] == CITIZEN
+
+    [ack] = gateway.outbox(kind="ack")
+    assert ack["To"] == CITIZEN
+    assert ack["Subject"].startswith(f"[{ticket['protocol']}] ")
+    assert "Dúvida - inclusão de profissional" in ack["Subject"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["X-Auto-Response-Suppress"] == "All"
+    original_id = re.search(rb"Message-ID: (<[^>]+>)", mail).group(1).decode()
+    assert ack["In-Reply-To"] == original_id and original_id in ack["References"]
+    assert ack["Message-ID"].endswith("@example.gov.br>")
+    text = ack.get_body(("plain",)).get_content()
+    html = ack.get_body(("html",)).get_content()
+    assert ticket["protocol"] in text and ticket["protocol"] in html
+    assert "/t/" in text, "the acknowledgement carries a tracking link"
+    assert "Recebemos sua mensagem" in text  # pt_BR by default
+
+    [notice] = gateway.outbox(kind="team_new")
+    assert notice["To"] == TEAM
+    assert notice["Reply-To"] == f"atendimento+{ticket['protocol']}@example.gov.br"
+    assert "Não consigo incluir a enfermeira" in notice.get_body(("plain",)).get_content()
+    [attachment] = list(notice.iter_attachments())
+    assert attachment.get_filename() == "tela.png" and attachment.get_content() == png
+
+
+def test_ack_is_delivered_to_the_maildir_by_default(gateway, smtp_client):
+    smtp_client.sendmail(CITIZEN, [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    outbox = gateway.settings.outbound.path
+    delivered = wait_until(lambda: list((__import__("pathlib").Path(outbox) / "new").glob("*")) or None,
+                           what="mails in the outbox Maildir")
+    assert len(delivered) == 2  # acknowledgement and team notice
+
+
+def test_unknown_recipient_is_refused_with_550_and_nothing_is_stored(gateway, smtp_client):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp_client.sendmail(CITIZEN, ["nobody@example.gov.br"], make_mail(to="nobody@example.gov.br"))
+    assert refused.value.recipients["nobody@example.gov.br"][0] == 550
+    assert gateway.inbox_counts() == {}
+
+
+def test_open_relay_attempt_is_refused(gateway, smtp_client):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp_client.sendmail(CITIZEN, ["victim@example.net"], make_mail(to="victim@example.net"))
+    assert refused.value.recipients["victim@example.net"][0] == 550
+
+
+def test_oversized_mail_is_refused_with_552_and_size_is_advertised(start_gateway):
+    gateway = start_gateway(smtp={"max_message_size": 10_000})
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.ehlo()
+        assert client.has_extn("size") and client.esmtp_features["size"] == "10000"
+        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:
+            client.sendmail(CITIZEN, [gateway.address], make_mail(body="x" * 20_000))
+    assert refused.value.smtp_code == 552
+    assert gateway.inbox_counts() == {}
+
+
+def test_too_many_recipients_get_452_for_the_extra_ones(start_gateway):
+    gateway = start_gateway(smtp={"max_recipients": 1},
+                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
+                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.ehlo()
+        client.mail(CITIZEN)
+        assert client.rcpt("atendimento@example.gov.br")[0] == 250
+        assert client.rcpt("cnes@example.gov.br")[0] == 452
+
+
+def test_bad_commands_and_slow_clients_do_not_take_the_listener_down(start_gateway):
+    gateway = start_gateway(smtp={"timeout": 1})
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        assert client.docmd("FROBNICATE")[0] == 500
+        assert client.docmd("RCPT TO:<x@example.org>")[0] == 503  # no MAIL first
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as slow:
+        slow.recv(1024)  # greeting, then say nothing
+        time.sleep(1.5)
+        answer = slow.recv(1024)
+        # aiosmtpd drops an idle client (some versions say 421 first)
+        assert answer == b"" or answer.startswith(b"421")
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.sendmail(CITIZEN, [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    assert len(gateway.tickets()) == 1
+
+
+def test_lmtp_listener_answers_per_recipient(start_gateway):
+    gateway = start_gateway(smtp={"lmtp": True},
+                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
+                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
+    with smtplib.LMTP("127.0.0.1", gateway.port) as client:
+        refused = client.sendmail(CITIZEN, ["atendimento@example.gov.br", "cnes@example.gov.br"], make_mail())
+    assert refused == {}
+    gateway.wait_processed(1)
+    assert len(gateway.tickets()) == 1, "one mail to two of our addresses is one ticket"
+
+
+def test_header_injection_in_subject_and_name_does_not_reach_our_headers(gateway, smtp_client):
+    raw = (b"From: =?utf-8?q?Ana=0D=0ABcc=3A_victim=40example=2Enet?= <ana@example.org>\r\n"
+           b"To: atendimento@example.gov.br\r\nSubject: =?utf-8?q?Oi=0D=0ABcc=3A_victim=40example=2Enet?=\r\n"
+           b"Message-ID: <inj@example.org>\r\n\r\nbody\r\n")
+    smtp_client.sendmail("ana@example.org", [gateway.address], raw)
+    gateway.wait_processed(1)
+    for mail in gateway.outbox():
+        assert mail["Bcc"] is None
+        assert b"\nBcc:" not in mail.as_bytes() and b"\r\nBcc:" not in mail.as_bytes()
