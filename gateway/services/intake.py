@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.config import MailboxConfig, Settings
+from gateway.mail.headers import clean
 from gateway.mail.parsed import Attachment, ParsedMail
 from gateway.mail.quotes import reply_text
 from gateway.outbound.compose import FileToSend
@@ -54,7 +55,8 @@ class Intake:
         protocol = Protocol(mailbox.protocol_prefix, year, tickets.next_sequence(tx, mailbox.protocol_prefix, year))
         ticket = tickets.add_ticket(
             tx, protocol=str(protocol), mailbox=mailbox.address, status=Status.NEW.value,
-            requester=incoming.sender, requester_name=mail.from_name, subject=mail.subject or NO_SUBJECT,
+            requester=incoming.sender, requester_name=clean(mail.from_name, limit=200),
+            subject=clean(mail.subject) or NO_SUBJECT,
             language=mailbox.language, created_at=now, updated_at=now,
             linked_ticket_id=previous.id if previous else None)
         self._store_message(tx, ticket, incoming, role=Role.REQUESTER, text=mail.text)
@@ -116,7 +118,7 @@ class Intake:
         mail = incoming.mail
         tickets.add_message(
             tx, ticket, inbox_id=incoming.inbox_id, direction="in", role=role.value, sender=incoming.sender,
-            sent_at=mail.date or incoming.at, subject=mail.subject, text=text, message_id=mail.message_id,
+            sent_at=mail.date or incoming.at, subject=clean(mail.subject), text=text, message_id=mail.message_id,
             automatic=incoming.automatic,
             attachments=[{"filename": a.filename, "declared_type": a.declared_type, "sniffed_type": a.sniffed_type,
                           "size": a.size, "sha256": hashlib.sha256(a.data).hexdigest()} for a in mail.attachments])
@@ -129,7 +131,7 @@ class Intake:
         team_thread = tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",))
         self.notifier.queue(
             tx, kind=kind, ticket=ticket, mailbox=mailbox, to=list(mailbox.team), now=incoming.at,
-            context={"text": text, "sender": incoming.sender, "sender_name": incoming.mail.from_name,
+            context={"text": text, "sender": incoming.sender, "sender_name": clean(incoming.mail.from_name, limit=200),
                      "attachments": [a.filename for a in incoming.mail.attachments]},
             reply_to=mailbox.address_with_token(ticket.protocol),
             in_reply_to=team_thread[-1] if team_thread else None, references=team_thread,
