@@ -148,6 +148,9 @@ def _assemble(
     text = body.text
     if text is None:
         text = html_to_text(body.html) if body.html is not None else ""
+    # Line endings are a transport detail (CRLF on the wire, bare CR in old
+    # Macs); everything after parsing reads "\n".
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return ParsedMail(
         message_id=_normalise_id(first("message-id")),
         subject=decode_header_value(first("subject")),
