@@ -84,6 +84,7 @@ class Gateway:
 
     def close(self) -> None:
         self.stop()
+        self.sender.deliverer.close()
         self.db.dispose()
 
     def _spawn(self, name: str, target: object) -> None:

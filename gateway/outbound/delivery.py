@@ -27,6 +27,10 @@ class Deliverer(Protocol):
         """Hand the mail over or raise a DeliveryError."""
         ...
 
+    def close(self) -> None:
+        """Release connections and loops."""
+        ...
+
 
 class MaildirDeliverer:
     """Writes each mail into a local Maildir: nothing leaves the machine."""
@@ -40,6 +44,9 @@ class MaildirDeliverer:
             self._maildir.add(raw)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing stays open between mails."""
 
 
 class SmtpDeliverer:

@@ -13,11 +13,23 @@ from gateway.pipeline.context import Flag, MailContext, Stop
 
 
 def screen(ctx: MailContext) -> Stop | None:
-    verdict = classify(ctx.require_mail(), envelope_sender=ctx.inbox.mail_from,
+    verdict = classify(ctx.require_mail(), envelope_sender=_envelope_sender(ctx),
                        own_addresses=ctx.settings.own_addresses)
     reasons = "; ".join(verdict.reasons)
     if verdict.bounce:
         ctx.flag(Flag.BOUNCE, reasons)
     if verdict.automatic:
         ctx.flag(Flag.AUTOMATIC, reasons)
+    return None
+
+
+def _envelope_sender(ctx: MailContext) -> str | None:
+    """The SMTP envelope sender, or None when the transport had no envelope.
+
+    Over SMTP/LMTP an empty sender is the null sender ``<>`` of a bounce; a
+    pipe or IMAP mail with no sender simply does not know it, and the
+    classifier then reads ``Return-Path`` instead.
+    """
+    if ctx.inbox.mail_from or ctx.inbox.via in ("smtp", "lmtp"):
+        return ctx.inbox.mail_from
     return None

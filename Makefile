@@ -1,0 +1,35 @@
+# Two commands: `make run` and `make test`.  Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test bench install test-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Start the gateway on its embedded defaults (SQLite in ./var, SMTP on 127.0.0.1:2525, outbox Maildir ./var/outbox).
+run: $(VENV)/.installed
+	mkdir -p var
+	$(VENV)/bin/gateway run
+
+## Install what the tests need (services where we can) and run every test.
+test: $(VENV)/.installed test-deps
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+test-deps:
+	@bash tests/install-services.sh
+
+## Benchmarks with their targets; figures go to bench/results/.
+bench: $(VENV)/.installed
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache test-output

@@ -1,0 +1,100 @@
+"""Run the real ``gateway`` command as a separate process, with a config file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.helpers.servers import free_port, wait_until
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def write_config(tmp_path: Path, *, storage_url: str | None = None, port: int | None = None,
+                 extra: str = "") -> Path:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[storage]
+url = "{storage_url or f'sqlite:///{tmp_path}/gateway.db'}"
+
+[smtp]
+port = {port or free_port()}
+
+[outbound]
+path = "{tmp_path}/outbox"
+poll_interval = 0.1
+
+[processing]
+poll_interval = 0.1
+
+[[mailbox]]
+address = "atendimento@example.gov.br"
+name = "Central de Atendimento"
+protocol_prefix = "ATD"
+team = ["equipe@example.gov.br"]
+{extra}
+""", encoding="utf-8")
+    return config
+
+
+def smtp_port(config: Path) -> int:
+    import tomllib
+
+    return int(tomllib.loads(config.read_text())["smtp"]["port"])
+
+
+def run(config: Path, *args: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*GATEWAY, "--config", str(config), *args], input=stdin, capture_output=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+class GatewayProcess:
+    """``gateway run`` in a child process that a test may kill at any moment."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> GatewayProcess:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen([*GATEWAY, "--config", str(self.config), "run"], stdout=handle,
+                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        port = smtp_port(self.config)
+
+        def listening() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
+                    return client.noop()[0] == 250
+            except OSError:
+                return False
+
+        wait_until(listening, timeout=30, interval=0.1, what="gateway run to listen")
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def sleep_briefly(seconds: float) -> None:
+    time.sleep(seconds)

@@ -1,0 +1,77 @@
+"""Outbound through a real SMTP relay (an aiosmtpd capture server): down,
+then up; permanent refusals recorded on the ticket."""
+
+from __future__ import annotations
+
+import smtplib
+import time
+
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.servers import CaptureRelay, free_port, wait_until
+
+
+def _relay_settings(port: int) -> dict[str, object]:
+    return {"mode": "smtp", "host": "127.0.0.1", "port": port, "retry_initial": 1, "retry_max": 2,
+            "poll_interval": 0.1, "timeout": 5}
+
+
+def _outbox_rows(gateway):
+    from sqlalchemy import select
+
+    from gateway.store.models import OutboxRow
+
+    with gateway.gateway.db.transaction() as tx:
+        return [(r.kind, r.status, r.attempts, r.last_error) for r in tx.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+
+
+def test_relay_down_then_up_delivers_the_acknowledgement_once(start_gateway):
+    port = free_port()
+    gateway = start_gateway(outbound=_relay_settings(port))
+
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.sendmail("ana.souza@example.org", [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    failed_once = wait_until(lambda: [r for r in _outbox_rows(gateway) if r[1] == "queued" and r[3]],
+                             what="a failed delivery attempt while the relay is down")
+    assert all("unreachable" in (r[3] or "") for r in failed_once)
+
+    relay = CaptureRelay(port).start()
+    try:
+        wait_until(lambda: len(relay.messages) >= 2, timeout=20, what="ack and team notice at the relay")
+        time.sleep(2.5)  # longer than retry_max: a second copy would have arrived by now
+        kinds = sorted(m["Subject"].split("]")[1].strip().split(":")[0] for m in relay.parsed())
+        assert kinds == ["Novo chamado", "Solicitação recebida"]
+        assert [rcpts for _, rcpts, _ in relay.messages].count(["ana.souza@example.org"]) == 1
+        assert {r[1] for r in _outbox_rows(gateway)} == {"sent"}
+    finally:
+        relay.stop()
+
+
+def test_a_permanent_refusal_is_not_retried_and_is_recorded_on_the_ticket(start_gateway, relay):
+    relay.answer = "550 5.1.1 <ana.souza@example.org>: user unknown"
+    gateway = start_gateway(outbound=_relay_settings(relay.port))
+
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.sendmail("ana.souza@example.org", [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    rows = wait_until(lambda: [r for r in _outbox_rows(gateway) if r[1] == "failed"] or None,
+                      what="the outbox row marked failed")
+    assert all(r[2] == 1 for r in rows), "a 5xx answer is not retried"
+    [ticket] = gateway.tickets()
+    events = gateway.ticket(ticket["protocol"])["events"]
+    failures = [e for e in events if e["kind"] == "delivery_failed"]
+    assert failures and "550" in failures[0]["note"]
+
+
+def test_a_temporary_refusal_is_retried_until_accepted(start_gateway, relay):
+    relay.answer = "451 4.3.0 try later"
+    gateway = start_gateway(outbound=_relay_settings(relay.port))
+
+    with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+        client.sendmail("ana.souza@example.org", [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    wait_until(lambda: any(r[2] >= 1 and "451" in (r[3] or "") for r in _outbox_rows(gateway)),
+               what="a 451 recorded as a retryable failure")
+    relay.answer = None
+    wait_until(lambda: {r[1] for r in _outbox_rows(gateway)} == {"sent"}, timeout=20, what="all mails sent")
+    assert len(relay.messages) == 2
