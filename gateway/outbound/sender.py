@@ -62,7 +62,7 @@ class Sender:
         with self.db.transaction() as tx:
             rows = outbox.claim_due(tx, now, limit, skip_locked=self.db.is_postgres)
             for row in rows:
-                row.next_attempt_at = now + _LEASE
+                row.status, row.next_attempt_at = "sending", now + _LEASE
                 row.attempts += 1
             return [_Claimed(r.id, r.kind, r.mail_from, list(r.rcpt_tos), r.raw, r.attempts) for r in rows]
 
@@ -82,7 +82,7 @@ class Sender:
             if error is None:
                 row.status, row.sent_at, row.last_error = "sent", now, None
                 return
-            row.last_error = str(error)[:2000]
+            row.status, row.last_error = "queued", str(error)[:2000]
             if isinstance(error, PermanentDeliveryError) or mail.attempts >= self.config.max_attempts:
                 row.status = "failed"
                 log.error("outbox #%d (%s to %s) failed for good: %s", mail.id, mail.kind, row.first_rcpt, error)
@@ -96,8 +96,18 @@ class Sender:
             log.warning("outbox #%d (%s to %s) attempt %d failed, retry in %ss: %s",
                         mail.id, mail.kind, row.first_rcpt, mail.attempts, delay, error)
 
+    def release_leases(self) -> int:
+        """At start on SQLite (one node), mails a killed sender was delivering
+        go back to the queue now instead of when their lease runs out."""
+        with self.db.transaction() as tx:
+            return outbox.release_leases(tx, self.clock.now())
+
     def loop(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set, waking on ``wake`` or the poll interval."""
+        if self.db.is_sqlite:
+            released = self.release_leases()
+            if released:
+                log.warning("%d mail(s) were being delivered when the gateway stopped; sending again", released)
         while not stop.is_set():
             try:
                 self.run_once()

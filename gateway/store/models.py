@@ -217,7 +217,7 @@ class OutboxRow(Base):
     rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
     first_rcpt: Mapped[str] = mapped_column(String(320))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, sent, failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, sending, sent, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())

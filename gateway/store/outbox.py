@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.models import OutboxRow
@@ -20,11 +20,21 @@ def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_
 
 
 def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[OutboxRow]:
-    query = (select(OutboxRow).where(OutboxRow.status == "queued", OutboxRow.next_attempt_at <= now)
+    """Rows due now: queued ones, and 'sending' ones whose lease ran out
+    (their sender died mid-delivery)."""
+    query = (select(OutboxRow).where(OutboxRow.status.in_(("queued", "sending")), OutboxRow.next_attempt_at <= now)
              .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     return list(tx.scalars(query))
+
+
+def release_leases(tx: Session, now: datetime) -> int:
+    """Give every 'sending' row back to the queue.  Only safe when no other
+    sender can be running (one node on SQLite, at start)."""
+    result = tx.execute(update(OutboxRow).where(OutboxRow.status == "sending")
+                        .values(status="queued", next_attempt_at=now))
+    return int(result.rowcount or 0)
 
 
 def next_due(tx: Session) -> datetime | None:

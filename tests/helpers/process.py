@@ -62,9 +62,9 @@ class GatewayProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen([*GATEWAY, "--config", str(self.config), "run"], stdout=handle,
-                                        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        with self.log.open("ab") as handle:  # the child keeps its own copy
+            self.process = subprocess.Popen([*GATEWAY, "--config", str(self.config), "run"], stdout=handle,
+                                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         port = smtp_port(self.config)
 
         def listening() -> bool:
