@@ -30,7 +30,7 @@ from typing import Callable, Final
 
 from gateway.mail.addresses import normalise
 from gateway.mail.attachments import Attachment, Parts, sniff, split_parts
-from gateway.mail.charsets import decode_header_value
+from gateway.mail.charsets import decode, decode_header_value
 from gateway.mail.text import html_to_text
 
 __all__ = ["Attachment", "ParseError", "ParsedMail", "parse"]
@@ -222,7 +222,14 @@ def _date(raw: str, defects: list[str]) -> datetime | None:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\r?\n", "", value)
+    """One line; raw 8-bit bytes (surrogate escapes from compat32, e.g. RFC
+    6532 UTF-8 addresses) become text, so no surrogate reaches the store."""
+    value = re.sub(r"\r?\n", "", value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = decode(value.encode("utf-8", "surrogateescape"), None)
+    return value
 
 
 def _with_mailparser(

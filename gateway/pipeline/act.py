@@ -24,6 +24,10 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
     if ctx.automatic:
         what = "bounce" if Flag.BOUNCE in ctx.flags else "automatic mail"
         reasons = ctx.flags.get(Flag.BOUNCE) or ctx.flags.get(Flag.AUTOMATIC, "")
+        if ctx.previous_ticket is not None:
+            return Stop(Outcome.QUARANTINED,
+                        f"{what} from {incoming.sender or 'the null sender'}, who is not on "
+                        f"{ctx.previous_ticket.protocol} ({reasons}); kept, not added to it")
         return Stop(Outcome.QUARANTINED, f"{what} that refers to no ticket ({reasons}); kept, not opened as a ticket")
     if not incoming.sender:
         return Stop(Outcome.QUARANTINED, "no sender address in From or the envelope; nobody to answer")

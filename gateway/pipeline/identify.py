@@ -38,6 +38,13 @@ def identify(ctx: MailContext) -> Stop | None:
         ctx.role = Role.REQUESTER
     elif sender in tickets.participants(ctx.tx, ticket.id):
         ctx.role = Role.PARTICIPANT
+    elif Flag.BOUNCE in ctx.flags:
+        # A bounce comes from a mailer daemon, never from someone on the
+        # ticket: it is kept on the ticket it refers to (no answer, no state
+        # change) so the analyst sees that the address failed.
+        ctx.note(f"bounce from {sender or 'the null sender'} refers to {ticket.protocol}: stored there")
+        ctx.role = Role.STRANGER
+        return None
     else:
         ctx.note(f"{sender or 'an unknown sender'} is not on ticket {ticket.protocol}: a new ticket")
         ctx.role, ctx.previous_ticket, ctx.ticket = Role.STRANGER, ticket, None
