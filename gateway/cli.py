@@ -40,6 +40,9 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     ctx.obj["config"] = config
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # per-connection and per-migration chatter
+        for noisy in ("alembic", "mail.log"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @main.command()
