@@ -215,7 +215,7 @@ def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the config and the templates; exit non-zero naming what is wrong."""
-    from gateway.outbound.render import Renderer
+    from gateway.outbound.render import Renderer, sample_context
 
     settings = _settings(ctx)
     try:
@@ -224,7 +224,8 @@ def check_config(ctx: click.Context) -> None:
             for name in renderer.names(mailbox.language):
                 if not name.startswith("_"):
                     renderer.render(name, language=mailbox.language, mailbox=mailbox.address,
-                                    context=_sample_context(mailbox))
+                                    context=sample_context(mailbox.protocol_prefix, mailbox.display_name,
+                                                           mailbox.address))
     except ConfigError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(2)
@@ -232,13 +233,6 @@ def check_config(ctx: click.Context) -> None:
         click.echo(f"template error: {type(error).__name__}: {error}", err=True)
         sys.exit(2)
     click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
-
-
-def _sample_context(mailbox: Any) -> dict[str, Any]:
-    return {"protocol": f"{mailbox.protocol_prefix}-2026-000001-7", "subject": "Teste", "requester_name": "Ana",
-            "requester": "ana@example.org", "status_label": "Novo", "mailbox_name": mailbox.display_name,
-            "mailbox_address": mailbox.address, "reply_address": mailbox.address, "tracking_url": "http://x/t/y",
-            "text": "texto", "sender": "ana@example.org", "sender_name": "Ana", "attachments": []}
 
 
 def _print_welcome(settings: Settings) -> None:

@@ -98,6 +98,19 @@ class MailboxConfig:
     team: tuple[str, ...] = ()
     analysts: tuple[str, ...] = ()
     language: str = "pt_BR"
+    # Mail that arrives at an internal mailbox proves its analyst sender.
+    internal: bool = False
+    # Deadlines, written as the seeds write them: 2h, 30min, 5d, 3bd.
+    wait_limit: str = "5d"  # waiting for the requester -> closed (no_response)
+    solved_limit: str = "3bd"  # solution unanswered -> closed (auto_accepted)
+    reopen_window: str = ""  # a reply to a closed ticket within it reopens; empty: never
+    survey_window: str = "30d"  # survey answers accepted for this long after closing
+    # Business calendar.
+    timezone: str = "America/Sao_Paulo"
+    uf: str = ""  # adds that state's holidays to the national ones
+    workday_start: str = "08:00"
+    workday_end: str = "18:00"
+    closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
 
     @property
     def domain(self) -> str:
@@ -241,12 +254,51 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
         for member in getattr(mailbox, key):
             if not _ADDRESS.match(member.strip()):
                 raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
+    _check_time_settings(source, where, mailbox)
     return dataclasses.replace(
         mailbox,
         address=address,
         team=tuple(m.strip().lower() for m in mailbox.team),
         analysts=tuple(m.strip().lower() for m in mailbox.analysts),
     )
+
+
+def _check_time_settings(source: str, where: str, mailbox: MailboxConfig) -> None:
+    from datetime import date, time
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from gateway.durations import DurationError, parse_duration
+
+    for key in ("wait_limit", "solved_limit", "reopen_window", "survey_window"):
+        value = getattr(mailbox, key)
+        if key == "reopen_window" and value == "":
+            continue
+        try:
+            parse_duration(value)
+        except DurationError as error:
+            raise ConfigError(source, f"{where}.{key}", str(error)) from None
+    try:
+        ZoneInfo(mailbox.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(source, f"{where}.timezone",
+                          f"{mailbox.timezone!r} is not a time zone name like America/Sao_Paulo") from None
+    for key in ("workday_start", "workday_end"):
+        try:
+            time.fromisoformat(getattr(mailbox, key))
+        except ValueError:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(mailbox, key)!r} is not a time like 08:00") from None
+    if time.fromisoformat(mailbox.workday_start) >= time.fromisoformat(mailbox.workday_end):
+        raise ConfigError(source, f"{where}.workday_end", "must be later than workday_start")
+    for day in mailbox.closed_dates:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError(source, f"{where}.closed_dates", f"{day!r} is not a date like 2026-12-24") from None
+    if mailbox.uf and mailbox.uf.upper() not in _UFS:
+        raise ConfigError(source, f"{where}.uf", f"{mailbox.uf!r} is not a Brazilian state (UF) such as SP or DF")
+
+
+_UFS: Final = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 
 
 def _check_unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:

@@ -62,3 +62,24 @@ def _environment(root: str, language: str, mailbox: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendimento",
+                   mailbox_address: str = "atendimento@example.gov.br") -> dict[str, Any]:
+    """Every variable any shipped template uses, with realistic values:
+    ``gateway check-config`` renders each template with it."""
+    protocol = f"{prefix}-2026-000042-5"
+    return {
+        "protocol": protocol, "subject": "Erro ao incluir profissional no CNES", "requester_name": "Ana Souza",
+        "requester": "ana.souza@example.org", "status_label": "Em andamento", "mailbox_name": mailbox_name,
+        "mailbox_address": mailbox_address, "reply_address": mailbox_address, "tracking_url": "https://example.gov.br/t/x",
+        "text": "Reinicie o aplicativo e tente de novo.", "sender": "ana.souza@example.org", "sender_name": "Ana Souza",
+        "attachments": ["tela.png"], "headline": "", "accept_url": "https://example.gov.br/s/a",
+        "refuse_url": "https://example.gov.br/s/r", "survey_url": "https://example.gov.br/p/x",
+        "deadline": "sexta-feira, 27/11/2026, às 18h", "deadline_date": "27/11/2026", "limit_words": "3 dias úteis",
+        "levels": [(1, "Muito insatisfeito"), (2, "Insatisfeito"), (3, "Indiferente"), (4, "Satisfeito"),
+                   (5, "Muito satisfeito")],
+        "problems": [{"line": 1, "text": "#solucionar", "problem": "comando desconhecido '#solucionar'"}],
+        "done": ["solução enviada ao solicitante para validação"], "help": "#solucao ...",
+        "claimed": "maria@example.gov.br", "reason": "sem comprovação",
+    }

@@ -14,13 +14,21 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
     incoming = Incoming(mail=mail, inbox_id=ctx.inbox.id, mailbox=ctx.require_mailbox(),
                         sender=mail.from_addr or ctx.inbox.mail_from.lower(), at=ctx.clock.now(),
                         automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags)
+    if Flag.FORGED_ANALYST in ctx.flags:
+        reason = ctx.flags[Flag.FORGED_ANALYST]
+        intake.warn_forged(ctx.tx, ctx.ticket, incoming, reason)
+        return Stop(Outcome.QUARANTINED, f"{reason}; not obeyed, not relayed, the team was warned")
     if ctx.ticket is not None:
         if role is Role.ANALYST and not ctx.automatic:
-            intake.relay_analyst_reply(ctx.tx, ctx.ticket, incoming)
+            intake.analyst_mail(ctx.tx, ctx.ticket, incoming)
+            landed, new = ctx.ticket, False
         else:
-            intake.add_follow_up(ctx.tx, ctx.ticket, incoming, role=role, match_reason=ctx.match_reason)
-        ctx.ticket_id = ctx.ticket.id
-        return Stop(Outcome.FOLLOW_UP, f"added to {ctx.ticket.protocol} ({ctx.match_reason})")
+            landed, new = intake.add_follow_up(ctx.tx, ctx.ticket, incoming, role=role,
+                                               match_reason=ctx.match_reason)
+        ctx.ticket_id = landed.id
+        if new:
+            return Stop(Outcome.NEW_TICKET, f"opened {landed.protocol}, linked to closed {ctx.ticket.protocol}")
+        return Stop(Outcome.FOLLOW_UP, f"added to {landed.protocol} ({ctx.match_reason})")
     if ctx.automatic:
         what = "bounce" if Flag.BOUNCE in ctx.flags else "automatic mail"
         reasons = ctx.flags.get(Flag.BOUNCE) or ctx.flags.get(Flag.AUTOMATIC, "")

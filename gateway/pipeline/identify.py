@@ -13,7 +13,7 @@ from gateway.mail.authresults import aligned_pass
 from gateway.pipeline.context import Flag, MailContext, Outcome, Stop
 from gateway.services.types import Role
 from gateway.store import tickets
-from gateway.tickets.states import FINAL, Status
+from gateway.tickets.states import Status
 
 
 def identify(ctx: MailContext) -> Stop | None:
@@ -22,10 +22,10 @@ def identify(ctx: MailContext) -> Stop | None:
     if sender in (*mailbox.team, *mailbox.analysts):
         proof = _analyst_proof(ctx, sender)
         if proof is None:
-            ctx.flag(Flag.FORGED_ANALYST, f"{sender} is an analyst address but the mail carries no proof")
-            return Stop(Outcome.QUARANTINED,
-                        f"From claims analyst {sender} without SMTP AUTH or a trusted, aligned "
-                        "Authentication-Results pass; not obeyed")
+            ctx.flag(Flag.FORGED_ANALYST, f"From claims analyst {sender} without SMTP AUTH, an internal "
+                                          "mailbox or a trusted, aligned Authentication-Results pass")
+            ctx.role = Role.STRANGER
+            return None
         ctx.role = Role.ANALYST
         ctx.note(f"sender is analyst {sender} ({proof})")
         return None if ctx.ticket is not None else Stop(
@@ -49,13 +49,17 @@ def identify(ctx: MailContext) -> Stop | None:
         ctx.note(f"{sender or 'an unknown sender'} is not on ticket {ticket.protocol}: a new ticket")
         ctx.role, ctx.previous_ticket, ctx.ticket = Role.STRANGER, ticket, None
         return None
-    if Status(ticket.status) in FINAL and not ctx.automatic:
+    # A closed ticket may still take a survey answer or reopen: the service
+    # decides.  A rejected one is final.
+    if Status(ticket.status) is Status.REJECTED and not ctx.automatic:
         ctx.note(f"ticket {ticket.protocol} is {ticket.status}: a new ticket linked to it")
         ctx.previous_ticket, ctx.ticket = ticket, None
     return None
 
 
 def _analyst_proof(ctx: MailContext, sender: str) -> str | None:
+    if ctx.require_mailbox().internal:
+        return "internal mailbox"
     if ctx.inbox.authenticated_as and ctx.inbox.authenticated_as.lower() == sender:
         return "SMTP AUTH"
     method = aligned_pass(ctx.require_mail().headers_all("Authentication-Results"),

@@ -19,15 +19,23 @@ from gateway.mail.parsed import Attachment, ParsedMail
 from gateway.mail.quotes import reply_text
 from gateway.outbound.compose import FileToSend
 from gateway.outbound.notices import Notifier
+from gateway.schedule.mailboxes import deadline
+from gateway.services.actions import Actions
 from gateway.services.types import Role
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
+from gateway.tickets import lifecycle
+from gateway.tickets.answers import read_survey_answer
+from gateway.tickets.commands import CommandName, parse_commands
 from gateway.tickets.protocol import Protocol
 from gateway.tickets.states import Status
 
 _ZONE = ZoneInfo("America/Sao_Paulo")
 NO_SUBJECT = "(sem assunto)"
+# Commands whose text goes somewhere else than a plain relay.
+_TEXT_COMMANDS = frozenset({CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE,
+                            CommandName.NOTE})
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Intake:
     def __init__(self, settings: Settings, notifier: Notifier) -> None:
         self.settings = settings
         self.notifier = notifier
+        self.actions = Actions(settings, notifier)
 
     def open_ticket(self, tx: Transaction, incoming: Incoming, *, previous: TicketRow | None = None,
                     previous_reason: str = "") -> TicketRow:
@@ -80,51 +89,112 @@ class Intake:
         return ticket
 
     def add_follow_up(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
-                      match_reason: str) -> None:
+                      match_reason: str) -> tuple[TicketRow, bool]:
+        """Add a requester's or participant's mail; returns (the ticket it
+        landed in, whether that ticket is new).
+
+        A closed ticket takes a survey answer, or reopens within the
+        mailbox's window; otherwise the mail opens a new ticket linked to it.
+        """
         mail, now = incoming.mail, incoming.at
         text = reply_text(mail.text) if mail.text else ""
+        if ticket.status == Status.CLOSED.value and not incoming.automatic:
+            landed = self._reply_to_closed(tx, ticket, incoming, text=text, role=role)
+            if landed is not None:
+                return landed, landed is not ticket
         self._store_message(tx, ticket, incoming, role=role, text=text)
         ticket.updated_at = now
         if incoming.automatic:
             kind = "bounce" if incoming.bounce else "automatic_mail"
             tickets.add_event(tx, ticket, at=now, actor=incoming.sender or "MAILER-DAEMON", kind=kind,
                               note=f"stored, no state change ({match_reason})")
-            return
+            return ticket, False
         tickets.add_participants(tx, ticket.id, self._others(mail, ticket.requester, incoming.mailbox))
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="follow_up", note=f"matched by {match_reason}")
-        self._tell_team(tx, "team_followup", ticket, incoming, text=text)
+        headline = self.actions.requester_reply(tx, ticket, incoming.mailbox, text, sender=incoming.sender,
+                                                role=role, at=now)
+        self._tell_team(tx, "team_followup", ticket, incoming, text=text, headline=headline or "")
+        return ticket, False
 
-    def relay_analyst_reply(self, tx: Transaction, ticket: TicketRow, incoming: Incoming) -> None:
-        """An analyst answered from their own client: the requester gets the
-        answer under the service's name, never the analyst's address."""
-        mail, now = incoming.mail, incoming.at
-        text = reply_text(mail.text) if mail.text else ""
-        self._store_message(tx, ticket, incoming, role=Role.ANALYST, text=text)
-        if ticket.status == Status.NEW.value:
-            tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="status",
-                              from_status=Status.NEW.value, to_status=Status.OPEN.value, note="first analyst reply")
-            ticket.status = Status.OPEN.value
-        ticket.updated_at = now
-        tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="analyst_reply", note="relayed to requester")
-        requester_thread = tickets.thread_for(tx, ticket.id, ours_only=False)
-        self.notifier.queue(tx, kind="analyst_reply", ticket=ticket, mailbox=incoming.mailbox,
-                            to=[ticket.requester], now=now, context={"text": text},
-                            in_reply_to=requester_thread[-1] if requester_thread else None,
-                            references=requester_thread, attachments=_files(mail.attachments),
-                            auto_submitted=None, role=Role.ANALYST.value)
+    def _reply_to_closed(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, text: str,
+                         role: Role) -> TicketRow | None:
+        """Survey answer, reopening, or a new linked ticket; None: none of
+        them applies and the mail is an ordinary follow-up (reopened)."""
+        mailbox, now = incoming.mailbox, incoming.at
+        closed_at = ticket.closed_at or ticket.updated_at
+        survey = read_survey_answer(text) if role is Role.REQUESTER else None
+        if (survey is not None and ticket.closed_reason in ("accepted", "auto_accepted")
+                and now <= deadline(mailbox, closed_at, mailbox.survey_window)):
+            self._store_message(tx, ticket, incoming, role=role, text=text)
+            self.actions.record_survey(tx, ticket, survey.score, survey.comment, actor=incoming.sender, at=now)
+            return ticket
+        if mailbox.reopen_window and now <= deadline(mailbox, closed_at, mailbox.reopen_window):
+            self.actions.apply(tx, ticket, lifecycle.reopen(Status.CLOSED), actor=incoming.sender, at=now)
+            return None
+        return self.open_ticket(tx, incoming, previous=ticket,
+                                previous_reason=f"the requester wrote again after the ticket was closed")
+
+    def analyst_mail(self, tx: Transaction, ticket: TicketRow, incoming: Incoming) -> None:
+        """An analyst answered from their own client.  Commands change the
+        ticket; plain text is relayed to the requester under the service's
+        name, never with the analyst's address."""
+        mail, now, mailbox, analyst = incoming.mail, incoming.at, incoming.mailbox, incoming.sender
+        parsed = parse_commands(reply_text(mail.text) if mail.text else "")
+        if parsed.problems:
+            self._store_message(tx, ticket, incoming, role=Role.ANALYST, text=parsed.body, internal=True)
+            problems = [{"line": p.line, "text": p.text, "problem": p.problem} for p in parsed.problems]
+            tickets.add_event(tx, ticket, at=now, actor=analyst, kind="command_rejected",
+                              note="; ".join(f"linha {p['line']}: {p['problem']}" for p in problems))
+            self.actions.to_analyst(tx, ticket, mailbox, "command_errors", analyst, now, problems=problems)
+            return
+        done, problem = self.actions.analyst_commands(tx, ticket, mailbox, parsed, analyst=analyst, at=now)
+        if problem is not None:
+            self._store_message(tx, ticket, incoming, role=Role.ANALYST, text=parsed.body, internal=True)
+            tickets.add_event(tx, ticket, at=now, actor=analyst, kind="command_rejected", note=problem)
+            self.actions.to_analyst(tx, ticket, mailbox, "command_errors", analyst, now,
+                                    problems=[{"line": 1, "text": "", "problem": problem}])
+            return
+        consumed = set(parsed.names()) & _TEXT_COMMANDS
+        self._store_message(tx, ticket, incoming, role=Role.ANALYST, text=parsed.body,
+                            internal=CommandName.NOTE in consumed or not parsed.body.strip())
+        if parsed.body.strip() and not consumed:
+            if (taken := lifecycle.take_up(Status(ticket.status))) is not None:
+                self.actions.apply(tx, ticket, taken, actor=analyst, at=now)
+            tickets.add_event(tx, ticket, at=now, actor=analyst, kind="analyst_reply", note="relayed to requester")
+            thread = tickets.thread_for(tx, ticket.id, ours_only=False)
+            self.notifier.queue(tx, kind="analyst_reply", ticket=ticket, mailbox=mailbox, to=[ticket.requester],
+                                now=now, context={"text": parsed.body.strip()},
+                                in_reply_to=thread[-1] if thread else None, references=thread,
+                                attachments=_files(mail.attachments), auto_submitted=None, role=Role.ANALYST.value)
+            done.append("resposta enviada ao solicitante")
+        if parsed.commands:
+            self.actions.to_analyst(tx, ticket, mailbox, "command_done", analyst, now, done=done)
+
+    def warn_forged(self, tx: Transaction, ticket: TicketRow | None, incoming: Incoming, reason: str) -> None:
+        """A mail claims an analyst address without proof: never obeyed or
+        relayed; the team hears about it (on the ticket, if one matched)."""
+        if ticket is not None:
+            tickets.add_event(tx, ticket, at=incoming.at, actor="gateway", kind="forged_analyst", note=reason)
+        mailbox = incoming.mailbox
+        if mailbox.team and ticket is not None:
+            self.notifier.queue(tx, kind="forged_warning", ticket=ticket, mailbox=mailbox, to=list(mailbox.team),
+                                now=incoming.at, context={"claimed": incoming.sender, "reason": reason,
+                                                          "text": incoming.mail.text[:4000]},
+                                auto_submitted="auto-generated")
 
     def _store_message(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
-                       text: str) -> None:
+                       text: str, internal: bool = False) -> None:
         mail = incoming.mail
         tickets.add_message(
             tx, ticket, inbox_id=incoming.inbox_id, direction="in", role=role.value, sender=incoming.sender,
             sent_at=mail.date or incoming.at, subject=clean(mail.subject), text=text, message_id=mail.message_id,
-            automatic=incoming.automatic,
+            automatic=incoming.automatic, internal=internal,
             attachments=[{"filename": a.filename, "declared_type": a.declared_type, "sniffed_type": a.sniffed_type,
                           "size": a.size, "sha256": hashlib.sha256(a.data).hexdigest()} for a in mail.attachments])
         tickets.add_thread_ref(tx, mail.message_id, ticket.id, ours=False)
 
-    def _tell_team(self, tx: Transaction, kind: str, ticket: TicketRow, incoming: Incoming, *, text: str) -> None:
+    def _tell_team(self, tx: Transaction, kind: str, ticket: TicketRow, incoming: Incoming, *, text: str,
+                   headline: str = "") -> None:
         mailbox = incoming.mailbox
         if not mailbox.team:
             return
@@ -132,7 +202,7 @@ class Intake:
         self.notifier.queue(
             tx, kind=kind, ticket=ticket, mailbox=mailbox, to=list(mailbox.team), now=incoming.at,
             context={"text": text, "sender": incoming.sender, "sender_name": clean(incoming.mail.from_name, limit=200),
-                     "attachments": [a.filename for a in incoming.mail.attachments]},
+                     "attachments": [a.filename for a in incoming.mail.attachments], "headline": headline},
             reply_to=mailbox.address_with_token(ticket.protocol),
             in_reply_to=team_thread[-1] if team_thread else None, references=team_thread,
             attachments=_files(incoming.mail.attachments), auto_submitted="auto-generated",

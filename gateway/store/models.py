@@ -136,6 +136,13 @@ class TicketRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     due_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The ticket's life (migration 0002).
+    solution_round: Mapped[int] = mapped_column(Integer, default=0)  # proposals so far; links name one
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    survey_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    survey_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    survey_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     messages: Mapped[list[MessageRow]] = relationship(back_populates="ticket", order_by="MessageRow.id")
     events: Mapped[list[EventRow]] = relationship(back_populates="ticket", order_by="EventRow.id")

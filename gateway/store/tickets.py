@@ -144,3 +144,7 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
         MessageRow.message_id.is_not(None))
     rows = sorted([*tx.execute(ours), *tx.execute(theirs)], key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
+
+
+def events(tx: Session, ticket_id: int) -> list[EventRow]:
+    return list(tx.scalars(select(EventRow).where(EventRow.ticket_id == ticket_id).order_by(EventRow.id)))
