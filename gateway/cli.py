@@ -169,6 +169,28 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool) -> None:
         click.echo(f"  {event['at']}  {event['kind']:<14} {event['actor']}  {event['note']}")
 
 
+@main.command()
+@click.argument("protocol")
+@click.argument("action", type=click.Choice(["track", "accept", "refuse", "survey"]))
+@click.pass_context
+def link(ctx: click.Context, protocol: str, action: str) -> None:
+    """Print the signed link a mail would carry for PROTOCOL and ACTION."""
+    from gateway import links
+    from gateway.store import tickets as store
+
+    gateway = _gateway(ctx)
+    with gateway.db.transaction() as tx:
+        ticket = store.by_protocol(tx, protocol.strip().upper())
+        round_ = str(ticket.solution_round) if ticket is not None else ""
+    gateway.close()
+    if ticket is None:
+        click.echo(f"no ticket {protocol}", err=True)
+        sys.exit(1)
+    web = gateway.settings.web
+    extra = round_ if action in ("accept", "refuse") else ""
+    click.echo(links.make_url(web.base_url, web.secret, ticket.protocol, action, extra))
+
+
 @main.group()
 def quarantine() -> None:
     """Mails the pipeline could not handle, kept with their reason."""

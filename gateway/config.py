@@ -78,6 +78,7 @@ class WebConfig:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"
     secret: str = "change-me-development-only"
+    link_max_age_days: int = 30  # links in mails stop working after this
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,35 @@ class AuthConfig:
 @dataclass(frozen=True)
 class TemplatesConfig:
     path: str = ""
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """``[mailbox.imap]``: read this mailbox's mail from an existing IMAP account."""
+
+    host: str = ""
+    port: int = 0  # 0: 993 for tls = "implicit", else 143
+    tls: str = "implicit"  # implicit | starttls | plain (loopback tests only)
+    user: str = ""
+    password_env: str = ""  # name of the environment variable holding the password
+    password_file: str = ""  # or a file whose first line is the password
+    oauth2_token_command: str = ""  # or XOAUTH2: a command printing an access token
+    folder: str = "INBOX"
+    after: str = "move"  # move | flag (\Seen plus `keyword`, the mail stays)
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    keyword: str = "$GatewayProcessed"
+    idle: bool = True
+    idle_timeout: float = 29 * 60  # RFC 2177: re-issue IDLE before 30 minutes
+    poll_interval: float = 60.0  # seconds between looks when the server has no IDLE
+    batch_size: int = 50
+    max_message_size: int = 25 * 1024 * 1024  # bigger mails are quarantined unread
+    timeout: float = 60.0  # seconds a socket operation may take
+    reconnect_max: float = 300.0  # longest wait between reconnection attempts
+
+    @property
+    def server(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,7 @@ class MailboxConfig:
     workday_start: str = "08:00"
     workday_end: str = "18:00"
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
+    imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
 
     @property
     def domain(self) -> str:
@@ -255,6 +286,8 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
             if not _ADDRESS.match(member.strip()):
                 raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
     _check_time_settings(source, where, mailbox)
+    if mailbox.imap is not None:
+        mailbox = dataclasses.replace(mailbox, imap=_check_imap(source, f"{where}.imap", mailbox.imap))
     return dataclasses.replace(
         mailbox,
         address=address,
@@ -301,6 +334,42 @@ def _check_time_settings(source: str, where: str, mailbox: MailboxConfig) -> Non
 _UFS: Final = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 
 
+_IMAP_CHOICES: Final = {"tls": ("implicit", "starttls", "plain"), "after": ("move", "flag")}
+_IMAP_ATOM: Final = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
+
+
+def _check_imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
+    for key, choices in _IMAP_CHOICES.items():
+        if getattr(imap, key) not in choices:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(imap, key)!r} is not one of {', '.join(choices)}")
+    for key in ("host", "user"):
+        if not getattr(imap, key).strip():
+            raise ConfigError(source, f"{where}.{key}", "missing; the IMAP poller needs it")
+    secrets = [key for key in ("password_env", "password_file", "oauth2_token_command") if getattr(imap, key)]
+    if len(secrets) != 1:
+        raise ConfigError(source, f"{where}.password_env",
+                          "set exactly one of password_env, password_file or oauth2_token_command"
+                          + (f" (found {', '.join(secrets)})" if secrets else ""))
+    if imap.port > 65535:
+        raise ConfigError(source, f"{where}.port", f"{imap.port} is not a TCP port (1-65535, or 0 for the default)")
+    for key in ("batch_size", "max_message_size", "idle_timeout", "poll_interval", "timeout", "reconnect_max"):
+        if not getattr(imap, key) > 0:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(imap, key)!r} must be greater than 0")
+    if not _IMAP_ATOM.match(imap.keyword):
+        raise ConfigError(source, f"{where}.keyword", f"{imap.keyword!r} is not an IMAP keyword like $GatewayProcessed")
+    folders = {"folder": imap.folder, "processed_folder": imap.processed_folder,
+               "quarantine_folder": imap.quarantine_folder}
+    for key, value in folders.items():
+        if not value.strip():
+            raise ConfigError(source, f"{where}.{key}", "must name a folder")
+    if imap.after == "move" and imap.processed_folder == imap.folder:
+        raise ConfigError(source, f"{where}.processed_folder", "must differ from folder when after = \"move\"")
+    if imap.quarantine_folder == imap.folder:
+        raise ConfigError(source, f"{where}.quarantine_folder", "must differ from folder")
+    port = imap.port or (993 if imap.tls == "implicit" else 143)
+    return dataclasses.replace(imap, port=port)
+
+
 def _check_unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:
     seen: dict[str, int] = {}
     for index, mailbox in enumerate(mailboxes):
@@ -335,6 +404,10 @@ def _convert(value: Any, hint: Any, source: str, key: str) -> Any:
         return tuple(_convert(item, typing.get_args(hint)[0], source, key) for item in value)
     if origin in (typing.Union, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):  # a sub-table, e.g. [mailbox.imap]
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"expected a [{key}] table, got {value!r}")
+        return _dataclass_from(hint, value, source, key)
     if hint is bool:
         ok = isinstance(value, bool)
     elif hint is int:

@@ -37,10 +37,13 @@ class MaildirDeliverer:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._maildir = mailbox.Maildir(self.path, create=True)
+        self._maildir: mailbox.Maildir | None = None  # created on first use, not by read-only commands
 
     def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
         try:
+            if self._maildir is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._maildir = mailbox.Maildir(self.path, create=True)
             self._maildir.add(raw)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from datetime import datetime, timezone
@@ -16,7 +18,8 @@ def make_mail(*, subject: str | None = "Erro ao incluir profissional no CNES",
               cc: str | None = None, message_id: str | None = "auto", in_reply_to: str | None = None,
               references: str | None = None, headers: dict[str, str] | None = None,
               attachments: list[tuple[str, str, bytes]] = ()) -> bytes:
-    """A plain mail as a mail client would write it; ``message_id=None`` leaves it out."""
+    """A plain mail as a mail client sends it (CRLF lines, as SMTP wants);
+    ``message_id=None`` leaves the Message-ID out."""
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -39,4 +42,10 @@ def make_mail(*, subject: str | None = "Erro ao incluir profissional no CNES",
     for filename, content_type, data in attachments:
         maintype, subtype = content_type.split("/")
         mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return mail.as_bytes()
+    return mail.as_bytes(policy=policy.SMTP)
+
+
+def crlf(raw: bytes) -> bytes:
+    """SMTP wants CRLF lines; smtplib converts str but sends bytes as they are
+    (corpus files on disk often have LF or bare CR)."""
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", raw)

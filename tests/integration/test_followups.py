@@ -24,7 +24,7 @@ from gateway.store import tickets
 from gateway.store.models import InboxRow
 from gateway.tickets.protocol import parse
 from tests.conftest import TEAM
-from tests.helpers.mailfactory import make_mail
+from tests.helpers.mailfactory import crlf, make_mail
 from tests.helpers.servers import RunningGateway
 
 CITIZEN = "ana.souza@example.org"
@@ -34,11 +34,6 @@ SUBJECT = "Erro ao incluir profissional no CNES"
 
 
 # -- helpers ----------------------------------------------------------------
-
-
-def crlf(raw: bytes) -> bytes:
-    """SMTP wants CRLF lines; smtplib converts str but sends bytes as they are."""
-    return re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
 
 
 def send(gateway: RunningGateway, raw: bytes, *, mail_from: str = CITIZEN,
@@ -96,7 +91,7 @@ def assert_follow_up(gateway: RunningGateway, protocol: str, *, text: str, role:
 
 def with_subject(raw: bytes, header_value: bytes) -> bytes:
     """Replace the Subject line make_mail wrote with raw header bytes."""
-    head, sep, body = raw.partition(b"\n\n")
+    head, sep, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
     lines = [line for line in head.split(b"\n") if not line.startswith(b"Subject:")]
     return b"\n".join([*lines, b"Subject: " + header_value]) + sep + body
 

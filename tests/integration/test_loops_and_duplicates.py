@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from gateway.store import tickets
 from gateway.store.models import InboxRow
-from tests.helpers.mailfactory import make_mail
+from tests.helpers.mailfactory import crlf, make_mail
 from tests.helpers.servers import RunningGateway, wait_until
 
 CITIZEN = "ana.souza@example.org"
@@ -31,11 +31,6 @@ SERVICE = "atendimento@example.gov.br"
 
 
 # -- helpers ----------------------------------------------------------------
-
-
-def crlf(raw: bytes) -> bytes:
-    """SMTP wants CRLF lines; smtplib converts str but sends bytes as they are."""
-    return re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
 
 
 def send(gateway: RunningGateway, raw: bytes, *, mail_from: str = CITIZEN,

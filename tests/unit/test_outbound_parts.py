@@ -10,7 +10,7 @@ import pytest
 from gateway import links
 from gateway.mail.headers import address, clean
 from gateway.outbound.compose import Envelope, FileToSend, message
-from gateway.outbound.render import Rendered, Renderer
+from gateway.outbound.render import Rendered, Renderer, sample_context
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -68,21 +68,49 @@ def test_links_are_signed_scoped_and_expiring():
         links.verify("secret", token, action="track", max_age_seconds=-1)
 
 
-CONTEXT = {"protocol": "ATD-2026-000042-5", "subject": "Erro <b>no</b> cadastro & CBO", "requester_name": "Ana Souza",
-           "requester": "ana.souza@example.org", "status_label": "Novo", "mailbox_name": "Central de Atendimento",
-           "mailbox_address": "atendimento@example.gov.br", "reply_address": "atendimento+ATD-2026-000042-5@example.gov.br",
-           "tracking_url": "http://127.0.0.1:8080/t/abc", "text": "Não consigo <script>x</script> incluir.",
-           "sender": "ana.souza@example.org", "sender_name": "Ana Souza", "attachments": ["tela.png"]}
+CONTEXT = {**sample_context(), "subject": "Erro <b>no</b> cadastro & CBO",
+           "text": "Não consigo <script>x</script> incluir."}
+NAMES = [n for n in Renderer().names() if not n.startswith("_")]
+
+
+def test_both_languages_ship_the_same_templates():
+    renderer = Renderer()
+    assert renderer.names("pt_BR") == renderer.names("en")
+    assert {"ack", "team_new", "team_followup", "analyst_reply", "question", "solution", "survey", "clarification",
+            "refusal_reason_request", "rejected", "closed", "command_errors", "command_done",
+            "forged_warning"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("language", ["pt_BR", "en"])
-@pytest.mark.parametrize("name", ["ack", "team_new", "team_followup", "analyst_reply"])
+@pytest.mark.parametrize("name", NAMES)
 def test_every_template_renders_what_the_reader_needs(name, language):
     rendered = Renderer().render(name, language=language, mailbox="atendimento@example.gov.br", context=CONTEXT)
     assert "ATD-2026-000042-5" in rendered.subject and "\n" not in rendered.subject
-    assert "ATD-2026-000042-5" in rendered.text or name == "analyst_reply"
-    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html or name == "ack"
-    assert "<b>no</b>" not in rendered.html
+    assert "ATD-2026-000042-5" in rendered.text or name in ("analyst_reply", "command_done") or \
+        "ATD-2026-000042-5" in rendered.html
+    assert "<script>" not in rendered.html and "<b>no</b>" not in rendered.html
+    if "{{ text }}" in (Renderer().root / "email" / language / f"{name}.html.j2").read_text():
+        assert "&lt;script&gt;" in rendered.html, "mail text is escaped, not dropped"
+
+
+def test_the_solution_mail_says_what_to_do_and_until_when():
+    rendered = Renderer().render("solution", language="pt_BR", mailbox="atendimento@example.gov.br",
+                                 context={**CONTEXT, "text": "Atualize para a versão 3.3."})
+    for words in ('"SIM"', '"NÃO"', "3 dias úteis", "sexta-feira, 27/11/2026, às 18h", "https://example.gov.br/s/a",
+                  "https://example.gov.br/s/r", "Atualize para a versão 3.3.", "sem possibilidade de reabertura"):
+        assert words in rendered.text, words
+
+
+def test_the_question_mail_gives_the_deadline_in_words():
+    rendered = Renderer().render("question", language="pt_BR", mailbox="atendimento@example.gov.br", context=CONTEXT)
+    assert "Responda até 27/11/2026" in rendered.text
+
+
+def test_the_survey_lists_the_five_levels_of_the_seeds():
+    rendered = Renderer().render("survey", language="pt_BR", mailbox="atendimento@example.gov.br", context=CONTEXT)
+    for line in ("1 - Muito insatisfeito", "2 - Insatisfeito", "3 - Indiferente", "4 - Satisfeito",
+                 "5 - Muito satisfeito"):
+        assert line in rendered.text
 
 
 def test_the_acknowledgement_speaks_portuguese_by_default_and_english_when_asked():
@@ -90,7 +118,7 @@ def test_the_acknowledgement_speaks_portuguese_by_default_and_english_when_asked
     pt = renderer.render("ack", language="pt_BR", mailbox="atendimento@example.gov.br", context=CONTEXT)
     en = renderer.render("ack", language="en", mailbox="atendimento@example.gov.br", context=CONTEXT)
     assert pt.subject.startswith("[ATD-2026-000042-5] Solicitação recebida:")
-    assert "Recebemos sua mensagem" in pt.text and "http://127.0.0.1:8080/t/abc" in pt.text
+    assert "Recebemos sua mensagem" in pt.text and "https://example.gov.br/t/x" in pt.text
     assert en.subject.startswith("[ATD-2026-000042-5] Request received:") and "We received" in en.text
 
 

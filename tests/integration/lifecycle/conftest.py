@@ -1,0 +1,111 @@
+"""A gateway with a fixed clock, a team, an analyst who proves who she is
+(through a trusted MTA's Authentication-Results), and helpers that write
+the mails a citizen and an analyst would."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.clock import FixedClock
+from gateway.config import Settings
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.servers import RunningGateway
+
+# Friday 2026-11-20, 10:00 in Brasília: Consciência Negra, a national holiday, before a weekend.
+FRIDAY_HOLIDAY = datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
+CITIZEN = "ana.souza@example.org"
+ANALYST = "maria.lima@example.gov.br"
+TEAM = "equipe@example.gov.br"
+TRUSTED = "Authentication-Results: mx.example.gov.br; dkim=pass header.d=example.gov.br; spf=pass smtp.mailfrom=example.gov.br"
+
+
+class Desk:
+    """The running gateway plus the two people who write to it."""
+
+    def __init__(self, running: RunningGateway, clock: FixedClock) -> None:
+        self.running, self.clock = running, clock
+        self.sent = 0
+        self.protocol = ""
+
+    def _send(self, sender: str, rcpt: str, raw: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", self.running.port, timeout=30) as client:
+            client.sendmail(sender, [rcpt], raw)
+        self.sent += 1
+        self.running.wait_processed(self.sent)
+
+    def citizen_writes(self, subject: str = "Erro ao incluir profissional no CNES", body: str = "Não consigo incluir.",
+                       **kwargs: Any) -> str:
+        self._send(CITIZEN, self.running.address, make_mail(subject=subject, body=body, sender=f"Ana Souza <{CITIZEN}>",
+                                                            **kwargs))
+        self.protocol = self.protocol or self.running.tickets()[-1]["protocol"]
+        return self.running.tickets()[-1]["protocol"]
+
+    def citizen_replies(self, body: str, protocol: str | None = None) -> None:
+        protocol = protocol or self.protocol
+        self._send(CITIZEN, self.running.address,
+                   make_mail(subject=f"RES: [{protocol}] Erro ao incluir profissional no CNES", sender=f"Ana Souza <{CITIZEN}>",
+                             body=f"{body}\n\nEm sex., 20 de nov. de 2026 às 10:00, Central <atendimento@example.gov.br> escreveu:\n> texto antigo\n"))
+
+    def analyst_replies(self, body: str, *, proof: str | None = TRUSTED, sender: str = ANALYST,
+                        attachments: list[tuple[str, str, bytes]] = ()) -> None:
+        protocol = self.protocol
+        headers = dict([proof.split(": ", 1)]) if proof else {}
+        reply_to = f"atendimento+{protocol}@example.gov.br"
+        raw = make_mail(subject=f"RE: [{protocol}] Novo chamado: Erro ao incluir profissional no CNES",
+                        sender=f"Maria Lima <{sender}>", to=reply_to, headers=headers, attachments=attachments,
+                        body=f"{body}\n\nMaria Lima\nAnalista de Suporte\n\n-----Mensagem original-----\n"
+                             f"De: Central\nAssunto: [{protocol}] Novo chamado\n\n> texto antigo\n")
+        self._send(sender, reply_to, raw)
+
+    def ticket(self) -> dict[str, Any]:
+        return self.running.ticket(self.protocol)
+
+    def to_citizen(self, kind: str | None = None) -> list[Any]:
+        return self.running.outbox(kind=kind, to=CITIZEN)
+
+    def to_analyst(self, kind: str) -> list[Any]:
+        return self.running.outbox(kind=kind, to=ANALYST)
+
+    def events(self) -> list[str]:
+        return [e["kind"] for e in self.ticket()["events"]]
+
+
+@pytest.fixture
+def desk_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    def make(**mailbox: Any) -> Settings:
+        return make_settings(
+            auth={"trusted_authserv_ids": ["mx.example.gov.br"]},
+            mailbox=[{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",
+                      "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST], **mailbox}])
+    return make
+
+
+@pytest.fixture
+def open_desk(desk_settings: Callable[..., Settings]) -> Iterator[Callable[..., Desk]]:
+    desks: list[Desk] = []
+
+    def start(**mailbox: Any) -> Desk:
+        settings = desk_settings(**mailbox)
+        clock = FixedClock(FRIDAY_HOLIDAY)
+        desk = Desk(RunningGateway(settings, Gateway(settings, clock)).start(), clock)
+        desks.append(desk)
+        return desk
+
+    yield start
+    for desk in desks:
+        desk.running.stop()
+
+
+@pytest.fixture
+def desk(open_desk: Callable[..., Desk]) -> Desk:
+    return open_desk()
+
+
+def text_of(mail: Any) -> str:
+    return mail.get_body(("plain",)).get_content()
