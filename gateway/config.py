@@ -44,6 +44,20 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class SubmissionConfig:
+    """A second listener where analysts log in (SMTP AUTH): proof of who they are."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2587
+    # AUTH only after STARTTLS; false only for loopback tests.
+    require_tls: bool = True
+    tls_cert: str = ""
+    tls_key: str = ""
+    credentials_file: str = ""
+
+
+@dataclass(frozen=True)
 class OutboundConfig:
     mode: str = "maildir"
     path: str = "var/outbox"
@@ -161,6 +175,7 @@ class MailboxConfig:
 class Settings:
     storage: StorageConfig = field(default_factory=StorageConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -190,6 +205,7 @@ class Settings:
 _SECTIONS: Final[dict[str, type]] = {
     "storage": StorageConfig,
     "smtp": SmtpConfig,
+    "submission": SubmissionConfig,
     "outbound": OutboundConfig,
     "processing": ProcessingConfig,
     "limits": LimitsConfig,
@@ -244,12 +260,24 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
         sections[name] = _dataclass_from(cls, merged, source, name)
     sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
     sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
+    _check_submission(source, sections["submission"])
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")
     mailboxes = tuple(_mailbox(source, index, entry) for index, entry in enumerate(raw_mailboxes))
     _check_unique(source, mailboxes)
     return Settings(**sections, mailboxes=mailboxes, source=source)
+
+
+def _check_submission(source: str, submission: SubmissionConfig) -> None:
+    if not submission.enabled:
+        return
+    if not submission.credentials_file:
+        raise ConfigError(source, "submission.credentials_file",
+                          "required when the submission listener is enabled; write it with `gateway hash-password`")
+    if submission.require_tls and not (submission.tls_cert and submission.tls_key):
+        raise ConfigError(source, "submission.tls_cert",
+                          "AUTH needs STARTTLS: set tls_cert and tls_key (or require_tls = false on loopback only)")
 
 
 def _table(source: str, name: str, value: Any) -> dict[str, Any]:

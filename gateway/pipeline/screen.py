@@ -30,6 +30,6 @@ def _envelope_sender(ctx: MailContext) -> str | None:
     pipe or IMAP mail with no sender simply does not know it, and the
     classifier then reads ``Return-Path`` instead.
     """
-    if ctx.inbox.mail_from or ctx.inbox.via in ("smtp", "lmtp"):
+    if ctx.inbox.mail_from or ctx.inbox.via in ("smtp", "lmtp", "submission"):
         return ctx.inbox.mail_from
     return None
