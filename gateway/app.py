@@ -25,11 +25,12 @@ from gateway.outbound.sender import Sender
 from gateway.pipeline import runner
 from gateway.services.intake import Intake
 from gateway.store.db import Database
-from gateway.transports import smtp
+from gateway.store.imap_state import ImapStateStore
+from gateway.transports import imap, smtp
 
 log = logging.getLogger("gateway.app")
 
-ROLES: Final = ("smtp", "process", "send")
+ROLES: Final = ("smtp", "process", "send", "imap")
 
 
 class Gateway:
@@ -47,6 +48,7 @@ class Gateway:
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")
 
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
@@ -54,6 +56,17 @@ class Gateway:
             self._spawn("processor", self._process_loop)
         if "send" in roles:
             self._spawn("sender", lambda: self.sender.loop(self.stopping))
+        if "imap" in roles:
+            self.pollers = self.imap_pollers()
+            for poller in self.pollers:  # one thread each: a failing account stops no other
+                self._spawn(f"imap {poller.mailbox}", lambda poller=poller: poller.run(self.stopping))
+
+    def imap_pollers(self, mailbox: str | None = None) -> list[imap.ImapPoller]:
+        """A poller per mailbox with ``[mailbox.imap]`` (or only ``mailbox``'s)."""
+        state = ImapStateStore(self.db, self.clock.now)
+        return [imap.ImapPoller(m.address, m.imap, self.ingest, state, self.clock, where=f"mailbox[{index}].imap")
+                for index, m in enumerate(self.settings.mailboxes)
+                if m.imap is not None and (mailbox is None or m.address == mailbox.strip().lower())]
 
     async def serve(self, roles: Iterable[str] = ROLES, ready: threading.Event | None = None) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT in the main thread)."""

@@ -46,7 +46,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send (default: all).")
+@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap (default: all).")
 @click.pass_context
 def run(ctx: click.Context, only: str) -> None:
     """Run the gateway: listener, processing and sending in one process."""
@@ -96,6 +96,42 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str, recipients: tup
     gateway.close()
     click.echo(message, err=code != pipe.EX_OK)
     sys.exit(code)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Drain each folder once and exit (cron, tests); without it, keep polling.")
+@click.option("--mailbox", default=None, help="Only this mailbox's IMAP account (with --once).")
+@click.option("--no-process", is_flag=True, help="Only store; leave processing to a running gateway.")
+@click.pass_context
+def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) -> None:
+    """Read mail from the mailboxes' IMAP accounts ([mailbox.imap]). Exit 1 if one failed."""
+    gateway = _gateway(ctx)
+    pollers = gateway.imap_pollers(mailbox)
+    if not pollers:
+        gateway.close()
+        what = f"mailbox {mailbox}" if mailbox else "any mailbox"
+        click.echo(f"no [mailbox.imap] for {what} in {gateway.settings.source}", err=True)
+        sys.exit(2)
+    if not once:
+        try:
+            asyncio.run(gateway.serve(["imap", "process", "send"]))
+        finally:
+            gateway.close()
+        return
+    failed = 0
+    for poller in pollers:
+        try:
+            result = poller.drain_once()
+        except Exception as error:  # noqa: BLE001 - reported per mailbox; the others still run
+            failed += 1
+            click.echo(poller.describe(error), err=True)
+            continue
+        click.echo(f"{poller.mailbox}: took {result.accepted} mail(s), held {result.held} in quarantine")
+    if not no_process:
+        done = gateway.ingest.process_pending()
+        click.echo(f"processed {len(done)} mail(s)")
+    gateway.close()
+    sys.exit(1 if failed else 0)
 
 
 @main.command(name="process")

@@ -56,3 +56,8 @@ class Ingest(Protocol):
     def submit(self, delivery: Delivery) -> Future[Receipt]:
         """Like ``accept`` but without blocking: the future resolves after the commit."""
         ...
+
+    def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
+        """Store the mail durably straight into quarantine, with the transport's reason
+        (e.g. an IMAP mail too big to fetch, kept as a placeholder naming where it is)."""
+        ...

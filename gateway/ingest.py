@@ -71,6 +71,21 @@ class Ingest:
         self._queue.put((delivery, future))
         return future
 
+    def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
+        """Store a mail that a transport already judged, straight into quarantine.
+
+        One transaction: the inbox row and its quarantine row, so
+        ``gateway quarantine list`` shows it with the transport's reason.
+        """
+        try:
+            with self.db.transaction() as tx:
+                [inbox_id] = inbox.add_accepted(tx, [_row(delivery)])
+                inbox.quarantine(tx, inbox_id, step=step, reason=reason[:4000], at=self.clock.now())
+        except Exception as error:  # the database is down or full: the peer must retry
+            log.error("could not store a quarantined mail (%s): %s", step, error)
+            return Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}")
+        return Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id)
+
     def close(self) -> None:
         with self._lock:
             writer, self._writer = self._writer, None

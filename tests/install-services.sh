@@ -14,4 +14,15 @@ if ! pg_ready; then
   fi
 fi
 pg_ready && say "PostgreSQL on 127.0.0.1:5432: ready" || say "PostgreSQL on 127.0.0.1:5432: NOT available"
+
+# Dovecot for the IMAP tests: they run it themselves from a temp dir
+# (tests/helpers/dovecot.py); here we only make sure the binary is there.
+have_dovecot() { command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; }
+if ! have_dovecot && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing dovecot-imapd"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; } >/dev/null 2>&1 \
+    || say "apt-get could not install dovecot-imapd"
+fi
+have_dovecot && say "Dovecot: $( (command -v dovecot || echo /usr/sbin/dovecot) | head -1) $(/usr/sbin/dovecot --version 2>/dev/null | cut -d' ' -f1)" \
+  || say "Dovecot: NOT available (IMAP tests skip, or fail with CI=true)"
 exit 0

@@ -247,7 +247,22 @@ class ThreadRefRow(Base):
     ours: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class ImapStateRow(Base):
+    """Where an IMAP poller stands in one folder: UIDVALIDITY and the last
+    UID it acknowledged (moved or flagged) after the mail was committed."""
+
+    __tablename__ = "imap_state"
+
+    mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(512), primary_key=True)
+    account: Mapped[str] = mapped_column(String(512))  # user@host:port the UIDs belong to
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 __all__ = [
     "AttachmentRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
+    "ImapStateRow",
 ]

@@ -1,0 +1,485 @@
+"""The IMAP poller: an existing mailbox in, ``Delivery`` out.
+
+One poller per ``[mailbox.imap]``, each in its own thread, so a mailbox
+whose server is down or whose password expired never stops the others
+(PITFALLS H: one failing channel stopped all of them elsewhere).
+
+The promise is the SMTP listener's: a mail leaves the watched folder
+(moved to ``processed_folder``, or flagged ``\\Seen`` plus ``keyword``)
+only after ``Ingest`` committed its raw bytes.  Kill the process anywhere
+and the worst case is a mail fetched twice; the pipeline's de-duplication
+(Message-ID, else SHA-256) makes the second acceptance a no-op.
+
+Where a folder stands is UIDVALIDITY plus the last UID acknowledged on the
+server, kept in the database through ``FolderState`` (the app passes the
+store's implementation; a transport never imports the store).  New mail is
+looked for above that UID; a full look over the folder (every mail not yet
+moved or flagged, never "UNSEEN only": PITFALLS E) runs at every connect
+and every re-IDLE, and a changed UIDVALIDITY starts again from UID 1.
+
+Mails are fetched in UID batches, sizes first (``RFC822.SIZE``), bodies in
+groups bounded by ``max_message_size`` bytes, so memory stays bounded on a
+folder of 100k mails.  A mail over ``max_message_size`` is never fetched
+whole: a small placeholder naming its size, UID and headers goes to the
+quarantine (``gateway quarantine list``) and the mail itself to the
+server's ``quarantine_folder``.  The same happens to a mail the server
+cannot hand over (no body in the FETCH answer, a response imapclient
+cannot read).  A mail that arrives whole is always accepted first; one
+that is not a mail at all (no header block: what the pipeline's parse
+step quarantines) then goes to the quarantine folder instead of the
+processed one.  Subtler failures are the pipeline's business: they are
+quarantined there and the mail goes to the processed folder like any other.
+
+Waiting is IDLE (RFC 2177) when the server offers it, re-issued every
+``idle_timeout`` seconds (29 minutes by default), else a look every
+``poll_interval`` seconds.  Drops, timeouts, ``BYE`` and refused logins
+end the session; the poller logs the mailbox and the server's words and
+reconnects after 1, 2, 4 ... up to ``reconnect_max`` seconds.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import os
+import re
+import shlex
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from gateway.clock import Clock
+from gateway.config import ImapConfig
+from gateway.delivery import Delivery, Ingest, Receipt
+
+log = logging.getLogger("gateway.imap")
+
+_SIZE: Final = b"RFC822.SIZE"
+_BODY: Final = b"BODY[]"
+_HEADER_FIELDS: Final = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
+_COMMIT_TIMEOUT: Final = 300.0  # seconds to wait for the ingest writer before giving up on a pass
+_IDLE_TICK: Final = 1.0  # how often an idling poller looks at the stop flag
+# The same test the parse step applies first: a mail starts with a header
+# line (after blank lines and an mbox "From " line).  Cheap, so no mail is
+# parsed twice.
+_FIRST_HEADER: Final = re.compile(rb"[\r\n\t ]*(?:>?From [^\r\n]*(?:\r\n|\r|\n))?[!-9;-~]+[ \t]*:")
+
+
+class FolderState(Protocol):
+    """Where a poller stands in a folder; implemented by ``gateway.store.imap_state``."""
+
+    def load(self, mailbox: str, folder: str) -> tuple[str, int, int] | None:
+        """(account, uidvalidity, last acknowledged UID), or None before the first pass."""
+        ...
+
+    def save(self, mailbox: str, folder: str, *, account: str, uidvalidity: int, last_uid: int) -> None: ...
+
+
+class ImapSetupError(Exception):
+    """Something on our side keeps the poller from logging in (a missing secret)."""
+
+
+class StorageUnavailable(Exception):
+    """Ingest answered TEMPFAIL: leave the mail on the server and try later."""
+
+
+@dataclass
+class DrainResult:
+    accepted: int = 0  # committed through Ingest.accept
+    held: int = 0  # placeholders quarantined (too big, unreadable) and moved to the quarantine folder
+    set_aside: int = 0  # accepted, but not a mail: moved to the quarantine folder
+    acknowledged: int = 0  # moved or flagged on the server
+
+
+class ImapPoller:
+    """Reads one mailbox's IMAP folder into ``Ingest``."""
+
+    def __init__(self, mailbox: str, config: ImapConfig, ingest: Ingest, state: FolderState, clock: Clock,
+                 *, where: str = "mailbox.imap") -> None:
+        self.mailbox, self.config, self.where = mailbox, config, where
+        self._ingest, self._state, self._clock = ingest, state, clock
+        # Called with the UIDs just committed, before they are moved or
+        # flagged: the window a crash test aims at, and a place for metrics.
+        self.on_accepted: list[Callable[[list[int]], None]] = []
+        self.idling = threading.Event()  # set while the poller waits in IDLE
+        self.last_error: str = ""
+        self._created: set[str] = set()
+        self._keywords_ok = True
+
+    @property
+    def account(self) -> str:
+        return self.config.server
+
+    # -- the two ways to run ----------------------------------------------
+
+    def drain_once(self) -> DrainResult:
+        """Connect, take in everything waiting in the folder, log out."""
+        with self._session() as client:
+            return self._drain(client, full=True)
+
+    def run(self, stopping: threading.Event) -> None:
+        """Serve until ``stopping`` is set, reconnecting with backoff."""
+        delay = 1.0
+        while not stopping.is_set():
+            connected = False
+            try:
+                with self._session() as client:
+                    connected = True
+                    self.last_error = ""
+                    delay = 1.0
+                    self._serve(client, stopping)
+            except Exception as error:  # noqa: BLE001 - every failure ends the session the same way
+                if connected and isinstance(error, (IMAPClientAbortError, OSError)):
+                    delay = 1.0  # a drop after a good session: reconnect soon
+                self.last_error = self.describe(error)
+                log.log(logging.ERROR if isinstance(error, (LoginError, ImapSetupError)) else logging.WARNING,
+                        "%s; reconnecting in %.0f s", self.last_error, delay)
+                stopping.wait(delay)
+                delay = min(delay * 2, self.config.reconnect_max)
+
+    # -- one session ------------------------------------------------------
+
+    @contextmanager
+    def _session(self) -> Iterator[IMAPClient]:
+        config = self.config
+        context = ssl.create_default_context()
+        client = IMAPClient(config.host, port=config.port, ssl=config.tls == "implicit", ssl_context=context,
+                            timeout=config.timeout)
+        try:
+            if config.tls == "starttls":
+                client.starttls(context)
+            self._login(client)
+            self._created.clear()
+            yield client
+        finally:
+            try:
+                client.logout()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                try:
+                    client.shutdown()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _login(self, client: IMAPClient) -> None:
+        config = self.config
+        if config.oauth2_token_command:
+            client.oauth2_login(config.user, self._oauth2_token())
+        else:
+            client.login(config.user, self._password())
+
+    def _password(self) -> str:
+        config = self.config
+        if config.password_env:
+            value = os.environ.get(config.password_env)
+            if not value:
+                raise ImapSetupError(f"the environment variable {config.password_env} ({self.where}.password_env) "
+                                     "is not set; export it in the gateway's environment")
+            return value
+        try:
+            with open(config.password_file, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError as error:
+            raise ImapSetupError(f"cannot read {self.where}.password_file {config.password_file!r}: "
+                                 f"{error.strerror}") from error
+        if not lines or not lines[0]:
+            raise ImapSetupError(f"{self.where}.password_file {config.password_file!r} is empty")
+        return lines[0]
+
+    def _oauth2_token(self) -> str:
+        command = self.config.oauth2_token_command
+        try:
+            done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise ImapSetupError(f"{self.where}.oauth2_token_command failed to run: {error}") from error
+        token = done.stdout.strip()
+        if done.returncode != 0 or not token:
+            raise ImapSetupError(f"{self.where}.oauth2_token_command exited {done.returncode} without a token: "
+                                 f"{done.stderr.strip()[:300]}")
+        return token
+
+    def _serve(self, client: IMAPClient, stopping: threading.Event) -> None:
+        """Drain, wait for news (IDLE or a timer), drain again, until asked to stop."""
+        use_idle = self.config.idle and client.has_capability("IDLE")
+        if self.config.idle and not use_idle:
+            log.info("mailbox %s: %s offers no IDLE; looking every %.0f s", self.mailbox, self.account,
+                     self.config.poll_interval)
+        full, next_full = True, time.monotonic() + self.config.idle_timeout
+        while not stopping.is_set():
+            result = self._drain(client, full=full)
+            if result.accepted or result.held:
+                log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
+                         result.held, self.config.folder)
+            if use_idle:
+                full = not self._idle(client, stopping)  # the re-IDLE timer also runs a full look
+            else:
+                stopping.wait(self.config.poll_interval)
+                full = time.monotonic() >= next_full
+            if full:
+                next_full = time.monotonic() + self.config.idle_timeout
+
+    def _idle(self, client: IMAPClient, stopping: threading.Event) -> bool:
+        """Wait in IDLE; True when the server announced new mail, False on timeout or stop."""
+        client.idle()
+        self.idling.set()
+        alive = True
+        try:
+            deadline, early_empties = time.monotonic() + self.config.idle_timeout, 0
+            while not stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                wait = min(_IDLE_TICK, remaining)
+                started = time.monotonic()
+                responses = client.idle_check(timeout=wait)
+                for response in responses:
+                    if response and response[0] == b"BYE":
+                        alive = False
+                        raise IMAPClientAbortError(f"server said BYE: {_words(response[1:])}")
+                    if len(response) >= 2 and response[1] == b"EXISTS":
+                        return True
+                # imapclient swallows EOF inside idle_check: an empty answer
+                # that came back at once, again and again, is a closed socket.
+                early_empties = early_empties + 1 if not responses and time.monotonic() - started < wait / 2 else 0
+                if early_empties >= 3:
+                    alive = False
+                    raise IMAPClientAbortError("the server closed the connection during IDLE")
+            return False
+        finally:
+            self.idling.clear()
+            if alive:
+                client.idle_done()
+
+    # -- draining ---------------------------------------------------------
+
+    def _drain(self, client: IMAPClient, *, full: bool) -> DrainResult:
+        config = self.config
+        selected = client.select_folder(config.folder)
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        last_uid = self._position(uidvalidity)
+        self._keywords_ok = _keeps_keyword(selected, config.keyword)
+        if config.after == "flag" and not self._keywords_ok:
+            full = False  # without keywords only the UID high-water mark tells what was taken
+        criteria: list[Any] = ["UID", f"{1 if full else last_uid + 1}:*", "NOT", "DELETED"]
+        if config.after == "flag" and self._keywords_ok:
+            criteria += ["UNKEYWORD", config.keyword]
+        # "n:*" also matches the highest UID when n is above it: filter.
+        uids = sorted(uid for uid in client.search(criteria) if full or uid > last_uid)
+        result = DrainResult()
+        for start in range(0, len(uids), config.batch_size):
+            chunk = uids[start:start + config.batch_size]
+            self._take(client, chunk, result)
+            if chunk[-1] > last_uid:
+                last_uid = chunk[-1]
+                self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
+                                 last_uid=last_uid)
+        return result
+
+    def _position(self, uidvalidity: int) -> int:
+        """The last acknowledged UID, or 0 when the folder must be read from the start."""
+        folder = self.config.folder
+        saved = self._state.load(self.mailbox, folder)
+        if saved is not None and saved[0] == self.account and saved[1] == uidvalidity:
+            return saved[2]
+        if saved is not None:
+            log.warning("mailbox %s: %s folder %s changed identity (UIDVALIDITY %s -> %s, account %s -> %s); "
+                        "reading it again from the start: mails already taken are recognised as duplicates",
+                        self.mailbox, self.account, folder, saved[1], uidvalidity, saved[0], self.account)
+        self._state.save(self.mailbox, folder, account=self.account, uidvalidity=uidvalidity, last_uid=0)
+        return 0
+
+    def _take(self, client: IMAPClient, chunk: list[int], result: DrainResult) -> None:
+        """Fetch, commit and acknowledge one batch of UIDs (ascending)."""
+        sizes = {uid: int(data.get(_SIZE, 0)) for uid, data in client.fetch(chunk, [_SIZE.decode()]).items()}
+        present = [uid for uid in chunk if uid in sizes]  # others were expunged meanwhile
+        too_big = [uid for uid in present if sizes[uid] > self.config.max_message_size]
+        for uid in too_big:
+            self._hold(client, uid, f"{sizes[uid]} bytes is over {self.where}.max_message_size "
+                                    f"({self.config.max_message_size} bytes), so it was not fetched", result)
+        wanted = [uid for uid in present if uid not in too_big]
+        for group in _groups(wanted, sizes, budget=self.config.max_message_size):
+            self._take_group(client, group, result)
+
+    def _take_group(self, client: IMAPClient, group: list[int], result: DrainResult) -> None:
+        bodies, unreadable = self._fetch_bodies(client, group)
+        not_mail = {uid for uid, raw in bodies.items() if not _FIRST_HEADER.match(raw, 0, 4096)}
+        futures = {uid: self._ingest.submit(self._delivery(raw, uid)) for uid, raw in bodies.items()}
+        del bodies  # the writer holds the bytes now; do not keep a second reference
+        receipts: dict[int, Receipt] = {uid: future.result(timeout=_COMMIT_TIMEOUT) for uid, future in futures.items()}
+        accepted = [uid for uid in group if uid in receipts and receipts[uid].accepted]
+        result.accepted += len(accepted)
+        for callback in self.on_accepted:
+            callback(accepted)
+        self._acknowledge(client, [uid for uid in accepted if uid not in not_mail])
+        aside = [uid for uid in accepted if uid in not_mail]
+        if aside:
+            self._move(client, aside, self.config.quarantine_folder)
+            result.set_aside += len(aside)
+            log.warning("mailbox %s: UID(s) %s in %s are not mails (no header block); stored for the quarantine "
+                        "list and moved to the server folder %s", self.mailbox, ", ".join(map(str, aside)),
+                        self.config.folder, self.config.quarantine_folder)
+        result.acknowledged += len(accepted)
+        for uid, reason in unreadable.items():
+            self._hold(client, uid, reason, result)
+        refused = [receipt.reason for receipt in receipts.values() if not receipt.accepted]
+        if refused:
+            raise StorageUnavailable(f"{len(refused)} mail(s) left on the server: {refused[0]}")
+
+    def _fetch_bodies(self, client: IMAPClient, group: list[int]) -> tuple[dict[int, bytes], dict[int, str]]:
+        """Bodies by UID, and the UIDs the server would not hand over, with why."""
+        try:
+            answer = client.fetch(group, ["BODY.PEEK[]"])
+        except (IMAPClientAbortError, OSError):
+            raise
+        except (IMAPClientError, ValueError) as error:
+            if len(group) > 1:  # find the one mail that breaks the batch
+                bodies: dict[int, bytes] = {}
+                unreadable: dict[int, str] = {}
+                for uid in group:
+                    one, bad = self._fetch_bodies(client, [uid])
+                    bodies.update(one)
+                    unreadable.update(bad)
+                return bodies, unreadable
+            return {}, {group[0]: f"the server's FETCH answer could not be read: {type(error).__name__}: {error}"}
+        bodies, unreadable = {}, {}
+        for uid in group:
+            raw = answer.get(uid, {}).get(_BODY)
+            if isinstance(raw, bytes) and raw.strip():
+                bodies[uid] = raw
+            elif uid in answer:
+                unreadable[uid] = "the server answered FETCH BODY[] without the mail's content"
+        return bodies, unreadable
+
+    def _delivery(self, raw: bytes, uid: int) -> Delivery:
+        config = self.config
+        return Delivery(raw=raw, mail_from="", rcpt_tos=(), via="imap", received_at=self._clock.now(),
+                        peer=f"{config.host}:{config.port}", mailbox_hint=self.mailbox,
+                        meta={"imap_account": self.account, "imap_folder": config.folder, "imap_uid": str(uid)})
+
+    def _hold(self, client: IMAPClient, uid: int, why: str, result: DrainResult) -> None:
+        """Quarantine a placeholder for a mail we will not take whole, then move the mail aside."""
+        config = self.config
+        headers = b""
+        try:
+            answer = client.fetch([uid], [_HEADER_FIELDS]).get(uid, {})
+            headers = next((value for key, value in answer.items()
+                            if isinstance(key, bytes) and key.startswith(b"BODY[HEADER") and isinstance(value, bytes)),
+                           b"")
+        except (IMAPClientAbortError, OSError):
+            raise
+        except (IMAPClientError, ValueError):
+            pass  # the placeholder still names the UID
+        reason = (f"IMAP {self.account} folder {config.folder} UID {uid}: {why}; the mail is in the server folder "
+                  f"{config.quarantine_folder!r}. To take it in, fix the cause and move it back to {config.folder}.")
+        receipt = self._ingest.hold(self._placeholder(uid, headers[:16384], reason), step="imap", reason=reason)
+        if not receipt.accepted:
+            raise StorageUnavailable(receipt.reason)
+        self._move(client, [uid], config.quarantine_folder)
+        result.held += 1
+        log.warning("mailbox %s: %s", self.mailbox, reason)
+
+    def _placeholder(self, uid: int, headers: bytes, reason: str) -> Delivery:
+        """A small mail standing for one we did not fetch: its headers and where it went."""
+        kept = re.sub(rb"(?im)^message-id:", b"X-Original-Message-ID:", headers.strip())
+        digest = hashlib.sha256(f"{self.account}/{self.config.folder}".encode()).hexdigest()[:12]
+        own_id = f"<imap-held.{uid}.{int(self._clock.now().timestamp())}.{digest}@gateway.invalid>"
+        head = (kept + b"\r\n" if kept else b"") + (
+            f"Message-ID: {own_id}\r\nX-Gateway-Held: imap\r\n"
+            f"Date: {email.utils.format_datetime(self._clock.now())}\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n").encode()
+        return self._delivery(head + reason.encode() + b"\r\n", uid)
+
+    def _acknowledge(self, client: IMAPClient, uids: list[int]) -> None:
+        if not uids:
+            return
+        if self.config.after == "move":
+            self._move(client, uids, self.config.processed_folder)
+            return
+        flags: list[bytes] = [b"\\Seen"]
+        if self._keywords_ok:
+            flags.append(self.config.keyword.encode())
+        client.add_flags(uids, flags)
+
+    def _move(self, client: IMAPClient, uids: Sequence[int], folder: str) -> None:
+        """MOVE (RFC 6851), else COPY + \\Deleted + UID EXPUNGE; the folder is created if missing."""
+        if folder not in self._created:
+            if not client.folder_exists(folder):
+                try:
+                    client.create_folder(folder)
+                    log.info("mailbox %s: created folder %s on %s", self.mailbox, folder, self.account)
+                except IMAPClientError:
+                    if not client.folder_exists(folder):  # not a race with another client
+                        raise
+            self._created.add(folder)
+        if client.has_capability("MOVE"):
+            client.move(list(uids), folder)
+            return
+        client.copy(list(uids), folder)
+        client.add_flags(list(uids), [b"\\Deleted"])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(list(uids))
+        # Without UIDPLUS a plain EXPUNGE would also remove mails other
+        # people marked \Deleted; the copies stay flagged and are skipped.
+
+    def describe(self, error: BaseException) -> str:
+        """One log line: the mailbox, the account, what went wrong in the server's words, what to check."""
+        where = f"mailbox {self.mailbox}: IMAP {self.account} ({self.config.folder})"
+        if isinstance(error, LoginError):
+            return (f"{where}: login refused: {_words(error.args)}; check {self.where}.user and its password "
+                    "or token")
+        if isinstance(error, ImapSetupError):
+            return f"{where}: {error}"
+        if isinstance(error, socket.timeout):
+            return f"{where}: no answer within {self.config.timeout:.0f} s ({self.where}.timeout)"
+        if isinstance(error, ssl.SSLError):
+            return f"{where}: TLS failed: {error}; check {self.where}.tls and port"
+        if isinstance(error, OSError):
+            return f"{where}: connection failed: {error.strerror or error}"
+        if isinstance(error, IMAPClientAbortError):
+            return f"{where}: connection lost: {_words(error.args)}"
+        if isinstance(error, StorageUnavailable):
+            return f"{where}: could not store mail, left on the server: {error}"
+        return f"{where}: {type(error).__name__}: {_words(error.args)}"
+
+
+def _words(parts: Any) -> str:
+    """The server's own words, as text, from whatever shape imaplib gives them."""
+    out = []
+    for part in parts if isinstance(parts, (list, tuple)) else [parts]:
+        if isinstance(part, bytes):
+            part = part.decode("utf-8", "replace")
+        text = str(part)
+        match = re.fullmatch(r"b(['\"])(.*)\1", text)
+        out.append(match.group(2) if match else text)
+    return " ".join(out).strip() or "(no words)"
+
+
+def _keeps_keyword(selected: dict[bytes, Any], keyword: str) -> bool:
+    """Does the folder keep our keyword (PERMANENTFLAGS has it, or \\*)?"""
+    flags = selected.get(b"PERMANENTFLAGS")
+    if flags is None:
+        return True  # the server did not say; assume RFC 3501's common case
+    return b"\\*" in flags or keyword.encode() in flags
+
+
+def _groups(uids: list[int], sizes: dict[int, int], *, budget: int) -> Iterator[list[int]]:
+    """Consecutive UIDs whose sizes add up to at most ``budget`` (one mail at least)."""
+    group: list[int] = []
+    total = 0
+    for uid in uids:
+        if group and total + sizes[uid] > budget:
+            yield group
+            group, total = [], 0
+        group.append(uid)
+        total += sizes[uid]
+    if group:
+        yield group

@@ -1,0 +1,249 @@
+"""The IMAP poller against a real Dovecot: mail in, tickets out, server
+folders tidy, and the failure cases of PITFALLS D, E, H and I.
+
+Mails are delivered with IMAP APPEND; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.config import Settings
+from tests.helpers.dovecot import Dovecot, wait_for_count
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.servers import RunningGateway, wait_until
+from tests.integration.imap.conftest import ADDRESS, CNES, mailbox
+
+pytestmark = pytest.mark.dovecot
+
+USER = "atendimento"
+
+
+class SimulatedCrash(BaseException):
+    """Raised between the commit and the move: the poller's thread dies there."""
+
+
+@pytest.fixture
+def offline(make_settings: Callable[..., Settings],
+            imap_config: Callable[..., dict[str, Any]]) -> Iterator[Callable[..., Gateway]]:
+    """Gateways with no threads running: the test drives the poller itself.
+
+    Each call is a fresh process, as after a restart: same database, new
+    objects."""
+    made: list[Gateway] = []
+
+    def make(**imap: Any) -> Gateway:
+        gateway = Gateway(make_settings(mailbox=[mailbox(**imap_config(**imap))]))
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        gateway.close()
+
+
+def _tickets(gateway: Gateway) -> list[dict[str, Any]]:
+    from gateway.services import views
+    from gateway.store import tickets
+
+    with gateway.db.transaction() as tx:
+        return [views.summary(t) for t in tickets.listing(tx, limit=10_000)]
+
+
+def _inbox(gateway: Gateway) -> dict[str, int]:
+    from gateway.store import inbox
+
+    with gateway.db.transaction() as tx:
+        return inbox.counts(tx)
+
+
+def test_new_mail_becomes_a_ticket_with_an_acknowledgement_and_lands_in_processed(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
+    running = imap_gateway()
+    dovecot.append(USER, make_mail(subject="Erro no cadastro do profissional"))
+    running.wait_processed(1, timeout=20)
+    [ticket] = running.tickets()
+    assert ticket["subject"] == "Erro no cadastro do profissional"
+    [ack] = running.outbox(to="ana.souza@example.org")
+    assert ticket["protocol"] in ack["Subject"]
+    wait_for_count(dovecot, USER, "Processed", 1)
+    assert dovecot.count(USER, "INBOX") == 0
+    with running.gateway.db.transaction() as tx:
+        from gateway.store.models import InboxRow
+
+        row = tx.get(InboxRow, 1)
+        assert row is not None and row.via == "imap" and row.mailbox_hint == ADDRESS
+
+
+def test_idle_wakes_the_poller_within_seconds_not_the_poll_interval(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
+    running = imap_gateway(idle=True, poll_interval=300)
+    [poller] = running.gateway.pollers
+    wait_until(poller.idling.is_set, timeout=15, what="the poller to enter IDLE")
+    started = time.monotonic()
+    dovecot.append(USER, make_mail(subject="Chegou durante o IDLE"))
+    running.wait_processed(1, timeout=10)
+    latency = time.monotonic() - started
+    assert latency < 5, f"IDLE wake-up took {latency:.1f} s"
+    assert running.tickets()[0]["subject"] == "Chegou durante o IDLE"
+
+
+def test_without_idle_the_poller_looks_every_poll_interval(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
+    running = imap_gateway(idle=False, poll_interval=0.5)
+    [poller] = running.gateway.pollers
+    dovecot.append(USER, make_mail(subject="Primeira"))
+    running.wait_processed(1, timeout=15)
+    dovecot.append(USER, make_mail(subject="Segunda"))
+    running.wait_processed(2, timeout=15)
+    assert not poller.idling.is_set()
+    assert sorted(t["subject"] for t in running.tickets()) == ["Primeira", "Segunda"]
+
+
+def test_a_crash_between_commit_and_move_neither_loses_nor_duplicates(
+        dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    dovecot.append(USER, make_mail(subject="Pedido de acesso ao sistema"))
+    first = offline()
+    [poller] = first.imap_pollers()
+
+    def crash(uids: list[int]) -> None:
+        raise SimulatedCrash(f"killed after committing {uids}, before moving them")
+
+    poller.on_accepted.append(crash)
+    with pytest.raises(SimulatedCrash):
+        poller.drain_once()
+    assert _inbox(first) == {"accepted": 1}  # committed...
+    assert dovecot.count(USER, "INBOX") == 1  # ...but still on the server
+    first.close()
+
+    restarted = offline()  # same database, a new process
+    [poller] = restarted.imap_pollers()
+    result = poller.drain_once()
+    assert (result.accepted, result.acknowledged) == (1, 1)
+    restarted.ingest.process_pending()
+    assert [t["subject"] for t in _tickets(restarted)] == ["Pedido de acesso ao sistema"]
+    assert _inbox(restarted) == {"processed": 1, "duplicate": 1}
+    assert (dovecot.count(USER, "INBOX"), dovecot.count(USER, "Processed")) == (0, 1)
+
+
+def test_a_uidvalidity_change_rescans_without_duplicate_tickets(
+        dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture) -> None:
+    old = [make_mail(subject=f"Antiga {n}") for n in range(2)]
+    dovecot.append(USER, *old, folder="Entrada")
+    gateway = offline(folder="Entrada", after="flag")
+    [poller] = gateway.imap_pollers()
+    assert poller.drain_once().accepted == 2
+    gateway.ingest.process_pending()
+    with dovecot.client(USER) as client:
+        before = client.folder_status("Entrada", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+        client.delete_folder("Entrada")  # the admin rebuilds the folder: same mails, new UIDs
+        client.create_folder("Entrada")
+        after = client.folder_status("Entrada", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    assert before != after
+    dovecot.append(USER, *old, make_mail(subject="Nova"), folder="Entrada")
+
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        assert poller.drain_once().accepted == 3
+    gateway.ingest.process_pending()
+    assert sorted(t["subject"] for t in _tickets(gateway)) == ["Antiga 0", "Antiga 1", "Nova"]
+    assert _inbox(gateway) == {"processed": 3, "duplicate": 2}
+    assert f"UIDVALIDITY {before} -> {after}" in caplog.text
+    assert poller.drain_once().accepted == 0  # and the new position holds
+
+
+def test_a_dropped_connection_mid_fetch_reconnects_and_continues(
+        dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture) -> None:
+    total = 60
+    dovecot.append(USER, *[make_mail(subject=f"Pedido {n:03d}") for n in range(total)])
+    gateway = offline(batch_size=5)
+    [poller] = gateway.imap_pollers()
+    batches: list[list[int]] = []
+
+    def restart_server_on_the_third_batch(uids: list[int]) -> None:
+        batches.append(uids)
+        if len(batches) == 3:  # committed, not yet moved: every connection drops now
+            dovecot.restart()
+
+    poller.on_accepted.append(restart_server_on_the_third_batch)
+    stopping = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stopping,), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        thread.start()
+        try:
+            wait_for_count(dovecot, USER, "Processed", total, timeout=60)
+        finally:
+            stopping.set()
+            thread.join(timeout=20)
+    assert not thread.is_alive()
+    gateway.ingest.process_pending()
+    subjects = [t["subject"] for t in _tickets(gateway)]
+    assert sorted(subjects) == [f"Pedido {n:03d}" for n in range(total)]  # each exactly once
+    assert _inbox(gateway) == {"processed": total, "duplicate": 5}  # the batch whose move was cut off
+    assert dovecot.count(USER, "INBOX") == 0
+    line = next(r.getMessage() for r in caplog.records if "reconnecting" in r.getMessage())
+    assert line.startswith(f"mailbox {ADDRESS}: IMAP atendimento@127.0.0.1:{dovecot.port} (INBOX): connection")
+
+
+def test_two_mailboxes_one_with_a_wrong_password_the_other_keeps_working(
+        dovecot: Dovecot, start_gateway: Callable[..., RunningGateway],
+        imap_config: Callable[..., dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        running = start_gateway(mailbox=[
+            mailbox(CNES, "CNES", **imap_config("cnes", password="expirou")),
+            mailbox(ADDRESS, "ATD", **imap_config("atendimento")),
+        ])
+        dovecot.append("cnes", make_mail(subject="Para o CNES", to=CNES))
+        dovecot.append(USER, make_mail(subject="Para o atendimento"))
+        running.wait_processed(1, timeout=20)
+        wait_until(lambda: "login refused" in caplog.text, timeout=15, what="the login failure to be logged")
+    assert [t["subject"] for t in running.tickets()] == ["Para o atendimento"]
+    assert dovecot.count("cnes", "INBOX") == 1  # untouched, waiting for the fix
+    line = next(r.getMessage() for r in caplog.records if "login refused" in r.getMessage())
+    assert f"mailbox {CNES}" in line and "Authentication failed" in line  # Dovecot's own words
+    assert "mailbox[0].imap.user" in line
+    failing = next(p for p in running.gateway.pollers if p.mailbox == CNES)
+    assert "login refused" in failing.last_error
+
+
+def test_bad_and_oversized_mail_go_to_quarantine_and_the_folder_flows_on(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
+    dovecot.append(USER,
+                   make_mail(subject="Antes"),
+                   b"isto nao e um e-mail, so texto sem cabecalho\r\n",
+                   make_mail(subject="Anexo enorme", attachments=[("laudo.pdf", "application/pdf", b"%PDF" * 10_000)]),
+                   make_mail(subject="Depois"))
+    running = imap_gateway(max_message_size=20_000)
+    running.wait_processed(4, timeout=20)
+    assert sorted(t["subject"] for t in running.tickets()) == ["Antes", "Depois"]
+    reasons = dict(running.quarantined())
+    assert "does not start with a header line" in reasons["parse"]
+    assert "over mailbox[0].imap.max_message_size (20000 bytes)" in reasons["imap"]
+    assert "Quarantine" in reasons["imap"]
+    wait_for_count(dovecot, USER, "Quarantine", 2)
+    assert (dovecot.count(USER, "Processed"), dovecot.count(USER, "INBOX")) == (2, 0)
+
+
+def test_flag_mode_marks_seen_and_keyword_and_takes_each_mail_once(
+        dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    dovecot.append(USER, make_mail(subject="Fica na caixa"))
+    with dovecot.client(USER, "INBOX") as client:  # a person already read it: it must still be taken
+        client.add_flags(client.search("ALL"), [b"\\Seen"])
+    gateway = offline(after="flag")
+    [poller] = gateway.imap_pollers()
+    assert poller.drain_once().accepted == 1
+    gateway.ingest.process_pending()
+    assert [t["subject"] for t in _tickets(gateway)] == ["Fica na caixa"]
+    [flags] = dovecot.flags(USER, "INBOX")
+    assert b"\\Seen" in flags and b"$GatewayProcessed" in flags
+    assert dovecot.count(USER, "Processed") == 0
+    assert poller.drain_once().accepted == 0
+    dovecot.append(USER, make_mail(subject="Outra"))
+    assert poller.drain_once().accepted == 1
+    assert _inbox(gateway) == {"processed": 1, "accepted": 1}

@@ -1,0 +1,91 @@
+"""``gateway poll --once`` and ``gateway run`` as real processes against Dovecot."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.dovecot import Dovecot, wait_for_count
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.process import GatewayProcess, query, run, write_config
+from tests.helpers.servers import wait_until
+from tests.integration.imap.conftest import ADDRESS, USERS
+
+pytestmark = pytest.mark.dovecot
+
+
+def _config(tmp_path: Path, dovecot: Dovecot, *, password: str = USERS["atendimento"], extra: str = "") -> Path:
+    secret = tmp_path / "imap.secret"
+    secret.write_text(password + "\n")
+    return write_config(tmp_path, extra=f"""
+[mailbox.imap]
+host = "127.0.0.1"
+port = {dovecot.port}
+tls = "plain"
+user = "atendimento"
+password_file = "{secret}"
+timeout = 10
+reconnect_max = 2
+{extra}""")
+
+
+def test_poll_once_drains_the_folder_processes_and_exits(tmp_path: Path, dovecot: Dovecot) -> None:
+    dovecot.append("atendimento", make_mail(subject="Pelo cron"), make_mail(subject="Também pelo cron"))
+    config = _config(tmp_path, dovecot)
+    done = run(config, "poll", "--once", "--mailbox", ADDRESS)
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"{ADDRESS}: took 2 mail(s), held 0 in quarantine" in done.stdout.decode()
+    assert "processed 2 mail(s)" in done.stdout.decode()
+    listing = json.loads(run(config, "tickets", "list", "--json").stdout)
+    assert sorted(t["subject"] for t in listing) == ["Pelo cron", "Também pelo cron"]
+    assert (dovecot.count("atendimento", "INBOX"), dovecot.count("atendimento", "Processed")) == (0, 2)
+    again = run(config, "poll", "--once")
+    assert "took 0 mail(s)" in again.stdout.decode()
+
+
+def test_poll_once_with_a_refused_login_exits_1_naming_mailbox_and_server_words(
+        tmp_path: Path, dovecot: Dovecot) -> None:
+    config = _config(tmp_path, dovecot, password="senha-antiga")
+    done = run(config, "poll", "--once")
+    assert done.returncode == 1
+    error = done.stderr.decode()
+    assert f"mailbox {ADDRESS}: IMAP atendimento@127.0.0.1:{dovecot.port} (INBOX): login refused" in error
+    assert "Authentication failed" in error and "mailbox[0].imap.user" in error
+
+
+def test_poll_without_imap_config_says_so(tmp_path: Path) -> None:
+    done = run(write_config(tmp_path), "poll", "--once")
+    assert done.returncode == 2 and "no [mailbox.imap]" in done.stderr.decode()
+
+
+def test_kill_9_while_draining_then_restart_loses_and_duplicates_nothing(tmp_path: Path, dovecot: Dovecot) -> None:
+    """``gateway run`` killed with SIGKILL at an arbitrary point of a drain."""
+    total = 120
+    dovecot.append("atendimento", *[make_mail(subject=f"Pedido {n:03d}") for n in range(total)])
+    config = _config(tmp_path, dovecot, extra="batch_size = 7\n")
+    log = tmp_path / "gateway.log"
+    db = tmp_path / "gateway.db"
+
+    first = GatewayProcess(config, log).start()
+    try:
+        wait_until(lambda: db.exists() and query(db, "select count(*) from inbox")[0][0] >= 20,
+                   timeout=30, interval=0.01, what="the first mails to be accepted")
+    finally:
+        assert first.process is not None
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    assert dovecot.count("atendimento", "INBOX") > 0, "the drain finished before the kill; nothing was tested"
+
+    second = GatewayProcess(config, log).start()
+    try:
+        wait_for_count(dovecot, "atendimento", "Processed", total, timeout=60)
+        wait_until(lambda: query(db, "select count(*) from inbox where status = 'accepted'")[0][0] == 0,
+                   timeout=30, what="processing to finish")
+    finally:
+        assert second.terminate() == 0, log.read_text()[-3000:]
+    subjects = [row[0] for row in query(db, "select subject from ticket order by subject")]
+    assert subjects == [f"Pedido {n:03d}" for n in range(total)]
+    assert dovecot.count("atendimento", "INBOX") == 0
