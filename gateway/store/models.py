@@ -143,6 +143,14 @@ class TicketRow(Base):
     survey_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     survey_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     survey_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Deadlines (migration 0004): due_at/due_kind above are the soonest of these.
+    limit_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # waiting/solved limit
+    remind_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # next reminder, if any
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # SLA
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # SLA
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sla_done: Mapped[str] = mapped_column(String(96), default="")  # e.g. "first_response.warning"
 
     messages: Mapped[list[MessageRow]] = relationship(back_populates="ticket", order_by="MessageRow.id")
     events: Mapped[list[EventRow]] = relationship(back_populates="ticket", order_by="EventRow.id")
