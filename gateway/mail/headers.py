@@ -9,7 +9,7 @@ the ``email`` package's RFC 2047 encoder.
 from __future__ import annotations
 
 import re
-from email.headerregistry import Address
+from email.utils import formataddr
 from typing import Final
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
@@ -23,6 +23,8 @@ def clean(value: str, *, limit: int = 500) -> str:
 
 
 def address(display_name: str, addr_spec: str) -> str:
-    """``"Name" <a@b>`` with the name cleaned and encoded only as needed."""
-    local, _, domain = addr_spec.partition("@")
-    return str(Address(display_name=clean(display_name, limit=120), username=local, domain=domain))
+    """``"Name" <a@b>`` with the name cleaned, quoted if needed, and RFC 2047
+    encoded when it is not ASCII."""
+    # One encoded word for the whole name: splitting it made readers (Python's
+    # own among them) lose or double the spaces where the words joined.
+    return formataddr((clean(display_name, limit=120), addr_spec), charset="utf-8")

@@ -45,7 +45,7 @@ class Notifier:
             references=references, auto_submitted=auto_submitted, language=language,
             extra_headers={"X-Ticket-Protocol": ticket.protocol},
         )
-        raw = compose.message(parts, envelope, attachments).as_bytes()
+        raw = compose.message(parts, envelope, attachments)
         tickets.add_thread_ref(tx, message_id, ticket.id, ours=True)
         tickets.add_message(tx, ticket, direction="out", role=role, sender=mailbox.address, sent_at=now,
                             subject=parts.subject, text=parts.text, message_id=message_id,

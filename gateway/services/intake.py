@@ -60,6 +60,8 @@ class Intake:
     def open_ticket(self, tx: Transaction, incoming: Incoming, *, previous: TicketRow | None = None,
                     previous_reason: str = "") -> TicketRow:
         mail, mailbox, now = incoming.mail, incoming.mailbox, incoming.at
+        # Queries before the inserts: each query would flush what is pending.
+        ack = not incoming.automatic and self._ack_allowed(tx, incoming.sender, now)
         year = now.astimezone(_ZONE).year
         protocol = Protocol(mailbox.protocol_prefix, year, tickets.next_sequence(tx, mailbox.protocol_prefix, year))
         ticket = tickets.add_ticket(
@@ -69,7 +71,7 @@ class Intake:
             language=mailbox.language, created_at=now, updated_at=now,
             linked_ticket_id=previous.id if previous else None)
         self._store_message(tx, ticket, incoming, role=Role.REQUESTER, text=mail.text)
-        tickets.add_participants(tx, ticket.id, self._others(mail, incoming.sender, mailbox))
+        tickets.add_participants(tx, ticket.id, self._others(mail, incoming.sender, mailbox), new=True)
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="created", to_status=Status.NEW.value,
                           note=f"linked to {previous.protocol}" if previous else "")
         if previous is not None:
@@ -78,14 +80,14 @@ class Intake:
         if incoming.automatic:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note="automatic mail: no acknowledgement (RFC 3834)")
-        elif self._ack_allowed(tx, incoming.sender, now):
+        elif ack:
             self.notifier.queue(tx, kind="ack", ticket=ticket, mailbox=mailbox, to=[incoming.sender], now=now,
                                 in_reply_to=mail.message_id, references=_thread(mail))
         else:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note=f"more than {self.settings.limits.acks_per_sender_per_hour} acknowledgements "
                                    f"to {incoming.sender} in one hour")
-        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text)
+        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text, thread=[])
         return ticket
 
     def add_follow_up(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
@@ -194,11 +196,12 @@ class Intake:
         tickets.add_thread_ref(tx, mail.message_id, ticket.id, ours=False)
 
     def _tell_team(self, tx: Transaction, kind: str, ticket: TicketRow, incoming: Incoming, *, text: str,
-                   headline: str = "") -> None:
+                   headline: str = "", thread: list[str] | None = None) -> None:
         mailbox = incoming.mailbox
         if not mailbox.team:
             return
-        team_thread = tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",))
+        team_thread = thread if thread is not None else tickets.thread_for(tx, ticket.id, ours_only=True,
+                                                                           kinds=("team_new",))
         self.notifier.queue(
             tx, kind=kind, ticket=ticket, mailbox=mailbox, to=list(mailbox.team), now=incoming.at,
             context={"text": text, "sender": incoming.sender, "sender_name": clean(incoming.mail.from_name, limit=200),

@@ -80,7 +80,8 @@ def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
 
 def key_owner(tx: Session, key: str) -> int | None:
     """The inbox id that already used this dedupe key, if any."""
-    return tx.scalar(select(MailKeyRow.inbox_id).where(MailKeyRow.key == key))
+    with tx.no_autoflush:  # keys of other mails are committed; nothing pending matters
+        return tx.scalar(select(MailKeyRow.inbox_id).where(MailKeyRow.key == key))
 
 
 def add_key(tx: Session, key: str, inbox_id: int) -> None:

@@ -44,7 +44,8 @@ def next_due(tx: Session) -> datetime | None:
 def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
     query = select(func.count()).select_from(OutboxRow).where(
         OutboxRow.first_rcpt == rcpt, OutboxRow.kind == kind, OutboxRow.created_at >= since)
-    return int(tx.scalar(query) or 0)
+    with tx.no_autoflush:  # earlier mails' rows are committed; this one's pending rows do not count
+        return int(tx.scalar(query) or 0)
 
 
 def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:

@@ -74,7 +74,8 @@ def known_message_ids(tx: Session, message_ids: Iterable[str]) -> set[str]:
 
 
 def add_thread_ref(tx: Session, message_id: str | None, ticket_id: int, *, ours: bool) -> None:
-    if message_id and tx.get(ThreadRefRow, message_id) is None:
+    """Remember a Message-ID for threading; ours are fresh, so not looked up."""
+    if message_id and (ours or tx.get(ThreadRefRow, message_id) is None):
         tx.add(ThreadRefRow(message_id=message_id, ticket_id=ticket_id, ours=ours))
 
 
@@ -82,8 +83,8 @@ def participants(tx: Session, ticket_id: int) -> set[str]:
     return set(tx.scalars(select(ParticipantRow.address).where(ParticipantRow.ticket_id == ticket_id)))
 
 
-def add_participants(tx: Session, ticket_id: int, addresses: Iterable[str]) -> None:
-    known = participants(tx, ticket_id)
+def add_participants(tx: Session, ticket_id: int, addresses: Iterable[str], *, new: bool = False) -> None:
+    known = set() if new else participants(tx, ticket_id)
     for address in sorted(set(addresses) - known):
         tx.add(ParticipantRow(ticket_id=ticket_id, address=address))
 
@@ -91,10 +92,8 @@ def add_participants(tx: Session, ticket_id: int, addresses: Iterable[str]) -> N
 def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[str, object]] = (),
                 **fields: object) -> MessageRow:
     message = MessageRow(ticket_id=ticket.id, **fields)
-    tx.add(message)
-    tx.flush()
-    for attachment in attachments:
-        tx.add(AttachmentRow(message_id=message.id, **attachment))
+    message.attachments.extend(AttachmentRow(**attachment) for attachment in attachments)
+    tx.add(message)  # inserted at the next flush, with its attachments
     return message
 
 
