@@ -17,6 +17,7 @@ from typing import Final
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
+from gateway.credentials import Credentials
 from gateway.ingest import Ingest
 from gateway.outbound import delivery
 from gateway.outbound.notices import Notifier
@@ -26,7 +27,7 @@ from gateway.pipeline import runner
 from gateway.services.intake import Intake
 from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
-from gateway.transports import imap, smtp
+from gateway.transports import imap, smtp, submission
 
 log = logging.getLogger("gateway.app")
 
@@ -75,6 +76,9 @@ class Gateway:
         servers: list[asyncio.AbstractServer] = []
         if "smtp" in roles and self.settings.smtp.enabled:
             servers.append(await smtp.start(self.ingest, self.settings, self.clock))
+        if "smtp" in roles and self.settings.submission.enabled:
+            credentials = Credentials.load(self.settings.submission.credentials_file)
+            servers.append(await submission.start(self.ingest, self.settings, self.clock, credentials.verify))
         _install_signal_handlers(self)
         if ready is not None:
             ready.set()

@@ -205,6 +205,16 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool) -> None:
         click.echo(f"  {event['at']}  {event['kind']:<14} {event['actor']}  {event['note']}")
 
 
+@main.command(name="hash-password")
+@click.argument("address")
+@click.password_option(prompt="Password", confirmation_prompt=True)
+def hash_password_cmd(address: str, password: str) -> None:
+    """Print a credentials line for ADDRESS (for [submission] credentials_file)."""
+    from gateway.credentials import hash_password
+
+    click.echo(f"{address.strip().lower()}:{hash_password(password)}")
+
+
 @main.command()
 @click.argument("protocol")
 @click.argument("action", type=click.Choice(["track", "accept", "refuse", "survey"]))
