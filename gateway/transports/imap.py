@@ -69,6 +69,7 @@ _BODY: Final = b"BODY[]"
 _HEADER_FIELDS: Final = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
 _COMMIT_TIMEOUT: Final = 300.0  # seconds to wait for the ingest writer before giving up on a pass
 _IDLE_TICK: Final = 1.0  # how often an idling poller looks at the stop flag
+_SAVE_EVERY: Final = 10  # batches between two saves of the folder's position
 # The same test the parse step applies first: a mail starts with a header
 # line (after blank lines and an mbox "From " line).  Cheap, so no mail is
 # parsed twice.
@@ -275,13 +276,18 @@ class ImapPoller:
         # "n:*" also matches the highest UID when n is above it: filter.
         uids = sorted(uid for uid in client.search(criteria) if full or uid > last_uid)
         result = DrainResult()
-        for start in range(0, len(uids), config.batch_size):
+        saved = last_uid
+        for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
             chunk = uids[start:start + config.batch_size]
             self._take(client, chunk, result)
-            if chunk[-1] > last_uid:
-                last_uid = chunk[-1]
+            last_uid = max(last_uid, chunk[-1])
+            # Every batch up to last_uid is committed and acknowledged.  Saving
+            # is a commit of its own, so only every few batches and at the
+            # end: a crash in between costs a re-fetch that dedupe absorbs.
+            if last_uid > saved and (number % _SAVE_EVERY == 0 or start + config.batch_size >= len(uids)):
                 self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
                                  last_uid=last_uid)
+                saved = last_uid
         return result
 
     def _position(self, uidvalidity: int) -> int:

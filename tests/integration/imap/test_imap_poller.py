@@ -247,3 +247,16 @@ def test_flag_mode_marks_seen_and_keyword_and_takes_each_mail_once(
     dovecot.append(USER, make_mail(subject="Outra"))
     assert poller.drain_once().accepted == 1
     assert _inbox(gateway) == {"processed": 1, "accepted": 1}
+
+
+def test_idle_is_renewed_after_idle_timeout_and_still_wakes(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        running = imap_gateway(idle=True, idle_timeout=1, poll_interval=300)
+        [poller] = running.gateway.pollers
+        wait_until(poller.idling.is_set, timeout=15, what="the poller to enter IDLE")
+        time.sleep(3.5)  # three IDLE rounds, each ended by DONE, a full look, and a new IDLE
+        wait_until(poller.idling.is_set, timeout=5, what="the poller to be back in IDLE")
+        dovecot.append(USER, make_mail(subject="Depois de renovar o IDLE"))
+        running.wait_processed(1, timeout=10)
+    assert caplog.records == [], caplog.text  # no reconnection was needed
