@@ -24,6 +24,9 @@ from gateway.outbound.notices import Notifier
 from gateway.outbound.render import Renderer
 from gateway.outbound.sender import Sender
 from gateway.pipeline import runner
+from gateway.schedule.scheduler import Scheduler
+from gateway.schedule.sweeps import Sweeper, SweepResult
+from gateway.services.due import DueActions
 from gateway.services.intake import Intake
 from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
@@ -31,7 +34,7 @@ from gateway.transports import imap, smtp, submission
 
 log = logging.getLogger("gateway.app")
 
-ROLES: Final = ("smtp", "process", "send", "imap")
+ROLES: Final = ("smtp", "process", "send", "imap", "schedule")
 
 
 class Gateway:
@@ -47,9 +50,12 @@ class Gateway:
         self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake))
         self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
+        self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.actions), self.clock,
+                               batch_size=settings.schedule.batch_size)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")
+        self.scheduler: Scheduler | None = None  # role "schedule", while serving
 
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
@@ -61,6 +67,14 @@ class Gateway:
             self.pollers = self.imap_pollers()
             for poller in self.pollers:  # one thread each: a failing account stops no other
                 self._spawn(f"imap {poller.mailbox}", lambda poller=poller: poller.run(self.stopping))
+
+    def sweep_all(self) -> list[SweepResult]:
+        """``gateway sweep``: batches until nothing due is left at the clock's now."""
+        now, results = self.clock.now(), []
+        while True:
+            results.append(self.sweeper.run_once(now))
+            if not results[-1].acted or results[-1].found < self.sweeper.batch_size:
+                return results
 
     def imap_pollers(self, mailbox: str | None = None) -> list[imap.ImapPoller]:
         """A poller per mailbox with ``[mailbox.imap]`` (or only ``mailbox``'s)."""
@@ -79,6 +93,10 @@ class Gateway:
         if "smtp" in roles and self.settings.submission.enabled:
             credentials = Credentials.load(self.settings.submission.credentials_file)
             servers.append(await submission.start(self.ingest, self.settings, self.clock, credentials.verify))
+        self.scheduler = scheduler = None
+        if "schedule" in roles and self.settings.schedule.enabled:
+            self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake)
+            scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
         _install_signal_handlers(self)
         if ready is not None:
             ready.set()
@@ -86,6 +104,8 @@ class Gateway:
             while not self.stopping.is_set():
                 await asyncio.sleep(0.1)
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             for server in servers:
                 server.close()
                 await server.wait_closed()

@@ -46,7 +46,8 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap (default: all).")
+@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap, schedule "
+                                         "(default: all).")
 @click.pass_context
 def run(ctx: click.Context, only: str) -> None:
     """Run the gateway: listener, processing and sending in one process."""
@@ -164,21 +165,77 @@ def tickets() -> None:
 @click.option("--status", default=None)
 @click.option("--mailbox", default=None)
 @click.option("--limit", default=100, show_default=True)
+@click.option("--overdue", is_flag=True, help="Only open tickets past an SLA target, most overdue first.")
+@click.option("--now", "now_text", default=None, metavar="ISO8601", help="With --overdue: as of this instant.")
 @click.pass_context
-def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox: str | None, limit: int) -> None:
-    """List tickets, newest first."""
-    from gateway.services import views
+def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox: str | None, limit: int,
+                 overdue: bool, now_text: str | None) -> None:
+    """List tickets, newest first (or the overdue ones)."""
+    from gateway.services import deadlines, views
+    from gateway.store import due
     from gateway.store import tickets as store
 
     gateway = _gateway(ctx)
+    now = _instant(now_text) if now_text else gateway.clock.now()
     with gateway.db.transaction() as tx:
-        rows = [views.summary(t) for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
+        if overdue:
+            rows = [{**views.summary(t), "overdue": deadlines.late_targets(t, now),
+                     "first_response_due_at": _iso(t.first_response_due_at),
+                     "resolution_due_at": _iso(t.resolution_due_at)}
+                    for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
+        else:
+            rows = [views.summary(t) for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
     gateway.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['protocol']:<20} {row['status_label']:<28} {row['requester']:<32} {row['subject'][:60]}")
+        late = f" ATRASADO: {', '.join(row['overdue'])}" if row.get("overdue") else ""
+        click.echo(f"{row['protocol']:<20} {row['status_label']:<28} {row['requester']:<32} "
+                   f"{row['subject'][:60]}{late}")
+
+
+@main.command()
+@click.option("--now", "now_text", default=None, metavar="ISO8601",
+              help="Act as the scheduler would at this instant (default: the clock), e.g. 2026-11-25T18:00-03:00.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sweep(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
+    """Run every due deadline once (reminders, closures, SLA warnings), then exit. Cron can call it."""
+    from gateway.app import Gateway
+    from gateway.clock import FixedClock
+
+    settings = _settings(ctx)
+    gateway = Gateway(settings, FixedClock(_instant(now_text)) if now_text else None)
+    try:
+        results = gateway.sweep_all()
+    finally:
+        gateway.close()
+    if as_json:
+        click.echo(json.dumps([{"now": r.now.isoformat(), "found": r.found, "acted": r.acted, "skipped": r.skipped,
+                                "failed": r.failed, "done": dict(r.done)} for r in results], indent=2))
+    else:
+        for result in results:
+            click.echo(result.summary())
+    sys.exit(1 if any(r.failed for r in results) else 0)
+
+
+def _instant(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant like 2026-11-25T18:00-03:00",
+                                 param_hint="--now") from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no UTC offset; write e.g. 2026-11-25T18:00-03:00 or ...Z",
+                                 param_hint="--now")
+    return value
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
 
 
 @tickets.command(name="show")

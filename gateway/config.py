@@ -135,6 +135,25 @@ class ImapConfig:
 
 
 @dataclass(frozen=True)
+class SlaConfig:
+    """``[mailbox.sla_default]`` or ``[mailbox.sla."<category>"]``: targets
+    counted from the ticket's creation, e.g. MAPA's "Consulta Técnica" 2h."""
+
+    first_response: str = ""  # an analyst acts (reply, question, solution...); empty: no target
+    resolution: str = ""  # a solution is proposed, or the ticket is closed; empty: no target
+    warning: str = "25%"  # warn the team when this share of the target is left, or this long before ("30min")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """``[schedule]``: how often the scheduler wakes the sweeps inside ``gateway run``."""
+
+    enabled: bool = True
+    interval: float = 60.0  # seconds between deadline sweeps
+    batch_size: int = 1000  # due tickets one sweep takes at most; the rest wait for the next
+
+
+@dataclass(frozen=True)
 class MailboxConfig:
     address: str
     protocol_prefix: str
@@ -149,6 +168,11 @@ class MailboxConfig:
     solved_limit: str = "3bd"  # solution unanswered -> closed (auto_accepted)
     reopen_window: str = ""  # a reply to a closed ticket within it reopens; empty: never
     survey_window: str = "30d"  # survey answers accepted for this long after closing
+    wait_reminder: str = "1bd"  # remind the requester this long before wait_limit; empty: no reminder
+    solved_reminder: str = "1bd"  # remind this long before solved_limit; empty: no reminder
+    survey_reminder: str = "3bd"  # one survey reminder this long after the invitation; empty: none
+    sla_default: SlaConfig | None = None  # [mailbox.sla_default]: targets for any category
+    sla: tuple[tuple[str, SlaConfig], ...] = ()  # [mailbox.sla."<category>"], kept as (category, targets)
     # Business calendar.
     timezone: str = "America/Sao_Paulo"
     uf: str = ""  # adds that state's holidays to the national ones
@@ -164,6 +188,14 @@ class MailboxConfig:
     @property
     def display_name(self) -> str:
         return self.name or self.address
+
+    def sla_for(self, category: str | None) -> SlaConfig | None:
+        """The targets for a ticket's category (case and accents ignored), else ``sla_default``."""
+        wanted = _category_key(category or "")
+        for name, targets in self.sla:
+            if wanted and _category_key(name) == wanted:
+                return targets
+        return self.sla_default
 
     def address_with_token(self, token: str) -> str:
         """``atendimento+ATD-2026-000001-7@example.gov.br``: a reply to it finds its ticket."""
@@ -182,6 +214,7 @@ class Settings:
     web: WebConfig = field(default_factory=WebConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     mailboxes: tuple[MailboxConfig, ...] = ()
     source: str = "<defaults>"
 
@@ -212,6 +245,7 @@ _SECTIONS: Final[dict[str, type]] = {
     "web": WebConfig,
     "auth": AuthConfig,
     "templates": TemplatesConfig,
+    "schedule": ScheduleConfig,
 }
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "storage.sqlite_synchronous": ("FULL", "NORMAL", "EXTRA"),
@@ -300,7 +334,9 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
     for required in ("address", "protocol_prefix"):
         if required not in entry:
             raise ConfigError(source, f"{where}.{required}", "missing; every mailbox needs it")
-    mailbox = _dataclass_from(MailboxConfig, entry, source, where)
+    entry = dict(entry)
+    sla = _sla_table(source, f"{where}.sla", entry.pop("sla", {}))
+    mailbox = dataclasses.replace(_dataclass_from(MailboxConfig, entry, source, where), sla=sla)
     address = mailbox.address.strip().lower()
     if not _ADDRESS.match(address) or "+" in address.split("@")[0]:
         raise ConfigError(source, f"{where}.address", f"{mailbox.address!r} is not a plain address like cnes@example.gov.br")
@@ -338,6 +374,7 @@ def _check_time_settings(source: str, where: str, mailbox: MailboxConfig) -> Non
             parse_duration(value)
         except DurationError as error:
             raise ConfigError(source, f"{where}.{key}", str(error)) from None
+    _check_deadline_settings(source, where, mailbox)
     try:
         ZoneInfo(mailbox.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -357,6 +394,60 @@ def _check_time_settings(source: str, where: str, mailbox: MailboxConfig) -> Non
             raise ConfigError(source, f"{where}.closed_dates", f"{day!r} is not a date like 2026-12-24") from None
     if mailbox.uf and mailbox.uf.upper() not in _UFS:
         raise ConfigError(source, f"{where}.uf", f"{mailbox.uf!r} is not a Brazilian state (UF) such as SP or DF")
+
+
+def _sla_table(source: str, where: str, value: Any) -> tuple[tuple[str, SlaConfig], ...]:
+    """``[mailbox.sla."Consulta Técnica"]`` tables, one per category."""
+    if not isinstance(value, dict):
+        raise ConfigError(source, where, f'expected [{where}."<category>"] tables, got {value!r}')
+    table = []
+    for category, targets in value.items():
+        if not isinstance(targets, dict):
+            raise ConfigError(source, f"{where}.{category}", f"expected a table with first_response/resolution, "
+                                                            f"got {targets!r}")
+        table.append((category.strip(), _dataclass_from(SlaConfig, targets, source, f"{where}.{category}")))
+    return tuple(table)
+
+
+def _check_deadline_settings(source: str, where: str, mailbox: MailboxConfig) -> None:
+    from gateway.durations import DurationError, parse_duration
+
+    for key in ("wait_reminder", "solved_reminder", "survey_reminder"):
+        if getattr(mailbox, key):
+            try:
+                parse_duration(getattr(mailbox, key))
+            except DurationError as error:
+                raise ConfigError(source, f"{where}.{key}", f"{error} (or \"\" for none)") from None
+    tables = [(f"{where}.sla_default", mailbox.sla_default)] if mailbox.sla_default else []
+    tables += [(f"{where}.sla.{name}", targets) for name, targets in mailbox.sla]
+    for place, targets in tables:
+        for key in ("first_response", "resolution"):
+            if getattr(targets, key):
+                try:
+                    parse_duration(getattr(targets, key))
+                except DurationError as error:
+                    raise ConfigError(source, f"{place}.{key}", str(error)) from None
+        _check_warning(source, f"{place}.warning", targets.warning)
+
+
+def _check_warning(source: str, key: str, value: str) -> None:
+    from gateway.durations import DurationError, parse_duration
+
+    if not value or (value.endswith("%") and value[:-1].strip().isdigit() and 0 < int(value[:-1]) < 100):
+        return
+    try:
+        parse_duration(value)
+    except DurationError:
+        raise ConfigError(source, key, f"{value!r} is neither a share of the target like \"25%\" (1-99%) "
+                                       "nor a duration like 30min, 2h or 1bd; \"\" for no warning") from None
+
+
+def _category_key(name: str) -> str:
+    """"Consulta Técnica" and "consulta  tecnica" are the same category."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return " ".join(plain.casefold().split())
 
 
 _UFS: Final = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())

@@ -82,4 +82,6 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "problems": [{"line": 1, "text": "#solucionar", "problem": "comando desconhecido '#solucionar'"}],
         "done": ["solução enviada ao solicitante para validação"], "help": "#solucao ...",
         "claimed": "maria@example.gov.br", "reason": "sem comprovação",
+        "category": "Consulta Técnica",
+        "targets": [{"target": "primeira resposta", "deadline": "segunda-feira, 23/11/2026, às 10h"}],
     }

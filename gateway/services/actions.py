@@ -23,6 +23,7 @@ from gateway.config import MailboxConfig, Settings
 from gateway.outbound import words
 from gateway.outbound.notices import Notifier
 from gateway.schedule.mailboxes import deadline, duration
+from gateway.services import deadlines
 from gateway.services.types import Role
 from gateway.store import tickets
 from gateway.store.db import Transaction
@@ -51,6 +52,13 @@ class Actions:
             ticket.closed_at, ticket.closed_reason = at, change.closed_reason
         else:
             ticket.closed_at = ticket.closed_reason = None
+        self.refresh_deadlines(ticket, at, limit=change.due.at if change.due else None)
+
+    def refresh_deadlines(self, ticket: TicketRow, at: datetime, **transition: datetime | None) -> None:
+        """Reminders and SLA targets into due_at/due_kind (services/deadlines.py);
+        ``limit=`` marks a transition (the requester's new limit, or None)."""
+        found = self.settings.mailbox_for(ticket.mailbox)
+        deadlines.refresh(ticket, found[0] if found else None, at, **transition)  # type: ignore[arg-type]
 
     # -- analysts ----------------------------------------------------------
 
@@ -74,6 +82,7 @@ class Actions:
                 done.append(f"atribuído a {ticket.assignee}")
             elif command.name is CommandName.CATEGORY:
                 ticket.category = command.argument
+                self.refresh_deadlines(ticket, at)  # the category's SLA targets
                 tickets.add_event(tx, ticket, at=at, actor=analyst, kind="category", note=command.argument)
                 done.append(f"categoria: {command.argument}")
             elif command.name is CommandName.PRIORITY:
@@ -182,6 +191,7 @@ class Actions:
         kind = "survey_updated" if ticket.survey_score is not None else "survey_answered"
         previous = f" (antes: {ticket.survey_score})" if ticket.survey_score is not None else ""
         ticket.survey_score, ticket.survey_comment, ticket.survey_at = score, comment, at
+        self.refresh_deadlines(ticket, at)  # no survey reminder any more
         tickets.add_event(tx, ticket, at=at, actor=actor, kind=kind,
                           note=f"nota {score}{previous}" + (f": {comment}" if comment else ""))
 

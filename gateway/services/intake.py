@@ -71,6 +71,7 @@ class Intake:
             language=mailbox.language, created_at=now, updated_at=now,
             linked_ticket_id=previous.id if previous else None)
         self._store_message(tx, ticket, incoming, role=Role.REQUESTER, text=mail.text)
+        self.actions.refresh_deadlines(ticket, now)  # the SLA targets of a new ticket
         tickets.add_participants(tx, ticket.id, self._others(mail, incoming.sender, mailbox), new=True)
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="created", to_status=Status.NEW.value,
                           note=f"linked to {previous.protocol}" if previous else "")

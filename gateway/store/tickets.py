@@ -135,9 +135,8 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
         if kinds:
             query = query.where(OutboxRow.kind.in_(kinds))
         return list(tx.scalars(query.order_by(OutboxRow.id)))
-    team = ("team_new", "team_followup")
-    ours = select(OutboxRow.message_id, OutboxRow.created_at).where(
-        OutboxRow.ticket_id == ticket_id, OutboxRow.kind.not_in(team))
+    ours = select(OutboxRow.message_id, OutboxRow.created_at).where(  # team_* mails are the team's thread
+        OutboxRow.ticket_id == ticket_id, OutboxRow.kind.not_like("team\\_%", escape="\\"))
     theirs = select(MessageRow.message_id, MessageRow.sent_at).where(
         MessageRow.ticket_id == ticket_id, MessageRow.role.in_(("requester", "participant")),
         MessageRow.message_id.is_not(None))

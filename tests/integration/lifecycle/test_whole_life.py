@@ -20,7 +20,7 @@ def test_a_whole_life_by_mail(desk, tmp_path):
 
     desk.analyst_replies("#aguardando\nInforme o número do CNES da unidade, por favor.")
     ticket = desk.ticket()
-    assert ticket["status"] == "waiting" and ticket["due_kind"] == "no_response"
+    assert ticket["status"] == "waiting" and ticket["due_kind"] == "remind_waiting"  # then no_response
     [question] = desk.to_citizen("question")
     body = text_of(question)
     assert "Informe o número do CNES da unidade" in body
@@ -41,7 +41,7 @@ def test_a_whole_life_by_mail(desk, tmp_path):
 
     desk.analyst_replies("#solucao\nAtualize o sistema para a versão 3.2 e tente de novo.")
     ticket = desk.ticket()
-    assert ticket["status"] == "solved" and ticket["due_kind"] == "auto_accept"
+    assert ticket["status"] == "solved" and ticket["due_kind"] == "remind_solved"  # then auto_accept
     [solution] = desk.to_citizen("solution")
     body = text_of(solution)
     assert "Atualize o sistema para a versão 3.2" in body
@@ -69,12 +69,13 @@ def test_a_whole_life_by_mail(desk, tmp_path):
 
     desk.citizen_replies("Sim, resolvido. Obrigado!")
     ticket = desk.ticket()
-    assert ticket["status"] == "closed" and ticket["due_at"] is None
+    assert ticket["status"] == "closed" and ticket["due_kind"] == "survey_reminder"
     [survey] = desk.to_citizen("survey")
     assert "5 - Muito satisfeito" in text_of(survey) and "1 - Muito insatisfeito" in text_of(survey)
 
     desk.citizen_replies("5 - ótimo atendimento")
     desk.citizen_replies("Na verdade, nota 4")
+    assert desk.ticket()["due_at"] is None, "an answered survey needs no reminder"
     assert len(desk.running.tickets()) == 1, "survey answers do not open tickets"
 
     config = tmp_path / "show.toml"

@@ -1,0 +1,60 @@
+"""APScheduler wiring, and nothing else: it only wakes the work.
+
+Inside ``gateway run`` an ``AsyncIOScheduler`` (APScheduler 3.x) on the
+gateway's event loop runs two jobs every ``[schedule] interval`` seconds:
+the deadline sweep, in a thread (``asyncio.to_thread``) so the listener
+keeps answering, and a nudge to the outbox sender so retries whose backoff
+ran out go now rather than at the sender's next poll.  The first sweep runs
+at start: whatever fell due while the gateway was down is caught up at
+once.  ``max_instances=1`` and ``coalesce`` keep a slow sweep from piling
+up behind itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from gateway.config import ScheduleConfig
+from gateway.schedule.sweeps import Sweeper
+
+log = logging.getLogger("gateway.scheduler")
+
+
+class Scheduler:
+    def __init__(self, config: ScheduleConfig, sweeper: Sweeper, sender_wake: threading.Event | None = None) -> None:
+        self.config, self.sweeper, self.sender_wake = config, sweeper, sender_wake
+        self._scheduler: AsyncIOScheduler | None = None
+        self.sweeps = 0  # completed sweeps, for tests and logs
+
+    def start(self) -> None:
+        """Start on the running event loop; the first sweep runs right away."""
+        scheduler = AsyncIOScheduler(timezone=timezone.utc, event_loop=asyncio.get_running_loop())
+        every = {"trigger": "interval", "seconds": self.config.interval, "max_instances": 1, "coalesce": True,
+                 "misfire_grace_time": None}
+        scheduler.add_job(self._sweep, id="catch-up")  # no trigger: once, now
+        scheduler.add_job(self._sweep, id="deadline-sweep", **every)
+        if self.sender_wake is not None:
+            scheduler.add_job(self.sender_wake.set, id="outbox-retries", **every)
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("scheduler started: deadline sweep every %ss", self.config.interval)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    async def _sweep(self) -> None:
+        try:
+            result = await asyncio.to_thread(self.sweeper.run_once)
+        except Exception:  # the database went away: the next wake-up tries again
+            log.exception("deadline sweep failed; trying again at the next interval")
+            return
+        self.sweeps += 1
+        if result.acted and self.sender_wake is not None:
+            self.sender_wake.set()  # the reminders just queued go out now

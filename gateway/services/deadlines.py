@@ -1,0 +1,139 @@
+"""Keep a ticket's deadline columns true after every change.
+
+``refresh`` is called wherever a ticket changes (``Actions.apply``, a new
+ticket, a new category, a sweep): it records when the SLA targets were met,
+recomputes them on the mailbox's calendar, and stores the soonest thing due
+in ``due_at``/``due_kind`` for the sweep's indexed query.  On a transition
+(``limit`` given) it also sets the requester's limit and the one reminder
+before it, or, for a ticket closed with a survey, the survey reminder.
+
+``moments`` is the other direction: the row read back as the pure
+``tickets.deadlines.Moments`` that decide what a sweep does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Final
+
+from gateway.config import MailboxConfig, SlaConfig
+from gateway.durations import Duration, Unit, parse_duration
+from gateway.schedule.mailboxes import calendar_for
+from gateway.store.models import TicketRow
+from gateway.tickets.deadlines import FIRST_RESPONSE, RESOLUTION, DueItem, Moments, SlaTarget, next_due
+from gateway.tickets.states import Status
+
+SURVEYED: Final = ("accepted", "auto_accepted")  # closing reasons that sent a survey invitation
+_RESOLVED: Final = frozenset({Status.SOLVED, Status.CLOSED, Status.REJECTED})
+_KEEP: Final = object()
+
+
+def refresh(ticket: TicketRow, mailbox: MailboxConfig | None, at: datetime,
+            *, limit: datetime | None | object = _KEEP) -> DueItem | None:
+    """Recompute the ticket's deadlines at ``at``; ``limit`` marks a transition."""
+    status = Status(ticket.status)
+    if status is not Status.NEW and ticket.first_response_at is None:
+        ticket.first_response_at = at
+    if status in _RESOLVED and ticket.resolved_at is None:
+        ticket.resolved_at = at
+    if limit is not _KEEP:
+        ticket.limit_at = limit if isinstance(limit, datetime) else None
+        ticket.remind_at = _reminder(ticket, mailbox, status, at) if mailbox else None
+    targets = mailbox.sla_for(ticket.category) if mailbox else None
+    ticket.first_response_due_at = _target(mailbox, ticket.created_at, targets, "first_response")
+    ticket.resolution_due_at = _target(mailbox, ticket.created_at, targets, "resolution")
+    item = next_due(moments(ticket, mailbox))
+    ticket.due_at, ticket.due_kind = (item.at, item.kind) if item else (None, None)
+    return item
+
+
+def moments(ticket: TicketRow, mailbox: MailboxConfig | None) -> Moments:
+    status = Status(ticket.status)
+    survey_open = (status is Status.CLOSED and ticket.closed_reason in SURVEYED and ticket.survey_score is None)
+    survey_until = None
+    if survey_open and mailbox is not None and ticket.closed_at is not None:
+        survey_until = calendar_for(mailbox).add(ticket.closed_at, parse_duration(mailbox.survey_window))
+    return Moments(status=status, limit_at=ticket.limit_at, remind_at=ticket.remind_at, survey_open=survey_open,
+                   survey_until=survey_until, sla=sla_targets(ticket, mailbox))
+
+
+def sla_targets(ticket: TicketRow, mailbox: MailboxConfig | None) -> tuple[SlaTarget, ...]:
+    config = mailbox.sla_for(ticket.category) if mailbox else None
+    done = set((ticket.sla_done or "").split())
+    found = []
+    for name, due_at, met_at in ((FIRST_RESPONSE, ticket.first_response_due_at, ticket.first_response_at),
+                                 (RESOLUTION, ticket.resolution_due_at, ticket.resolved_at)):
+        if due_at is None:
+            continue
+        key = "first_response" if name == FIRST_RESPONSE else "resolution"
+        warn_at = (_warning(mailbox, config, getattr(config, key), ticket.created_at, due_at)
+                   if mailbox and config and getattr(config, key) else None)
+        found.append(SlaTarget(name, due_at, warn_at, met=met_at is not None,
+                               warned=f"{name}.warning" in done, breached=f"{name}.breach" in done))
+    return tuple(found)
+
+
+def mark_sla(ticket: TicketRow, target: str, what: str) -> None:
+    """Remember that the team was told (``warning``) or the breach recorded."""
+    done = (ticket.sla_done or "").split()
+    token = f"{target}.{what}"
+    if token not in done:
+        ticket.sla_done = " ".join([*done, token])
+
+
+def _reminder(ticket: TicketRow, mailbox: MailboxConfig, status: Status, at: datetime) -> datetime | None:
+    calendar = calendar_for(mailbox)
+    if status in (Status.WAITING, Status.SOLVED) and ticket.limit_at is not None:
+        before = mailbox.wait_reminder if status is Status.WAITING else mailbox.solved_reminder
+        if not before:
+            return None
+        moment = calendar.subtract(ticket.limit_at, parse_duration(before))
+        # A reminder at (or before) the question itself would be noise: no reminder.
+        return moment if at < moment < ticket.limit_at else None
+    if status is Status.CLOSED and ticket.closed_reason in SURVEYED and mailbox.survey_reminder:
+        return calendar.add(at, parse_duration(mailbox.survey_reminder))
+    return None
+
+
+def _target(mailbox: MailboxConfig | None, created_at: datetime, config: SlaConfig | None,
+            key: str) -> datetime | None:
+    if mailbox is None or config is None or not getattr(config, key):
+        return None
+    return calendar_for(mailbox).add(created_at, parse_duration(getattr(config, key)))
+
+
+def _warning(mailbox: MailboxConfig, config: SlaConfig, target: str, start: datetime,
+             due_at: datetime) -> datetime | None:
+    """``25%``: when a quarter of the target is left; ``30min``: that long before it.
+
+    A share of a business-time target (``4bh``, ``2bd``) is a share of its
+    working hours, rounded to whole hours (at least one), taken back from
+    the deadline in working time: 25% of ``4bh`` ending Monday 12:00 warns
+    at 11:00, not on Sunday.
+    """
+    lead = config.warning.strip()
+    if not lead:
+        return None
+    calendar = calendar_for(mailbox)
+    if not lead.endswith("%"):
+        return calendar.subtract(due_at, parse_duration(lead))
+    share, duration = int(lead[:-1]), parse_duration(target)
+    if not duration.is_business:
+        return due_at - (due_at - start) * share / 100
+    hours = duration.amount if duration.unit is Unit.BUSINESS_HOURS else duration.amount * _workday_hours(mailbox)
+    return calendar.subtract(due_at, Duration(max(1, round(hours * share / 100)), Unit.BUSINESS_HOURS))
+
+
+def _workday_hours(mailbox: MailboxConfig) -> float:
+    start, end = (time.fromisoformat(t) for t in (mailbox.workday_start, mailbox.workday_end))
+    return (end.hour * 60 + end.minute - start.hour * 60 - start.minute) / 60
+
+
+def late_targets(ticket: TicketRow, now: datetime) -> list[str]:
+    """SLA targets the ticket has missed at ``now`` (for ``tickets list --overdue``)."""
+    late = []
+    if ticket.first_response_due_at and ticket.first_response_at is None and ticket.first_response_due_at <= now:
+        late.append(FIRST_RESPONSE)
+    if ticket.resolution_due_at and ticket.resolved_at is None and ticket.resolution_due_at <= now:
+        late.append(RESOLUTION)
+    return late

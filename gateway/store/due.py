@@ -1,0 +1,48 @@
+"""Deadline queries: what is due, one ticket locked for acting, what is overdue.
+
+``due_ids`` is one range scan of ``ix_ticket_due``; ``lock`` re-reads the
+ticket under a row lock (PostgreSQL ``FOR UPDATE SKIP LOCKED``: another
+node already acting on it makes this one skip it) and re-checks that it is
+still due, so a sweep that lost the race, or runs a second time, does
+nothing.  On SQLite the transaction's write lock gives the same guarantee.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import TicketRow
+
+
+def due_ids(tx: Session, now: datetime, *, limit: int) -> list[int]:
+    """Tickets due at ``now``, soonest first (ties by id, oldest first)."""
+    query = (select(TicketRow.id).where(TicketRow.due_at <= now)
+             .order_by(TicketRow.due_at, TicketRow.id).limit(limit))
+    return list(tx.scalars(query))
+
+
+def count_due(tx: Session, now: datetime) -> int:
+    return int(tx.scalar(select(func.count()).select_from(TicketRow).where(TicketRow.due_at <= now)) or 0)
+
+
+def lock(tx: Session, ticket_id: int, now: datetime, *, skip_locked: bool) -> TicketRow | None:
+    """The ticket, locked for this transaction, if it is still due at ``now``."""
+    query = select(TicketRow).where(TicketRow.id == ticket_id, TicketRow.due_at <= now)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return tx.scalar(query.execution_options(populate_existing=True))
+
+
+def overdue(tx: Session, now: datetime, *, mailbox: str | None = None, limit: int = 100) -> list[TicketRow]:
+    """Open tickets past an SLA target they have not met, most overdue first."""
+    late_first = and_(TicketRow.first_response_due_at <= now, TicketRow.first_response_at.is_(None))
+    late_resolution = and_(TicketRow.resolution_due_at <= now, TicketRow.resolved_at.is_(None))
+    query = (select(TicketRow).where(or_(late_first, late_resolution),
+                                     TicketRow.status.not_in(("closed", "rejected")))
+             .order_by(func.coalesce(TicketRow.first_response_due_at, TicketRow.resolution_due_at), TicketRow.id).limit(limit))
+    if mailbox:
+        query = query.where(TicketRow.mailbox == mailbox)
+    return list(tx.scalars(query))
