@@ -255,6 +255,9 @@ class ImapPoller:
                     alive = False
                     raise IMAPClientAbortError("the server closed the connection during IDLE")
             return False
+        except BaseException:
+            alive = False  # the session is being abandoned: no DONE on a broken connection
+            raise
         finally:
             self.idling.clear()
             if alive:
@@ -264,7 +267,13 @@ class ImapPoller:
 
     def _drain(self, client: IMAPClient, *, full: bool) -> DrainResult:
         config = self.config
-        selected = client.select_folder(config.folder)
+        try:
+            selected = client.select_folder(config.folder)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as error:
+            raise IMAPClientError(f"cannot open folder {config.folder!r} (check {self.where}.folder): "
+                                  f"{_words(error.args)}") from error
         uidvalidity = int(selected[b"UIDVALIDITY"])
         last_uid = self._position(uidvalidity)
         self._keywords_ok = _keeps_keyword(selected, config.keyword)

@@ -260,3 +260,13 @@ def test_idle_is_renewed_after_idle_timeout_and_still_wakes(
         dovecot.append(USER, make_mail(subject="Depois de renovar o IDLE"))
         running.wait_processed(1, timeout=10)
     assert caplog.records == [], caplog.text  # no reconnection was needed
+
+
+def test_a_missing_folder_is_named_with_the_key_to_fix(dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    [poller] = offline(folder="Entradas").imap_pollers()
+    with pytest.raises(Exception) as error:
+        poller.drain_once()
+    line = poller.describe(error.value)
+    assert line.startswith(f"mailbox {ADDRESS}: IMAP atendimento@127.0.0.1:{dovecot.port} (Entradas): ")
+    assert "cannot open folder 'Entradas' (check mailbox[0].imap.folder)" in line
+    assert "Mailbox doesn't exist" in line  # Dovecot's words
