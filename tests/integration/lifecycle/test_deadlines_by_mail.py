@@ -229,3 +229,27 @@ def test_english_mailbox_reads_english_deadlines(open_deadline_desk):
     assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
     [reminder] = desk.to_citizen("reminder_waiting")
     assert "Please answer by 25/11/2026 (Wednesday, 25 November 2026, at 10:00)" in text_of(reminder)
+
+
+def test_the_scheduler_inside_gateway_run_wakes_the_sweep(make_settings):
+    """No manual sweep: APScheduler in serve() runs it every [schedule] interval."""
+    from tests.helpers.servers import wait_until
+
+    settings = make_settings(
+        auth={"trusted_authserv_ids": ["mx.example.gov.br"]}, schedule={"interval": 0.2},
+        mailbox=[{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",
+                  "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST]}])
+    clock = FixedClock(FRIDAY_HOLIDAY)
+    desk = Desk(RunningGateway(settings, Gateway(settings, clock)).start(), clock)
+    try:
+        desk.citizen_writes()
+        desk.analyst_replies("#aguardando\nQual o CNES?")
+        scheduler = desk.running.gateway.scheduler
+        assert scheduler is not None
+        clock.set(utc(25, 13))
+        wait_until(lambda: desk.ticket()["status"] == "closed", what="the scheduled sweep to close the ticket")
+        swept = scheduler.sweeps
+        wait_until(lambda: scheduler.sweeps >= swept + 2, what="two more sweeps")
+        assert len(desk.to_citizen("closed_no_response")) == 1 and not desk.to_citizen("reminder_waiting")
+    finally:
+        desk.running.stop()
