@@ -13,9 +13,9 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import Settings, load_settings
+from tests.helpers.corpus import require_corpus
 from tests.helpers.servers import CaptureRelay, RunningGateway, free_port
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 TEAM = "equipe@example.gov.br"
@@ -32,15 +32,16 @@ def need(condition: bool, reason: str) -> None:
 
 @pytest.fixture
 def corpus() -> Path:
-    need(CORPUS.is_dir(), f"the shared corpus is not at {CORPUS}")
-    return CORPUS
+    return require_corpus()
 
 
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
+        web_port = free_port()
         base: dict[str, Any] = {
             "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+            "web": {"port": web_port, "base_url": f"http://127.0.0.1:{web_port}"},
             "smtp": {"port": free_port()},
             "outbound": {"path": str(tmp_path / "outbox"), "retry_initial": 1, "poll_interval": 0.1},
             "processing": {"poll_interval": 0.1},

@@ -53,7 +53,8 @@ from gateway.mail.headers import clean
 from gateway.services import views
 from gateway.store import inbox, tickets
 from gateway.store.models import InboxRow, OutboxRow, SequenceRow
-from tests.conftest import CORPUS, TEAM
+from tests.conftest import TEAM
+from tests.helpers.corpus import CORPUS, collapse
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import parse_message
 
@@ -227,10 +228,6 @@ def detail_by_id(gateway: Gateway, ticket_id: int) -> dict[str, Any]:
 
 def explained_kind(reason: str) -> str | None:
     return next((kind for kind, pattern in EXPLAINED.items() if pattern.search(reason)), None)
-
-
-def collapse(text: str | None) -> str:
-    return " ".join((text or "").split())
 
 
 def record_summary(group: str, data: dict[str, Any]) -> None:

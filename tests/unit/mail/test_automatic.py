@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _corpus import CORPUS, ptbr_cases
+from tests.helpers.corpus import CORPUS, ptbr_cases
 from gateway.mail.automatic import classify
 from gateway.mail.parsed import ParseError, parse
 

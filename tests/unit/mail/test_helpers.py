@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _corpus import CORPUS, ptbr_cases
+from tests.helpers.corpus import CORPUS, ptbr_cases
 from gateway.mail.addresses import domain_of, is_null_or_daemon, normalise, split_token
 from gateway.mail.attachments import sniff
 from gateway.mail.charsets import codec_for, decode, decode_header_value

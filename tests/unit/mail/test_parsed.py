@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _corpus import CORPUS, collapse, full_mails, mbox_files, ptbr_cases
+from tests.helpers.corpus import CORPUS, collapse, full_mails, mbox_files, ptbr_cases
 from gateway.mail.parsed import ParseError, ParsedMail, parse
 
 #: Files of the full-mail folders that really have no header block.  parse()

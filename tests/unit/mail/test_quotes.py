@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _corpus import CORPUS, collapse, ptbr_cases
+from tests.helpers.corpus import CORPUS, collapse, ptbr_cases
 from gateway.mail.parsed import parse
 from gateway.mail.quotes import reply_text, signature
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 from gateway.tickets.answers import (
@@ -17,8 +13,8 @@ from gateway.tickets.answers import (
     read_solution_answer,
     read_survey_answer,
 )
+from tests.helpers.corpus import collapse, ptbr_case
 
-CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "ptbr-clients"
 SOLUTION_CASES = [
     "12-solution-accept-gmail-pode-encerrar",
     "13-solution-refuse-outlook-erro-continua",
@@ -29,18 +25,6 @@ SOLUTION_CASES = [
 SURVEY_CASES = ["17-survey-gmail-5", "18-survey-outlook-nota-4"]
 
 
-def corpus_case(stem: str) -> dict:
-    path = CORPUS / f"{stem}.json"
-    if not path.exists():
-        message = f"corpus file {path} is missing (shared corpus not checked out next to the repo)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message + "; set CI=true to make this a failure")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def collapse(text: str | None) -> str | None:
-    return None if text is None else " ".join(text.split())
 
 
 # --- corpus ---------------------------------------------------------------------------------
@@ -48,7 +32,7 @@ def collapse(text: str | None) -> str | None:
 
 @pytest.mark.parametrize("stem", SOLUTION_CASES)
 def test_corpus_solution_answers(stem: str) -> None:
-    case = corpus_case(stem)
+    case, _ = ptbr_case(stem)
     result = read_solution_answer(case["reply_text"])
     assert result.answer.value == case["answer"]
     assert collapse(result.reason) == collapse(case["refuse_reason"])
@@ -56,19 +40,19 @@ def test_corpus_solution_answers(stem: str) -> None:
 
 @pytest.mark.parametrize("stem", SURVEY_CASES)
 def test_corpus_survey_answers(stem: str) -> None:
-    case = corpus_case(stem)
+    case, _ = ptbr_case(stem)
     result = read_survey_answer(case["reply_text"])
     assert result is not None and result.score == case["survey_score"]
 
 
 @pytest.mark.parametrize("stem", SOLUTION_CASES)
 def test_corpus_solution_answers_are_not_survey_scores(stem: str) -> None:
-    assert read_survey_answer(corpus_case(stem)["reply_text"]) is None
+    assert read_survey_answer(ptbr_case(stem)[0]["reply_text"]) is None
 
 
 def test_corpus_survey_comment() -> None:
-    assert read_survey_answer(corpus_case("18-survey-outlook-nota-4")["reply_text"]) == SurveyAnswer(4, "bom atendimento")
-    assert read_survey_answer(corpus_case("17-survey-gmail-5")["reply_text"]) == SurveyAnswer(5, None)
+    assert read_survey_answer(ptbr_case("18-survey-outlook-nota-4")[0]["reply_text"]) == SurveyAnswer(4, "bom atendimento")
+    assert read_survey_answer(ptbr_case("17-survey-gmail-5")[0]["reply_text"]) == SurveyAnswer(5, None)
 
 
 # --- solution: accept -----------------------------------------------------------------------

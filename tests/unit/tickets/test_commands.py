@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -17,29 +14,17 @@ from gateway.tickets.commands import (
     help_text,
     parse_commands,
 )
-
-CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "ptbr-clients"
-
-
-def corpus_case(stem: str) -> tuple[dict, Path]:
-    path = CORPUS / f"{stem}.json"
-    if not path.exists():
-        message = f"corpus file {path} is missing (shared corpus not checked out next to the repo)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message + "; set CI=true to make this a failure")
-    return json.loads(path.read_text(encoding="utf-8")), path.with_suffix(".eml")
+from tests.helpers.corpus import collapse, ptbr_case
 
 
-def collapse(text: str) -> str:
-    return " ".join(text.split())
+
 
 
 # --- the corpus analyst reply ---------------------------------------------------------------
 
 
 def test_corpus_analyst_reply_from_reply_text_and_commands() -> None:
-    case, _ = corpus_case("22-analyst-aguardando-outlook")
+    case, _ = ptbr_case("22-analyst-aguardando-outlook")
     text = "\n".join(case["commands"]) + "\n\n" + case["reply_text"]
     parsed = parse_commands(text)
     assert [f"#{command.name.value}" for command in parsed.commands] == case["commands"]
@@ -48,7 +33,7 @@ def test_corpus_analyst_reply_from_reply_text_and_commands() -> None:
 
 
 def test_corpus_analyst_reply_from_the_raw_mail_body() -> None:
-    case, eml = corpus_case("22-analyst-aguardando-outlook")
+    case, eml = ptbr_case("22-analyst-aguardando-outlook")
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     body = message.get_body(preferencelist=("plain",)).get_content()
     parsed = parse_commands(body)

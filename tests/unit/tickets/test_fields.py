@@ -7,11 +7,9 @@ CPFs are the corpus's fictitious ones.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -24,22 +22,11 @@ from gateway.tickets.fields import (
     mask_cpfs_in,
     uf_is_valid,
 )
-
-CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus" / "ptbr-clients"
-
+from tests.helpers.corpus import ptbr_cases, require_corpus
 
 def corpus_cases() -> list[dict]:
-    if not CORPUS.is_dir():
-        message = f"corpus folder {CORPUS} is missing (shared corpus not checked out next to the repo)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message + "; set CI=true to make this a failure")
-    cases = []
-    for path in sorted(CORPUS.glob("*.json")):
-        case = json.loads(path.read_text(encoding="utf-8"))
-        case["name"] = path.stem
-        cases.append(case)
-    return cases
+    require_corpus("ptbr-clients")
+    return [{**case, "name": eml.stem} for eml, case in ptbr_cases()]
 
 
 def generated_cpf(rng: random.Random) -> str:

@@ -1,11 +1,15 @@
-"""Listing helpers for corpus-driven tests (import-time, so parametrize works)."""
+"""The shared corpus (../shared/corpus), for every corpus-driven test: listings at
+import time (so parametrize works) and ground-truth look-ups."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CORPUS = (REPO_ROOT / ".." / "shared" / "corpus").resolve()
 PTBR = CORPUS / "ptbr-clients"
 
@@ -45,3 +49,24 @@ def ptbr_cases() -> list[tuple[Path, dict]]:
 def collapse(text: str | None) -> str | None:
     """The MANIFEST's comparison: whitespace runs collapsed to one space."""
     return None if text is None else " ".join(text.split())
+
+
+def require_corpus(sub: str = "") -> Path:
+    """The corpus folder or file ``sub``; skip locally, fail under CI=true, when missing.
+
+    The corpus lives beside the repository (``../shared/corpus``) and is never
+    copied in, so a missing corpus can never turn the suite green in CI."""
+    path = CORPUS / sub
+    if not path.exists():
+        message = (f"mail corpus not found at {path}; it must sit at ../shared/corpus "
+                   "beside the repository (under CI=true this fails)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def ptbr_case(stem: str) -> tuple[dict, Path]:
+    """The ground truth of one ptbr-clients mail and the mail's path."""
+    path = require_corpus(f"ptbr-clients/{stem}.json")
+    return json.loads(path.read_text(encoding="utf-8")), path.with_suffix(".eml")
