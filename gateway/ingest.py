@@ -21,7 +21,7 @@ import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from gateway.clock import Clock
@@ -54,6 +54,7 @@ class Ingest:
         self.on_processed: list[Callable[[Processed], None]] = []
         self._queue: queue.Queue[tuple[Delivery, Future[Receipt]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
+        self._inbox_writer = inbox.InboxWriter(db.engine)  # used by the writer thread only
         self._lock = threading.Lock()
 
     # -- acceptance -------------------------------------------------------
@@ -92,6 +93,7 @@ class Ingest:
         if writer is not None:
             self._queue.put(None)
             writer.join(timeout=30)
+        self._inbox_writer.close()
 
     def _write_loop(self) -> None:
         while True:
@@ -112,8 +114,7 @@ class Ingest:
 
     def _commit(self, batch: list[tuple[Delivery, Future[Receipt]]]) -> None:
         try:
-            with self.db.transaction() as tx:
-                ids = inbox.add_accepted(tx, [_row(delivery) for delivery, _ in batch])
+            ids = self._inbox_writer.insert([_row(delivery) for delivery, _ in batch])
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store %d mail(s): %s", len(batch), error)
             for _, future in batch:
@@ -125,21 +126,29 @@ class Ingest:
 
     # -- processing -------------------------------------------------------
 
-    def process_pending(self, limit: int | None = None) -> list[Processed]:
-        """Process accepted mails, oldest first, until none is left (or ``limit``)."""
-        done: list[Processed] = []
-        after = 0
-        while limit is None or len(done) < limit:
+    def iter_pending(self, limit: int | None = None) -> Iterator[Processed]:
+        """Process accepted mails, oldest first, until none is left (or
+        ``limit``), yielding each result as it is committed."""
+        done, after = 0, 0
+        while limit is None or done < limit:
             with self.db.transaction() as tx:
                 ids = inbox.pending_ids(tx, self.settings.processing.batch_size, after=after)
             if not ids:
-                break
+                return
             for inbox_id in ids:
                 result = self.process_one(inbox_id)
                 if result is not None:
-                    done.append(result)
+                    done += 1
+                    yield result
                 after = inbox_id
-        return done
+
+    def process_pending(self, limit: int | None = None) -> list[Processed]:
+        """All the results, for callers that look at them (tests, small batches)."""
+        return list(self.iter_pending(limit))
+
+    def drain(self, limit: int | None = None) -> int:
+        """Process the backlog keeping nothing per mail (memory stays flat)."""
+        return sum(1 for _ in self.iter_pending(limit))
 
     def process_one(self, inbox_id: int) -> Processed | None:
         """Run the pipeline for one accepted mail in its own transaction."""
