@@ -1,7 +1,7 @@
 """Composition root: builds every part from Settings, starts and stops them.
 
-``gateway run`` is one process with one event loop (the listener, later the
-web pages and the scheduler) and a few threads for the blocking work
+``gateway run`` is one process with one event loop (the listeners, the web
+pages and the scheduler) and a few threads for the blocking work
 (processing, sending).  ``--only`` picks some roles, so several nodes on
 PostgreSQL can split the work.
 """
@@ -14,6 +14,8 @@ import signal
 import threading
 from collections.abc import Iterable
 from typing import Final
+
+from starlette.applications import Starlette
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
@@ -31,10 +33,11 @@ from gateway.services.intake import Intake
 from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
 from gateway.transports import imap, smtp, submission
+from gateway.web import app as web
 
 log = logging.getLogger("gateway.app")
 
-ROLES: Final = ("smtp", "process", "send", "imap", "schedule")
+ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web")
 
 
 class Gateway:
@@ -97,6 +100,9 @@ class Gateway:
         if "schedule" in roles and self.settings.schedule.enabled:
             self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake)
             scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
+        site = None
+        if "web" in roles and self.settings.web.enabled:
+            site = await web.start(self.web_app(), self.settings)
         _install_signal_handlers(self)
         if ready is not None:
             ready.set()
@@ -104,11 +110,18 @@ class Gateway:
             while not self.stopping.is_set():
                 await asyncio.sleep(0.1)
         finally:
+            if site is not None:
+                await web.stop(*site)
             if scheduler is not None:
                 scheduler.stop()
             for server in servers:
                 server.close()
                 await server.wait_closed()
+
+    def web_app(self) -> Starlette:
+        """The pages (track, look-up, solution, survey, /healthz, /metrics) on this gateway's parts."""
+        return web.create_app(self.settings, self.db, self.clock, self.intake.actions,
+                              wake_sender=self.sender.wake.set)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -134,7 +147,7 @@ class Gateway:
         while not self.stopping.is_set():
             self.ingest.accepted.clear()
             try:
-                self.ingest.process_pending()
+                self.ingest.drain()
             except Exception:  # the database went away: keep the worker alive
                 log.exception("processing pass failed; trying again shortly")
             self.ingest.accepted.wait(interval)

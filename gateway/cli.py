@@ -46,7 +46,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap, schedule "
+@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap, schedule, web "
                                          "(default: all).")
 @click.pass_context
 def run(ctx: click.Context, only: str) -> None:
@@ -93,7 +93,7 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str, recipients: tup
                                  sender=sender, recipients=recipients, max_size=settings.smtp.max_message_size,
                                  rejects=db_path.parent / "rejected")
     if code == pipe.EX_OK and not no_process:
-        gateway.ingest.process_pending()
+        gateway.ingest.drain()
     gateway.close()
     click.echo(message, err=code != pipe.EX_OK)
     sys.exit(code)
@@ -129,8 +129,8 @@ def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) 
             continue
         click.echo(f"{poller.mailbox}: took {result.accepted} mail(s), held {result.held} in quarantine")
     if not no_process:
-        done = gateway.ingest.process_pending()
-        click.echo(f"processed {len(done)} mail(s)")
+        done = gateway.ingest.drain()
+        click.echo(f"processed {done} mail(s)")
     gateway.close()
     sys.exit(1 if failed else 0)
 
@@ -140,9 +140,9 @@ def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) 
 def process_cmd(ctx: click.Context) -> None:
     """Process every accepted mail once, then exit."""
     gateway = _gateway(ctx)
-    done = gateway.ingest.process_pending()
+    done = gateway.ingest.drain()
     gateway.close()
-    click.echo(f"processed {len(done)} mail(s)")
+    click.echo(f"processed {done} mail(s)")
 
 
 @main.command()
@@ -376,4 +376,5 @@ or, with Python only:
 
 The acknowledgement and the team notification appear in {where}{'/new/' if settings.outbound.mode == 'maildir' else ''}.
 Then: gateway tickets list   (stop with Ctrl-C)
+Pages: {settings.web.base_url}/consulta (look-up; the mails carry the tracking and answer links)
 """)

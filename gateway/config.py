@@ -88,11 +88,14 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
+    enabled: bool = True  # the pages (role "web" of gateway run)
     host: str = "127.0.0.1"
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"
     secret: str = "change-me-development-only"
     link_max_age_days: int = 30  # links in mails stop working after this
+    lookup_limit_per_ip: int = 10  # look-ups per client address per hour; more get 429
+    lookup_limit_per_protocol: int = 3  # look-ups per protocol per hour (each may mail a link)
 
 
 @dataclass(frozen=True)

@@ -25,4 +25,15 @@ if ! have_dovecot && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; t
 fi
 have_dovecot && say "Dovecot: $( (command -v dovecot || echo /usr/sbin/dovecot) | head -1) $(/usr/sbin/dovecot --version 2>/dev/null | cut -d' ' -f1)" \
   || say "Dovecot: NOT available (IMAP tests skip, or fail with CI=true)"
+
+# Chromium for the browser tests (Playwright drives Debian's build; it never
+# downloads its own browsers).
+have_chromium() { [ -x /usr/bin/chromium ]; }
+if ! have_chromium && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing chromium"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+    || say "apt-get could not install chromium"
+fi
+have_chromium && say "Chromium: /usr/bin/chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}')" \
+  || say "Chromium: NOT available (browser tests skip, or fail with CI=true)"
 exit 0

@@ -82,6 +82,7 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "problems": [{"line": 1, "text": "#solucionar", "problem": "comando desconhecido '#solucionar'"}],
         "done": ["solução enviada ao solicitante para validação"], "help": "#solucao ...",
         "claimed": "maria@example.gov.br", "reason": "sem comprovação",
+        "valid_days": 30,  # tracking_link: how long the link works
         "category": "Consulta Técnica",
         "targets": [{"target": "primeira resposta", "deadline": "segunda-feira, 23/11/2026, às 10h"}],
     }

@@ -15,6 +15,7 @@ recorded once and may be updated.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -194,6 +195,38 @@ class Actions:
         self.refresh_deadlines(ticket, at)  # no survey reminder any more
         tickets.add_event(tx, ticket, at=at, actor=actor, kind=kind,
                           note=f"nota {score}{previous}" + (f": {comment}" if comment else ""))
+
+    # -- answers given on a page (gateway/web) -------------------------------
+
+    def accept_solution(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, *, actor: str,
+                        at: datetime, via: str = "web") -> None:
+        """The page's "Aceitar": what an accepting reply does (closed, survey
+        sent), and the team hears of it as it would of the reply."""
+        change = replace(lifecycle.accept(Status(ticket.status)), note=f"via {via}")
+        self.apply(tx, ticket, change, actor=actor, at=at)
+        self.invite_to_survey(tx, ticket, mailbox, at)
+        self._tell_team_of_answer(tx, ticket, mailbox, at, actor=actor, text="", headline=(
+            f"O solicitante ACEITOU a solução (via {via}); chamado fechado e pesquisa de satisfação enviada."))
+
+    def refuse_solution(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, reason: str, *,
+                        actor: str, at: datetime, via: str = "web") -> None:
+        """The page's "Recusar": back to work with the reason, as by reply;
+        ``lifecycle.refuse`` raises ValueError when the reason is blank."""
+        self._refused(tx, ticket, reason, sender=actor, at=at)
+        self._tell_team_of_answer(tx, ticket, mailbox, at, actor=actor, text=reason.strip(), headline=(
+            f"O solicitante RECUSOU a solução (via {via}). Motivo: {reason.strip()}"))
+
+    def _tell_team_of_answer(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, at: datetime, *,
+                             actor: str, text: str, headline: str) -> None:
+        if not mailbox.team:
+            return
+        thread = tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",))
+        name = ticket.requester_name or actor
+        self.notifier.queue(
+            tx, kind="team_followup", ticket=ticket, mailbox=mailbox, to=list(mailbox.team), now=at,
+            context={"text": text, "sender": actor, "sender_name": name, "attachments": [], "headline": headline},
+            reply_to=mailbox.address_with_token(ticket.protocol), in_reply_to=thread[-1] if thread else None,
+            references=thread, auto_submitted="auto-generated", from_name=f"{name} via {mailbox.display_name}")
 
     # -- mail --------------------------------------------------------------
 

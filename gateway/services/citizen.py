@@ -1,0 +1,183 @@
+"""What the citizen's pages read and do, in the caller's transaction.
+
+The pages (``gateway.web``) are another door to the same ticket life: an
+answer given on a page goes through ``Actions`` exactly as the same answer
+by mail would, so the ticket, its timeline and the mails are the same
+whichever door was used.  What a page may *show* is decided here, once:
+the requester's own mails, the mails sent to them, and the moves of the
+ticket, never internal notes, team notices, analysts' own mails or
+addresses (PITFALLS L).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from gateway.config import MailboxConfig, Settings
+from gateway.outbound import words
+from gateway.schedule.mailboxes import deadline
+from gateway.services.actions import Actions
+from gateway.services.types import Role
+from gateway.store import outbox, tickets
+from gateway.store.db import Transaction
+from gateway.store.models import TicketRow
+from gateway.tickets import protocol as protocols
+from gateway.tickets.states import Status
+
+# Events the requester sees on the timeline; everything else (notes,
+# assignments, command errors, reminders, skipped acknowledgements) is the team's.
+PUBLIC_EVENTS: Final = frozenset({
+    "created", "opened", "asked", "answered", "solved", "refused", "accepted", "auto_accepted", "closed",
+    "rejected", "reopened", "survey_answered", "survey_updated",
+})
+# What the requester is expected to do, by state (keys of the pages' texts).
+EXPECTED: Final = {
+    Status.NEW: "expect_new", Status.OPEN: "expect_open", Status.WAITING: "expect_waiting",
+    Status.SOLVED: "expect_solved", Status.CLOSED: "expect_closed", Status.REJECTED: "expect_rejected",
+}
+_REQUESTER_ROLES: Final = frozenset({Role.REQUESTER.value, Role.PARTICIPANT.value})
+
+
+@dataclass(frozen=True)
+class PublicAttachment:
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PublicEntry:
+    """One line of the citizen's timeline: a move of the ticket or a mail."""
+
+    at: datetime
+    kind: str  # "event" or "message"
+    what: str  # event kind, or "from_you" / "to_you"
+    from_status: str | None = None
+    to_status: str | None = None
+    subject: str = ""
+    text: str = ""
+    attachments: tuple[PublicAttachment, ...] = ()
+    automatic: bool = False  # an acknowledgement or another notice the gateway wrote itself
+
+
+@dataclass(frozen=True)
+class PublicTicket:
+    protocol: str
+    mailbox: str
+    mailbox_name: str
+    subject: str
+    status: Status
+    language: str
+    expected: str  # a key of the pages' texts
+    due_words: str | None  # "sexta-feira, 27/11/2026, às 18h", when the requester has a limit
+    solution_round: int
+    solution_text: str
+    entries: list[PublicEntry] = field(default_factory=list)
+
+
+def find(tx: Transaction, protocol: str, *, lock: bool = False) -> TicketRow | None:
+    """The ticket; with ``lock``, held until the transaction ends, so two
+    clicks on a page (or a click and a mail) cannot both answer one proposal."""
+    ticket = tickets.by_protocol(tx, protocol)
+    if ticket is not None and lock:
+        tx.refresh(ticket, with_for_update=True)  # SQLite: BEGIN IMMEDIATE already serialises writers
+    return ticket
+
+
+def public_ticket(tx: Transaction, settings: Settings, ticket: TicketRow, language: str) -> PublicTicket:
+    mailbox = _mailbox(settings, ticket)
+    status = Status(ticket.status)
+    # The requester's own limit (an answer to a question, to a solution); reminders and SLA targets are not theirs.
+    limit = ticket.limit_at if status in (Status.WAITING, Status.SOLVED) else None
+    timezone = mailbox.timezone if mailbox else "America/Sao_Paulo"
+    return PublicTicket(
+        protocol=ticket.protocol, mailbox=ticket.mailbox,
+        mailbox_name=mailbox.display_name if mailbox else ticket.mailbox, subject=ticket.subject,
+        status=status, language=language, expected=EXPECTED[status],
+        due_words=words.deadline(limit, timezone, language) if limit else None,
+        solution_round=ticket.solution_round, solution_text=_solution_text(tx, ticket),
+        entries=_entries(tx, ticket),
+    )
+
+
+def lookup(tx: Transaction, protocol_text: str, address: str) -> TicketRow | None:
+    """The ticket whose protocol and requester both match, else None.
+
+    The protocol's check digit is validated, the address compared without
+    case; a participant's address does not count (the link goes to the
+    address on file, which is the requester's).
+    """
+    parsed = protocols.parse(protocol_text)
+    if parsed is None:
+        return None
+    ticket = tickets.by_protocol(tx, str(parsed))
+    if ticket is None or ticket.requester.lower() != address.strip().lower():
+        return None
+    return ticket
+
+
+def normalised_protocol(protocol_text: str) -> str:
+    """The key the look-up is rate-limited by, whether or not it exists."""
+    parsed = protocols.parse(protocol_text)
+    return str(parsed) if parsed else " ".join(protocol_text.upper().split())[:40]
+
+
+def send_tracking_link(tx: Transaction, actions: Actions, settings: Settings, ticket: TicketRow,
+                       at: datetime) -> None:
+    """Mail a fresh tracking link to the requester on file (never to the
+    address typed on the page, which only had to match it)."""
+    mailbox = _mailbox(settings, ticket)
+    if mailbox is None:
+        return
+    actions.notifier.queue(tx, kind="tracking_link", ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
+                           context={"valid_days": settings.web.link_max_age_days})
+    tickets.add_event(tx, ticket, at=at, actor="gateway", kind="tracking_link_sent", note="look-up page")
+
+
+def survey_open(settings: Settings, ticket: TicketRow, at: datetime) -> bool:
+    """As by mail: only after an accepted solution, within the mailbox's survey window."""
+    mailbox = _mailbox(settings, ticket)
+    if mailbox is None or ticket.status != Status.CLOSED.value:
+        return False
+    if ticket.closed_reason not in ("accepted", "auto_accepted"):
+        return False
+    return at <= deadline(mailbox, ticket.closed_at or ticket.updated_at, mailbox.survey_window)
+
+
+def mailbox_of(settings: Settings, ticket: TicketRow) -> MailboxConfig | None:
+    return _mailbox(settings, ticket)
+
+
+def _mailbox(settings: Settings, ticket: TicketRow) -> MailboxConfig | None:
+    found = settings.mailbox_for(ticket.mailbox)
+    return found[0] if found else None
+
+
+def _solution_text(tx: Transaction, ticket: TicketRow) -> str:
+    """The text of the latest proposal (the note of the last 'solved' event)."""
+    solved = [e for e in tickets.events(tx, ticket.id) if e.kind == "solved"]
+    return solved[-1].note if solved else ""
+
+
+def _entries(tx: Transaction, ticket: TicketRow) -> list[PublicEntry]:
+    to_requester = {row.message_id for row in outbox.for_ticket(tx, ticket.id)
+                    if ticket.requester in row.rcpt_tos}
+    entries = [
+        PublicEntry(at=e.at, kind="event", what=e.kind, from_status=e.from_status, to_status=e.to_status)
+        for e in tickets.events(tx, ticket.id) if e.kind in PUBLIC_EVENTS
+    ]
+    for message in ticket.messages:
+        if message.internal:
+            continue
+        if message.direction == "in" and message.role in _REQUESTER_ROLES:
+            what = "from_you"
+        elif message.direction == "out" and message.message_id in to_requester:
+            what = "to_you"
+        else:  # an analyst's own mail, a stranger's, a notice to the team
+            continue
+        entries.append(PublicEntry(
+            at=message.sent_at, kind="message", what=what, subject=message.subject, text=message.text,
+            attachments=tuple(PublicAttachment(a.filename, a.size) for a in message.attachments),
+            automatic=message.automatic and message.direction == "out"))
+    return sorted(entries, key=lambda entry: entry.at)

@@ -1,0 +1,58 @@
+"""Counts for ``/healthz`` and ``/metrics``: cheap grouped queries, no rows loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from gateway.store.models import InboxRow, OutboxRow, TicketRow
+
+
+@dataclass(frozen=True)
+class Stats:
+    mails_by_status: dict[str, int] = field(default_factory=dict)  # inbox: accepted, processed, ...
+    tickets_by_status: dict[str, int] = field(default_factory=dict)
+    outbox_by_status: dict[str, int] = field(default_factory=dict)  # queued, sending, sent, failed
+    outbox_retrying: int = 0  # queued again after a failed attempt
+    outbox_oldest_queued: datetime | None = None
+    deadlines_due: int = 0  # tickets whose due_at has passed and that no sweep has handled yet
+    oldest_due: datetime | None = None
+
+
+def ping(tx: Session) -> None:
+    """Raise if the database does not answer."""
+    tx.execute(text("SELECT 1"))
+
+
+def collect(tx: Session, now: datetime) -> Stats:
+    due_count, oldest_due = tx.execute(
+        select(func.count(), func.min(TicketRow.due_at)).where(TicketRow.due_at <= now)).one()
+    retrying, oldest_queued = tx.execute(
+        select(func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at))
+        .where(OutboxRow.status.in_(("queued", "sending")))).one()
+    return Stats(
+        mails_by_status=_grouped(tx, InboxRow.status),
+        tickets_by_status=_grouped(tx, TicketRow.status),
+        outbox_by_status=_grouped(tx, OutboxRow.status),
+        outbox_retrying=retrying or 0,
+        outbox_oldest_queued=_aware(oldest_queued),
+        deadlines_due=due_count or 0,
+        oldest_due=_aware(oldest_due),
+    )
+
+
+def _grouped(tx: Session, column: Any) -> dict[str, int]:
+    return {key: count for key, count in tx.execute(select(column, func.count()).group_by(column))}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Aggregates bypass the column type: SQLite hands back naive UTC (or a string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

@@ -1,0 +1,115 @@
+"""The web app: a Starlette application built from the gateway's parts.
+
+``gateway run`` serves it from its own event loop (``serve``, role
+``web``); tests may also drive ``create_app`` with Starlette's TestClient.
+Routes:
+
+- ``/t/<token>``   track a ticket
+- ``/consulta``    look a ticket up by protocol and e-mail (mails a fresh link)
+- ``/s/<token>``   accept or refuse a proposed solution
+- ``/p/<token>``   answer the satisfaction survey
+- ``/healthz``, ``/metrics``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import nh3
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from gateway.clock import Clock
+from gateway.config import Settings
+from gateway.outbound.render import SHIPPED
+from gateway.services.actions import Actions
+from gateway.store.db import Database
+from gateway.web.metrics import Metrics
+from gateway.web.pages import Pages, Site
+from gateway.web.ratelimit import SlidingWindow
+
+log = logging.getLogger("gateway.web")
+
+_HOUR = 3600.0
+
+
+def create_app(settings: Settings, db: Database, clock: Clock, actions: Actions, *,
+               wake_sender: Callable[[], None] = lambda: None) -> Starlette:
+    web = settings.web
+    site = Site(settings=settings, db=db, clock=clock, actions=actions, environment=_environment(settings),
+                wake_sender=wake_sender,
+                lookups_per_ip=SlidingWindow(web.lookup_limit_per_ip, _HOUR),
+                lookups_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR))
+    pages, metrics = Pages(site), Metrics(db, clock)
+    routes = [
+        Route("/", pages.index),
+        Route("/t/{token}", pages.track),
+        Route("/consulta", pages.lookup, methods=["GET", "POST"]),
+        Route("/s/{token}", pages.solution, methods=["GET", "POST"]),
+        Route("/p/{token}", pages.survey, methods=["GET", "POST"]),
+        Route("/healthz", metrics.healthz),
+        Route("/metrics", metrics.metrics),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: pages.not_found})
+
+
+def as_text(value: str) -> Markup:
+    """Mail text for a page: any HTML in it reduced to its text by nh3 (no
+    tag survives, script and style contents are dropped) and the rest escaped."""
+    return Markup(nh3.clean(value or "", tags=set(), attributes={}))
+
+
+def _environment(settings: Settings) -> Environment:
+    root = Path(settings.templates.path) if settings.templates.path else SHIPPED
+    folder = root / "web" if (root / "web").is_dir() else SHIPPED / "web"
+    return _cached_environment(str(folder))
+
+
+@lru_cache(maxsize=8)
+def _cached_environment(folder: str) -> Environment:
+    environment = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.filters["as_text"] = as_text
+    return environment
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the gateway's loop: the gateway owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29 names it so
+        return
+
+
+async def start(app: Starlette, settings: Settings) -> tuple[asyncio.Task[None], uvicorn.Server]:
+    """Bind now (an address in use fails ``gateway run`` at once, naming it)
+    and serve in a task of the running loop; stop with ``stop``."""
+    web = settings.web
+    family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
+    try:
+        sock = socket.create_server((web.host, web.port), family=family, reuse_port=False)
+    except OSError as error:
+        raise OSError(f"[web] cannot listen on {web.host}:{web.port}: {error.strerror or error}") from error
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+    log.info("web pages on http://%s:%d", web.host, sock.getsockname()[1])
+    return task, server
+
+
+async def stop(task: asyncio.Task[None], server: uvicorn.Server) -> None:
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
