@@ -91,6 +91,9 @@ class Gateway:
         roles = set(roles)
         self.start_workers(roles)
         servers: list[asyncio.AbstractServer] = []
+        site = None
+        if "web" in roles and self.settings.web.enabled:  # first: a port in use fails before mail is accepted
+            site = await web.start(self.web_app(), self.settings)
         if "smtp" in roles and self.settings.smtp.enabled:
             servers.append(await smtp.start(self.ingest, self.settings, self.clock))
         if "smtp" in roles and self.settings.submission.enabled:
@@ -100,9 +103,6 @@ class Gateway:
         if "schedule" in roles and self.settings.schedule.enabled:
             self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake)
             scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
-        site = None
-        if "web" in roles and self.settings.web.enabled:
-            site = await web.start(self.web_app(), self.settings)
         _install_signal_handlers(self)
         if ready is not None:
             ready.set()

@@ -331,7 +331,8 @@ class _Page:
         value = self._cookie or self._new_cookie or ""
         zone = ZoneInfo(self._timezone(context))
         html = self.site.environment.get_template(name).render({
-            "t": self.t, "language": self.language, "mailbox_name": "", "action": self.request.url.path + self.query,
+            "t": self.t, "language": self.language, "mailbox_name": self._only_mailbox_name(),
+            "action": self.request.url.path + self.query,
             "csrf": csrf.form_token(self.site.settings.web.secret, value, self.request.url.path),
             "when": lambda at: _when(at, zone), "label": lambda status: Status(status).label(self.language),
             "size": _size, **context,
@@ -341,6 +342,11 @@ class _Page:
             response.set_cookie(csrf.COOKIE, self._new_cookie, httponly=True, samesite="lax", path="/",
                                 secure=self.site.settings.web.base_url.startswith("https://"))
         return response
+
+    def _only_mailbox_name(self) -> str:
+        """A page about no ticket in particular still names the service, when there is one."""
+        mailboxes = self.site.settings.mailboxes
+        return mailboxes[0].display_name if len(mailboxes) == 1 else ""
 
     def _timezone(self, context: dict[str, Any]) -> str:
         ticket = context.get("ticket")

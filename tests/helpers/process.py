@@ -19,12 +19,17 @@ GATEWAY = [sys.executable, "-m", "gateway"]
 def write_config(tmp_path: Path, *, storage_url: str | None = None, port: int | None = None,
                  extra: str = "") -> Path:
     config = tmp_path / "gateway.toml"
+    web_port = free_port()  # never the default 8080: tests run side by side
     config.write_text(f"""
 [storage]
 url = "{storage_url or f'sqlite:///{tmp_path}/gateway.db'}"
 
 [smtp]
 port = {port or free_port()}
+
+[web]
+port = {web_port}
+base_url = "http://127.0.0.1:{web_port}"
 
 [outbound]
 path = "{tmp_path}/outbox"
