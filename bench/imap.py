@@ -1,7 +1,7 @@
 """IMAP benchmark: drain a Dovecot folder of 5,000 corpus-like mails into tickets.
 
     .venv/bin/python bench/imap.py            # ~2-3 minutes; writes bench/results/imap.{json,md}
-    .venv/bin/python bench/imap.py --count 500  # a quick try of the harness
+    .venv/bin/python bench/imap.py --count 500  # a quick try of the harness (writes imap-500.*)
 
 In one run, against one real Dovecot (started from a temp dir by
 ``tests/helpers/dovecot.py``, plain LOGIN on 127.0.0.1):
@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,7 @@ batch_size = {BATCH}
         left = dovecot.count(USER, "INBOX")
     finally:
         dovecot.stop(remove=True)
+        shutil.rmtree(work, ignore_errors=True)
 
     count = args.count
     result: dict[str, Any] = {
@@ -247,8 +249,9 @@ batch_size = {BATCH}
     result["ratio_accept_vs_raw"] = round(result["gateway"]["accept_mails_per_s"] / raw_rate, 3)
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
-    (results / "imap.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    (results / "imap.md").write_text(_markdown(result))
+    name = "imap" if count == 5000 else f"imap-{count}"  # a try with other counts keeps the real figures
+    (results / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    (results / f"{name}.md").write_text(_markdown(result))
     print(_markdown(result))
 
 
