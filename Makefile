@@ -27,9 +27,11 @@ test: $(VENV)/.installed test-deps
 test-deps:
 	@bash tests/install-services.sh
 
-## Benchmarks with their targets; figures go to bench/results/.
-bench: $(VENV)/.installed
+## Benchmarks with their targets; figures go to bench/results/ (about 25 minutes in all).
+bench: $(VENV)/.installed test-deps
 	$(PY) bench/ingest.py
+	$(PY) bench/imap.py
+	$(PY) bench/deadlines.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-output
