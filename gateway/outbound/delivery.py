@@ -9,8 +9,11 @@ library was underneath.
 from __future__ import annotations
 
 import asyncio
-import mailbox
+import os
+import socket
 import ssl
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,8 @@ import aiosmtplib
 
 from gateway.config import OutboundConfig
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+
+_HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 
 
 class Deliverer(Protocol):
@@ -33,18 +38,28 @@ class Deliverer(Protocol):
 
 
 class MaildirDeliverer:
-    """Writes each mail into a local Maildir: nothing leaves the machine."""
+    """Writes each mail into a local Maildir: nothing leaves the machine.
+
+    The Maildir way: write under ``tmp/``, fsync, then rename into ``new/``,
+    with a name no other writer can choose (time, a random token, host).
+    ``mailbox.Maildir`` names files by process id and a per-object counter,
+    which two senders in one process can repeat.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._maildir: mailbox.Maildir | None = None  # created on first use, not by read-only commands
 
     def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
+        name = f"{int(time.time())}.M{uuid.uuid4().hex}.{_HOST}"
         try:
-            if self._maildir is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._maildir = mailbox.Maildir(self.path, create=True)
-            self._maildir.add(raw)
+            for folder in ("tmp", "new", "cur"):
+                (self.path / folder).mkdir(parents=True, exist_ok=True)
+            temporary = self.path / "tmp" / name
+            with temporary.open("xb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(temporary, self.path / "new" / name)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
 
