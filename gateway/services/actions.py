@@ -112,22 +112,22 @@ class Actions:
         if name is CommandName.ASK:
             due = deadline(mailbox, at, mailbox.wait_limit)
             self.apply(tx, ticket, lifecycle.ask(status, question=text, deadline=due), actor=analyst, at=at)
-            self._to_requester(tx, ticket, mailbox, "question", at, text=text,
-                               **self._deadline_words(mailbox, due, mailbox.wait_limit, ticket))
+            self.to_requester(tx, ticket, mailbox, "question", at, text=text,
+                               **self.deadline_words(mailbox, due, mailbox.wait_limit, ticket))
             return "pergunta enviada ao solicitante; aguardando resposta"
         if name is CommandName.SOLVE:
             ticket.solution_round += 1
             due = deadline(mailbox, at, mailbox.solved_limit)
             self.apply(tx, ticket, lifecycle.solve(status, solution=text, deadline=due), actor=analyst, at=at)
-            self._to_requester(tx, ticket, mailbox, "solution", at, text=text, **self._solution_links(ticket),
-                               **self._deadline_words(mailbox, due, mailbox.solved_limit, ticket))
+            self.to_requester(tx, ticket, mailbox, "solution", at, text=text, **self.solution_links(ticket),
+                               **self.deadline_words(mailbox, due, mailbox.solved_limit, ticket))
             return "solução enviada ao solicitante para validação"
         if name is CommandName.REJECT:
             self.apply(tx, ticket, lifecycle.reject(status, reason=text), actor=analyst, at=at)
-            self._to_requester(tx, ticket, mailbox, "rejected", at, text=text)
+            self.to_requester(tx, ticket, mailbox, "rejected", at, text=text)
             return "chamado devolvido (fora do escopo); solicitante avisado"
         self.apply(tx, ticket, lifecycle.close(status, reason="closed_by_analyst", note=text), actor=analyst, at=at)
-        self._to_requester(tx, ticket, mailbox, "closed", at, text=text)
+        self.to_requester(tx, ticket, mailbox, "closed", at, text=text)
         return "chamado fechado; solicitante avisado"
 
     # -- requesters --------------------------------------------------------
@@ -156,12 +156,12 @@ class Actions:
         if answer.answer is Answer.REFUSE:
             tickets.add_event(tx, ticket, at=at, actor=sender, kind="refusal_without_reason",
                               note=f"round {ticket.solution_round}")
-            self._to_requester(tx, ticket, mailbox, "refusal_reason_request", at)
+            self.to_requester(tx, ticket, mailbox, "refusal_reason_request", at)
             return "O solicitante recusou a solução sem dizer o motivo; pedimos o motivo."
         if not self._clarified(tx, ticket):
             tickets.add_event(tx, ticket, at=at, actor="gateway", kind="clarification_sent",
                               note=f"round {ticket.solution_round}")
-            self._to_requester(tx, ticket, mailbox, "clarification", at, **self._solution_links(ticket))
+            self.to_requester(tx, ticket, mailbox, "clarification", at, **self.solution_links(ticket))
         return "Resposta à solução não reconhecida como aceite ou recusa; o solicitante foi orientado."
 
     def _refused(self, tx: Transaction, ticket: TicketRow, reason: str, *, sender: str, at: datetime) -> str:
@@ -183,7 +183,7 @@ class Actions:
     def invite_to_survey(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, at: datetime) -> None:
         levels = SURVEY_LEVELS_EN if ticket.language == "en" else SURVEY_LEVELS
         web = self.settings.web
-        self._to_requester(tx, ticket, mailbox, "survey", at, levels=sorted(levels.items()),
+        self.to_requester(tx, ticket, mailbox, "survey", at, levels=sorted(levels.items()),
                            survey_url=links.make_url(web.base_url, web.secret, ticket.protocol, "survey"))
 
     def record_survey(self, tx: Transaction, ticket: TicketRow, score: int, comment: str | None, *,
@@ -230,8 +230,10 @@ class Actions:
 
     # -- mail --------------------------------------------------------------
 
-    def _to_requester(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, kind: str, at: datetime,
+    def to_requester(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, kind: str, at: datetime,
                       **context: Any) -> None:
+        """Queue a templated mail to the requester, threaded in their client,
+        sent under the service's name (sweeps and pages use it too)."""
         thread = tickets.thread_for(tx, ticket.id, ours_only=False)
         self.notifier.queue(tx, kind=kind, ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
                             context={"text": "", **context}, in_reply_to=thread[-1] if thread else None,
@@ -239,16 +241,19 @@ class Actions:
 
     def to_analyst(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, kind: str, analyst: str,
                    at: datetime, **context: Any) -> None:
+        """Queue a reply to an analyst (command errors or confirmation)."""
         self.notifier.queue(tx, kind=kind, ticket=ticket, mailbox=mailbox, to=[analyst], now=at,
                             context={"help": help_text(ticket.language), **context},
                             reply_to=mailbox.address_with_token(ticket.protocol), auto_submitted="auto-replied")
 
-    def _solution_links(self, ticket: TicketRow) -> dict[str, str]:
+    def solution_links(self, ticket: TicketRow) -> dict[str, str]:
+        """Accept/refuse links for the current proposal only (its round)."""
         web, round_ = self.settings.web, str(ticket.solution_round)
         return {"accept_url": links.make_url(web.base_url, web.secret, ticket.protocol, "accept", round_),
                 "refuse_url": links.make_url(web.base_url, web.secret, ticket.protocol, "refuse", round_)}
 
-    def _deadline_words(self, mailbox: MailboxConfig, due: datetime, limit: str, ticket: TicketRow) -> dict[str, str]:
+    def deadline_words(self, mailbox: MailboxConfig, due: datetime, limit: str, ticket: TicketRow) -> dict[str, str]:
+        """The template variables that put a deadline in the reader's words."""
         return {"deadline": words.deadline(due, mailbox.timezone, ticket.language),
                 "deadline_date": words.short_date(due, mailbox.timezone),
                 "limit_words": words.duration(duration(limit), ticket.language)}

@@ -76,31 +76,31 @@ class DueActions:
         if item.kind in (REMIND_WAITING, REMIND_SOLVED):
             ticket.remind_at = None
             limit = ticket.limit_at or item.at
-            extra = actions._solution_links(ticket) if item.kind == REMIND_SOLVED else {}
+            extra = actions.solution_links(ticket) if item.kind == REMIND_SOLVED else {}
             kind = "reminder_waiting" if item.kind == REMIND_WAITING else "reminder_solved"
             tickets.add_event(tx, ticket, at=now, actor=ACTOR, kind="reminded",
                               note=f"{kind}: limit {limit.isoformat()}")
             asked = "asked" if item.kind == REMIND_WAITING else "solved"  # the question or solution, again
             text = next((e.note for e in reversed(tickets.events(tx, ticket.id)) if e.kind == asked), "")
-            actions._to_requester(tx, ticket, mailbox, kind, now, text=text, **extra,
+            actions.to_requester(tx, ticket, mailbox, kind, now, text=text, **extra,
                                   **self._limit_words(mailbox, ticket, limit))
         elif item.kind == NO_RESPONSE:
             limit_words = self._limit_words(mailbox, ticket, ticket.limit_at or item.at)
             actions.apply(tx, ticket, lifecycle.close(status, reason="no_response",
                                                       note=f"no answer by {item.at.isoformat()}"),
                           actor=ACTOR, at=now)
-            actions._to_requester(tx, ticket, mailbox, "closed_no_response", now, **limit_words)
+            actions.to_requester(tx, ticket, mailbox, "closed_no_response", now, **limit_words)
         elif item.kind == AUTO_ACCEPT:
             limit_words = self._limit_words(mailbox, ticket, ticket.limit_at or item.at)
             actions.apply(tx, ticket, lifecycle.accept(status, automatically=True), actor=ACTOR, at=now)
-            actions._to_requester(tx, ticket, mailbox, "closed_auto_accepted", now, **limit_words)
+            actions.to_requester(tx, ticket, mailbox, "closed_auto_accepted", now, **limit_words)
             actions.invite_to_survey(tx, ticket, mailbox, now)
         elif item.kind == SURVEY_REMINDER:
             ticket.remind_at = None
             tickets.add_event(tx, ticket, at=now, actor=ACTOR, kind="survey_reminded", note="one reminder, the last")
             levels = SURVEY_LEVELS_EN if ticket.language == "en" else SURVEY_LEVELS
             web = self.settings.web
-            actions._to_requester(tx, ticket, mailbox, "survey_reminder", now, levels=sorted(levels.items()),
+            actions.to_requester(tx, ticket, mailbox, "survey_reminder", now, levels=sorted(levels.items()),
                                   survey_url=links.make_url(web.base_url, web.secret, ticket.protocol, "survey"))
 
     def _limit_words(self, mailbox: MailboxConfig, ticket: TicketRow, limit: datetime) -> dict[str, str]:
