@@ -19,7 +19,7 @@ from gateway.outbound import compose
 from gateway.outbound.render import Renderer
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
-from gateway.store.models import OutboxRow, TicketRow
+from gateway.store.models import TicketRow
 from gateway.tickets.states import Status
 
 
@@ -32,9 +32,10 @@ class Notifier:
               to: Sequence[str], now: datetime, context: dict[str, Any] | None = None,
               reply_to: str | None = None, in_reply_to: str | None = None, references: Sequence[str] = (),
               attachments: Sequence[compose.FileToSend] = (), auto_submitted: str | None = "auto-replied",
-              from_name: str | None = None, role: str = "system") -> OutboxRow:
+              from_name: str | None = None, role: str = "system") -> str:
         """Render, compose and queue one mail; it also goes on the ticket's
-        timeline as an outgoing message (team notices as internal ones)."""
+        timeline as an outgoing message (team notices as internal ones).
+        Returns the mail's Message-ID."""
         language = ticket.language or mailbox.language
         parts = self.renderer.render(kind, language=language, mailbox=mailbox.address,
                                      context={**self.common_context(ticket, mailbox, language), **(context or {})})
@@ -51,8 +52,9 @@ class Notifier:
                             subject=parts.subject, text=parts.text, message_id=message_id,
                             automatic=auto_submitted is not None, internal=kind.startswith("team_"),
                             attachments=[_described(a) for a in attachments])
-        return outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
-                          mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
+        outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
+                   mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
+        return message_id
 
     def common_context(self, ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[str, Any]:
         web = self.settings.web

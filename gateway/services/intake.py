@@ -69,9 +69,9 @@ class Intake:
             requester=incoming.sender, requester_name=clean(mail.from_name, limit=200),
             subject=clean(mail.subject) or NO_SUBJECT,
             language=mailbox.language, created_at=now, updated_at=now,
-            linked_ticket_id=previous.id if previous else None)
+            linked_ticket_id=previous.id if previous else None,
+            before_insert=lambda new: self.actions.refresh_deadlines(new, now))  # the SLA targets of a new ticket
         self._store_message(tx, ticket, incoming, role=Role.REQUESTER, text=mail.text)
-        self.actions.refresh_deadlines(ticket, now)  # the SLA targets of a new ticket
         tickets.add_participants(tx, ticket.id, self._others(mail, incoming.sender, mailbox), new=True)
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="created", to_status=Status.NEW.value,
                           note=f"linked to {previous.protocol}" if previous else "")

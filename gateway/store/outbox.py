@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.models import OutboxRow
 
+_INSERT = insert(OutboxRow.__table__)  # built once: keying a statement per call cost more than running it
+
 
 def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
-        rcpt_tos: list[str], raw: bytes, at: datetime) -> OutboxRow:
-    row = OutboxRow(ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail_from,
-                    rcpt_tos=rcpt_tos, first_rcpt=rcpt_tos[0], raw=raw, status="queued",
-                    attempts=0, created_at=at, next_attempt_at=at)
-    tx.add(row)
-    return row
+        rcpt_tos: list[str], raw: bytes, at: datetime) -> None:
+    """Queue a rendered mail (a plain INSERT: the sender reads it back in
+    its own transaction, never this one)."""
+    tx.execute(_INSERT, {
+        "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
+        "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
+        "next_attempt_at": at})
 
 
 def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[OutboxRow]:

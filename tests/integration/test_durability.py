@@ -31,10 +31,15 @@ def test_kill_minus_nine_at_any_moment_loses_nothing_and_duplicates_nothing(tmp_
     kills: list[float] = []
 
     def killer() -> None:
+        # Kill after given numbers of accepted mails (plus a random few ms),
+        # not after given seconds: a faster gateway must still be killed
+        # while mail flows, KILLS times.
         rng = random.Random(20261123)
-        for _ in range(KILLS):
-            if sending_done.wait(rng.uniform(0.3, 1.2)):
-                return
+        for threshold in sorted(rng.sample(range(5, MAILS - 25), KILLS)):
+            while len(acknowledged) < threshold:
+                if sending_done.wait(0.01):
+                    return
+            time.sleep(rng.uniform(0.0, 0.02))
             gateway.kill()
             kills.append(time.monotonic())
             gateway.start()
@@ -54,7 +59,7 @@ def test_kill_minus_nine_at_any_moment_loses_nothing_and_duplicates_nothing(tmp_
                 time.sleep(0.05)
     sending_done.set()
     thread.join(timeout=60)
-    assert len(kills) >= 2, "the test must actually kill the gateway while mail flows"
+    assert len(kills) == KILLS, "the test must actually kill the gateway while mail flows"
 
     db = tmp_path / "gateway.db"
     wait_until(lambda: query(db, "select count(*) from inbox where status = 'accepted'") == [(0,)]

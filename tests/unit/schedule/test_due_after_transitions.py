@@ -24,13 +24,13 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 class _Tx:
-    """Enough of a session for Actions.apply: it only adds event rows."""
+    """Enough of a session for Actions.apply: it only inserts event rows."""
 
     def __init__(self) -> None:
-        self.added: list[Any] = []
+        self.inserted: list[Any] = []
 
-    def add(self, row: Any) -> None:
-        self.added.append(row)
+    def execute(self, statement: Any, parameters: Any = None) -> None:
+        self.inserted.append(parameters)
 
 
 def _settings(**mailbox: Any):
