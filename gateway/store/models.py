@@ -151,6 +151,11 @@ class TicketRow(Base):
     resolution_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # SLA
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sla_done: Mapped[str] = mapped_column(String(96), default="")  # e.g. "first_response.warning"
+    # What the mailbox's rules decided (migration 0005).
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    sla_first_response: Mapped[str | None] = mapped_column(String(16), nullable=True)  # a rule's SLA, e.g. "2h"
+    sla_resolution: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    missing_fields: Mapped[str] = mapped_column(String(128), default="")  # required fields still missing: "cpf uf"
 
     messages: Mapped[list[MessageRow]] = relationship(back_populates="ticket", order_by="MessageRow.id")
     events: Mapped[list[EventRow]] = relationship(back_populates="ticket", order_by="EventRow.id")
@@ -255,6 +260,18 @@ class ThreadRefRow(Base):
     ours: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class TicketFieldRow(Base):
+    """A contact field read from the requester's mail (``cpf``, ``uf``...), as written."""
+
+    __tablename__ = "ticket_field"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ImapStateRow(Base):
     """Where an IMAP poller stands in one folder: UIDVALIDITY and the last
     UID it acknowledged (moved or flagged) after the mail was committed."""
@@ -272,5 +289,5 @@ class ImapStateRow(Base):
 __all__ = [
     "AttachmentRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
-    "ImapStateRow",
+    "ImapStateRow", "TicketFieldRow",
 ]
