@@ -29,6 +29,7 @@ from gateway.pipeline import runner
 from gateway.schedule.scheduler import Scheduler
 from gateway.schedule.sweeps import Sweeper, SweepResult
 from gateway.services.due import DueActions
+from gateway.services import rulebook
 from gateway.services.intake import Intake
 from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
@@ -50,7 +51,8 @@ class Gateway:
         self.renderer = Renderer(settings.templates.path or None)
         self.notifier = Notifier(settings, self.renderer)
         self.intake = Intake(settings, self.notifier)
-        self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake))
+        self.rules = rulebook.rule_store(settings, self.renderer)  # a broken rule file stops start-up here
+        self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules))
         self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
         self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.actions), self.clock,
@@ -123,6 +125,13 @@ class Gateway:
         return web.create_app(self.settings, self.db, self.clock, self.intake.actions,
                               wake_sender=self.sender.wake.set)
 
+    def reload_rules(self) -> None:
+        """SIGHUP: re-read the rule files; a broken one keeps its old rules and is logged."""
+        errors = self.rules.reload()
+        for error in errors:
+            log.error("rules not reloaded, keeping the previous ones: %s", error)
+        log.info("rule files reloaded: %d ok, %d kept old rules", len(self.rules.files) - len(errors), len(errors))
+
     def stop(self) -> None:
         self.stopping.set()
         self.ingest.accepted.set()
@@ -159,3 +168,4 @@ def _install_signal_handlers(gateway: Gateway) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gateway.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_rules)

@@ -13,6 +13,7 @@ import click
 
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
+from gateway.logs import mask_cpfs_in_logs
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -40,6 +41,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     ctx.obj["config"] = config
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mask_cpfs_in_logs()
     if not verbose:  # per-connection and per-migration chatter
         for noisy in ("alembic", "mail.log"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -334,6 +336,22 @@ def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
     result = gateway.ingest.process_one(row.id)
     gateway.close()
     click.echo(f"inbox #{row.id}: {result.outcome.value if result else 'not processed'}: {result.reason if result else ''}")
+
+
+def _migrate_options(function: Any) -> Any:
+    from gateway.migrate.command import options
+
+    return options(function)
+
+
+@main.command()
+@_migrate_options
+@click.pass_context
+def migrate(ctx: click.Context, source: str, mailbox_address: str, **values: Any) -> None:
+    """Import a legacy mailbox (mbox, Maildir, folder of .eml, imap[s]:// URL) into tickets."""
+    from gateway.migrate.command import run as run_migration
+
+    sys.exit(run_migration(_settings(ctx), source, mailbox_address, **values))
 
 
 @main.command(name="check-config")

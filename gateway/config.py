@@ -183,6 +183,7 @@ class MailboxConfig:
     workday_end: str = "18:00"
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
     imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
+    rules: str = ""  # a rule file (rules/cnes.toml), relative to the config file; empty: no rules
 
     @property
     def domain(self) -> str:
@@ -301,7 +302,8 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")
-    mailboxes = tuple(_mailbox(source, index, entry) for index, entry in enumerate(raw_mailboxes))
+    mailboxes = tuple(_with_rules(source, index, _mailbox(source, index, entry))
+                      for index, entry in enumerate(raw_mailboxes))
     _check_unique(source, mailboxes)
     return Settings(**sections, mailboxes=mailboxes, source=source)
 
@@ -361,6 +363,20 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
         team=tuple(m.strip().lower() for m in mailbox.team),
         analysts=tuple(m.strip().lower() for m in mailbox.analysts),
     )
+
+
+def _with_rules(source: str, index: int, mailbox: MailboxConfig) -> MailboxConfig:
+    """Resolve ``rules`` against the config file's folder and check the file is there;
+    its content is checked by the rules loader (start-up, SIGHUP, check-config)."""
+    if not mailbox.rules.strip():
+        return dataclasses.replace(mailbox, rules="")
+    base = Path(source).parent if source != "<defaults>" else Path()
+    path = Path(os.path.normpath(base / mailbox.rules.strip()))
+    if path.suffix != ".toml" or not path.is_file():
+        raise ConfigError(source, f"mailbox[{index}].rules",
+                          f"{str(path)!r} is not a rule file; give a .toml file such as rules/cnes.toml "
+                          "(relative to this config file)")
+    return dataclasses.replace(mailbox, rules=str(path))
 
 
 def _check_time_settings(source: str, where: str, mailbox: MailboxConfig) -> None:

@@ -85,4 +85,10 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "valid_days": 30,  # tracking_link: how long the link works
         "category": "Consulta Técnica",
         "targets": [{"target": "primeira resposta", "deadline": "segunda-feira, 23/11/2026, às 10h"}],
+        # missing_fields and attachments_refused (the rules' answers)
+        "missing": [{"name": "cpf", "label": "CPF", "problem": "invalid"},
+                    {"name": "uf", "label": "UF", "problem": "missing"}],
+        "refused": [{"filename": "comprovante.png", "type": "PDF", "size": "120 KB", "kind": "type", "limit": ""},
+                    {"filename": "tela.jpg", "type": "JPEG", "size": "4,2 MB", "kind": "size", "limit": "3 MB"}],
+        "allowed_types": "GIF, JPEG, PNG", "max_size": "3 MB", "max_total": "",
     }

@@ -13,7 +13,7 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
     mail, role = ctx.require_mail(), ctx.require_role()
     incoming = Incoming(mail=mail, inbox_id=ctx.inbox.id, mailbox=ctx.require_mailbox(),
                         sender=mail.from_addr or ctx.inbox.mail_from.lower(), at=ctx.clock.now(),
-                        automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags)
+                        automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags, ruling=ctx.ruling)
     if Flag.FORGED_ANALYST in ctx.flags:
         reason = ctx.flags[Flag.FORGED_ANALYST]
         intake.warn_forged(ctx.tx, ctx.ticket, incoming, reason)

@@ -10,6 +10,7 @@ from gateway.clock import Clock
 from gateway.config import MailboxConfig, Settings
 from gateway.errors import PipelineOrderError
 from gateway.mail.parsed import ParsedMail
+from gateway.rules.ruling import Ruling
 from gateway.services.types import Role
 from gateway.store.db import Transaction
 from gateway.store.models import InboxRow, TicketRow
@@ -61,6 +62,7 @@ class MailContext:
     match_reason: str = ""  # find_ticket: how the ticket was found
     previous_ticket: TicketRow | None = None  # identify: closed or not the sender's
     role: Role | None = None  # identify
+    ruling: Ruling | None = None  # apply_rules (None: no rules for this mail)
     flags: dict[Flag, str] = field(default_factory=dict)
     trace: list[TraceEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

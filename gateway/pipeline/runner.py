@@ -7,6 +7,7 @@ from functools import partial
 from typing import Final
 
 from gateway.pipeline.act import act
+from gateway.pipeline.apply_rules import NO_RULE_FILES, RuleSource, apply_rules
 from gateway.pipeline.context import MailContext, Stop, TraceEntry
 from gateway.pipeline.dedupe import dedupe
 from gateway.pipeline.find_ticket import find_ticket
@@ -19,12 +20,19 @@ from gateway.services.intake import Intake
 Step = Callable[[MailContext], "Stop | None"]
 
 # store_raw is not here: Ingest.accept did it before the peer got its 250.
+# apply_rules follows these (see deciding_steps): it needs the rule files.
 DECIDING_STEPS: Final[tuple[Step, ...]] = (parse, screen, dedupe, route, find_ticket, identify)
 
 
-def steps(intake: Intake) -> tuple[Step, ...]:
+def deciding_steps(rules: RuleSource | None = None) -> tuple[Step, ...]:
+    """Every step that only decides (``gateway explain`` runs these), the
+    mailbox's rules last."""
+    return (*DECIDING_STEPS, _named(partial(apply_rules, rules=rules or NO_RULE_FILES), "apply_rules"))
+
+
+def steps(intake: Intake, rules: RuleSource | None = None) -> tuple[Step, ...]:
     """The whole pipeline, ending with the step that changes tickets."""
-    return (*DECIDING_STEPS, _named(partial(act, intake=intake), "act"))
+    return (*deciding_steps(rules), _named(partial(act, intake=intake), "act"))
 
 
 def run(ctx: MailContext, pipeline: Sequence[Step]) -> Stop | None:

@@ -101,6 +101,7 @@ class Refusal:
     reason: str
     limit: int | None = None
     allowed: tuple[str, ...] = ()
+    index: int = -1  # the attachment's place among the mail's, so a caller can leave it out
 
 
 def check_attachments(policy: schema.AttachmentPolicy, attachments: Iterable[Attachment]) -> list[Refusal]:
@@ -109,19 +110,20 @@ def check_attachments(policy: schema.AttachmentPolicy, attachments: Iterable[Att
     is a PDF is a PDF.  Accepted files count towards ``max_total`` in order."""
     refusals: list[Refusal] = []
     total = 0
-    for attachment in attachments:
+    for index, attachment in enumerate(attachments):
         real = attachment.sniffed_type or "application/octet-stream"
         name, size = attachment.filename or "(sem nome)", attachment.size
         if policy.allowed and not any(fnmatch.fnmatchcase(real, glob) for glob in policy.allowed):
-            shown = ", ".join(_type_label(glob) for glob in policy.allowed)
-            refusals.append(Refusal(name, real, size, "type", f"tipo {_type_label(real)} ({real}) não aceito; "
-                                    f"aceitos: {shown}", allowed=policy.allowed))
+            shown = ", ".join(type_label(glob) for glob in policy.allowed)
+            refusals.append(Refusal(name, real, size, "type", f"tipo {type_label(real)} ({real}) não aceito; "
+                                    f"aceitos: {shown}", allowed=policy.allowed, index=index))
         elif policy.max_size is not None and size > policy.max_size:
             refusals.append(Refusal(name, real, size, "size", f"{human_size(size)} acima do limite de "
-                                    f"{human_size(policy.max_size)} por arquivo", limit=policy.max_size))
+                                    f"{human_size(policy.max_size)} por arquivo", limit=policy.max_size, index=index))
         elif policy.max_total is not None and total + size > policy.max_total:
             refusals.append(Refusal(name, real, size, "total", f"os anexos juntos passariam do limite de "
-                                    f"{human_size(policy.max_total)} por mensagem", limit=policy.max_total))
+                                    f"{human_size(policy.max_total)} por mensagem", limit=policy.max_total,
+                                    index=index))
         else:
             total += size
     return refusals
@@ -138,12 +140,13 @@ def missing_fields(required: Iterable[str], extracted: Mapping[str, str]) -> lis
         value = (extracted.get(name) or "").strip()
         if not value:
             problems.append(f"{label} ausente")
-        elif not _valid(name, value):
+        elif not field_is_valid(name, value):
             problems.append(f"{label} {'inválida' if name in _FEMININE else 'inválido'}")
     return problems
 
 
-def _valid(name: str, value: str) -> bool:
+def field_is_valid(name: str, value: str) -> bool:
+    """Whether a field's value passes its check (CPF digits, one of the 27 UFs, a phone's length)."""
     if name == "cpf":
         return cpf_is_valid(value)
     if name == "uf":
@@ -155,7 +158,7 @@ def _valid(name: str, value: str) -> bool:
     return True
 
 
-def _type_label(content_type: str) -> str:
+def type_label(content_type: str) -> str:
     """``image/jpeg`` -> ``JPEG``; ``image/*`` -> ``image/*``."""
     subtype = content_type.partition("/")[2]
     return content_type if "*" in content_type or not subtype else subtype.upper().removeprefix("X-")

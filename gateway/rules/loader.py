@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any as AnyValue, Final
@@ -190,11 +190,29 @@ class RuleStore:
     sees the old rules or the new ones, never half of each.
     """
 
-    def __init__(self, files: Mapping[str, Path | str]) -> None:
-        """Load every mailbox's file; raise the first ConfigError (start-up must not run on broken rules)."""
+    def __init__(self, files: Mapping[str, Path | str],
+                 check: Callable[[str, schema.RuleSet], None] | None = None) -> None:
+        """Load every mailbox's file; raise the first ConfigError (start-up must not run on broken rules).
+
+        ``check(mailbox, ruleset)`` may refuse a file for what only the
+        caller knows (a template the rules name that does not exist) by
+        raising ConfigError; it runs on every load and reload.
+        """
         self._files = {mailbox.lower(): Path(path) for mailbox, path in files.items()}
+        self._check = check
         self._lock = threading.Lock()
-        self._current = {mailbox: load_rules(path) for mailbox, path in self._files.items()}
+        self._current = {mailbox: self._load(mailbox, path) for mailbox, path in self._files.items()}
+
+    def _load(self, mailbox: str, path: Path) -> schema.RuleSet:
+        ruleset = load_rules(path)
+        if self._check is not None:
+            self._check(mailbox, ruleset)
+        return ruleset
+
+    @property
+    def files(self) -> dict[str, Path]:
+        """The rule file of each mailbox that has one."""
+        return dict(self._files)
 
     def get(self, mailbox: str) -> schema.RuleSet:
         """The mailbox's rules, or an empty RuleSet when it has no rule file."""
@@ -207,7 +225,7 @@ class RuleStore:
             updated = dict(self._current)
             for mailbox, path in self._files.items():
                 try:
-                    updated[mailbox] = load_rules(path)
+                    updated[mailbox] = self._load(mailbox, path)
                 except ConfigError as error:
                     errors.append(error)
             self._current = updated

@@ -16,7 +16,7 @@ recorded once and may be updated.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import links
@@ -24,9 +24,9 @@ from gateway.config import MailboxConfig, Settings
 from gateway.outbound import words
 from gateway.outbound.notices import Notifier
 from gateway.schedule.mailboxes import deadline, duration
-from gateway.services import deadlines
+from gateway.services import deadlines, required
 from gateway.services.types import Role
-from gateway.store import tickets
+from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import lifecycle
@@ -36,6 +36,8 @@ from gateway.tickets.lifecycle import Change
 from gateway.tickets.states import TRANSITIONS, Status, TransitionError
 
 _STATE_COMMANDS = (CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE)
+# Automatic answers to a requester that count together against acks_per_sender_per_hour.
+AUTO_ANSWERS = ("ack", "rejected", "missing_fields", "attachments_refused")
 
 
 class Actions:
@@ -48,6 +50,8 @@ class Actions:
         tickets.add_event(tx, ticket, at=at, actor=actor, kind=change.event, note=change.note,
                           from_status=ticket.status, to_status=change.status.value)
         ticket.status, ticket.updated_at = change.status.value, at
+        if change.status is not Status.WAITING:
+            ticket.missing_fields = ""  # only a ticket waiting for its required data lacks it
         ticket.due_at, ticket.due_kind = (change.due.at, change.due.kind) if change.due else (None, None)
         if change.status is Status.CLOSED or change.status is Status.REJECTED:
             ticket.closed_at, ticket.closed_reason = at, change.closed_reason
@@ -136,6 +140,8 @@ class Actions:
                         sender: str, role: Role, at: datetime) -> str | None:
         """State effects of a genuine reply; returns a headline for the team."""
         status = Status(ticket.status)
+        if status is Status.WAITING and ticket.missing_fields and role is Role.REQUESTER:
+            return required.answer(self, tx, ticket, mailbox, text, sender=sender, at=at)
         if status is Status.WAITING:
             self.apply(tx, ticket, lifecycle.answered(status), actor=sender, at=at)  # type: ignore[arg-type]
             return "O solicitante respondeu à pergunta; o chamado voltou para Em andamento."
@@ -238,6 +244,25 @@ class Actions:
         self.notifier.queue(tx, kind=kind, ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
                             context={"text": "", **context}, in_reply_to=thread[-1] if thread else None,
                             references=thread, auto_submitted=None, role=Role.ANALYST.value)
+
+    def auto_reply(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, kind: str, at: datetime,
+                   **context: Any) -> bool:
+        """An automatic answer to the requester (``Auto-Submitted: auto-replied``)
+        threaded under their mail; the rules' rejection, missing data and
+        refused attachments use it.  Skipped (with an event) once the sender
+        had more than ``acks_per_sender_per_hour`` automatic answers in the
+        hour, acknowledgements included: a robot answering us stops here."""
+        since, limit = at - timedelta(hours=1), self.settings.limits.acks_per_sender_per_hour
+        sent = sum(outbox.count_recent(tx, rcpt=ticket.requester, kind=name, since=since) for name in AUTO_ANSWERS)
+        if sent > limit:
+            tickets.add_event(tx, ticket, at=at, actor="gateway", kind="answer_skipped",
+                              note=f"{kind}: more than {limit} automatic answers to {ticket.requester} in one hour")
+            return False
+        thread = tickets.thread_for(tx, ticket.id, ours_only=False)
+        self.notifier.queue(tx, kind=kind, ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
+                            context={"text": "", **context}, in_reply_to=thread[-1] if thread else None,
+                            references=thread, auto_submitted="auto-replied")
+        return True
 
     def to_analyst(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, kind: str, analyst: str,
                    at: datetime, **context: Any) -> None:

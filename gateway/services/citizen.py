@@ -24,6 +24,7 @@ from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol as protocols
+from gateway.tickets.fields import mask_cpfs_in
 from gateway.tickets.states import Status
 
 # Events the requester sees on the timeline; everything else (notes,
@@ -177,7 +178,8 @@ def _entries(tx: Transaction, ticket: TicketRow) -> list[PublicEntry]:
         else:  # an analyst's own mail, a stranger's, a notice to the team
             continue
         entries.append(PublicEntry(
-            at=message.sent_at, kind="message", what=what, subject=message.subject, text=message.text,
+            at=message.sent_at, kind="message", what=what, subject=message.subject,
+            text=mask_cpfs_in(message.text),  # personal data: a page shows a CPF masked
             attachments=tuple(PublicAttachment(a.filename, a.size) for a in message.attachments),
             automatic=message.automatic and message.direction == "out"))
     return sorted(entries, key=lambda entry: entry.at)

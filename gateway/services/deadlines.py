@@ -13,6 +13,7 @@ before it, or, for a ticket closed with a survey, the survey reminder.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time
 from typing import Final
 
@@ -39,7 +40,7 @@ def refresh(ticket: TicketRow, mailbox: MailboxConfig | None, at: datetime,
     if limit is not _KEEP:
         ticket.limit_at = limit if isinstance(limit, datetime) else None
         ticket.remind_at = _reminder(ticket, mailbox, status, at) if mailbox else None
-    targets = mailbox.sla_for(ticket.category) if mailbox else None
+    targets = sla_config(ticket, mailbox)
     ticket.first_response_due_at = _target(mailbox, ticket.created_at, targets, "first_response")
     ticket.resolution_due_at = _target(mailbox, ticket.created_at, targets, "resolution")
     item = next_due(moments(ticket, mailbox))
@@ -58,7 +59,7 @@ def moments(ticket: TicketRow, mailbox: MailboxConfig | None) -> Moments:
 
 
 def sla_targets(ticket: TicketRow, mailbox: MailboxConfig | None) -> tuple[SlaTarget, ...]:
-    config = mailbox.sla_for(ticket.category) if mailbox else None
+    config = sla_config(ticket, mailbox)
     done = set((ticket.sla_done or "").split())
     found = []
     for name, due_at, met_at in ((FIRST_RESPONSE, ticket.first_response_due_at, ticket.first_response_at),
@@ -71,6 +72,17 @@ def sla_targets(ticket: TicketRow, mailbox: MailboxConfig | None) -> tuple[SlaTa
         found.append(SlaTarget(name, due_at, warn_at, met=met_at is not None,
                                warned=f"{name}.warning" in done, breached=f"{name}.breach" in done))
     return tuple(found)
+
+
+def sla_config(ticket: TicketRow, mailbox: MailboxConfig | None) -> SlaConfig | None:
+    """The mailbox's targets for the ticket's category, with what a rule set
+    for this ticket (``sla = {resolution = "4h"}``) in their place."""
+    config = mailbox.sla_for(ticket.category) if mailbox else None
+    if not (ticket.sla_first_response or ticket.sla_resolution):
+        return config
+    base = config or SlaConfig()
+    return replace(base, first_response=ticket.sla_first_response or base.first_response,
+                   resolution=ticket.sla_resolution or base.resolution)
 
 
 def mark_sla(ticket: TicketRow, target: str, what: str) -> None:

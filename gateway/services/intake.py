@@ -19,8 +19,10 @@ from gateway.mail.parsed import Attachment, ParsedMail
 from gateway.mail.quotes import reply_text
 from gateway.outbound.compose import FileToSend
 from gateway.outbound.notices import Notifier
+from gateway.rules.ruling import Ruling
 from gateway.schedule.mailboxes import deadline
 from gateway.services.actions import Actions
+from gateway.services.rulings import Rulings
 from gateway.services.types import Role
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
@@ -49,6 +51,14 @@ class Incoming:
     at: datetime
     automatic: bool = False
     bounce: bool = False
+    ruling: Ruling | None = None  # what the mailbox's rules decided (apply_rules)
+
+    def passes_on(self, index: int) -> bool:
+        """Whether attachment ``index`` may go to the team (the rules' attachment policy)."""
+        return self.ruling is None or self.ruling.passes_on(index)
+
+    def passed_on(self) -> list[Attachment]:
+        return [a for index, a in enumerate(self.mail.attachments) if self.passes_on(index)]
 
 
 class Intake:
@@ -56,6 +66,7 @@ class Intake:
         self.settings = settings
         self.notifier = notifier
         self.actions = Actions(settings, notifier)
+        self.rulings = Rulings(settings, self.actions)
 
     def open_ticket(self, tx: Transaction, incoming: Incoming, *, previous: TicketRow | None = None,
                     previous_reason: str = "") -> TicketRow:
@@ -78,17 +89,19 @@ class Intake:
         if previous is not None:
             tickets.add_event(tx, previous, at=now, actor="gateway", kind="note",
                               note=f"{previous_reason}; opened {ticket.protocol}")
+        plan = self.rulings.decide_new(tx, ticket, incoming)
         if incoming.automatic:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note="automatic mail: no acknowledgement (RFC 3834)")
-        elif ack:
+        elif ack and plan.acknowledge:
             self.notifier.queue(tx, kind="ack", ticket=ticket, mailbox=mailbox, to=[incoming.sender], now=now,
                                 in_reply_to=mail.message_id, references=_thread(mail))
-        else:
+        elif not ack:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note=f"more than {self.settings.limits.acks_per_sender_per_hour} acknowledgements "
                                    f"to {incoming.sender} in one hour")
-        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text, thread=[])
+        self.rulings.answer(tx, ticket, incoming)
+        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text, thread=[], headline=plan.headline)
         return ticket
 
     def add_follow_up(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
@@ -114,9 +127,11 @@ class Intake:
             return ticket, False
         tickets.add_participants(tx, ticket.id, self._others(mail, ticket.requester, incoming.mailbox))
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="follow_up", note=f"matched by {match_reason}")
+        ruled = self.rulings.on_follow_up(tx, ticket, incoming)
         headline = self.actions.requester_reply(tx, ticket, incoming.mailbox, text, sender=incoming.sender,
                                                 role=role, at=now)
-        self._tell_team(tx, "team_followup", ticket, incoming, text=text, headline=headline or "")
+        self._tell_team(tx, "team_followup", ticket, incoming, text=text,
+                        headline="\n".join(line for line in (headline, ruled) if line))
         return ticket, False
 
     def _reply_to_closed(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, text: str,
@@ -193,23 +208,25 @@ class Intake:
             sent_at=mail.date or incoming.at, subject=clean(mail.subject), text=text, message_id=mail.message_id,
             automatic=incoming.automatic, internal=internal,
             attachments=[{"filename": a.filename, "declared_type": a.declared_type, "sniffed_type": a.sniffed_type,
-                          "size": a.size, "sha256": hashlib.sha256(a.data).hexdigest()} for a in mail.attachments])
+                          "size": a.size, "sha256": hashlib.sha256(a.data).hexdigest(),
+                          "passed_on": incoming.passes_on(index)} for index, a in enumerate(mail.attachments)])
         tickets.add_thread_ref(tx, mail.message_id, ticket.id, ours=False)
 
     def _tell_team(self, tx: Transaction, kind: str, ticket: TicketRow, incoming: Incoming, *, text: str,
                    headline: str = "", thread: list[str] | None = None) -> None:
         mailbox = incoming.mailbox
-        if not mailbox.team:
+        team = [*mailbox.team, *([ticket.assignee] if ticket.assignee and ticket.assignee not in mailbox.team else [])]
+        if not team:
             return
         team_thread = thread if thread is not None else tickets.thread_for(tx, ticket.id, ours_only=True,
                                                                            kinds=("team_new",))
         self.notifier.queue(
-            tx, kind=kind, ticket=ticket, mailbox=mailbox, to=list(mailbox.team), now=incoming.at,
+            tx, kind=kind, ticket=ticket, mailbox=mailbox, to=team, now=incoming.at,
             context={"text": text, "sender": incoming.sender, "sender_name": clean(incoming.mail.from_name, limit=200),
-                     "attachments": [a.filename for a in incoming.mail.attachments], "headline": headline},
+                     "attachments": [a.filename for a in incoming.passed_on()], "headline": headline},
             reply_to=mailbox.address_with_token(ticket.protocol),
             in_reply_to=team_thread[-1] if team_thread else None, references=team_thread,
-            attachments=_files(incoming.mail.attachments), auto_submitted="auto-generated",
+            attachments=_files(incoming.passed_on()), auto_submitted="auto-generated",
             from_name=f"{incoming.mail.from_name or incoming.sender} via {mailbox.display_name}")
 
     def _ack_allowed(self, tx: Transaction, sender: str, now: datetime) -> bool:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.store import outbox, tickets
+from gateway.rules.ruling import shown_value
+from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
+from gateway.tickets.fields import mask_cpfs_in
 from gateway.tickets.states import Status
 
 
@@ -28,6 +30,7 @@ def summary(ticket: TicketRow) -> dict[str, Any]:
         "category": ticket.category,
         "priority": ticket.priority,
         "assignee": ticket.assignee,
+        "tags": list(ticket.tags or []),
         "created_at": _iso(ticket.created_at),
         "updated_at": _iso(ticket.updated_at),
         "due_at": _iso(ticket.due_at),
@@ -47,6 +50,13 @@ def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
         "language": ticket.language,
         "linked_to": linked.protocol if linked else None,
         "participants": sorted(tickets.participants(tx, ticket.id)),
+        # CPFs are personal data: pages and JSON show them masked (***.456.789-**).
+        "fields": {name: {"value": shown_value(name, value), "valid": valid}
+                   for name, (value, valid) in fields.of_ticket(tx, ticket.id).items()},
+        "missing_fields": ticket.missing_fields.split(),
+        "sla": {"first_response": ticket.sla_first_response, "resolution": ticket.sla_resolution,
+                "first_response_due_at": _iso(ticket.first_response_due_at),
+                "resolution_due_at": _iso(ticket.resolution_due_at)},
         "messages": [
             {
                 "direction": m.direction,
@@ -54,7 +64,7 @@ def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
                 "sender": m.sender,
                 "date": _iso(m.sent_at),
                 "subject": m.subject,
-                "text": m.text,
+                "text": mask_cpfs_in(m.text),
                 "internal": m.internal,
                 "automatic": m.automatic,
                 "message_id": m.message_id,
@@ -69,7 +79,7 @@ def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
         ],
         "events": [
             {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "from": e.from_status, "to": e.to_status,
-             "note": e.note}
+             "note": mask_cpfs_in(e.note)}
             for e in ticket.events
         ],
     }
