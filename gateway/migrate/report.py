@@ -1,0 +1,82 @@
+"""What a migration would do (``--dry-run``) and what it did (the summary).
+
+An administrator decides from this report whether to run the import for
+real, so it answers their questions: how many tickets, in which states,
+which mails could not be threaded or read, which threads are suspiciously
+large (a newsletter glued into one ticket), who has most tickets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gateway.migrate.plan import Plan
+
+TOP = 10
+
+
+@dataclass
+class RunCounts:
+    """What a real run did; a resumed run counts only its own work."""
+
+    imported: int = 0  # mails written into tickets
+    already: int = 0  # skipped: imported by an earlier run (or already received live)
+    duplicates: int = 0  # skipped: the same Message-ID earlier in this source
+    quarantined: int = 0
+    tickets_created: int = 0
+    notices_queued: int = 0
+    seconds: float = 0.0
+
+
+def summary(plan: Plan, source: str, mailbox: str, counts: RunCounts | None = None) -> dict[str, Any]:
+    tickets = plan.tickets
+    largest = sorted(tickets, key=lambda t: (-len(t.mails), t.number))[:TOP]
+    senders = Counter(t.requester for t in tickets).most_common(TOP)
+    data: dict[str, Any] = {
+        "source": source,
+        "mailbox": mailbox,
+        "mails": len(plan.index),
+        "conversations": len(tickets),
+        "tickets_by_state": dict(sorted(plan.by_state().items())),
+        "unthreadable": sum(1 for t in tickets if t.orphan),
+        "quarantined": len(plan.held),
+        "duplicates_in_source": plan.duplicates,
+        "largest_threads": [{"mails": len(t.mails), "subject": t.subject, "requester": t.requester,
+                             "first": t.created_at.isoformat(), "protocol": t.protocol} for t in largest],
+        "top_requesters": [{"requester": address, "tickets": n} for address, n in senders],
+    }
+    if counts is not None:
+        data["run"] = asdict(counts)
+        data["run"]["mails_per_s"] = round(counts.imported / counts.seconds, 1) if counts.seconds else None
+    return data
+
+
+def render(data: dict[str, Any], *, dry_run: bool) -> str:
+    states = ", ".join(f"{state} {n}" for state, n in data["tickets_by_state"].items()) or "none"
+    lines = [
+        f"{'Dry run (nothing written)' if dry_run else 'Migration'}: {data['source']} -> {data['mailbox']}",
+        f"  mails read            {data['mails']}",
+        f"  conversations         {data['conversations']} (one ticket each)",
+        f"  tickets by state      {states}",
+        f"  unthreadable          {data['unthreadable']} (replies whose original is not in the source; "
+        "each starts its own ticket)",
+        f"  quarantined           {data['quarantined']} (unreadable, or automatic mail outside any conversation)",
+        f"  duplicates in source  {data['duplicates_in_source']} (same Message-ID twice, e.g. in INBOX and Sent)",
+    ]
+    if "run" in data:
+        run = data["run"]
+        lines += [
+            f"  imported now          {run['imported']} mail(s) into {run['tickets_created']} new ticket(s) "
+            f"in {run['seconds']:.1f} s ({run['mails_per_s'] or 0} mails/s)",
+            f"  skipped               {run['already']} already imported, {run['duplicates']} duplicate(s)",
+            f"  quarantined now       {run['quarantined']}",
+            f"  notices queued        {run['notices_queued']}",
+        ]
+    lines.append("  largest threads:")
+    lines += [f"    {t['mails']:>5} mails  {t['first'][:10]}  {t['protocol'] or '':<20} {t['requester']:<32} "
+              f"{t['subject'][:60]}" for t in data["largest_threads"]]
+    lines.append("  senders with most tickets:")
+    lines += [f"    {s['tickets']:>5} tickets  {s['requester']}" for s in data["top_requesters"]]
+    return "\n".join(lines)
