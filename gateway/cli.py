@@ -27,7 +27,12 @@ def _settings(ctx: click.Context) -> Settings:
 def _gateway(ctx: click.Context) -> Any:
     from gateway.app import Gateway
 
-    return Gateway(_settings(ctx))
+    settings = _settings(ctx)
+    try:
+        return Gateway(settings)
+    except ConfigError as error:  # a broken rule file
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
 
 
 @click.group()
@@ -375,7 +380,53 @@ def check_config(ctx: click.Context) -> None:
     except Exception as error:  # a template that does not render
         click.echo(f"template error: {type(error).__name__}: {error}", err=True)
         sys.exit(2)
+    problems = _check_rules(settings, renderer)
+    for problem in problems:
+        click.echo(f"rules error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
     click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
+
+
+def _check_rules(settings: Settings, renderer: Any) -> list[str]:
+    """Every mailbox's rule file, loaded and its templates rendered; one line per broken file."""
+    from gateway.rules.loader import load_rules
+    from gateway.services.rulebook import check_templates
+
+    problems = []
+    for mailbox in settings.mailboxes:
+        if not mailbox.rules:
+            continue
+        try:
+            ruleset = load_rules(mailbox.rules)
+            check_templates(ruleset, mailbox, renderer)
+        except ConfigError as error:
+            problems.append(f"{mailbox.address}: {error}")
+            continue
+        click.echo(f"{mailbox.address}: {ruleset.source}: {len(ruleset.rules)} rule(s), {ruleset.mode} match")
+    return problems
+
+
+@main.command()
+@click.argument("mail_file", type=click.File("rb"))
+@click.option("--mailbox", default=None, help="Service address the mail is for (else its To/Cc decide).")
+@click.option("--sender", default="", help="Envelope sender, when it matters.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def explain(ctx: click.Context, mail_file: Any, mailbox: str | None, sender: str, as_json: bool) -> None:
+    """Show what the pipeline would do with MAIL_FILE (- for stdin), changing nothing."""
+    from gateway.explain import as_text, explain as explain_mail
+
+    settings = _settings(ctx)
+    if mailbox and settings.mailbox_for(mailbox) is None:
+        click.echo(f"--mailbox {mailbox}: no such mailbox in {settings.source}", err=True)
+        sys.exit(2)
+    gateway = _gateway(ctx)
+    try:
+        report = explain_mail(gateway, mail_file.read(), mailbox=mailbox, sender=sender)
+    finally:
+        gateway.close()
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else as_text(report))
 
 
 def _print_welcome(settings: Settings) -> None:

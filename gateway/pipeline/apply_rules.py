@@ -56,7 +56,8 @@ def apply_rules(ctx: MailContext, rules: RuleSource) -> Stop | None:
         ctx.note(f"attachment {refusal.filename!r} not passed on: {refusal.reason}")
     if ruling.missing:
         ctx.note(f"required fields missing or invalid: {', '.join(ruling.missing)}")
-    log.info("inbox #%s %s: rules matched %s; fields %s; missing %s; refused %d attachment(s)",
-             ctx.inbox.id, mailbox.address, matched or "none", ruling.shown_fields() or "none",
+    # Field names only: the values are personal data and stay on the ticket.
+    log.info("inbox #%s %s: rules matched %s; fields found %s; missing %s; refused %d attachment(s)",
+             ctx.inbox.id, mailbox.address, matched or "none", sorted(ruling.fields) or "none",
              list(ruling.missing) or "none", len(ruling.refusals))
     return None
