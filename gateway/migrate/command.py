@@ -77,7 +77,7 @@ def run(settings: Settings, source: str, mailbox_address: str, **values: Any) ->
     console = Console(stderr=True)
     found = settings.mailbox_for(mailbox_address)
     if found is None:
-        console.print(f"--mailbox {mailbox_address}: no such [[mailbox]] in {settings.source}")
+        click.echo(f"--mailbox {mailbox_address}: no such [[mailbox]] in {settings.source}", err=True)
         return 2
     mailbox = found[0]
     try:
@@ -87,7 +87,7 @@ def run(settings: Settings, source: str, mailbox_address: str, **values: Any) ->
         _duration("--closed-after", closed_after)
         opened = open_source(source, password_env=values["password_env"])
     except (SourceError, click.BadParameter) as error:
-        console.print(f"gateway migrate: {error}", markup=False, highlight=False)
+        click.echo(f"gateway migrate: {error}", err=True)
         return 2
     team = Team.of(mailbox, analysts=values["analysts"], sent_folders=values["sent_folders"] or SENT_FOLDERS)
     policy = StatePolicy(closed_after=closed_after, answered=Status(values["answered"]))
@@ -99,10 +99,10 @@ def run(settings: Settings, source: str, mailbox_address: str, **values: Any) ->
                 return 0
             counts = _pass_two(settings, opened, plan, mailbox, team, now, values, console)
         except SourceError as error:
-            console.print(f"gateway migrate: {error}", markup=False, highlight=False)
+            click.echo(f"gateway migrate: {error}", err=True)
             return 1
         except KeyboardInterrupt:
-            console.print("interrupted: every finished batch is kept; run the same command again to resume")
+            click.echo("interrupted: every finished batch is kept; run the same command again to resume", err=True)
             return EXIT_INTERRUPTED
     _print(report.summary(plan, opened.description, mailbox.address, counts), values["as_json"], dry_run=False)
     return 0
