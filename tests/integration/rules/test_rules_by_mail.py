@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import httpx
+
+from gateway import links
 from gateway.store import inbox
 from tests.helpers.mailfactory import make_mail
 from tests.integration.rules.conftest import (
@@ -151,6 +154,10 @@ def test_a_missing_cpf_makes_the_ticket_wait_and_the_reply_with_it_reopens(ruled
     assert ticket["fields"]["cpf"] == {"value": f"***.{wrong[4:11]}-**", "valid": False}
     assert ticket["fields"]["uf"] == {"value": "DF", "valid": True}
     assert wrong not in str(ticket)  # masked in the JSON-ready view, texts included
+    web = running.settings.web
+    page = httpx.get(links.make_url(web.base_url, web.secret, protocol, "track"), timeout=30)
+    assert page.status_code == 200 and "Ana Souza" in page.text  # the citizen's own mail is on the page ...
+    assert wrong not in page.text and f"***.{wrong[4:11]}-**" in page.text  # ... with the CPF masked
     assert running.outbox(kind="ack") == []
     [ask] = running.outbox(kind="missing_fields", to=CITIZEN)
     text = body_of(ask)
