@@ -89,7 +89,11 @@ class Importer:
     # -- one batch ------------------------------------------------------
 
     def _write_batch(self, sources: list[SourceMail]) -> None:
-        mails = [self._prepare(source) for source in sources]
+        # A mail that reached the source after pass 1 has no place in the plan:
+        # left for the next run, which threads it.
+        planned = [s for s in sources if s.key in self.plan.ticket_of or s.key in self.plan.held]
+        self.counts.arrived_during += len(sources) - len(planned)
+        mails = [self._prepare(source) for source in planned]
         with self.writer.batch() as batch:
             known = batch.known_keys(m.key for m in mails)
             keep = [m for m in mails if self._keep(m, known)]
@@ -113,8 +117,6 @@ class Importer:
         ticket = self._ticket_of(source.key)
         problem = self.plan.held.get(source.key)
         parsed = None
-        if problem is None and ticket is None:
-            problem = "the mail was not in the source when it was threaded (it arrived during the import)"
         if problem is None:
             try:
                 parsed = parse(source.raw, max_header_bytes=self.limits.max_header_bytes,

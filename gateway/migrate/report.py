@@ -27,6 +27,7 @@ class RunCounts:
     quarantined: int = 0
     tickets_created: int = 0
     notices_queued: int = 0
+    arrived_during: int = 0  # not in the source when it was threaded: the next run takes them
     seconds: float = 0.0
 
 
@@ -70,7 +71,8 @@ def render(data: dict[str, Any], *, dry_run: bool) -> str:
         lines += [
             f"  imported now          {run['imported']} mail(s) into {run['tickets_created']} new ticket(s) "
             f"in {run['seconds']:.1f} s ({run['mails_per_s'] or 0} mails/s)",
-            f"  skipped               {run['already']} already imported, {run['duplicates']} duplicate(s)",
+            f"  skipped               {run['already']} already imported, {run['duplicates']} duplicate(s), "
+            f"{run['arrived_during']} arrived during the import (run again to take them)",
             f"  quarantined now       {run['quarantined']}",
             f"  notices queued        {run['notices_queued']}",
         ]
