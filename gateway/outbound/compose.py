@@ -6,43 +6,33 @@ citizen's client, ``Auto-Submitted: auto-replied`` and
 ``X-Auto-Response-Suppress: All`` on automatic answers (RFC 3834,
 PITFALLS item 9), and header values cleaned of line breaks.
 
-Built with the ``email`` package's compat32 classes and explicit RFC 2047
-/ 2231 encoding: the modern ``EmailMessage`` header registry cost several
-milliseconds per mail, and every ticket sends two (bench/results/ingest.md).
+Written out directly, not through the ``email`` package: every mail has
+the same shape (multipart/alternative text and HTML, in multipart/mixed
+when files go along), and the package's generic generator and header
+folding cost more than the rest of queueing a notice (bench/results/
+ingest.md).  The tests parse what this writes with the ``email`` package
+and with real clients' rules (tests/unit/test_outbound_parts.py).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-from base64 import b64encode
+from base64 import b64encode, encodebytes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import encoders, policy
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.utils import format_datetime
+from email.utils import encode_rfc2231, format_datetime, quote
 from quopri import encodestring
-from typing import Any, Final
+from typing import Final
 
 from gateway.mail import headers
 from gateway.mail.ids import bracket
 from gateway.outbound.render import Rendered
 
-class _Wire(policy.Compat32):
-    """compat32 folding builds a Header object for every header; a short
-    ASCII value needs none."""
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        if isinstance(value, str) and value.isascii():
-            lines = f"{name}: {value}".split("\r\n")
-            if all(len(line) <= 78 for line in lines) and all(line[:1] == " " for line in lines[1:]):
-                return "\r\n".join(lines) + self.linesep
-        return super()._fold(name, value, sanitize)
-
-
-_WIRE: Final = _Wire(linesep="\r\n", max_line_length=78, mangle_from_=False)
+_MAX_LINE: Final = 78
+_MIME_TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+_BREAKS: Final = re.compile(r"[\r\n]+")
 _WORD_BYTES: Final = 45  # 45 bytes -> 60 base64 characters: each encoded word stays under 75
 
 
@@ -72,29 +62,67 @@ class Envelope:
 
 def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSend] = ()) -> bytes:
     """The mail's bytes, CRLF line ends, ready for the outbox."""
-    body = MIMEMultipart("alternative", _boundary(), _subparts=[_text(parts.text, "plain"), _text(parts.html, "html")])
+    alternative = _boundary()
+    body = (f"--{alternative}\r\n{_text(parts.text, 'plain')}\r\n"
+            f"--{alternative}\r\n{_text(parts.html, 'html')}\r\n"
+            f"--{alternative}--\r\n")
+    content_type = f'multipart/alternative; boundary="{alternative}"'
     if attachments:
-        mail = MIMEMultipart("mixed", _boundary(), _subparts=[body, *(_attachment(item) for item in attachments)])
-    else:
-        mail = body
-    mail["From"] = _encoded(headers.address(envelope.from_name, envelope.from_address))
-    mail["To"] = ", ".join(envelope.to)
-    mail["Subject"] = _encoded(headers.clean(parts.subject, limit=250))
-    mail["Date"] = format_datetime(envelope.date)
-    mail["Message-ID"] = bracket(envelope.message_id)
+        mixed = _boundary()
+        files = "".join(f"--{mixed}\r\n{_attachment(item)}\r\n" for item in attachments)
+        body = (f"--{mixed}\r\nContent-Type: {content_type}\r\n\r\n{body}\r\n"
+                f"{files}--{mixed}--\r\n")
+        content_type = f'multipart/mixed; boundary="{mixed}"'
+    fields = [
+        ("Content-Type", content_type),
+        ("MIME-Version", "1.0"),
+        ("From", _encoded(headers.address(envelope.from_name, envelope.from_address))),
+        ("To", _one_line(", ".join(envelope.to))),
+        ("Subject", _encoded(headers.clean(parts.subject, limit=250))),
+        ("Date", format_datetime(envelope.date)),
+        ("Message-ID", bracket(_one_line(envelope.message_id))),
+    ]
     if envelope.reply_to:
-        mail["Reply-To"] = envelope.reply_to
+        fields.append(("Reply-To", _one_line(envelope.reply_to)))
     if envelope.in_reply_to:
-        mail["In-Reply-To"] = bracket(envelope.in_reply_to)
+        fields.append(("In-Reply-To", bracket(_one_line(envelope.in_reply_to))))
     if envelope.references:
-        mail["References"] = " ".join(bracket(r) for r in envelope.references[-20:])
+        fields.append(("References", " ".join(bracket(_one_line(r)) for r in envelope.references[-20:])))
     if envelope.auto_submitted:
-        mail["Auto-Submitted"] = envelope.auto_submitted
-        mail["X-Auto-Response-Suppress"] = "All"
-    mail["Content-Language"] = envelope.language.replace("_", "-").lower()
-    for name, value in envelope.extra_headers.items():
-        mail[name] = _encoded(headers.clean(value))
-    return mail.as_bytes(policy=_WIRE)
+        fields.append(("Auto-Submitted", _one_line(envelope.auto_submitted)))
+        fields.append(("X-Auto-Response-Suppress", "All"))
+    fields.append(("Content-Language", envelope.language.replace("_", "-").lower()))
+    fields.extend((name, _encoded(headers.clean(value))) for name, value in envelope.extra_headers.items())
+    head = "".join(_field(name, value) for name, value in fields)
+    # ASCII but for an internationalised address or Message-ID copied from
+    # a citizen's mail (RFC 6532), which only UTF-8 can carry.
+    return f"{head}\r\n{body}".encode("utf-8")
+
+
+def _field(name: str, value: str) -> str:
+    """One header field, folded at spaces to lines of at most 78
+    characters where it can be (RFC 5322 2.1.1); ``value`` may already
+    hold folds (encoded words)."""
+    out = []
+    for index, segment in enumerate(f"{name}: {value}".split("\r\n")):
+        words = segment.split(" ")
+        if index:  # a fold already in the value: keep its leading space
+            words.pop(0)
+            line = " " + (words.pop(0) if words else "")
+        else:
+            line = words.pop(0)
+        for word in words:
+            if len(line) + 1 + len(word) > _MAX_LINE and line.strip():
+                out.append(line)
+                line = " " + word
+            else:
+                line += " " + word
+        out.append(line)
+    return "\r\n".join(out) + "\r\n"
+
+
+def _one_line(value: str) -> str:
+    return _BREAKS.sub(" ", value)
 
 
 def _boundary() -> str:
@@ -125,19 +153,21 @@ def _encoded(value: str) -> str:
     return f"{head.rstrip()}\r\n {encoded}" if head.strip() else encoded
 
 
-def _text(text: str, subtype: str) -> MIMENonMultipart:
-    part = MIMENonMultipart("text", subtype, charset="utf-8")
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(encodestring(text.replace("\r\n", "\n").encode("utf-8")).decode("ascii"))
-    return part
+def _text(text: str, subtype: str) -> str:
+    payload = encodestring(text.replace("\r\n", "\n").encode("utf-8")).decode("ascii")
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+            f"\r\n{payload.replace(chr(10), chr(13) + chr(10))}")
 
 
-def _attachment(item: FileToSend) -> MIMEBase:
-    maintype, _, subtype = item.content_type.partition("/")
-    part = MIMEBase(maintype or "application", subtype or "octet-stream")
-    part.set_payload(item.data)
-    encoders.encode_base64(part)
+def _attachment(item: FileToSend) -> str:
+    content_type = item.content_type.lower()
+    if not _MIME_TYPE.fullmatch(content_type):
+        content_type = "application/octet-stream"
     filename = headers.clean(item.filename, limit=200) or "anexo"
-    part.add_header("Content-Disposition", "attachment",
-                    filename=filename if filename.isascii() else ("utf-8", "", filename))
-    return part
+    if filename.isascii():
+        disposition = f'attachment; filename="{quote(filename)}"'
+    else:  # RFC 2231
+        disposition = f"attachment; filename*={encode_rfc2231(filename, 'utf-8')}"
+    data = encodebytes(item.data).decode("ascii").replace("\n", "\r\n")
+    return (f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n"
+            f"{_field('Content-Disposition', disposition)}\r\n{data}")

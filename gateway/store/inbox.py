@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,12 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
     return list(tx.scalars(query))
 
 
+# Per-mail statements built once (building and keying one per call cost
+# more than running it); values are bound at execution.
 _INSERT_KEY = insert(MailKeyRow.__table__)
+_CLAIM = select(InboxRow).where(InboxRow.id == bindparam("inbox_id"), InboxRow.status == "accepted")
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_KEY_OWNER = select(MailKeyRow.inbox_id).where(MailKeyRow.key == bindparam("key"))
 
 
 def claim(tx: Session, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
@@ -42,10 +47,8 @@ def claim(tx: Session, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
     (``SKIP LOCKED``); on SQLite the write lock taken at BEGIN already
     serialises processors, so re-reading the status is enough.
     """
-    query = select(InboxRow).where(InboxRow.id == inbox_id, InboxRow.status == "accepted")
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return tx.scalars(query).first()
+    query = _CLAIM_SKIP_LOCKED if skip_locked else _CLAIM
+    return tx.scalars(query, {"inbox_id": inbox_id}).first()
 
 
 def get(tx: Session, inbox_id: int) -> InboxRow | None:
@@ -86,7 +89,7 @@ def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
 def key_owner(tx: Session, key: str) -> int | None:
     """The inbox id that already used this dedupe key, if any."""
     with tx.no_autoflush:  # keys of other mails are committed; nothing pending matters
-        return tx.scalar(select(MailKeyRow.inbox_id).where(MailKeyRow.key == key))
+        return tx.scalar(_KEY_OWNER, {"key": key})
 
 
 def add_key(tx: Session, key: str, inbox_id: int) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.models import OutboxRow
 
-_INSERT = insert(OutboxRow.__table__)  # built once: keying a statement per call cost more than running it
+# Built once: building and keying a statement per call cost more than running it.
+_INSERT = insert(OutboxRow.__table__)
+_COUNT_RECENT = select(func.count()).select_from(OutboxRow).where(
+    OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
+    OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type))
 
 
 def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
@@ -45,10 +49,8 @@ def next_due(tx: Session) -> datetime | None:
 
 
 def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
-    query = select(func.count()).select_from(OutboxRow).where(
-        OutboxRow.first_rcpt == rcpt, OutboxRow.kind == kind, OutboxRow.created_at >= since)
-    with tx.no_autoflush:  # earlier mails' rows are committed; this one's pending rows do not count
-        return int(tx.scalar(query) or 0)
+    with tx.no_autoflush:  # nothing pending matters: outbox rows are inserted at once
+        return int(tx.scalar(_COUNT_RECENT, {"rcpt": rcpt, "kind": kind, "since": since}) or 0)
 
 
 def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:

@@ -57,6 +57,36 @@ def test_composed_mail_threads_and_declares_itself_automatic():
     assert attachment.get_filename() == "relatório.pdf" and attachment.get_content() == b"%PDF-1.4"
 
 
+def test_the_written_mail_keeps_every_byte_and_folds_long_headers():
+    """The MIME writer is ours: what the email package and a client read
+    back must be exactly what was meant, whatever the text holds."""
+    text = "Linha com espaços no fim   \nFrom the start of a line\n.um ponto\n=_ e =3D literais\n" + "ç" * 300
+    html = "<p>" + "x" * 500 + "</p>"
+    binary = bytes(range(256)) * 40
+    team = [f"analista{i}@example.gov.br" for i in range(12)]
+    references = [f"ref{i}.abcdefghijklmnop@example.org" for i in range(30)]
+    parts = Rendered(subject="Re: " + "assunto muito longo " * 12, text=text, html=html)
+    envelope = Envelope(from_name="Central", from_address="atendimento@example.gov.br", to=team,
+                        message_id="team.1@example.gov.br", date=NOW, reply_to="atendimento+ATD@example.gov.br\r\nBcc: x@example.net",
+                        references=references, extra_headers={"X-Ticket-Protocol": "ATD-2026-000001-3"})
+    files = [FileToSend('ofício "final".pdf', "application/pdf", binary),
+             FileToSend("plain name.png", "image/png\r\nX-Evil: 1", b"\x89PNG")]
+    raw = message(parts, envelope, files)
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 78 for line in lines[:lines.index(b"")]), "header lines folded to 78"
+    assert b"\nBcc:" not in raw and b"\nX-Evil" not in raw
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["To"].addresses and [a.addr_spec for a in mail["To"].addresses] == team
+    assert mail["Subject"] == parts.subject.strip()
+    assert mail["References"].split() == [f"<{r}>" for r in references[-20:]]
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    assert mail.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+    first, second = mail.iter_attachments()
+    assert first.get_filename() == 'ofício "final".pdf' and first.get_content() == binary
+    assert second.get_content_type() == "application/octet-stream", "a type with a line break is not written"
+    assert second.get_filename() == "plain name.png"
+
+
 def test_links_are_signed_scoped_and_expiring():
     token = links.make_token("secret", "ATD-2026-000001-3", "track")
     assert links.verify("secret", token, action="track", max_age_seconds=60).protocol == "ATD-2026-000001-3"
