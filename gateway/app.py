@@ -56,7 +56,7 @@ class Gateway:
         self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
         self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.actions), self.clock,
-                               batch_size=settings.schedule.batch_size)
+                               batch_size=settings.schedule.batch_size, group_size=settings.processing.group_size)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")

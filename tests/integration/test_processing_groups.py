@@ -10,7 +10,7 @@ ticket and mails, which is what a bug late in the pipeline looks like.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from gateway.app import Gateway
 from gateway.config import Settings
@@ -93,5 +93,45 @@ def test_a_released_mail_is_processed_again_after_the_fix(make_settings: Callabl
         assert gateway.ingest.drain() == 1
         assert running.inbox_counts() == {"processed": 6}
         assert len(running.tickets()) == 6
+    finally:
+        gateway.close()
+
+
+def test_a_ticket_failing_in_a_sweep_group_rolls_back_alone_and_is_done_next_sweep(
+        make_settings: Callable[..., Settings]) -> None:
+    """Sweeps share a transaction between due tickets the same way."""
+    settings = make_settings(processing={"group_size": 4},
+                             mailbox=[{"address": SERVICE, "name": "Central de Atendimento", "protocol_prefix": "ATD",
+                                       "team": ["equipe@example.gov.br"], "sla_default": {"first_response": "1h"}}])
+    gateway = Gateway(settings)
+    try:
+        for i in range(6):
+            _accept(gateway, i)
+        gateway.ingest.drain()
+        running = RunningGateway(settings, gateway)
+        tickets = running.tickets()
+        assert [t["due_kind"] for t in tickets] == ["sla_warning"] * 6
+        victim = tickets[2]["protocol"]
+        real_act = gateway.sweeper.service.act
+
+        def act_then_fail(tx, ticket, now):  # type: ignore[no-untyped-def]
+            done = real_act(tx, ticket, now)
+            if ticket.protocol == victim:
+                raise RuntimeError("a bug after the breach was recorded")
+            return done
+
+        gateway.sweeper.service.act = act_then_fail  # type: ignore[method-assign]
+        later = datetime.now(timezone.utc) + timedelta(hours=3)
+        first = gateway.sweeper.run_once(later)
+        assert (first.found, first.acted, first.failed) == (6, 5, 1)
+        by_protocol = {t["protocol"]: running.ticket(t["protocol"]) for t in tickets}
+        breached = {p for p, t in by_protocol.items() if "sla_breach" in [e["kind"] for e in t["events"]]}
+        assert breached == set(by_protocol) - {victim}, "the failing ticket's breach was rolled back, the others kept"
+        assert by_protocol[victim]["due_kind"] == "sla_warning", "its deadline did not move"
+
+        gateway.sweeper.service.act = real_act  # type: ignore[method-assign]
+        second = gateway.sweeper.run_once(later)
+        assert (second.found, second.acted, second.failed) == (1, 1, 0)
+        assert "sla_breach" in [e["kind"] for e in running.ticket(victim)["events"]]
     finally:
         gateway.close()
