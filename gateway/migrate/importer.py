@@ -198,8 +198,9 @@ class Importer:
     def _inbox_row(self, mail: _Mail) -> dict[str, Any]:
         parsed, ticket = mail.parsed, mail.ticket
         stored = mail.problem is None
-        return {"received_at": self.now, "via": VIA, "peer": self.source, "mail_from": (parsed.from_addr if parsed else "")[:512],
-                "rcpt_tos": [self.mailbox.address], "authenticated_as": None, "mailbox_hint": self.mailbox.address,
+        return {"received_at": self.now, "via": VIA, "peer": self.source,
+                "mail_from": (parsed.from_addr if parsed else "")[:512], "rcpt_tos": [self.mailbox.address],
+                "authenticated_as": None, "mailbox_hint": self.mailbox.address,
                 "sha256": mail.sha256, "message_id": (parsed.message_id if parsed else None),
                 "size": len(mail.source.raw), "raw": mail.source.raw,
                 "status": "processed" if stored else "quarantined", "outcome": VIA if stored else "quarantined",

@@ -183,7 +183,8 @@ def _counts(db: Path) -> list[tuple[int, ...]]:
                      "(select count(*) from message), (select count(*) from event), (select count(*) from outbox)")
 
 
-def _interrupt(args: list[str], db: Path, sig: signal.Signals, *, after: int) -> tuple[int, subprocess.CompletedProcess[bytes]]:
+def _interrupt(args: list[str], db: Path, sig: signal.Signals, *,
+               after: int) -> tuple[int, subprocess.CompletedProcess[bytes]]:
     """Start the migration, send ``sig`` once more than ``after`` mails are stored; (mails stored, result)."""
     child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env={**os.environ, "PYTHONUNBUFFERED": "1"})

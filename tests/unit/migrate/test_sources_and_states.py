@@ -80,7 +80,8 @@ def test_sources_that_cannot_be_opened_say_what_is_expected(tmp_path, monkeypatc
 def test_imap_url_names_folders_and_port(monkeypatch):
     monkeypatch.setenv("CNES_PASS", "segredo")
     source = open_source("imap://cnes@127.0.0.1:1143/INBOX,Itens%20Enviados", password_env="CNES_PASS")
-    assert (source.host, source.port, source.folders, source.tls) == ("127.0.0.1", 1143, ("INBOX", "Itens Enviados"), False)
+    assert (source.host, source.port, source.folders, source.tls) == (
+        "127.0.0.1", 1143, ("INBOX", "Itens Enviados"), False)
     assert open_source("imaps://cnes@imap.example.gov.br", password_env="CNES_PASS").port == 993
 
 
