@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
 from gateway.store.models import InboxRow, MailKeyRow, QuarantineRow
 
@@ -37,6 +37,10 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
 _INSERT_KEY = insert(MailKeyRow.__table__)
 _CLAIM = select(InboxRow).where(InboxRow.id == bindparam("inbox_id"), InboxRow.status == "accepted")
 _CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
+_FINISH = (update(InboxRow.__table__).where(InboxRow.__table__.c.id == bindparam("row_id"))
+           .values(status=bindparam("status"), outcome=bindparam("outcome"), reason=bindparam("reason"),
+                   ticket_id=bindparam("ticket_id"),
+                   processed_at=bindparam("processed_at", type_=InboxRow.__table__.c.processed_at.type)))
 _KEY_OWNER = select(MailKeyRow.inbox_id).where(MailKeyRow.key == bindparam("key"))
 
 
@@ -57,8 +61,13 @@ def get(tx: Session, inbox_id: int) -> InboxRow | None:
 
 def finish(tx: Session, row: InboxRow, *, status: str, outcome: str, reason: str | None,
            ticket_id: int | None, at: datetime) -> None:
-    row.status, row.outcome, row.reason = status, outcome, reason
-    row.ticket_id, row.processed_at = ticket_id, at
+    """Record the outcome; a plain UPDATE (the row object is not flushed),
+    and the object is told so it reads the same."""
+    values = {"status": status, "outcome": outcome, "reason": reason, "ticket_id": ticket_id, "processed_at": at}
+    tx.execute(_FINISH, {"row_id": row.id, **values})
+    set_committed_value = attributes.set_committed_value
+    for key, value in values.items():
+        set_committed_value(row, key, value)
 
 
 def quarantine(tx: Session, inbox_id: int, *, step: str, reason: str, at: datetime) -> None:
