@@ -79,10 +79,13 @@ def make_plan(index: list[MailHeaders], *, mailbox: MailboxConfig, team: Team, w
         plan.tickets.append(ticket)
         for number in conversation.mails:
             plan.ticket_of[index[number].key] = ticket.number
-    for number, first in threads.duplicates.items():
+    for number, first in threads.duplicates.items():  # a copy goes where the first went
         plan.duplicates += 1
-        if index[first].key in plan.ticket_of:
-            plan.ticket_of[index[number].key] = plan.ticket_of[index[first].key]
+        copy, original = index[number].key, index[first].key
+        if original in plan.ticket_of:
+            plan.ticket_of[copy] = plan.ticket_of[original]
+        elif original in plan.held:
+            plan.held[copy] = plan.held[original]
     return plan
 
 
