@@ -8,6 +8,7 @@ and carries its creation time, so ``verify`` can refuse an old one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -31,7 +32,7 @@ class LinkClaim:
 def make_token(secret: str, protocol: str, action: str, extra: str = "") -> str:
     if action not in ACTIONS:
         raise ValueError(f"unknown link action {action!r}; expected one of {', '.join(ACTIONS)}")
-    return URLSafeTimedSerializer(secret, salt=_SALT).dumps([protocol, action, extra])
+    return _serializer(secret).dumps([protocol, action, extra])
 
 
 def make_url(base_url: str, secret: str, protocol: str, action: str, extra: str = "") -> str:
@@ -40,7 +41,7 @@ def make_url(base_url: str, secret: str, protocol: str, action: str, extra: str 
 
 def verify(secret: str, token: str, *, action: str, max_age_seconds: int) -> LinkClaim:
     try:
-        protocol, claimed, extra = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=max_age_seconds)
+        protocol, claimed, extra = _serializer(secret).loads(token, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise LinkError("the link has expired") from exc
     except (BadSignature, ValueError, TypeError) as exc:
@@ -48,3 +49,9 @@ def verify(secret: str, token: str, *, action: str, max_age_seconds: int) -> Lin
     if claimed != action:
         raise LinkError(f"the link is for {claimed!r}, not {action!r}")
     return LinkClaim(protocol, claimed, extra)
+
+
+@lru_cache(maxsize=8)
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    """One per secret: building it derives keys, and every mail signs a link."""
+    return URLSafeTimedSerializer(secret, salt=_SALT)
