@@ -9,22 +9,25 @@ PostgreSQL is used by URL for several nodes.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, sessionmaker
 
 from gateway.config import StorageConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 Transaction = Session
+
+_ATTACHED: Final = "gateway.attached_as_loaded"
 
 
 class Database:
@@ -79,3 +82,47 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def attach_as_loaded(tx: Session, row: object) -> None:
+    """Join ``row``, just written by a plain INSERT with every column set,
+    to the session as if it had been loaded (no flush, nothing re-read).
+
+    The ORM forgets on a savepoint's rollback only the objects it flushed
+    itself; one attached by hand would stay in the identity map after its
+    row is gone, and SQLite gives the next row the same id, so the next
+    mail of a processing group that opens a ticket failed with "another
+    instance with key ... is already present".  Each attached row is
+    remembered with its savepoint and forgotten with it.
+    """
+    make_transient_to_detached(row)
+    tx.add(row)
+    innermost = tx.get_nested_transaction() or tx.get_transaction()
+    tx.info.setdefault(_ATTACHED, []).append((innermost, weakref.ref(row)))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
+    attached = session.info.get(_ATTACHED)
+    if not attached:
+        return
+    kept = []
+    for transaction, ref in attached:
+        row = ref()
+        if row is None:
+            continue
+        if _inside(transaction, rolled_back):
+            if row in session:
+                session.expunge(row)
+        else:
+            kept.append((transaction, ref))
+    attached[:] = kept
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    """Whether ``transaction`` is ``outer`` or was begun inside it."""
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False

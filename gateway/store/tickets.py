@@ -7,8 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.db import attach_as_loaded
 from gateway.store.models import (
     AttachmentRow,
     EventRow,
@@ -76,8 +77,7 @@ def add_ticket(tx: Session, *, before_insert: Callable[[TicketRow], None] | None
     # opening a ticket's rows together.
     values = {column.key: getattr(ticket, column.key) for column in _TICKET.columns if column.key != "id"}
     ticket.id = int(tx.execute(_INSERT_TICKET, values).scalar_one())
-    make_transient_to_detached(ticket)
-    tx.add(ticket)
+    attach_as_loaded(tx, ticket)  # forgotten again if its savepoint rolls back
     return ticket
 
 
