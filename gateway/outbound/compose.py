@@ -22,9 +22,10 @@ from base64 import b64encode, encodebytes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import encode_rfc2231, format_datetime, quote
+from email.utils import format_datetime, quote
 from quopri import encodestring
 from typing import Final
+from urllib.parse import quote as quote_url
 
 from gateway.mail import headers
 from gateway.mail.ids import bracket
@@ -166,8 +167,24 @@ def _attachment(item: FileToSend) -> str:
     filename = headers.clean(item.filename, limit=200) or "anexo"
     if filename.isascii():
         disposition = f'attachment; filename="{quote(filename)}"'
-    else:  # RFC 2231
-        disposition = f"attachment; filename*={encode_rfc2231(filename, 'utf-8')}"
+    else:  # RFC 2231, in continuations: one %-encoded value could pass the 998-character line limit
+        disposition = "attachment; " + _continued("filename", filename)
     data = encodebytes(item.data).decode("ascii").replace("\n", "\r\n")
     return (f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n"
             f"{_field('Content-Disposition', disposition)}\r\n{data}")
+
+
+def _continued(name: str, value: str) -> str:
+    """``name*0*=utf-8''...; name*1*=...`` (RFC 2231 section 3 and 4): pieces
+    of at most 56 characters, cut between characters, so ``_field`` can
+    fold them."""
+    pieces, piece = [], ""
+    for char in value:
+        encoded = quote_url(char, safe="", encoding="utf-8")
+        if piece and len(piece) + len(encoded) > 56:
+            pieces.append(piece)
+            piece = ""
+        piece += encoded
+    pieces.append(piece)
+    pieces[0] = "utf-8''" + pieces[0]
+    return "; ".join(f"{name}*{index}*={piece}" for index, piece in enumerate(pieces))

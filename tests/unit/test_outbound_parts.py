@@ -87,6 +87,19 @@ def test_the_written_mail_keeps_every_byte_and_folds_long_headers():
     assert second.get_filename() == "plain name.png"
 
 
+def test_a_long_non_ascii_file_name_keeps_lines_under_the_limit():
+    """RFC 2231 in one piece made a 200-character name a line of ~1,800
+    characters, past RFC 5322's 998: servers break or refuse such lines."""
+    name = "relatório da fiscalização nº " + "ação " * 40 + "报告" * 30 + ".pdf"
+    parts = Rendered(subject="x", text="x\n", html="<p>x</p>")
+    envelope = Envelope(from_name="Central", from_address="atendimento@example.gov.br", to=["ana@example.org"],
+                        message_id="m.2@example.gov.br", date=NOW)
+    raw = message(parts, envelope, [FileToSend(name, "application/pdf", b"%PDF-1.4")])
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    [attachment] = list(message_from_bytes(raw, policy=policy.default).iter_attachments())
+    assert attachment.get_filename() == clean(name, limit=200) and attachment.get_content() == b"%PDF-1.4"
+
+
 def test_links_are_signed_scoped_and_expiring():
     token = links.make_token("secret", "ATD-2026-000001-3", "track")
     assert links.verify("secret", token, action="track", max_age_seconds=60).protocol == "ATD-2026-000001-3"
