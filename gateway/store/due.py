@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.store.models import TicketRow
@@ -30,10 +30,15 @@ def count_due(tx: Session, now: datetime) -> int:
 
 def lock(tx: Session, ticket_id: int, now: datetime, *, skip_locked: bool) -> TicketRow | None:
     """The ticket, locked for this transaction, if it is still due at ``now``."""
-    query = select(TicketRow).where(TicketRow.id == ticket_id, TicketRow.due_at <= now)
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return tx.scalar(query.execution_options(populate_existing=True))
+    query = _LOCK_SKIP_LOCKED if skip_locked else _LOCK
+    return tx.scalar(query, {"ticket_id": ticket_id, "now": now})
+
+
+# Built once: the sweep asks it for every due ticket.
+_LOCK = (select(TicketRow)
+         .where(TicketRow.id == bindparam("ticket_id"), TicketRow.due_at <= bindparam("now", type_=TicketRow.due_at.type))
+         .execution_options(populate_existing=True))
+_LOCK_SKIP_LOCKED = _LOCK.with_for_update(skip_locked=True)
 
 
 def overdue(tx: Session, now: datetime, *, mailbox: str | None = None, limit: int = 100) -> list[TicketRow]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -180,17 +180,27 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
     them.
     """
     if ours_only:
-        query = select(OutboxRow.message_id).where(OutboxRow.ticket_id == ticket_id)
-        if kinds:
-            query = query.where(OutboxRow.kind.in_(kinds))
-        return list(tx.scalars(query.order_by(OutboxRow.id)))
-    ours = select(OutboxRow.message_id, OutboxRow.created_at).where(  # team_* mails are the team's thread
-        OutboxRow.ticket_id == ticket_id, OutboxRow.kind.not_like("team\\_%", escape="\\"))
-    theirs = select(MessageRow.message_id, MessageRow.sent_at).where(
-        MessageRow.ticket_id == ticket_id, MessageRow.role.in_(("requester", "participant")),
-        MessageRow.message_id.is_not(None))
-    rows = sorted([*tx.execute(ours), *tx.execute(theirs)], key=lambda r: r[1])
+        if not kinds:
+            return list(tx.scalars(_OURS_ALL, {"ticket_id": ticket_id}))
+        return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
+    parameters = {"ticket_id": ticket_id}
+    rows = sorted([*tx.execute(_OURS_TO_REQUESTER, parameters), *tx.execute(_THEIRS, parameters)],
+                  key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
+
+
+# thread_for's queries, built once (every mail to a requester asks them).
+_OURS_ALL = (select(OutboxRow.message_id).where(OutboxRow.ticket_id == bindparam("ticket_id"))
+             .order_by(OutboxRow.id))
+_OURS_OF_KINDS = (select(OutboxRow.message_id)
+                  .where(OutboxRow.ticket_id == bindparam("ticket_id"),
+                         OutboxRow.kind.in_(bindparam("kinds", expanding=True)))
+                  .order_by(OutboxRow.id))
+_OURS_TO_REQUESTER = select(OutboxRow.message_id, OutboxRow.created_at).where(  # team_* mails: the team's thread
+    OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.kind.not_like("team\\_%", escape="\\"))
+_THEIRS = select(MessageRow.message_id, MessageRow.sent_at).where(
+    MessageRow.ticket_id == bindparam("ticket_id"), MessageRow.role.in_(("requester", "participant")),
+    MessageRow.message_id.is_not(None))
 
 
 def events(tx: Session, ticket_id: int) -> list[EventRow]:
