@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +41,7 @@ _HEADER_END: Final = re.compile(rb"\r?\n\r?\n|\r\r")
 _MBOX_FROM: Final = re.compile(rb">?From [^\r\n]*(?:\r\n|\r|\n)")
 _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
+_MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
 
 
 class ParseError(Exception):
@@ -183,13 +185,23 @@ def _normalise_id(raw: str) -> str | None:
     """``" <abc@host>"`` → ``"abc@host"``; None when empty."""
     found = _ANGLED.search(raw)
     value = _WHITESPACE.sub("", found.group(1) if found else raw)
-    return value or None
+    return _capped(value) or None
+
+
+def _capped(message_id: str) -> str:
+    """An absurdly long id (seen from broken generators) stored whole would
+    not fit its column (998, RFC 5322's line limit) and fail the mail, or a
+    whole migration batch on PostgreSQL; cut, with a digest of the whole so
+    two long ids stay apart and the same one always maps the same way."""
+    if len(message_id) <= _MAX_ID:
+        return message_id
+    return f"{message_id[:_MAX_ID - 41]}#{hashlib.sha256(message_id.encode('utf-8', 'replace')).hexdigest()[:40]}"
 
 
 def _message_ids(raw: str) -> tuple[str, ...]:
     """All ids of In-Reply-To/References, normalised, in order, without repeats."""
     tokens = _ANGLED.findall(raw) or [t for t in _WHITESPACE.split(raw) if "@" in t]
-    ids = (_WHITESPACE.sub("", token) for token in tokens)
+    ids = (_capped(_WHITESPACE.sub("", token)) for token in tokens)
     return tuple(dict.fromkeys(i for i in ids if i))
 
 

@@ -132,3 +132,19 @@ def test_oversized_part_is_left_out_and_recorded() -> None:
     mail = parse(raw, max_part_bytes=1000)
     assert mail.text.strip() == "hello" and mail.attachments == ()
     assert any("max_part_bytes" in defect for defect in mail.defects)
+
+
+def test_an_absurdly_long_message_id_is_cut_with_a_digest_the_same_way_everywhere() -> None:
+    """A 2,000-character id would not fit the 998-character columns (one
+    such mail failed a whole migration batch on PostgreSQL)."""
+    long_id = "x" * 1990 + "@example.org"
+    other = "x" * 1989 + "y@example.org"
+    mail = parse(f"From: a@example.org\r\nMessage-ID: <{long_id}>\r\nSubject: s\r\n\r\nbody\r\n".encode())
+    reply = parse(f"From: b@example.org\r\nIn-Reply-To: <{long_id}>\r\nReferences: <{other}> <{long_id}>\r\n"
+                  "Subject: Re: s\r\n\r\nok\r\n".encode())
+    assert mail.message_id is not None and len(mail.message_id) <= 900
+    assert reply.in_reply_to == (mail.message_id,), "a reply names the cut id the same way: it still threads"
+    assert reply.references[-1] == mail.message_id and reply.references[0] != mail.message_id
+    short = parse(b"From: a@example.org\r\nMessage-ID: <abc@example.org>\r\n\r\nx\r\n")
+    assert short.message_id == "abc@example.org"
+
