@@ -203,7 +203,7 @@ def report(results: list[dict[str, Any]], info: dict[str, Any], args: argparse.N
                      f"{'PASS' if r['find_pass'] else 'FAIL'} | {r['acted']:,} | {r['act_seconds']:.2f} s | "
                      f"{r['act_rate_per_s']:.0f}/s | {'PASS' if r['act_pass'] else 'FAIL'} | {mails} |")
     lines += ["", f"Acting is measured on a bounded sample ({args.sample:,} of the due tickets, oldest deadlines "
-              "first, as one sweep takes them), each in its own savepoint with its notices rendered into the "
+              "first, as one sweep takes them), each with its notices rendered into the "
               "outbox, groups of `processing.group_size` (32) tickets per transaction; SQLite runs as shipped (WAL, "
               "`synchronous=FULL`: one fsync per group). Loading (bulk, "
               "not through the pipeline) took " + ", ".join(f"{r['backend']} {r['load_seconds']} s" for r in results)
@@ -219,8 +219,8 @@ def update_readme(text: str) -> None:
                "    .venv/bin/python bench/deadlines.py    # ~5-7 minutes: 1,000,000 tickets on SQLite and PostgreSQL\n\n"
                "Bulk-loads 1,000,000 tickets (1% due: waiting past the limit, at the reminder, solved past the "
                "limit), then times the sweep's query alone (`store.due.due_ids`, a range scan of `ix_ticket_due`) "
-               "and one `Sweeper.run_once` acting on a sample of the due set, each ticket in its own savepoint "
-               "(32 per transaction) with its notices rendered into the outbox. Raw numbers: `bench/results/deadlines.json`.\n\n"
+               "and one `Sweeper.run_once` acting on a sample of the due set, tickets grouped "
+               "32 per transaction, with its notices rendered into the outbox. Raw numbers: `bench/results/deadlines.json`.\n\n"
                f"{text}{end}")
     if begin in current and end in current:
         head, rest = current.split(begin, 1)

@@ -77,7 +77,7 @@ class OutboundConfig:
 class ProcessingConfig:
     poll_interval: float = 1.0
     batch_size: int = 100
-    group_size: int = 32  # mails per transaction when there is a backlog (a savepoint each)
+    group_size: int = 32  # mails per transaction when there is a backlog
     max_header_bytes: int = 256 * 1024
     max_part_bytes: int = 32 * 1024 * 1024
 
