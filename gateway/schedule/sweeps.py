@@ -94,11 +94,16 @@ class Sweeper:
         result.done.update(outcome.done)
 
     def _act(self, tx: Transaction, ticket_id: int, result: SweepResult) -> None:
-        ticket = due.lock(tx, ticket_id, result.now, skip_locked=self.db.is_postgres)
-        if ticket is None:
-            result.skipped += 1
-            return
-        done = self.service.act(tx, ticket, result.now)
+        # No autoflush: an action reads only rows written by plain INSERTs
+        # and its own ticket, so the tickets' changes wait for the commit,
+        # where the ORM writes them in one batch instead of an UPDATE or
+        # two per ticket at each query.
+        with tx.no_autoflush:
+            ticket = due.lock(tx, ticket_id, result.now, skip_locked=self.db.is_postgres)
+            if ticket is None:
+                result.skipped += 1
+                return
+            done = self.service.act(tx, ticket, result.now)
         result.acted += 1
         result.done.update(done)
         log.debug("ticket %s: %s", ticket.protocol, ", ".join(done) or "nothing due any more")
