@@ -11,6 +11,7 @@ addresses (PITFALLS L).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -20,7 +21,7 @@ from gateway.outbound import words
 from gateway.schedule.mailboxes import deadline
 from gateway.services.actions import Actions
 from gateway.services.types import Role
-from gateway.store import outbox, tickets
+from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol as protocols
@@ -102,20 +103,28 @@ def public_ticket(tx: Transaction, settings: Settings, ticket: TicketRow, langua
     )
 
 
-def lookup(tx: Transaction, protocol_text: str, address: str) -> TicketRow | None:
-    """The ticket whose protocol and requester both match, else None.
+def lookup(tx: Transaction, protocol_text: str, address: str = "", cpf: str = "") -> TicketRow | None:
+    """The ticket whose protocol matches and whose requester's address (or
+    CPF, as a mail of theirs gave it and it passed its check) matches too,
+    else None.
 
     The protocol's check digit is validated, the address compared without
-    case; a participant's address does not count (the link goes to the
-    address on file, which is the requester's).
+    case, the CPF by its digits; a participant's address does not count
+    (the link goes to the address on file, which is the requester's).
     """
     parsed = protocols.parse(protocol_text)
     if parsed is None:
         return None
     ticket = tickets.by_protocol(tx, str(parsed))
-    if ticket is None or ticket.requester.lower() != address.strip().lower():
+    if ticket is None:
         return None
-    return ticket
+    if address.strip():
+        return ticket if ticket.requester.lower() == address.strip().lower() else None
+    typed = re.sub(r"\D", "", cpf)
+    stored, valid = fields.of_ticket(tx, ticket.id).get("cpf", ("", False))
+    if len(typed) == 11 and valid and re.sub(r"\D", "", stored) == typed:
+        return ticket
+    return None
 
 
 def normalised_protocol(protocol_text: str) -> str:

@@ -114,7 +114,8 @@ class Pages:
         if (refused := page.check_csrf(form)) is not None:
             return refused
         protocol_text, address = _field(form, "protocol", 40), _field(form, "email", 320)
-        if not protocol_text or not address:
+        cpf = _field(form, "cpf", 20)
+        if not protocol_text or not (address or cpf):
             return page.render("lookup.html", status=400, title=page.t["lookup_title"], sent=False,
                                error=page.t["lookup_missing"], protocol=protocol_text, email=address)
         client = request.client.host if request.client else "unknown"
@@ -126,16 +127,16 @@ class Pages:
             response = page.message(page.t["limited_title"], page.t["limited_text"], status=429, tone="error")
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        sent = await run_in_threadpool(self._send_link, protocol_text, address)
+        sent = await run_in_threadpool(self._send_link, protocol_text, address, cpf)
         if sent:
             self.site.wake_sender()
         # The same words and status whether or not anything matched (PITFALLS L, item 10: no enumeration).
         return page.render("lookup.html", title=page.t["lookup_title"], sent=True, error=None,
                            protocol="", email="")
 
-    def _send_link(self, protocol_text: str, address: str) -> bool:
+    def _send_link(self, protocol_text: str, address: str, cpf: str) -> bool:
         with self.site.db.transaction() as tx:
-            ticket = citizen.lookup(tx, protocol_text, address)
+            ticket = citizen.lookup(tx, protocol_text, address, cpf)
             if ticket is None:
                 return False
             citizen.send_tracking_link(tx, self.site.actions, self.site.settings, ticket, self.site.clock.now())

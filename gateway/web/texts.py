@@ -56,15 +56,16 @@ PT_BR: Final[dict[str, str]] = {
     "event_survey_updated": "Resposta da pesquisa atualizada",
     # look-up
     "lookup_title": "Consultar uma solicitação",
-    "lookup_intro": "Informe o protocolo e o e-mail usado na solicitação. Enviaremos um link de acompanhamento "
-                    "para o e-mail cadastrado.",
+    "lookup_intro": "Informe o protocolo e o e-mail (ou o CPF) usado na solicitação. Enviaremos um link de "
+                    "acompanhamento para o e-mail cadastrado.",
     "lookup_protocol_hint": "Exemplo: ATD-2026-000123-4",
     "email": "E-mail",
     "lookup_submit": "Enviar link",
     "lookup_sent": "Se os dados conferem, enviamos um link para o seu e-mail.",
     "lookup_sent_more": "O link chega em alguns minutos. Verifique também a caixa de spam.",
-    "lookup_missing": "Preencha o protocolo e o e-mail.",
-    "lookup_no_cpf": "A consulta por CPF não está disponível; use o protocolo e o e-mail.",
+    "lookup_missing": "Preencha o protocolo e o e-mail (ou o CPF).",
+    "cpf": "CPF",
+    "lookup_cpf_hint": "No lugar do e-mail, se você informou o CPF na sua mensagem.",
     # solution
     "solution_title": "Solução proposta",
     "solution_intro": "A equipe propôs a solução abaixo. Ela resolveu o seu problema?",
@@ -152,15 +153,16 @@ EN: Final[dict[str, str]] = {
     "event_survey_answered": "Satisfaction survey answered",
     "event_survey_updated": "Survey answer updated",
     "lookup_title": "Look up a request",
-    "lookup_intro": "Enter the reference and the e-mail address used for the request. We will send a link to "
-                    "follow it to the address on file.",
+    "lookup_intro": "Enter the reference and the e-mail address (or the CPF) used for the request. We will send "
+                    "a link to follow it to the address on file.",
     "lookup_protocol_hint": "Example: ATD-2026-000123-4",
     "email": "E-mail",
     "lookup_submit": "Send link",
     "lookup_sent": "If the details match, we have sent a link to your e-mail.",
     "lookup_sent_more": "It arrives within a few minutes. Please check your spam folder too.",
-    "lookup_missing": "Please fill in the reference and the e-mail address.",
-    "lookup_no_cpf": "Look-up by CPF is not available; please use the reference and e-mail address.",
+    "lookup_missing": "Please fill in the reference and the e-mail address (or the CPF).",
+    "cpf": "CPF (Brazilian taxpayer number)",
+    "lookup_cpf_hint": "Instead of the e-mail address, if your message gave your CPF.",
     "solution_title": "Proposed solution",
     "solution_intro": "The team proposed the solution below. Did it solve your problem?",
     "accept": "Accept",

@@ -5,6 +5,7 @@ altered, answers that have the same effects as by mail, /healthz and /metrics.""
 
 from __future__ import annotations
 
+import random
 import re
 
 import httpx
@@ -12,6 +13,7 @@ import httpx
 from gateway import links
 from tests.helpers.web import csrf_of, link_in, old_token, tampered, ticket_events
 from tests.integration.lifecycle.conftest import ANALYST, CITIZEN, TEAM
+from tests.unit.rules.rule_helpers import generate_cpf
 
 LOOKUP_ANSWER = "Se os dados conferem, enviamos um link para o seu e-mail."
 
@@ -97,6 +99,32 @@ def test_lookup_never_reveals_whether_a_ticket_exists_and_mails_only_on_a_match(
     fresh = browser_like.get(_path(link_in(sent[0], "t")))
     assert fresh.status_code == 200 and protocol in fresh.text
     assert desk.running.outbox(kind="tracking_link", to="outra.pessoa@example.org") == []
+
+
+def test_lookup_by_protocol_and_cpf_where_the_ticket_has_one(open_web_desk, tmp_path):
+    """The Webatendimento flow asks protocol and CPF: offered where the
+    requester's mail gave a valid CPF (read by the mailbox's rules), with
+    the same never-telling answer."""
+    rules = tmp_path / "desk.toml"
+    rules.write_text('required = ["cpf"]\n', encoding="utf-8")
+    desk = open_web_desk(web={"lookup_limit_per_protocol": 10}, rules=str(rules))
+    rng = random.Random(7)
+    cpf = generate_cpf(rng)
+    other_cpf = generate_cpf(rng)
+    protocol = desk.citizen_writes(body=f"Não consigo incluir.\n\nCPF: {cpf}\n")
+    assert desk.ticket()["status"] == "new", "the CPF was read and valid: nothing asked"
+    with httpx.Client(base_url=desk.running.settings.web.base_url, timeout=30) as client:
+        form = client.get("/consulta")
+        assert 'for="cpf"' in form.text
+        token = csrf_of(form.text)
+        answers = []
+        for typed in (other_cpf, "123", cpf.replace(".", "").replace("-", ""), cpf):
+            answer = client.post("/consulta", data={"csrf_token": token, "protocol": protocol, "cpf": typed})
+            answers.append((answer.status_code, answer.text))
+    assert len(set(answers)) == 1 and answers[0][0] == 200 and LOOKUP_ANSWER in answers[0][1]
+    sent = desk.running.outbox(kind="tracking_link")
+    assert len(sent) == 2, "the CPF matches written with or without punctuation; a wrong one sends nothing"
+    assert all(CITIZEN in mail["To"] for mail in sent), "the link goes to the address on file"
 
 
 def test_lookup_is_rate_limited_per_protocol_and_per_client(open_web_desk):
