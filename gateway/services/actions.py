@@ -250,13 +250,13 @@ class Actions:
         """An automatic answer to the requester (``Auto-Submitted: auto-replied``)
         threaded under their mail; the rules' rejection, missing data and
         refused attachments use it.  Skipped (with an event) once the sender
-        had more than ``acks_per_sender_per_hour`` automatic answers in the
-        hour, acknowledgements included: a robot answering us stops here."""
+        had ``acks_per_sender_per_hour`` automatic answers in the hour,
+        acknowledgements included: a robot answering us stops here."""
         since, limit = at - timedelta(hours=1), self.settings.limits.acks_per_sender_per_hour
         sent = sum(outbox.count_recent(tx, rcpt=ticket.requester, kind=name, since=since) for name in AUTO_ANSWERS)
-        if sent > limit:
+        if sent >= limit:
             tickets.add_event(tx, ticket, at=at, actor="gateway", kind="answer_skipped",
-                              note=f"{kind}: more than {limit} automatic answers to {ticket.requester} in one hour")
+                              note=f"{kind}: already {limit} automatic answers to {ticket.requester} in one hour")
             return False
         thread = tickets.thread_for(tx, ticket.id, ours_only=False)
         self.notifier.queue(tx, kind=kind, ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
