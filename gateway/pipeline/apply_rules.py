@@ -10,14 +10,17 @@ never reject an analyst's answer or reply to an out-of-office robot.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Final, Protocol
 
 from gateway.pipeline.context import Flag, MailContext, Stop
 from gateway.rules import schema
 from gateway.rules.conditions import Facts
+from gateway.rules.engine import Evaluation
 from gateway.rules.ruling import judge
 from gateway.schedule.mailboxes import calendar_for
 from gateway.services.types import Role
+from gateway.tickets.states import Status
 
 log = logging.getLogger("gateway.rules")
 
@@ -48,7 +51,15 @@ def apply_rules(ctx: MailContext, rules: RuleSource) -> Stop | None:
         return None
     facts = Facts.from_mail(mail, mailbox=mailbox.address, is_new=ctx.ticket is None,
                             arrived_at=ctx.inbox.received_at, calendar=calendar_for(mailbox))
-    ruling = ctx.ruling = judge(ruleset, facts, with_required=ctx.ticket is None)
+    ruling = judge(ruleset, facts, with_required=ctx.ticket is None)
+    previous = ctx.previous_ticket
+    if ruling.outcome.reject is not None and previous is not None and previous.status == Status.REJECTED.value:
+        # A reply to our rejection quotes it (and its subject names the topic):
+        # returning it again answers an auto-responder forever; a person decides.
+        ruling = replace(ruling, evaluation=Evaluation(ruling.evaluation.results, tuple(
+            d for d in ruling.evaluation.decisions if not isinstance(d.action, schema.Reject))))
+        ctx.note(f"not returned again: it answers {previous.protocol}, which the rules already returned")
+    ctx.ruling = ruling
     matched = [result.rule for result in ruling.evaluation.matches]
     ctx.note(f"rules of {ruleset.source} ({ruleset.mode} match): "
              + (f"matched {', '.join(map(repr, matched))}" if matched else "no rule matched"))
