@@ -140,19 +140,20 @@ def _pass_two(settings: Settings, source: Source, plan: Plan, mailbox: MailboxCo
                                     lambda n: progress.advance(task, n))
         counts.seconds = time.monotonic() - started
         if values["notify_open"]:
-            counts.notices_queued = _notify(settings, db, mailbox, now, values["notify_per_minute"])
+            counts.notices_queued = _notify(settings, db, mailbox, team, now, values["notify_per_minute"])
         return counts
     finally:
         db.dispose()
 
 
-def _notify(settings: Settings, db: Any, mailbox: MailboxConfig, now: datetime, per_minute: float) -> int:
+def _notify(settings: Settings, db: Any, mailbox: MailboxConfig, team: Team, now: datetime,
+            per_minute: float) -> int:
     from gateway.migrate.notices import queue_notices
     from gateway.outbound.notices import Notifier
     from gateway.outbound.render import Renderer
 
     notifier = Notifier(settings, Renderer(settings.templates.path or None))
-    return queue_notices(db, notifier, mailbox, now=now, per_minute=per_minute)
+    return queue_notices(db, notifier, mailbox, now=now, per_minute=per_minute, team=team)
 
 
 def _bar(console: Console) -> Progress:

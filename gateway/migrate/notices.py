@@ -6,7 +6,9 @@ other mail, spaced ``per_minute`` apart so thousands of legacy citizens do
 not leave the relay in one burst (and trip its limits or the citizens'
 spam filters).  A ``migration_notice`` event marks a ticket as told, so a
 second run, or a resumed one, tells nobody twice.  Closed tickets get
-nothing: their conversations ended long ago.
+nothing: their conversations ended long ago.  Nor does a conversation the
+team held among itself: its "requester" is one of our own addresses, and
+mailing it would feed our own inbox (the loop of osTicket#3966).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import MailboxConfig
 from gateway.mail.addresses import is_null_or_daemon
+from gateway.migrate.roles import Team
 from gateway.outbound.notices import Notifier
 from gateway.store import bulk, tickets
 from gateway.store.db import Database
@@ -27,14 +30,18 @@ _OPEN = tuple(s.value for s in Status if s not in (Status.CLOSED, Status.REJECTE
 
 
 def queue_notices(db: Database, notifier: Notifier, mailbox: MailboxConfig, *, now: datetime,
-                  per_minute: float) -> int:
+                  per_minute: float, team: Team | None = None) -> int:
     """Queue the notices; returns how many.  One transaction: all or none."""
     spacing = timedelta(minutes=1) / per_minute
     zone = ZoneInfo(mailbox.timezone)
+    ours = team or Team.of(mailbox)
+    own = {address.lower() for address in notifier.settings.own_addresses}
     queued = 0
     with db.transaction() as tx:
         for ticket in bulk.migrated_tickets_without(tx, mailbox.address, EVENT, _OPEN):
             if is_null_or_daemon(ticket.requester) or "@" not in ticket.requester:
+                continue
+            if ours.is_team_address(ticket.requester) or ticket.requester.lower() in own:
                 continue
             thread = tickets.thread_for(tx, ticket.id, ours_only=False)
             first_date = ticket.created_at.astimezone(zone).strftime("%d/%m/%Y")
