@@ -109,3 +109,40 @@ def test_legacy_pitfalls_in_one_mailbox(tmp_path):
     assert rcpts and not {MAILBOX, ANALYST} & set(rcpts), rcpts
     assert set(rcpts) <= {"ana@example.org", "bia@example.org", *(f"enc{n}@example.org" for n in range(6))}
     assert report["run"]["tickets_created"] == report["conversations"]
+
+
+def test_live_mail_is_not_imported_twice_and_late_replies_find_their_migrated_ticket(tmp_path):
+    """PITFALLS D (one mail, several tickets: osTicket#866, freescout#2807) and
+    A (a reply becomes a new ticket): the mailbox went live before the export,
+    so one mail is both live and in the legacy file; and a citizen answers a
+    legacy mail after the migration, with only In-Reply-To to go by."""
+    from tests.helpers.process import run
+
+    cfg, db = config(tmp_path), database(tmp_path)
+    live = mail("Paulo Ribeiro <paulo@example.org>", MAILBOX, "Certificado digital não reconhecido",
+                NOW - timedelta(days=2), "live1@example.org")
+    assert run(cfg, "ingest", "--mailbox", MAILBOX, stdin=live).returncode == 0
+    assert run(cfg, "process").returncode == 0
+    [(live_protocol,)] = query(db, "select protocol from ticket")
+
+    source = write_mbox(tmp_path / "legacy.mbox", [*PREFIXED[:2], ENCODED[0], live])
+    report = migrate(cfg, source)
+    assert report["run"]["already"] == 1 and report["run"]["imported"] == 3
+    tickets = query(db, "select protocol, requester from ticket order by id")
+    assert [p for p, r in tickets if r == "paulo@example.org"] == [live_protocol]
+    assert len(tickets) == 3
+
+    # Late replies, threaded by In-Reply-To alone: into the open migrated ticket; the
+    # long-closed one gets a new ticket linked to it (the mailbox's reopen window is past).
+    for message_id, sender, parent in (("late1@example.org", "Cidadão 0 <enc0@example.org>", "enc0@example.org"),
+                                       ("late2@example.org", ANA, "p1@example.org")):
+        late = mail(sender, MAILBOX, "Re: pedido", NOW, message_id, headers=f"In-Reply-To: <{parent}>\n")
+        assert run(cfg, "ingest", "--mailbox", MAILBOX, stdin=late).returncode == 0
+    assert run(cfg, "process").returncode == 0
+    landed = dict(query(db, "select m.message_id, t.id from message m join ticket t on t.id = m.ticket_id "
+                            "where m.message_id like 'late%' or m.message_id in ('enc0@example.org', "
+                            "'p1@example.org')"))
+    assert landed["late1@example.org"] == landed["enc0@example.org"]
+    [(linked,)] = query(db, "select linked_ticket_id from ticket where id = ?", landed["late2@example.org"])
+    assert linked == landed["p1@example.org"]
+    assert query(db, "select count(*) from ticket") == [(4,)]
