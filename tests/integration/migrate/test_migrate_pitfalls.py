@@ -146,3 +146,51 @@ def test_live_mail_is_not_imported_twice_and_late_replies_find_their_migrated_ti
     [(linked,)] = query(db, "select linked_ticket_id from ticket where id = ?", landed["late2@example.org"])
     assert linked == landed["p1@example.org"]
     assert query(db, "select count(*) from ticket") == [(4,)]
+
+
+def test_mail_that_arrives_between_the_passes_is_reported_and_taken_by_the_next_run(tmp_path):
+    """PITFALLS E (mail silently skipped: freescout#2001, "nothing in the logs
+    points out that mails were skipped"): the MTA appends to the mbox after
+    the headers were threaded; that mail is counted and said, not lost, and
+    the next run imports it."""
+    from gateway.config import load_settings
+    from gateway.migrate import report as reports
+    from gateway.migrate.importer import Importer
+    from gateway.migrate.plan import make_plan
+    from gateway.migrate.roles import Team
+    from gateway.migrate.sources import MboxSource
+    from gateway.migrate.states import StatePolicy
+    from gateway.migrate.threading import iter_index
+    from gateway.store.bulk import BulkWriter
+    from gateway.store.db import Database
+    from tests.helpers.legacy import mbox_bytes
+
+    cfg, db_path = config(tmp_path), database(tmp_path)
+    source_path = write_mbox(tmp_path / "legacy.mbox", PREFIXED[:3])
+    settings = load_settings(cfg)
+    mailbox = settings.mailbox_for(MAILBOX)[0]
+    team = Team.of(mailbox)
+    source = MboxSource(source_path)
+    plan = make_plan(list(iter_index(source.headers())), mailbox=mailbox, team=team, window=timedelta(days=30),
+                     policy=StatePolicy(closed_after=mailbox.solved_limit), now=NOW)
+    late = mail("Joana <joana@example.org>", MAILBOX, "Pedido novo", NOW - timedelta(minutes=1), "new1@example.org")
+    with source_path.open("ab") as handle:  # delivered while the import runs
+        handle.write(mbox_bytes([late]))
+
+    database_ = Database(settings.storage)
+    try:
+        database_.migrate()
+        importer = Importer(BulkWriter(database_.engine), plan, mailbox, team, source=source.description, now=NOW,
+                            limits=settings.processing)
+        counts = importer.write(source.mails(), 2, lambda _n: None)
+    finally:
+        database_.dispose()
+    assert (counts.imported, counts.arrived_during) == (3, 1)
+    shown = reports.render(reports.summary(plan, source.description, MAILBOX, counts), dry_run=False)
+    assert "1 arrived during the import (run again to take them)" in shown
+
+    again = migrate(cfg, source_path)
+    assert (again["run"]["imported"], again["run"]["already"], again["run"]["arrived_during"]) == (1, 3, 0)
+    [(requester,)] = query(db_path, "select t.requester from ticket t join message m on m.ticket_id = t.id "
+                                    "where m.message_id = 'new1@example.org'")
+    assert requester == "joana@example.org"
