@@ -74,3 +74,22 @@ def test_an_out_of_office_answer_to_the_missing_data_request_changes_nothing(rul
     assert ticket["fields"]["cpf"]["valid"] is False  # the robot's text filled nothing in
     assert len(running.outbox(kind="missing_fields", to=CITIZEN)) == 1
     assert "automatic_mail" in [e["kind"] for e in ticket["events"]]
+
+
+def test_a_refused_attachment_name_is_text_in_every_html_mail(ruled_gateway, tmp_path):
+    """PITFALLS L (XSS through names parsed from mail: osTicket#1108,
+    django-helpdesk#980): the notice lists the refused file by the name the
+    sender chose; in the HTML parts it must be text, not markup."""
+    from tests.integration.rules.conftest import EXE
+
+    rules = tmp_path / "policy.toml"
+    rules.write_text('[attachments]\nallowed = ["image/png"]\n', encoding="utf-8")
+    running = ruled_gateway(rules)
+    name = '<img src=x onerror=alert(1)>.png'
+    send(running, make_mail(subject="Comprovante", body="Segue.", attachments=[(name, "image/png", EXE)]))
+    [notice] = running.outbox(kind="attachments_refused", to=CITIZEN)
+    [team] = running.outbox(kind="team_new")
+    for sent in (notice, team):
+        html = sent.get_body(("html",)).get_content()
+        assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;.png" in html
+    assert name in body_of(notice)  # the plain part names it as written
