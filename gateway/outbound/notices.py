@@ -47,7 +47,7 @@ class Notifier:
             extra_headers={"X-Ticket-Protocol": ticket.protocol},
         )
         raw = compose.message(parts, envelope, attachments)
-        tickets.add_thread_ref(tx, message_id, ticket.id, ours=True)
+        # No thread_ref row: replies find the ticket by the outbox's Message-ID.
         tickets.add_message(tx, ticket, direction="out", role=role, sender=mailbox.address, sent_at=now,
                             subject=parts.subject, text=parts.text, message_id=message_id,
                             automatic=auto_submitted is not None, internal=kind.startswith("team_"),

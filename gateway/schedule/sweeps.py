@@ -27,6 +27,7 @@ from gateway.clock import Clock
 from gateway.services.due import DueActions
 from gateway.store import due
 from gateway.store.db import Database, Transaction
+from gateway.store.models import TicketRow
 
 log = logging.getLogger("gateway.sweep")
 
@@ -76,9 +77,12 @@ class Sweeper:
         savepoint per ticket, two more round trips on PostgreSQL)."""
         outcome = SweepResult(result.now)
         try:
-            with self.db.transaction() as tx:
-                for ticket_id in ticket_ids:
-                    self._act(tx, ticket_id, outcome)
+            with self.db.transaction() as tx, tx.no_autoflush:
+                # One statement locks the group (see _act for no autoflush).
+                locked = due.lock_many(tx, ticket_ids, result.now, skip_locked=self.db.is_postgres)
+                outcome.skipped += len(ticket_ids) - len(locked)
+                for ticket in locked:
+                    self._act(tx, ticket, outcome)
         except Exception as error:
             if len(ticket_ids) == 1:  # one broken ticket must not stop the others; tried again next sweep
                 log.exception("deadline sweep failed on ticket #%d", ticket_ids[0])
@@ -93,17 +97,12 @@ class Sweeper:
         result.skipped += outcome.skipped
         result.done.update(outcome.done)
 
-    def _act(self, tx: Transaction, ticket_id: int, result: SweepResult) -> None:
-        # No autoflush: an action reads only rows written by plain INSERTs
-        # and its own ticket, so the tickets' changes wait for the commit,
-        # where the ORM writes them in one batch instead of an UPDATE or
-        # two per ticket at each query.
-        with tx.no_autoflush:
-            ticket = due.lock(tx, ticket_id, result.now, skip_locked=self.db.is_postgres)
-            if ticket is None:
-                result.skipped += 1
-                return
-            done = self.service.act(tx, ticket, result.now)
+    def _act(self, tx: Transaction, ticket: TicketRow, result: SweepResult) -> None:
+        # No autoflush (set by _group): an action reads only rows written by
+        # plain INSERTs and its own ticket, so the tickets' changes wait for
+        # the commit instead of costing an UPDATE or two per ticket at each
+        # query.
+        done = self.service.act(tx, ticket, result.now)
         result.acted += 1
         result.done.update(done)
         log.debug("ticket %s: %s", ticket.protocol, ", ".join(done) or "nothing due any more")

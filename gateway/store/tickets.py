@@ -90,16 +90,19 @@ def by_id(tx: Session, ticket_id: int) -> TicketRow | None:
 
 
 def by_message_ids(tx: Session, message_ids: Iterable[str]) -> TicketRow | None:
-    """The ticket of the newest known Message-ID among ``message_ids``."""
+    """The ticket of the newest known Message-ID among ``message_ids``.
+
+    Known: received (``thread_ref``) or sent by us (the outbox's unique
+    Message-ID; not copied into ``thread_ref``, which saved a row per mail
+    sent).
+    """
     ids = [m for m in message_ids if m]
     if not ids:
         return None
-    query = (select(TicketRow).join(ThreadRefRow, ThreadRefRow.ticket_id == TicketRow.id)
-             .where(ThreadRefRow.message_id.in_(ids)))
-    found = {ref: ticket for ticket, ref in tx.execute(query.add_columns(ThreadRefRow.message_id))}
+    found = dict(tx.execute(_KNOWN_IDS, {"ids": ids}).all())
     for message_id in reversed(ids):  # References run oldest to newest
         if message_id in found:
-            return found[message_id]
+            return tx.get(TicketRow, found[message_id])
     return None
 
 
@@ -107,7 +110,15 @@ def known_message_ids(tx: Session, message_ids: Iterable[str]) -> set[str]:
     ids = [m for m in message_ids if m]
     if not ids:
         return set()
-    return set(tx.scalars(select(ThreadRefRow.message_id).where(ThreadRefRow.message_id.in_(ids))))
+    return {message_id for message_id, _ in tx.execute(_KNOWN_IDS, {"ids": ids})}
+
+
+_KNOWN_IDS = union_all(
+    select(ThreadRefRow.message_id, ThreadRefRow.ticket_id)
+    .where(ThreadRefRow.message_id.in_(bindparam("ids", expanding=True))),
+    select(OutboxRow.message_id, OutboxRow.ticket_id)
+    .where(OutboxRow.message_id.in_(bindparam("ids", expanding=True)), OutboxRow.ticket_id.is_not(None)),
+)
 
 
 def add_thread_ref(tx: Session, message_id: str | None, ticket_id: int, *, ours: bool) -> None:
