@@ -230,10 +230,19 @@ class ImapPoller:
 
     def _idle(self, client: IMAPClient, stopping: threading.Event) -> bool:
         """Wait in IDLE; True when the server announced new mail, False on timeout or stop."""
+        # A mail that arrived after the drain's SELECT was announced
+        # ("* N EXISTS") in answer to one of its commands, or before the
+        # server's "+ idling": imaplib files those away instead of returning
+        # them, and unread the mail waited for the re-IDLE timer (29
+        # minutes).  _drain drops the SELECT's own count, so what is left
+        # here is news.
+        pending = client._imap.untagged_responses
         client.idle()
         self.idling.set()
         alive = True
         try:
+            if pending.pop("EXISTS", None):
+                return True
             deadline, early_empties = time.monotonic() + self.config.idle_timeout, 0
             while not stopping.is_set():
                 remaining = deadline - time.monotonic()
@@ -269,6 +278,7 @@ class ImapPoller:
         config = self.config
         try:
             selected = client.select_folder(config.folder)
+            client._imap.untagged_responses.pop("EXISTS", None)  # read above; later ones are news (see _idle)
         except IMAPClientAbortError:
             raise
         except IMAPClientError as error:
