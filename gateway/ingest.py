@@ -158,18 +158,15 @@ class Ingest:
 
     def process_one(self, inbox_id: int) -> Processed | None:
         """Run the pipeline for one accepted mail in its own transaction."""
-        ctx: MailContext | None = None
+        started: list[MailContext] = []
         try:
             with self.db.transaction() as tx:
-                row = inbox.claim(tx, inbox_id, skip_locked=self.db.is_postgres)
-                if row is None:
-                    return None  # done meanwhile, or another node has it
-                ctx = MailContext(inbox=row, settings=self.settings, tx=tx, clock=self.clock)
-                stop = runner.run(ctx, self.pipeline) or Stop(Outcome.QUARANTINED, "no step decided")
-                self._record(ctx, stop)
-            result = Processed(inbox_id, stop.outcome, stop.reason, ctx.ticket_id)
+                done = self._run(tx, inbox_id, started)
+            if done is None:
+                return None  # done meanwhile, or another node has it
+            result = done
         except Exception as error:
-            step = runner.current_step(ctx, self.pipeline) if ctx is not None else "claim"
+            step = runner.current_step(started[0], self.pipeline) if started else "claim"
             # A bug in a step must not lose the mail: keep the raw bytes and
             # the reason in a fresh transaction; `gateway quarantine list`
             # is where a person picks it up.
@@ -198,7 +195,7 @@ class Ingest:
         try:
             with self.db.transaction() as tx:
                 for inbox_id in inbox_ids:
-                    results.append(self._in_group(tx, inbox_id))
+                    results.append(self._run(tx, inbox_id))
         except Exception as error:
             log.warning("a group of %d mails was rolled back (%s: %s); processing them one by one",
                         len(inbox_ids), type(error).__name__, error)
@@ -208,11 +205,16 @@ class Ingest:
                 self._announce(result)
         return results
 
-    def _in_group(self, tx: Transaction, inbox_id: int) -> Processed | None:
+    def _run(self, tx: Transaction, inbox_id: int, started: list[MailContext] | None = None) -> Processed | None:
+        """The pipeline for one mail in ``tx``; None if it is no longer
+        waiting.  ``started`` receives the mail's context, so that a caller
+        can name the step that raised."""
         row = inbox.claim(tx, inbox_id, skip_locked=self.db.is_postgres)
         if row is None:
             return None
         ctx = MailContext(inbox=row, settings=self.settings, tx=tx, clock=self.clock)
+        if started is not None:
+            started.append(ctx)
         stop = runner.run(ctx, self.pipeline) or Stop(Outcome.QUARANTINED, "no step decided")
         self._record(ctx, stop)
         return Processed(inbox_id, stop.outcome, stop.reason, ctx.ticket_id)

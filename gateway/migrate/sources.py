@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,13 +152,14 @@ def _unmbox(chunk: bytes) -> bytes:
     return body
 
 
-class _FileSource:
+class _FileSource(ABC):
     """Sources made of one file per mail."""
 
     description: str
 
+    @abstractmethod
     def files(self) -> Iterator[tuple[str, str, Path]]:
-        raise NotImplementedError
+        """(key, folder, path) of every mail in the source."""
 
     def headers(self) -> Iterator[SourceMail]:
         for key, folder, path in self.files():

@@ -28,25 +28,16 @@ def count_due(tx: Session, now: datetime) -> int:
     return int(tx.scalar(select(func.count()).select_from(TicketRow).where(TicketRow.due_at <= now)) or 0)
 
 
-def lock(tx: Session, ticket_id: int, now: datetime, *, skip_locked: bool) -> TicketRow | None:
-    """The ticket, locked for this transaction, if it is still due at ``now``."""
-    query = _LOCK_SKIP_LOCKED if skip_locked else _LOCK
-    return tx.scalar(query, {"ticket_id": ticket_id, "now": now})
-
-
 def lock_many(tx: Session, ticket_ids: list[int], now: datetime, *, skip_locked: bool) -> list[TicketRow]:
-    """``lock`` for a group of tickets in one statement, in ``ticket_ids``' order;
-    those no longer due (or held by another node) are left out."""
+    """The tickets still due at ``now``, locked for this transaction, in
+    ``ticket_ids``' order; those no longer due, or (PostgreSQL) held by
+    another node's sweep, are left out."""
     query = _LOCK_MANY_SKIP_LOCKED if skip_locked else _LOCK_MANY
     found = {ticket.id: ticket for ticket in tx.scalars(query, {"ticket_ids": ticket_ids, "now": now})}
     return [found[ticket_id] for ticket_id in ticket_ids if ticket_id in found]
 
 
-# Built once: the sweep asks them for every group of due tickets.
-_LOCK = (select(TicketRow)
-         .where(TicketRow.id == bindparam("ticket_id"), TicketRow.due_at <= bindparam("now", type_=TicketRow.due_at.type))
-         .execution_options(populate_existing=True))
-_LOCK_SKIP_LOCKED = _LOCK.with_for_update(skip_locked=True)
+# Built once: the sweep asks it for every group of due tickets.
 _LOCK_MANY = (select(TicketRow)
               .where(TicketRow.id.in_(bindparam("ticket_ids", expanding=True)),
                      TicketRow.due_at <= bindparam("now", type_=TicketRow.due_at.type))

@@ -106,13 +106,6 @@ def by_message_ids(tx: Session, message_ids: Iterable[str]) -> TicketRow | None:
     return None
 
 
-def known_message_ids(tx: Session, message_ids: Iterable[str]) -> set[str]:
-    ids = [m for m in message_ids if m]
-    if not ids:
-        return set()
-    return {message_id for message_id, _ in tx.execute(_KNOWN_IDS, {"ids": ids})}
-
-
 _KNOWN_IDS = union_all(
     select(ThreadRefRow.message_id, ThreadRefRow.ticket_id)
     .where(ThreadRefRow.message_id.in_(bindparam("ids", expanding=True))),

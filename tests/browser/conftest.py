@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
+from tests.integration.lifecycle.conftest import desk_settings, open_desk  # noqa: F401  (fixtures)
 from tests.integration.web.conftest import open_web_desk, web_desk  # noqa: F401  (fixtures)
 
 CHROMIUM = os.environ.get("GATEWAY_CHROMIUM", "/usr/bin/chromium")

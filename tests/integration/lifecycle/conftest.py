@@ -78,11 +78,16 @@ class Desk:
 
 @pytest.fixture
 def desk_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
-    def make(**mailbox: Any) -> Settings:
+    """The desk's settings; ``web`` and ``schedule`` override those sections,
+    every other keyword the mailbox's keys."""
+    def make(*, web: dict[str, Any] | None = None, schedule: dict[str, Any] | None = None,
+             **mailbox: Any) -> Settings:
+        sections = {name: value for name, value in (("web", web), ("schedule", schedule)) if value is not None}
         return make_settings(
             auth={"trusted_authserv_ids": ["mx.example.gov.br"]},
             mailbox=[{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",
-                      "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST], **mailbox}])
+                      "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST], **mailbox}],
+            **sections)
     return make
 
 
@@ -90,8 +95,8 @@ def desk_settings(make_settings: Callable[..., Settings]) -> Callable[..., Setti
 def open_desk(desk_settings: Callable[..., Settings]) -> Iterator[Callable[..., Desk]]:
     desks: list[Desk] = []
 
-    def start(**mailbox: Any) -> Desk:
-        settings = desk_settings(**mailbox)
+    def start(**overrides: Any) -> Desk:
+        settings = desk_settings(**overrides)
         clock = FixedClock(FRIDAY_HOLIDAY)
         desk = Desk(RunningGateway(settings, Gateway(settings, clock)).start(), clock)
         desks.append(desk)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.clock import FixedClock
-from gateway.config import Settings
 from tests.helpers.servers import RunningGateway
 from tests.integration.lifecycle.conftest import ANALYST, FRIDAY_HOLIDAY, TEAM, Desk, text_of
 
@@ -29,23 +28,11 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def open_deadline_desk(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Desk]]:
-    desks: list[Desk] = []
-
+def open_deadline_desk(open_desk: Callable[..., Desk]) -> Callable[..., Desk]:
+    """``open_desk`` with the scheduler off: only the sweeps a test runs happen."""
     def start(**mailbox: Any) -> Desk:
-        settings = make_settings(
-            auth={"trusted_authserv_ids": ["mx.example.gov.br"]}, schedule={"enabled": False},
-            mailbox=[{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",
-                      "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST], **mailbox}])
-        desk = Desk(RunningGateway(settings, Gateway(settings, FixedClock(FRIDAY_HOLIDAY))).start(),
-                    FixedClock(FRIDAY_HOLIDAY))
-        desk.clock = desk.running.gateway.clock  # type: ignore[assignment]
-        desks.append(desk)
-        return desk
-
-    yield start
-    for desk in desks:
-        desk.running.stop()
+        return open_desk(schedule={"enabled": False}, **mailbox)
+    return start
 
 
 @pytest.fixture
