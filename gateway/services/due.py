@@ -78,10 +78,10 @@ class DueActions:
             limit = ticket.limit_at or item.at
             extra = actions.solution_links(ticket) if item.kind == REMIND_SOLVED else {}
             kind = "reminder_waiting" if item.kind == REMIND_WAITING else "reminder_solved"
+            asked = "asked" if item.kind == REMIND_WAITING else "solved"  # the question or solution, again
+            text = tickets.last_event_note(tx, ticket.id, asked) or ""
             tickets.add_event(tx, ticket, at=now, actor=ACTOR, kind="reminded",
                               note=f"{kind}: limit {limit.isoformat()}")
-            asked = "asked" if item.kind == REMIND_WAITING else "solved"  # the question or solution, again
-            text = next((e.note for e in reversed(tickets.events(tx, ticket.id)) if e.kind == asked), "")
             actions.to_requester(tx, ticket, mailbox, kind, now, text=text, **extra,
                                   **self._limit_words(mailbox, ticket, limit))
         elif item.kind == NO_RESPONSE:

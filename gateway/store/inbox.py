@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes
 
+from gateway.store.compiled import Compiled, insert_of
 from gateway.store.models import InboxRow, MailKeyRow, QuarantineRow
 
 
@@ -34,14 +35,14 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
 
 # Per-mail statements built once (building and keying one per call cost
 # more than running it); values are bound at execution.
-_INSERT_KEY = insert(MailKeyRow.__table__)
+_INSERT_KEY = insert_of(MailKeyRow.__table__)
 _CLAIM = select(InboxRow).where(InboxRow.id == bindparam("inbox_id"), InboxRow.status == "accepted")
 _CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True)
-_FINISH = (update(InboxRow.__table__).where(InboxRow.__table__.c.id == bindparam("row_id"))
+_FINISH = Compiled(update(InboxRow.__table__).where(InboxRow.__table__.c.id == bindparam("row_id"))
            .values(status=bindparam("status"), outcome=bindparam("outcome"), reason=bindparam("reason"),
                    ticket_id=bindparam("ticket_id"),
                    processed_at=bindparam("processed_at", type_=InboxRow.__table__.c.processed_at.type)))
-_KEY_OWNER = select(MailKeyRow.inbox_id).where(MailKeyRow.key == bindparam("key"))
+_KEY_OWNER = Compiled(select(MailKeyRow.inbox_id).where(MailKeyRow.key == bindparam("key")))
 
 
 def claim(tx: Session, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
@@ -64,7 +65,7 @@ def finish(tx: Session, row: InboxRow, *, status: str, outcome: str, reason: str
     """Record the outcome; a plain UPDATE (the row object is not flushed),
     and the object is told so it reads the same."""
     values = {"status": status, "outcome": outcome, "reason": reason, "ticket_id": ticket_id, "processed_at": at}
-    tx.execute(_FINISH, {"row_id": row.id, **values})
+    _FINISH.execute(tx, {"row_id": row.id, **values})
     set_committed_value = attributes.set_committed_value
     for key, value in values.items():
         set_committed_value(row, key, value)
@@ -97,12 +98,12 @@ def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
 
 def key_owner(tx: Session, key: str) -> int | None:
     """The inbox id that already used this dedupe key, if any."""
-    with tx.no_autoflush:  # keys of other mails are committed; nothing pending matters
-        return tx.scalar(_KEY_OWNER, {"key": key})
+    # No flush needed: keys are inserted at once, never pending in the session.
+    return _KEY_OWNER.scalar(tx, {"key": key})  # type: ignore[no-any-return]
 
 
 def add_key(tx: Session, key: str, inbox_id: int) -> None:
-    tx.execute(_INSERT_KEY, {"key": key, "inbox_id": inbox_id})  # plain INSERT: nothing reads it back as an object
+    _INSERT_KEY.execute(tx, {"key": key, "inbox_id": inbox_id})  # nothing reads it back as an object
 
 
 def counts(tx: Session) -> dict[str, int]:

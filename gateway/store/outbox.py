@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.store.compiled import Compiled, insert_of
 from gateway.store.models import OutboxRow
 
-# Built once: building and keying a statement per call cost more than running it.
-_INSERT = insert(OutboxRow.__table__)
-_COUNT_RECENT = select(func.count()).select_from(OutboxRow).where(
+# Built once and run on the driver's cursor (store.compiled says why).
+_INSERT = insert_of(OutboxRow.__table__)
+_COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
     OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
-    OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type))
+    OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
 
 
 def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime) -> None:
     """Queue a rendered mail (a plain INSERT: the sender reads it back in
     its own transaction, never this one)."""
-    tx.execute(_INSERT, {
+    _INSERT.execute(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
         "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
         "next_attempt_at": at})
@@ -49,8 +50,8 @@ def next_due(tx: Session) -> datetime | None:
 
 
 def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
-    with tx.no_autoflush:  # nothing pending matters: outbox rows are inserted at once
-        return int(tx.scalar(_COUNT_RECENT, {"rcpt": rcpt, "kind": kind, "since": since}) or 0)
+    # No flush needed: outbox rows are inserted at once, never pending in the session.
+    return int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}) or 0)
 
 
 def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 
-from sqlalchemy import Table, bindparam, insert, select, union_all
+from sqlalchemy import Table, bindparam, insert, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.compiled import Compiled, insert_of
 from gateway.store.db import attach_as_loaded
 from gateway.store.models import (
     AttachmentRow,
@@ -29,21 +30,25 @@ _EVENT: Table = EventRow.__table__  # type: ignore[assignment]
 _SEQUENCE: Table = SequenceRow.__table__  # type: ignore[assignment]
 _TICKET: Table = TicketRow.__table__  # type: ignore[assignment]
 
-# Statements built once: building and keying a statement per call cost
-# more than running it.  Parameters are passed at execution.
-_INSERT_TICKET = insert(_TICKET).returning(_TICKET.c.id)
-_INSERT_MESSAGE = insert(_MESSAGE).returning(_MESSAGE.c.id)
-_INSERT_ATTACHMENT = insert(_ATTACHMENT)
-_INSERT_EVENT = insert(_EVENT)
+# The statements every mail or due ticket runs, compiled once and run on
+# the driver's cursor (store.compiled says why).  Parameters are passed at
+# execution.
+_INSERT_TICKET = insert_of(_TICKET, returning="id")
+_INSERT_MESSAGE = insert_of(_MESSAGE, returning="id")
+_INSERT_ATTACHMENT = insert_of(_ATTACHMENT)
+_INSERT_EVENT = insert_of(_EVENT)
 _INSERT_PARTICIPANT = insert(_PARTICIPANT)
 _NEXT_SEQUENCE = {
-    name: dialect.insert(_SEQUENCE).on_conflict_do_update(
+    name: Compiled(dialect.insert(_SEQUENCE).values(
+        prefix=bindparam("prefix"), year=bindparam("year"), last=bindparam("last")).on_conflict_do_update(
         index_elements=[_SEQUENCE.c.prefix, _SEQUENCE.c.year], set_={"last": _SEQUENCE.c.last + 1},
-    ).returning(_SEQUENCE.c.last)
+    ).returning(_SEQUENCE.c.last))
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 _INSERT_THREAD_REF = {
-    name: dialect.insert(_THREAD_REF).on_conflict_do_nothing(index_elements=[_THREAD_REF.c.message_id])
+    name: Compiled(dialect.insert(_THREAD_REF).values(
+        message_id=bindparam("message_id"), ticket_id=bindparam("ticket_id"), ours=bindparam("ours", type_=_THREAD_REF.c.ours.type),
+    ).on_conflict_do_nothing(index_elements=[_THREAD_REF.c.message_id]))
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
@@ -57,7 +62,7 @@ def next_sequence(tx: Session, prefix: str, year: int) -> int:
     from failed mails.
     """
     statement = _NEXT_SEQUENCE[tx.get_bind().dialect.name]
-    return int(tx.execute(statement, {"prefix": prefix, "year": year, "last": 1}).scalar_one())
+    return int(statement.scalar(tx, {"prefix": prefix, "year": year, "last": 1}))
 
 
 def add_ticket(tx: Session, *, before_insert: Callable[[TicketRow], None] | None = None,
@@ -76,7 +81,7 @@ def add_ticket(tx: Session, *, before_insert: Callable[[TicketRow], None] | None
     # ORM's unit of work for this one row cost more than the rest of
     # opening a ticket's rows together.
     values = {column.key: getattr(ticket, column.key) for column in _TICKET.columns if column.key != "id"}
-    ticket.id = int(tx.execute(_INSERT_TICKET, values).scalar_one())
+    ticket.id = int(_INSERT_TICKET.scalar(tx, values))
     attach_as_loaded(tx, ticket)  # forgotten again if its savepoint rolls back
     return ticket
 
@@ -119,8 +124,8 @@ def add_thread_ref(tx: Session, message_id: str | None, ticket_id: int, *, ours:
     Message-ID keeps it (a resent copy must not move the thread)."""
     if not message_id:
         return
-    tx.execute(_INSERT_THREAD_REF[tx.get_bind().dialect.name],
-               {"message_id": message_id, "ticket_id": ticket_id, "ours": ours})
+    _INSERT_THREAD_REF[tx.get_bind().dialect.name].execute(
+        tx, {"message_id": message_id, "ticket_id": ticket_id, "ours": ours})
 
 
 def participants(tx: Session, ticket_id: int) -> set[str]:
@@ -145,16 +150,14 @@ def add_participants(tx: Session, ticket_id: int, addresses: Iterable[str], *, n
 def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[str, object]] = (),
                 **fields: object) -> int:
     """Insert a message and its attachments' descriptions; its id."""
-    message_id = int(tx.execute(_INSERT_MESSAGE, {"ticket_id": ticket.id, **fields}).scalar_one())
-    rows = [{**attachment, "message_id": message_id} for attachment in attachments]
-    if rows:
-        tx.execute(_INSERT_ATTACHMENT, rows)
+    message_id = int(_INSERT_MESSAGE.scalar(tx, {"ticket_id": ticket.id, **fields}))
+    _INSERT_ATTACHMENT.executemany(tx, [{**attachment, "message_id": message_id} for attachment in attachments])
     return message_id
 
 
 def add_event(tx: Session, ticket: TicketRow, *, at: datetime, actor: str, kind: str, note: str = "",
               from_status: str | None = None, to_status: str | None = None) -> None:
-    tx.execute(_INSERT_EVENT, {"ticket_id": ticket.id, "at": at, "actor": actor, "kind": kind, "note": note,
+    _INSERT_EVENT.execute(tx, {"ticket_id": ticket.id, "at": at, "actor": actor, "kind": kind, "note": note,
                                "from_status": from_status, "to_status": to_status})
 
 
@@ -183,21 +186,34 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
     team's thread); otherwise the requester's side: their mails and ours to
     them.
     """
-    # No autoflush: these rows are written by plain INSERTs, never pending
-    # in the session, and flushing the ticket's changes here cost an UPDATE
-    # per mail that the flush at commit does for the whole group at once.
-    with tx.no_autoflush:
-        if ours_only:
-            if not kinds:
-                return list(tx.scalars(_OURS_ALL, {"ticket_id": ticket_id}))
+    # Compiled statements (no flush of the session): these rows are written
+    # by plain INSERTs, never pending in the session, and flushing the
+    # ticket's changes here cost an UPDATE per mail that the flush at
+    # commit does for the whole group at once.
+    if ours_only:
+        if not kinds:
+            return [m for (m,) in _OURS_ALL.all(tx, {"ticket_id": ticket_id})]
+        if len(kinds) == 1:
+            return [m for (m,) in _OURS_OF_KIND.all(tx, {"ticket_id": ticket_id, "kind": kinds[0]})]
+        with tx.no_autoflush:
             return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
-        rows = sorted(tx.execute(_REQUESTERS_THREAD, {"ticket_id": ticket_id}), key=lambda r: r[1])
+    rows = sorted(_REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}), key=lambda r: _utc(r[1]))
     return [r[0] for r in rows][-20:]
 
 
+def _utc(value: datetime | str) -> datetime:
+    """A raw driver's timestamp, comparable: SQLite's text as naive UTC, PostgreSQL's aware value."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 # thread_for's queries, built once (every mail to a requester asks them).
-_OURS_ALL = (select(OutboxRow.message_id).where(OutboxRow.ticket_id == bindparam("ticket_id"))
-             .order_by(OutboxRow.id))
+_OURS_ALL = Compiled(select(OutboxRow.message_id).where(OutboxRow.ticket_id == bindparam("ticket_id"))
+                     .order_by(OutboxRow.id))
+_OURS_OF_KIND = Compiled(select(OutboxRow.message_id)
+                         .where(OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.kind == bindparam("kind"))
+                         .order_by(OutboxRow.id))
 _OURS_OF_KINDS = (select(OutboxRow.message_id)
                   .where(OutboxRow.ticket_id == bindparam("ticket_id"),
                          OutboxRow.kind.in_(bindparam("kinds", expanding=True)))
@@ -205,9 +221,20 @@ _OURS_OF_KINDS = (select(OutboxRow.message_id)
 _OURS_TO_REQUESTER = select(OutboxRow.message_id, OutboxRow.created_at).where(  # team_* mails: the team's thread
     OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.kind.not_like("team\\_%", escape="\\"))
 _THEIRS = select(MessageRow.message_id, MessageRow.sent_at).where(
-    MessageRow.ticket_id == bindparam("ticket_id"), MessageRow.role.in_(("requester", "participant")),
+    MessageRow.ticket_id == bindparam("ticket_id"),
+    or_(MessageRow.role == "requester", MessageRow.role == "participant"),  # no expanding IN: compiled once
     MessageRow.message_id.is_not(None))
-_REQUESTERS_THREAD = union_all(_OURS_TO_REQUESTER, _THEIRS)  # one round trip, not two
+_REQUESTERS_THREAD = Compiled(union_all(_OURS_TO_REQUESTER, _THEIRS))  # one round trip, not two
+
+
+def last_event_note(tx: Session, ticket_id: int, kind: str) -> str | None:
+    """The note of the ticket's newest event of ``kind`` (a reminder repeats the question)."""
+    return _LAST_EVENT_NOTE.scalar(tx, {"ticket_id": ticket_id, "kind": kind})  # type: ignore[no-any-return]
+
+
+_LAST_EVENT_NOTE = Compiled(select(EventRow.note)
+                            .where(EventRow.ticket_id == bindparam("ticket_id"), EventRow.kind == bindparam("kind"))
+                            .order_by(EventRow.id.desc()).limit(1))
 
 
 def events(tx: Session, ticket_id: int) -> list[EventRow]:

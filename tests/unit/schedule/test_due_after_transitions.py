@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
-from gateway.config import load_settings
+from sqlalchemy import text
+
+from gateway.config import StorageConfig, load_settings
 from gateway.services import deadlines
 from gateway.services.actions import Actions
+from gateway.store import tickets
+from gateway.store.db import Database
 from gateway.store.models import TicketRow
 from gateway.tickets import lifecycle
 from gateway.tickets.states import Status
@@ -23,14 +27,21 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
-class _Tx:
-    """Enough of a session for Actions.apply: it only inserts event rows."""
+@pytest.fixture(scope="module", autouse=True)
+def _database(tmp_path_factory: pytest.TempPathFactory):
+    """A real SQLite database where Actions.apply writes its events, on
+    ticket #1 (each test's ticket object plays that row, detached)."""
+    global _DB
+    _DB = Database(StorageConfig(url=f"sqlite:///{tmp_path_factory.mktemp('due')}/due.db"))
+    _DB.migrate()
+    with _DB.transaction() as tx:
+        tickets.add_ticket(tx, protocol="ATD-2026-000001-1", mailbox="atendimento@example.gov.br",
+                           requester="ana@example.org", created_at=FRIDAY_10H, updated_at=FRIDAY_10H)
+    yield
+    _DB.dispose()
 
-    def __init__(self) -> None:
-        self.inserted: list[Any] = []
 
-    def execute(self, statement: Any, parameters: Any = None) -> None:
-        self.inserted.append(parameters)
+_DB: Database
 
 
 def _settings(**mailbox: Any):
@@ -45,7 +56,9 @@ def _ticket(category: str | None = None, status: str = "new") -> TicketRow:
 
 
 def _apply(settings: Any, ticket: TicketRow, change: lifecycle.Change, at: datetime) -> None:
-    Actions(settings, notifier=None).apply(_Tx(), ticket, change, actor="maria@example.gov.br", at=at)  # type: ignore[arg-type]
+    with _DB.transaction() as tx:
+        Actions(settings, notifier=None).apply(tx, ticket, change, actor="maria@example.gov.br", at=at)  # type: ignore[arg-type]
+        assert [kind for (kind,) in tx.execute(text("select kind from event order by id desc limit 1"))] == [change.event]
 
 
 def test_asking_on_the_holiday_reminds_tuesday_and_closes_wednesday():

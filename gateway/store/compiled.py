@@ -1,0 +1,133 @@
+"""Hot statements compiled once per dialect and run on the driver's cursor.
+
+Each mail processed, and each due ticket acted on, runs about a dozen
+small statements.  Measured (bench/results/ingest.md, deadlines.md),
+SQLAlchemy's work around one execution -- building the execution context,
+processing parameters, setting up a result -- cost 70-100 µs, more than
+SQLite took to run the statement, and was the larger part of each mail's
+cost.  For the statements on those paths, ``Compiled`` lets SQLAlchemy
+compile the statement and find each parameter's type conversion once per
+dialect, then hands the SQL and the converted values straight to the
+driver's cursor, on the session's own connection, inside its transaction.
+
+Everything else goes through the Session as usual; this is for fixed
+statements with plain bound values (no expanding ``IN``, no ORM objects
+returned).  The result is the driver's rows: plain tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One statement as one dialect's driver takes it."""
+
+    sql: str
+    names: tuple[str, ...]  # the bound parameters, in the driver's order (positional styles)
+    positional: bool
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # parameter, its type's bind processor
+    fixed: dict[str, Any]  # values bound in the statement itself (the 1 of ``last + 1``)
+
+
+class Compiled:
+    """A statement built once and run without SQLAlchemy's per-execution work."""
+
+    def __init__(self, statement: ClauseElement, *, defaults: Mapping[str, Any] | None = None) -> None:
+        self.statement = statement
+        self.defaults = dict(defaults or {})  # values of parameters not given
+        self._forms: dict[str, _Form] = {}
+
+    def execute(self, tx: Session, params: Mapping[str, Any]) -> Any:
+        """Run once; the driver's cursor (``fetchone``/``fetchall`` for RETURNING or SELECT)."""
+        form, cursor = self._prepare(tx)
+        cursor.execute(form.sql, self._values(form, params))
+        return cursor
+
+    def executemany(self, tx: Session, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run for each row: one call to the driver (psycopg pipelines it into one round trip)."""
+        form, cursor = self._prepare(tx)
+        values = [self._values(form, row) for row in rows]
+        if values:
+            cursor.executemany(form.sql, values)
+
+    def scalar(self, tx: Session, params: Mapping[str, Any]) -> Any:
+        row = self.execute(tx, params).fetchone()
+        return None if row is None else row[0]
+
+    def all(self, tx: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return list(self.execute(tx, params).fetchall())
+
+    # -- internals ----------------------------------------------------------
+
+    def _prepare(self, tx: Session) -> tuple[_Form, Any]:
+        # Session.connection() begins the transaction if needed (BEGIN
+        # IMMEDIATE on SQLite, through the engine's begin event).
+        connection = tx.connection()
+        dialect = connection.dialect
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = _compile(self.statement, dialect)
+        return form, connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def _values(self, form: _Form, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        values = {**form.fixed, **self.defaults, **params}
+        for name, convert in form.converters:
+            value = values.get(name)
+            if value is not None:
+                values[name] = convert(value)
+        try:
+            if form.positional:
+                return [values[name] for name in form.names]
+            return {name: values[name] for name in form.names}
+        except KeyError as missing:
+            raise ValueError(f"compiled statement: no value for parameter {missing}; "
+                             f"expected {', '.join(form.names)}") from None
+
+
+def insert_of(table: Table, *, returning: str | None = None) -> Compiled:
+    """An INSERT of every column but an autoincrement key; a value not
+    given takes the column's Python-side default (as the ORM would), or NULL."""
+    columns = [c for c in table.columns if c is not table.autoincrement_column]
+    statement = insert(table).values({c.key: bindparam(c.key, type_=c.type) for c in columns})
+    defaults: dict[str, Any] = {}
+    for column in columns:
+        default = column.default
+        if default is None:
+            defaults[column.key] = None
+        elif getattr(default, "is_scalar", False):
+            defaults[column.key] = default.arg  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            raise ValueError(f"compiled insert into {table.name}: column {column.key!r} has a callable "
+                             "default; give it a scalar default or pass a value each time")
+    return Compiled(statement.returning(table.c[returning]) if returning else statement, defaults=defaults)
+
+
+def _compile(statement: ClauseElement, dialect: Dialect) -> _Form:
+    compiled = statement.compile(dialect=dialect)
+    binds = compiled.binds
+    for name, bind in binds.items():
+        if bind.expanding or getattr(bind, "literal_execute", False):
+            raise ValueError(f"compiled statement: parameter {name!r} expands at execution; "
+                             "run this statement through the Session instead")
+    converters = []
+    for name, bind in binds.items():
+        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            converters.append((name, convert))
+    positional = bool(dialect.positional)
+    names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
+    # SQLAlchemy renders a name it must escape under another one; the
+    # statements given here use plain names, so that never happens.
+    assert not getattr(compiled, "escaped_bind_names", None), compiled.escaped_bind_names
+    fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+    return _Form(sql=compiled.string, names=names, positional=positional, converters=tuple(converters),
+                 fixed=fixed)

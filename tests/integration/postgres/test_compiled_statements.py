@@ -1,0 +1,120 @@
+"""Statements run on the driver's cursor (``store.compiled``) write and read
+exactly what the ORM does, on SQLite and on PostgreSQL.
+
+The compiled path skips SQLAlchemy's per-execution work, so each
+conversion it must still do is checked here against the ORM reading the
+same row back: aware datetimes (``UtcDateTime``), JSON lists, booleans,
+Python-side defaults, and values bound in the statement itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import bindparam, select
+
+from gateway.config import StorageConfig
+from gateway.store import outbox, tickets
+from gateway.store.compiled import Compiled, insert_of
+from gateway.store.db import Database
+from gateway.store.models import EventRow, MessageRow, OutboxRow, TicketRow
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-3)))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (f"sqlite:///{tmp_path}/compiled.db" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    database = Database(StorageConfig(url=url))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _ticket(tx: object) -> TicketRow:
+    return tickets.add_ticket(tx, protocol="ATD-2026-000001-1", mailbox="atendimento@example.gov.br",  # type: ignore[arg-type]
+                              requester="ana@example.org", created_at=NOW, updated_at=NOW)
+
+
+def test_inserted_rows_read_back_through_the_orm_as_given(db: Database) -> None:
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        message_id = tickets.add_message(tx, ticket, direction="out", role="system", sender="a@example.gov.br",
+                                         sent_at=NOW, subject="Assunto", text="Olá", message_id="<m1@example.gov.br>",
+                                         automatic=True)
+        outbox.add(tx, ticket_id=ticket.id, kind="ack", message_id="<m1@example.gov.br>",
+                   mail_from="a@example.gov.br", rcpt_tos=["ana@example.org", "b@example.org"], raw=b"\x00raw\xff",
+                   at=NOW)
+        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="created")
+    with db.transaction() as tx:
+        message = tx.get(MessageRow, message_id)
+        assert message is not None
+        assert (message.sent_at, message.automatic, message.internal, message.text) == (NOW, True, False, "Olá")
+        assert message.sent_at.tzinfo is not None  # the UtcDateTime conversion ran: aware, in UTC
+        row = tx.scalars(select(OutboxRow)).one()
+        assert (row.rcpt_tos, row.raw, row.created_at, row.status, row.attempts) == (
+            ["ana@example.org", "b@example.org"], b"\x00raw\xff", NOW, "queued", 0)
+        event = tx.scalars(select(EventRow)).one()
+        assert (event.kind, event.note, event.at) == ("created", "", NOW)  # note: the column's default
+
+
+def test_values_bound_in_the_statement_and_defaults_are_used(db: Database) -> None:
+    numbers = []
+    with db.transaction() as tx:
+        for _ in range(3):  # the upsert's "last + 1" carries a value bound in the statement
+            numbers.append(tickets.next_sequence(tx, "ATD", 2026))
+    assert numbers == [1, 2, 3]
+
+
+def test_requester_thread_orders_our_mails_and_theirs_by_time(db: Database) -> None:
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_message(tx, ticket, direction="in", role="requester", sender="ana@example.org",
+                            sent_at=NOW, message_id="<theirs-1@example.org>")
+        outbox.add(tx, ticket_id=ticket.id, kind="ack", message_id="<ours-1@example.gov.br>",
+                   mail_from="a@example.gov.br", rcpt_tos=["ana@example.org"], raw=b"x", at=NOW + timedelta(seconds=1))
+        outbox.add(tx, ticket_id=ticket.id, kind="team_new", message_id="<team-1@example.gov.br>",
+                   mail_from="a@example.gov.br", rcpt_tos=["equipe@example.gov.br"], raw=b"x",
+                   at=NOW + timedelta(seconds=2))
+        tickets.add_message(tx, ticket, direction="in", role="requester", sender="ana@example.org",
+                            sent_at=NOW + timedelta(seconds=3), message_id="<theirs-2@example.org>")
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="asked", note="primeira")
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="asked", note="segunda")
+    with db.transaction() as tx:
+        assert tickets.thread_for(tx, ticket.id, ours_only=False) == [
+            "<theirs-1@example.org>", "<ours-1@example.gov.br>", "<theirs-2@example.org>"]
+        assert tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",)) == ["<team-1@example.gov.br>"]
+        assert tickets.thread_for(tx, ticket.id, ours_only=True) == ["<ours-1@example.gov.br>",
+                                                                    "<team-1@example.gov.br>"]
+        assert tickets.last_event_note(tx, ticket.id, "asked") == "segunda"
+        assert tickets.last_event_note(tx, ticket.id, "solved") is None
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW) == 1
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW + timedelta(seconds=2)) == 0
+
+
+def test_a_rolled_back_transaction_takes_the_compiled_writes_with_it(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="created")
+        raise RuntimeError("the mail failed")
+    with db.transaction() as tx:
+        assert tx.scalars(select(TicketRow)).all() == []
+        assert tx.scalars(select(EventRow)).all() == []
+
+
+def test_a_missing_value_and_an_expanding_parameter_are_named() -> None:
+    db = Database(StorageConfig(url="sqlite://"))
+    db.migrate()
+    with db.transaction() as tx:
+        with pytest.raises(ValueError, match="no value for parameter 'kind'"):
+            Compiled(select(EventRow.id).where(EventRow.kind == bindparam("kind"))).all(tx, {})
+        with pytest.raises(ValueError, match="parameter 'kinds' expands"):
+            Compiled(select(EventRow.id).where(EventRow.kind.in_(bindparam("kinds", expanding=True)))).all(
+                tx, {"kinds": ["a"]})
+        with pytest.raises(ValueError, match="naive datetime"):
+            insert_of(EventRow.__table__).execute(tx, {"ticket_id": 1, "actor": "x", "kind": "k",  # type: ignore[arg-type]
+                                                       "at": datetime(2026, 11, 23)})
