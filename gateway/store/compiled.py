@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
+
+
+_CURSOR: Final = "gateway.compiled.cursor"  # (transaction, dialect name, driver cursor) in Session.info
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class _Form:
     positional: bool
     converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # parameter, its type's bind processor
     fixed: dict[str, Any]  # values bound in the statement itself (the 1 of ``last + 1``)
+    readers: tuple[Callable[[Any], Any] | None, ...]  # per result column, its type's result processor
 
 
 class Compiled:
@@ -60,23 +64,41 @@ class Compiled:
             cursor.executemany(form.sql, values)
 
     def scalar(self, tx: Session, params: Mapping[str, Any]) -> Any:
-        row = self.execute(tx, params).fetchone()
+        row = self.first(tx, params)
         return None if row is None else row[0]
 
+    def first(self, tx: Session, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row, its values as the ORM would read them (aware datetimes, JSON decoded)."""
+        form, cursor = self._prepare(tx)
+        cursor.execute(form.sql, self._values(form, params))
+        row = cursor.fetchone()
+        return None if row is None else _read(form, row)
+
     def all(self, tx: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        return list(self.execute(tx, params).fetchall())
+        """Every row, read as ``first`` reads one."""
+        form, cursor = self._prepare(tx)
+        cursor.execute(form.sql, self._values(form, params))
+        return [_read(form, row) for row in cursor.fetchall()]
 
     # -- internals ----------------------------------------------------------
 
     def _prepare(self, tx: Session) -> tuple[_Form, Any]:
-        # Session.connection() begins the transaction if needed (BEGIN
-        # IMMEDIATE on SQLite, through the engine's begin event).
-        connection = tx.connection()
-        dialect = connection.dialect
-        form = self._forms.get(dialect.name)
+        transaction = tx.get_nested_transaction() or tx.get_transaction()
+        held = tx.info.get(_CURSOR)
+        if held is None or held[0] is not transaction or transaction is None:
+            # Session.connection() begins the transaction if needed (BEGIN
+            # IMMEDIATE on SQLite, through the engine's begin event), and
+            # the SAVEPOINT of a nested one, which the Session emits only
+            # then; the cursor is kept while that transaction is innermost.
+            connection = tx.connection()
+            innermost = tx.get_nested_transaction() or tx.get_transaction()
+            held = (innermost, connection.dialect.name, connection.connection.dbapi_connection.cursor())  # type: ignore[union-attr]
+            tx.info[_CURSOR] = held
+        _, dialect_name, cursor = held
+        form = self._forms.get(dialect_name)
         if form is None:
-            form = self._forms[dialect.name] = _compile(self.statement, dialect)
-        return form, connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            form = self._forms[dialect_name] = _compile(self.statement, tx.get_bind().dialect)
+        return form, cursor
 
     def _values(self, form: _Form, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         values = {**form.fixed, **self.defaults, **params}
@@ -129,5 +151,15 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Form:
     # statements given here use plain names, so that never happens.
     assert not getattr(compiled, "escaped_bind_names", None), compiled.escaped_bind_names
     fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+    # A SELECT's values are read as their types say; an INSERT's RETURNING
+    # gives back ids, which need no reading.
+    columns = getattr(statement, "selected_columns", ())
+    readers = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     return _Form(sql=compiled.string, names=names, positional=positional, converters=tuple(converters),
-                 fixed=fixed)
+                 fixed=fixed, readers=readers if any(readers) else ())
+
+
+def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
+    if not form.readers:
+        return tuple(row)
+    return tuple(value if read is None or value is None else read(value) for read, value in zip(form.readers, row))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Table, bindparam, insert, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,19 +69,15 @@ def add_ticket(tx: Session, *, before_insert: Callable[[TicketRow], None] | None
                **fields: object) -> TicketRow:
     """Insert a ticket and give it its id.  ``before_insert`` fills what is
     computed from the other fields (deadlines), so the row is written once."""
-    ticket = TicketRow(**fields)
-    for column in _TICKET.columns:  # every column set (defaults included): the object reads what the row holds
-        value = getattr(ticket, column.key)
-        if value is None and column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-        setattr(ticket, column.key, value)
+    # Every column set (defaults included): the object reads what the row holds.
+    ticket = TicketRow(**{**_INSERT_TICKET.defaults, **fields})
     if before_insert is not None:
         before_insert(ticket)
     # A plain INSERT, then the object joins the session as if loaded: the
     # ORM's unit of work for this one row cost more than the rest of
     # opening a ticket's rows together.
-    values = {column.key: getattr(ticket, column.key) for column in _TICKET.columns if column.key != "id"}
-    ticket.id = int(_INSERT_TICKET.scalar(tx, values))
+    state = ticket.__dict__  # the values just set, without an attribute access per column
+    ticket.id = int(_INSERT_TICKET.scalar(tx, {key: state.get(key) for key in _INSERT_TICKET.defaults}))
     attach_as_loaded(tx, ticket)  # forgotten again if its savepoint rolls back
     return ticket
 
@@ -197,15 +193,8 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
             return [m for (m,) in _OURS_OF_KIND.all(tx, {"ticket_id": ticket_id, "kind": kinds[0]})]
         with tx.no_autoflush:
             return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
-    rows = sorted(_REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}), key=lambda r: _utc(r[1]))
+    rows = sorted(_REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}), key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
-
-
-def _utc(value: datetime | str) -> datetime:
-    """A raw driver's timestamp, comparable: SQLite's text as naive UTC, PostgreSQL's aware value."""
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # thread_for's queries, built once (every mail to a requester asks them).

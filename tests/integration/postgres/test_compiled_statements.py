@@ -118,3 +118,17 @@ def test_a_missing_value_and_an_expanding_parameter_are_named() -> None:
         with pytest.raises(ValueError, match="naive datetime"):
             insert_of(EventRow.__table__).execute(tx, {"ticket_id": 1, "actor": "x", "kind": "k",  # type: ignore[arg-type]
                                                        "at": datetime(2026, 11, 23)})
+
+
+def test_a_savepoint_rolled_back_takes_the_compiled_writes_made_inside_it(db: Database) -> None:
+    """The Session emits SAVEPOINT only when a connection is asked for in the
+    nested transaction; a cursor kept from the outer one would write past it."""
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="before")
+        with pytest.raises(RuntimeError), tx.begin_nested():
+            tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="inside")
+            raise RuntimeError("the step failed")
+        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="after")
+    with db.transaction() as tx:
+        assert [e.kind for e in tickets.events(tx, ticket.id)] == ["before", "after"]
