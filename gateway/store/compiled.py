@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
 
+_MISSING: Final = object()
 _CURSOR: Final = "gateway.compiled.cursor"  # (transaction, dialect name, driver cursor) in Session.info
 
 
@@ -37,8 +38,10 @@ class _Form:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the driver's order (positional styles)
     positional: bool
-    converters: tuple[tuple[str, Callable[[Any], Any]], ...]  # parameter, its type's bind processor
-    fixed: dict[str, Any]  # values bound in the statement itself (the 1 of ``last + 1``)
+    # Per name in ``names``: its type's bind processor, and the value used
+    # when none is given (bound in the statement itself, like the 1 of
+    # ``last + 1``, or a column's default), else _MISSING.
+    slots: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
     readers: tuple[Callable[[Any], Any] | None, ...]  # per result column, its type's result processor
 
 
@@ -97,22 +100,21 @@ class Compiled:
         _, dialect_name, cursor = held
         form = self._forms.get(dialect_name)
         if form is None:
-            form = self._forms[dialect_name] = _compile(self.statement, tx.get_bind().dialect)
+            form = self._forms[dialect_name] = _compile(self.statement, tx.get_bind().dialect, self.defaults)
         return form, cursor
 
     def _values(self, form: _Form, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        values = {**form.fixed, **self.defaults, **params}
-        for name, convert in form.converters:
-            value = values.get(name)
-            if value is not None:
-                values[name] = convert(value)
-        try:
-            if form.positional:
-                return [values[name] for name in form.names]
-            return {name: values[name] for name in form.names}
-        except KeyError as missing:
-            raise ValueError(f"compiled statement: no value for parameter {missing}; "
-                             f"expected {', '.join(form.names)}") from None
+        values = []
+        get = params.get
+        for name, convert, fallback in form.slots:
+            value = get(name, fallback)
+            if value is _MISSING:
+                raise ValueError(f"compiled statement: no value for parameter {name!r}; "
+                                 f"expected {', '.join(form.names)}")
+            if convert is not None and value is not None:
+                value = convert(value)
+            values.append(value)
+        return values if form.positional else dict(zip(form.names, values))
 
 
 def insert_of(table: Table, *, returning: str | None = None) -> Compiled:
@@ -133,7 +135,7 @@ def insert_of(table: Table, *, returning: str | None = None) -> Compiled:
     return Compiled(statement.returning(table.c[returning]) if returning else statement, defaults=defaults)
 
 
-def _compile(statement: ClauseElement, dialect: Dialect) -> _Form:
+def _compile(statement: ClauseElement, dialect: Dialect, defaults: Mapping[str, Any]) -> _Form:
     compiled = statement.compile(dialect=dialect)
     binds = compiled.binds
     for name, bind in binds.items():
@@ -150,13 +152,15 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Form:
     # SQLAlchemy renders a name it must escape under another one; the
     # statements given here use plain names, so that never happens.
     assert not getattr(compiled, "escaped_bind_names", None), compiled.escaped_bind_names
-    fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+    fixed = {**{name: bind.effective_value for name, bind in binds.items() if not bind.required}, **defaults}
+    convert_of = dict(converters)
+    slots = tuple((name, convert_of.get(name), fixed.get(name, _MISSING)) for name in names)
     # A SELECT's values are read as their types say; an INSERT's RETURNING
     # gives back ids, which need no reading.
     columns = getattr(statement, "selected_columns", ())
     readers = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-    return _Form(sql=compiled.string, names=names, positional=positional, converters=tuple(converters),
-                 fixed=fixed, readers=readers if any(readers) else ())
+    return _Form(sql=compiled.string, names=names, positional=positional, slots=slots,
+                 readers=readers if any(readers) else ())
 
 
 def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
