@@ -9,17 +9,19 @@ are autoescaped, so a subject like ``<script>`` arrives as text.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound, select_autoescape
 
 from gateway.errors import ConfigError
 
 DEFAULT_LANGUAGE: Final = "pt_BR"
 SHIPPED: Final = Path(__file__).resolve().parents[2] / "templates"
+_RECHECK_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,30 @@ class Renderer:
         self.root = Path(root) if root else SHIPPED
         if not (self.root / "email").is_dir():
             raise ConfigError("[templates] path", "path", f"{self.root}/email is not a folder of templates")
+        self._recent: dict[tuple[str, str, str], tuple[Template, float]] = {}
 
     def render(self, name: str, *, language: str, mailbox: str, context: dict[str, Any]) -> Rendered:
         environment = _environment(str(self.root), language, mailbox)
         try:
-            parts = [environment.get_template(f"{name}.{part}.j2").render(context)
+            parts = [self._template(environment, language, mailbox, f"{name}.{part}.j2").render(context)
                      for part in ("subject", "txt", "html")]
         except TemplateNotFound as exc:
             raise ConfigError(self.root / "email" / language, exc.name or name,
                               "template missing; every notice needs .subject.j2, .txt.j2 and .html.j2") from exc
         return Rendered(subject=" ".join(parts[0].split()), text=parts[1].strip() + "\n", html=parts[2])
+
+    def _template(self, environment: Environment, language: str, mailbox: str, name: str) -> Template:
+        """Jinja's own cache checks the file's mtime on every use (a stat
+        per part, three per mail); an edited template is still picked up,
+        within ``_RECHECK_SECONDS``."""
+        key = (language, mailbox, name)
+        now = time.monotonic()
+        held = self._recent.get(key)
+        if held is not None and now - held[1] < _RECHECK_SECONDS:
+            return held[0]
+        template = environment.get_template(name)
+        self._recent[key] = (template, now)
+        return template
 
     def names(self, language: str = DEFAULT_LANGUAGE) -> list[str]:
         folder = self.root / "email" / language

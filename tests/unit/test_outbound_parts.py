@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 
@@ -186,3 +187,24 @@ def test_a_mailbox_may_override_a_template(tmp_path):
                            context=CONTEXT).subject == "[ATD-2026-000042-5] Recebido pela Ouvidoria"
     assert renderer.render("ack", language="pt_BR", mailbox="cnes@example.gov.br",
                            context=CONTEXT).subject.endswith("Solicitação recebida: Erro <b>no</b> cadastro & CBO")
+
+
+def test_an_edited_template_is_used_once_the_recheck_interval_has_passed(tmp_path, monkeypatch):
+    """Templates are not stat'ed on every mail, but an admin's edit still
+    reaches the next mails without a restart."""
+    from gateway.outbound import render
+
+    folder = tmp_path / "email" / "pt_BR"
+    folder.mkdir(parents=True)
+    for part, text in (("subject", "Assunto"), ("txt", "versão 1"), ("html", "<p>versão 1</p>")):
+        (folder / f"aviso.{part}.j2").write_text(text)
+    now = [1000.0]
+    monkeypatch.setattr(render.time, "monotonic", lambda: now[0])
+    renderer = Renderer(tmp_path)
+    assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 1\n"
+    (folder / "aviso.txt.j2").write_text("versão 2")
+    os.utime(folder / "aviso.txt.j2", (2e9, 2e9))  # a later mtime, whatever the file system's resolution
+    now[0] += 0.5
+    assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 1\n"
+    now[0] += render._RECHECK_SECONDS
+    assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 2\n"
