@@ -21,7 +21,10 @@ What it does, in one run (see bench/README.md for the why):
    ``gateway run --only process`` on CPU 0 and, from CPU 1, polls the
    database read-only and the processor's RSS every 0.5 s until the inbox
    has no ``accepted`` row and the outbox holds one ``ack`` per ticket.
-   The same for the ~100 KB backlog of the last acceptance run.
+   The same for the ~100 KB backlog of the last acceptance run.  Each
+   processing run is bracketed by a bare-sink run of its mail size at c16,
+   and its ratio is taken against the median of all the sink's runs of
+   that size at c16 (the machine's speed drifts over the run).
 3. Diagnosis.  One extra acceptance run with aiosmtpd's per-command INFO
    log silenced (a what-if, not the product), and py-spy profiles (if
    py-spy is installed) of acceptance and processing.
@@ -321,6 +324,37 @@ def acceptance(args: argparse.Namespace, work: Path, cpus: tuple[int | None, int
                     elif not args.keep:
                         shutil.rmtree(workdir, ignore_errors=True)
     return runs, keep
+
+
+def sink_rate(args: argparse.Namespace, work: Path, cpus: tuple[int | None, int | None], kind: str,
+              tag: str) -> float | None:
+    """One more bare-sink run at c16 (mails/s), right before or after a
+    processing run: the machine is shared, and its speed drifts between
+    the acceptance runs and the processing minutes later."""
+    workdir = work / tag
+    server = Server("sink", workdir, cpus[0])
+    server.start()
+    try:
+        result = run_client(server, kind, args.n3k if kind == "3k" else args.n100k, 16, tag=tag, start=0,
+                            warmup=args.warmup, cpu=cpus[1], workdir=workdir)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    log(f"sink {kind} c16 ({tag}): {_fmt(result)}")
+    return result.get("rate_per_s")
+
+
+def bracket(p: dict[str, Any], runs: list[dict[str, Any]], before: float | None, after: float | None) -> None:
+    """The processing run's baseline: the median of every bare-sink run of
+    its mail size at c16 in this benchmark, the two that bracket it included."""
+    same = [r["rate_per_s"] for r in runs
+            if r["server"] == "sink" and r["kind"] == p["kind"] and r["concurrency"] == 16 and "failed" not in r]
+    p["sink_bracket_per_s"] = [before, after]
+    p["sink_baseline_per_s"] = med([*same, before, after])
+
+
+def _sink_for(p: dict[str, Any], m: dict[str, dict[str, Any]]) -> float | None:
+    return p.get("sink_baseline_per_s") or m[f"sink/{p['kind']}/c16"]["rate_per_s"]
 
 
 def smtp_source_check(args: argparse.Namespace, work: Path, cpus: tuple[int | None, int | None]) -> list[dict[str, Any]]:
@@ -664,7 +698,7 @@ def markdown(res: dict[str, Any]) -> str:
               "| RSS first / at 10% / peak / last MB | drained, 1 ack per ticket |",
               "|---|---|---|---|---|---|---|---|"]
     for p in res["processing"]:
-        sink = m[f"sink/{p['kind']}/c16"]["rate_per_s"]
+        sink = _sink_for(p, m)
         mb = lambda k: n(p.get(k, 0) / 1024, 1)  # noqa: E731
         chunks = p["chunk_rates_per_s"]
         lines.append(
@@ -673,6 +707,14 @@ def markdown(res: dict[str, Any]) -> str:
             f"| {p['wall_s_incl_startup']} | {min(chunks) if chunks else '–'} .. {max(chunks) if chunks else '–'} "
             f"| {mb('rss_first_kb')} / {mb('rss_at_10pct_kb')} / {mb('rss_peak_kb')} / {mb('rss_last_kb')} "
             f"| {'yes' if p['drained'] and p['acks_per_ticket_ok'] else 'NO'} |")
+    brackets = [p for p in res["processing"] if p.get("sink_bracket_per_s")]
+    if brackets:
+        lines += ["", "Processing is compared with the median of every bare-sink run at c16 of the same mail size "
+                  "in this benchmark, two of them run right before and right after the processing run, since the "
+                  "shared machine's speed drifts over the minutes between acceptance and processing: "
+                  + "; ".join(f"{'~3 KB' if p['kind'] == '3k' else '~100 KB'}: sink before {n(p['sink_bracket_per_s'][0])}, "
+                              f"after {n(p['sink_bracket_per_s'][1])}, baseline {n(p['sink_baseline_per_s'])} mails/s"
+                              for p in brackets) + "."]
     diag = res.get("diagnosis", {})
     if diag:
         lines += ["", "## Where the time goes", ""]
@@ -745,7 +787,7 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
                                             f"{n(m[f'sink/{kind}/c16']['rate_per_s'])} mails/s)",
                     "pass": None if r is None else r >= TARGET_ACCEPT})
     for p in res["processing"]:
-        sink = m[f"sink/{p['kind']}/c16"]["rate_per_s"]
+        sink = _sink_for(p, m)
         r = ratio(p["rate_per_s"], sink)
         out.append({"target": f"processing >= {TARGET_PROCESS}x bare sink (c16, same size), "
                               f"{'~3 KB' if p['kind'] == '3k' else '~100 KB'} backlog of {p['expected']:,}",
@@ -845,15 +887,19 @@ def main() -> None:
         res["backlog_acceptance"] = fill
         log(f"backlog accepted: {_fmt(fill)}")
         processing = []
+        before = sink_rate(args, work, cpus, "3k", "bracket-3k-before")
         p = process_backlog(backlog_dir, args.backlog, cpus[0], args.process_limit, "3k backlog")
         p["kind"] = "3k"
+        bracket(p, runs, before, sink_rate(args, work, cpus, "3k", "bracket-3k-after"))
         processing.append(p)
         log(f"processed 3k backlog: {n(p['rate_per_s'])} mails/s, drained {p['drained']}, inbox {p['inbox']}, "
             f"outbox {p['outbox']}, RSS {p.get('rss_first_kb')} -> {p.get('rss_peak_kb')} -> {p.get('rss_last_kb')} kB")
         if keep is not None:
             expected = sum(inbox_counts(keep / "gateway.db").values())
+            before = sink_rate(args, work, cpus, "100k", "bracket-100k-before")
             p = process_backlog(keep, expected, cpus[0], min(args.process_limit, 180.0), "100k backlog")
             p["kind"] = "100k"
+            bracket(p, runs, before, sink_rate(args, work, cpus, "100k", "bracket-100k-after"))
             processing.append(p)
             log(f"processed 100k backlog: {n(p['rate_per_s'])} mails/s, drained {p['drained']}, inbox {p['inbox']}")
         res["processing"] = processing
