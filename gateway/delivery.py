@@ -57,6 +57,11 @@ class Ingest(Protocol):
         """Like ``accept`` but without blocking: the future resolves after the commit."""
         ...
 
+    async def stored(self, delivery: Delivery) -> Receipt:
+        """Like ``submit``, awaited on an event loop: the commit's receipts
+        reach the loop together, one wake-up per group of mails."""
+        ...
+
     def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
         """Store the mail durably straight into quarantine, with the transport's reason
         (e.g. an IMAP mail too big to fetch, kept as a placeholder naming where it is)."""

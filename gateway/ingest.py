@@ -15,6 +15,7 @@ a fresh one records a quarantine row naming the step and the error.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import queue
@@ -37,7 +38,37 @@ log = logging.getLogger("gateway.ingest")
 
 _MAX_GROUP: Final = 256
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]{1,900})>?", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID = re.compile(rb"message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]{1,900})>?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _LoopWaiter:
+    """A receipt awaited on an event loop (``Ingest.stored``)."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Receipt]
+
+
+def _answer(receipts: list[tuple[Future[Receipt] | _LoopWaiter, Receipt]]) -> None:
+    """Resolve a group's waiters: thread futures at once, loop futures with
+    one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], Receipt]]] = {}
+    for waiter, receipt in receipts:
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, receipt))
+        else:
+            waiter.set_result(receipt)
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, pairs)
+        except RuntimeError:  # the loop closed meanwhile: the mail is stored (or not); the peer saw no answer
+            log.warning("%d receipt(s) not delivered: their event loop is closed", len(pairs))
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[Receipt], Receipt]]) -> None:
+    for future, receipt in pairs:
+        if not future.done():  # cancelled: the client went away before the commit
+            future.set_result(receipt)
 
 
 @dataclass(frozen=True)
@@ -53,7 +84,7 @@ class Ingest:
         self.db, self.settings, self.clock, self.pipeline = db, settings, clock, pipeline
         self.accepted = threading.Event()  # set after each commit; wakes the processors
         self.on_processed: list[Callable[[Processed], None]] = []
-        self._queue: queue.Queue[tuple[Delivery, Future[Receipt]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Delivery, Future[Receipt] | _LoopWaiter] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._inbox_writer = inbox.InboxWriter(db.engine)  # used by the writer thread only
         self._lock = threading.Lock()
@@ -66,12 +97,25 @@ class Ingest:
 
     def submit(self, delivery: Delivery) -> Future[Receipt]:
         future: Future[Receipt] = Future()
+        self._enqueue(delivery, future)
+        return future
+
+    async def stored(self, delivery: Delivery) -> Receipt:
+        """Await the commit on the running loop.  The writer hands a group's
+        receipts to each loop in one call: a thread-safe call per mail woke
+        the loop once per mail (measured: a tenth of the writer's time at
+        c16, and as much again on the loop)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Receipt] = loop.create_future()
+        self._enqueue(delivery, _LoopWaiter(loop, waiter))
+        return await waiter
+
+    def _enqueue(self, delivery: Delivery, waiter: Future[Receipt] | _LoopWaiter) -> None:
         with self._lock:
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
                 self._writer.start()
-        self._queue.put((delivery, future))
-        return future
+        self._queue.put((delivery, waiter))
 
     def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
         """Store a mail that a transport already judged, straight into quarantine.
@@ -113,17 +157,17 @@ class Ingest:
                 batch.append(more)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Delivery, Future[Receipt]]]) -> None:
+    def _commit(self, batch: list[tuple[Delivery, Future[Receipt] | _LoopWaiter]]) -> None:
         try:
             ids = self._inbox_writer.insert([_row(delivery) for delivery, _ in batch])
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store %d mail(s): %s", len(batch), error)
-            for _, future in batch:
-                future.set_result(Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}"))
+            failed = Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}")
+            _answer([(waiter, failed) for _, waiter in batch])
             return
         self.accepted.set()
-        for (_, future), inbox_id in zip(batch, ids):
-            future.set_result(Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id))
+        _answer([(waiter, Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id))
+                 for (_, waiter), inbox_id in zip(batch, ids)])
 
     # -- processing -------------------------------------------------------
 
@@ -251,7 +295,17 @@ def _row(delivery: Delivery) -> dict[str, object]:
 
 
 def quick_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block, without a full parse (for listing)."""
+    """The Message-ID from the header block, without a full parse (for listing).
+
+    A plain search of the lower-cased header block finds the field; the
+    regular expression then reads it from there (searching the whole block
+    case-insensitively, line by line, cost 14 µs a mail on the writer)."""
     end = _HEADER_END.search(raw, 0, 262144)
-    match = _MESSAGE_ID.search(raw, 0, end.start() if end else min(len(raw), 262144))
+    head = raw[:end.start() if end else 262144].lower()
+    at = head.find(b"message-id:")
+    while at > 0 and head[at - 1] not in b"\r\n":  # e.g. "X-Original-Message-ID:", or inside a value
+        at = head.find(b"message-id:", at + 1)
+    if at < 0:
+        return None
+    match = _MESSAGE_ID.match(raw, at, len(head))
     return match.group(1).decode("ascii", "replace") if match else None

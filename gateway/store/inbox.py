@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -173,7 +174,13 @@ class InboxWriter:
 
 
 def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    received = row["received_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return (received, row["via"], row["peer"], row["mail_from"], json.dumps(row["rcpt_tos"]),
+    received = row["received_at"].astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return (received, row["via"], row["peer"], row["mail_from"], _json_list(tuple(row["rcpt_tos"])),
             row["authenticated_as"], row["mailbox_hint"], row["sha256"], row["message_id"], row["size"],
             row["raw"], "accepted")
+
+
+@lru_cache(maxsize=1024)
+def _json_list(values: tuple[str, ...]) -> str:
+    """JSON of the recipients: nearly every mail names the same mailbox."""
+    return json.dumps(list(values))

@@ -52,7 +52,7 @@ class SmtpHandler:
             received_at=self._clock.now(), peer=_peer(session),
             authenticated_as=_login(session),
         )
-        receipt = await asyncio.wrap_future(self._ingest.submit(delivery))
+        receipt = await self._ingest.stored(delivery)
         reply = replies.for_receipt(receipt)
         if not receipt.accepted:
             log.error("answered %s to %s: %s", reply, delivery.peer, receipt.reason)

@@ -1,0 +1,58 @@
+"""Receipts awaited on the event loop (``Ingest.stored``, what the SMTP
+listener uses) arrive together after the group's commit: every mail gets
+its own inbox id, thread waiters and loop waiters in one group both get
+theirs, and a waiter cancelled before the commit (the client went away)
+neither breaks the group nor loses the stored mail.  Real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from gateway.app import Gateway
+from gateway.clock import SystemClock
+from gateway.delivery import Delivery
+from gateway.ingest import _resolve
+from gateway.store import inbox
+from tests.helpers.mailfactory import make_mail
+
+SERVICE = "atendimento@example.gov.br"
+
+
+def _delivery(index: int) -> Delivery:
+    raw = make_mail(sender=f"pessoa{index}@example.org", subject=f"Pedido {index}")
+    return Delivery(raw=raw, mail_from=f"pessoa{index}@example.org", rcpt_tos=(SERVICE,), via="smtp",
+                    peer="127.0.0.1", received_at=datetime.now(timezone.utc))
+
+
+def test_concurrent_waiters_on_the_loop_and_on_threads_each_get_their_row(make_settings) -> None:
+    gateway = Gateway(make_settings(), SystemClock())
+    try:
+        async def main() -> list:
+            threaded = [gateway.ingest.submit(_delivery(100 + i)) for i in range(5)]
+            on_loop = await asyncio.gather(*(gateway.ingest.stored(_delivery(i)) for i in range(40)))
+            return [*on_loop, *(f.result(timeout=30) for f in threaded)]
+
+        receipts = asyncio.run(main())
+        assert all(r.accepted for r in receipts)
+        ids = [r.inbox_id for r in receipts]
+        assert len(set(ids)) == 45
+        with gateway.db.transaction() as tx:
+            assert inbox.counts(tx) == {"accepted": 45}
+            assert all(inbox.get(tx, i) is not None for i in ids)
+    finally:
+        gateway.close()
+
+
+def test_a_cancelled_waiter_is_skipped_and_the_others_answered() -> None:
+    from gateway.delivery import Receipt, ReceiptStatus
+
+    async def main() -> tuple[bool, Receipt]:
+        loop = asyncio.get_running_loop()
+        gone, waiting = loop.create_future(), loop.create_future()
+        gone.cancel()
+        _resolve([(gone, Receipt(ReceiptStatus.ACCEPTED, inbox_id=1)), (waiting, Receipt(ReceiptStatus.ACCEPTED, inbox_id=2))])
+        return gone.cancelled(), await waiting
+
+    cancelled, receipt = asyncio.run(main())
+    assert cancelled and receipt.inbox_id == 2
