@@ -29,6 +29,7 @@ test-deps:
 
 ## Benchmarks with their targets; figures go to bench/results/ (about 35 minutes in all).
 bench: $(VENV)/.installed test-deps
+	bash bench/smtp-source.sh
 	$(PY) bench/ingest.py
 	$(PY) bench/imap.py
 	$(PY) bench/deadlines.py

@@ -64,7 +64,12 @@ import mails  # noqa: E402
 PY = sys.executable
 GATEWAY = str(Path(PY).parent / "gateway") if (Path(PY).parent / "gateway").exists() else str(ROOT / ".venv/bin/gateway")
 PYSPY = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
-SMTP_SOURCE = shutil.which("smtp-source") or (shutil.which("smtp-source", path="/usr/sbin:/usr/bin"))
+# Installed, or unpacked by bench/smtp-source.sh (`make bench` runs it) with its libraries beside it.
+_UNPACKED = BENCH / ".tools" / "postfix"
+SMTP_SOURCE = (shutil.which("smtp-source") or shutil.which("smtp-source", path="/usr/sbin:/usr/bin")
+               or (str(_UNPACKED / "usr/sbin/smtp-source") if (_UNPACKED / "usr/sbin/smtp-source").exists() else None))
+SMTP_SOURCE_ENV = ({**os.environ, "LD_LIBRARY_PATH": str(_UNPACKED / "usr/lib/postfix")}
+                   if SMTP_SOURCE and SMTP_SOURCE.startswith(str(_UNPACKED)) else None)
 TICK = os.sysconf("SC_CLK_TCK")
 MAILBOX = "atendimento@example.gov.br"
 
@@ -267,7 +272,7 @@ def run_smtp_source(server: Server, sample: Path, count: int, concurrency: int, 
     cpu0 = server.cpu_times()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=240)
+        proc = subprocess.run(cmd, capture_output=True, timeout=240, env=SMTP_SOURCE_ENV)
         rc, err = proc.returncode, proc.stderr.decode()[-300:]
     except subprocess.TimeoutExpired:
         rc, err = -1, "timed out after 240 s"
