@@ -48,10 +48,13 @@ class Notifier:
         )
         raw = compose.message(parts, envelope, attachments)
         # No thread_ref row: replies find the ticket by the outbox's Message-ID.
-        tickets.add_message(tx, ticket, direction="out", role=role, sender=mailbox.address, sent_at=now,
-                            subject=parts.subject, text=parts.text, message_id=message_id,
-                            automatic=auto_submitted is not None, internal=kind.startswith("team_"),
-                            attachments=[_described(a) for a in attachments])
+        timeline = {"direction": "out", "role": role, "sender": mailbox.address, "sent_at": now,
+                    "subject": parts.subject, "text": parts.text, "message_id": message_id,
+                    "automatic": auto_submitted is not None, "internal": kind.startswith("team_")}
+        if attachments:  # their rows need the message's id
+            tickets.add_message(tx, ticket, attachments=[_described(a) for a in attachments], **timeline)
+        else:
+            tickets.add_sent(tx, ticket, **timeline)
         outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
                    mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
         return message_id

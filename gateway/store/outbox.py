@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.store.compiled import Compiled, insert_of
+from gateway.store.compiled import Compiled, deferred_rows, insert_of
 from gateway.store.models import OutboxRow
 
 # Built once and run on the driver's cursor (store.compiled says why).
-_INSERT = insert_of(OutboxRow.__table__)
+INSERT = insert_of(OutboxRow.__table__)
 _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
     OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
     OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
@@ -19,9 +19,9 @@ _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
 
 def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime) -> None:
-    """Queue a rendered mail (a plain INSERT: the sender reads it back in
-    its own transaction, never this one)."""
-    _INSERT.execute(tx, {
+    """Queue a rendered mail: deferred (store.compiled) until the commit;
+    the sender reads it back in its own transaction, never this one."""
+    INSERT.defer(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
         "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
         "next_attempt_at": at})
@@ -50,8 +50,9 @@ def next_due(tx: Session) -> datetime | None:
 
 
 def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
-    # No flush needed: outbox rows are inserted at once, never pending in the session.
-    return int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}) or 0)
+    written = int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}, merged=True) or 0)
+    return written + sum(1 for row in deferred_rows(tx, INSERT)  # queued in this transaction, not yet written
+                         if row["rcpt_tos"][0] == rcpt and row["kind"] == kind and row["created_at"] >= since)
 
 
 def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:

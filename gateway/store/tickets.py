@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, configure_mappers, selectinload
 from sqlalchemy.orm.instrumentation import manager_of_class
 
-from gateway.store.compiled import Compiled, insert_of
+from gateway.store import outbox as outbox_rows
+from gateway.store.compiled import Compiled, deferred_rows, insert_of
 from gateway.store.db import attach_as_loaded
 from gateway.store.models import (
     AttachmentRow,
@@ -37,6 +38,7 @@ _TICKET: Table = TicketRow.__table__  # type: ignore[assignment]
 _INSERT_TICKET = insert_of(_TICKET, returning="id")
 _TICKET_CLASS = manager_of_class(TicketRow)
 _INSERT_MESSAGE = insert_of(_MESSAGE, returning="id")
+_INSERT_MESSAGE_DEFERRED = insert_of(_MESSAGE)
 _INSERT_ATTACHMENT = insert_of(_ATTACHMENT)
 _INSERT_EVENT = insert_of(_EVENT)
 _INSERT_PARTICIPANT = insert(_PARTICIPANT)
@@ -161,9 +163,15 @@ def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[st
     return message_id
 
 
+def add_sent(tx: Session, ticket: TicketRow, **fields: object) -> None:
+    """A mail we send, on the timeline: deferred (store.compiled), nobody needs its id."""
+    _INSERT_MESSAGE_DEFERRED.defer(tx, {"ticket_id": ticket.id, **fields})
+
+
 def add_event(tx: Session, ticket: TicketRow, *, at: datetime, actor: str, kind: str, note: str = "",
               from_status: str | None = None, to_status: str | None = None) -> None:
-    _INSERT_EVENT.execute(tx, {"ticket_id": ticket.id, "at": at, "actor": actor, "kind": kind, "note": note,
+    """Deferred (store.compiled): written with the transaction's other rows."""
+    _INSERT_EVENT.defer(tx, {"ticket_id": ticket.id, "at": at, "actor": actor, "kind": kind, "note": note,
                                "from_status": from_status, "to_status": to_status})
 
 
@@ -196,14 +204,25 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
     # by plain INSERTs, never pending in the session, and flushing the
     # ticket's changes here cost an UPDATE per mail that the flush at
     # commit does for the whole group at once.
+    # Mails queued in this transaction are still deferred (store.compiled):
+    # they are added from memory, after the written ones, as the queries
+    # would order them.
+    queued = [row for row in deferred_rows(tx, outbox_rows.INSERT) if row["ticket_id"] == ticket_id]
     if ours_only:
         if not kinds:
-            return [m for (m,) in _OURS_ALL.all(tx, {"ticket_id": ticket_id})]
+            return [m for (m,) in _OURS_ALL.all(tx, {"ticket_id": ticket_id}, merged=True)] + [
+                row["message_id"] for row in queued]
         if len(kinds) == 1:
-            return [m for (m,) in _OURS_OF_KIND.all(tx, {"ticket_id": ticket_id, "kind": kinds[0]})]
+            return [m for (m,) in _OURS_OF_KIND.all(tx, {"ticket_id": ticket_id, "kind": kinds[0]}, merged=True)] + [
+                row["message_id"] for row in queued if row["kind"] == kinds[0]]
         with tx.no_autoflush:
             return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
-    rows = sorted(_REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}), key=lambda r: r[1])
+    rows = _REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}, merged=True)
+    rows += [(row["message_id"], row["created_at"]) for row in queued if not row["kind"].startswith("team_")]
+    rows += [(row["message_id"], row["sent_at"]) for row in deferred_rows(tx, _INSERT_MESSAGE_DEFERRED)
+             if row["ticket_id"] == ticket_id and row.get("role") in ("requester", "participant")
+             and row.get("message_id")]
+    rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
 
 
@@ -228,7 +247,10 @@ _REQUESTERS_THREAD = Compiled(union_all(_OURS_TO_REQUESTER, _THEIRS))  # one rou
 
 def last_event_note(tx: Session, ticket_id: int, kind: str) -> str | None:
     """The note of the ticket's newest event of ``kind`` (a reminder repeats the question)."""
-    return _LAST_EVENT_NOTE.scalar(tx, {"ticket_id": ticket_id, "kind": kind})  # type: ignore[no-any-return]
+    for row in reversed(deferred_rows(tx, _INSERT_EVENT)):  # this transaction's, not yet written
+        if row["ticket_id"] == ticket_id and row["kind"] == kind:
+            return row.get("note") or ""
+    return _LAST_EVENT_NOTE.scalar(tx, {"ticket_id": ticket_id, "kind": kind}, merged=True)  # type: ignore[no-any-return]
 
 
 _LAST_EVENT_NOTE = Compiled(select(EventRow.note)

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 
 from gateway.config import StorageConfig
 from gateway.store import outbox, tickets
-from gateway.store.compiled import Compiled, insert_of
+from gateway.store.compiled import Compiled, deferred_rows, insert_of
 from gateway.store.db import Database
 from gateway.store.models import EventRow, MessageRow, OutboxRow, TicketRow
 
@@ -132,3 +132,60 @@ def test_a_savepoint_rolled_back_takes_the_compiled_writes_made_inside_it(db: Da
         tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="after")
     with db.transaction() as tx:
         assert [e.kind for e in tickets.events(tx, ticket.id)] == ["before", "after"]
+
+
+# -- deferred rows ----------------------------------------------------------
+
+def _queue(tx: object, ticket: TicketRow, message_id: str, *, kind: str = "ack", at: datetime = NOW) -> None:
+    outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id, mail_from="a@example.gov.br",  # type: ignore[arg-type]
+               rcpt_tos=["ana@example.org"], raw=b"x", at=at)
+
+
+def test_deferred_rows_are_seen_by_every_read_of_the_same_transaction(db: Database) -> None:
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="asked", note="CNES?")
+        _queue(tx, ticket, "<ack@example.gov.br>")
+        _queue(tx, ticket, "<team@example.gov.br>", kind="team_new", at=NOW + timedelta(seconds=1))
+        # Reads that merge the rows from memory leave them deferred...
+        assert tickets.last_event_note(tx, ticket.id, "asked") == "CNES?"
+        assert tickets.thread_for(tx, ticket.id, ours_only=False) == ["<ack@example.gov.br>"]
+        assert tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",)) == ["<team@example.gov.br>"]
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW) == 1
+        assert len(deferred_rows(tx, outbox.INSERT)) == 2
+        # ...and anything run through the Session writes them first.
+        assert [e.kind for e in tickets.events(tx, ticket.id)] == ["asked"]
+        assert deferred_rows(tx, outbox.INSERT) == []
+        assert [r.message_id for r in outbox.for_ticket(tx, ticket.id)] == ["<ack@example.gov.br>",
+                                                                           "<team@example.gov.br>"]
+
+
+def test_a_written_row_after_deferred_ones_of_its_table_gets_the_later_id(db: Database) -> None:
+    """The timeline is ordered by id: our answer, deferred, then the
+    citizen's reply in the same transaction must stay in that order."""
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_sent(tx, ticket, direction="out", role="analyst", sender="a@example.gov.br", sent_at=NOW,
+                         message_id="<ours@example.gov.br>")
+        tickets.add_message(tx, ticket, direction="in", role="requester", sender="ana@example.org",
+                            sent_at=NOW + timedelta(seconds=1), message_id="<reply@example.org>")
+    with db.transaction() as tx:
+        rows = tx.scalars(select(MessageRow).order_by(MessageRow.id)).all()
+        assert [r.message_id for r in rows] == ["<ours@example.gov.br>", "<reply@example.org>"]
+
+
+def test_deferred_rows_follow_their_transaction_and_savepoint(db: Database) -> None:
+    with db.transaction() as tx:
+        ticket = _ticket(tx)
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="before")
+        with pytest.raises(RuntimeError), tx.begin_nested():
+            tickets.add_event(tx, ticket, at=NOW, actor="x", kind="inside")
+            _queue(tx, ticket, "<lost@example.gov.br>")
+            raise RuntimeError("the step failed")
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="after")
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        tickets.add_event(tx, ticket, at=NOW, actor="x", kind="rolled back")
+        raise RuntimeError("the mail failed")
+    with db.transaction() as tx:
+        assert [e.kind for e in tickets.events(tx, ticket.id)] == ["before", "after"]
+        assert outbox.for_ticket(tx, ticket.id) == []
