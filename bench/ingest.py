@@ -25,9 +25,8 @@ What it does, in one run (see bench/README.md for the why):
    processing run is bracketed by a bare-sink run of its mail size at c16,
    and its ratio is taken against the median of all the sink's runs of
    that size at c16 (the machine's speed drifts over the run).
-3. Diagnosis.  One extra acceptance run with aiosmtpd's per-command INFO
-   log silenced (a what-if, not the product), and py-spy profiles (if
-   py-spy is installed) of acceptance and processing.
+3. Diagnosis.  py-spy profiles (if py-spy is installed) of acceptance
+   and processing.
 
 Results go to bench/results/ingest.json, bench/results/ingest.md and the
 results section of bench/README.md.  Every loop is bounded in count and
@@ -122,8 +121,7 @@ language = "pt_BR"
 class Server:
     """A sink or gateway process pinned to one CPU; stopped with SIGTERM."""
 
-    def __init__(self, kind: str, workdir: Path, cpu: int | None, *, roles: str = "smtp",
-                 whatif: str | None = None) -> None:
+    def __init__(self, kind: str, workdir: Path, cpu: int | None, *, roles: str = "smtp") -> None:
         self.kind, self.workdir, self.cpu, self.roles = kind, workdir, cpu, roles
         self.port = free_port()
         self.db = workdir / "gateway.db"
@@ -135,7 +133,7 @@ class Server:
             config.write_text(GATEWAY_CONFIG.format(db=self.db, port=self.port, outbox=workdir / "outbox",
                                                     mailbox=MAILBOX))
             args = ["--config", str(config), "run", "--only", roles]
-            cmd = [PY, str(BENCH / "whatif.py"), whatif, *args] if whatif else [GATEWAY, *args]
+            cmd = [GATEWAY, *args]
         self.cmd = pinned(cpu, cmd)
         self.log_path = workdir / f"{kind}-{roles.replace(',', '+')}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -723,28 +721,6 @@ def markdown(res: dict[str, Any]) -> str:
     diag = res.get("diagnosis", {})
     if diag:
         lines += ["", "## Where the time goes", ""]
-        base = m["gateway/3k/c16"]
-        sink = m["sink/3k/c16"]["rate_per_s"]
-        whatifs = [(k, diag.get(f"whatif_{k}")) for k in ("core", "raw")]
-        if any(w and "failed" not in w for _, w in whatifs):
-            lines += ["- What-ifs (bench/whatif.py; NOT the product, one run each, c16 ~3 KB, same durability: WAL, "
-                      "`synchronous=FULL`, group commit, `250` after COMMIT):", "",
-                      "  | acceptance writer | mails/s | vs sink | gateway CPU ms/mail (event-loop thread + writer thread) |",
-                      "  |---|---|---|---|",
-                      f"  | as shipped (ORM objects + Session flush), median | {n(base['rate_per_s'])} | "
-                      f"{n(ratio(base['rate_per_s'], sink), 2)}x | {n(base['server_cpu_ms_per_mail'], 2)} "
-                      f"({n(base.get('main_cpu_ms_per_mail'), 2)} + {n(base.get('other_cpu_ms_per_mail'), 2)}) |"]
-            labels = {"core": "SQLAlchemy Core `INSERT .. RETURNING` executemany, in the Session",
-                      "raw": "dedicated sqlite3 connection, plain INSERTs, no Session/ORM"}
-            for key, w in whatifs:
-                if w and "failed" not in w:
-                    used = w.get("server_cpu_s", {})
-                    acc = w.get("accepted") or 1
-                    lines.append(f"  | {labels[key]} | {n(w['rate_per_s'])} | {n(ratio(w['rate_per_s'], sink), 2)}x | "
-                                 f"{n(w.get('server_cpu_ms_per_mail'), 2)} "
-                                 f"({n(1000 * (used.get('main_user', 0) + used.get('main_sys', 0)) / acc, 2)} + "
-                                 f"{n(1000 * (used.get('other_user', 0) + used.get('other_sys', 0)) / acc, 2)}) |")
-            lines.append("")
         for key, title in (("accept_profile", "Acceptance, c16 ~3 KB, gateway process (py-spy, % of samples)"),
                            ("process_profile", "Processing, ~3 KB backlog, gateway process (py-spy, % of samples)")):
             prof = diag.get(key)
@@ -769,11 +745,10 @@ def analysis(res: dict[str, Any]) -> list[str]:
                    f"{n(g16.get('main_cpu_ms_per_mail'), 2)} ms (the sink's only thread "
                    f"{n(s16.get('main_cpu_ms_per_mail'), 2)} ms) plus the group-commit writer thread "
                    f"{n(g16.get('other_cpu_ms_per_mail'), 2)} ms, on the same core. 0.8x leaves "
-                   f"{n((s16['server_cpu_ms_per_mail'] or 0) / TARGET_ACCEPT, 2)} ms per mail in all. fsync is not the "
-                   "limit (group commit, and the GIL is released during COMMIT); the writer's CPU is.")
+                   f"{n((s16['server_cpu_ms_per_mail'] or 0) / TARGET_ACCEPT, 2)} ms per mail in all.")
     p = next((p for p in res["processing"] if p["kind"] == "3k"), None)
     if p and p.get("processor_cpu_ms_per_mail"):
-        need = 1000 / (TARGET_PROCESS * (s16["rate_per_s"] or 1))
+        need = 1000 / (TARGET_PROCESS * (_sink_for(p, m) or 1))
         out.append(f"- Processing costs {n(p['processor_cpu_ms_per_mail'], 1)} ms CPU per ~3 KB mail in one thread; "
                    f"the 0.25x target needs <= {n(need, 1)} ms per mail.")
     if p and p.get("rss_slope_bytes_per_mail") is not None:
@@ -936,24 +911,10 @@ def main() -> None:
 
 def diagnosis(args: argparse.Namespace, work: Path, cpus: tuple[int | None, int | None]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    # 1. what-ifs (bench/whatif.py): the acceptance writer's insert done another way, same durability
-    for variant in ("core", "raw"):
-        workdir = work / f"diag-{variant}"
-        server = Server("gateway", workdir, cpus[0], whatif=variant)
-        server.start()
-        try:
-            result = run_client(server, "3k", args.n3k, 16, tag=variant, start=0, warmup=args.warmup,
-                                cpu=cpus[1], workdir=workdir)
-        finally:
-            server.stop()
-        result["inbox"] = inbox_counts(server.db)
-        result["all_stored"] = result["inbox"].get("accepted", 0) == args.warmup + result.get("accepted", -1)
-        out[f"whatif_{variant}"] = result
-        log(f"diagnosis, what-if writer={variant}: {_fmt(result)}")
     if not PYSPY:
         out["accept_profile"] = summarize_profile(None, ACCEPT_CATEGORIES)
         return out
-    # 2. py-spy during a c16 ~3 KB acceptance run (the profiler slows it; its rate is not reported)
+    # 1. py-spy during a c16 ~3 KB acceptance run (the profiler slows it; its rate is not reported)
     workdir = work / "diag-profile"
     server = Server("gateway", workdir, cpus[0])
     server.start()
@@ -972,7 +933,7 @@ def diagnosis(args: argparse.Namespace, work: Path, cpus: tuple[int | None, int 
         server.stop()
     out["accept_profile"] = summarize_profile(workdir / "accept.txt" if (workdir / "accept.txt").exists() else None,
                                               ACCEPT_CATEGORIES)
-    # 3. py-spy for 8 s of processing over that run's inbox
+    # 2. py-spy for 8 s of processing over that run's inbox
     server = Server("gateway", workdir, cpus[0], roles="process")
     server.start(wait_smtp=False)
     try:
