@@ -7,7 +7,10 @@ neither breaks the group nor loses the stored mail.  Real SQLite."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from gateway.app import Gateway
 from gateway.clock import SystemClock
@@ -17,6 +20,14 @@ from gateway.store import inbox
 from tests.helpers.mailfactory import make_mail
 
 SERVICE = "atendimento@example.gov.br"
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """On a loop of its own thread, as the gateway runs its listener (and
+    as pytest's own thread may already have a loop, from the browser tests)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)
 
 
 def _delivery(index: int) -> Delivery:
@@ -33,7 +44,7 @@ def test_concurrent_waiters_on_the_loop_and_on_threads_each_get_their_row(make_s
             on_loop = await asyncio.gather(*(gateway.ingest.stored(_delivery(i)) for i in range(40)))
             return [*on_loop, *(f.result(timeout=30) for f in threaded)]
 
-        receipts = asyncio.run(main())
+        receipts = _run(main())
         assert all(r.accepted for r in receipts)
         ids = [r.inbox_id for r in receipts]
         assert len(set(ids)) == 45
@@ -54,5 +65,5 @@ def test_a_cancelled_waiter_is_skipped_and_the_others_answered() -> None:
         _resolve([(gone, Receipt(ReceiptStatus.ACCEPTED, inbox_id=1)), (waiting, Receipt(ReceiptStatus.ACCEPTED, inbox_id=2))])
         return gone.cancelled(), await waiting
 
-    cancelled, receipt = asyncio.run(main())
+    cancelled, receipt = _run(main())
     assert cancelled and receipt.inbox_id == 2
