@@ -490,19 +490,20 @@ def _rss_summary(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]
 # -- profiles --------------------------------------------------------------
 
 ACCEPT_CATEGORIES = [
-    ("SQLite COMMIT (WAL write + fsync), writer thread", ("do_commit",)),
-    ("ingest writer: SQLAlchemy ORM insert/flush", ("Ingest._commit", "Ingest._write_loop")),
+    ("ingest writer thread: rows, INSERT and COMMIT (WAL write + fsync) on its own sqlite3 connection",
+     ("Ingest._commit", "Ingest._write_loop", "InboxWriter.")),
     ("aiosmtpd per-command INFO logging (mail.log)", ("sanitized_log", "Logger._log", "Logger.info")),
-    ("gateway SMTP handler (Delivery, submit, await)", ("SmtpHandler.",)),
+    ("gateway SMTP handler (Delivery, await the commit)", ("SmtpHandler.", "Ingest.stored")),
     ("aiosmtpd protocol + asyncio streams", ("aiosmtpd/",)),
     ("asyncio event loop / selector", ("asyncio/",)),
 ]
 PROCESS_CATEGORIES = [
     ("SQLite COMMIT (WAL write + fsync)", ("do_commit",)),
-    ("compose + serialize outbound mails (email package)", ("outbound/compose.py", "Message.as_bytes")),
+    ("compose outbound mails (gateway's MIME writer)", ("outbound/compose.py",)),
     ("render templates (Jinja)", ("outbound/render.py", "jinja2/")),
     ("parse the incoming mail", ("pipeline/parse.py", "gateway/mail/")),
-    ("SQLAlchemy ORM (queries, flush, autoflush)", ("sqlalchemy/",)),
+    ("SQL on the driver's cursor (store/compiled.py: statements, deferred rows)", ("store/compiled.py",)),
+    ("SQLAlchemy (Session, ORM)", ("sqlalchemy/",)),
     ("other gateway code", ("gateway/",)),
 ]
 

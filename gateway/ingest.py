@@ -56,7 +56,7 @@ def _answer(receipts: list[tuple[Future[Receipt] | _LoopWaiter, Receipt]]) -> No
     for waiter, receipt in receipts:
         if isinstance(waiter, _LoopWaiter):
             by_loop.setdefault(waiter.loop, []).append((waiter.future, receipt))
-        else:
+        elif not waiter.done():  # a cancelled one must not keep the others from their answer
             waiter.set_result(receipt)
     for loop, pairs in by_loop.items():
         try:
@@ -303,9 +303,10 @@ def quick_message_id(raw: bytes) -> str | None:
     end = _HEADER_END.search(raw, 0, 262144)
     head = raw[:end.start() if end else 262144].lower()
     at = head.find(b"message-id:")
-    while at > 0 and head[at - 1] not in b"\r\n":  # e.g. "X-Original-Message-ID:", or inside a value
-        at = head.find(b"message-id:", at + 1)
-    if at < 0:
-        return None
-    match = _MESSAGE_ID.match(raw, at, len(head))
-    return match.group(1).decode("ascii", "replace") if match else None
+    while at >= 0:
+        if at == 0 or head[at - 1] == 10:  # at a line's start; not "X-Original-Message-ID:" or inside a value
+            match = _MESSAGE_ID.match(raw, at, len(head))
+            if match:
+                return match.group(1).decode("ascii", "replace")
+        at = head.find(b"message-id:", at + 1)  # an empty or broken one: a later field may do
+    return None

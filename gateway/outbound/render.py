@@ -22,6 +22,7 @@ from gateway.errors import ConfigError
 DEFAULT_LANGUAGE: Final = "pt_BR"
 SHIPPED: Final = Path(__file__).resolve().parents[2] / "templates"
 _RECHECK_SECONDS: Final = 2.0
+_monotonic = time.monotonic  # the recheck's clock (a test sets its own)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Renderer:
         per part, three per mail); an edited template is still picked up,
         within ``_RECHECK_SECONDS``."""
         key = (language, mailbox, name)
-        now = time.monotonic()
+        now = _monotonic()
         held = self._recent.get(key)
         if held is not None and now - held[1] < _RECHECK_SECONDS:
             return held[0]

@@ -44,6 +44,7 @@ _MISSING: Final = object()
 _CURSOR: Final = "gateway.compiled.cursor"  # (transaction, dialect name, driver cursor) in Session.info
 _DEFERRED: Final = "gateway.compiled.deferred"  # [(Compiled, form, values, params)] in Session.info
 _DEFERRED_TABLES: Final = "gateway.compiled.deferred_tables"  # the tables those rows go to
+_DEFERRED_OWNERS: Final = "gateway.compiled.deferred_owners"  # table -> the one Compiled deferring rows into it
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class Compiled:
     def defer(self, tx: Session, params: Mapping[str, Any]) -> None:
         """Write this row with the transaction's other deferred rows (see the module's docstring)."""
         form, _ = self._prepare(tx, merged=True)
+        owners = tx.info.setdefault(_DEFERRED_OWNERS, {})
+        if any(owners.setdefault(table, self) is not self for table in self.tables):
+            # Rows are written grouped by statement: two deferred statements
+            # on one table could swap their ids, so the other's go first.
+            flush_deferred(tx)
+            owners = tx.info.setdefault(_DEFERRED_OWNERS, {})
+            owners.update(dict.fromkeys(self.tables, self))
         tx.info.setdefault(_DEFERRED, []).append((self, form, self._values(form, params), params))
         tx.info.setdefault(_DEFERRED_TABLES, set()).update(self.tables)
 
@@ -113,7 +121,7 @@ class Compiled:
             flush_deferred(tx)
         transaction = tx.get_nested_transaction() or tx.get_transaction()
         held = tx.info.get(_CURSOR)
-        if held is None or held[0] is not transaction or transaction is None:
+        if held is None or held[0] is not transaction or transaction is None or not transaction.is_active:
             # Session.connection() begins the transaction if needed (BEGIN
             # IMMEDIATE on SQLite, through the engine's begin event), and
             # the SAVEPOINT of a nested one, which the Session emits only
@@ -136,7 +144,7 @@ class Compiled:
             if value is _MISSING:
                 raise ValueError(f"compiled statement: no value for parameter {name!r}; "
                                  f"expected {', '.join(form.names)}")
-            if convert is not None and value is not None:
+            if convert is not None:  # with None too: JSON writes 'null' as the ORM does
                 value = convert(value)
             values.append(value)
         return values if form.positional else dict(zip(form.names, values))
@@ -204,6 +212,7 @@ def flush_deferred(tx: Session) -> None:
     order each statement was first deferred."""
     rows = tx.info.pop(_DEFERRED, None)
     tx.info.pop(_DEFERRED_TABLES, None)
+    tx.info.pop(_DEFERRED_OWNERS, None)
     if not rows:
         return
     # The cursor they were deferred on: asking the Session for a connection
@@ -240,5 +249,18 @@ def _nested(session: Session, transaction: SessionTransaction) -> None:
 def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     # Only rows deferred since the innermost savepoint began can be pending
     # (older ones were written when it began), and the rollback undoes that span.
-    session.info.pop(_DEFERRED, None)
-    session.info.pop(_DEFERRED_TABLES, None)
+    _forget(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction is over (commit, rollback or close): its
+    # cursor and anything still deferred must not outlive it.
+    if transaction.parent is None:
+        _forget(session)
+        session.info.pop(_CURSOR, None)
+
+
+def _forget(session: Session) -> None:
+    for key in (_DEFERRED, _DEFERRED_TABLES, _DEFERRED_OWNERS):
+        session.info.pop(key, None)

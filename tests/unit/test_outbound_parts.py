@@ -199,7 +199,7 @@ def test_an_edited_template_is_used_once_the_recheck_interval_has_passed(tmp_pat
     for part, text in (("subject", "Assunto"), ("txt", "versão 1"), ("html", "<p>versão 1</p>")):
         (folder / f"aviso.{part}.j2").write_text(text)
     now = [1000.0]
-    monkeypatch.setattr(render.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(render, "_monotonic", lambda: now[0])
     renderer = Renderer(tmp_path)
     assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 1\n"
     (folder / "aviso.txt.j2").write_text("versão 2")

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from gateway.config import StorageConfig
 from gateway.store import outbox, tickets
 from gateway.store.compiled import Compiled, deferred_rows, insert_of
 from gateway.store.db import Database
-from gateway.store.models import EventRow, MessageRow, OutboxRow, TicketRow
+from gateway.store.models import EventRow, MessageRow, OutboxRow, ThreadRefRow, TicketRow
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-3)))
 
@@ -122,16 +122,17 @@ def test_a_missing_value_and_an_expanding_parameter_are_named() -> None:
 
 def test_a_savepoint_rolled_back_takes_the_compiled_writes_made_inside_it(db: Database) -> None:
     """The Session emits SAVEPOINT only when a connection is asked for in the
-    nested transaction; a cursor kept from the outer one would write past it."""
+    nested transaction; a cursor kept from the outer one would write past it.
+    Written at once (not deferred): thread references."""
     with db.transaction() as tx:
         ticket = _ticket(tx)
-        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="before")
+        tickets.add_thread_ref(tx, "<before@example.org>", ticket.id, ours=False)
         with pytest.raises(RuntimeError), tx.begin_nested():
-            tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="inside")
+            tickets.add_thread_ref(tx, "<inside@example.org>", ticket.id, ours=False)
             raise RuntimeError("the step failed")
-        tickets.add_event(tx, ticket, at=NOW, actor="gateway", kind="after")
+        tickets.add_thread_ref(tx, "<after@example.org>", ticket.id, ours=False)
     with db.transaction() as tx:
-        assert [e.kind for e in tickets.events(tx, ticket.id)] == ["before", "after"]
+        assert sorted(tx.scalars(select(ThreadRefRow.message_id))) == ["<after@example.org>", "<before@example.org>"]
 
 
 # -- deferred rows ----------------------------------------------------------
@@ -189,3 +190,17 @@ def test_deferred_rows_follow_their_transaction_and_savepoint(db: Database) -> N
     with db.transaction() as tx:
         assert [e.kind for e in tickets.events(tx, ticket.id)] == ["before", "after"]
         assert outbox.for_ticket(tx, ticket.id) == []
+
+
+def test_a_json_none_is_written_as_the_orm_writes_it(db: Database) -> None:
+    """SQLAlchemy's JSON type stores None as JSON ``null``, not SQL NULL; the
+    compiled insert must store the same, or queries on the column would
+    tell old rows from new ones."""
+    with db.transaction() as tx:
+        _ticket(tx)  # compiled insert, tags not given
+        orm = TicketRow(protocol="ATD-2026-000002-0", mailbox="atendimento@example.gov.br",
+                        requester="bia@example.org", created_at=NOW, updated_at=NOW, tags=None)
+        tx.add(orm)
+    with db.transaction() as tx:
+        stored = dict(tx.execute(text("select protocol, tags is null from ticket")).all())
+        assert stored["ATD-2026-000001-1"] == stored["ATD-2026-000002-0"]
