@@ -30,6 +30,12 @@ from sqlalchemy.types import JSON, TypeDecorator
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)  # the clock's are UTC
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on SQLite too.
 
@@ -43,9 +49,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
-        value = value.astimezone(timezone.utc)
+        value = _as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Any) -> Any:
@@ -55,16 +59,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         percent of processing a mail.  Same text, byte for byte (tested)."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        utc = timezone.utc
-
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is None:
-                raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
-            if value.tzinfo is not utc:  # the clock's values are UTC already
-                value = value.astimezone(utc)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return process
 

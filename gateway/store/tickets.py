@@ -164,7 +164,9 @@ def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[st
 
 
 def add_sent(tx: Session, ticket: TicketRow, **fields: object) -> None:
-    """A mail we send, on the timeline: deferred (store.compiled), nobody needs its id."""
+    """A mail we send, on the timeline: deferred (store.compiled), nobody
+    needs its id.  Never a requester's or participant's mail: thread_for
+    does not look for those among the deferred rows."""
     _INSERT_MESSAGE_DEFERRED.defer(tx, {"ticket_id": ticket.id, **fields})
 
 
@@ -200,13 +202,12 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
     team's thread); otherwise the requester's side: their mails and ours to
     them.
     """
-    # Compiled statements (no flush of the session): these rows are written
-    # by plain INSERTs, never pending in the session, and flushing the
-    # ticket's changes here cost an UPDATE per mail that the flush at
-    # commit does for the whole group at once.
+    # Compiled statements, so the ticket's pending changes are not flushed
+    # (an UPDATE per mail that the commit does for the whole group at once).
     # Mails queued in this transaction are still deferred (store.compiled):
     # they are added from memory, after the written ones, as the queries
-    # would order them.
+    # would order them.  Their timeline rows (add_sent) are ours, never the
+    # requester's, so only the outbox rows matter here.
     queued = [row for row in deferred_rows(tx, outbox_rows.INSERT) if row["ticket_id"] == ticket_id]
     if ours_only:
         if not kinds:
@@ -219,9 +220,6 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
             return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
     rows = _REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}, merged=True)
     rows += [(row["message_id"], row["created_at"]) for row in queued if not row["kind"].startswith("team_")]
-    rows += [(row["message_id"], row["sent_at"]) for row in deferred_rows(tx, _INSERT_MESSAGE_DEFERRED)
-             if row["ticket_id"] == ticket_id and row.get("role") in ("requester", "participant")
-             and row.get("message_id")]
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
 
