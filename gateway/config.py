@@ -8,6 +8,7 @@ and what is expected (``gateway check-config`` prints exactly that).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -41,6 +42,32 @@ class SmtpConfig:
     timeout: int = 300
     lmtp: bool = False
     hostname: str = "gateway.example.gov.br"
+    # Peers (CIDR) whose mail may reach an internal mailbox over this
+    # listener, and whose Authentication-Results we read: the MTA in front.
+    trusted_networks: tuple[str, ...] = ()
+    # Where mail to postmaster@ and abuse@ of our domains goes (RFC 5321
+    # 4.5.1); empty: the team of the first mailbox.
+    postmaster: str = ""
+
+    def trusts(self, peer: str) -> bool:
+        """Whether ``peer`` (``"ip:port"``, ``"[v6]:port"`` or a bare address) is in trusted_networks."""
+        return in_networks(peer, self.trusted_networks)
+
+
+def in_networks(peer: str, networks: tuple[str, ...]) -> bool:
+    """Whether the address of ``peer`` is in one of ``networks`` (CIDR strings, validated at load)."""
+    if not networks or not peer:
+        return False
+    host = peer.strip()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 @dataclass(frozen=True)
@@ -80,11 +107,15 @@ class ProcessingConfig:
     group_size: int = 32  # mails per transaction when there is a backlog
     max_header_bytes: int = 256 * 1024
     max_part_bytes: int = 32 * 1024 * 1024
+    max_parts: int = 500  # MIME parts read per mail; the rest are kept in the raw mail only
+    max_depth: int = 20  # nesting of multipart and attached messages read per mail
 
 
 @dataclass(frozen=True)
 class LimitsConfig:
     acks_per_sender_per_hour: int = 5
+    # Warnings to the team about mail forging one analyst address, per hour.
+    forged_warnings_per_sender_per_hour: int = 3
 
 
 @dataclass(frozen=True)
@@ -97,11 +128,24 @@ class WebConfig:
     link_max_age_days: int = 30  # links in mails stop working after this
     lookup_limit_per_ip: int = 10  # look-ups per client address per hour; more get 429
     lookup_limit_per_protocol: int = 3  # look-ups per protocol per hour (each may mail a link)
+    # Proxies (addresses or CIDR) whose X-Forwarded-For names the client; no one else's is read.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     trusted_authserv_ids: tuple[str, ...] = ()
+    # A requester's decision by mail (accept, refuse, survey score) is applied
+    # "aligned": only with a trusted, aligned SPF/DKIM/DMARC pass for the From
+    # domain (else confirmed by a signed link); "any": always.  Empty: "aligned"
+    # when trusted_authserv_ids is set, else "any".
+    requester_decisions: str = ""
+
+    @property
+    def decisions_need_alignment(self) -> bool:
+        if self.requester_decisions:
+            return self.requester_decisions == "aligned"
+        return bool(self.trusted_authserv_ids)
 
 
 @dataclass(frozen=True)
@@ -165,8 +209,11 @@ class MailboxConfig:
     team: tuple[str, ...] = ()
     analysts: tuple[str, ...] = ()
     language: str = "pt_BR"
-    # Mail that arrives at an internal mailbox proves its analyst sender.
+    # Mail to an internal mailbox is taken only from the submission listener,
+    # LMTP/pipe delivery or [smtp] trusted_networks; its analyst senders need no other proof.
     internal: bool = False
+    # Who #atribuir may name besides team and analysts: addresses, or "@domain" for a whole domain.
+    assignable: tuple[str, ...] = ()
     # Deadlines, written as the seeds write them: 2h, 30min, 5d, 3bd.
     wait_limit: str = "5d"  # waiting for the requester -> closed (no_response)
     solved_limit: str = "3bd"  # solution unanswered -> closed (auto_accepted)
@@ -256,6 +303,7 @@ _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "storage.sqlite_synchronous": ("FULL", "NORMAL", "EXTRA"),
     "outbound.mode": ("maildir", "smtp"),
     "outbound.security": ("none", "starttls", "tls"),
+    "auth.requester_decisions": ("", "aligned", "any"),
 }
 
 
@@ -300,6 +348,10 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
     sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
     _check_submission(source, sections["submission"])
+    _check_networks(source, "smtp.trusted_networks", sections["smtp"].trusted_networks)
+    _check_networks(source, "web.trusted_proxies", sections["web"].trusted_proxies)
+    if sections["smtp"].postmaster and not _ADDRESS.match(sections["smtp"].postmaster.strip()):
+        raise ConfigError(source, "smtp.postmaster", f"{sections['smtp'].postmaster!r} is not an e-mail address")
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")
@@ -318,6 +370,15 @@ def _check_submission(source: str, submission: SubmissionConfig) -> None:
     if submission.require_tls and not (submission.tls_cert and submission.tls_key):
         raise ConfigError(source, "submission.tls_cert",
                           "AUTH needs STARTTLS: set tls_cert and tls_key (or require_tls = false on loopback only)")
+
+
+def _check_networks(source: str, key: str, networks: tuple[str, ...]) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(source, key, f"{network!r} is not an address or network like 127.0.0.1, "
+                                           "10.0.0.0/8 or ::1") from None
 
 
 def _table(source: str, name: str, value: Any) -> dict[str, Any]:
@@ -355,6 +416,10 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
         for member in getattr(mailbox, key):
             if not _ADDRESS.match(member.strip()):
                 raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
+    for entry in mailbox.assignable:
+        if not (_ADDRESS.match(entry.strip()) or _ADDRESS.match("x" + entry.strip())) or "@" not in entry:
+            raise ConfigError(source, f"{where}.assignable",
+                              f"{entry!r} is neither an address nor a domain written as @example.gov.br")
     _check_time_settings(source, where, mailbox)
     if mailbox.imap is not None:
         mailbox = dataclasses.replace(mailbox, imap=_check_imap(source, f"{where}.imap", mailbox.imap))
@@ -363,6 +428,7 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
         address=address,
         team=tuple(m.strip().lower() for m in mailbox.team),
         analysts=tuple(m.strip().lower() for m in mailbox.analysts),
+        assignable=tuple(m.strip().lower() for m in mailbox.assignable),
     )
 
 
