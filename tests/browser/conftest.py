@@ -26,8 +26,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per module.  Playwright's sync API keeps an event loop
+    running in pytest's thread while it is open; closing it with the module
+    lets later tests (and the code under test) run loops of their own."""
     need(Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is not None,
          f"Chromium is not at {CHROMIUM} (apt-get install chromium)")
     try:
