@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
+from gateway import logs
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.logs import mask_cpfs_in_logs
+
+# Owner read-write, group read, others nothing: the database holds citizens'
+# mails and CPFs, the outbox their answers.  Applied before any file exists.
+PRIVATE_UMASK: Final = 0o027
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -24,10 +28,10 @@ def _settings(ctx: click.Context) -> Settings:
         sys.exit(2)
 
 
-def _gateway(ctx: click.Context) -> Any:
+def _gateway(ctx: click.Context, settings: Settings | None = None) -> Any:
     from gateway.app import Gateway
 
-    settings = _settings(ctx)
+    settings = settings or _settings(ctx)
     try:
         return Gateway(settings)
     except ConfigError as error:  # a broken rule file
@@ -42,14 +46,33 @@ def _gateway(ctx: click.Context) -> Any:
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """E-mail gateway for ticket-based service desks."""
+    _restrict_umask()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    mask_cpfs_in_logs()
-    if not verbose:  # per-connection and per-migration chatter
-        for noisy in ("alembic", "mail.log"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(verbose=verbose)  # personal data masked in every record, -v included
+
+
+def _restrict_umask() -> None:
+    """Take away at least group-write and every "others" bit from what we create.
+
+    A service started from a shell or a unit without ``UMask=`` inherits
+    022, and SQLite, the Maildir and any log file would be world-readable.
+    A stricter umask inherited from the caller (077) is kept, never widened.
+    """
+    inherited = os.umask(PRIVATE_UMASK)
+    os.umask(inherited | PRIVATE_UMASK)
+
+
+def _refuse_unsafe(problems: list[ConfigError], command: str) -> None:
+    """Exit 2 before anything starts if the settings are unsafe on a network
+    (``gateway.safety``), naming each key and its fix."""
+    if not problems:
+        return
+    for problem in problems:
+        click.echo(f"unsafe setting: {problem}", err=True)
+    click.echo(f"gateway {command}: refusing to start; fix the setting(s) above "
+               "(`gateway check-config` lists them all)", err=True)
+    sys.exit(2)
 
 
 @main.command()
@@ -64,7 +87,11 @@ def run(ctx: click.Context, only: str) -> None:
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise click.BadParameter(f"unknown role {unknown[0]!r}; expected some of {', '.join(ROLES)}", param_hint="--only")
-    gateway = _gateway(ctx)
+    from gateway.safety import unsafe_settings
+
+    settings = _settings(ctx)
+    _refuse_unsafe(unsafe_settings(settings), "run")  # before a port, a file or a connection is opened
+    gateway = _gateway(ctx, settings)
     _print_welcome(gateway.settings)
     try:
         asyncio.run(gateway.serve(roles))
@@ -113,7 +140,11 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str, recipients: tup
 @click.pass_context
 def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) -> None:
     """Read mail from the mailboxes' IMAP accounts ([mailbox.imap]). Exit 1 if one failed."""
-    gateway = _gateway(ctx)
+    from gateway.safety import unsafe_imap
+
+    settings = _settings(ctx)
+    _refuse_unsafe(unsafe_imap(settings, mailbox), "poll")
+    gateway = _gateway(ctx, settings)
     pollers = gateway.imap_pollers(mailbox)
     if not pollers:
         gateway.close()
@@ -167,6 +198,12 @@ def tickets() -> None:
     """Look at tickets."""
 
 
+# Masking is the default because a terminal's output ends up in scrollback,
+# screenshots and pasted tickets; seeing a CPF is a deliberate act.
+_REVEAL_HELP: Final = ("Show CPFs, phone numbers and addresses as written "
+                       "(default: masked, e.g. ***.533.447-**, (61) *****-8888).")
+
+
 @tickets.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--status", default=None)
@@ -174,10 +211,11 @@ def tickets() -> None:
 @click.option("--limit", default=100, show_default=True)
 @click.option("--overdue", is_flag=True, help="Only open tickets past an SLA target, most overdue first.")
 @click.option("--now", "now_text", default=None, metavar="ISO8601", help="With --overdue: as of this instant.")
+@click.option("--reveal", is_flag=True, help=_REVEAL_HELP)
 @click.pass_context
 def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox: str | None, limit: int,
-                 overdue: bool, now_text: str | None) -> None:
-    """List tickets, newest first (or the overdue ones)."""
+                 overdue: bool, now_text: str | None, reveal: bool) -> None:
+    """List tickets, newest first (or the overdue ones); personal data masked unless --reveal."""
     from gateway.services import deadlines, views
     from gateway.store import due
     from gateway.store import tickets as store
@@ -186,12 +224,13 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
     now = _instant(now_text) if now_text else gateway.clock.now()
     with gateway.db.transaction() as tx:
         if overdue:
-            rows = [{**views.summary(t), "overdue": deadlines.late_targets(t, now),
+            rows = [{**views.summary(t, reveal=reveal), "overdue": deadlines.late_targets(t, now),
                      "first_response_due_at": _iso(t.first_response_due_at),
                      "resolution_due_at": _iso(t.resolution_due_at)}
                     for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
         else:
-            rows = [views.summary(t) for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
+            rows = [views.summary(t, reveal=reveal)
+                    for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
     gateway.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -248,14 +287,15 @@ def _iso(value: Any) -> str | None:
 @tickets.command(name="show")
 @click.argument("protocol")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--reveal", is_flag=True, help=_REVEAL_HELP)
 @click.pass_context
-def tickets_show(ctx: click.Context, protocol: str, as_json: bool) -> None:
-    """Show one ticket: messages and events."""
+def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool) -> None:
+    """Show one ticket: messages and events; personal data masked unless --reveal."""
     from gateway.services import views
 
     gateway = _gateway(ctx)
     with gateway.db.transaction() as tx:
-        data = views.detail(tx, protocol.strip().upper())
+        data = views.detail(tx, protocol.strip().upper(), reveal=reveal)
     gateway.close()
     if data is None:
         click.echo(f"no ticket {protocol}", err=True)
@@ -310,13 +350,16 @@ def quarantine() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def quarantine_list(ctx: click.Context, as_json: bool) -> None:
+    """Quarantined mails with their reasons; personal data in a reason (an error quoting a subject) masked."""
     from gateway.store import inbox
+    from gateway.tickets.fields import mask_personal_data_in
 
     gateway = _gateway(ctx)
     with gateway.db.transaction() as tx:
         rows = [{"id": q.id, "inbox_id": i.id, "step": q.step, "reason": q.reason, "at": q.created_at.isoformat(),
                  "message_id": i.message_id, "mail_from": i.mail_from} for q, i in inbox.quarantined(tx)]
     gateway.close()
+    rows = mask_personal_data_in(rows, except_keys=frozenset({"message_id"}))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -330,6 +373,7 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
 def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
     """Process a quarantined mail again (after fixing what stopped it)."""
     from gateway.store import inbox
+    from gateway.tickets.fields import mask_personal_data
 
     gateway = _gateway(ctx)
     with gateway.db.transaction() as tx:
@@ -340,7 +384,8 @@ def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
         sys.exit(1)
     result = gateway.ingest.process_one(row.id)
     gateway.close()
-    click.echo(f"inbox #{row.id}: {result.outcome.value if result else 'not processed'}: {result.reason if result else ''}")
+    reason = mask_personal_data(result.reason) if result else ""
+    click.echo(f"inbox #{row.id}: {result.outcome.value if result else 'not processed'}: {reason}")
 
 
 def _migrate_options(function: Any) -> Any:
@@ -364,6 +409,7 @@ def migrate(ctx: click.Context, source: str, mailbox_address: str, **values: Any
 def check_config(ctx: click.Context) -> None:
     """Validate the config and the templates; exit non-zero naming what is wrong."""
     from gateway.outbound.render import Renderer, sample_context
+    from gateway.safety import unsafe_settings
 
     settings = _settings(ctx)
     try:
@@ -383,7 +429,10 @@ def check_config(ctx: click.Context) -> None:
     problems = _check_rules(settings, renderer)
     for problem in problems:
         click.echo(f"rules error: {problem}", err=True)
-    if problems:
+    unsafe = unsafe_settings(settings)
+    for error in unsafe:
+        click.echo(f"unsafe setting: {error}", err=True)
+    if problems or unsafe:
         sys.exit(2)
     click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
 
@@ -411,9 +460,12 @@ def _check_rules(settings: Settings, renderer: Any) -> list[str]:
 @click.argument("mail_file", type=click.File("rb"))
 @click.option("--mailbox", default=None, help="Service address the mail is for (else its To/Cc decide).")
 @click.option("--sender", default="", help="Envelope sender, when it matters.")
+@click.option("--via", type=click.Choice(["public", "mta"]), default="public", show_default=True,
+              help="Judge the mail as arriving from the public Internet, or through the MTA in front "
+                   "(whose Authentication-Results then count).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def explain(ctx: click.Context, mail_file: Any, mailbox: str | None, sender: str, as_json: bool) -> None:
+def explain(ctx: click.Context, mail_file: Any, mailbox: str | None, sender: str, via: str, as_json: bool) -> None:
     """Show what the pipeline would do with MAIL_FILE (- for stdin), changing nothing."""
     from gateway.explain import as_text, explain as explain_mail
 
@@ -423,7 +475,8 @@ def explain(ctx: click.Context, mail_file: Any, mailbox: str | None, sender: str
         sys.exit(2)
     gateway = _gateway(ctx)
     try:
-        report = explain_mail(gateway, mail_file.read(), mailbox=mailbox, sender=sender)
+        report = explain_mail(gateway, mail_file.read(), mailbox=mailbox, sender=sender,
+                              via="lmtp" if via == "mta" else "explain")
     finally:
         gateway.close()
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else as_text(report))

@@ -82,6 +82,12 @@ class SubmissionConfig:
     tls_cert: str = ""
     tls_key: str = ""
     credentials_file: str = ""
+    # A failed login for one (client address, account) is answered after
+    # this many seconds, doubling with each further failure up to the max.
+    failure_delay: float = 1.0
+    max_failure_delay: float = 60.0
+    # Password checks running at once (threads); more get 454, try later.
+    concurrent_checks: int = 2
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,18 @@ class MailboxConfig:
     def display_name(self) -> str:
         return self.name or self.address
 
+    @property
+    def staff(self) -> frozenset[str]:
+        """Team and analysts: whose word counts on this mailbox's tickets (with proof)."""
+        return frozenset((*self.team, *self.analysts))
+
+    def may_assign(self, address: str) -> bool:
+        """Whether ``#atribuir`` may name ``address``: the staff, or an
+        ``assignable`` address or ``@domain``."""
+        address = address.strip().lower()
+        return address in self.staff or any(
+            address == entry or (entry.startswith("@") and address.endswith(entry)) for entry in self.assignable)
+
     def sla_for(self, category: str | None) -> SlaConfig | None:
         """The targets for a ticket's category (case and accents ignored), else ``sla_default``."""
         wanted = _category_key(category or "")
@@ -285,6 +303,21 @@ class Settings:
     @property
     def own_addresses(self) -> frozenset[str]:
         return frozenset(m.address for m in self.mailboxes)
+
+    def is_postmaster(self, address: str) -> bool:
+        """``postmaster@`` or ``abuse@`` one of our mailboxes' domains, or a
+        bare ``postmaster`` (RFC 5321 4.5.1: it must be accepted)."""
+        local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+        if not at:
+            return domain == "postmaster"
+        return local in ("postmaster", "abuse") and domain in {m.domain for m in self.mailboxes}
+
+    @property
+    def postmaster_to(self) -> tuple[str, ...]:
+        """Who reads mail to postmaster@ and abuse@: ``[smtp] postmaster``, else the first mailbox's team."""
+        if self.smtp.postmaster:
+            return (self.smtp.postmaster.strip().lower(),)
+        return self.mailboxes[0].team if self.mailboxes else ()
 
 
 _SECTIONS: Final[dict[str, type]] = {
@@ -370,6 +403,9 @@ def _check_submission(source: str, submission: SubmissionConfig) -> None:
     if submission.require_tls and not (submission.tls_cert and submission.tls_key):
         raise ConfigError(source, "submission.tls_cert",
                           "AUTH needs STARTTLS: set tls_cert and tls_key (or require_tls = false on loopback only)")
+    if submission.concurrent_checks < 1:
+        raise ConfigError(source, "submission.concurrent_checks",
+                          "0 would refuse every login; give 1 or more (2 suits a small server)")
 
 
 def _check_networks(source: str, key: str, networks: tuple[str, ...]) -> None:

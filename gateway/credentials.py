@@ -1,9 +1,13 @@
 """Analysts' passwords for SMTP AUTH on the submission listener.
 
-aiosmtpd calls the authenticator on the event loop, so a check must not
-take long: new hashes use 200,000 PBKDF2 rounds (about 0.1 s here) and a
-successful check is remembered for the process's life (keyed by an HMAC
-of the password under a per-process key, never the password itself).
+A check is deliberately slow (new hashes use 200,000 PBKDF2 rounds, about
+0.1 s here), so the submission listener runs it in a worker thread
+(:mod:`gateway.transports.auth_guard`), and a successful check is
+remembered for the process's life (keyed by an HMAC of the password under
+a per-process key, never the password itself).  A login that is not in the
+file costs the same as a wrong password for one that is: it is checked
+against a dummy hash with the file's own rounds, so the time of an answer
+does not tell which addresses have an account.
 
 One line per analyst in the file named by ``[submission] credentials_file``:
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +31,9 @@ from gateway.errors import ConfigError
 _SCHEME: Final = "pbkdf2_sha256"
 _ITERATIONS: Final = 200_000
 
+#: ``hashlib.pbkdf2_hmac``'s signature: (hash name, password, salt, rounds) -> digest.
+Pbkdf2 = Callable[[str, bytes, bytes, int], bytes]
+
 
 def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
     salt = secrets.token_bytes(16)
@@ -33,24 +41,38 @@ def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
     return f"{_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
 
 
-def check_password(password: str, stored: str) -> bool:
+def check_password(password: str, stored: str, *, pbkdf2: Pbkdf2 = hashlib.pbkdf2_hmac) -> bool:
     try:
         scheme, iterations, salt, digest = stored.split("$")
         if scheme != _SCHEME:
             return False
-        candidate = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), bytes.fromhex(salt), int(iterations))
+        candidate = pbkdf2("sha256", password.encode("utf-8"), bytes.fromhex(salt), int(iterations))
     except ValueError:
         return False
     return hmac.compare_digest(candidate.hex(), digest)
 
 
-class Credentials:
-    """The analysts who may log in, read once from the file."""
+def _rounds(stored: str) -> int:
+    """The PBKDF2 rounds of a stored hash (0 when unreadable)."""
+    parts = stored.split("$")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
 
-    def __init__(self, entries: dict[str, str]) -> None:
+
+class Credentials:
+    """The analysts who may log in, read once from the file.
+
+    ``pbkdf2`` is the hash function (a test passes a counting one).
+    """
+
+    def __init__(self, entries: dict[str, str], *, pbkdf2: Pbkdf2 = hashlib.pbkdf2_hmac) -> None:
         self._entries = entries
+        self._pbkdf2 = pbkdf2
         self._key = secrets.token_bytes(32)
         self._known_good: set[tuple[str, bytes]] = set()
+        # Checked for logins that have no entry: the highest rounds of the
+        # file, a random salt and a digest no password produces.
+        rounds = max((_rounds(stored) for stored in entries.values()), default=_ITERATIONS) or _ITERATIONS
+        self._dummy = f"{_SCHEME}${rounds}${secrets.token_hex(16)}${secrets.token_hex(32)}"
 
     @classmethod
     def load(cls, path: Path | str) -> Credentials:
@@ -70,14 +92,16 @@ class Credentials:
         return cls(entries)
 
     def verify(self, login: str, password: str) -> bool:
+        """Whether ``password`` is ``login``'s; slow on purpose, run it in a thread."""
         login = login.strip().lower()
         remembered = (login, hmac.new(self._key, password.encode("utf-8"), "sha256").digest())
         if remembered in self._known_good:
             return True
         stored = self._entries.get(login)
         if stored is None:
+            check_password(password, self._dummy, pbkdf2=self._pbkdf2)  # same cost as a wrong password
             return False
-        if check_password(password, stored):
+        if check_password(password, stored, pbkdf2=self._pbkdf2):
             self._known_good.add(remembered)
             return True
         return False

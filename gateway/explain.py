@@ -4,7 +4,8 @@ The mail goes through the real steps (the deciding ones, the rules, and
 ``act`` with the real services) inside one transaction that is always
 rolled back: what is printed is what the gateway would do, down to the
 rendered mails it would queue, and no row, sequence number or outbox
-entry survives.  CPFs are masked in everything shown.
+entry survives.  Personal data (CPFs, phone numbers, digits in addresses)
+is masked in everything shown, the mails it would send included.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ from gateway.rules import schema
 from gateway.rules.engine import human_size
 from gateway.rules.ruling import Ruling
 from gateway.store import inbox, outbox, tickets
-from gateway.tickets.fields import mask_cpfs_in
+from gateway.tickets.fields import mask_personal_data_in
 
 
 class _RollBack(Exception):
     """Raised to leave the transaction without committing anything."""
 
 
-def explain(gateway: Gateway, raw: bytes, *, mailbox: str | None = None, sender: str = "") -> dict[str, Any]:
-    """The explanation as plain data (the ``--json`` output)."""
+def explain(gateway: Gateway, raw: bytes, *, mailbox: str | None = None, sender: str = "",
+            via: str = "explain") -> dict[str, Any]:
+    """The explanation as plain data (the ``--json`` output).
+
+    ``via`` is the door the mail is judged as coming through: "explain"
+    (nobody vouched for it, as on the public listener), or "lmtp"/"pipe"
+    (through the MTA in front, whose Authentication-Results then count)."""
     now = gateway.clock.now()
-    row = {"received_at": now, "via": "explain", "peer": "", "mail_from": sender, "rcpt_tos": [mailbox] if mailbox else [],
+    row = {"received_at": now, "via": via, "peer": "", "mail_from": sender, "rcpt_tos": [mailbox] if mailbox else [],
            "authenticated_as": None, "mailbox_hint": mailbox, "sha256": hashlib.sha256(raw).hexdigest(),
            "message_id": quick_message_id(raw), "size": len(raw), "raw": raw}
     report: dict[str, Any] = {}
@@ -53,8 +59,9 @@ def explain(gateway: Gateway, raw: bytes, *, mailbox: str | None = None, sender:
     except _RollBack:
         pass
     report["steps"] = [{"step": entry.step, "stopped": entry.note} for entry in ctx.trace]
-    report["notes"] = [mask_cpfs_in(note) for note in ctx.notes]
-    return report
+    report["notes"] = list(ctx.notes)
+    # Every string, not a list of fields: a field added later is masked too.
+    return mask_personal_data_in(report, except_keys=frozenset({"message_id"}))
 
 
 def _decided(ctx: MailContext, gateway: Gateway) -> dict[str, Any]:
@@ -69,6 +76,9 @@ def _decided(ctx: MailContext, gateway: Gateway) -> dict[str, Any]:
                    if ctx.ticket is not None else None),
         "previous_ticket": ctx.previous_ticket.protocol if ctx.previous_ticket is not None else None,
         "role": ctx.role.value if ctx.role else None,
+        "proof": ctx.proof or None,
+        "authentication": ctx.evidence.summary(mail.from_addr.rpartition("@")[2]) if mail and mail.from_addr else None,
+        "authentication_notes": list(ctx.evidence.notes) if mail else [],
         "flags": {flag.value: reason for flag, reason in ctx.flags.items()},
         "rules": _rules(ctx.ruling, gateway, mailbox.address if mailbox else None),
         "attachments": _attachments(ctx),
@@ -87,7 +97,7 @@ def _rules(ruling: Ruling | None, gateway: Gateway, address: str | None) -> dict
     return {
         "source": ruling.source, "mode": ruling.mode, "applied": True,
         "results": [{"rule": r.rule, "source": r.source, "matched": r.matched, "evaluated": r.evaluated,
-                     "reason": mask_cpfs_in(r.reason), "actions": by_rule.get(r.rule, [])}
+                     "reason": r.reason, "actions": by_rule.get(r.rule, [])}
                     for r in ruling.evaluation.results],
         "outcome": {"category": outcome.category, "priority": outcome.priority,
                     "sla": {"first_response": str(outcome.first_response) if outcome.first_response else None,
@@ -150,7 +160,7 @@ def _mail(row: Any) -> dict[str, Any]:
     body = message.get_body(("plain",))
     return {"kind": row.kind, "to": list(row.rcpt_tos), "subject": str(message["Subject"] or ""),
             "attachments": [part.get_filename() for part in message.iter_attachments()],  # type: ignore[attr-defined]
-            "text": mask_cpfs_in(body.get_content()) if body is not None else ""}  # type: ignore[attr-defined]
+            "text": body.get_content() if body is not None else ""}  # type: ignore[attr-defined]
 
 
 def as_text(report: dict[str, Any]) -> str:
@@ -167,7 +177,11 @@ def as_text(report: dict[str, Any]) -> str:
     else:
         previous = f" (not added to {report['previous_ticket']})" if report.get("previous_ticket") else ""
         lines.append(f"ticket:   none matched: a new ticket{previous}")
-    lines.append(f"role:     {report.get('role') or '-'}")
+    lines.append(f"role:     {report.get('role') or '-'}" + (f" ({report['proof']})" if report.get("proof") else ""))
+    if report.get("authentication"):
+        lines.append(f"auth:     {report['authentication']}")
+    for note in report.get("authentication_notes") or []:
+        lines.append(f"          {note}")
     for flag, reason in (report.get("flags") or {}).items():
         lines.append(f"flag:     {flag}: {reason}")
     lines += _rules_text(report.get("rules"))

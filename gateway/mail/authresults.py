@@ -1,35 +1,196 @@
-"""Read ``Authentication-Results`` (RFC 8601) added by an MTA we trust.
+"""What the MTA in front of us says about a mail's sender (RFC 8601).
 
-Anyone can write such a header, so only those whose authserv-id is in
-``[auth] trusted_authserv_ids`` count; the MTA in front is expected to
-strip copies that arrive from outside.  A pass counts only when it is
-aligned with the From domain, so a spammer's own DKIM signature proves
-nothing about an analyst's address.
+Anyone can write an ``Authentication-Results`` header, so this module
+believes only the ones the border MTA added, and only when the mail
+really came through that MTA:
+
+- **the path**: the caller says whether the mail arrived through a border
+  we trust (LMTP or pipe delivery, an IMAP account, or SMTP from
+  ``[smtp] trusted_networks``).  On the public listener the gateway *is*
+  the border and verifies nothing itself, so every header claiming a
+  trusted authserv-id there is a forgery: all are ignored, and said so.
+- **the place** (RFC 8601 section 5): an MTA prepends its headers, so its
+  own are the topmost.  The trusted block is the first run of consecutive
+  headers with a trusted authserv-id, found by skipping only the trace
+  headers MTAs prepend (``Received``, ``Return-Path``, ``Delivered-To``,
+  ``ARC-*``...).  The first header a sender's client writes (``From``,
+  ``Subject``, ``X-Anything``) ends the search: whatever is below it came
+  from outside.
+- **the words**: parsed with ``authres`` (a real RFC 8601 parser), so a
+  ``dkim=pass`` inside a comment is a comment.  A method that both passes
+  and fails in the block does not pass: a forged pass written just below
+  our MTA's failing header (the MTA forgot to strip it) counts for nothing.
+
+Even so, the MTA must remove incoming headers that carry its own
+authserv-id (RFC 8601 section 5, e.g. OpenDKIM's ``RemoveARAll``): a
+forged header placed exactly where a second milter of ours would write is
+indistinguishable from it.  The README's Security model says so.
+
+A pass counts only when it is *aligned* with the From domain: a DKIM
+signature with ``header.d`` equal to it, an SPF pass whose
+``smtp.mailfrom`` is in it, or a DMARC pass with ``header.from`` equal to
+it; a spammer's own valid DKIM signature proves nothing about an
+analyst's address.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
 
-_RESULT = re.compile(r"\b(dkim|spf|dmarc)\s*=\s*(\w+)([^;]*)", re.IGNORECASE)
-_PROPERTY = re.compile(r"\b(header\.d|header\.i|header\.from|smtp\.mailfrom|smtp\.from)\s*=\s*([^\s;]+)",
-                       re.IGNORECASE)
+import authres
+
+#: Headers an MTA (or its filters) prepends above the message it received.
+_TRACE: Final = frozenset({
+    "received", "return-path", "delivered-to", "x-original-to", "received-spf", "arc-seal",
+    "arc-message-signature", "arc-authentication-results", "x-envelope-from", "x-envelope-to", "x-greylist",
+    "dkim-filter", "x-virus-scanned", "x-virus-status", "x-amavis-alert", "x-quarantine-id",
+})
+_TRACE_PREFIXES: Final = ("x-spam-", "x-virus-", "x-amavis-")
+#: The property that names the domain each method speaks for.
+_DOMAIN_OF: Final = {"dkim": ("header", "d"), "spf": ("smtp", "mailfrom"), "dmarc": ("header", "from")}
+_METHODS: Final = ("dmarc", "dkim", "spf")
 
 
-def aligned_pass(headers: Iterable[str], *, from_domain: str, trusted: Iterable[str]) -> str | None:
-    """The method that proves ``from_domain`` (e.g. ``"dkim"``), or None."""
-    trusted_ids = {t.lower() for t in trusted}
-    domain = from_domain.lower()
-    for header in headers:
-        authserv_id = header.split(";", 1)[0].strip().split()[0].lower() if header.strip() else ""
-        if authserv_id not in trusted_ids:
-            continue
-        for method, result, properties in _RESULT.findall(header):
-            if result.lower() != "pass":
+@dataclass(frozen=True)
+class MethodResult:
+    """One ``method=result`` of a trusted header, with the domain it speaks for."""
+
+    method: str  # dkim, spf, dmarc
+    result: str  # pass, fail, none, softfail, neutral, temperror, permerror, policy
+    domain: str  # header.d, the smtp.mailfrom domain, header.from; "" when the header gave none
+    authserv_id: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What trusted headers say about one mail; ``notes`` say what was ignored and why."""
+
+    results: tuple[MethodResult, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def present(self) -> bool:
+        """Whether a trusted MTA said anything about SPF, DKIM or DMARC."""
+        return bool(self.results)
+
+    def aligned_pass(self, from_domain: str) -> str | None:
+        """The method that proves ``from_domain`` (``"dmarc"``, ``"dkim"``,
+        ``"spf"``), or None.  A method the block also reports as anything but
+        a pass for that domain (or for no domain) proves nothing."""
+        domain = from_domain.lower().rstrip(".")
+        if not domain:
+            return None
+        for method in _METHODS:
+            mine = [r for r in self.results if r.method == method and (r.domain in (domain, "") or
+                                                                        _within(domain, r.domain, method))]
+            passes = [r for r in mine if r.result == "pass" and _aligned(domain, r.domain, method)]
+            if passes and all(r.result == "pass" for r in mine):
+                return method
+        return None
+
+    def failed(self, from_domain: str) -> bool:
+        """The trusted MTA judged this mail and the From domain did not
+        come out proven: a DMARC fail, or neither SPF nor DKIM aligned."""
+        return self.present and self.aligned_pass(from_domain) is None
+
+    def summary(self, from_domain: str) -> str:
+        """One line for the timeline and ``explain``: what proved the sender, or why nothing did."""
+        if not self.present:
+            return "no trusted Authentication-Results"
+        method = self.aligned_pass(from_domain)
+        said = ", ".join(f"{r.method}={r.result}" + (f" ({r.domain})" if r.domain else "") for r in self.results)
+        verdict = f"{method} pass aligned with {from_domain}" if method else f"nothing aligned with {from_domain}"
+        return f"{verdict}: {said} from {self.results[0].authserv_id}"
+
+
+NO_EVIDENCE: Final = Evidence()
+
+
+def trusted_evidence(headers: Sequence[tuple[str, str]], trusted_ids: Iterable[str], *,
+                     trusted_path: bool) -> Evidence:
+    """Read the trusted block of ``headers`` (raw name/value pairs, top first).
+
+    ``trusted_path`` is whether the mail came through the MTA we trust;
+    without it every header claiming a trusted id is ignored, with a note.
+    """
+    trusted = frozenset(t.strip().lower() for t in trusted_ids if t.strip())
+    if not trusted:
+        return NO_EVIDENCE
+    if not trusted_path:
+        claimed = sum(1 for name, value in headers
+                      if name.lower() == "authentication-results" and _claimed_id(value) in trusted)
+        if not claimed:
+            return NO_EVIDENCE
+        return Evidence(notes=(f"ignored {claimed} Authentication-Results header(s) claiming a trusted "
+                               "authserv-id: the mail did not come through the trusted MTA",))
+    results: list[MethodResult] = []
+    notes: list[str] = []
+    used = 0  # trusted-id headers read in the block
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "authentication-results":
+            claimed = _claimed_id(value)
+            if claimed in trusted:
+                parsed = _parse(value)
+                if parsed is None:
+                    notes.append(f"ignored an unreadable Authentication-Results from {claimed}")
+                else:
+                    results.extend(parsed)
+                used += 1
                 continue
-            for _name, value in _PROPERTY.findall(properties):
-                value_domain = value.rsplit("@", 1)[-1].strip("<>").lower()
-                if value_domain == domain:
-                    return method.lower()
-    return None
+            if used:
+                break
+            continue  # another host's header above ours: an MTA further in, or an untrusted filter
+        if used or not (lower in _TRACE or lower.startswith(_TRACE_PREFIXES)):
+            break
+    below = sum(1 for name, value in headers
+                if name.lower() == "authentication-results" and _claimed_id(value) in trusted) - used
+    if below:
+        notes.append(f"ignored {below} Authentication-Results header(s) with a trusted authserv-id below "
+                     "the trusted block: written by the sender, not by our MTA")
+    return Evidence(tuple(results), tuple(notes))
+
+
+def _claimed_id(value: str) -> str:
+    """The authserv-id a header claims, read without the full parser (cheap)."""
+    text = " ".join(value.split())
+    head = text.split(";", 1)[0].strip()
+    while head.startswith("("):  # a leading comment
+        head = head.partition(")")[2].strip()
+    return head.split(" ", 1)[0].lower() if head else ""
+
+
+def _parse(value: str) -> list[MethodResult] | None:
+    try:
+        header = authres.AuthenticationResultsHeader.parse_value(" ".join(value.split()))
+    except Exception:  # noqa: BLE001 - authres raises its own SyntaxError and others on junk
+        return None
+    authserv_id = str(header.authserv_id or "").lower()
+    found = []
+    for result in header.results:
+        method = str(result.method or "").lower()
+        if method not in _DOMAIN_OF:
+            continue
+        ptype, pname = _DOMAIN_OF[method]
+        domain = ""
+        for prop in result.properties:
+            if str(prop.type).lower() == ptype and str(prop.name).lower() == pname:
+                domain = str(prop.value or "").rsplit("@", 1)[-1].strip("<>").lower().rstrip(".")
+        found.append(MethodResult(method, str(result.result or "").lower(), domain, authserv_id))
+    return found
+
+
+def _aligned(from_domain: str, domain: str, method: str) -> bool:
+    """DMARC already checked alignment; DKIM's d= must be the From domain;
+    SPF's mail-from domain the From domain or a subdomain of it."""
+    if not domain:
+        return False
+    if method == "spf":
+        return domain == from_domain or domain.endswith("." + from_domain)
+    return domain == from_domain
+
+
+def _within(from_domain: str, domain: str, method: str) -> bool:
+    return method == "spf" and bool(domain) and domain.endswith("." + from_domain)

@@ -30,14 +30,17 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Callable, Final
 
 from gateway.mail.addresses import normalise
-from gateway.mail.attachments import Attachment, Parts, sniff, split_parts
+from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts
 from gateway.mail.charsets import decode, decode_header_value
+from gateway.mail.mailboxes import first_mailbox
 from gateway.mail.text import html_to_text
 
 __all__ = ["Attachment", "ParseError", "ParsedMail", "parse"]
 
 _FIRST_HEADER: Final = re.compile(rb"[!-9;-~]+[ \t]*:")
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n|\r\r")
+_LF_HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
+_LONE_CR: Final = re.compile(rb"\r(?!\n)")
 _MBOX_FROM: Final = re.compile(rb">?From [^\r\n]*(?:\r\n|\r|\n)")
 _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
@@ -52,7 +55,13 @@ class ParseError(Exception):
 class ParsedMail:
     """A parsed incoming mail.  Addresses are lower-cased addr-specs; ids
     have no angle brackets; ``text`` is the plain body (or the text of the
-    HTML body when there is no plain one)."""
+    HTML body when there is no plain one).
+
+    ``from_addr`` comes from a strict reading of From
+    (:mod:`gateway.mail.mailboxes`): when From is present but broken it is
+    empty and ``from_problem`` says what is wrong and where, so a broken
+    From never names a requester and is not mistaken for a missing one.
+    """
 
     message_id: str | None
     subject: str
@@ -71,6 +80,7 @@ class ParsedMail:
     defects: tuple[str, ...]
     #: content type of every MIME leaf, in order (e.g. ``message/delivery-status``)
     part_types: tuple[str, ...] = ()
+    from_problem: str = ""
     raw_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def header(self, name: str, default: str = "") -> str:
@@ -92,21 +102,27 @@ def parse(
     *,
     max_header_bytes: int = 256 * 1024,
     max_part_bytes: int = 32 * 1024 * 1024,
+    max_parts: int = 500,
+    max_depth: int = 20,
 ) -> ParsedMail:
     """Parse raw RFC 5322 bytes.  Never raises on a real mail; raises
-    :class:`ParseError` for empty input or bytes without a header block."""
+    :class:`ParseError` for empty input or bytes without a header block.
+
+    At most ``max_parts`` MIME parts and ``max_depth`` levels of nesting are
+    read, by either parser; the rest stays in the raw mail and a defect
+    says so (:func:`gateway.mail.attachments.walk`)."""
     defects: list[str] = []
     data = _prepare(raw, max_header_bytes, defects)
     try:
         message = email.message_from_bytes(data, policy=email.policy.compat32)
-        return _build(message, defects, max_part_bytes)
+        return _build(message, defects, max_part_bytes, max_parts=max_parts, max_depth=max_depth)
     except RecursionError as error:
         defects.append(f"stdlib walk failed: {type(error).__name__}")
         failure: Exception = error
     except Exception as error:  # noqa: BLE001 - any parser bug must reach the fallback
         defects.append(f"stdlib walk failed: {type(error).__name__}: {error}")
         failure = error
-    return _with_mailparser(data, defects, max_part_bytes, failure)
+    return _with_mailparser(data, defects, max_part_bytes, failure, max_parts=max_parts, max_depth=max_depth)
 
 
 def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
@@ -121,6 +137,7 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
     if not _FIRST_HEADER.match(data):
         raise ParseError(f"cannot parse mail: it does not start with a header line "
                          f"(first bytes {data[:40]!r}); is this a body without headers?")
+    data = _lone_crs_as_data(data, defects)
     end = _HEADER_END.search(data)
     header_size = end.start() if end else len(data)
     if header_size > max_header_bytes:
@@ -134,11 +151,25 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
     return data
 
 
-def _build(message: Message, defects: list[str], max_part_bytes: int) -> ParsedMail:
+def _lone_crs_as_data(data: bytes, defects: list[str]) -> bytes:
+    """A CR without its LF inside the header block is data, never a line
+    break: ``X-Note: a\\rAuthentication-Results: ...`` is one header, not a
+    second one the sender smuggled in (the stdlib parser splits lines at a
+    lone CR).  Only mails whose lines end in LF are touched; an old
+    Mac-style mail with CR line ends throughout keeps them."""
+    end = _LF_HEADER_END.search(data)
+    head = data[:end.start()] if end else data
+    if b"\n" not in head or not _LONE_CR.search(head):
+        return data
+    defects.append("bare CR inside the header block read as a space (RFC 5322 2.2: CR and LF only together)")
+    return _LONE_CR.sub(b" ", head) + data[len(head):]
+
+
+def _build(message: Message, defects: list[str], max_part_bytes: int, *, max_parts: int,
+           max_depth: int) -> ParsedMail:
     """Turn a compat32 message into a ParsedMail."""
     raw_headers = tuple((name, str(value)) for name, value in message.raw_items())
-    first = _first_raw(raw_headers)
-    body = split_parts(message, max_part_bytes, defects)
+    body = split_parts(message, max_part_bytes, defects, max_parts=max_parts, max_depth=max_depth)
     return _assemble(raw_headers, body, defects)
 
 
@@ -146,7 +177,7 @@ def _assemble(
     raw_headers: tuple[tuple[str, str], ...], body: Parts, defects: list[str]
 ) -> ParsedMail:
     first = _first_raw(raw_headers)
-    from_name, from_addr = _first_address(first("from"))
+    sender = first_mailbox(_unfold(first("from")))
     text = body.text
     if text is None:
         text = html_to_text(body.html) if body.html is not None else ""
@@ -156,8 +187,8 @@ def _assemble(
     return ParsedMail(
         message_id=_normalise_id(first("message-id")),
         subject=decode_header_value(first("subject")),
-        from_addr=from_addr,
-        from_name=from_name,
+        from_addr=sender.address,
+        from_name=sender.name,
         to=_addresses(raw_headers, "to"),
         cc=_addresses(raw_headers, "cc"),
         reply_to=_addresses(raw_headers, "reply-to"),
@@ -170,6 +201,7 @@ def _assemble(
         language_hint=decode_header_value(first("content-language")) or None,
         defects=tuple(defects),
         part_types=tuple(body.part_types),
+        from_problem=f"From: {sender.problem}" if sender.problem else "",
         raw_headers=raw_headers,
     )
 
@@ -205,15 +237,6 @@ def _message_ids(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in ids if i))
 
 
-def _first_address(raw: str) -> tuple[str, str]:
-    """(decoded display name, addr-spec) of the first address in a header."""
-    if not raw:
-        return "", ""
-    pairs = getaddresses([_unfold(raw)])
-    name, addr = next(((n, a) for n, a in pairs if "@" in a), pairs[0] if pairs else ("", ""))
-    return decode_header_value(name), normalise(addr)
-
-
 def _addresses(raw_headers: tuple[tuple[str, str], ...], name: str) -> tuple[str, ...]:
     values = [_unfold(v) for k, v in raw_headers if k.lower() == name]
     if not values:
@@ -245,13 +268,19 @@ def _unfold(value: str) -> str:
 
 
 def _with_mailparser(
-    data: bytes, defects: list[str], max_part_bytes: int, failure: Exception
+    data: bytes, defects: list[str], max_part_bytes: int, failure: Exception, *, max_parts: int, max_depth: int
 ) -> ParsedMail:
-    """Second chance when our walk raised: mail-parser's own tolerant walk."""
+    """Second chance when our walk raised: mail-parser's own tolerant walk,
+    over the tree cut to the parts our walk reads (mail-parser itself walks
+    every part, and does much more per part than we do)."""
     try:
         import mailparser
 
-        fallback = mailparser.parse_from_bytes(data)
+        message = email.message_from_bytes(data, policy=email.policy.compat32)  # as parse_from_bytes does
+        pruned: list[str] = []
+        prune(message, max_parts=max_parts, max_depth=max_depth, defects=pruned)
+        defects = defects + [defect for defect in pruned if defect not in defects]
+        fallback = mailparser.MailParser(message)
         raw_headers = tuple((name, str(value)) for name, value in fallback.message.raw_items())
         body = Parts(
             text="\n".join(fallback.text_plain) if fallback.text_plain else None,

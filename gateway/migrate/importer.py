@@ -120,7 +120,8 @@ class Importer:
         if problem is None:
             try:
                 parsed = parse(source.raw, max_header_bytes=self.limits.max_header_bytes,
-                               max_part_bytes=self.limits.max_part_bytes)
+                               max_part_bytes=self.limits.max_part_bytes, max_parts=self.limits.max_parts,
+                               max_depth=self.limits.max_depth)
             except ParseError as error:
                 problem = f"the mail could not be parsed: {error}"
         # A quarantined mail is keyed by its bytes: its Message-ID may be the broken part.

@@ -97,7 +97,7 @@ def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSen
     head = "".join(_field(name, value) for name, value in fields)
     # ASCII but for an internationalised address or Message-ID copied from
     # a citizen's mail (RFC 6532), which only UTF-8 can carry.
-    return f"{head}\r\n{body}".encode("utf-8")
+    return f"{head}\r\n{body}".encode("utf-8", "surrogateescape")  # a forwarded original keeps its bytes
 
 
 def _field(name: str, value: str) -> str:
@@ -164,6 +164,10 @@ def _attachment(item: FileToSend) -> str:
     content_type = item.content_type.lower()
     if not _MIME_TYPE.fullmatch(content_type):
         content_type = "application/octet-stream"
+    if content_type == "message/rfc822":  # RFC 2046 5.2.1: 7bit or 8bit only, never base64
+        if _fits_8bit(item.data):
+            return _message_part(item)
+        content_type = "application/octet-stream"
     filename = headers.clean(item.filename, limit=200) or "anexo"
     if filename.isascii():
         disposition = f'attachment; filename="{quote(filename)}"'
@@ -172,6 +176,20 @@ def _attachment(item: FileToSend) -> str:
     data = encodebytes(item.data).decode("ascii").replace("\n", "\r\n")
     return (f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n"
             f"{_field('Content-Disposition', disposition)}\r\n{data}")
+
+
+def _fits_8bit(data: bytes) -> bool:
+    """Whether a mail can go inside another as it is: no NUL, lines of at most 998 bytes."""
+    return b"\0" not in data and all(len(line) <= 998 for line in re.split(rb"\r\n|\r|\n", data))
+
+
+def _message_part(item: FileToSend) -> str:
+    """A whole mail attached as itself (a forwarded original), CRLF line ends."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", item.data).decode("utf-8", "surrogateescape")
+    filename = headers.clean(item.filename, limit=200) or "mensagem.eml"
+    return (f"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n"
+            f"{_field('Content-Disposition', f'attachment; filename={chr(34)}{quote(filename)}{chr(34)}')}\r\n"
+            f"{data}")
 
 
 def _continued(name: str, value: str) -> str:

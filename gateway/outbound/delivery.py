@@ -3,7 +3,10 @@
 A ``Deliverer`` hands one rendered mail over and says how it went; it
 sorts failures into "try again later" (4xx, refused connection, timeout)
 and "give up and record it" (5xx), so the sender never has to know which
-library was underneath.
+library was underneath.  A mail whose envelope no relay could take (an
+address with a NUL or a space, a non-ASCII local part for a relay without
+SMTPUTF8) is a permanent failure of that mail, found before or while
+talking to the relay, and never an error of another kind.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import aiosmtplib
 
 from gateway.config import OutboundConfig
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.mail.addresses import addr_spec_problem, ascii_domain
 
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 
@@ -76,9 +80,15 @@ class SmtpDeliverer:
 
     def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
         config = self.config
-        with _smtp_errors(f"{config.host}:{config.port}"):
+        sender, recipients = _envelope(mail_from, rcpt_tos)
+        # Domains went to IDNA above; a local part still not ASCII needs the
+        # relay's SMTPUTF8 (RFC 6531), and aiosmtplib refuses without it.
+        needs_utf8 = [written for written, sent in zip((mail_from, *rcpt_tos), (sender, *recipients))
+                      if not sent.isascii()]
+        with _smtp_errors(f"{config.host}:{config.port}", needs_utf8):
             errors, _ = self._loop.run_until_complete(aiosmtplib.send(
-                raw, sender=mail_from, recipients=list(rcpt_tos), hostname=config.host, port=config.port,
+                raw, sender=sender, recipients=recipients, mail_options=["SMTPUTF8"] if needs_utf8 else None,
+                hostname=config.host, port=config.port,
                 username=config.username or None, password=config.password or None,
                 use_tls=config.security == "tls", start_tls=True if config.security == "starttls" else False,
                 timeout=config.timeout, tls_context=ssl.create_default_context() if config.security != "none" else None,
@@ -96,11 +106,30 @@ def build(config: OutboundConfig) -> Deliverer:
     return MaildirDeliverer(config.path) if config.mode == "maildir" else SmtpDeliverer(config)
 
 
+def _envelope(mail_from: str, rcpt_tos: Sequence[str]) -> tuple[str, list[str]]:
+    """Sender and recipients as the relay should see them: checked (no
+    connection is opened for an address no relay could take) and with
+    non-ASCII domains in IDNA, so they need no SMTPUTF8."""
+    for address in (mail_from, *rcpt_tos) if mail_from else rcpt_tos:
+        problem = addr_spec_problem(address)
+        if problem:
+            raise PermanentDeliveryError(f"the address {address!r} cannot be sent to: {problem}")
+    return (ascii_domain(mail_from) if mail_from else ""), [ascii_domain(rcpt) for rcpt in rcpt_tos]
+
+
 @contextmanager
-def _smtp_errors(where: str) -> Iterator[None]:
-    """Turn aiosmtplib's errors into ours: 4xx can be retried, 5xx cannot."""
+def _smtp_errors(where: str, needs_utf8: Sequence[str] = ()) -> Iterator[None]:
+    """Turn aiosmtplib's errors into ours: 4xx can be retried, 5xx cannot,
+    and an envelope this relay cannot carry is permanent."""
     try:
         yield
+    except aiosmtplib.SMTPNotSupported as exc:
+        if not needs_utf8:  # some other extension: as any other client-side SMTP error
+            raise TransientDeliveryError(f"relay {where} unreachable: {exc}") from exc
+        raise PermanentDeliveryError(f"relay {where} does not offer SMTPUTF8, which the non-ASCII address "
+                                     f"{', '.join(map(repr, needs_utf8))} needs: {exc}") from exc
+    except ValueError as exc:  # aiosmtplib's address check, UnicodeEncodeError: the same next time
+        raise PermanentDeliveryError(f"relay {where}: the envelope cannot be written: {exc}") from exc
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         kind = TransientDeliveryError if all(400 <= c < 500 for c in codes) else PermanentDeliveryError

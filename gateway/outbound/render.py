@@ -71,7 +71,7 @@ class Renderer:
 def _environment(root: str, language: str, mailbox: str) -> Environment:
     base = Path(root) / "email"
     folders = [base / mailbox / language, base / language, base / DEFAULT_LANGUAGE]
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader([str(f) for f in folders if f.is_dir()]),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
@@ -79,6 +79,14 @@ def _environment(root: str, language: str, mailbox: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["number"] = lambda value: number(value, language)
+    return environment
+
+
+def number(value: int, language: str) -> str:
+    """A whole number as the language writes it: ``9.980`` in pt_BR, ``9,980`` in English."""
+    grouped = f"{int(value):,}"
+    return grouped if language == "en" else grouped.replace(",", ".")
 
 
 def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendimento",
@@ -99,6 +107,9 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "problems": [{"line": 1, "text": "#solucionar", "problem": "comando desconhecido '#solucionar'"}],
         "done": ["solução enviada ao solicitante para validação"], "help": "#solucao ...",
         "claimed": "maria@example.gov.br", "reason": "sem comprovação",
+        "excerpt": "#fechar Pode fechar.", "limit": 3,  # forged_warning
+        "decision": "accept", "score": 4,  # confirm_decision
+        "written": "postmaster@example.gov.br",  # postmaster_forward
         "valid_days": 30,  # tracking_link: how long the link works
         "category": "Consulta Técnica",
         "targets": [{"target": "primeira resposta", "deadline": "segunda-feira, 23/11/2026, às 10h"}],
@@ -108,4 +119,5 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "refused": [{"filename": "comprovante.png", "type": "PDF", "size": "120 KB", "kind": "type", "limit": ""},
                     {"filename": "tela.jpg", "type": "JPEG", "size": "4,2 MB", "kind": "size", "limit": "3 MB"}],
         "allowed_types": "GIF, JPEG, PNG", "max_size": "3 MB", "max_total": "",
+        "refused_more": 9980, "attachments_more": 0,  # files beyond the first 20 of a list
     }

@@ -8,11 +8,17 @@ A crash between delivery and the write means the mail may go out twice;
 never that it is lost.  4xx and connection errors are retried with
 exponential backoff; 5xx, or too many attempts, mark the row failed and
 write an event on the ticket so an analyst sees the citizen never got it.
+
+Every row is on its own: whatever one row raises, in delivery or while its
+fate is written, the rest of the batch is still delivered and settled.  A
+single poisoned address once raised out of the loop, left every claimed
+row ``sending``, and after the lease came first again, for ever (issue 13).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +34,9 @@ from gateway.store.db import Database
 log = logging.getLogger("gateway.sender")
 
 _LEASE: Final = timedelta(minutes=10)
+#: Characters kept out of the reasons we store: PostgreSQL refuses NUL in
+#: text, and a line break would forge lines in the timeline and the logs.
+_UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Sender:
             if not claimed:
                 break
             for mail in claimed:
-                self._settle(mail, self._try(mail))
+                self._settle_alone(mail, self._try(mail))
             tried += len(claimed)
         return tried
 
@@ -67,11 +76,39 @@ class Sender:
             return [_Claimed(r.id, r.kind, r.mail_from, list(r.rcpt_tos), r.raw, r.attempts) for r in rows]
 
     def _try(self, mail: _Claimed) -> DeliveryError | None:
+        """Deliver one row; what goes wrong is this row's alone.
+
+        A DeliveryError says itself whether to retry.  Anything else (a NUL
+        in an address, UnicodeEncodeError, a bug in a library) would happen
+        again on every attempt, so the row fails for good, with the reason.
+        """
         try:
             self.deliverer.deliver(mail.mail_from, mail.rcpt_tos, mail.raw)
         except DeliveryError as error:
             return error
+        except Exception as error:  # noqa: BLE001 - one row must not stop the others
+            log.exception("outbox #%d (%s): delivery raised %s", mail.id, mail.kind, type(error).__name__)
+            return PermanentDeliveryError(f"cannot be delivered: {type(error).__name__}: {error}")
         return None
+
+    def _settle_alone(self, mail: _Claimed, error: DeliveryError | None) -> None:
+        """Write the row's fate; if that fails, write the bare status, and if
+        even that fails, leave this row to its lease and go on with the batch."""
+        try:
+            self._settle(mail, error)
+            return
+        except Exception:  # noqa: BLE001 - the other rows of the batch still get settled
+            log.exception("outbox #%d (%s): recording the delivery result failed; recording the status only",
+                          mail.id, mail.kind)
+        try:
+            with self.db.transaction() as tx:
+                row = outbox.get(tx, mail.id)
+                if row is not None:
+                    row.status = "sent" if error is None else "failed" if self._final(mail, error) else "queued"
+                    row.last_error = None if error is None else _printable(f"{error} (not written on the ticket)")
+        except Exception:  # noqa: BLE001
+            log.exception("outbox #%d (%s): status not recorded; it is tried again when its lease ends",
+                          mail.id, mail.kind)
 
     def _settle(self, mail: _Claimed, error: DeliveryError | None) -> None:
         now = self.clock.now()
@@ -82,19 +119,24 @@ class Sender:
             if error is None:
                 row.status, row.sent_at, row.last_error = "sent", now, None
                 return
-            row.status, row.last_error = "queued", str(error)[:2000]
-            if isinstance(error, PermanentDeliveryError) or mail.attempts >= self.config.max_attempts:
+            row.status, row.last_error = "queued", _printable(str(error))
+            if self._final(mail, error):
                 row.status = "failed"
                 log.error("outbox #%d (%s to %s) failed for good: %s", mail.id, mail.kind, row.first_rcpt, error)
                 ticket = tickets.by_id(tx, row.ticket_id) if row.ticket_id else None
                 if ticket is not None:
                     tickets.add_event(tx, ticket, at=now, actor="gateway", kind="delivery_failed",
-                                      note=f"{mail.kind} to {', '.join(mail.rcpt_tos)} not delivered: {error}")
+                                      note=_printable(f"{mail.kind} to {', '.join(mail.rcpt_tos)} "
+                                                      f"not delivered: {error}"))
                 return
             delay = min(self.config.retry_initial * 2 ** (mail.attempts - 1), self.config.retry_max)
             row.next_attempt_at = now + timedelta(seconds=delay)
             log.warning("outbox #%d (%s to %s) attempt %d failed, retry in %ss: %s",
                         mail.id, mail.kind, row.first_rcpt, mail.attempts, delay, error)
+
+    def _final(self, mail: _Claimed, error: DeliveryError) -> bool:
+        """Whether this failure ends the row's tries (a queued row is retried)."""
+        return isinstance(error, PermanentDeliveryError) or mail.attempts >= self.config.max_attempts
 
     def release_leases(self) -> int:
         """At start on SQLite (one node), mails a killed sender was delivering
@@ -115,3 +157,8 @@ class Sender:
                 log.exception("sender pass failed; trying again shortly")
             self.wake.wait(self.config.poll_interval)
             self.wake.clear()
+
+
+def _printable(text: str, limit: int = 2000) -> str:
+    """``text`` with control characters written as escapes (``\\x00``), cut at ``limit``."""
+    return _UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", text)[:limit]

@@ -4,23 +4,41 @@ chooses the door."""
 
 from __future__ import annotations
 
+from gateway.mail.addresses import addr_spec_problem, domain_of
 from gateway.pipeline.context import Flag, MailContext, Outcome, Stop
 from gateway.services.intake import Incoming, Intake
-from gateway.services.types import Role
+from gateway.services.types import SENDER_UNCHECKED, Role, SenderCheck
 
 
 def act(ctx: MailContext, intake: Intake) -> Stop | None:
-    mail, role = ctx.require_mail(), ctx.require_role()
-    incoming = Incoming(mail=mail, inbox_id=ctx.inbox.id, mailbox=ctx.require_mailbox(),
+    mail = ctx.require_mail()
+    if ctx.forward_to is not None:
+        forwarded, reason = intake.forward_postmaster(ctx.tx, mail, ctx.inbox.raw, to=ctx.forward_to,
+                                                      rcpt_tos=ctx.inbox.rcpt_tos, at=ctx.clock.now())
+        return Stop(Outcome.FORWARDED if forwarded else Outcome.QUARANTINED, reason)
+    role = ctx.require_role()
+    # On a ticket, its own mailbox speaks (team, templates, limits), whichever address was written to.
+    mailbox = ctx.home if ctx.ticket is not None and ctx.home is not None else ctx.require_mailbox()
+    if mail.from_problem:
+        # A From that is there but does not parse names nobody; falling back
+        # to the envelope would let any MAIL FROM stand in for a broken From.
+        return Stop(Outcome.QUARANTINED, f"{mail.from_problem}; a From that does not parse names no "
+                                         "requester: not opened as a ticket, nothing sent")
+    incoming = Incoming(mail=mail, inbox_id=ctx.inbox.id, mailbox=mailbox,
                         sender=mail.from_addr or ctx.inbox.mail_from.lower(), at=ctx.clock.now(),
-                        automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags, ruling=ctx.ruling)
+                        automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags, ruling=ctx.ruling,
+                        check_sender=lambda: _sender_check(ctx))
     if Flag.FORGED_ANALYST in ctx.flags:
         reason = ctx.flags[Flag.FORGED_ANALYST]
-        intake.warn_forged(ctx.tx, ctx.ticket, incoming, reason)
-        return Stop(Outcome.QUARANTINED, f"{reason}; not obeyed, not relayed, the team was warned")
+        warned = intake.warn_forged(ctx.tx, ctx.ticket, incoming)
+        return Stop(Outcome.QUARANTINED, f"{reason}; not obeyed, not relayed"
+                                         + ("; the team was warned" if warned else ""))
     if ctx.ticket is not None:
         if role is Role.ANALYST and not ctx.automatic:
             intake.analyst_mail(ctx.tx, ctx.ticket, incoming)
+            landed, new = ctx.ticket, False
+        elif role is Role.COLLEAGUE and not ctx.automatic:
+            intake.colleague_note(ctx.tx, ctx.ticket, incoming, proof=ctx.proof)
             landed, new = ctx.ticket, False
         else:
             landed, new = intake.add_follow_up(ctx.tx, ctx.ticket, incoming, role=role,
@@ -39,6 +57,9 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
         return Stop(Outcome.QUARANTINED, f"{what} that refers to no ticket ({reasons}); kept, not opened as a ticket")
     if not incoming.sender:
         return Stop(Outcome.QUARANTINED, "no sender address in From or the envelope; nobody to answer")
+    if not mail.from_addr and (problem := addr_spec_problem(incoming.sender)):
+        return Stop(Outcome.QUARANTINED, f"no From, and the envelope sender {incoming.sender!r} is no address "
+                                         f"a relay could take ({problem}); not opened as a ticket, nothing sent")
     previous = ctx.previous_ticket
     reason = ""
     if previous is not None:
@@ -47,3 +68,14 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
     ticket = intake.open_ticket(ctx.tx, incoming, previous=previous, previous_reason=reason)
     ctx.ticket_id = ticket.id
     return Stop(Outcome.NEW_TICKET, f"opened {ticket.protocol}")
+
+
+def _sender_check(ctx: MailContext) -> SenderCheck:
+    """Whether a requester's decision in this mail may be applied ([auth]
+    requester_decisions): asked only when the mail holds one, since reading
+    the Authentication-Results costs more than the rest of the step."""
+    if not ctx.settings.auth.decisions_need_alignment:
+        return SENDER_UNCHECKED
+    domain = domain_of(ctx.require_mail().from_addr)
+    method = ctx.evidence.aligned_pass(domain)
+    return SenderCheck(method is not None, ctx.evidence.summary(domain))

@@ -40,13 +40,15 @@ NO_RULE_FILES: Final[RuleSource] = _NoRuleFiles()
 
 
 def apply_rules(ctx: MailContext, rules: RuleSource) -> Stop | None:
+    if ctx.forward_to is not None:  # postmaster mail: no rules, no ticket
+        return None
     mail, mailbox, role = ctx.require_mail(), ctx.require_mailbox(), ctx.require_role()
     ruleset = rules.get(mailbox.address)
     if ruleset is schema.EMPTY:
         ctx.note(f"mailbox {mailbox.address} has no rule file")
         return None
-    if role is Role.ANALYST or ctx.automatic or Flag.FORGED_ANALYST in ctx.flags:
-        what = "analyst mail" if role is Role.ANALYST else "automatic or forged mail"
+    if role in (Role.ANALYST, Role.COLLEAGUE) or ctx.automatic or Flag.FORGED_ANALYST in ctx.flags:
+        what = "analyst mail" if role in (Role.ANALYST, Role.COLLEAGUE) else "automatic or forged mail"
         ctx.note(f"rules of {ruleset.source} not applied: {what}")
         return None
     facts = Facts.from_mail(mail, mailbox=mailbox.address, is_new=ctx.ticket is None,

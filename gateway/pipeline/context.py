@@ -9,6 +9,7 @@ from datetime import datetime
 from gateway.clock import Clock
 from gateway.config import MailboxConfig, Settings
 from gateway.errors import PipelineOrderError
+from gateway.mail.authresults import Evidence, trusted_evidence
 from gateway.mail.parsed import ParsedMail
 from gateway.rules.ruling import Ruling
 from gateway.services.types import Role
@@ -23,6 +24,7 @@ class Outcome(str, enum.Enum):
     FOLLOW_UP = "follow_up"
     DUPLICATE = "duplicate"
     QUARANTINED = "quarantined"
+    FORWARDED = "forwarded"  # postmaster@/abuse@ mail, handed to a person, no ticket
 
 
 class Flag(str, enum.Enum):
@@ -58,15 +60,30 @@ class MailContext:
     mail: ParsedMail | None = None  # parse
     mailbox: MailboxConfig | None = None  # route
     token: str | None = None  # route: the `+protocol` part of the recipient
+    forward_to: str | None = None  # route: postmaster@/abuse@ mail goes to this person instead
     ticket: TicketRow | None = None  # find_ticket (None: a new ticket)
     match_reason: str = ""  # find_ticket: how the ticket was found
     previous_ticket: TicketRow | None = None  # identify: closed or not the sender's
+    home: MailboxConfig | None = None  # identify: the mailbox whose team's word counts on the ticket
     role: Role | None = None  # identify
+    proof: str = ""  # identify: how an analyst proved who they are
     ruling: Ruling | None = None  # apply_rules (None: no rules for this mail)
     flags: dict[Flag, str] = field(default_factory=dict)
     trace: list[TraceEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ticket_id: int | None = None  # act: the ticket the mail ended in
+    _evidence: Evidence | None = field(default=None, repr=False)
+
+    @property
+    def evidence(self) -> Evidence:
+        """What the trusted MTA in front says about the sender, read when
+        first asked: only analysts' mail and requesters' decisions need it,
+        and parsing the headers costs more than the rest of ``identify``."""
+        if self._evidence is None:
+            self._evidence = trusted_evidence(self.require_mail().raw_headers,
+                                              self.settings.auth.trusted_authserv_ids,
+                                              trusted_path=came_through_border(self.inbox, self.settings))
+        return self._evidence
 
     def flag(self, flag: Flag, reason: str) -> None:
         self.flags.setdefault(flag, reason)
@@ -93,3 +110,25 @@ class MailContext:
     @property
     def automatic(self) -> bool:
         return Flag.AUTOMATIC in self.flags or Flag.BOUNCE in self.flags
+
+
+def came_through_border(inbox: InboxRow, settings: Settings) -> bool:
+    """Whether the mail came through the MTA we trust, so that its headers
+    may speak for it: LMTP and pipe deliveries and IMAP accounts are fed by
+    the site's MTA; SMTP counts only from ``[smtp] trusted_networks``.  On
+    the public listener (anyone else), on the submission listener and in a
+    migration, nobody in front of us vouched for any header."""
+    if inbox.via in ("lmtp", "pipe", "imap"):
+        return True
+    return inbox.via == "smtp" and settings.smtp.trusts(inbox.peer)
+
+
+def internal_path(inbox: InboxRow, settings: Settings) -> bool:
+    """Whether mail to an ``internal`` mailbox came the only ways it may:
+    the submission listener (a login), LMTP or pipe delivery from the site's
+    MTA, or SMTP from ``[smtp] trusted_networks``.  The listener refuses
+    anyone else at RCPT; this is the same rule for mail that reached the
+    pipeline another way (an IMAP account, a released quarantine)."""
+    if inbox.via in ("submission", "lmtp", "pipe"):
+        return True
+    return inbox.via == "smtp" and settings.smtp.trusts(inbox.peer)

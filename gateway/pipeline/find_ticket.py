@@ -23,6 +23,8 @@ _MESSAGE_ID = re.compile(rb"<([^<>\s@]{1,200}@[^<>\s@]{1,200})>")
 
 
 def find_ticket(ctx: MailContext) -> Stop | None:
+    if ctx.forward_to is not None:  # postmaster mail: no ticket
+        return None
     mail = ctx.require_mail()
     prefixes = [m.protocol_prefix for m in ctx.settings.mailboxes]
     for candidate in protocol.find_all(mail.subject, prefixes):

@@ -2,7 +2,9 @@
 
 The envelope decides (the listener already refused unknown recipients);
 for transports without an envelope (pipe with --mailbox, IMAP) the hint
-and then the To/Cc headers do.
+and then the To/Cc headers do.  Mail only for ``postmaster@`` or
+``abuse@`` of our domains is no request: it goes to the person named by
+``[smtp] postmaster`` (``act`` forwards it), never into a ticket.
 """
 
 from __future__ import annotations
@@ -21,5 +23,14 @@ def route(ctx: MailContext) -> Stop | None:
         if match is not None:
             ctx.mailbox, ctx.token = match
             return None
+    postmaster = next((a for a in ctx.inbox.rcpt_tos if ctx.settings.is_postmaster(a)), None)
+    if postmaster is not None:
+        to = ctx.settings.postmaster_to
+        if not to:
+            return Stop(Outcome.QUARANTINED, f"mail to {postmaster}, and nobody to hand it to: "
+                                             "set [smtp] postmaster (or a team for the first mailbox)")
+        ctx.forward_to = to[0]
+        ctx.note(f"mail to {postmaster}: handed to {to[0]}, no ticket")
+        return None
     tried = ", ".join(candidates) or "no recipient at all"
     return Stop(Outcome.QUARANTINED, f"no configured mailbox for {tried}")

@@ -16,6 +16,7 @@ recorded once and may be updated.
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from gateway.outbound import words
 from gateway.outbound.notices import Notifier
 from gateway.schedule.mailboxes import deadline, duration
 from gateway.services import deadlines, required
-from gateway.services.types import Role
+from gateway.services.types import SENDER_UNCHECKED, Role, SenderCheck
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
@@ -77,12 +78,19 @@ class Actions:
             self._check_allowed(status, state_names)
         except (TransitionError, ValueError) as problem:
             return [], str(problem)
+        for command in parsed.commands:
+            # Before anything changes: an assignee gets every team notice,
+            # with the citizen's data and files, so only the desk's own people.
+            if command.name is CommandName.ASSIGN and not mailbox.may_assign(_assignee(command.argument)):
+                return [], (f"{_assignee(command.argument)} não pode receber chamados de {mailbox.address}: "
+                            "atribua a alguém da equipe ou dos analistas desta caixa (ou inclua o endereço "
+                            "em assignable na configuração)")
         done: list[str] = []
         if (taken := lifecycle.take_up(status)) is not None:
             self.apply(tx, ticket, taken, actor=analyst, at=at)
         for command in parsed.commands:
             if command.name is CommandName.ASSIGN:
-                ticket.assignee = command.argument.strip("<>").removeprefix("mailto:").lower()
+                ticket.assignee = _assignee(command.argument)
                 tickets.add_event(tx, ticket, at=at, actor=analyst, kind="assigned", note=ticket.assignee)
                 done.append(f"atribuído a {ticket.assignee}")
             elif command.name is CommandName.CATEGORY:
@@ -137,8 +145,15 @@ class Actions:
     # -- requesters --------------------------------------------------------
 
     def requester_reply(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, text: str, *,
-                        sender: str, role: Role, at: datetime) -> str | None:
-        """State effects of a genuine reply; returns a headline for the team."""
+                        sender: str, role: Role, at: datetime,
+                        check_sender: Callable[[], SenderCheck] = lambda: SENDER_UNCHECKED) -> str | None:
+        """State effects of a genuine reply; returns a headline for the team.
+
+        Accepting or refusing a solution is the requester's decision: it is
+        applied only when ``check_sender`` finds the From proven ([auth]
+        requester_decisions); otherwise the text stays on the ticket and the
+        requester is asked to confirm by a signed link, which goes to the
+        address on file, out of a forger's reach."""
         status = Status(ticket.status)
         if status is Status.WAITING and ticket.missing_fields and role is Role.REQUESTER:
             return required.answer(self, tx, ticket, mailbox, text, sender=sender, at=at)
@@ -147,12 +162,18 @@ class Actions:
             return "O solicitante respondeu à pergunta; o chamado voltou para Em andamento."
         if status is not Status.SOLVED or role is not Role.REQUESTER:
             return None
-        if self._awaiting_reason(tx, ticket) and text.strip():
-            answer = read_solution_answer(text)
+        answer = read_solution_answer(text)
+        awaiting_reason = self._awaiting_reason(tx, ticket) and bool(text.strip())
+        if answer.answer is Answer.ACCEPT or (answer.answer is Answer.REFUSE and answer.reason) or awaiting_reason:
+            check = check_sender()
+            if not check.ok:
+                decision = "accept" if answer.answer is Answer.ACCEPT else "refuse"
+                return self.confirm_decision(tx, ticket, mailbox, at=at, sender=sender, decision=decision,
+                                             why=check.why)
+        if awaiting_reason:
             reason = answer.reason if answer.answer is Answer.REFUSE and answer.reason else text.strip()
             if answer.answer is not Answer.ACCEPT:
                 return self._refused(tx, ticket, reason, sender=sender, at=at)
-        answer = read_solution_answer(text)
         if answer.answer is Answer.ACCEPT:
             self.apply(tx, ticket, lifecycle.accept(status), actor=sender, at=at)
             self.invite_to_survey(tx, ticket, mailbox, at)
@@ -169,6 +190,28 @@ class Actions:
                               note=f"round {ticket.solution_round}")
             self.to_requester(tx, ticket, mailbox, "clarification", at, **self.solution_links(ticket))
         return "Resposta à solução não reconhecida como aceite ou recusa; o solicitante foi orientado."
+
+    def confirm_decision(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, *, at: datetime,
+                         sender: str, decision: str, why: str, score: int | None = None) -> str:
+        """A decision by mail whose From is not proven: kept, not applied.
+        The requester gets signed links to confirm it, once per solution
+        round (or once per survey), so a forger repeating the mail cannot
+        flood them; returns the team's headline."""
+        words_pt = {"accept": "aceite da solução", "refuse": "recusa da solução", "survey": f"nota {score}"}
+        tickets.add_event(tx, ticket, at=at, actor=sender, kind="decision_unconfirmed",
+                          note=f"{decision} by mail not applied, sender not authenticated: {why}")
+        asked = "confirmation_sent" in (self._round_events(tx, ticket) if decision != "survey"
+                                        else [e.kind for e in tickets.events(tx, ticket.id)])
+        if not asked:
+            tickets.add_event(tx, ticket, at=at, actor="gateway", kind="confirmation_sent",
+                              note=f"{decision}: signed links sent to {ticket.requester}")
+            links_ = (self.solution_links(ticket) if decision != "survey" else
+                      {"survey_url": links.make_url(self.settings.web.base_url, self.settings.web.secret,
+                                                    ticket.protocol, "survey")})
+            self.to_requester(tx, ticket, mailbox, "confirm_decision", at, decision=decision, score=score, **links_)
+        return (f"Chegou uma resposta em nome do solicitante ({words_pt[decision]}), mas o remetente não foi "
+                "autenticado pelo servidor de e-mail; nada foi aplicado"
+                + (" e pedimos ao solicitante que confirme pelo link." if not asked else "."))
 
     def _refused(self, tx: Transaction, ticket: TicketRow, reason: str, *, sender: str, at: datetime) -> str:
         self.apply(tx, ticket, lifecycle.refuse(Status(ticket.status), reason=reason), actor=sender, at=at)
@@ -283,3 +326,8 @@ class Actions:
                 "deadline_date": words.short_date(due, mailbox.timezone),
                 "limit_words": words.duration(duration(limit), ticket.language)}
 
+
+
+def _assignee(argument: str) -> str:
+    """``#atribuir <Maria@Example.gov.br>`` or ``mailto:...`` -> the bare, lower-cased address."""
+    return argument.strip().strip("<>").removeprefix("mailto:").lower()

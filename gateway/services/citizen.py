@@ -6,7 +6,9 @@ by mail would, so the ticket, its timeline and the mails are the same
 whichever door was used.  What a page may *show* is decided here, once:
 the requester's own mails, the mails sent to them, and the moves of the
 ticket, never internal notes, team notices, analysts' own mails or
-addresses (PITFALLS L).
+addresses (PITFALLS L).  Whatever it shows has personal data masked
+(``mask_personal_data``): a tracking link can be forwarded, shared or left
+in a browser's history, and a CPF or phone number must not travel with it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol as protocols
-from gateway.tickets.fields import mask_cpfs_in
+from gateway.tickets.fields import mask_personal_data
 from gateway.tickets.states import Status
 
 # Events the requester sees on the timeline; everything else (notes,
@@ -95,10 +97,10 @@ def public_ticket(tx: Transaction, settings: Settings, ticket: TicketRow, langua
     timezone = mailbox.timezone if mailbox else "America/Sao_Paulo"
     return PublicTicket(
         protocol=ticket.protocol, mailbox=ticket.mailbox,
-        mailbox_name=mailbox.display_name if mailbox else ticket.mailbox, subject=ticket.subject,
+        mailbox_name=mailbox.display_name if mailbox else ticket.mailbox, subject=mask_personal_data(ticket.subject),
         status=status, language=language, expected=EXPECTED[status],
         due_words=words.deadline(limit, timezone, language) if limit else None,
-        solution_round=ticket.solution_round, solution_text=_solution_text(tx, ticket),
+        solution_round=ticket.solution_round, solution_text=mask_personal_data(_solution_text(tx, ticket)),
         entries=_entries(tx, ticket),
     )
 
@@ -187,8 +189,9 @@ def _entries(tx: Transaction, ticket: TicketRow) -> list[PublicEntry]:
         else:  # an analyst's own mail, a stranger's, a notice to the team
             continue
         entries.append(PublicEntry(
-            at=message.sent_at, kind="message", what=what, subject=message.subject,
-            text=mask_cpfs_in(message.text),  # personal data: a page shows a CPF masked
-            attachments=tuple(PublicAttachment(a.filename, a.size) for a in message.attachments),
+            at=message.sent_at, kind="message", what=what, subject=mask_personal_data(message.subject),
+            text=mask_personal_data(message.text),
+            attachments=tuple(PublicAttachment(mask_personal_data(a.filename) if a.filename else a.filename, a.size)
+                              for a in message.attachments),
             automatic=message.automatic and message.direction == "out"))
     return sorted(entries, key=lambda entry: entry.at)

@@ -8,8 +8,8 @@ effects exist or none do.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,14 +17,16 @@ from gateway.config import MailboxConfig, Settings
 from gateway.mail.headers import clean
 from gateway.mail.parsed import Attachment, ParsedMail
 from gateway.mail.quotes import reply_text
+from gateway.mail.ids import new_message_id
+from gateway.outbound import compose
 from gateway.outbound.compose import FileToSend
 from gateway.outbound.notices import Notifier
 from gateway.rules.ruling import Ruling
 from gateway.schedule.mailboxes import deadline
 from gateway.services.actions import Actions
-from gateway.services.rulings import Rulings
-from gateway.services.types import Role
-from gateway.store import outbox, tickets
+from gateway.services.rulings import Rulings, listed
+from gateway.services.types import SENDER_UNCHECKED, Role, SenderCheck
+from gateway.store import counters, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import lifecycle
@@ -35,6 +37,8 @@ from gateway.tickets.states import Status
 
 _ZONE = ZoneInfo("America/Sao_Paulo")
 NO_SUBJECT = "(sem assunto)"
+_EXCERPT = 300  # characters of a forger's text shown to the team
+_POSTMASTER_PER_HOUR = 60
 # Commands whose text goes somewhere else than a plain relay.
 _TEXT_COMMANDS = frozenset({CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE,
                             CommandName.NOTE})
@@ -52,6 +56,9 @@ class Incoming:
     automatic: bool = False
     bounce: bool = False
     ruling: Ruling | None = None  # what the mailbox's rules decided (apply_rules)
+    # Whether the From is proven enough for a requester's decision ([auth]
+    # requester_decisions); a callable, asked only when the mail holds one.
+    check_sender: Callable[[], SenderCheck] = field(default=lambda: SENDER_UNCHECKED, repr=False)
 
     def passes_on(self, index: int) -> bool:
         """Whether attachment ``index`` may go to the team (the rules' attachment policy)."""
@@ -129,7 +136,7 @@ class Intake:
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="follow_up", note=f"matched by {match_reason}")
         ruled = self.rulings.on_follow_up(tx, ticket, incoming)
         headline = self.actions.requester_reply(tx, ticket, incoming.mailbox, text, sender=incoming.sender,
-                                                role=role, at=now)
+                                                role=role, at=now, check_sender=incoming.check_sender)
         self._tell_team(tx, "team_followup", ticket, incoming, text=text,
                         headline="\n".join(line for line in (headline, ruled) if line))
         return ticket, False
@@ -144,13 +151,18 @@ class Intake:
         if (survey is not None and ticket.closed_reason in ("accepted", "auto_accepted")
                 and now <= deadline(mailbox, closed_at, mailbox.survey_window)):
             self._store_message(tx, ticket, incoming, role=role, text=text)
-            self.actions.record_survey(tx, ticket, survey.score, survey.comment, actor=incoming.sender, at=now)
+            check = incoming.check_sender()
+            if check.ok:
+                self.actions.record_survey(tx, ticket, survey.score, survey.comment, actor=incoming.sender, at=now)
+            else:
+                self.actions.confirm_decision(tx, ticket, mailbox, at=now, sender=incoming.sender,
+                                              decision="survey", why=check.why, score=survey.score)
             return ticket
         if mailbox.reopen_window and now <= deadline(mailbox, closed_at, mailbox.reopen_window):
             self.actions.apply(tx, ticket, lifecycle.reopen(Status.CLOSED), actor=incoming.sender, at=now)
             return None
         return self.open_ticket(tx, incoming, previous=ticket,
-                                previous_reason=f"the requester wrote again after the ticket was closed")
+                                previous_reason="the requester wrote again after the ticket was closed")
 
     def analyst_mail(self, tx: Transaction, ticket: TicketRow, incoming: Incoming) -> None:
         """An analyst answered from their own client.  Commands change the
@@ -188,17 +200,66 @@ class Intake:
         if parsed.commands:
             self.actions.to_analyst(tx, ticket, mailbox, "command_done", analyst, now, done=done)
 
-    def warn_forged(self, tx: Transaction, ticket: TicketRow | None, incoming: Incoming, reason: str) -> None:
+    def warn_forged(self, tx: Transaction, ticket: TicketRow | None, incoming: Incoming) -> bool:
         """A mail claims an analyst address without proof: never obeyed or
-        relayed; the team hears about it (on the ticket, if one matched)."""
-        if ticket is not None:
-            tickets.add_event(tx, ticket, at=incoming.at, actor="gateway", kind="forged_analyst", note=reason)
-        mailbox = incoming.mailbox
-        if mailbox.team and ticket is not None:
-            self.notifier.queue(tx, kind="forged_warning", ticket=ticket, mailbox=mailbox, to=list(mailbox.team),
-                                now=incoming.at, context={"claimed": incoming.sender, "reason": reason,
-                                                          "text": incoming.mail.text[:4000]},
-                                auto_submitted="auto-generated")
+        relayed.  The ticket it names gets an event, and its team a short
+        warning, at most ``forged_warnings_per_sender_per_hour`` per claimed
+        address (one forger must not flood the team, nor carry their text
+        to it at length).  Returns whether the team was told."""
+        if ticket is None:
+            return False
+        mailbox, claimed = incoming.mailbox, incoming.sender
+        tickets.add_event(tx, ticket, at=incoming.at, actor=claimed or "gateway", kind="forged_analyst",
+                          note="mail in an analyst's name without proof: quarantined, not obeyed")
+        limit = self.settings.limits.forged_warnings_per_sender_per_hour
+        if not mailbox.team or counters.bump(tx, f"forged:{claimed}", at=incoming.at) > limit:
+            return False
+        excerpt = " ".join(incoming.mail.text.split())
+        self.notifier.queue(tx, kind="forged_warning", ticket=ticket, mailbox=mailbox, to=list(mailbox.team),
+                            now=incoming.at, auto_submitted="auto-generated",
+                            context={"claimed": claimed, "limit": limit,
+                                     "excerpt": excerpt[:_EXCERPT] + ("…" if len(excerpt) > _EXCERPT else "")})
+        return True
+
+    def colleague_note(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, proof: str) -> None:
+        """A proven analyst of another mailbox wrote on this ticket: their
+        text is kept as an internal note for the ticket's team, nothing in
+        it is obeyed or relayed, and they are told why."""
+        mail, now = incoming.mail, incoming.at
+        text = reply_text(mail.text) if mail.text else ""
+        self._store_message(tx, ticket, incoming, role=Role.COLLEAGUE, text=text, internal=True)
+        tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="colleague_note",
+                          note=f"{proof}; not an analyst of {incoming.mailbox.address}: kept as a note, "
+                               "no command obeyed")
+        problem = (f"você não é analista de {incoming.mailbox.address}, a caixa deste chamado; a mensagem foi "
+                   "registrada como nota interna e nenhum comando foi executado" if ticket.language != "en" else
+                   f"you are no analyst of {incoming.mailbox.address}, which this request belongs to; your "
+                   "message was kept as an internal note and no command was run")
+        self.actions.to_analyst(tx, ticket, incoming.mailbox, "command_errors", incoming.sender, now,
+                                problems=[{"line": 1, "text": "", "problem": problem}])
+
+    def forward_postmaster(self, tx: Transaction, mail: ParsedMail, raw: bytes, *, to: str,
+                           rcpt_tos: Iterable[str], at: datetime) -> tuple[bool, str]:
+        """Hand mail for postmaster@/abuse@ to the person who reads it (RFC
+        5321 4.5.1), the original attached; no ticket, no answer.  Returns
+        (forwarded, what happened).  Capped per hour: the address is public
+        and spam to it must not become a flood to a person."""
+        written = ", ".join(sorted(set(rcpt_tos)))
+        if counters.bump(tx, "postmaster", at=at) > _POSTMASTER_PER_HOUR:
+            return False, f"mail to {written}: more than {_POSTMASTER_PER_HOUR} this hour; kept, not forwarded"
+        mailbox = self.settings.mailboxes[0]
+        sender = f"postmaster@{mailbox.domain}"
+        parts = self.notifier.renderer.render("postmaster_forward", language=mailbox.language, mailbox=mailbox.address,
+                                              context={"written": written, "sender": mail.from_addr,
+                                                       "subject": clean(mail.subject) or NO_SUBJECT})
+        message_id = new_message_id("postmaster", mailbox.domain)
+        envelope = compose.Envelope(from_name=f"postmaster {mailbox.domain}", from_address=sender, to=[to],
+                                    message_id=message_id, date=at, auto_submitted="auto-generated",
+                                    language=mailbox.language)
+        original = FileToSend("mensagem-original.eml", "message/rfc822", raw)
+        outbox.add(tx, ticket_id=None, kind="postmaster", message_id=message_id, mail_from=sender, rcpt_tos=[to],
+                   raw=compose.message(parts, envelope, [original]), at=at)
+        return True, f"mail to {written}: forwarded to {to}, no ticket"
 
     def _store_message(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
                        text: str, internal: bool = False) -> None:
@@ -220,10 +281,11 @@ class Intake:
             return
         team_thread = thread if thread is not None else tickets.thread_for(tx, ticket.id, ours_only=True,
                                                                            kinds=("team_new",))
+        names, more = listed([a.filename for a in incoming.passed_on()])
         self.notifier.queue(
             tx, kind=kind, ticket=ticket, mailbox=mailbox, to=team, now=incoming.at,
             context={"text": text, "sender": incoming.sender, "sender_name": clean(incoming.mail.from_name, limit=200),
-                     "attachments": [a.filename for a in incoming.passed_on()], "headline": headline},
+                     "attachments": names, "attachments_more": more, "headline": headline},
             reply_to=mailbox.address_with_token(ticket.protocol),
             in_reply_to=team_thread[-1] if team_thread else None, references=team_thread,
             attachments=_files(incoming.passed_on()), auto_submitted="auto-generated",

@@ -16,11 +16,13 @@ answers stops getting them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from gateway.config import MailboxConfig, Settings
+from gateway.outbound.render import number
 from gateway.rules import schema
 from gateway.rules.engine import human_size, type_label
 from gateway.rules.ruling import Ruling
@@ -36,6 +38,21 @@ if TYPE_CHECKING:
     from gateway.services.intake import Incoming
 
 ACTOR: Final = "gateway"
+#: Files a mail names before "e mais N arquivos": a mail of 10,000 parts
+#: once drew a 1.5 MB list back to its sender, and to the team.
+MAX_LISTED: Final = 20
+
+T = TypeVar("T")
+
+
+def listed(items: Sequence[T], limit: int = MAX_LISTED) -> tuple[list[T], int]:
+    """The first ``limit`` items to name, and how many more there are."""
+    return list(items[:limit]), max(0, len(items) - limit)
+
+
+def and_more(count: int) -> str:
+    """``"e mais 9.980 arquivos"``: the end of a list of files cut at MAX_LISTED (pt_BR)."""
+    return f"e mais {number(count, 'pt_BR')} arquivo{'s' if count != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -168,18 +185,23 @@ def _deciding_rules(ruling: Ruling) -> dict[type, str]:
 def _refusal_lines(ruling: Ruling) -> list[str]:
     if not ruling.refusals:
         return []
+    shown, more = listed(ruling.refusals)
     return ["Anexos guardados com a mensagem original, mas não repassados: "
-            + "; ".join(f"{refusal.filename} ({refusal.reason})" for refusal in ruling.refusals)]
+            + "; ".join([*(f"{refusal.filename} ({refusal.reason})" for refusal in shown),
+                         *([and_more(more)] if more else [])])]
 
 
 def refusal_context(ruling: Ruling) -> dict[str, Any]:
-    """Template variables of ``attachments_refused``: each file, why, and the limits."""
+    """Template variables of ``attachments_refused``: each file (the first
+    MAX_LISTED, and how many more), why, and the limits."""
     policy = ruling.policy
+    shown, more = listed(ruling.refusals)
     return {
         "refused": [{"filename": refusal.filename, "type": type_label(refusal.real_type),
                      "size": human_size(refusal.size), "kind": refusal.kind,
                      "limit": human_size(refusal.limit) if refusal.limit else ""}
-                    for refusal in ruling.refusals],
+                    for refusal in shown],
+        "refused_more": more,
         "allowed_types": ", ".join(type_label(glob) for glob in policy.allowed),
         "max_size": human_size(policy.max_size) if policy.max_size else "",
         "max_total": human_size(policy.max_total) if policy.max_total else "",

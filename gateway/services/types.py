@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from typing import Final
 
 
 class Role(str, enum.Enum):
@@ -11,5 +13,19 @@ class Role(str, enum.Enum):
     REQUESTER = "requester"
     PARTICIPANT = "participant"  # was on the ticket's mails (CC)
     ANALYST = "analyst"  # in the mailbox's team, with proof
+    COLLEAGUE = "colleague"  # a proven analyst of another mailbox: a note at most, never a command
     STRANGER = "stranger"  # anyone else: never let into the ticket
     SYSTEM = "system"  # the gateway itself
+
+
+@dataclass(frozen=True)
+class SenderCheck:
+    """Whether the From of a mail is proven well enough for a requester's
+    decision (accept, refuse, survey score) to be applied as written;
+    ``why`` says what the evidence was, for the timeline."""
+
+    ok: bool
+    why: str = ""
+
+
+SENDER_UNCHECKED: Final = SenderCheck(True, "decisions by mail are applied without authentication ([auth])")

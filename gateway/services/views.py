@@ -4,23 +4,33 @@ The shape is DESIGN's Interface: protocol, mailbox, status, requester,
 category, messages (direction, role, sender, date, text, attachments) and
 events.  Internal messages (team notifications, notes) are marked so a
 page for the citizen can leave them out.
+
+Whoever reads this data is a person (or their terminal's scrollback), so
+every text in it has personal data masked (``mask_personal_data``: CPFs,
+phone numbers, digits in addresses) unless the caller asks to ``reveal``
+it (``gateway tickets show --reveal``).  Every string is masked, not a list
+of fields, so a field added later is masked too.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from gateway.rules.ruling import shown_value
 from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
-from gateway.tickets.fields import mask_cpfs_in
+from gateway.tickets.fields import mask_personal_data_in
 from gateway.tickets.states import Status
 
+# Identifiers, not text: a Message-ID is searched for as written.
+_NOT_MASKED: Final = frozenset({"message_id"})
 
-def summary(ticket: TicketRow) -> dict[str, Any]:
-    return {
+
+def summary(ticket: TicketRow, *, reveal: bool = False) -> dict[str, Any]:
+    """One line of ``tickets list``: personal data masked unless ``reveal``."""
+    return _shown({
         "protocol": ticket.protocol,
         "mailbox": ticket.mailbox,
         "status": ticket.status,
@@ -35,23 +45,24 @@ def summary(ticket: TicketRow) -> dict[str, Any]:
         "updated_at": _iso(ticket.updated_at),
         "due_at": _iso(ticket.due_at),
         "due_kind": ticket.due_kind,
-    }
+    }, reveal)
 
 
-def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
+def detail(tx: Transaction, protocol: str, *, reveal: bool = False) -> dict[str, Any] | None:
+    """The whole ticket (``tickets show``): personal data masked unless ``reveal``."""
     ticket = tickets.full(tx, protocol)
     if ticket is None:
         return None
     linked = tickets.by_id(tx, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
     delivery = {row.message_id: row for row in outbox.for_ticket(tx, ticket.id)}
-    return {
-        **summary(ticket),
+    return _shown({
+        **summary(ticket, reveal=True),  # masked below, once
         "requester_name": ticket.requester_name,
         "language": ticket.language,
         "linked_to": linked.protocol if linked else None,
         "participants": sorted(tickets.participants(tx, ticket.id)),
-        # CPFs are personal data: pages and JSON show them masked (***.456.789-**).
-        "fields": {name: {"value": shown_value(name, value), "valid": valid}
+        # A CPF shows masked (***.456.789-**), or by its length when malformed.
+        "fields": {name: {"value": value if reveal else shown_value(name, value), "valid": valid}
                    for name, (value, valid) in fields.of_ticket(tx, ticket.id).items()},
         "missing_fields": ticket.missing_fields.split(),
         "sla": {"first_response": ticket.sla_first_response, "resolution": ticket.sla_resolution,
@@ -64,7 +75,7 @@ def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
                 "sender": m.sender,
                 "date": _iso(m.sent_at),
                 "subject": m.subject,
-                "text": mask_cpfs_in(m.text),
+                "text": m.text,
                 "internal": m.internal,
                 "automatic": m.automatic,
                 "message_id": m.message_id,
@@ -79,10 +90,14 @@ def detail(tx: Transaction, protocol: str) -> dict[str, Any] | None:
         ],
         "events": [
             {"at": _iso(e.at), "actor": e.actor, "kind": e.kind, "from": e.from_status, "to": e.to_status,
-             "note": mask_cpfs_in(e.note)}
+             "note": e.note}
             for e in ticket.events
         ],
-    }
+    }, reveal)
+
+
+def _shown(data: dict[str, Any], reveal: bool) -> dict[str, Any]:
+    return data if reveal else mask_personal_data_in(data, except_keys=_NOT_MASKED)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -28,6 +28,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 Transaction = Session
 
 _ATTACHED: Final = "gateway.attached_as_loaded"
+_READ_ONLY: Final = "gateway_read_only"  # execution option: begin DEFERRED on SQLite (Database.reading)
 
 
 class Database:
@@ -53,6 +54,17 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Commit on leaving, roll back on an exception."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads.  On SQLite it begins DEFERRED and so
+        reads the last commit (WAL) instead of queueing behind the writer's
+        ``BEGIN IMMEDIATE``: ``/healthz`` answers while a mail, or a group of
+        them, is being processed.  Writing in it may fail with "database is
+        locked"; use :meth:`transaction` for that."""
+        with self._sessions() as session, session.begin():
+            session.connection(execution_options={_READ_ONLY: True})
             yield session
 
     def migrate(self) -> None:
@@ -81,7 +93,8 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def attach_as_loaded(tx: Session, row: object) -> None:

@@ -304,8 +304,20 @@ class ImapStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class CounterRow(Base):
+    """How many times something happened for one key in one window of time
+    (``forged:<address>`` per hour, ``postmaster`` per hour): caps that must
+    hold across processes and restarts, read and bumped in one statement."""
+
+    __tablename__ = "counter"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 __all__ = [
-    "AttachmentRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
+    "AttachmentRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
     "ImapStateRow", "TicketFieldRow",
 ]

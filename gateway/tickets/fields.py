@@ -1,4 +1,4 @@
-"""Contact data requesters write as labelled lines, and CPF handling.
+"""Contact data requesters write as labelled lines, CPF handling, and masking.
 
 Services such as CNES need the requester's name, phone, e-mail, CPF and
 UF before an analyst can act.  People write them as ``Label: value``
@@ -8,16 +8,18 @@ string: a line whose label is made only of a field's words ("Telefone
 celular", "Nome completo") gives that field; anything else ("Nome da
 unidade", "Perfil") is ignored.  Values are kept as written, trimmed.
 
-CPFs are personal data: ``mask_cpfs_in`` is meant for the log filter
-(STYLE: ``logs.py`` masks CPFs), and ``cpf_is_valid`` tells a typo from a
-real number before an analyst wastes a search on it.
+CPFs, phone numbers and the digits people put in their addresses are
+personal data: ``mask_personal_data`` hides them in any text a person or a
+log can see (pages, ``tickets show``, ``explain``, every log line), and
+``cpf_is_valid`` tells a typo from a real number before an analyst wastes a
+search on it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
 FIELDS: Final[tuple[str, ...]] = ("nome", "cpf", "telefone", "email", "uf", "municipio")
 
@@ -144,7 +146,6 @@ def uf_is_valid(uf: object) -> bool:
 
 
 _CPF_PUNCTUATION: Final = re.compile(r"[.\-\s/]")
-_CPF_IN_TEXT: Final = re.compile(r"(?<!\d)\d{3}\.?\d{3}\.?\d{3}[-.]?\d{2}(?!\d)")
 
 
 def cpf_check_digits(base: str) -> str:
@@ -186,10 +187,118 @@ def mask_cpf(cpf: str) -> str:
     return "".join("*" if index in hidden else char for index, char in enumerate(cpf))
 
 
-def mask_cpfs_in(text: str) -> str:
-    """Mask every CPF-looking number in free text, valid or not (for logs).
+_ANY_DIGIT: Final = re.compile(r"[0-9]")
+# A number starts where no word or longer number does, so digits inside a
+# hash or an identifier (``ack.3fa9...``) stay as they are.  "CPF39053344705"
+# and the escapes repr() and JSON write before a character (``\t``,
+# ``\xa0``, ``\u00a0``) still count as a start: log lines quote bytes with %r.
+_START: Final = (r"(?:(?<![0-9A-Za-z])|(?<=[Cc][Pp][Ff])|(?<=\\[nrt])"
+                 r"|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))")
+_END: Final = r"(?![0-9A-Za-z])"
+# Not the tail of a longer number (a protocol's sequence, a log's date) and
+# not followed by one: ATD-2026-23456789-0 holds no phone.
+_PHONE_START: Final = r"(?<![0-9][.,:-])"
+_PHONE_END: Final = r"(?![0-9A-Za-z])(?![.,:-][0-9])"
+_NOT_YEARS: Final = r"(?!(?:19|20)[0-9]{2}[ .-]?(?:19|20)[0-9]{2}(?![0-9]))"  # "2025-2026" is a period
+_CPF_SEPARATOR: Final = r"[ .\u00a0-]"
+_CPF_SHAPE: Final = rf"[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}[ ./\u00a0-]?[0-9]{{2}}"
+# +55 61, +55 (61), +5561, (61), (061), 61 followed by a separator.
+_AREA: Final = (r"(?:\+ ?55[ .-]?(?:\( ?[1-9]{2} ?\)|[1-9]{2})[ .-]?"
+                r"|\( ?0?[1-9]{2} ?\)[ .-]?|0?[1-9]{2}[ .-])")
+# Subscriber numbers start 2-5 (landlines) or 9 (mobiles); none starts 0 or 1,
+# and old 8-digit mobiles started 6-9.
+_SUBSCRIBER: Final = r"(?:9[ .]?)?[2-9][0-9]{3}[ .-]?[0-9]{4}"
+_SUBSCRIBER_ALONE: Final = r"(?:9[ .]?)?[2-9][0-9]{3}[ .-][0-9]{4}"  # without a separator: a CEP, an id
+_PERSONAL_NUMBER: Final = re.compile(
+    _START + rf"(?:(?P<cpf>{_CPF_SHAPE}){_END}"
+    rf"|{_PHONE_START}(?P<area>{_AREA}){_NOT_YEARS}(?P<subscriber>{_SUBSCRIBER}){_PHONE_END}"
+    rf"|{_PHONE_START}{_NOT_YEARS}(?P<alone>{_SUBSCRIBER_ALONE}){_PHONE_END}"
+    # 6133334444, 556133334444, 5561999998888 (wa.me links); 61999998888 is a CPF's shape
+    rf"|(?P<bare_area>(?:55)?[1-9]{{2}})(?P<bare_number>[2-5][0-9]{{7}}|9[0-9]{{8}}){_END})"
+)
+_EMAIL: Final = re.compile(r"(?<![\w.%+-])(?P<local>[\w.%+-]+)(?P<domain>@[\w-]+(?:\.[\w-]+)+)")
+_LOCAL_SEGMENT: Final = re.compile(r"[^._+-]+")
+_LONG_DIGIT_RUN: Final = re.compile(r"[0-9]{5,}")
+_GENERATED_ID: Final = re.compile(r"(?=[0-9a-f]*[a-f])[0-9a-f]{12,}")  # ack.3fa9c0...: our own Message-IDs
+_PHONE_KEPT_DIGITS: Final = 4
 
-    Any 11-digit number in CPF shape is masked, including some phone
-    numbers: hiding a phone in a log costs nothing, leaking a CPF does.
+
+def mask_personal_data(text: str) -> str:
+    """Hide CPFs, phone numbers and the digits of e-mail local parts in free text.
+
+    Everything a person or a log sees of a citizen's mail goes through this,
+    so it masks every common written form, valid or not, and keeps enough
+    to be recognised:
+
+    >>> mask_personal_data("CPF 390 533 447 05, tel. (61) 99999-8888, pii-39053344705@cidada.example")
+    'CPF *** 533 447 **, tel. (61) *****-8888, pii-***533447**@cidada.example'
+
+    CPFs (``390.533.447-05``, ``390533447-05``, ``39053344705``,
+    ``390.533.447/05``) keep their middle six digits; phones (``61 99999
+    8888``, ``+55 61 999998888``, ``6133334444``, ``3333-4444``) their
+    country and area codes and last four digits; a run of five or more
+    digits in an e-mail's local part its last two (eleven digits: as a CPF).
+    Protocols (``CNES-2026-000005-6``), dates, times, CEPs (``70040-010``),
+    money (``R$ 1.234.567,89``) and IPv4 addresses stay as written.  An
+    11-digit phone is masked as a CPF: the two cannot be told apart.
     """
-    return _CPF_IN_TEXT.sub(lambda match: mask_cpf(match.group()), text)
+    if not _ANY_DIGIT.search(text):  # most log lines
+        return text
+    text = _EMAIL.sub(lambda match: _mask_local_part(match["local"]) + match["domain"], text)
+    return _PERSONAL_NUMBER.sub(_mask_number, text)
+
+
+def mask_personal_data_in(data: Any, *, except_keys: frozenset[str] = frozenset()) -> Any:
+    """A copy of JSON-like ``data`` with every string masked (``mask_personal_data``).
+
+    Masking every value, not a list of known fields, keeps a field added
+    later from showing personal data; ``except_keys`` names the dict keys
+    whose values are identifiers, not text (``message_id``).
+    """
+    if isinstance(data, str):
+        return mask_personal_data(data)
+    if isinstance(data, dict):
+        return {key: value if key in except_keys else mask_personal_data_in(value, except_keys=except_keys)
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return [mask_personal_data_in(item, except_keys=except_keys) for item in data]
+    if isinstance(data, tuple):
+        return tuple(mask_personal_data_in(item, except_keys=except_keys) for item in data)
+    return data
+
+
+def _mask_number(match: re.Match[str]) -> str:
+    if match["cpf"] is not None:
+        return match["cpf"] if _is_ipv4(match["cpf"]) else mask_cpf(match["cpf"])
+    if match["subscriber"] is not None:
+        return match["area"] + _hide_digits(match["subscriber"], keep_last=_PHONE_KEPT_DIGITS)
+    if match["alone"] is not None:
+        return _hide_digits(match["alone"], keep_last=_PHONE_KEPT_DIGITS)
+    return match["bare_area"] + _hide_digits(match["bare_number"], keep_last=_PHONE_KEPT_DIGITS)
+
+
+def _mask_local_part(local: str) -> str:
+    """``pii-39053344705`` -> ``pii-***533447**``; ``maria.lima`` and ``ack.3fa9...`` unchanged."""
+    def segment(match: re.Match[str]) -> str:
+        if _GENERATED_ID.fullmatch(match.group()):
+            return match.group()
+        return _LONG_DIGIT_RUN.sub(_mask_digit_run, match.group())
+    return _LOCAL_SEGMENT.sub(segment, local)
+
+
+def _mask_digit_run(match: re.Match[str]) -> str:
+    run = match.group()
+    return mask_cpf(run) if len(run) == 11 else _hide_digits(run, keep_last=2)
+
+
+def _hide_digits(text: str, *, keep_last: int) -> str:
+    """Every ASCII digit but the last ``keep_last`` turned into ``*``."""
+    positions = [index for index, char in enumerate(text) if "0" <= char <= "9"]
+    hidden = set(positions[:-keep_last])
+    return "".join("*" if index in hidden else char for index, char in enumerate(text))
+
+
+def _is_ipv4(candidate: str) -> bool:
+    """``200.130.150.25`` has a CPF's shape; an address in a log line is not personal data."""
+    groups = candidate.split(".")
+    return len(groups) == 4 and all(group.isdigit() and int(group) <= 255 for group in groups)

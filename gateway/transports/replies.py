@@ -8,6 +8,8 @@ from gateway.delivery import Receipt
 
 OK: Final = "250 2.1.5 OK"
 NO_SUCH_MAILBOX: Final = "550 5.1.1 No such mailbox here; this server only accepts mail for its service addresses"
+INTERNAL_ONLY: Final = ("550 5.7.1 This mailbox takes mail only from the service's own network or a logged-in "
+                        "analyst; send through the submission listener")
 TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients; send the rest in another transaction"
 TEMPFAIL: Final = "451 4.3.0 Mail not stored, please try again later"
 

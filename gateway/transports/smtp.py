@@ -2,7 +2,9 @@
 
 Only ``handle_RCPT`` and ``handle_DATA`` are ours.  A recipient that is no
 configured mailbox gets ``550`` at RCPT, so the gateway is never an open
-relay; size is advertised with SIZE and enforced by aiosmtpd (``552``);
+relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
+4.5.1); an ``internal`` mailbox takes mail only from a trusted peer (a
+logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced by aiosmtpd (``552``);
 the idle timeout closes slow clients (``421``).  ``250`` is answered only
 after ``Ingest`` committed the raw mail, without blocking the event loop:
 the handler awaits the group-commit writer's future.
@@ -26,19 +28,38 @@ from gateway.transports import replies
 log = logging.getLogger("gateway.smtp")
 
 
+#: ``(address, trusted)`` -> the reply to RCPT; ``trusted``: the peer may reach internal mailboxes.
+RecipientCheck = Callable[[str, bool], str]
+
+
+def recipient_check(settings: Settings) -> RecipientCheck:
+    """Which recipients this listener takes, from whom (see the module docstring)."""
+    def check(address: str, trusted: bool) -> str:
+        match = settings.mailbox_for(address)
+        if match is None:
+            return replies.OK if settings.is_postmaster(address) else replies.NO_SUCH_MAILBOX
+        if match[0].internal and not trusted:
+            return replies.INTERNAL_ONLY
+        return replies.OK
+
+    return check
+
+
 class SmtpHandler:
     """Accepts mail for configured mailboxes and answers 250 once it is stored."""
 
-    def __init__(self, ingest: Ingest, accepts: Callable[[str], bool], clock: Clock, *,
-                 max_recipients: int, via: str = "smtp") -> None:
-        self._ingest, self._accepts, self._clock = ingest, accepts, clock
-        self._max_recipients, self._via = max_recipients, via
+    def __init__(self, ingest: Ingest, recipients: RecipientCheck, clock: Clock, *,
+                 max_recipients: int, via: str = "smtp", trusts: Callable[[str], bool] = lambda peer: False) -> None:
+        self._ingest, self._recipients, self._clock = ingest, recipients, clock
+        self._max_recipients, self._via, self._trusts = max_recipients, via, trusts
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        if not self._accepts(address):
-            log.info("refused RCPT %s from %s", address, session.peer)
-            return replies.NO_SUCH_MAILBOX
+        trusted = self._via == "lmtp" or bool(session.authenticated) or self._trusts(_peer(session))
+        reply = self._recipients(address, trusted)
+        if reply != replies.OK:
+            log.info("refused RCPT %s from %s: %s", address, session.peer, reply[:3])
+            return reply
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         envelope.rcpt_tos.append(address)
@@ -75,8 +96,8 @@ def server_factory(handler: SmtpHandler, config: SmtpConfig) -> Callable[[], SMT
 
 async def start(ingest: Ingest, settings: Settings, clock: Clock) -> asyncio.AbstractServer:
     config = settings.smtp
-    handler = SmtpHandler(ingest, lambda address: settings.mailbox_for(address) is not None, clock,
-                          max_recipients=config.max_recipients, via="lmtp" if config.lmtp else "smtp")
+    handler = SmtpHandler(ingest, recipient_check(settings), clock, max_recipients=config.max_recipients,
+                          via="lmtp" if config.lmtp else "smtp", trusts=config.trusts)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(server_factory(handler, config), host=config.host, port=config.port)
     log.info("%s listener on %s:%s", "LMTP" if config.lmtp else "SMTP", config.host, config.port)

@@ -4,8 +4,17 @@ replies through it, which proves who they are (DESIGN "Who is an analyst").
 It is the SMTP listener's handler with authentication in front: MAIL is
 refused until AUTH succeeded (530), a wrong password gets 535, and AUTH is
 offered only after STARTTLS unless ``require_tls`` is off for loopback
-tests.  The identity reaches the pipeline as ``Delivery.authenticated_as``;
-``identify`` accepts it only when it is the From address.
+tests (before it, AUTH is refused with 530).  The identity reaches the
+pipeline as ``Delivery.authenticated_as``; ``identify`` accepts it only
+when it is the From address.
+
+aiosmtpd's ``authenticator`` is a plain function called on the event loop,
+and the password check is slow on purpose.  So aiosmtpd still runs the
+PLAIN and LOGIN exchanges (challenges, base64, PLAIN's NUL-separated
+fields), its ``authenticator`` only hands the decoded credentials back
+(:func:`hand_over`), and the handler's ``auth_PLAIN``/``auth_LOGIN`` hooks,
+which aiosmtpd awaits, ask the :class:`AuthGuard` (a worker thread, a cap,
+a back-off per client address and account; see its module).
 """
 
 from __future__ import annotations
@@ -13,66 +22,69 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
-from collections import defaultdict, deque
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.delivery import Ingest
-from gateway.transports.smtp import SmtpHandler
+from gateway.transports.auth_guard import AuthGuard, Verifier
+from gateway.transports.smtp import SmtpHandler, recipient_check
 
 log = logging.getLogger("gateway.submission")
 
-Verifier = Callable[[str, str], bool]
+
+def hand_over(server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    """The ``authenticator`` aiosmtpd calls at the end of its PLAIN and LOGIN
+    exchanges: it checks nothing and returns the credentials, as a failure,
+    to the handler hook that awaited the exchange.  A mechanism without such
+    a hook therefore never logs anyone in."""
+    return AuthResult(success=False, handled=False, auth_data=auth_data)
 
 
-MAX_FAILURES: Final = 5  # per client address ...
-FAILURE_WINDOW: Final = 600.0  # ... in this many seconds; then refused without checking
+class SubmissionHandler(SmtpHandler):
+    """The SMTP handler plus AUTH PLAIN and LOGIN hooks whose password check
+    the guard runs off the event loop."""
 
+    def __init__(self, *args: Any, guard: AuthGuard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard = guard
 
-def authenticator(verify: Verifier, clock: Callable[[], float] = time.monotonic) -> Callable[..., AuthResult]:
-    """Check LOGIN/PLAIN credentials; a client that keeps failing is refused
-    without the (deliberately slow) password check, so guessing is slow and
-    cannot stall the listener."""
-    failures: dict[str, deque[float]] = defaultdict(deque)
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._checked(server, await server.auth_PLAIN(server, args))
 
-    def check(server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        peer = str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer)
-        recent = failures[peer]
-        now = clock()
-        while recent and now - recent[0] > FAILURE_WINDOW:
-            recent.popleft()
-        login = auth_data.login.decode("utf-8", "replace")
-        if len(recent) < MAX_FAILURES and verify(login, auth_data.password.decode("utf-8", "replace")):
-            return AuthResult(success=True, auth_data=login.lower())
-        recent.append(now)
-        log.warning("failed SMTP AUTH for %s from %s (%d recent failures)", login, peer, len(recent))
-        return AuthResult(success=False, handled=False)
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._checked(server, await server.auth_LOGIN(server, args))
 
-    return check
+    async def _checked(self, server: SMTP, exchanged: AuthResult) -> AuthResult:
+        """Check what the exchange decoded; an exchange that failed (aborted,
+        bad base64, already answered by aiosmtpd) is passed on as it is."""
+        credentials = exchanged.auth_data
+        if not isinstance(credentials, LoginPassword):
+            return exchanged
+        peer = server.session.peer if server.session is not None else None
+        address = str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+        return await self._guard.check(address, credentials.login.decode("utf-8", "replace"),
+                                       credentials.password.decode("utf-8", "replace"))
 
 
 async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifier) -> asyncio.AbstractServer:
     config, smtp = settings.submission, settings.smtp
-    handler = SmtpHandler(ingest, lambda address: settings.mailbox_for(address) is not None, clock,
-                          max_recipients=smtp.max_recipients, via="submission")
+    guard = AuthGuard(verify, failure_delay=config.failure_delay, max_failure_delay=config.max_failure_delay,
+                      concurrent_checks=config.concurrent_checks)
+    handler = SubmissionHandler(ingest, recipient_check(settings), clock,
+                                max_recipients=smtp.max_recipients, via="submission", guard=guard)
     context = None
     if config.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(config.tls_cert, config.tls_key)
-    check = authenticator(verify)
 
     def make() -> SMTP:
         return SMTP(handler, data_size_limit=smtp.max_message_size, enable_SMTPUTF8=True, decode_data=False,
                     hostname=smtp.hostname, timeout=smtp.timeout, ident="ticket-gateway submission",
                     tls_context=context, require_starttls=context is not None and config.require_tls,
-                    auth_required=True, auth_require_tls=config.require_tls, authenticator=check)
+                    auth_required=True, auth_require_tls=config.require_tls, authenticator=hand_over)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(make, host=config.host, port=config.port)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterator
@@ -102,11 +103,29 @@ async def start(app: Starlette, settings: Settings) -> tuple[asyncio.Task[None],
         sock = socket.create_server((web.host, web.port), family=family, reuse_port=False)
     except OSError as error:
         raise OSError(f"[web] cannot listen on {web.host}:{web.port}: {error.strerror or error}") from error
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False)
+    proxies = forwarded_allow_ips(web.trusted_proxies)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
     log.info("web pages on http://%s:%d", web.host, sock.getsockname()[1])
     return task, server
+
+
+def forwarded_allow_ips(trusted_proxies: tuple[str, ...]) -> list[str]:
+    """uvicorn's ``forwarded_allow_ips`` for ``[web] trusted_proxies``; empty: do not read the header.
+
+    uvicorn's own default believes X-Forwarded-For from 127.0.0.1 and ::1
+    (or whoever ``FORWARDED_ALLOW_IPS`` names), so anyone on the machine, or
+    a local proxy that passes the header on unchecked, could give each
+    look-up a new client address and never meet the per-address limit.  The
+    caller turns ``proxy_headers`` off when this is empty and always passes
+    the list, so the environment variable cannot widen it.  From a trusted
+    peer, uvicorn takes as the client the right-most address of the header
+    that is not itself a trusted proxy.  Networks are written out in full
+    (``10.0.0.0/8``): uvicorn (>= 0.31) would take ``10.0.0.1/8`` for a name.
+    """
+    return [str(ipaddress.ip_network(proxy.strip(), strict=False)) for proxy in trusted_proxies]
 
 
 async def stop(task: asyncio.Task[None], server: uvicorn.Server) -> None:

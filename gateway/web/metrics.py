@@ -49,7 +49,7 @@ class Metrics:
         return PlainTextResponse(render(collected, now), media_type=CONTENT_TYPE)
 
     def _ping(self) -> None:
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:  # not behind the writer: a mail being processed must not stall it
             stats.ping(tx)
 
     def _collect(self, now: datetime) -> stats.Stats:

@@ -17,9 +17,11 @@ def make_mail(*, subject: str | None = "Erro ao incluir profissional no CNES",
               sender: str = "Ana Souza <ana.souza@example.org>", to: str = "atendimento@example.gov.br",
               cc: str | None = None, message_id: str | None = "auto", in_reply_to: str | None = None,
               references: str | None = None, headers: dict[str, str] | None = None,
-              attachments: list[tuple[str, str, bytes]] = ()) -> bytes:
+              attachments: list[tuple[str, str, bytes]] = (), trace: dict[str, str] | None = None) -> bytes:
     """A plain mail as a mail client sends it (CRLF lines, as SMTP wants);
-    ``message_id=None`` leaves the Message-ID out."""
+    ``message_id=None`` leaves the Message-ID out.  ``headers`` are the
+    client's own (below From); ``trace`` are what the MTA in front adds on
+    top of the mail, e.g. its Authentication-Results."""
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -42,7 +44,9 @@ def make_mail(*, subject: str | None = "Erro ao incluir profissional no CNES",
     for filename, content_type, data in attachments:
         maintype, subtype = content_type.split("/")
         mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return mail.as_bytes(policy=policy.SMTP)
+    raw = mail.as_bytes(policy=policy.SMTP)
+    on_top = b"".join(f"{name}: {value}\r\n".encode("utf-8") for name, value in (trace or {}).items())
+    return on_top + raw
 
 
 def crlf(raw: bytes) -> bytes:

@@ -62,14 +62,16 @@ def run(config: Path, *args: str, stdin: bytes | None = None, timeout: float = 6
 class GatewayProcess:
     """``gateway run`` in a child process that a test may kill at any moment."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
+    def __init__(self, config: Path, log: Path, *, options: tuple[str, ...] = ()) -> None:
+        """``options`` go before the command, as ``gateway -v run``."""
+        self.config, self.log, self.options = config, log, options
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
         with self.log.open("ab") as handle:  # the child keeps its own copy
-            self.process = subprocess.Popen([*GATEWAY, "--config", str(self.config), "run"], stdout=handle,
-                                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen([*GATEWAY, *self.options, "--config", str(self.config), "run"],
+                                            stdout=handle, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         port = smtp_port(self.config)
 
         def listening() -> bool:

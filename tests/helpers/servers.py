@@ -122,11 +122,14 @@ class CaptureRelay:
     """A real aiosmtpd server standing in for the site's relay: keeps what it gets.
 
     ``answer`` can be set to an SMTP reply (e.g. "550 5.1.1 no such user")
-    to make it refuse.
+    to make it refuse.  ``smtputf8=False`` makes it a relay that does not
+    advertise SMTPUTF8 (aiosmtpd's controller does by default), as many
+    sites' relays still are.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.answer: str | None = None
         self._controller: Controller | None = None
@@ -138,7 +141,8 @@ class CaptureRelay:
         return "250 2.0.0 captured"
 
     def start(self) -> CaptureRelay:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                      enable_SMTPUTF8=self.smtputf8)
         self._controller.start()
         return self
 

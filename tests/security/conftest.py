@@ -7,6 +7,11 @@ team's own requests, and returns a :class:`Target` that sends mail the way
 an attacker would (any envelope, any headers, raw bytes) and reads back
 what the gateway did: tickets, events, outbox, quarantine.  Every wait is
 bounded.
+
+Two peers reach the listener, as in a real site: the MTA in front
+(127.0.0.1, in ``[smtp] trusted_networks``), which adds its own
+Authentication-Results, and the public Internet (127.0.0.2: any loopback
+address works on Linux), where the attacker is.
 """
 
 from __future__ import annotations
@@ -36,6 +41,19 @@ PEDRO = "pedro@example.gov.br"  # analyst of the internal mailbox only
 ANA = "ana@cidada.example"  # a citizen
 MALLORY = "mallory@evil.example"  # the attacker
 MX = "mx.example.gov.br"  # the authserv-id of the MTA in front
+MTA_PEER = "127.0.0.1"  # the MTA in front: trusted
+PUBLIC_PEER = "127.0.0.2"  # anyone else on the Internet
+
+
+def verdict(*results: str) -> dict[str, str]:
+    """The Authentication-Results our MTA adds, e.g. ``verdict("dkim=pass header.d=example.gov.br")``."""
+    return {"Authentication-Results": f"{MX}; " + "; ".join(results)}
+
+
+def passes(address: str) -> dict[str, str]:
+    """What the MTA says of a genuine mail from ``address``: SPF and DMARC pass for its domain."""
+    domain = address.rsplit("@", 1)[1]
+    return verdict(f"spf=pass smtp.mailfrom={domain}", f"dmarc=pass header.from={domain}")
 
 
 class Target:
@@ -52,10 +70,12 @@ class Target:
     # -- sending -----------------------------------------------------------
 
     def send(self, raw: bytes, *, mail_from: str = MALLORY, to: list[str] | str = CNES, port: int | None = None,
-             login: tuple[str, str] | None = None, wait: bool = True) -> None:
-        """One SMTP transaction as any client could open it; waits until processed."""
+             login: tuple[str, str] | None = None, source: str = PUBLIC_PEER, wait: bool = True) -> None:
+        """One SMTP transaction as any client could open it, from ``source``
+        (the public Internet unless told); waits until processed."""
         rcpts = [to] if isinstance(to, str) else list(to)
-        with smtplib.SMTP("127.0.0.1", port or self.running.port, timeout=30) as client:
+        with smtplib.SMTP("127.0.0.1", port or self.running.port, timeout=30,
+                          source_address=(source, 0)) as client:
             if login is not None:
                 client.login(*login)
             client.sendmail(mail_from, rcpts, raw)
@@ -63,24 +83,42 @@ class Target:
         if wait:
             self.running.wait_processed(self.sent)
 
-    def refused_at_rcpt(self, rcpt: str, *, mail_from: str = MALLORY, port: int | None = None) -> tuple[int, str]:
+    def rcpt_reply(self, rcpt: str, *, mail_from: str = MALLORY, port: int | None = None,
+                   source: str = PUBLIC_PEER) -> tuple[int, str]:
         """The reply to RCPT TO for ``rcpt`` (nothing is sent)."""
-        with smtplib.SMTP("127.0.0.1", port or self.running.port, timeout=30) as client:
+        with smtplib.SMTP("127.0.0.1", port or self.running.port, timeout=30,
+                          source_address=(source, 0)) as client:
             client.ehlo()
             client.mail(mail_from)
             code, message = client.rcpt(rcpt)
             client.rset()
         return code, message.decode("utf-8", "replace")
 
+    refused_at_rcpt = rcpt_reply
+
     def citizen_opens(self, *, sender: str = ANA, subject: str = "Erro ao incluir profissional no CNES",
-                      body: str = "Não consigo incluir a enfermeira na unidade.", to: str = CNES,
-                      **headers: str) -> str:
-        """A citizen's first mail; returns the new ticket's protocol."""
+                      body: str = "Não consigo incluir a enfermeira na unidade.", to: str = CNES) -> str:
+        """A citizen's genuine first mail, through the MTA; returns the new ticket's protocol."""
         before = {t["protocol"] for t in self.running.tickets()}
-        self.send(make_mail(subject=subject, body=body, sender=f"Cidadã <{sender}>", to=to, headers=headers or None),
-                  mail_from=sender, to=to)
+        self.send(make_mail(subject=subject, body=body, sender=f"Cidadã <{sender}>", to=to, trace=passes(sender)),
+                  mail_from=sender, to=to, source=MTA_PEER)
         [protocol] = [t["protocol"] for t in self.running.tickets() if t["protocol"] not in before]
         return protocol
+
+    def analyst_writes(self, protocol: str, body: str, *, sender: str = MARIA, to: str | None = None,
+                       trace: dict[str, str] | None = None, source: str = MTA_PEER) -> None:
+        """An analyst's reply to the team notice (to the ``+protocol`` address),
+        genuine by default: through the MTA, which puts its DKIM pass for her
+        domain on top (``trace`` replaces it)."""
+        proof = verdict(f"dkim=pass header.d={sender.rsplit('@', 1)[1]}") if trace is None else trace
+        rcpt = to or f"cnes+{protocol}@example.gov.br"
+        self.send(make_mail(subject=f"RE: [{protocol}] Novo chamado", sender=f"Analista <{sender}>", to=rcpt,
+                            trace=proof, body=body), mail_from=sender, to=rcpt, source=source)
+
+    def solved(self, protocol: str) -> None:
+        """Maria proposes a solution (genuine), so the citizen may now accept or refuse it."""
+        self.analyst_writes(protocol, "#solucao\nAtualize o módulo para a versão 3.3.")
+        assert self.status(protocol) == "solved"
 
     # -- what the gateway did ----------------------------------------------
 
@@ -95,6 +133,9 @@ class Target:
 
     def outbox(self, kind: str | None = None, to: str | None = None) -> list[Any]:
         return self.running.outbox(kind=kind, to=to)
+
+    def inbox_count(self) -> int:
+        return sum(self.running.inbox_counts().values())
 
     def outbox_kinds(self) -> list[str]:
         from sqlalchemy import select
@@ -130,7 +171,8 @@ def attack_settings(make_settings: Callable[..., Settings]) -> Callable[..., Set
              "analysts": [PEDRO], "internal": True, **(internal or {})},
         ]
         auth = {"trusted_authserv_ids": [MX], **sections.pop("auth", {})}
-        return make_settings(auth=auth, mailbox=mailboxes, **sections)
+        smtp = {"trusted_networks": [f"{MTA_PEER}/32"], **sections.pop("smtp", {})}
+        return make_settings(auth=auth, smtp=smtp, mailbox=mailboxes, **sections)
     return make
 
 

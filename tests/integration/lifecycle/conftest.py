@@ -1,6 +1,11 @@
 """A gateway with a fixed clock, a team, an analyst who proves who she is
 (through a trusted MTA's Authentication-Results), and helpers that write
-the mails a citizen and an analyst would."""
+the mails a citizen and an analyst would.
+
+The desk stands behind an MTA, as a real one does: the tests' SMTP client
+on 127.0.0.1 plays that MTA (``[smtp] trusted_networks``), and every mail
+carries the Authentication-Results it would have added: a DMARC pass for
+the citizen's domain, a DKIM pass for the analyst's (``proof=None``: none)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ CITIZEN = "ana.souza@example.org"
 ANALYST = "maria.lima@example.gov.br"
 TEAM = "equipe@example.gov.br"
 TRUSTED = "Authentication-Results: mx.example.gov.br; dkim=pass header.d=example.gov.br; spf=pass smtp.mailfrom=example.gov.br"
+CITIZEN_PASS = {"Authentication-Results": "mx.example.gov.br; spf=pass smtp.mailfrom=example.org; "
+                                          "dmarc=pass header.from=example.org"}
 
 
 class Desk:
@@ -41,6 +48,7 @@ class Desk:
 
     def citizen_writes(self, subject: str = "Erro ao incluir profissional no CNES", body: str = "Não consigo incluir.",
                        **kwargs: Any) -> str:
+        kwargs.setdefault("trace", CITIZEN_PASS)
         self._send(CITIZEN, self.running.address, make_mail(subject=subject, body=body, sender=f"Ana Souza <{CITIZEN}>",
                                                             **kwargs))
         self.protocol = self.protocol or self.running.tickets()[-1]["protocol"]
@@ -50,15 +58,16 @@ class Desk:
         protocol = protocol or self.protocol
         self._send(CITIZEN, self.running.address,
                    make_mail(subject=f"RES: [{protocol}] Erro ao incluir profissional no CNES", sender=f"Ana Souza <{CITIZEN}>",
+                             trace=CITIZEN_PASS,
                              body=f"{body}\n\nEm sex., 20 de nov. de 2026 às 10:00, Central <atendimento@example.gov.br> escreveu:\n> texto antigo\n"))
 
     def analyst_replies(self, body: str, *, proof: str | None = TRUSTED, sender: str = ANALYST,
                         attachments: list[tuple[str, str, bytes]] = ()) -> None:
         protocol = self.protocol
-        headers = dict([proof.split(": ", 1)]) if proof else {}
+        trace = dict([proof.split(": ", 1)]) if proof else {}
         reply_to = f"atendimento+{protocol}@example.gov.br"
         raw = make_mail(subject=f"RE: [{protocol}] Novo chamado: Erro ao incluir profissional no CNES",
-                        sender=f"Maria Lima <{sender}>", to=reply_to, headers=headers, attachments=attachments,
+                        sender=f"Maria Lima <{sender}>", to=reply_to, trace=trace, attachments=attachments,
                         body=f"{body}\n\nMaria Lima\nAnalista de Suporte\n\n-----Mensagem original-----\n"
                              f"De: Central\nAssunto: [{protocol}] Novo chamado\n\n> texto antigo\n")
         self._send(sender, reply_to, raw)
@@ -84,7 +93,7 @@ def desk_settings(make_settings: Callable[..., Settings]) -> Callable[..., Setti
              **mailbox: Any) -> Settings:
         sections = {name: value for name, value in (("web", web), ("schedule", schedule)) if value is not None}
         return make_settings(
-            auth={"trusted_authserv_ids": ["mx.example.gov.br"]},
+            auth={"trusted_authserv_ids": ["mx.example.gov.br"]}, smtp={"trusted_networks": ["127.0.0.1"]},
             mailbox=[{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",
                       "protocol_prefix": "ATD", "team": [TEAM], "analysts": [ANALYST], **mailbox}],
             **sections)

@@ -21,7 +21,8 @@ def test_internal_note_reaches_nobody_outside(desk):
     assert "banco de dados" in [e for e in ticket["events"] if e["kind"] == "note"][0]["note"]
 
 
-def test_assign_category_and_priority_are_recorded_and_confirmed(desk):
+def test_assign_category_and_priority_are_recorded_and_confirmed(open_desk):
+    desk = open_desk(assignable=["@example.gov.br"])  # the desk's own domain may take tickets
     desk.citizen_writes()
     desk.analyst_replies("#atribuir joao.pereira@example.gov.br\n#categoria Funcionalidade\n#prioridade alta")
     ticket = desk.ticket()

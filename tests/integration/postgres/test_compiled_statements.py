@@ -9,9 +9,7 @@ Python-side defaults, and values bound in the statement itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, select, text
@@ -24,15 +22,6 @@ from gateway.store.models import EventRow, MessageRow, OutboxRow, ThreadRefRow, 
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-3)))
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = (f"sqlite:///{tmp_path}/compiled.db" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    database = Database(StorageConfig(url=url))
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _ticket(tx: object) -> TicketRow:

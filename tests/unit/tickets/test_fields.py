@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 
 import pytest
 
@@ -19,7 +18,6 @@ from gateway.tickets.fields import (
     cpf_is_valid,
     extract_fields,
     mask_cpf,
-    mask_cpfs_in,
     uf_is_valid,
 )
 from tests.helpers.corpus import ptbr_cases, require_corpus
@@ -184,19 +182,6 @@ def test_mask_keeps_the_middle_six_digits_and_the_punctuation() -> None:
 def test_mask_refuses_what_is_not_a_cpf() -> None:
     with pytest.raises(ValueError, match="11 digits"):
         mask_cpf("123.456")
-
-
-def test_mask_cpfs_in_free_text_masks_every_cpf_shape_valid_or_not() -> None:
-    valid, other = GENERATED[0], with_wrong_last_digit(GENERATED[1])
-    text = f"CPF: {punctuated(valid)}; outro {other}, e {valid[:9]}-{valid[9:]}."
-    masked = mask_cpfs_in(text)
-    assert masked == f"CPF: ***.{valid[3:6]}.{valid[6:9]}-**; outro ***{other[3:9]}**, e ***{valid[3:9]}-**."
-    assert not re.search(r"\d{11}", masked)
-
-
-def test_mask_cpfs_in_leaves_other_numbers_alone() -> None:
-    text = "Protocolo ATD-2026-000123-0, telefone (11) 3000-0000, INE 0001234567, conta 123456789012."
-    assert mask_cpfs_in(text) == text
 
 
 # --- UF -------------------------------------------------------------------------------------

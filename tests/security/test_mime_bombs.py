@@ -1,0 +1,199 @@
+"""Issue 13, item 8f: a mail of 10,000 MIME parts, or 200 levels deep,
+costs bounded work, and the answers it draws stay small.
+
+Over real SMTP to a mailbox whose rules refuse executables: a ticket is
+opened, at most ``[processing] max_parts`` parts are read (the rest stays
+in the raw mail), the citizen's notice names 20 files and "e mais N
+arquivos", and ``/healthz`` answers before the mail has been processed.
+Below, the parser's walk itself: bounded in both parsers, counted rather
+than timed.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import gateway.mail.attachments as attachments_module
+import gateway.mail.parsed as parsed_module
+from gateway.mail.parsed import parse
+from gateway.outbound.render import Renderer, sample_context
+from gateway.services.rulings import MAX_LISTED
+from gateway.store import inbox
+from tests.security.conftest import CNES, MALLORY, Target
+
+MAX_PARTS = 500
+MAX_DEPTH = 20
+RULES = """\
+[attachments]                 # images only: every part of the bombs below is refused
+allowed = ["image/gif", "image/jpeg", "image/png"]
+max_size = "3MB"
+"""
+EXECUTABLE = base64.b64encode(b"MZ\x90\x00" + b"\x00" * 60).decode("ascii")  # sniffed as an executable
+HEAD = ("From: Mallory <mallory@evil.example>\r\nTo: cnes@example.gov.br\r\nSubject: {subject}\r\n"
+        "Message-ID: <{subject}@evil.example>\r\nMIME-Version: 1.0\r\n")
+
+
+def many_parts(count: int) -> bytes:
+    """A multipart/mixed mail: a short text, then ``count`` tiny executables."""
+    parts = ["--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSeguem os arquivos.\r\n"]
+    parts += [f"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+              f"filename=\"arquivo-{index:05d}.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{EXECUTABLE}\r\n"
+              for index in range(count)]
+    return (HEAD.format(subject=f"muitos-{count}") + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            + "".join(parts) + "--b--\r\n").encode("ascii")
+
+
+def nested(depth: int) -> bytes:
+    """Multiparts ``depth`` levels deep, a line of text at each level, an executable at the bottom."""
+    opening = [f'Content-Type: multipart/mixed; boundary="n{level}"\r\n\r\n--n{level}\r\n'
+               f"Content-Type: text/plain\r\n\r\nnivel {level}\r\n--n{level}\r\n" for level in range(depth)]
+    closing = [f"--n{level}--\r\n" for level in reversed(range(depth))]
+    bottom = ('Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="fundo.exe"\r\n'
+              f"Content-Transfer-Encoding: base64\r\n\r\n{EXECUTABLE}\r\n")
+    return (HEAD.format(subject=f"aninhado-{depth}") + "".join(opening) + bottom + "".join(closing)).encode("ascii")
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return many_parts(10_000)
+
+
+@pytest.fixture
+def desk(attack_desk: Any, tmp_path: Path) -> Target:
+    rules = tmp_path / "anexos.toml"
+    rules.write_text(RULES)
+    return attack_desk(cnes={"rules": str(rules)}, processing={"max_parts": MAX_PARTS, "max_depth": MAX_DEPTH})
+
+
+def _text(mail: Any) -> str:
+    return str(mail.get_body(("plain",)).get_content())
+
+
+# -- through the real listener -----------------------------------------------------------
+
+
+def test_ten_thousand_parts_open_a_ticket_with_bounded_attachments_and_a_short_notice(desk, bomb):
+    desk.send(bomb, mail_from=MALLORY, to=CNES)
+    [ticket] = desk.tickets()
+    [message] = [m for m in desk.ticket(ticket["protocol"])["messages"] if m["direction"] == "in"]
+    assert "Seguem os arquivos." in message["text"]
+    stored = message["attachments"]
+    assert 0 < len(stored) <= MAX_PARTS, "the rest is kept in the raw mail only"
+    assert not any(a["passed_on"] for a in stored)
+
+    [notice] = desk.outbox(kind="attachments_refused", to="mallory@evil.example")
+    assert len(notice.as_bytes()) < 20_000
+    text = _text(notice)
+    assert text.count(".exe (") == MAX_LISTED
+    assert f"- e mais {len(stored) - MAX_LISTED} arquivos" in text
+
+    [team] = desk.outbox(kind="team_new")
+    assert len(team.as_bytes()) < 20_000, "the team's headline names 20 files too"
+    assert _text(team).count(".exe (") == MAX_LISTED and f"e mais {len(stored) - MAX_LISTED} arquivos" in _text(team)
+
+
+def test_healthz_answers_before_the_bomb_has_been_processed(desk, bomb):
+    """By order: the mail is stored (250), then /healthz answers while the
+    mail still waits for or goes through processing.  It used to wait for
+    the processing transaction's lock, seconds for such a mail."""
+    desk.send(bomb, mail_from=MALLORY, to=CNES, wait=False)
+    health = httpx.get(f"{desk.settings.web.base_url}/healthz", timeout=30)
+    with desk.running.gateway.db.reading() as tx:  # a look that does not queue behind the processor either
+        still_accepted = inbox.counts(tx).get("accepted", 0)
+    assert health.status_code == 200
+    assert still_accepted == 1, "/healthz must not wait for the mail's processing"
+    desk.running.wait_processed(1)
+    assert len(desk.tickets()) == 1
+
+
+def test_two_hundred_levels_of_nesting_are_read_down_to_max_depth(desk):
+    desk.send(nested(200), mail_from=MALLORY, to=CNES)
+    [ticket] = desk.tickets()
+    [message] = [m for m in desk.ticket(ticket["protocol"])["messages"] if m["direction"] == "in"]
+    assert f"nivel {MAX_DEPTH - 1}" in message["text"] and f"nivel {MAX_DEPTH}" not in message["text"]
+    assert message["attachments"] == [], "the executable at the bottom was never read"
+    assert not desk.outbox(kind="attachments_refused")
+
+
+# -- the walk -------------------------------------------------------------------------------
+
+
+def test_the_walk_decodes_and_sniffs_at_most_max_parts(bomb, monkeypatch):
+    sniffed: list[int] = []
+    real_sniff = attachments_module.sniff
+    monkeypatch.setattr(attachments_module, "sniff", lambda data: sniffed.append(1) or real_sniff(data))
+    mail = parse(bomb, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert len(mail.attachments) == len(sniffed) == MAX_PARTS - 2  # the message, its text, 498 files
+    assert "read 500 of 10,002 MIME parts (max_parts); the rest is kept in the raw mail only" in mail.defects
+
+
+def test_the_mail_parser_fallback_reads_no_more_than_the_stdlib_walk(bomb, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug in our walk")
+
+    monkeypatch.setattr(parsed_module, "split_parts", broken)
+    mail = parse(bomb, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert "parsed by the mail-parser fallback" in mail.defects
+    assert len(mail.attachments) == MAX_PARTS - 2
+    assert sum("read 500 of 10,002" in defect for defect in mail.defects) == 1
+    deep = parse(nested(200), max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert not any(a.filename == "fundo.exe" for a in deep.attachments)
+
+
+def test_nesting_is_cut_at_max_depth_with_a_defect_counting_what_was_left():
+    mail = parse(nested(200), max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert mail.attachments == ()
+    assert "nivel 19" in mail.text and "nivel 20" not in mail.text
+    [defect] = [d for d in mail.defects if "max_depth" in d]
+    assert defect.startswith("MIME nesting deeper than 20 levels (max_depth): ")
+
+
+def test_parts_inside_an_attached_mail_count_but_the_attached_mail_is_one_file():
+    inner = many_parts(30)
+    outer = (HEAD.format(subject="encaminhada") + 'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+             "--o\r\nContent-Type: text/plain\r\n\r\nVeja abaixo.\r\n"
+             '--o\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="original.eml"\r\n\r\n'
+             ).encode() + inner + b"\r\n--o--\r\n"
+    mail = parse(outer, max_parts=10, max_depth=MAX_DEPTH)
+    assert [a.filename for a in mail.attachments] == ["original.eml"]
+    assert mail.text.strip() == "Veja abaixo."
+    assert any(d.startswith("read 10 of 35 MIME parts") for d in mail.defects)
+
+
+def test_prune_leaves_another_parsers_walk_only_the_parts_read():
+    message = email.message_from_bytes(many_parts(50), policy=email.policy.compat32)
+    defects: list[str] = []
+    attachments_module.prune(message, max_parts=10, max_depth=MAX_DEPTH, defects=defects)
+    assert len(list(message.walk())) == 10
+    assert defects == ["read 10 of 52 MIME parts (max_parts); the rest is kept in the raw mail only"]
+
+
+# -- the lists in the replies ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language, more, expected", [
+    ("pt_BR", 9980, "- e mais 9.980 arquivos"),
+    ("en", 9980, "- and 9,980 more files"),
+    ("pt_BR", 1, "- e mais 1 arquivo\n"),
+])
+def test_the_refused_list_ends_with_how_many_more(language: str, more: int, expected: str):
+    context = {**sample_context(), "refused_more": more}
+    rendered = Renderer().render("attachments_refused", language=language, mailbox=CNES, context=context)
+    assert expected in rendered.text
+    assert expected.strip().lstrip("- ") in rendered.html
+
+
+@pytest.mark.parametrize("language, expected", [("pt_BR", "tela.png e mais 9.980 arquivos"),
+                                                ("en", "tela.png and 9,980 more files")])
+def test_the_team_list_of_attachments_ends_with_how_many_more(language: str, expected: str):
+    for name in ("team_new", "team_followup"):
+        context = {**sample_context(), "attachments_more": 9980}
+        rendered = Renderer().render(name, language=language, mailbox=CNES, context=context)
+        assert expected in rendered.text and expected in rendered.html, name

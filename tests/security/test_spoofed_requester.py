@@ -1,0 +1,100 @@
+"""Issue 13.3: a requester's decision by mail (accept, refuse, survey
+score) is applied only when our MTA vouches for the From domain.  Else the
+text is kept, nothing changes, and the real requester gets signed links to
+confirm; a forger cannot click them, since they go to the address on file."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.web import csrf_of, link_in
+from tests.security.conftest import ANA, CNES, MALLORY, MTA_PEER, PUBLIC_PEER, Target, passes, verdict
+
+
+def _as_ana(target: Target, protocol: str, body: str, *, trace: dict[str, str] | None = None,
+            source: str = PUBLIC_PEER, mail_from: str = MALLORY) -> None:
+    target.send(make_mail(subject=f"RES: [{protocol}] Erro ao incluir profissional no CNES",
+                          sender=f"Ana <{ANA}>", to=CNES, body=body, trace=trace),
+                mail_from=mail_from, source=source)
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_a_spoofed_yes_closes_nothing_and_asks_ana_to_confirm(target):
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+
+    _as_ana(target, protocol, "Sim, resolvido. Obrigada!")
+
+    assert target.status(protocol) == "solved"
+    assert {"decision_unconfirmed", "confirmation_sent"} <= set(target.events(protocol))
+    assert "accepted" not in target.events(protocol) and not target.outbox(kind="survey")
+    assert [m["text"] for m in target.ticket(protocol)["messages"] if m["direction"] == "in"][-1].startswith("Sim")
+    [confirm] = target.outbox(kind="confirm_decision", to=ANA)
+    body = confirm.get_body(("plain",)).get_content()
+    assert "não pôde confirmar" in body and "/s/" in body
+
+    # Ana herself confirms on the page: the signed link is the proof.
+    with httpx.Client(base_url=target.settings.web.base_url, timeout=30) as browser:
+        page = browser.get(_path(link_in(confirm, "s")))
+        done = browser.post(_path(link_in(confirm, "s")), data={"csrf_token": csrf_of(page.text), "answer": "accept"})
+    assert done.status_code == 200 and target.status(protocol) == "closed"
+
+
+def test_a_failing_dmarc_verdict_from_our_mta_stops_the_decision(target):
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Aceito a solução.", source=MTA_PEER,
+            trace=verdict("spf=fail smtp.mailfrom=evil.example", "dkim=none", "dmarc=fail header.from=cidada.example"))
+    assert target.status(protocol) == "solved" and "decision_unconfirmed" in target.events(protocol)
+
+
+def test_a_spoofed_refusal_reopens_nothing(target):
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Não. Continua com erro na tela de cadastro.")
+    assert target.status(protocol) == "solved" and "refused" not in target.events(protocol)
+
+
+def test_ana_herself_through_the_mta_is_obeyed(target):
+    """The positive control: the MTA's DMARC pass for her domain makes the same words a decision."""
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Sim, resolvido. Obrigada!", source=MTA_PEER, trace=passes(ANA), mail_from=ANA)
+    assert target.status(protocol) == "closed" and target.outbox(kind="survey", to=ANA)
+    assert not target.outbox(kind="confirm_decision")
+
+
+def test_many_spoofed_answers_send_one_confirmation(target):
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    for word in ("Sim", "Aceito", "Pode fechar, resolvido"):
+        _as_ana(target, protocol, word)
+    assert len(target.outbox(kind="confirm_decision", to=ANA)) == 1
+    assert target.events(protocol).count("decision_unconfirmed") == 3
+
+
+def test_a_spoofed_survey_score_is_not_recorded(target):
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Sim, resolvido.", source=MTA_PEER, trace=passes(ANA), mail_from=ANA)
+    assert target.status(protocol) == "closed"
+
+    _as_ana(target, protocol, "Nota 1. Péssimo.")
+
+    assert "survey_answered" not in target.events(protocol) and "survey_updated" not in target.events(protocol)
+    [confirm] = target.outbox(kind="confirm_decision", to=ANA)
+    assert re.search(r"/p/\S+", confirm.get_body(("plain",)).get_content())
+
+
+def test_any_applies_decisions_as_written_when_the_desk_chooses_so(attack_desk):
+    target = attack_desk(auth={"requester_decisions": "any"})
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Sim, resolvido.")
+    assert target.status(protocol) == "closed"
