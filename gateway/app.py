@@ -100,7 +100,8 @@ class Gateway:
             servers.append(await smtp.start(self.ingest, self.settings, self.clock))
         if "smtp" in roles and self.settings.submission.enabled:
             credentials = Credentials.load(self.settings.submission.credentials_file)
-            servers.append(await submission.start(self.ingest, self.settings, self.clock, credentials.verify))
+            servers.append(await submission.start(self.ingest, self.settings, self.clock, credentials.verify,
+                                                  remembered=credentials.remembered))
         self.scheduler = scheduler = None
         if "schedule" in roles and self.settings.schedule.enabled:
             self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake)

@@ -476,7 +476,7 @@ def explain(ctx: click.Context, mail_file: Any, mailbox: str | None, sender: str
     gateway = _gateway(ctx)
     try:
         report = explain_mail(gateway, mail_file.read(), mailbox=mailbox, sender=sender,
-                              via="lmtp" if via == "mta" else "explain")
+                              via="pipe" if via == "mta" else "explain")
     finally:
         gateway.close()
     click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else as_text(report))

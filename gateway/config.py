@@ -22,6 +22,7 @@ from gateway.errors import ConfigError
 
 DEFAULTS_PATH: Final = Path(__file__).with_name("defaults.toml")
 _PREFIX = re.compile(r"^[A-Z]{2,8}$")
+_ASSIGNABLE_LOCAL = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _LANGUAGES: Final = ("pt_BR", "en")
 
@@ -40,6 +41,13 @@ class SmtpConfig:
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 50
     timeout: int = 300
+    # Open connections per listener: in total, and from one peer address (an
+    # IPv6 peer by its /64); more are answered 421 and closed.  Well below
+    # the 1,024 descriptors a process gets by default, so that a flood of idle
+    # connections cannot starve the MTA's mail, the pages or the database.
+    # Peers in trusted_networks count toward the total only.
+    max_connections: int = 400
+    max_connections_per_peer: int = 20
     lmtp: bool = False
     hostname: str = "gateway.example.gov.br"
     # Peers (CIDR) whose mail may reach an internal mailbox over this
@@ -49,9 +57,16 @@ class SmtpConfig:
     # 4.5.1); empty: the team of the first mailbox.
     postmaster: str = ""
 
-    def trusts(self, peer: str) -> bool:
-        """Whether ``peer`` (``"ip:port"``, ``"[v6]:port"`` or a bare address) is in trusted_networks."""
-        return in_networks(peer, self.trusted_networks)
+    def trusts(self, peer: str, via: str = "smtp") -> bool:
+        """Whether ``peer`` (``"ip:port"``, ``"[v6]:port"`` or a bare address)
+        is the MTA in front: in ``trusted_networks``; for LMTP without such a
+        list, a loopback peer (the local MTA delivering as to Dovecot)."""
+        if self.trusted_networks:
+            return in_networks(peer, self.trusted_networks)
+        return via == "lmtp" and in_networks(peer, _LOOPBACK)
+
+
+_LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
 
 
 def in_networks(peer: str, networks: tuple[str, ...]) -> bool:
@@ -180,6 +195,9 @@ class ImapConfig:
     poll_interval: float = 60.0  # seconds between looks when the server has no IDLE
     batch_size: int = 50
     max_message_size: int = 25 * 1024 * 1024  # bigger mails are quarantined unread
+    # Believe this server's Authentication-Results (with [auth]
+    # trusted_authserv_ids) only if it removes incoming ones with those ids.
+    trust_authentication_results: bool = False
     timeout: float = 60.0  # seconds a socket operation may take
     reconnect_max: float = 300.0  # longest wait between reconnection attempts
 
@@ -256,6 +274,9 @@ class MailboxConfig:
         """Whether ``#atribuir`` may name ``address``: the staff, or an
         ``assignable`` address or ``@domain``."""
         address = address.strip().lower()
+        local, _, domain = address.rpartition("@")
+        if not _ASSIGNABLE_LOCAL.match(local) or not domain:
+            return False  # "a%evil.example@us" or "a!b@us": a relay may route these out of the domain
         return address in self.staff or any(
             address == entry or (entry.startswith("@") and address.endswith(entry)) for entry in self.assignable)
 
@@ -381,6 +402,7 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
     sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
     _check_submission(source, sections["submission"])
+    _check_connections(source, sections["smtp"])
     _check_networks(source, "smtp.trusted_networks", sections["smtp"].trusted_networks)
     _check_networks(source, "web.trusted_proxies", sections["web"].trusted_proxies)
     if sections["smtp"].postmaster and not _ADDRESS.match(sections["smtp"].postmaster.strip()):
@@ -406,6 +428,13 @@ def _check_submission(source: str, submission: SubmissionConfig) -> None:
     if submission.concurrent_checks < 1:
         raise ConfigError(source, "submission.concurrent_checks",
                           "0 would refuse every login; give 1 or more (2 suits a small server)")
+
+
+def _check_connections(source: str, smtp: SmtpConfig) -> None:
+    for key in ("max_connections", "max_connections_per_peer"):
+        if getattr(smtp, key) < 1:
+            raise ConfigError(source, f"smtp.{key}", f"{getattr(smtp, key)} would refuse every connection; "
+                                                    "give 1 or more (defaults: 400 in total, 20 per peer)")
 
 
 def _check_networks(source: str, key: str, networks: tuple[str, ...]) -> None:

@@ -4,7 +4,9 @@ A check is deliberately slow (new hashes use 200,000 PBKDF2 rounds, about
 0.1 s here), so the submission listener runs it in a worker thread
 (:mod:`gateway.transports.auth_guard`), and a successful check is
 remembered for the process's life (keyed by an HMAC of the password under
-a per-process key, never the password itself).  A login that is not in the
+a per-process key, never the password itself): :meth:`Credentials.remembered`
+answers from that memory alone, cheaply enough for the event loop, so a
+login already verified needs no thread and waits for no busy one.  A login that is not in the
 file costs the same as a wrong password for one that is: it is checked
 against a dummy hash with the file's own rounds, so the time of an answer
 does not tell which addresses have an account.
@@ -91,10 +93,15 @@ class Credentials:
             entries[address.lower()] = stored
         return cls(entries)
 
+    def remembered(self, login: str, password: str) -> bool:
+        """Whether ``password`` was already verified as ``login``'s in this
+        process: one HMAC, no PBKDF2 (``False`` says nothing: ask :meth:`verify`)."""
+        return self._remember_key(login, password) in self._known_good
+
     def verify(self, login: str, password: str) -> bool:
         """Whether ``password`` is ``login``'s; slow on purpose, run it in a thread."""
-        login = login.strip().lower()
-        remembered = (login, hmac.new(self._key, password.encode("utf-8"), "sha256").digest())
+        remembered = self._remember_key(login, password)
+        login = remembered[0]
         if remembered in self._known_good:
             return True
         stored = self._entries.get(login)
@@ -105,3 +112,6 @@ class Credentials:
             self._known_good.add(remembered)
             return True
         return False
+
+    def _remember_key(self, login: str, password: str) -> tuple[str, bytes]:
+        return login.strip().lower(), hmac.new(self._key, password.encode("utf-8"), "sha256").digest()

@@ -34,8 +34,8 @@ def explain(gateway: Gateway, raw: bytes, *, mailbox: str | None = None, sender:
     """The explanation as plain data (the ``--json`` output).
 
     ``via`` is the door the mail is judged as coming through: "explain"
-    (nobody vouched for it, as on the public listener), or "lmtp"/"pipe"
-    (through the MTA in front, whose Authentication-Results then count)."""
+    (nobody vouched for it, as on the public listener), or "pipe" (handed
+    over by the MTA in front, whose Authentication-Results then count)."""
     now = gateway.clock.now()
     row = {"received_at": now, "via": via, "peer": "", "mail_from": sender, "rcpt_tos": [mailbox] if mailbox else [],
            "authenticated_as": None, "mailbox_hint": mailbox, "sha256": hashlib.sha256(raw).hexdigest(),

@@ -14,9 +14,12 @@ from typing import Final
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-ACTIONS: Final = ("track", "accept", "refuse", "solution", "survey")
+# No "solution" action: a link that decides must only ever have gone to the
+# requester, and the tracking page (whose link the team gets too) no longer
+# mints one; tokens it minted before are refused by the pages.
+ACTIONS: Final = ("track", "accept", "refuse", "survey")
 _SALT: Final = "gateway.links.v1"
-_PATHS: Final = {"track": "t", "accept": "s", "refuse": "s", "solution": "s", "survey": "p"}
+_PATHS: Final = {"track": "t", "accept": "s", "refuse": "s", "survey": "p"}
 
 
 class LinkError(ValueError):

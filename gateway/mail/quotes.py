@@ -22,6 +22,13 @@ Two layers:
 
 Analyst command lines (``#aguardando``) are *not* removed: commands are
 parsed elsewhere, from this same text.
+
+The library's work is bounded by what we show it: its English "On ...
+wrote:" pattern is quadratic in the length of a line, so one 40 KB line
+cost ~20 s.  It reads the lines that start in the first 20,000 characters
+(and a few more, so a header that starts there is read whole), each line
+over 1,000 characters cut to its beginning; a fragment that runs to the
+end of what it read goes on, unread, to the end of the text.
 """
 
 from __future__ import annotations
@@ -60,6 +67,16 @@ class _MessageWithPortuguese(EmailMessage):  # type: ignore[misc]
         return str(super()._get_language_regex(language, regex_key))
 
 
+#: The library reads the lines that start in this many characters of a text...
+_LIBRARY_PREFIX: Final = 20_000
+#: ...and this many lines after them, so a quote header that starts in the
+#: prefix is read whole (an Outlook De/Enviado/Para/Cc/Assunto block).
+_LOOKAHEAD_LINES: Final = 8
+#: A longer line reaches the library as its first _STAND_IN characters and a
+#: token for the rest: no quote header is that long, and its beginning still
+#: lets a long "Para:" line count as one line of an Outlook header block.
+_LONG_LINE: Final = 1_000
+_STAND_IN: Final = 100
 _QUOTED_LINE: Final = re.compile(r"^\s*>")
 _ATTRIBUTION_HINT: Final = re.compile(
     r"@|\d{1,2}[:./]\d{2}|(?:wrote|escreveu|escribi[óo]|schrieb|a [ée]crit|ha scritto|написал|"
@@ -124,20 +141,81 @@ def _split(text: str) -> _Split:
 
 def _first_fragment(text: str) -> str:
     """The text before the first quote header, as the library splits it."""
-    message = _MessageWithPortuguese(text=text, languages=["pt", "en"],
+    lines = [line.strip() for line in text.split("\n")]  # as the library normalises them
+    start = 0
+    while start < len(lines):
+        stop = _prefix_end(lines, start)
+        body, headed, whole = _library_fragment(lines[start:stop])
+        if whole:
+            # The fragment runs on into the lines the library did not read:
+            # they follow its body.  Written back in place, so a long text
+            # is not copied once per quote block.
+            start = max(0, stop - len(body))
+            lines[start:stop] = body
+        else:
+            lines, start = body, 0
+        while start < len(lines) and not lines[start]:
+            start += 1
+        if not headed:
+            return "\n".join(lines[start:])
+        # The body starts with a quote header.  Bottom-posting ("On ... wrote:",
+        # "> quote", then the answer) leaves the answer below the ">" lines.
+        if start == len(lines) or not _QUOTED_LINE.match(lines[start]):
+            return ""
+        while start < len(lines) and (not lines[start] or _QUOTED_LINE.match(lines[start])):
+            start += 1
+    return ""
+
+
+def _library_fragment(lines: list[str]) -> tuple[list[str], bool, bool]:
+    """The library's first fragment of ``lines``: its lines (the quote header
+    removed), whether such a header starts it, and whether it runs to the
+    end of ``lines`` (no other header follows)."""
+    shown, marker, rests = _with_stand_ins(lines)
+    message = _MessageWithPortuguese(text="\n".join(shown), languages=["pt", "en"],
                                      keep_hyphen_lists=True).read()
     if not message.replies:
-        return ""
+        return [], False, False
     first = message.replies[0]
-    if not first.headers:
-        return str(first.full_body)
-    # The body starts with a quote header.  Bottom-posting ("On ... wrote:",
-    # "> quote", then the answer) leaves the answer below the ">" lines.
-    lines = str(first.full_body).split("\n")
-    if not lines or not _QUOTED_LINE.match(lines[0]):
-        return ""
-    rest = list(itertools.dropwhile(lambda line: not line.strip() or _QUOTED_LINE.match(line), lines))
-    return _first_fragment("\n".join(rest)) if rest else ""
+    pieces = str(first.full_body).split(marker) if rests else [str(first.full_body)]
+    body = "".join(rests[int(piece)] if index % 2 else piece for index, piece in enumerate(pieces))
+    return body.split("\n"), bool(first.headers), len(message.replies) == 1
+
+
+def _prefix_end(lines: list[str], start: int) -> int:
+    """Where the library stops reading ``lines[start:]``: after the lines that
+    start in its first :data:`_LIBRARY_PREFIX` characters and
+    :data:`_LOOKAHEAD_LINES` more, but before the blank lines that end them
+    (its fragments lose trailing blank lines, and the unread lines after
+    them need the paragraph break)."""
+    stop, size = start, 0
+    while stop < len(lines) and size < _LIBRARY_PREFIX:
+        size += len(lines[stop]) + 1
+        stop += 1
+    stop = min(len(lines), stop + _LOOKAHEAD_LINES)
+    while stop > start and not lines[stop - 1]:
+        stop -= 1
+    return stop
+
+
+def _with_stand_ins(lines: list[str]) -> tuple[list[str], str, list[str]]:
+    """``lines`` with each one over :data:`_LONG_LINE` characters cut to its
+    beginning and a token ``<marker><n><marker>`` for the rest; the marker (a
+    private-use character the lines do not hold) and the rests by ``n``."""
+    if all(len(line) <= _LONG_LINE for line in lines):
+        return lines, "", []
+    heads = [line if len(line) <= _LONG_LINE else line[:_STAND_IN] for line in lines]
+    present = set("".join(heads))  # under 30,000 characters: a free one among the 72,000 private ones
+    marker = next(chr(code) for code in itertools.chain(range(0xE000, 0xF900), range(0xF0000, 0xFFFFE))
+                  if chr(code) not in present)
+    shown: list[str] = []
+    rests: list[str] = []
+    for line, head in zip(lines, heads):
+        if len(line) > _LONG_LINE:
+            head = f"{head}{marker}{len(rests)}{marker}"
+            rests.append(line[_STAND_IN:])
+        shown.append(head)
+    return shown, marker, rests
 
 
 def _strip_trailing_quote(lines: list[str]) -> list[str]:

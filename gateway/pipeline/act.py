@@ -71,11 +71,12 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
 
 
 def _sender_check(ctx: MailContext) -> SenderCheck:
-    """Whether a requester's decision in this mail may be applied ([auth]
-    requester_decisions): asked only when the mail holds one, since reading
-    the Authentication-Results costs more than the rest of the step."""
-    if not ctx.settings.auth.decisions_need_alignment:
+    """What the MTA in front says of the From ([auth] requester_decisions
+    says whether a decision needs it); read when first asked."""
+    evidence = ctx.evidence
+    if not evidence.present and not ctx.settings.auth.decisions_need_alignment:
         return SENDER_UNCHECKED
     domain = domain_of(ctx.require_mail().from_addr)
-    method = ctx.evidence.aligned_pass(domain)
-    return SenderCheck(method is not None, ctx.evidence.summary(domain))
+    method = evidence.aligned_pass(domain)
+    ok = method is not None or not ctx.settings.auth.decisions_need_alignment
+    return SenderCheck(ok, evidence.summary(domain), failed=evidence.present and method is None)

@@ -114,21 +114,31 @@ class MailContext:
 
 def came_through_border(inbox: InboxRow, settings: Settings) -> bool:
     """Whether the mail came through the MTA we trust, so that its headers
-    may speak for it: LMTP and pipe deliveries and IMAP accounts are fed by
-    the site's MTA; SMTP counts only from ``[smtp] trusted_networks``.  On
-    the public listener (anyone else), on the submission listener and in a
-    migration, nobody in front of us vouched for any header."""
-    if inbox.via in ("lmtp", "pipe", "imap"):
+    may speak for it: pipe deliveries come from the site's MTA; SMTP and
+    LMTP count from ``[smtp] trusted_networks`` (LMTP without that list:
+    from loopback); an IMAP account only where its mailbox says its server
+    strips foreign headers (``[mailbox.imap] trust_authentication_results``).
+    On the public listener (anyone else), on the submission listener and in
+    a migration, nobody in front of us vouched for any header."""
+    if inbox.via == "pipe":
         return True
-    return inbox.via == "smtp" and settings.smtp.trusts(inbox.peer)
+    if inbox.via == "imap":
+        found = settings.mailbox_for(inbox.mailbox_hint or "")
+        return bool(found and found[0].imap and found[0].imap.trust_authentication_results)
+    return inbox.via in ("smtp", "lmtp") and settings.smtp.trusts(inbox.peer, inbox.via)
 
 
-def internal_path(inbox: InboxRow, settings: Settings) -> bool:
-    """Whether mail to an ``internal`` mailbox came the only ways it may:
-    the submission listener (a login), LMTP or pipe delivery from the site's
-    MTA, or SMTP from ``[smtp] trusted_networks``.  The listener refuses
-    anyone else at RCPT; this is the same rule for mail that reached the
-    pipeline another way (an IMAP account, a released quarantine)."""
-    if inbox.via in ("submission", "lmtp", "pipe"):
+def internal_path(inbox: InboxRow, settings: Settings, mailbox: MailboxConfig) -> bool:
+    """Whether mail came to the ``internal`` mailbox the only ways it may:
+    addressed to it in the envelope (never a header's To: a mail for
+    postmaster@ with ``To: interno@`` is not mail for interno@), and by the
+    submission listener (a login), pipe delivery from the site's MTA, or
+    SMTP/LMTP from the MTA in front.  The listener refuses anyone else at
+    RCPT; this is the same rule for mail that reached the pipeline another
+    way (an IMAP account, a released quarantine)."""
+    addressed = [inbox.mailbox_hint or "", *inbox.rcpt_tos]
+    if not any((found := settings.mailbox_for(a)) and found[0].address == mailbox.address for a in addressed):
+        return False
+    if inbox.via in ("submission", "pipe"):
         return True
-    return inbox.via == "smtp" and settings.smtp.trusts(inbox.peer)
+    return inbox.via in ("smtp", "lmtp") and settings.smtp.trusts(inbox.peer, inbox.via)

@@ -106,7 +106,7 @@ def _colleague(ctx: MailContext, sender: str, ticket: TicketRow, home: MailboxCo
 def _proof(ctx: MailContext, sender: str) -> str | None:
     """How the mail shows it is ``sender``'s, or None."""
     routed = ctx.require_mailbox()
-    if routed.internal and sender in routed.staff and internal_path(ctx.inbox, ctx.settings):
+    if routed.internal and sender in routed.staff and internal_path(ctx.inbox, ctx.settings, routed):
         return f"internal mailbox {routed.address} reached by {ctx.inbox.via}"
     if ctx.inbox.authenticated_as and ctx.inbox.authenticated_as.lower() == sender:
         return "SMTP AUTH"

@@ -1,8 +1,10 @@
 """Which of our mailboxes this mail is for, and the ``+protocol`` token.
 
-The envelope decides (the listener already refused unknown recipients);
-for transports without an envelope (pipe with --mailbox, IMAP) the hint
-and then the To/Cc headers do.  Mail only for ``postmaster@`` or
+The envelope decides (the listener already refused unknown recipients),
+and only the envelope when there is one: headers say whatever the sender
+wrote, and a mail accepted for ``postmaster@`` with ``To: interno@`` must
+not become mail for the internal mailbox.  For transports without an
+envelope (pipe with --mailbox, IMAP) the hint and then the To/Cc headers do.  Mail only for ``postmaster@`` or
 ``abuse@`` of our domains is no request: it goes to the person named by
 ``[smtp] postmaster`` (``act`` forwards it), never into a ticket.
 """
@@ -17,7 +19,8 @@ def route(ctx: MailContext) -> Stop | None:
     candidates = [*ctx.inbox.rcpt_tos]
     if ctx.inbox.mailbox_hint:
         candidates.append(ctx.inbox.mailbox_hint)
-    candidates += [*mail.to, *mail.cc]
+    if not ctx.inbox.rcpt_tos:
+        candidates += [*mail.to, *mail.cc]
     for address in candidates:
         match = ctx.settings.mailbox_for(address)
         if match is not None:

@@ -4,8 +4,10 @@ The pages (``gateway.web``) are another door to the same ticket life: an
 answer given on a page goes through ``Actions`` exactly as the same answer
 by mail would, so the ticket, its timeline and the mails are the same
 whichever door was used.  What a page may *show* is decided here, once:
-the requester's own mails, the mails sent to them, and the moves of the
-ticket, never internal notes, team notices, analysts' own mails or
+the requester's own mails, the mails sent to them, the mails of others on
+the ticket (participants: labelled as someone else's, their address
+masked, so nobody takes their words for the requester's), and the moves
+of the ticket; never internal notes, team notices, analysts' own mails or
 addresses (PITFALLS L).  Whatever it shows has personal data masked
 (``mask_personal_data``): a tracking link can be forwarded, shared or left
 in a browser's history, and a CPF or phone number must not travel with it.
@@ -41,7 +43,6 @@ EXPECTED: Final = {
     Status.NEW: "expect_new", Status.OPEN: "expect_open", Status.WAITING: "expect_waiting",
     Status.SOLVED: "expect_solved", Status.CLOSED: "expect_closed", Status.REJECTED: "expect_rejected",
 }
-_REQUESTER_ROLES: Final = frozenset({Role.REQUESTER.value, Role.PARTICIPANT.value})
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,14 @@ class PublicEntry:
 
     at: datetime
     kind: str  # "event" or "message"
-    what: str  # event kind, or "from_you" / "to_you"
+    what: str  # event kind (or "answered_by_other"), or "from_you" / "from_other" / "to_you"
     from_status: str | None = None
     to_status: str | None = None
     subject: str = ""
     text: str = ""
     attachments: tuple[PublicAttachment, ...] = ()
     automatic: bool = False  # an acknowledgement or another notice the gateway wrote itself
+    who: str = ""  # "from_other" only: the sender's address, masked (m***@example.org)
 
 
 @dataclass(frozen=True)
@@ -175,23 +177,48 @@ def _solution_text(tx: Transaction, ticket: TicketRow) -> str:
 def _entries(tx: Transaction, ticket: TicketRow) -> list[PublicEntry]:
     to_requester = {row.message_id for row in outbox.for_ticket(tx, ticket.id)
                     if ticket.requester in row.rcpt_tos}
+    requester = ticket.requester.lower()
     entries = [
-        PublicEntry(at=e.at, kind="event", what=e.kind, from_status=e.from_status, to_status=e.to_status)
+        PublicEntry(at=e.at, kind="event", what=_event_what(e.kind, e.actor, requester), from_status=e.from_status,
+                    to_status=e.to_status)
         for e in tickets.events(tx, ticket.id) if e.kind in PUBLIC_EVENTS
     ]
     for message in ticket.messages:
         if message.internal:
             continue
-        if message.direction == "in" and message.role in _REQUESTER_ROLES:
+        who = ""
+        if message.direction == "in" and message.role == Role.REQUESTER.value:
             what = "from_you"
+        elif message.direction == "in" and message.role == Role.PARTICIPANT.value:
+            what, who = "from_other", masked_address(message.sender)
         elif message.direction == "out" and message.message_id in to_requester:
             what = "to_you"
         else:  # an analyst's own mail, a stranger's, a notice to the team
             continue
         entries.append(PublicEntry(
-            at=message.sent_at, kind="message", what=what, subject=mask_personal_data(message.subject),
+            at=message.sent_at, kind="message", what=what, who=who, subject=mask_personal_data(message.subject),
             text=mask_personal_data(message.text),
             attachments=tuple(PublicAttachment(mask_personal_data(a.filename) if a.filename else a.filename, a.size)
                               for a in message.attachments),
             automatic=message.automatic and message.direction == "out"))
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def masked_address(address: str) -> str:
+    """Enough of an address to tell two people apart, not to write to them.
+
+    >>> masked_address("mallory@evil.example")
+    'm***@evil.example'
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local:
+        return "***"
+    return mask_personal_data(f"{local[0]}***@{domain.lower()}")
+
+
+def _event_what(kind: str, actor: str, requester: str) -> str:
+    """The event's text key: "you answered" only when the requester did
+    (a participant may answer a question too)."""
+    if kind == "answered" and actor.strip().lower() != requester:
+        return "answered_by_other"
+    return kind

@@ -80,6 +80,7 @@ class Intake:
         mail, mailbox, now = incoming.mail, incoming.mailbox, incoming.at
         # Queries before the inserts: each query would flush what is pending.
         ack = not incoming.automatic and self._ack_allowed(tx, incoming.sender, now)
+        forged = not incoming.automatic and incoming.check_sender().failed
         year = now.astimezone(_ZONE).year
         protocol = Protocol(mailbox.protocol_prefix, year, tickets.next_sequence(tx, mailbox.protocol_prefix, year))
         ticket = tickets.add_ticket(
@@ -100,6 +101,12 @@ class Intake:
         if incoming.automatic:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note="automatic mail: no acknowledgement (RFC 3834)")
+        elif forged:
+            # Answering would mail the sender's words, under our name, to
+            # whoever they wrote in From: the backscatter spammers use desks for.
+            tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
+                              note=f"the MTA did not confirm the sender ({incoming.check_sender().why}): "
+                                   "no automatic answer to a From that is likely forged")
         elif ack and plan.acknowledge:
             self.notifier.queue(tx, kind="ack", ticket=ticket, mailbox=mailbox, to=[incoming.sender], now=now,
                                 in_reply_to=mail.message_id, references=_thread(mail))
@@ -107,8 +114,14 @@ class Intake:
             tickets.add_event(tx, ticket, at=now, actor="gateway", kind="ack_skipped",
                               note=f"more than {self.settings.limits.acks_per_sender_per_hour} acknowledgements "
                                    f"to {incoming.sender} in one hour")
-        self.rulings.answer(tx, ticket, incoming)
-        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text, thread=[], headline=plan.headline)
+        if not forged:
+            self.rulings.answer(tx, ticket, incoming)
+        headline = plan.headline
+        if forged:
+            headline = "\n".join(line for line in (
+                "ATENÇÃO: o servidor de e-mail não confirmou o remetente; nenhuma resposta automática foi enviada.",
+                headline) if line)
+        self._tell_team(tx, "team_new", ticket, incoming, text=mail.text, thread=[], headline=headline)
         return ticket
 
     def add_follow_up(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
@@ -132,7 +145,8 @@ class Intake:
             tickets.add_event(tx, ticket, at=now, actor=incoming.sender or "MAILER-DAEMON", kind=kind,
                               note=f"stored, no state change ({match_reason})")
             return ticket, False
-        tickets.add_participants(tx, ticket.id, self._others(mail, ticket.requester, incoming.mailbox))
+        if incoming.check_sender().ok:  # an unproven From must not bring strangers into the ticket by Cc
+            tickets.add_participants(tx, ticket.id, self._others(mail, ticket.requester, incoming.mailbox))
         tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="follow_up", note=f"matched by {match_reason}")
         ruled = self.rulings.on_follow_up(tx, ticket, incoming)
         headline = self.actions.requester_reply(tx, ticket, incoming.mailbox, text, sender=incoming.sender,
@@ -159,8 +173,20 @@ class Intake:
                                               decision="survey", why=check.why, score=survey.score)
             return ticket
         if mailbox.reopen_window and now <= deadline(mailbox, closed_at, mailbox.reopen_window):
-            self.actions.apply(tx, ticket, lifecycle.reopen(Status.CLOSED), actor=incoming.sender, at=now)
-            return None
+            check = incoming.check_sender()
+            if role is Role.REQUESTER and check.ok:
+                self.actions.apply(tx, ticket, lifecycle.reopen(Status.CLOSED), actor=incoming.sender, at=now)
+                return None
+            # Reopening is the requester's decision too: a participant's
+            # mail, or one whose From the MTA did not confirm, stays on the
+            # closed ticket for a person to judge.
+            self._store_message(tx, ticket, incoming, role=role, text=text)
+            tickets.add_event(tx, ticket, at=now, actor=incoming.sender, kind="decision_unconfirmed",
+                              note=f"reopen by mail not applied: {check.why if not check.ok else 'not the requester'}")
+            self._tell_team(tx, "team_followup", ticket, incoming, text=text, headline=(
+                "Chegou uma mensagem no chamado fechado, mas ele não foi reaberto: o remetente não é o solicitante "
+                "ou não foi confirmado pelo servidor de e-mail. Se for o caso, responda ao solicitante."))
+            return ticket
         return self.open_ticket(tx, incoming, previous=ticket,
                                 previous_reason="the requester wrote again after the ticket was closed")
 

@@ -20,12 +20,16 @@ class Role(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SenderCheck:
-    """Whether the From of a mail is proven well enough for a requester's
-    decision (accept, refuse, survey score) to be applied as written;
-    ``why`` says what the evidence was, for the timeline."""
+    """What the MTA in front says of a mail's From.  ``ok``: proven well
+    enough for a requester's decision (accept, refuse, survey score,
+    reopening) to be applied as written; ``failed``: the MTA judged the
+    mail and the From domain came out unproven, so the From is likely
+    forged and nothing automatic should answer it (backscatter); ``why``
+    says what the evidence was, for the timeline."""
 
     ok: bool
     why: str = ""
+    failed: bool = False
 
 
 SENDER_UNCHECKED: Final = SenderCheck(True, "decisions by mail are applied without authentication ([auth])")

@@ -199,16 +199,22 @@ _END: Final = r"(?![0-9A-Za-z])"
 # not followed by one: ATD-2026-23456789-0 holds no phone.
 _PHONE_START: Final = r"(?<![0-9][.,:-])"
 _PHONE_END: Final = r"(?![0-9A-Za-z])(?![.,:-][0-9])"
-_NOT_YEARS: Final = r"(?!(?:19|20)[0-9]{2}[ .-]?(?:19|20)[0-9]{2}(?![0-9]))"  # "2025-2026" is a period
-_CPF_SEPARATOR: Final = r"[ .\u00a0-]"
-_CPF_SHAPE: Final = rf"[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}[ ./\u00a0-]?[0-9]{{2}}"
+_NOT_YEARS: Final = r"(?!(?:19|20)[0-9]{2}(?: ?- ?|[ .])?(?:19|20)[0-9]{2}(?![0-9]))"  # "2025-2026" is a period
+# "390.533.447-05", "390 533 447 05", "390.533.447 - 05", "390,533,447-05",
+# "390.533.447/05": a mark with a space either side, or a space alone.  A
+# comma never comes before the last two digits: "R$ 123.456.789,01" is money.
+_CPF_SEPARATOR: Final = r"(?: ?[.,-] ?| )"
+_CPF_LAST_SEPARATOR: Final = r"(?: ?[./-] ?| )"
+_CPF_SHAPE: Final = (rf"[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}{_CPF_SEPARATOR}?[0-9]{{3}}"
+                     rf"{_CPF_LAST_SEPARATOR}?[0-9]{{2}}")
 # +55 61, +55 (61), +5561, (61), (061), 61 followed by a separator.
 _AREA: Final = (r"(?:\+ ?55[ .-]?(?:\( ?[1-9]{2} ?\)|[1-9]{2})[ .-]?"
                 r"|\( ?0?[1-9]{2} ?\)[ .-]?|0?[1-9]{2}[ .-])")
 # Subscriber numbers start 2-5 (landlines) or 9 (mobiles); none starts 0 or 1,
 # and old 8-digit mobiles started 6-9.
-_SUBSCRIBER: Final = r"(?:9[ .]?)?[2-9][0-9]{3}[ .-]?[0-9]{4}"
-_SUBSCRIBER_ALONE: Final = r"(?:9[ .]?)?[2-9][0-9]{3}[ .-][0-9]{4}"  # without a separator: a CEP, an id
+# After an area code the dash may have spaces around it: "(61) 99999 - 8888".
+_SUBSCRIBER: Final = r"(?:9[ .-]?)?[2-9][0-9]{3}(?: ?- ?|[ .])?[0-9]{4}"
+_SUBSCRIBER_ALONE: Final = r"(?:9[ .-]?)?[2-9][0-9]{3}[ .-][0-9]{4}"  # without a separator: a CEP, an id
 _PERSONAL_NUMBER: Final = re.compile(
     _START + rf"(?:(?P<cpf>{_CPF_SHAPE}){_END}"
     rf"|{_PHONE_START}(?P<area>{_AREA}){_NOT_YEARS}(?P<subscriber>{_SUBSCRIBER}){_PHONE_END}"
@@ -219,8 +225,34 @@ _PERSONAL_NUMBER: Final = re.compile(
 _EMAIL: Final = re.compile(r"(?<![\w.%+-])(?P<local>[\w.%+-]+)(?P<domain>@[\w-]+(?:\.[\w-]+)+)")
 _LOCAL_SEGMENT: Final = re.compile(r"[^._+-]+")
 _LONG_DIGIT_RUN: Final = re.compile(r"[0-9]{5,}")
+_COMMA_AMOUNT: Final = re.compile(r"[0-9]{3}(?:,[0-9]{3}){2}\.[0-9]{2}")
 _GENERATED_ID: Final = re.compile(r"(?=[0-9a-f]*[a-f])[0-9a-f]{12,}")  # ack.3fa9c0...: our own Message-IDs
 _PHONE_KEPT_DIGITS: Final = 4
+_MATCHING_FORMS_KEPT: Final = 4096  # characters whose form is remembered; mail can hold any of 150,000
+
+
+class _MatchingForms(dict[int, str]):
+    """The ``str.translate`` table of the text the patterns read: a
+    character's NFKC form when that is one ASCII decimal digit (full-width
+    ``３``), space or punctuation mark (full-width ``．``, the no-break
+    space), and ``-`` for every dash (U+2010-U+2015, the minus sign).
+    Anything else, letters included, stays itself: "nº" must not read as
+    "no", which would glue the number after it to a word."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        folded = unicodedata.normalize("NFKC", char)
+        form = char
+        if len(folded) == 1 and ("\u2010" <= folded <= "\u2015" or folded == "\u2212"):
+            form = "-"
+        elif len(folded) == 1 and folded.isascii() and (not folded.isalnum() or unicodedata.category(char) == "Nd"):
+            form = folded
+        if len(self) < _MATCHING_FORMS_KEPT:
+            self[code] = form
+        return form
+
+
+_MATCHING_FORMS: Final = _MatchingForms()
 
 
 def mask_personal_data(text: str) -> str:
@@ -241,11 +273,26 @@ def mask_personal_data(text: str) -> str:
     Protocols (``CNES-2026-000005-6``), dates, times, CEPs (``70040-010``),
     money (``R$ 1.234.567,89``) and IPv4 addresses stay as written.  An
     11-digit phone is masked as a CPF: the two cannot be told apart.
+
+    The patterns read the text's NFKC form (:class:`_MatchingForms`), so
+    full-width digits, an en dash or a non-breaking hyphen (what Word and
+    phone keyboards write) are masked too; only the hidden digits change,
+    every other character stays as written:
+
+    >>> mask_personal_data("CPF ３９０.５３３.４４７\u201305")
+    'CPF ***.５３３.４４７\u2013**'
     """
-    if not _ANY_DIGIT.search(text):  # most log lines
+    matching = text if text.isascii() else text.translate(_MATCHING_FORMS)
+    if not _ANY_DIGIT.search(matching):  # most log lines
         return text
-    text = _EMAIL.sub(lambda match: _mask_local_part(match["local"]) + match["domain"], text)
-    return _PERSONAL_NUMBER.sub(_mask_number, text)
+    masked = _EMAIL.sub(lambda match: _mask_local_part(match["local"]) + match["domain"], matching)
+    masked = _PERSONAL_NUMBER.sub(_mask_number, masked)
+    if matching is text:
+        return masked
+    if masked == matching:
+        return text
+    # Masking only turns digits into "*", so a position in ``masked`` is the same position in ``text``.
+    return "".join(kept if read == written else written for kept, read, written in zip(text, matching, masked))
 
 
 def mask_personal_data_in(data: Any, *, except_keys: frozenset[str] = frozenset()) -> Any:
@@ -269,7 +316,7 @@ def mask_personal_data_in(data: Any, *, except_keys: frozenset[str] = frozenset(
 
 def _mask_number(match: re.Match[str]) -> str:
     if match["cpf"] is not None:
-        return match["cpf"] if _is_ipv4(match["cpf"]) else mask_cpf(match["cpf"])
+        return match["cpf"] if _is_ipv4(match["cpf"]) or _is_amount(match["cpf"]) else mask_cpf(match["cpf"])
     if match["subscriber"] is not None:
         return match["area"] + _hide_digits(match["subscriber"], keep_last=_PHONE_KEPT_DIGITS)
     if match["alone"] is not None:
@@ -296,6 +343,11 @@ def _hide_digits(text: str, *, keep_last: int) -> str:
     positions = [index for index, char in enumerate(text) if "0" <= char <= "9"]
     hidden = set(positions[:-keep_last])
     return "".join("*" if index in hidden else char for index, char in enumerate(text))
+
+
+def _is_amount(candidate: str) -> bool:
+    """``123,456,789.01`` (thousands by commas, cents after a point) has a CPF's shape; it is money."""
+    return _COMMA_AMOUNT.fullmatch(candidate) is not None
 
 
 def _is_ipv4(candidate: str) -> bool:

@@ -9,13 +9,23 @@ pages: 80 attempts once pushed ``/healthz`` to 2 s.  So:
 - at most ``concurrent_checks`` run at once, and an attempt beyond that is
   answered ``454`` (try again later) at once instead of queueing thread
   work without bound;
-- failures are counted per (client address, account).  Each failure is
-  answered after a delay that doubles up to ``max_failure_delay``, and no
-  new check for that pair starts before the delay has passed (a second
-  attempt meanwhile gets ``454``).  The right password is never refused:
+- at most one check runs per client address (an IPv6 client by its /64):
+  another attempt from that address meanwhile gets ``454`` at once.  So one
+  client spraying random accounts over many connections holds one thread,
+  never all of them (security review P5: 80 such connections kept the cap
+  full and Maria's right password got ``454`` from anywhere);
+- a password already verified in this process is recognised without a
+  check (``remembered``, one HMAC) and answered before any cap;
+- failures are counted per (client address, account) and per client
+  address across accounts.  Each failure is answered after a delay that
+  doubles up to ``max_failure_delay``, and no new check for that pair
+  starts before the delay has passed (a second attempt meanwhile gets
+  ``454``); the address's own delay starts after ``ADDRESS_GRACE`` failures
+  (a few typos in an office behind one address slow nobody) and then holds
+  back every account tried from it.  The right password is never refused:
   from another address it works at once, from the same address once the
-  delay has passed; guessing one account does not slow another.  Waiting
-  is ``asyncio.sleep``: a connection being slowed down costs no thread.
+  delays have passed.  Waiting is ``asyncio.sleep``: a connection being
+  slowed down costs no thread.
 
 Unknown accounts cost the same check as known ones
 (:meth:`gateway.credentials.Credentials.verify`), so the delays and the
@@ -43,35 +53,44 @@ Verifier = Callable[[str, str], bool]
 BUSY: Final = "454 4.7.0 Too many login attempts being checked; try again later"
 #: An attempt for this account from this address is already waiting or being checked.
 ALREADY_CHECKING: Final = "454 4.7.0 A login for this account from your address is in progress; try again later"
+#: Another login from this address is being checked (one at a time per address).
+ADDRESS_BUSY: Final = "454 4.7.0 A login from your address is being checked; try again later"
 
-FORGET_AFTER: Final = 3600.0  # seconds without a failure after which a pair starts afresh
-MAX_TRACKED: Final = 10_000  # (address, account) pairs remembered; the oldest go first
+FORGET_AFTER: Final = 3600.0  # seconds without a failure after which a pair (or an address) starts afresh
+MAX_TRACKED: Final = 10_000  # (address, account) pairs, and addresses, remembered; the oldest go first
+ADDRESS_GRACE: Final = 3  # failures from one address, any accounts, before the address itself is slowed
 
 
 @dataclass
 class _Failures:
-    """Recent failed logins of one account from one client address."""
+    """Recent failed logins of one account from one client address (or of
+    any account from one address)."""
 
     count: int = 0
     last: float = 0.0  # monotonic time of the last failure
-    busy: bool = False  # an attempt of this pair is waiting or being checked
+    busy: bool = False  # an attempt of this pair is waiting or being checked (pairs only)
 
 
 class AuthGuard:
-    """Runs ``verify`` off the loop, capped, with a back-off per (address, account).
+    """Runs ``verify`` off the loop, capped in all and per address, with a
+    back-off per (address, account) and per address.
 
-    ``clock`` and ``sleep`` are the monotonic clock and the awaitable pause
-    (tests give their own).
+    ``remembered`` answers, cheaply and on the loop, whether a password was
+    already verified (``None``: nothing is).  ``clock`` and ``sleep`` are the
+    monotonic clock and the awaitable pause (tests give their own).
     """
 
     def __init__(self, verify: Verifier, *, failure_delay: float = 1.0, max_failure_delay: float = 60.0,
-                 concurrent_checks: int = 2, clock: Callable[[], float] = time.monotonic,
+                 concurrent_checks: int = 2, remembered: Verifier | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self._verify, self._clock, self._sleep = verify, clock, sleep
+        self._verify, self._remembered, self._clock, self._sleep = verify, remembered, clock, sleep
         self._failure_delay, self._max_failure_delay = failure_delay, max_failure_delay
         self._concurrent_checks = concurrent_checks
         self._running = 0  # checks whose thread has not finished, cancelled or not
+        self._checking: set[str] = set()  # addresses whose check's thread has not finished
         self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()  # least recent failure first
+        self._addresses: OrderedDict[str, _Failures] = OrderedDict()  # failures per address, any account
 
     @property
     def checks_running(self) -> int:
@@ -84,6 +103,11 @@ class AuthGuard:
             return 0.0
         return min(self._failure_delay * 2 ** min(failures - 1, 30), self._max_failure_delay)
 
+    def address_delay(self, failures: int) -> float:
+        """Seconds an address waits after its ``failures``-th failure (any
+        accounts): nothing for the first ADDRESS_GRACE, then as :meth:`delay`."""
+        return self.delay(failures - ADDRESS_GRACE)
+
     async def check(self, peer: str, login: str, password: str) -> AuthResult:
         """The answer to one AUTH: success with the lower-cased login, 535, or 454."""
         key = (peer, login.strip().lower())
@@ -93,37 +117,58 @@ class AuthGuard:
         if record is not None:
             record.busy = True
         try:
-            if record is not None:
-                await self._sleep(max(0.0, record.last + self.delay(record.count) - self._clock()))
+            wait = self._wait(peer, record)
+            if wait > 0:
+                await self._sleep(wait)
+            if self._remembered is not None and self._remembered(login, password):
+                self._failures.pop(key, None)
+                return AuthResult(success=True, auth_data=key[1])
+            if peer in self._checking:
+                return AuthResult(success=False, handled=False, message=ADDRESS_BUSY)
             if self._running >= self._concurrent_checks:
                 log.warning("SMTP AUTH for %r from %s refused for now: %d checks running",
                             key[1][:100], peer, self._running)
                 return AuthResult(success=False, handled=False, message=BUSY)
-            if await self._verify_in_thread(login, password):
+            if await self._verify_in_thread(peer, login, password):
                 self._failures.pop(key, None)
                 return AuthResult(success=True, auth_data=key[1])
             record = self._failed(key, record)
-            pause = self.delay(record.count)
-            log.warning("failed SMTP AUTH for %r from %s (%d recent failures; answered in %.1f s)",
-                        key[1][:100], peer, record.count, pause)
+            address = self._failed_address(peer)
+            pause = max(self.delay(record.count), self.address_delay(address.count))
+            log.warning("failed SMTP AUTH for %r from %s (%d recent failures, %d from the address; "
+                        "answered in %.1f s)", key[1][:100], peer, record.count, address.count, pause)
             await self._sleep(pause)
             return AuthResult(success=False, handled=False)
         finally:
             if record is not None:
                 record.busy = False
 
-    async def _verify_in_thread(self, login: str, password: str) -> bool:
-        """``verify`` in the loop's default executor.  The slot is given back
-        when the thread finishes, not when the client goes away: a client that
-        hangs up mid-check must not let a flood start more threads than the cap."""
+    def _wait(self, peer: str, record: _Failures | None) -> float:
+        """Seconds before a check of this pair may start: until both its own
+        and its address's delays have passed."""
+        now, wait = self._clock(), 0.0
+        if record is not None:
+            wait = record.last + self.delay(record.count) - now
+        address = self._recent_address(peer)
+        if address is not None:
+            wait = max(wait, address.last + self.address_delay(address.count) - now)
+        return max(0.0, wait)
+
+    async def _verify_in_thread(self, peer: str, login: str, password: str) -> bool:
+        """``verify`` in the loop's default executor.  The slots (one of the
+        cap, the address's one) are given back when the thread finishes, not
+        when the client goes away: a client that hangs up mid-check must not
+        let a flood start more threads than the caps."""
         loop = asyncio.get_running_loop()
         self._running += 1
+        self._checking.add(peer)
         future = loop.run_in_executor(None, self._verify, login, password)
-        future.add_done_callback(self._finished)
+        future.add_done_callback(lambda done: self._finished(peer, done))
         return bool(await asyncio.shield(future))
 
-    def _finished(self, future: asyncio.Future[bool]) -> None:
+    def _finished(self, peer: str, future: asyncio.Future[bool]) -> None:
         self._running -= 1
+        self._checking.discard(peer)
         if not future.cancelled() and future.exception() is not None:  # read, so asyncio does not warn
             log.error("password check failed: %r", future.exception())
 
@@ -132,6 +177,14 @@ class AuthGuard:
         record = self._failures.get(key)
         if record is not None and not record.busy and self._clock() - record.last > FORGET_AFTER:
             del self._failures[key]
+            return None
+        return record
+
+    def _recent_address(self, peer: str) -> _Failures | None:
+        """The address's failures (any accounts), unless they are old enough to forget."""
+        record = self._addresses.get(peer)
+        if record is not None and self._clock() - record.last > FORGET_AFTER:
+            del self._addresses[peer]
             return None
         return record
 
@@ -146,4 +199,15 @@ class AuthGuard:
         self._failures.move_to_end(key)
         while len(self._failures) > MAX_TRACKED:
             self._failures.popitem(last=False)
+        return record
+
+    def _failed_address(self, peer: str) -> _Failures:
+        """Count one more failure from the address, whatever the account; bounded as pairs are."""
+        record = self._recent_address(peer) or _Failures()
+        record.count += 1
+        record.last = self._clock()
+        self._addresses[peer] = record
+        self._addresses.move_to_end(peer)
+        while len(self._addresses) > MAX_TRACKED:
+            self._addresses.popitem(last=False)
         return record

@@ -5,14 +5,17 @@ configured mailbox gets ``550`` at RCPT, so the gateway is never an open
 relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
 4.5.1); an ``internal`` mailbox takes mail only from a trusted peer (a
 logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced by aiosmtpd (``552``);
-the idle timeout closes slow clients (``421``).  ``250`` is answered only
-after ``Ingest`` committed the raw mail, without blocking the event loop:
-the handler awaits the group-commit writer's future.
+the idle timeout closes slow clients (``421``), and a connection beyond
+``[smtp] max_connections_per_peer`` or ``max_connections`` is answered
+``421`` and closed before the greeting (:class:`ConnectionLimits`).
+``250`` is answered only after ``Ingest`` committed the raw mail, without
+blocking the event loop: the handler awaits the group-commit writer's future.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -49,13 +52,14 @@ class SmtpHandler:
     """Accepts mail for configured mailboxes and answers 250 once it is stored."""
 
     def __init__(self, ingest: Ingest, recipients: RecipientCheck, clock: Clock, *,
-                 max_recipients: int, via: str = "smtp", trusts: Callable[[str], bool] = lambda peer: False) -> None:
+                 max_recipients: int, via: str = "smtp",
+                 trusts: Callable[[str, str], bool] = lambda peer, via: False) -> None:
         self._ingest, self._recipients, self._clock = ingest, recipients, clock
         self._max_recipients, self._via, self._trusts = max_recipients, via, trusts
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        trusted = self._via == "lmtp" or bool(session.authenticated) or self._trusts(_peer(session))
+        trusted = bool(session.authenticated) or self._trusts(_peer(session), self._via)
         reply = self._recipients(address, trusted)
         if reply != replies.OK:
             log.info("refused RCPT %s from %s: %s", address, session.peer, reply[:3])
@@ -82,12 +86,121 @@ class SmtpHandler:
         return reply
 
 
+class ConnectionLimits:
+    """The open connections of one listener, per peer address and in total.
+
+    One client's idle connections once took all 1,024 descriptors of the
+    process, and the MTA's mail and the pages with them.  A connection
+    beyond ``per_peer`` from one address (``exempt`` ones, the MTA in front,
+    are not counted against it) or beyond ``total`` is refused.  The cost is
+    a dict update per connection; ``exempt`` is asked only of a peer already
+    at its cap.
+    """
+
+    def __init__(self, *, total: int, per_peer: int, exempt: Callable[[str], bool] = lambda host: False) -> None:
+        self._total, self._per_peer, self._exempt = total, per_peer, exempt
+        self._open: dict[str, int] = {}  # peer_address -> open connections
+        self._warned: set[str] = set()  # peers (and "*", the total) refused since last below their cap
+        self.open = 0
+
+    @classmethod
+    def of(cls, config: SmtpConfig, via: str) -> ConnectionLimits:
+        """The caps of ``[smtp]``, exempting its trusted peers on listener ``via`` from the per-peer one."""
+        return cls(total=config.max_connections, per_peer=config.max_connections_per_peer,
+                   exempt=lambda host: config.trusts(host, via))
+
+    def admit(self, peer: object) -> tuple[str, str | None]:
+        """Count a connection from ``peer`` (its socket address): the key it
+        is counted under, and ``None``, or the reply to refuse it with (then
+        it is not counted)."""
+        key = peer_address(peer)
+        if self.open >= self._total:
+            return key, self._refused("*", replies.TOO_MANY_CONNECTIONS, key)
+        count = self._open.get(key, 0)
+        if count >= self._per_peer and not self._exempt(str(peer[0] if isinstance(peer, tuple) else peer)):
+            return key, self._refused(key, replies.TOO_MANY_FROM_PEER, key)
+        self._open[key] = count + 1
+        self.open += 1
+        return key, None
+
+    def release(self, key: str) -> None:
+        """A connection counted under ``key`` has closed."""
+        count = self._open.pop(key, 0) - 1
+        if count > 0:
+            self._open[key] = count
+        self.open -= 1
+        if count < self._per_peer:
+            self._warned.discard(key)
+        if self.open < self._total:
+            self._warned.discard("*")
+
+    def _refused(self, cap: str, reply: str, key: str) -> str:
+        if cap not in self._warned:  # once per episode, so a flood does not flood the log too
+            self._warned.add(cap)
+            log.warning("refusing connections from %s: %s (%d open in all)", key, reply[10:], self.open)
+        return reply
+
+
+def peer_address(peer: object) -> str:
+    """What connections (and logins) are counted by: the IP address of a
+    socket address, an IPv6 one by its /64 (a host often has a whole /64),
+    an IPv4-mapped one as IPv4."""
+    host = str(peer[0] if isinstance(peer, tuple) and peer else peer or "")
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP protocol, counted in :class:`ConnectionLimits`: a
+    connection over a cap gets the refusal and is closed before aiosmtpd
+    starts serving it (no greeting, no task)."""
+
+    def __init__(self, handler: Any, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._limits = limits
+        self._counted: str | None = None  # the key this connection is counted under
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._counted is None:  # not the second call, after STARTTLS
+            key, refusal = self._limits.admit(transport.get_extra_info("peername"))
+            if refusal is not None:
+                self._refused = True
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.write(refusal.encode("ascii") + b"\r\n")
+                transport.close()  # after the write is flushed
+                return
+            self._counted = key
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._counted is not None:
+            self._limits.release(self._counted)
+            self._counted = None
+        super().connection_lost(error)
+
+
+class LimitedLMTP(LimitedSMTP, LMTP):
+    """The same for LMTP."""
+
+
 def server_factory(handler: SmtpHandler, config: SmtpConfig) -> Callable[[], SMTP]:
-    """What ``loop.create_server`` calls for each connection."""
-    kind: Any = LMTP if config.lmtp else SMTP
+    """What ``loop.create_server`` calls for each connection: one protocol
+    each, all counted in one :class:`ConnectionLimits`."""
+    kind: Any = LimitedLMTP if config.lmtp else LimitedSMTP
+    limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp")
 
     def make() -> SMTP:
-        return kind(handler, data_size_limit=config.max_message_size, enable_SMTPUTF8=True,
+        return kind(handler, limits=limits, data_size_limit=config.max_message_size, enable_SMTPUTF8=True,
                     decode_data=False, hostname=config.hostname, timeout=config.timeout,
                     ident="ticket-gateway")
 
@@ -105,8 +218,13 @@ async def start(ingest: Ingest, settings: Settings, clock: Clock) -> asyncio.Abs
 
 
 def _peer(session: Session) -> str:
+    """``"192.0.2.1:25"`` or ``"[2001:db8::1]:25"``: an IPv6 address in
+    brackets, so that reading it back never mistakes the port for a group."""
     peer = session.peer
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "")
+    if not (isinstance(peer, tuple) and len(peer) >= 2):
+        return str(peer or "")
+    host = str(peer[0])
+    return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
 
 
 def _login(session: Session) -> str | None:

@@ -14,7 +14,10 @@ PLAIN and LOGIN exchanges (challenges, base64, PLAIN's NUL-separated
 fields), its ``authenticator`` only hands the decoded credentials back
 (:func:`hand_over`), and the handler's ``auth_PLAIN``/``auth_LOGIN`` hooks,
 which aiosmtpd awaits, ask the :class:`AuthGuard` (a worker thread, a cap,
-a back-off per client address and account; see its module).
+one check per client address at a time, a back-off per client address and
+per address and account; see its module).  Connections are capped per peer
+address and in total by ``[smtp] max_connections_per_peer`` and
+``max_connections``, as on the SMTP listener.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.delivery import Ingest
 from gateway.transports.auth_guard import AuthGuard, Verifier
-from gateway.transports.smtp import SmtpHandler, recipient_check
+from gateway.transports.smtp import ConnectionLimits, LimitedSMTP, SmtpHandler, peer_address, recipient_check
 
 log = logging.getLogger("gateway.submission")
 
@@ -63,16 +66,19 @@ class SubmissionHandler(SmtpHandler):
         credentials = exchanged.auth_data
         if not isinstance(credentials, LoginPassword):
             return exchanged
-        peer = server.session.peer if server.session is not None else None
-        address = str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+        address = peer_address(server.session.peer if server.session is not None else None)
         return await self._guard.check(address, credentials.login.decode("utf-8", "replace"),
                                        credentials.password.decode("utf-8", "replace"))
 
 
-async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifier) -> asyncio.AbstractServer:
+async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifier,
+                remembered: Verifier | None = None) -> asyncio.AbstractServer:
+    """``verify`` is the slow password check; ``remembered`` a fast one that
+    knows only passwords already verified (they skip the busy cap)."""
     config, smtp = settings.submission, settings.smtp
     guard = AuthGuard(verify, failure_delay=config.failure_delay, max_failure_delay=config.max_failure_delay,
-                      concurrent_checks=config.concurrent_checks)
+                      concurrent_checks=config.concurrent_checks, remembered=remembered)
+    limits = ConnectionLimits.of(smtp, "submission")
     handler = SubmissionHandler(ingest, recipient_check(settings), clock,
                                 max_recipients=smtp.max_recipients, via="submission", guard=guard)
     context = None
@@ -81,10 +87,11 @@ async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifi
         context.load_cert_chain(config.tls_cert, config.tls_key)
 
     def make() -> SMTP:
-        return SMTP(handler, data_size_limit=smtp.max_message_size, enable_SMTPUTF8=True, decode_data=False,
-                    hostname=smtp.hostname, timeout=smtp.timeout, ident="ticket-gateway submission",
-                    tls_context=context, require_starttls=context is not None and config.require_tls,
-                    auth_required=True, auth_require_tls=config.require_tls, authenticator=hand_over)
+        return LimitedSMTP(handler, limits=limits, data_size_limit=smtp.max_message_size, enable_SMTPUTF8=True,
+                           decode_data=False, hostname=smtp.hostname, timeout=smtp.timeout,
+                           ident="ticket-gateway submission", tls_context=context,
+                           require_starttls=context is not None and config.require_tls,
+                           auth_required=True, auth_require_tls=config.require_tls, authenticator=hand_over)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(make, host=config.host, port=config.port)

@@ -49,7 +49,8 @@ def create_app(settings: Settings, db: Database, clock: Clock, actions: Actions,
     site = Site(settings=settings, db=db, clock=clock, actions=actions, environment=_environment(settings),
                 wake_sender=wake_sender,
                 lookups_per_ip=SlidingWindow(web.lookup_limit_per_ip, _HOUR),
-                lookups_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR))
+                lookups_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR),
+                links_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR))
     pages, metrics = Pages(site), Metrics(db, clock)
     routes = [
         Route("/", pages.index),

@@ -38,7 +38,9 @@ from gateway.web.ratelimit import SlidingWindow
 
 log = logging.getLogger("gateway.web")
 
-_SOLUTION_ACTIONS: Final = ("accept", "refuse", "solution")
+# Only the links of the requester's own mails decide.  The tracking page once
+# minted "solution" tokens; they verify as that action and are refused here.
+_SOLUTION_ACTIONS: Final = ("accept", "refuse")
 _MAX_REASON: Final = 4000
 _MAX_COMMENT: Final = 2000
 # Links carry secrets in their path: never cache them, never send them on as a Referer.
@@ -62,8 +64,9 @@ class Site:
     actions: Actions
     environment: Environment
     wake_sender: Callable[[], None]
-    lookups_per_ip: SlidingWindow
-    lookups_per_protocol: SlidingWindow
+    lookups_per_ip: SlidingWindow  # the page's answer: attempts per client address
+    lookups_per_protocol: SlidingWindow  # the page's answer: attempts per (protocol, client address)
+    links_per_protocol: SlidingWindow  # tracking-link mails per protocol, capped silently
 
     @property
     def max_age_seconds(self) -> int:
@@ -84,24 +87,29 @@ class Pages:
         found = await run_in_threadpool(self._track_view, claim.protocol, page.language)
         if found is None:
             return page.link_problem("invalid")
-        view, solution_url, survey_url = found
+        view, answer_hint = found
         return page.render("track.html", title=texts.TEXTS[page.language]["track_title"], ticket=view,
-                           status_label=view.status.label(page.language), solution_url=solution_url,
-                           survey_url=survey_url, mailbox_name=view.mailbox_name)
+                           status_label=view.status.label(page.language), answer_hint=answer_hint,
+                           mailbox_name=view.mailbox_name)
 
-    def _track_view(self, protocol: str, language: str) -> tuple[citizen.PublicTicket, str | None, str | None] | None:
-        web = self.site.settings.web
+    def _track_view(self, protocol: str, language: str) -> tuple[citizen.PublicTicket, str | None] | None:
+        """The public view, and where to answer a pending solution or survey.
+
+        Never a link that decides: the tracking link also goes to the team
+        (every team notice carries it) and may be forwarded, so accepting,
+        refusing and the survey stay behind the links that only ever went to
+        the requester (the solution, survey and confirmation mails)."""
         with self.site.db.transaction() as tx:
             ticket = citizen.find(tx, protocol)
             if ticket is None:
                 return None
             view = citizen.public_ticket(tx, self.site.settings, ticket, language)
-            solution_url = survey_url = None
+            answer_hint = None
             if view.status is Status.SOLVED:
-                solution_url = links.make_url("", web.secret, protocol, "solution", str(ticket.solution_round))
+                answer_hint = "answer_solution_by_mail"
             elif citizen.survey_open(self.site.settings, ticket, self.site.clock.now()):
-                survey_url = links.make_url("", web.secret, protocol, "survey")
-            return view, solution_url, survey_url
+                answer_hint = "answer_survey_by_mail"
+            return view, answer_hint
 
     # -- look-up ---------------------------------------------------------------
 
@@ -118,10 +126,13 @@ class Pages:
         if not protocol_text or not (address or cpf):
             return page.render("lookup.html", status=400, title=page.t["lookup_title"], sent=False,
                                error=page.t["lookup_missing"], protocol=protocol_text, email=address)
-        client = request.client.host if request.client else "unknown"
+        client = request.client.host if request.client else "unknown"  # X-Forwarded-For only from trusted_proxies
         # Both limits count every attempt, matching or not: the answer must not depend on existence.
+        # The protocol's is per client too, so a stranger's misses never lock the requester out;
+        # the requester's mailbox is protected by the mail cap in _send_link instead.
+        protocol_key = citizen.normalised_protocol(protocol_text)
         wait = self.site.lookups_per_ip.hit(f"ip:{client}") or self.site.lookups_per_protocol.hit(
-            f"protocol:{citizen.normalised_protocol(protocol_text)}")
+            f"protocol:{protocol_key} client:{client}")
         if wait is not None:
             log.warning("look-up rate limit reached", extra={"client": client})
             response = page.message(page.t["limited_title"], page.t["limited_text"], status=429, tone="error")
@@ -135,9 +146,16 @@ class Pages:
                            protocol="", email="")
 
     def _send_link(self, protocol_text: str, address: str, cpf: str) -> bool:
+        """Mail a tracking link on a match, at most ``lookup_limit_per_protocol``
+        an hour whoever asks; over that, nothing is sent and the page says
+        the same words, so the cap tells no one that the data matched."""
         with self.site.db.transaction() as tx:
             ticket = citizen.lookup(tx, protocol_text, address, cpf)
             if ticket is None:
+                return False
+            if self.site.links_per_protocol.hit(f"protocol:{ticket.protocol}") is not None:
+                log.warning("tracking-link mails for this protocol capped; none sent",
+                            extra={"protocol": ticket.protocol})
                 return False
             citizen.send_tracking_link(tx, self.site.actions, self.site.settings, ticket, self.site.clock.now())
             return True

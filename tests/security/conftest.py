@@ -195,3 +195,27 @@ def attack_desk(attack_settings: Callable[..., Settings]) -> Iterator[Callable[.
 @pytest.fixture
 def target(attack_desk: Callable[..., Target]) -> Target:
     return attack_desk()
+
+
+@pytest.fixture
+def imap_account(tmp_path: Any) -> Iterator[Callable[[str], tuple[Any, dict[str, Any]]]]:
+    """A real Dovecot with one account per call: returns the server and the
+    ``[mailbox.imap]`` table that reads it (polling fast, for tests)."""
+    from tests.conftest import need
+    from tests.helpers.dovecot import BINARY, Dovecot
+
+    need(BINARY is not None, "Debian's dovecot-imapd is not installed (apt-get install dovecot-imapd)")
+    servers: list[Any] = []
+
+    def open_account(user: str) -> tuple[Any, dict[str, Any]]:
+        password = f"segredo-{user}"
+        server = Dovecot({user: password}).start()
+        servers.append(server)
+        secret = tmp_path / f"{user}.secret"
+        secret.write_text(password + "\n")
+        return server, {"host": "127.0.0.1", "port": server.port, "tls": "plain", "user": user,
+                        "password_file": str(secret), "timeout": 10, "reconnect_max": 2, "poll_interval": 0.2}
+
+    yield open_account
+    for server in servers:
+        server.stop(remove=True)

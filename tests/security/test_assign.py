@@ -40,3 +40,13 @@ def test_a_configured_domain_may_be_assigned(attack_desk):
     assert target.ticket(protocol)["assignee"] == "plantao@example.org"
     target.analyst_writes(protocol, "#atribuir joao@evilsaude.example.gov.br")
     assert target.ticket(protocol)["assignee"] == "plantao@example.org"
+
+
+def test_a_domain_entry_does_not_open_source_routes_out_of_the_domain(attack_desk):
+    """``a%evil.example@saude...`` and ``a!b@...`` are routed onwards by some relays."""
+    target = attack_desk(cnes={"assignable": ["@saude.example.gov.br"]})
+    protocol = target.citizen_opens()
+    for sneaky in ("mallory%evil.example@saude.example.gov.br", "evil.example!mallory@saude.example.gov.br",
+                   '"mallory@evil.example"@saude.example.gov.br'):
+        target.analyst_writes(protocol, f"#atribuir {sneaky}")
+        assert target.ticket(protocol)["assignee"] is None, sneaky

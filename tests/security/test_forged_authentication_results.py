@@ -106,3 +106,37 @@ def test_explain_shows_which_door_makes_the_header_count(tmp_path):
     assert "role:     analyst (dkim pass from a trusted MTA)" in through_mta.stdout.decode()
     assert "forged_analyst" in public.stdout.decode()
     assert "did not come through the trusted MTA" in public.stdout.decode()
+
+
+def test_a_dmarc_fail_outweighs_a_dkim_pass_right_below_it(target):
+    """Our MTA did not strip the sender's header and put nothing between:
+    its DMARC fail for the domain still decides."""
+    protocol = target.citizen_opens()
+    head = (f"Authentication-Results: {MX}; spf=fail smtp.mailfrom=evil.example; "
+            f"dmarc=fail header.from=example.gov.br\r\nAuthentication-Results: {DKIM_PASS}\r\n").encode()
+    _attack(target, protocol, head, source=MTA_PEER)
+    _nothing_obeyed(target, protocol)
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_an_imap_accounts_headers_prove_nothing_unless_the_mailbox_says_its_server_strips_them(
+        attack_desk, imap_account, trusted):
+    """The server hosting an IMAP account does not know to remove headers
+    with our MTA's authserv-id: a sender's own sits under its trace headers.
+    Only a mailbox whose server does strip them says so, and then they count."""
+    from tests.helpers.servers import wait_until
+
+    dovecot, imap = imap_account("cnes")
+    target = attack_desk(cnes={"imap": {**imap, "trust_authentication_results": trusted}})
+    protocol = target.citizen_opens()
+    forged = make_mail(subject=f"RE: [{protocol}] x", sender=f"Maria <{MARIA}>", to="cnes@example.gov.br",
+                       body="#fechar\nResolvido.",
+                       trace={"Return-Path": f"<{MALLORY}>", "Delivered-To": "cnes@hosting.example",
+                              "Received": "from evil.example by imap.hosting.example; Mon, 23 Nov 2026 10:00 -0300",
+                              "Authentication-Results": DKIM_PASS})
+    dovecot.append("cnes", forged)
+    if trusted:
+        wait_until(lambda: target.status(protocol) == "closed", timeout=20, what="Maria's command obeyed")
+        return
+    wait_until(lambda: "forged_analyst" in target.events(protocol), timeout=20, what="the IMAP mail processed")
+    assert target.status(protocol) == "new"

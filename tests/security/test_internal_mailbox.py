@@ -121,25 +121,95 @@ def test_the_team_notice_of_a_cnes_ticket_never_reaches_another_team(target):
     assert parsed(target.outbox(kind="team_followup")[-1].as_bytes())["X-Ticket-Protocol"] == protocol
 
 
-def test_an_internal_mailbox_read_over_imap_proves_nothing(attack_desk, tmp_path):
+def test_an_internal_mailbox_read_over_imap_proves_nothing(attack_desk, imap_account):
     """Anyone can write to an IMAP account: its mail reaches the pipeline
     without the listener's RCPT check, and the pipeline refuses the same."""
-    from tests.conftest import need
-    from tests.helpers.dovecot import BINARY, Dovecot
     from tests.helpers.servers import wait_until
 
-    need(BINARY is not None, "Debian's dovecot-imapd is not installed (apt-get install dovecot-imapd)")
-    dovecot = Dovecot({"interno": "segredo-interno"}).start()
-    try:
-        secret = tmp_path / "interno.secret"
-        secret.write_text("segredo-interno\n")
-        imap = {"host": "127.0.0.1", "port": dovecot.port, "tls": "plain", "user": "interno",
-                "password_file": str(secret), "timeout": 10, "reconnect_max": 2, "poll_interval": 0.2}
-        target = attack_desk(internal={"imap": imap})
-        protocol = _staff_request(target)
-        dovecot.append("interno", _command(protocol, "#fechar\nFechado pelo atacante."))
-        wait_until(lambda: "forged_analyst" in target.events(protocol), timeout=20,
-                   what="the IMAP mail to be processed")
-        assert target.status(protocol) == "new"
-    finally:
-        dovecot.stop(remove=True)
+    dovecot, imap = imap_account("interno")
+    target = attack_desk(internal={"imap": imap})
+    protocol = _staff_request(target)
+    dovecot.append("interno", _command(protocol, "#fechar\nFechado pelo atacante."))
+    wait_until(lambda: "forged_analyst" in target.events(protocol), timeout=20,
+               what="the IMAP mail to be processed")
+    assert target.status(protocol) == "new"
+
+
+# -- what the review after the fix found (issue 13, second pass) ----------------
+
+def test_mail_for_postmaster_never_reaches_the_internal_mailbox_by_its_to_header(target):
+    """The envelope says whom a mail is for; a header only what the sender wrote."""
+    target.send(make_mail(subject="Troca de senha urgente", sender=f"Suporte <{MALLORY}>", to=INTERNAL,
+                          body="Clique aqui para validar sua senha."), to="postmaster@example.gov.br")
+    assert not target.tickets(), "no ticket anywhere, let alone in the internal mailbox"
+    assert target.outbox(kind="postmaster") and not target.outbox(kind="team_new")
+
+
+def test_postmaster_mail_through_the_mta_makes_nobody_pedro(target):
+    """The MTA must take postmaster@ from anyone and relays it from a trusted peer."""
+    protocol = _staff_request(target)
+    target.send(_command(protocol, "#fechar\nResolvido."), mail_from=MALLORY, to="postmaster@example.gov.br",
+                source=MTA_PEER)
+    assert target.status(protocol) == "new"
+    assert target.outbox(kind="postmaster")
+
+
+def _lmtp(target: Target, raw: bytes, *, source: str, mail_from: str = MALLORY) -> None:
+    import smtplib
+
+    with smtplib.LMTP("127.0.0.1", target.running.port, source_address=(source, 0)) as client:
+        client.sendmail(mail_from, [CNES], raw)
+    target.sent += 1
+    target.running.wait_processed(target.sent)
+
+
+def _lmtp_attack(target: Target, source: str) -> str:
+    from tests.security.conftest import passes, verdict
+
+    _lmtp(target, make_mail(subject="Erro", sender=f"Ana <{ANA}>", to=CNES, trace=passes(ANA)), source=MTA_PEER,
+          mail_from=ANA)
+    [ticket] = target.tickets()
+    protocol = ticket["protocol"]
+    _lmtp(target, make_mail(subject=f"RE: [{protocol}] x", sender=f"Maria <{MARIA}>", to=CNES, body="#fechar\nok",
+                            trace=verdict("dkim=pass header.d=example.gov.br")), source=source)
+    return protocol
+
+
+def test_lmtp_alone_trusts_the_local_mta(attack_desk):
+    from tests.security.conftest import PUBLIC_PEER
+
+    local = attack_desk(smtp={"lmtp": True, "trusted_networks": []})  # LMTP alone: a loopback peer is the MTA
+    assert local.status(_lmtp_attack(local, PUBLIC_PEER)) == "closed", "127.0.0.2 is this machine (positive control)"
+
+
+def test_lmtp_with_trusted_networks_trusts_only_them(attack_desk):
+    from tests.security.conftest import PUBLIC_PEER
+
+    restricted = attack_desk(smtp={"lmtp": True, "trusted_networks": [f"{MTA_PEER}/32"]})
+    assert restricted.status(_lmtp_attack(restricted, PUBLIC_PEER)) == "new", \
+        "with trusted_networks, an LMTP peer outside them vouches for nothing"
+
+
+def test_ipv6_peers_are_read_with_their_port_apart():
+    from types import SimpleNamespace
+
+    from gateway.config import in_networks
+    from gateway.transports.smtp import _peer
+
+    attacker = _peer(SimpleNamespace(peer=("fd00::1:2:3:4", 443, 0, 0)))
+    assert attacker == "[fd00::1:2:3:4]:443"
+    assert not in_networks(attacker, ("fd00:0:0:1::/64",)), "the port is no group of the address"
+    assert in_networks(_peer(SimpleNamespace(peer=("::1", 40000, 0, 0))), ("::1/128",))
+
+
+def test_a_trusted_ipv6_mta_reaches_the_internal_mailbox(attack_desk):
+    import smtplib
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    target = attack_desk(smtp={"host": "::1", "trusted_networks": ["::1/128"]})
+    with smtplib.SMTP("::1", target.running.port, timeout=10) as client:
+        client.ehlo()
+        client.mail(PEDRO)
+        assert client.rcpt(INTERNAL)[0] == 250

@@ -11,11 +11,13 @@ The CPF comes from ``generate_cpf`` (a random base, never a real person's).
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import re
 import shutil
 import smtplib
+import unicodedata
 from pathlib import Path
 
 import httpx
@@ -46,6 +48,11 @@ BODY = ("Bom dia,\n\nNão consigo acessar o cadastro.\n"
 # What a masked text still shows of them: proof that the text is there, masked.
 MASKED_CPF = f"***.{B}.{C}-**"
 MASKED_ADDRESS = f"***{B}{C}**@cidada.example"
+# What Word/Outlook autocorrect, phone keyboards and hurried typists write.
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+TYPED_CPFS = (f"{A}.{B}.{C} - {D}", f"{A}.{B}.{C}\u2013{D}", f"{A}.{B}.{C}\u2011{D}", f"{A},{B},{C}-{D}",
+              f"{A}.{B}.{C}-{D}".translate(FULL_WIDTH))
+TYPED_PHONE = f"61-{MOBILE[0]}-{MOBILE[1:5]}-{MOBILE[5:]}"
 
 
 def clear_numbers(text: str) -> list[str]:
@@ -71,6 +78,25 @@ def test_the_tracking_page_shows_no_cpf_or_phone_in_clear(target: Target):
     # The mails themselves are not masked: the team needs the numbers to work.
     [team] = target.outbox(kind="team_new")
     assert clear_numbers(text_of(team)) == [CPF, MOBILE, LANDLINE]
+
+
+def test_the_tracking_page_masks_the_forms_keyboards_and_autocorrect_write(target: Target):
+    """En dash, non-breaking hyphen, spaces around the dash, commas and
+    full-width digits: read in NFKC, masked, and otherwise shown as written."""
+    body = "Bom dia,\n\n" + "".join(f"CPF: {form}\n" for form in TYPED_CPFS) + f"Tel: {TYPED_PHONE}\n"
+    target.send(make_mail(subject=f"Cadastro CPF {TYPED_CPFS[1]}", body=body, sender=f"Cidadã <{CITIZEN}>", to=CNES),
+                mail_from=CITIZEN, to=CNES)
+    [ack] = target.outbox(kind="ack", to=CITIZEN)
+    with httpx.Client(timeout=30) as client:
+        page = client.get(link_in(ack, "t"))
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert clear_numbers(unicodedata.normalize("NFKC", shown)) == [], shown
+    assert f"***.{B}.{C}\u2013**" in shown and f"***.{B}.{C}-**".translate(FULL_WIDTH) in shown
+    assert f"61-*-****-{MOBILE[5:]}" in shown
+    [ticket] = target.tickets()
+    assert clear_numbers(unicodedata.normalize("NFKC", json.dumps(target.ticket(ticket["protocol"]),
+                                                                  ensure_ascii=False, default=str))) == []
 
 
 def test_tickets_show_and_list_mask_unless_revealed(target: Target, tmp_path: Path):

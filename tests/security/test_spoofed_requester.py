@@ -98,3 +98,46 @@ def test_any_applies_decisions_as_written_when_the_desk_chooses_so(attack_desk):
     target.solved(protocol)
     _as_ana(target, protocol, "Sim, resolvido.")
     assert target.status(protocol) == "closed"
+
+
+def test_a_spoofed_mail_does_not_reopen_an_accepted_ticket(attack_desk):
+    target = attack_desk(cnes={"reopen_window": "7d"})
+    protocol = target.citizen_opens()
+    target.solved(protocol)
+    _as_ana(target, protocol, "Sim, resolvido.", source=MTA_PEER, trace=passes(ANA), mail_from=ANA)
+    assert target.status(protocol) == "closed"
+
+    _as_ana(target, protocol, "Na verdade não resolveu, reabram.")
+
+    assert target.status(protocol) == "closed" and "reopened" not in target.events(protocol)
+    assert "decision_unconfirmed" in target.events(protocol)
+    _as_ana(target, protocol, "Voltou a dar erro.", source=MTA_PEER, trace=passes(ANA), mail_from=ANA)
+    assert target.status(protocol) == "open", "Ana herself still reopens within the window"
+
+
+def test_no_automatic_answer_carries_a_forgers_words_to_someone_else(target):
+    """Backscatter: From a victim, the attacker's lure as subject and name;
+    our MTA says the From domain failed: no acknowledgement goes out."""
+    lure = "CPF BLOQUEADO - regularize em http://gov-br.evil.example/regularizar"
+    victims = [f"vitima{i}@outside.example" for i in range(3)]
+    for victim in victims:
+        target.send(make_mail(subject=lure, sender=f"Receita Federal URGENTE <{victim}>", to=CNES, body="x",
+                              trace=verdict("spf=fail smtp.mailfrom=evil.example",
+                                            "dmarc=fail header.from=outside.example")), source=MTA_PEER)
+    assert len(target.tickets()) == 3, "each is still a ticket the team sees"
+    assert not [m for m in target.outbox() if any(v in str(m["To"]) for v in victims)]
+    assert all("ack_skipped" in target.events(t["protocol"]) for t in target.tickets())
+
+
+def test_an_unproven_from_brings_nobody_in_by_cc(target):
+    protocol = target.citizen_opens()
+    target.send(make_mail(subject=f"RES: [{protocol}] x", sender=f"Ana <{ANA}>", to=CNES, cc=MALLORY,
+                          body="Segue."))
+    target.send(make_mail(subject=f"RES: [{protocol}] x", sender=f"M <{MALLORY}>", to=CNES,
+                          body="ATENÇÃO: confirme seus dados em http://evil.example/gov"))
+    roles = [(m["sender"], m["role"]) for m in target.ticket(protocol)["messages"] if m["direction"] == "in"]
+    assert (MALLORY, "participant") not in roles
+    # Ana's own Cc, through the MTA, still brings her colleague in.
+    target.send(make_mail(subject=f"RES: [{protocol}] x", sender=f"Ana <{ANA}>", to=CNES, cc="colega@cidada.example",
+                          body="Incluí minha colega.", trace=passes(ANA)), mail_from=ANA, source=MTA_PEER)
+    assert "colega@cidada.example" in target.ticket(protocol)["participants"]

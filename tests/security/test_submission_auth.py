@@ -3,8 +3,11 @@ nor be used to guess passwords quickly, nor lock the right one out.
 
 Through the real submission listener (and the pages of the same process):
 the slow password check runs in a thread, so other clients and ``/healthz``
-are answered while it runs; checks beyond ``concurrent_checks`` get 454 at
-once; failures slow down only their own (client address, account) pair.
+are answered while it runs; checks beyond ``concurrent_checks``, or a second
+one from the same client address, get 454 at once (so one address spraying
+account names cannot keep Maria out: security review P5); a password already
+verified is let in without a check; failures slow down their own (client
+address, account) pair, and after a few their address.
 No test measures time: each proves its point by the ORDER of the answers.
 Below them, the parts: the verifier does the same work for an unknown login
 as for a wrong password, and the guard's back-off and cap.
@@ -22,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,13 +35,14 @@ import pytest
 
 from gateway.credentials import Credentials, hash_password
 from gateway.transports import auth_guard
-from gateway.transports.auth_guard import ALREADY_CHECKING, BUSY, AuthGuard
+from gateway.transports.auth_guard import ADDRESS_BUSY, ALREADY_CHECKING, BUSY, AuthGuard
 from tests.helpers.servers import free_port, wait_until
 from tests.security.conftest import MARIA, PEDRO, Target
 
 PASSWORD = "correta-cavalo-bateria-grampo"
 GUESSER = "127.0.0.2"  # the attacker's address (any loopback address works on Linux)
 OFFICE = "127.0.0.3"  # the analysts' office
+ELSEWHERE = "127.0.0.4"  # another analyst's address
 
 
 class RawClient:
@@ -217,6 +222,41 @@ def test_auth_is_still_refused_before_starttls_when_tls_is_required(attack_desk,
     assert code == 530 and "STARTTLS" in text, "no password in clear, not even to be refused"
 
 
+def test_one_address_spraying_account_names_holds_one_check_and_maria_still_gets_in(attack_desk,
+                                                                                   slow_credentials, clients):
+    """Security review P5: each random account name is a new (address,
+    account) pair, so no back-off applied, and 80 connections from one address
+    kept both check slots full: Maria's right password got 454 from anywhere."""
+    target = _desk(attack_desk, slow_credentials, failure_delay=30.0, max_failure_delay=60.0)
+    port = target.settings.submission.port
+    first = RawClient(port)
+    clients.append(first)
+    first.auth_plain(f"{uuid.uuid4().hex}@x.example", "chute")
+    # A round trip through the same event loop: the first check is in its thread by now.
+    assert httpx.get(f"{target.settings.web.base_url}/healthz", timeout=30).status_code == 200
+    for _ in range(3):
+        spray = RawClient(port)
+        clients.append(spray)
+        spray.auth_plain(f"{uuid.uuid4().hex}@x.example", "chute")
+        assert spray.reply() == (454, ADDRESS_BUSY[4:]), "one check at a time from one address"
+    assert _login(port, MARIA, PASSWORD, source=OFFICE) == 235, "the other slot is Maria's"
+    assert not first.answered(), "the spray's first attempt is still pending (its failure is answered in 30 s)"
+
+
+def test_a_password_already_verified_is_let_in_while_every_check_is_busy(attack_desk, slow_credentials, clients):
+    target = _desk(attack_desk, slow_credentials, concurrent_checks=1, failure_delay=30.0, max_failure_delay=60.0)
+    port = target.settings.submission.port
+    assert _login(port, MARIA, PASSWORD, source=OFFICE) == 235  # checked once, the slow way
+    guesser = RawClient(port)
+    clients.append(guesser)
+    guesser.auth_plain(PEDRO, "chute")
+    assert httpx.get(f"{target.settings.web.base_url}/healthz", timeout=30).status_code == 200
+    assert _login(port, PEDRO, PASSWORD, source=ELSEWHERE) == 454, "the only slot is the guesser's"
+    assert _login(port, MARIA, PASSWORD, source=OFFICE) == 235, "remembered: no check, no slot needed"
+    assert _login(port, PEDRO, PASSWORD, source=ELSEWHERE) == 454, "and the slot was the guesser's all along"
+    assert not guesser.answered()
+
+
 # -- the parts -----------------------------------------------------------------------------
 
 
@@ -318,12 +358,102 @@ def test_a_client_that_hangs_up_mid_check_keeps_its_slot_until_the_thread_ends()
         release.set()
         with pytest.raises(asyncio.CancelledError):
             await hung_up
-        for _ in range(1000):  # bounded: the thread returns as soon as it is released
-            if not guard.checks_running:
-                break
-            await asyncio.sleep(0.01)
+        await _threads_done(guard)
         return meanwhile.message, guard.checks_running
 
     message, running = asyncio.run(scenario())
     assert message == BUSY, "the hung-up client's thread still holds the only slot"
     assert running == 0
+
+
+async def _threads_done(guard: AuthGuard) -> None:
+    """Wait (bounded) until the guard's worker threads have returned."""
+    for _ in range(1000):  # the thread returns as soon as it is released
+        if not guard.checks_running:
+            return
+        await asyncio.sleep(0.01)
+
+
+def test_failures_from_one_address_slow_every_account_tried_from_it_after_a_few():
+    fake = FakeTime()
+    guard = AuthGuard(lambda login, password: password == PASSWORD, failure_delay=1.0, max_failure_delay=8.0,
+                      clock=fake.clock, sleep=fake.sleep)
+
+    async def attempts() -> list[bool]:
+        for index in range(7):  # a new account each time: alone, each would be answered after 1 s
+            await guard.check(GUESSER, f"{index}@x.example", "chute")
+        fake.pauses.append(-1)
+        fake.now -= 8.0  # another connection of the same address asks right after the 7th failure
+        results = [(await guard.check(GUESSER, PEDRO, PASSWORD)).success]
+        fake.pauses.append(-2)
+        results.append((await guard.check(OFFICE, MARIA, PASSWORD)).success)
+        return results
+
+    assert asyncio.run(attempts()) == [True, True]
+    # after ADDRESS_GRACE (3) failures the address's own delay counts: 1, 2, 4, 8 s;
+    # the next account from it waits that out first; another address waits for nothing.
+    assert auth_guard.ADDRESS_GRACE == 3
+    assert fake.pauses == [1.0, 1.0, 1.0, 1.0, 2.0, 4.0, 8.0, -1, 8.0, -2]
+
+
+def test_one_check_at_a_time_per_address_until_its_thread_ends():
+    release = threading.Event()
+
+    def verify(login: str, password: str) -> bool:
+        if login.endswith("@x.example"):
+            release.wait(10)
+            return False
+        return password == PASSWORD
+
+    guard = AuthGuard(verify, failure_delay=0.0, concurrent_checks=2)
+
+    async def scenario() -> tuple[str | None, bool, bool]:
+        hung_up = asyncio.create_task(guard.check(GUESSER, "a@x.example", "chute"))
+        await asyncio.sleep(0)  # its check is in a thread now
+        hung_up.cancel()  # the client went away; its thread goes on
+        same_address = await guard.check(GUESSER, "b@x.example", "chute")
+        elsewhere = await guard.check(OFFICE, MARIA, PASSWORD)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await hung_up
+        await _threads_done(guard)
+        afterwards = await guard.check(GUESSER, PEDRO, PASSWORD)
+        return same_address.message, elsewhere.success, afterwards.success
+
+    assert asyncio.run(scenario()) == (ADDRESS_BUSY, True, True)
+
+
+def test_a_remembered_password_is_answered_before_the_caps_without_a_check():
+    release = threading.Event()
+    checked: list[str] = []
+
+    def verify(login: str, password: str) -> bool:
+        checked.append(login)
+        release.wait(10)
+        return False
+
+    guard = AuthGuard(verify, failure_delay=0.0, concurrent_checks=1,
+                      remembered=lambda login, password: (login, password) == (MARIA, PASSWORD))
+
+    async def scenario() -> tuple[str | None, bool]:
+        running = asyncio.create_task(guard.check(GUESSER, "a@x.example", "chute"))
+        await asyncio.sleep(0)  # the only slot, and GUESSER's one, are taken
+        other = await guard.check(OFFICE, PEDRO, PASSWORD)
+        maria = await guard.check(GUESSER, MARIA, PASSWORD)
+        release.set()
+        await running
+        return other.message, maria.success
+
+    assert asyncio.run(scenario()) == (BUSY, True)
+    assert checked == ["a@x.example"], "no check for the remembered password"
+
+
+def test_remembered_knows_only_passwords_already_verified_and_hashes_nothing():
+    counting = CountingPbkdf2()
+    credentials = Credentials({MARIA: hash_password(PASSWORD, iterations=1000)}, pbkdf2=counting)
+    assert not credentials.remembered(MARIA, PASSWORD)
+    assert credentials.verify(MARIA, PASSWORD)
+    assert credentials.remembered(" Maria.Lima@Example.gov.br ", PASSWORD)
+    assert not credentials.remembered(MARIA, "chute")
+    assert not credentials.remembered(PEDRO, PASSWORD)
+    assert counting.calls == [1000], "one hash, by verify"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.unit.rules.rule_helpers import generate_cpf
 CPF = generate_cpf(random.Random(13), formatted=False)
 A, B, C, D = CPF[:3], CPF[3:6], CPF[6:9], CPF[9:]
 BAD_CPF = generate_cpf(random.Random(14), valid=False, formatted=False)  # wrong check digits: masked all the same
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 MASKED = [
     # CPFs: every written form keeps its middle six digits.
@@ -32,6 +34,21 @@ MASKED = [
     (f"CPF: {A}.{B}.{C}-{D}.", f"CPF: ***.{B}.{C}-**."),
     (f"CPF{CPF}", f"CPF***{B}{C}**"),
     (f"cpf={CPF},", f"cpf=***{B}{C}**,"),
+    # What Word, Outlook and phone keyboards write: matched in NFKC, kept as written.
+    (f"{A}.{B}.{C} - {D}", f"***.{B}.{C} - **"),
+    (f"{A}.{B}.{C}- {D}", f"***.{B}.{C}- **"),
+    (f"{A} . {B} . {C} / {D}", f"*** . {B} . {C} / **"),
+    (f"{A}.{B}.{C}\u2013{D}", f"***.{B}.{C}\u2013**"),  # en dash (autocorrect)
+    (f"{A}.{B}.{C}\u2011{D}", f"***.{B}.{C}\u2011**"),  # non-breaking hyphen (mobile keyboards)
+    (f"{A}\u2010{B}\u2012{C}\u2014{D}", f"***\u2010{B}\u2012{C}\u2014**"),  # hyphen, figure dash, em dash
+    (f"{A}.{B}.{C}\u2212{D}", f"***.{B}.{C}\u2212**"),  # minus sign
+    (f"{A},{B},{C}-{D}", f"***,{B},{C}-**"),
+    (f"{A}, {B}, {C} - {D}", f"***, {B}, {C} - **"),
+    (f"{A}.{B}.{C}-{D}".translate(FULL_WIDTH), f"***.{B}.{C}-**".translate(FULL_WIDTH)),
+    (CPF.translate(FULL_WIDTH), f"***{B}{C}**".translate(FULL_WIDTH)),
+    (f"{A}．{B}．{C}－{D}".translate(FULL_WIDTH), f"***．{B}．{C}－**".translate(FULL_WIDTH)),
+    (f"CPF：{A}.{B}.{C}-{D}", f"CPF：***.{B}.{C}-**"),
+    (f"nº{CPF}", f"nº***{B}{C}**"),  # "º" stays a mark: read as "o" it would glue the number to a word
     # Phones: country and area codes and the last four digits stay.
     ("(61) 99999-8888", "(61) *****-8888"),
     ("(61)99999-8888", "(61)*****-8888"),
@@ -49,6 +66,14 @@ MASKED = [
     ("99999-8888", "*****-8888"),
     ("Tel.: 3333-4444 / 99999-8888", "Tel.: ****-4444 / *****-8888"),
     ("Tel: 3333-4444/99999-8888", "Tel: ****-4444/*****-8888"),
+    ("61-9-9999-8888", "61-*-****-8888"),
+    ("(61) 9-9999-8888", "(61) *-****-8888"),
+    ("9-9999-8888", "*-****-8888"),
+    ("(61) 99999 - 8888", "(61) ***** - 8888"),
+    ("+55 61 9 9999 - 8888", "+55 61 * **** - 8888"),
+    ("61\u20139\u20139999\u20138888", "61\u2013*\u2013****\u20138888"),
+    ("3333\u20134444", "****\u20134444"),
+    ("（６１）９９９９９－８８８８", "（６１）*****－８８８８"),
     # Digits in e-mail local parts.
     (f"{CPF}@cidada.example", f"***{B}{C}**@cidada.example"),
     (f"pii-{CPF}@cidada.example", f"pii-***{B}{C}**@cidada.example"),
@@ -77,6 +102,26 @@ KEPT = [
     "R$ 1.234.567,89",
     "R$ 123.456.789,01",
     "R$ 2.500,00",
+    "US$ 123,456,789.01",
+    "R$ 1.234,56 - R$ 2.345,67",
+    "Ｒ＄ １．２３４．５６７，８９",
+    "período 2025 - 2026",
+    "período 2025\u20132026",
+    "de 2010 a 2015, 2016 - 2020",
+    "às 10:30\u201311:30",
+    "das 10:00 - 12:00",
+    "23/11/2026 - 10:00",
+    "２３/１１/２０２６ １０:００",
+    "CEP 70040\u2013010",
+    "CEP 70040 - 010",
+    "CNES\u20132026\u2013000005\u20136",
+    "ＣＮＥＳ-２０２６-０００００５-６",
+    "itens 123, 456, 789, 10",
+    "páginas 123 - 456",
+    "ramal 1234 - 5678",
+    "192.168.100.10 - 10.0.0.1",
+    "processo 123.456.789/2026-11",
+    "versão 3.3.1 - 4.5.6",
     "período 2025-2026",
     "192.168.100.10",
     "peer ('127.0.0.1', 54321)",
@@ -110,8 +155,9 @@ def test_no_cpf_survives_in_any_form_whatever_its_digits() -> None:
         cpf = generate_cpf(rng, valid=rng.random() < 0.5, formatted=False)
         a, b, c, d = cpf[:3], cpf[3:6], cpf[6:9], cpf[9:]
         forms = [f"{a}.{b}.{c}-{d}", f"{a} {b} {c} {d}", f"{a}{b}{c}-{d}", cpf, f"{a}.{b}.{c}/{d}",
-                 f"pii-{cpf}@cidada.example"]
-        text = mask_personal_data("Meu CPF é " + "; ou ".join(forms) + ".")
+                 f"pii-{cpf}@cidada.example", f"{a}.{b}.{c} - {d}", f"{a}.{b}.{c}\u2013{d}", f"{a},{b},{c}-{d}",
+                 f"{a}.{b}.{c}\u2011{d}", f"{a}.{b}.{c}-{d}".translate(FULL_WIDTH)]
+        text = unicodedata.normalize("NFKC", mask_personal_data("Meu CPF é " + "; ou ".join(forms) + "."))
         assert not re.search(r"[0-9][^0-9\n]{0,3}".join(cpf[:10]) + cpf[10], text), text
 
 
