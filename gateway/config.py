@@ -8,6 +8,7 @@ and what is expected (``gateway check-config`` prints exactly that).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -82,7 +83,13 @@ def in_networks(peer: str, networks: tuple[str, ...]) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
+    return any(address in network for network in _parsed_networks(networks))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_networks(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parsed once per list: this is asked for every mail from the MTA."""
+    return tuple(ipaddress.ip_network(network.strip(), strict=False) for network in networks)
 
 
 @dataclass(frozen=True)

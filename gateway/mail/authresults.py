@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 #: Headers an MTA (or its filters) prepends above the message it received.
 _TRACE: Final = frozenset({
@@ -60,8 +60,7 @@ _DOMAIN_OF: Final = {"dkim": ("header", "d"), "spf": ("smtp", "mailfrom"), "dmar
 _METHODS: Final = ("dmarc", "dkim", "spf")
 
 
-@dataclass(frozen=True)
-class MethodResult:
+class MethodResult(NamedTuple):
     """One ``method=result`` of a trusted header, with the domain it speaks for."""
 
     method: str  # dkim, spf, dmarc
@@ -189,7 +188,7 @@ def _parse(value: str) -> list[MethodResult] | None:
 
 
 #: One token: a quoted string, a comment's start, a special, or a run of anything else.
-_TOKEN: Final = re.compile(r'\s+|"(?:[^"\\]|\\.)*"|\(|[;=/]|[^\s";=/()]+|\)', re.S)
+_TOKEN: Final = re.compile(r'(\s*)("(?:[^"\\]|\\.)*"?|[;=/]|[^\s";=/]+)', re.S)
 
 Result = tuple[str, str, dict[str, str]]  # (method, result, {"ptype.property": value})
 
@@ -260,32 +259,50 @@ def _tokens(value: str) -> Lexed | None:
     """The header's tokens without white space and comments, each with
     whether it is glued to the one before; None on an unbalanced comment or
     quote."""
-    lexed: Lexed = []
-    depth, position, glued = 0, 0, False
     text = " ".join(value.split())
+    if "(" in text or ")" in text:
+        text = _without_comments(text)
+        if text is None:
+            return None
+    pairs = _TOKEN.findall(text)
+    if sum(len(space) + len(token) for space, token in pairs) != len(text.rstrip()):
+        return None  # something no token matches
+    lexed: Lexed = [(token, not space and index > 0) for index, (space, token) in enumerate(pairs)]
+    if any(token.startswith('"') and (len(token) < 2 or not token.endswith('"')) for token, _ in lexed):
+        return None
+    return _joined_dots(lexed) if "." in text and any(t[0] == "." or t[-1] == "." for t, _ in lexed) else lexed
+
+
+def _without_comments(text: str) -> str | None:
+    """``text`` with its comments (nested, with escapes) as single spaces,
+    quoted strings untouched; None when a comment or quote is left open."""
+    out: list[str] = []
+    depth, quoted, position = 0, False, 0
     while position < len(text):
-        if depth:  # inside a comment: only nesting and escapes matter
-            char = text[position]
-            if char == "\\":
-                position += 2
-                continue
-            depth += 1 if char == "(" else -1 if char == ")" else 0
-            position += 1
+        char = text[position]
+        if char == "\\" and (depth or quoted):
+            if not depth:
+                out.append(text[position:position + 2])
+            position += 2
             continue
-        match = _TOKEN.match(text, position)
-        if match is None:
-            return None
-        token, position = match.group(), match.end()
-        if token == "(":
-            depth, glued = 1, False
-        elif token == ")" or (token.startswith('"') and (len(token) < 2 or not token.endswith('"'))):
-            return None
-        elif token.isspace():
-            glued = False
+        if quoted:
+            quoted = char != '"'
+            out.append(char)
+        elif char == "(":
+            depth += 1
+            if depth == 1:
+                out.append(" ")
+        elif char == ")":
+            if not depth:
+                return None
+            depth -= 1
+        elif depth:
+            pass
         else:
-            lexed.append((token, glued))
-            glued = True
-    return None if depth else _joined_dots(lexed)
+            quoted = char == '"'
+            out.append(char)
+        position += 1
+    return None if depth or quoted else "".join(out)
 
 
 def _joined_dots(lexed: Lexed) -> Lexed:

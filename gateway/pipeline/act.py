@@ -79,4 +79,5 @@ def _sender_check(ctx: MailContext) -> SenderCheck:
     domain = domain_of(ctx.require_mail().from_addr)
     method = evidence.aligned_pass(domain)
     ok = method is not None or not ctx.settings.auth.decisions_need_alignment
-    return SenderCheck(ok, evidence.summary(domain), failed=evidence.present and method is None)
+    failed = evidence.present and method is None
+    return SenderCheck(ok, evidence.summary(domain) if failed or not ok else "", failed=failed)
