@@ -82,9 +82,9 @@ def run(settings: Settings, source: str, mailbox_address: str, **values: Any) ->
     mailbox = found[0]
     try:
         now = _now(values["now_text"])
-        window = _duration("--thread-window", values["thread_window"])
-        closed_after = values["closed_after"] or mailbox.solved_limit
-        _duration("--closed-after", closed_after)
+        window = _as_timedelta(_duration("--thread-window", values["thread_window"]))
+        closed_after = (_duration("--closed-after", values["closed_after"]) if values["closed_after"]
+                        else mailbox.solved_limit)
         opened = open_source(source, password_env=values["password_env"])
     except (SourceError, click.BadParameter) as error:
         click.echo(f"gateway migrate: {error}", err=True)
@@ -200,12 +200,11 @@ def _now(text: str | None) -> datetime:
     return value
 
 
-def _duration(option: str, text: str) -> timedelta:
+def _duration(option: str, text: str) -> Duration:
     try:
-        duration = parse_duration(text)
+        return parse_duration(text)
     except DurationError as error:
         raise click.BadParameter(f"{option} {text!r}: {error}") from None
-    return _as_timedelta(duration)
 
 
 def _as_timedelta(duration: Duration) -> timedelta:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.config import MailboxConfig
+from gateway.durations import Duration
 from gateway.schedule.mailboxes import deadline
 from gateway.tickets.states import Status
 
@@ -29,7 +30,7 @@ CLOSED_REASON = "migrated"
 
 @dataclass(frozen=True)
 class StatePolicy:
-    closed_after: str  # a duration: 3bd, 30d
+    closed_after: Duration  # e.g. 3bd, 30d
     answered: Status = Status.OPEN
     unanswered: Status = Status.OPEN
 

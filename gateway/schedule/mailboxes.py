@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 from functools import lru_cache
 
 from gateway.config import MailboxConfig
-from gateway.durations import Duration, parse_duration
+from gateway.durations import Duration
 from gateway.schedule.calendar import BusinessCalendar, CalendarConfig
 
 
@@ -21,10 +21,11 @@ def calendar_for(mailbox: MailboxConfig) -> BusinessCalendar:
     ))
 
 
-def deadline(mailbox: MailboxConfig, start: datetime, limit: str) -> datetime:
-    """``start`` plus a limit written like ``5d`` or ``3bd``, on the mailbox's calendar."""
-    return calendar_for(mailbox).add(start, parse_duration(limit))
+def deadline(mailbox: MailboxConfig, start: datetime, limit: Duration) -> datetime:
+    """``start`` plus a limit such as ``mailbox.wait_limit`` (``5d``, ``3bd``), on the mailbox's calendar."""
+    return calendar_for(mailbox).add(start, limit)
 
 
 def duration(limit: str) -> Duration:
-    return parse_duration(limit)
+    """A limit written as text (``"5d"``) as a Duration; the settings already hold Durations."""
+    return Duration.parse(limit)

@@ -22,9 +22,10 @@ from typing import Any
 
 from gateway import links
 from gateway.config import MailboxConfig, Settings
+from gateway.durations import Duration
 from gateway.outbound import words
 from gateway.outbound.notices import Notifier
-from gateway.schedule.mailboxes import deadline, duration
+from gateway.schedule.mailboxes import deadline
 from gateway.services import deadlines, required
 from gateway.services.types import SENDER_UNCHECKED, Role, SenderCheck
 from gateway.store import outbox, tickets
@@ -320,11 +321,12 @@ class Actions:
         return {"accept_url": links.make_url(web.base_url, web.secret, ticket.protocol, "accept", round_),
                 "refuse_url": links.make_url(web.base_url, web.secret, ticket.protocol, "refuse", round_)}
 
-    def deadline_words(self, mailbox: MailboxConfig, due: datetime, limit: str, ticket: TicketRow) -> dict[str, str]:
+    def deadline_words(self, mailbox: MailboxConfig, due: datetime, limit: Duration,
+                       ticket: TicketRow) -> dict[str, str]:
         """The template variables that put a deadline in the reader's words."""
         return {"deadline": words.deadline(due, mailbox.timezone, ticket.language),
                 "deadline_date": words.short_date(due, mailbox.timezone),
-                "limit_words": words.duration(duration(limit), ticket.language)}
+                "limit_words": words.duration(limit, ticket.language)}
 
 
 

@@ -17,8 +17,8 @@ from dataclasses import replace
 from datetime import datetime, time
 from typing import Final
 
-from gateway.config import MailboxConfig, SlaConfig
-from gateway.durations import Duration, Unit, parse_duration
+from gateway.config import MailboxConfig, Share, SlaConfig
+from gateway.durations import Duration, Unit
 from gateway.schedule.mailboxes import calendar_for
 from gateway.store.models import TicketRow
 from gateway.tickets.deadlines import FIRST_RESPONSE, RESOLUTION, DueItem, Moments, SlaTarget, next_due
@@ -53,7 +53,7 @@ def moments(ticket: TicketRow, mailbox: MailboxConfig | None) -> Moments:
     survey_open = (status is Status.CLOSED and ticket.closed_reason in SURVEYED and ticket.survey_score is None)
     survey_until = None
     if survey_open and mailbox is not None and ticket.closed_at is not None:
-        survey_until = calendar_for(mailbox).add(ticket.closed_at, parse_duration(mailbox.survey_window))
+        survey_until = calendar_for(mailbox).add(ticket.closed_at, mailbox.survey_window)
     return Moments(status=status, limit_at=ticket.limit_at, remind_at=ticket.remind_at, survey_open=survey_open,
                    survey_until=survey_until, sla=sla_targets(ticket, mailbox))
 
@@ -67,8 +67,8 @@ def sla_targets(ticket: TicketRow, mailbox: MailboxConfig | None) -> tuple[SlaTa
         if due_at is None:
             continue
         key = "first_response" if name == FIRST_RESPONSE else "resolution"
-        warn_at = (_warning(mailbox, config, getattr(config, key), ticket.created_at, due_at)
-                   if mailbox and config and getattr(config, key) else None)
+        target = getattr(config, key) if config is not None else None
+        warn_at = _warning(mailbox, config, target, ticket.created_at, due_at) if mailbox and target else None
         found.append(SlaTarget(name, due_at, warn_at, met=met_at is not None,
                                warned=f"{name}.warning" in done, breached=f"{name}.breach" in done))
     return tuple(found)
@@ -76,13 +76,18 @@ def sla_targets(ticket: TicketRow, mailbox: MailboxConfig | None) -> tuple[SlaTa
 
 def sla_config(ticket: TicketRow, mailbox: MailboxConfig | None) -> SlaConfig | None:
     """The mailbox's targets for the ticket's category, with what a rule set
-    for this ticket (``sla = {resolution = "4h"}``) in their place."""
+    for this ticket (``sla = {resolution = "4h"}``, kept on the row as text) in their place."""
     config = mailbox.sla_for(ticket.category) if mailbox else None
     if not (ticket.sla_first_response or ticket.sla_resolution):
         return config
     base = config or SlaConfig()
-    return replace(base, first_response=ticket.sla_first_response or base.first_response,
-                   resolution=ticket.sla_resolution or base.resolution)
+    return replace(base, first_response=_stored(ticket.sla_first_response) or base.first_response,
+                   resolution=_stored(ticket.sla_resolution) or base.resolution)
+
+
+def _stored(text: str | None) -> Duration | None:
+    """A rule's target as the ticket row keeps it: ``str()`` of a Duration the rule file gave."""
+    return Duration.parse(text) if text else None
 
 
 def mark_sla(ticket: TicketRow, target: str, what: str) -> None:
@@ -97,24 +102,25 @@ def _reminder(ticket: TicketRow, mailbox: MailboxConfig, status: Status, at: dat
     calendar = calendar_for(mailbox)
     if status in (Status.WAITING, Status.SOLVED) and ticket.limit_at is not None:
         before = mailbox.wait_reminder if status is Status.WAITING else mailbox.solved_reminder
-        if not before:
+        if before is None:
             return None
-        moment = calendar.subtract(ticket.limit_at, parse_duration(before))
+        moment = calendar.subtract(ticket.limit_at, before)
         # A reminder at (or before) the question itself would be noise: no reminder.
         return moment if at < moment < ticket.limit_at else None
-    if status is Status.CLOSED and ticket.closed_reason in SURVEYED and mailbox.survey_reminder:
-        return calendar.add(at, parse_duration(mailbox.survey_reminder))
+    if status is Status.CLOSED and ticket.closed_reason in SURVEYED and mailbox.survey_reminder is not None:
+        return calendar.add(at, mailbox.survey_reminder)
     return None
 
 
 def _target(mailbox: MailboxConfig | None, created_at: datetime, config: SlaConfig | None,
             key: str) -> datetime | None:
-    if mailbox is None or config is None or not getattr(config, key):
+    target = getattr(config, key) if config is not None else None
+    if mailbox is None or target is None:
         return None
-    return calendar_for(mailbox).add(created_at, parse_duration(getattr(config, key)))
+    return calendar_for(mailbox).add(created_at, target)
 
 
-def _warning(mailbox: MailboxConfig, config: SlaConfig, target: str, start: datetime,
+def _warning(mailbox: MailboxConfig, config: SlaConfig, target: Duration, start: datetime,
              due_at: datetime) -> datetime | None:
     """``25%``: when a quarter of the target is left; ``30min``: that long before it.
 
@@ -123,17 +129,16 @@ def _warning(mailbox: MailboxConfig, config: SlaConfig, target: str, start: date
     the deadline in working time: 25% of ``4bh`` ending Monday 12:00 warns
     at 11:00, not on Sunday.
     """
-    lead = config.warning.strip()
-    if not lead:
+    lead = config.warning
+    if lead is None:
         return None
     calendar = calendar_for(mailbox)
-    if not lead.endswith("%"):
-        return calendar.subtract(due_at, parse_duration(lead))
-    share, duration = int(lead[:-1]), parse_duration(target)
-    if not duration.is_business:
-        return due_at - (due_at - start) * share / 100
-    hours = duration.amount if duration.unit is Unit.BUSINESS_HOURS else duration.amount * _workday_hours(mailbox)
-    return calendar.subtract(due_at, Duration(max(1, round(hours * share / 100)), Unit.BUSINESS_HOURS))
+    if not isinstance(lead, Share):
+        return calendar.subtract(due_at, lead)
+    if not target.is_business:
+        return due_at - (due_at - start) * lead.percent / 100
+    hours = target.amount if target.unit is Unit.BUSINESS_HOURS else target.amount * _workday_hours(mailbox)
+    return calendar.subtract(due_at, Duration(max(1, round(hours * lead.percent / 100)), Unit.BUSINESS_HOURS))
 
 
 def _workday_hours(mailbox: MailboxConfig) -> float:

@@ -15,7 +15,6 @@ from typing import Any
 
 from gateway import links
 from gateway.config import MailboxConfig, Settings
-from gateway.durations import parse_duration
 from gateway.outbound import words
 from gateway.services import deadlines
 from gateway.services.actions import Actions
@@ -104,10 +103,10 @@ class DueActions:
                                   survey_url=links.make_url(web.base_url, web.secret, ticket.protocol, "survey"))
 
     def _limit_words(self, mailbox: MailboxConfig, ticket: TicketRow, limit: datetime) -> dict[str, str]:
-        key = mailbox.wait_limit if Status(ticket.status) is Status.WAITING else mailbox.solved_limit
+        given = mailbox.wait_limit if Status(ticket.status) is Status.WAITING else mailbox.solved_limit
         return {"deadline": words.deadline(limit, mailbox.timezone, ticket.language),
                 "deadline_date": words.short_date(limit, mailbox.timezone),
-                "limit_words": words.duration(parse_duration(key), ticket.language)}
+                "limit_words": words.duration(given, ticket.language)}
 
     # -- the team's side ---------------------------------------------------
 

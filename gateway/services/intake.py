@@ -172,7 +172,7 @@ class Intake:
                 self.actions.confirm_decision(tx, ticket, mailbox, at=now, sender=incoming.sender,
                                               decision="survey", why=check.why, score=survey.score)
             return ticket
-        if mailbox.reopen_window and now <= deadline(mailbox, closed_at, mailbox.reopen_window):
+        if mailbox.reopen_window is not None and now <= deadline(mailbox, closed_at, mailbox.reopen_window):
             check = incoming.check_sender()
             if role is Role.REQUESTER and check.ok:
                 self.actions.apply(tx, ticket, lifecycle.reopen(Status.CLOSED), actor=incoming.sender, at=now)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.config import MailboxConfig
+from gateway.durations import Duration, Unit
 from gateway.migrate import sources
 from gateway.migrate.roles import Team
 from gateway.migrate.sources import SourceError, open_source
@@ -106,6 +107,6 @@ def test_state_follows_who_wrote_last_and_when(team_last, ago, expected):
 
 
 def test_state_policy_is_configurable():
-    policy = StatePolicy(closed_after="30d", answered=Status.CLOSED)
+    policy = StatePolicy(closed_after=Duration(30, Unit.DAYS), answered=Status.CLOSED)
     recent = infer(team_wrote_last=True, last_at=NOW - timedelta(days=10), now=NOW, mailbox=MAILBOX, policy=policy)
     assert recent.status is Status.CLOSED

@@ -1,0 +1,152 @@
+"""Checks of values that are well typed but may still be wrong.
+
+``convert`` has made sure each key holds the right kind of value (and read
+the durations); these look at what the values say: an address that is not
+one, a time zone that does not exist, a submission listener without
+credentials, two mailboxes on one address.  Each raises a
+:class:`ConfigError` naming the key and what would be accepted, which
+``gateway check-config`` prints as is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import replace
+from datetime import date, time
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.config.mailbox import ImapConfig, MailboxConfig
+from gateway.config.settings import SmtpConfig, SubmissionConfig
+from gateway.errors import ConfigError
+
+ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_PREFIX: Final = re.compile(r"^[A-Z]{2,8}$")
+_LANGUAGES: Final = ("pt_BR", "en")
+_UFS: Final = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
+_IMAP_CHOICES: Final = {"tls": ("implicit", "starttls", "plain"), "after": ("move", "flag")}
+_IMAP_ATOM: Final = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
+
+
+def submission(source: str, submission: SubmissionConfig) -> None:
+    if not submission.enabled:
+        return
+    if not submission.credentials_file:
+        raise ConfigError(source, "submission.credentials_file",
+                          "required when the submission listener is enabled; write it with `gateway hash-password`")
+    if submission.require_tls and not (submission.tls_cert and submission.tls_key):
+        raise ConfigError(source, "submission.tls_cert",
+                          "AUTH needs STARTTLS: set tls_cert and tls_key (or require_tls = false on loopback only)")
+    if submission.concurrent_checks < 1:
+        raise ConfigError(source, "submission.concurrent_checks",
+                          "0 would refuse every login; give 1 or more (2 suits a small server)")
+
+
+def connections(source: str, smtp: SmtpConfig) -> None:
+    for key in ("max_connections", "max_connections_per_peer"):
+        if getattr(smtp, key) < 1:
+            raise ConfigError(source, f"smtp.{key}", f"{getattr(smtp, key)} would refuse every connection; "
+                                                    "give 1 or more (defaults: 400 in total, 20 per peer)")
+
+
+def networks(source: str, key: str, networks: tuple[str, ...]) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(source, key, f"{network!r} is not an address or network like 127.0.0.1, "
+                                           "10.0.0.0/8 or ::1") from None
+
+
+def postmaster(source: str, smtp: SmtpConfig) -> None:
+    if smtp.postmaster and not ADDRESS.match(smtp.postmaster.strip()):
+        raise ConfigError(source, "smtp.postmaster", f"{smtp.postmaster!r} is not an e-mail address")
+
+
+def mailbox(source: str, where: str, mailbox: MailboxConfig) -> None:
+    """The address, prefix, language and people of ``mailbox[i]``, then its calendar."""
+    address = mailbox.address.strip().lower()
+    if not ADDRESS.match(address) or "+" in address.split("@")[0]:
+        raise ConfigError(source, f"{where}.address", f"{mailbox.address!r} is not a plain address like cnes@example.gov.br")
+    if not _PREFIX.match(mailbox.protocol_prefix):
+        raise ConfigError(source, f"{where}.protocol_prefix",
+                          f"{mailbox.protocol_prefix!r} must be 2 to 8 capital letters, e.g. ATD")
+    if mailbox.language not in _LANGUAGES:
+        raise ConfigError(source, f"{where}.language", f"{mailbox.language!r} is not one of {', '.join(_LANGUAGES)}")
+    for key in ("team", "analysts"):
+        for member in getattr(mailbox, key):
+            if not ADDRESS.match(member.strip()):
+                raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
+    for entry in mailbox.assignable:
+        if not (ADDRESS.match(entry.strip()) or ADDRESS.match("x" + entry.strip())) or "@" not in entry:
+            raise ConfigError(source, f"{where}.assignable",
+                              f"{entry!r} is neither an address nor a domain written as @example.gov.br")
+    _calendar(source, where, mailbox)
+
+
+def _calendar(source: str, where: str, mailbox: MailboxConfig) -> None:
+    try:
+        ZoneInfo(mailbox.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(source, f"{where}.timezone",
+                          f"{mailbox.timezone!r} is not a time zone name like America/Sao_Paulo") from None
+    for key in ("workday_start", "workday_end"):
+        try:
+            time.fromisoformat(getattr(mailbox, key))
+        except ValueError:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(mailbox, key)!r} is not a time like 08:00") from None
+    if time.fromisoformat(mailbox.workday_start) >= time.fromisoformat(mailbox.workday_end):
+        raise ConfigError(source, f"{where}.workday_end", "must be later than workday_start")
+    for day in mailbox.closed_dates:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError(source, f"{where}.closed_dates", f"{day!r} is not a date like 2026-12-24") from None
+    if mailbox.uf and mailbox.uf.upper() not in _UFS:
+        raise ConfigError(source, f"{where}.uf", f"{mailbox.uf!r} is not a Brazilian state (UF) such as SP or DF")
+
+
+def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
+    """Check ``[mailbox.imap]``; returns it with the port filled in (0: 993 or 143 by ``tls``)."""
+    for key, choices in _IMAP_CHOICES.items():
+        if getattr(imap, key) not in choices:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(imap, key)!r} is not one of {', '.join(choices)}")
+    for key in ("host", "user"):
+        if not getattr(imap, key).strip():
+            raise ConfigError(source, f"{where}.{key}", "missing; the IMAP poller needs it")
+    secrets = [key for key in ("password_env", "password_file", "oauth2_token_command") if getattr(imap, key)]
+    if len(secrets) != 1:
+        raise ConfigError(source, f"{where}.password_env",
+                          "set exactly one of password_env, password_file or oauth2_token_command"
+                          + (f" (found {', '.join(secrets)})" if secrets else ""))
+    if imap.port > 65535:
+        raise ConfigError(source, f"{where}.port", f"{imap.port} is not a TCP port (1-65535, or 0 for the default)")
+    for key in ("batch_size", "max_message_size", "idle_timeout", "poll_interval", "timeout", "reconnect_max"):
+        if not getattr(imap, key) > 0:
+            raise ConfigError(source, f"{where}.{key}", f"{getattr(imap, key)!r} must be greater than 0")
+    if not _IMAP_ATOM.match(imap.keyword):
+        raise ConfigError(source, f"{where}.keyword", f"{imap.keyword!r} is not an IMAP keyword like $GatewayProcessed")
+    folders = {"folder": imap.folder, "processed_folder": imap.processed_folder,
+               "quarantine_folder": imap.quarantine_folder}
+    for key, value in folders.items():
+        if not value.strip():
+            raise ConfigError(source, f"{where}.{key}", "must name a folder")
+    if imap.after == "move" and imap.processed_folder == imap.folder:
+        raise ConfigError(source, f"{where}.processed_folder", "must differ from folder when after = \"move\"")
+    if imap.quarantine_folder == imap.folder:
+        raise ConfigError(source, f"{where}.quarantine_folder", "must differ from folder")
+    port = imap.port or (993 if imap.tls == "implicit" else 143)
+    return replace(imap, port=port)
+
+
+def unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:
+    """No two mailboxes share an address or a protocol prefix."""
+    seen: dict[str, int] = {}
+    for index, mailbox in enumerate(mailboxes):
+        for key, value in (("address", mailbox.address), ("protocol_prefix", mailbox.protocol_prefix)):
+            marker = f"{key}:{value}"
+            if marker in seen:
+                raise ConfigError(source, f"mailbox[{index}].{key}",
+                                  f"{value!r} is already used by mailbox[{seen[marker]}]; each mailbox needs its own")
+            seen[marker] = index

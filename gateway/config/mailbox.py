@@ -1,0 +1,161 @@
+"""``[[mailbox]]``: one service address, its people, deadlines, calendar and sources.
+
+Deadlines are read once, at load: a field here holds a :class:`Duration`
+(``None`` where the file's ``""`` means "none"), never the text, so the
+code that sets a deadline does not parse it again.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+from gateway.durations import Duration, Unit
+
+_ASSIGNABLE_LOCAL: Final = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
+
+# What the loader adds to the message for a bad value of this key: the
+# reminders have always said that "" turns them off.
+ERROR_NOTE: Final = "error_note"
+_OR_NONE: Final = {ERROR_NOTE: '(or "" for none)'}
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """``[mailbox.imap]``: read this mailbox's mail from an existing IMAP account."""
+
+    host: str = ""
+    port: int = 0  # 0: 993 for tls = "implicit", else 143
+    tls: str = "implicit"  # implicit | starttls | plain (loopback tests only)
+    user: str = ""
+    password_env: str = ""  # name of the environment variable holding the password
+    password_file: str = ""  # or a file whose first line is the password
+    oauth2_token_command: str = ""  # or XOAUTH2: a command printing an access token
+    folder: str = "INBOX"
+    after: str = "move"  # move | flag (\Seen plus `keyword`, the mail stays)
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    keyword: str = "$GatewayProcessed"
+    idle: bool = True
+    idle_timeout: float = 29 * 60  # RFC 2177: re-issue IDLE before 30 minutes
+    poll_interval: float = 60.0  # seconds between looks when the server has no IDLE
+    batch_size: int = 50
+    max_message_size: int = 25 * 1024 * 1024  # bigger mails are quarantined unread
+    # Believe this server's Authentication-Results (with [auth]
+    # trusted_authserv_ids) only if it removes incoming ones with those ids.
+    trust_authentication_results: bool = False
+    timeout: float = 60.0  # seconds a socket operation may take
+    reconnect_max: float = 300.0  # longest wait between reconnection attempts
+
+    @property
+    def server(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share of an SLA target in percent, 1 to 99: ``warning = "25%"``."""
+
+    percent: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.percent, bool) or not isinstance(self.percent, int) or not 0 < self.percent < 100:
+            raise ValueError(f"a share is a whole percentage from 1 to 99, got {self.percent!r}")
+
+    def __str__(self) -> str:
+        return f"{self.percent}%"
+
+
+# When the team is warned before an SLA target: when this share of it is
+# left ("25%"), or this long before it ("30min").
+SlaWarning: TypeAlias = Share | Duration
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """``[mailbox.sla_default]`` or ``[mailbox.sla."<category>"]``: targets
+    counted from the ticket's creation, e.g. MAPA's "Consulta Técnica" 2h."""
+
+    first_response: Duration | None = None  # an analyst acts (reply, question, solution...); None (""): no target
+    resolution: Duration | None = None  # a solution is proposed, or the ticket is closed; None (""): no target
+    warning: SlaWarning | None = Share(25)  # "25%" or "30min" in the file; None (""): no warning
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    address: str
+    protocol_prefix: str
+    name: str = ""
+    team: tuple[str, ...] = ()
+    analysts: tuple[str, ...] = ()
+    language: str = "pt_BR"
+    # Mail to an internal mailbox is taken only from the submission listener,
+    # LMTP/pipe delivery or [smtp] trusted_networks; its analyst senders need no other proof.
+    internal: bool = False
+    # Who #atribuir may name besides team and analysts: addresses, or "@domain" for a whole domain.
+    assignable: tuple[str, ...] = ()
+    # Deadlines, written in the file as the seeds write them (2h, 30min, 5d, 3bd)
+    # and parsed at load; None where the file says "" for none.
+    wait_limit: Duration = Duration(5, Unit.DAYS)  # waiting for the requester -> closed (no_response)
+    solved_limit: Duration = Duration(3, Unit.BUSINESS_DAYS)  # solution unanswered -> closed (auto_accepted)
+    reopen_window: Duration | None = None  # a reply to a closed ticket within it reopens; None: never
+    survey_window: Duration = Duration(30, Unit.DAYS)  # survey answers accepted for this long after closing
+    # Remind the requester this long before wait_limit / solved_limit; None: no reminder.
+    wait_reminder: Duration | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
+    solved_reminder: Duration | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
+    # One survey reminder this long after the invitation; None: none.
+    survey_reminder: Duration | None = field(default=Duration(3, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
+    sla_default: SlaConfig | None = None  # [mailbox.sla_default]: targets for any category
+    sla: tuple[tuple[str, SlaConfig], ...] = ()  # [mailbox.sla."<category>"], kept as (category, targets)
+    # Business calendar.
+    timezone: str = "America/Sao_Paulo"
+    uf: str = ""  # adds that state's holidays to the national ones
+    workday_start: str = "08:00"
+    workday_end: str = "18:00"
+    closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
+    imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
+    rules: str = ""  # a rule file (rules/cnes.toml), relative to the config file; empty: no rules
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.address
+
+    @property
+    def staff(self) -> frozenset[str]:
+        """Team and analysts: whose word counts on this mailbox's tickets (with proof)."""
+        return frozenset((*self.team, *self.analysts))
+
+    def may_assign(self, address: str) -> bool:
+        """Whether ``#atribuir`` may name ``address``: the staff, or an
+        ``assignable`` address or ``@domain``."""
+        address = address.strip().lower()
+        local, _, domain = address.rpartition("@")
+        if not _ASSIGNABLE_LOCAL.match(local) or not domain:
+            return False  # "a%evil.example@us" or "a!b@us": a relay may route these out of the domain
+        return address in self.staff or any(
+            address == entry or (entry.startswith("@") and address.endswith(entry)) for entry in self.assignable)
+
+    def sla_for(self, category: str | None) -> SlaConfig | None:
+        """The targets for a ticket's category (case and accents ignored), else ``sla_default``."""
+        wanted = _category_key(category or "")
+        for name, targets in self.sla:
+            if wanted and _category_key(name) == wanted:
+                return targets
+        return self.sla_default
+
+    def address_with_token(self, token: str) -> str:
+        """``atendimento+ATD-2026-000001-7@example.gov.br``: a reply to it finds its ticket."""
+        local, domain = self.address.split("@", 1)
+        return f"{local}+{token}@{domain}"
+
+
+def _category_key(name: str) -> str:
+    """"Consulta Técnica" and "consulta  tecnica" are the same category."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return " ".join(plain.casefold().split())
