@@ -5,8 +5,10 @@ The live path writes a mail through the ORM unit of work and commits it
 alone (~15 ms a mail); a 100,000-mail mailbox would take most of an hour.
 Here each batch of mails is a handful of Core ``executemany`` inserts
 (``RETURNING`` ids where later rows need them) in one transaction, on the
-same tables and with the same columns the live path fills, so a migrated
-ticket is indistinguishable from a live one to every reader.  Protocol
+same tables and with the same columns the live path fills (each row
+completed by its table's row builder, ``store.rows``, as the live path's
+inserts are), so a migrated ticket is indistinguishable from a live one to
+every reader.  Protocol
 sequences are reserved a block at a time with the same atomic upsert live
 mail uses, so the numbers stay unique while the gateway runs beside the
 import.
@@ -19,30 +21,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from gateway.store.models import (
-    AttachmentRow,
-    EventRow,
-    InboxRow,
-    MailKeyRow,
-    MessageRow,
-    OutboxRow,
-    ParticipantRow,
-    QuarantineRow,
-    SequenceRow,
-    ThreadRefRow,
-    TicketRow,
-)
+from gateway.store.models import EventRow, InboxRow, MailKeyRow, OutboxRow, SequenceRow, TicketRow
+from gateway.store.rows import BY_TABLE
 
-_TABLES: Final[dict[str, Table]] = {
-    row.__tablename__: row.__table__  # type: ignore[misc]
-    for row in (TicketRow, InboxRow, MessageRow, AttachmentRow, EventRow, ParticipantRow, MailKeyRow,
-                ThreadRefRow, QuarantineRow)
-}
 _LOOKUP_CHUNK: Final = 500
 
 
@@ -86,8 +72,10 @@ class Batch:
         """Insert ``rows``; their new ids, in the same order."""
         if not rows:
             return []
-        target = _TABLES[table]
-        result = self._connection.execute(insert(target).returning(target.c.id, sort_by_parameter_order=True), rows)
+        builder = BY_TABLE[table]
+        target = builder.table
+        result = self._connection.execute(insert(target).returning(target.c.id, sort_by_parameter_order=True),
+                                          [builder.complete(row) for row in rows])
         return [row_id for (row_id,) in result]
 
     def insert(self, table: str, rows: Sequence[dict[str, Any]], *, skip_existing: bool = False) -> None:
@@ -95,10 +83,11 @@ class Batch:
         there (live mail got there first) is left alone."""
         if not rows:
             return
-        statement = self._dialect.insert(_TABLES[table])
+        builder = BY_TABLE[table]
+        statement = self._dialect.insert(builder.table)
         if skip_existing:
             statement = statement.on_conflict_do_nothing()
-        self._connection.execute(statement, rows)
+        self._connection.execute(statement, [builder.complete(row) for row in rows])
 
 
 def migrated_tickets_without(tx: Session, mailbox: str, kind: str, statuses: Sequence[str]) -> list[TicketRow]:

@@ -8,43 +8,37 @@ SQLite took to run the statement, and was the larger part of each mail's
 cost.  For the statements on those paths, ``Compiled`` lets SQLAlchemy
 compile the statement and find each parameter's type conversion once per
 dialect, then hands the SQL and the converted values straight to the
-driver's cursor, on the session's own connection, inside its transaction.
+driver's cursor, on the transaction's own connection, inside it (the
+cursor is the transaction's: ``Tx.cursor_for``).
 
 Everything else goes through the Session as usual; this is for fixed
 statements with plain bound values (no expanding ``IN``, no ORM objects
 returned).  The result is the driver's rows: plain tuples.
 
 Append-only rows nobody needs the id of (events, sent mails' timeline
-rows, outbox rows) can be *deferred*: kept with the transaction and
-written together, one ``executemany`` per statement, which psycopg sends
-as one pipelined round trip.  On PostgreSQL each statement was a round
-trip of ~0.3 ms and most of a due ticket's cost.  Deferred rows are
-written before the commit, before any statement run through the Session,
-before a compiled statement that touches their table (so ids keep the
-order of events), and before a savepoint begins; a rollback drops them
-with the rest.  The few reads that must see them without writing them
-first (a ticket's thread, its last question, the hourly answer count)
-merge ``deferred_rows`` themselves.
+rows, outbox rows) can be *deferred* (``defer``): kept by the transaction
+and written together, one ``executemany`` per statement, which psycopg
+sends as one pipelined round trip.  On PostgreSQL each statement was a
+round trip of ~0.3 ms and most of a due ticket's cost.  ``store.tx`` says
+when they are written and how a read sees them before that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, bindparam, event, insert
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, sqltypes
 from sqlalchemy.sql.util import find_tables
 
+if TYPE_CHECKING:
+    from gateway.store.tx import Tx
 
 _MISSING: Final = object()
-_CURSOR: Final = "gateway.compiled.cursor"  # (transaction, dialect name, driver cursor) in Session.info
-_DEFERRED: Final = "gateway.compiled.deferred"  # [(Compiled, form, values, params)] in Session.info
-_DEFERRED_TABLES: Final = "gateway.compiled.deferred_tables"  # the tables those rows go to
-_DEFERRED_OWNERS: Final = "gateway.compiled.deferred_owners"  # table -> the one Compiled deferring rows into it
 
 
 @dataclass(frozen=True)
@@ -59,6 +53,9 @@ class _Form:
     # ``last + 1``, or a column's default), else _MISSING.
     slots: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
     readers: tuple[Callable[[Any], Any] | None, ...]  # per result column, its type's result processor
+    # The parameters as the driver takes them: a tuple in ``names``' order
+    # (positional styles) or a dict; built from ``slots`` (see _values_function).
+    values: Callable[[Mapping[str, Any]], Any]
 
 
 class Compiled:
@@ -70,90 +67,73 @@ class Compiled:
         self.tables = frozenset(t.name for t in find_tables(statement, include_crud=True))
         self._forms: dict[str, _Form] = {}
 
-    def defer(self, tx: Session, params: Mapping[str, Any]) -> None:
-        """Write this row with the transaction's other deferred rows (see the module's docstring)."""
-        form, _ = self._prepare(tx, merged=True)
-        owners = tx.info.setdefault(_DEFERRED_OWNERS, {})
-        if any(owners.setdefault(table, self) is not self for table in self.tables):
-            # Rows are written grouped by statement: two deferred statements
-            # on one table could swap their ids, so the other's go first.
-            flush_deferred(tx)
-            owners = tx.info.setdefault(_DEFERRED_OWNERS, {})
-            owners.update(dict.fromkeys(self.tables, self))
-        tx.info.setdefault(_DEFERRED, []).append((self, form, self._values(form, params), params))
-        tx.info.setdefault(_DEFERRED_TABLES, set()).update(self.tables)
+    def defer(self, tx: Tx, params: Mapping[str, Any]) -> None:
+        """Write this row with the transaction's other pending rows (``store.tx``)."""
+        form, _ = self._prepare(tx, merged=True)  # the cursor the rows will be written on
+        tx.defer(self, form.sql, form.values(params), params)
 
-    def execute(self, tx: Session, params: Mapping[str, Any]) -> Any:
+    def execute(self, tx: Tx, params: Mapping[str, Any]) -> Any:
         """Run once; the driver's cursor (``fetchone``/``fetchall`` for RETURNING or SELECT)."""
         form, cursor = self._prepare(tx)
-        cursor.execute(form.sql, self._values(form, params))
+        cursor.execute(form.sql, form.values(params))
         return cursor
 
-    def executemany(self, tx: Session, rows: Iterable[Mapping[str, Any]]) -> None:
+    def executemany(self, tx: Tx, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run for each row: one call to the driver (psycopg pipelines it into one round trip)."""
         form, cursor = self._prepare(tx)
-        values = [self._values(form, row) for row in rows]
+        values = [form.values(row) for row in rows]
         if values:
             cursor.executemany(form.sql, values)
 
-    def scalar(self, tx: Session, params: Mapping[str, Any], *, merged: bool = False) -> Any:
+    def scalar(self, tx: Tx, params: Mapping[str, Any], *, merged: bool = False) -> Any:
         row = self.first(tx, params, merged=merged)
         return None if row is None else row[0]
 
-    def first(self, tx: Session, params: Mapping[str, Any], *, merged: bool = False) -> tuple[Any, ...] | None:
+    def first(self, tx: Tx, params: Mapping[str, Any], *, merged: bool = False) -> tuple[Any, ...] | None:
         """The first row, its values as the ORM would read them (aware datetimes,
-        JSON decoded).  ``merged``: the caller adds the deferred rows itself."""
+        JSON decoded).  ``merged``: the caller adds ``tx.pending`` rows itself."""
         form, cursor = self._prepare(tx, merged=merged)
-        cursor.execute(form.sql, self._values(form, params))
+        cursor.execute(form.sql, form.values(params))
         row = cursor.fetchone()
         return None if row is None else _read(form, row)
 
-    def all(self, tx: Session, params: Mapping[str, Any], *, merged: bool = False) -> list[tuple[Any, ...]]:
+    def all(self, tx: Tx, params: Mapping[str, Any], *, merged: bool = False) -> list[tuple[Any, ...]]:
         """Every row, read as ``first`` reads one."""
         form, cursor = self._prepare(tx, merged=merged)
-        cursor.execute(form.sql, self._values(form, params))
+        cursor.execute(form.sql, form.values(params))
         return [_read(form, row) for row in cursor.fetchall()]
+
+    def driver_rows(self, dialect: Dialect, rows: Iterable[Mapping[str, Any]]) -> tuple[str, list[Any]]:
+        """The SQL and each row's values as ``dialect``'s driver takes them,
+        for a writer on a connection of its own (``inbox.InboxWriter``)."""
+        form = self._form(dialect)
+        values = form.values
+        return form.sql, [values(row) for row in rows]
 
     # -- internals ----------------------------------------------------------
 
-    def _prepare(self, tx: Session, *, merged: bool = False) -> tuple[_Form, Any]:
-        if not merged and tx.info.get(_DEFERRED) and not self.tables.isdisjoint(tx.info[_DEFERRED_TABLES]):
-            flush_deferred(tx)
-        transaction = tx.get_nested_transaction() or tx.get_transaction()
-        held = tx.info.get(_CURSOR)
-        if held is None or held[0] is not transaction or transaction is None or not transaction.is_active:
-            # Session.connection() begins the transaction if needed (BEGIN
-            # IMMEDIATE on SQLite, through the engine's begin event), and
-            # the SAVEPOINT of a nested one, which the Session emits only
-            # then; the cursor is kept while that transaction is innermost.
-            connection = tx.connection()
-            innermost = tx.get_nested_transaction() or tx.get_transaction()
-            held = (innermost, connection.dialect.name, connection.connection.dbapi_connection.cursor())  # type: ignore[union-attr]
-            tx.info[_CURSOR] = held
-        _, dialect_name, cursor = held
+    def _prepare(self, tx: Tx, *, merged: bool = False) -> tuple[_Form, Any]:
+        dialect_name, cursor = tx.cursor_for(self.tables, merged=merged)
         form = self._forms.get(dialect_name)
         if form is None:
-            form = self._forms[dialect_name] = _compile(self.statement, tx.get_bind().dialect, self.defaults)
+            form = self._form(tx.get_bind().dialect)
         return form, cursor
 
-    def _values(self, form: _Form, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        values = []
-        get = params.get
-        for name, convert, fallback in form.slots:
-            value = get(name, fallback)
-            if value is _MISSING:
-                raise ValueError(f"compiled statement: no value for parameter {name!r}; "
-                                 f"expected {', '.join(form.names)}")
-            if convert is not None:  # with None too: JSON writes 'null' as the ORM does
-                value = convert(value)
-            values.append(value)
-        return values if form.positional else dict(zip(form.names, values))
+    def _form(self, dialect: Dialect) -> _Form:
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = _compile(self.statement, dialect, self.defaults)
+        return form
 
 
-def insert_of(table: Table, *, returning: str | None = None) -> Compiled:
-    """An INSERT of every column but an autoincrement key; a value not
-    given takes the column's Python-side default (as the ORM would), or NULL."""
-    columns = [c for c in table.columns if c is not table.autoincrement_column]
+def insert_of(table: Table, *, returning: str | None = None, only: Collection[str] | None = None,
+              fixed: Mapping[str, Any] | None = None) -> Compiled:
+    """An INSERT of every column but an autoincrement key (or of the
+    columns named in ``only``); a value not given takes the column's
+    Python-side default (as the ORM would), or NULL, or the one in
+    ``fixed``.  A column whose default is computed for each row (a
+    callable) has nothing to fall back on: give it a value each time."""
+    columns = [c for c in table.columns if c is not table.autoincrement_column and (only is None or c.key in only)]
     statement = insert(table).values({c.key: bindparam(c.key, type_=c.type) for c in columns})
     defaults: dict[str, Any] = {}
     for column in columns:
@@ -162,9 +142,7 @@ def insert_of(table: Table, *, returning: str | None = None) -> Compiled:
             defaults[column.key] = None
         elif getattr(default, "is_scalar", False):
             defaults[column.key] = default.arg  # type: ignore[attr-defined]
-        elif getattr(default, "is_callable", False):
-            raise ValueError(f"compiled insert into {table.name}: column {column.key!r} has a callable "
-                             "default; give it a scalar default or pass a value each time")
+    defaults.update(fixed or {})
     return Compiled(statement.returning(table.c[returning]) if returning else statement, defaults=defaults)
 
 
@@ -179,6 +157,8 @@ def _compile(statement: ClauseElement, dialect: Dialect, defaults: Mapping[str, 
     for name, bind in binds.items():
         convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if convert is not None:
+            if isinstance(bind.type, sqltypes.JSON):
+                convert = _remembering_lists_of_strings(convert)
             converters.append((name, convert))
     positional = bool(dialect.positional)
     names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
@@ -193,7 +173,75 @@ def _compile(statement: ClauseElement, dialect: Dialect, defaults: Mapping[str, 
     columns = getattr(statement, "selected_columns", ())
     readers = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     return _Form(sql=compiled.string, names=names, positional=positional, slots=slots,
-                 readers=readers if any(readers) else ())
+                 readers=readers if any(readers) else (), values=_values_function(names, positional, slots))
+
+
+def _values_function(names: tuple[str, ...], positional: bool,
+                     slots: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]) -> Callable[[Mapping[str, Any]], Any]:
+    """A function from the parameters as given to the values the driver
+    takes, written out for this one statement, as ``dataclasses`` writes
+    an ``__init__``: per slot, the value given or its fallback, through the
+    type's conversion (with None too: JSON writes 'null' as the ORM does).
+
+    A loop over the slots cost twice as much, and every row written or
+    statement run on the hot paths pays it (a ticket's row has 35 values).
+    """
+    namespace: dict[str, Any] = {"_missing": _missing, "_names": names}
+    reads = []
+    required = []
+    for index, (name, convert, fallback) in enumerate(slots):
+        if fallback is _MISSING:
+            read = f"params[{name!r}]"
+            required.append(name)
+        elif fallback is None:
+            read = f"get({name!r})"
+        else:
+            namespace[f"fallback_{index}"] = fallback
+            read = f"get({name!r}, fallback_{index})"
+        if convert is not None:
+            namespace[f"convert_{index}"] = convert
+            read = f"convert_{index}({read})"
+        reads.append(read)
+    if positional:
+        result = "(" + "".join(f"{read}, " for read in reads) + ")"
+    else:
+        result = "{" + ", ".join(f"{name!r}: {read}" for (name, _, _), read in zip(slots, reads)) + "}"
+    if required:
+        namespace["_required"] = tuple(dict.fromkeys(required))
+        body = (f"    try:\n        return {result}\n"
+                "    except KeyError:\n        _missing(params, _required, _names)\n        raise\n")
+    else:
+        body = f"    return {result}\n"
+    exec(f"def values(params):\n    get = params.get\n{body}", namespace)  # noqa: S102 - our own text, from the compiled statement
+    return namespace["values"]  # type: ignore[no-any-return]
+
+
+def _missing(params: Mapping[str, Any], required: Sequence[str], names: Sequence[str]) -> None:
+    """Name the first parameter without a value, if that is what went wrong."""
+    for name in required:
+        if name not in params:
+            raise ValueError(f"compiled statement: no value for parameter {name!r}; "
+                             f"expected {', '.join(names)}") from None
+
+
+def _remembering_lists_of_strings(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's conversion that remembers lists of strings: nearly
+    every mail's recipients (``inbox.rcpt_tos``, ``outbox.rcpt_tos``) are the
+    same few mailboxes and requesters."""
+    @lru_cache(maxsize=1024)
+    def strings(values: tuple[str, ...]) -> Any:
+        return convert(list(values))
+
+    def process(value: Any) -> Any:
+        if type(value) is list:
+            try:
+                "".join(value)  # only strings (the quickest test); 1 and True would share a key
+            except TypeError:
+                return convert(value)
+            return strings(tuple(value))
+        return convert(value)
+
+    return process
 
 
 def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
@@ -202,65 +250,6 @@ def _read(form: _Form, row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(value if read is None or value is None else read(value) for read, value in zip(form.readers, row))
 
 
-def deferred_rows(tx: Session, statement: Compiled) -> list[Mapping[str, Any]]:
-    """The parameters of the rows deferred for ``statement`` and not yet written, oldest first."""
-    return [params for compiled, _, _, params in tx.info.get(_DEFERRED, ()) if compiled is statement]
-
-
-def flush_deferred(tx: Session) -> None:
-    """Write the deferred rows: one ``executemany`` per statement, in the
-    order each statement was first deferred."""
-    rows = tx.info.pop(_DEFERRED, None)
-    tx.info.pop(_DEFERRED_TABLES, None)
-    tx.info.pop(_DEFERRED_OWNERS, None)
-    if not rows:
-        return
-    # The cursor they were deferred on: asking the Session for a connection
-    # here could open a savepoint that is being created (see _nested).
-    cursor = tx.info[_CURSOR][2]
-    groups: dict[str, list[Any]] = {}
-    for _, form, values, _ in rows:
-        groups.setdefault(form.sql, []).append(values)
-    for sql, values in groups.items():
-        cursor.executemany(sql, values)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _before_session_statement(state: Any) -> None:
-    # Anything run through the Session may read the deferred rows' tables.
-    if state.session.info.get(_DEFERRED):
-        flush_deferred(state.session)
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    if session.info.get(_DEFERRED):
-        flush_deferred(session)
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _nested(session: Session, transaction: SessionTransaction) -> None:
-    # Rows deferred before a savepoint belong before it: its rollback must not take them.
-    if transaction.nested and session.info.get(_DEFERRED):
-        flush_deferred(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    # Only rows deferred since the innermost savepoint began can be pending
-    # (older ones were written when it began), and the rollback undoes that span.
-    _forget(session)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _ended(session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction is over (commit, rollback or close): its
-    # cursor and anything still deferred must not outlive it.
-    if transaction.parent is None:
-        _forget(session)
-        session.info.pop(_CURSOR, None)
-
-
-def _forget(session: Session) -> None:
-    for key in (_DEFERRED, _DEFERRED_TABLES, _DEFERRED_OWNERS):
-        session.info.pop(key, None)
+def deferred_rows(tx: Tx, statement: Compiled) -> list[Mapping[str, Any]]:
+    """``tx.pending(statement)``: the rows deferred with ``statement`` and not yet written, oldest first."""
+    return tx.pending(statement)

@@ -9,7 +9,6 @@ PostgreSQL is used by URL for several nodes.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,20 +18,21 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from gateway.config import StorageConfig
+from gateway.store.tx import Tx
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-Transaction = Session
+Transaction = Tx  # what every ``tx`` parameter is: a Session with the store's write-behind (store.tx)
 
-_ATTACHED: Final = "gateway.attached_as_loaded"
 _READ_ONLY: Final = "gateway_read_only"  # execution option: begin DEFERRED on SQLite (Database.reading)
 
 
 class Database:
-    """One engine and the transactions every other package runs in."""
+    """One engine and the transactions every other package runs in (each a
+    ``Tx``: a Session that also keeps the store's pending rows, store.tx)."""
 
     def __init__(self, config: StorageConfig) -> None:
         self.url = make_url(config.url)
@@ -48,16 +48,16 @@ class Database:
         self.engine: Engine = create_engine(self.url, **options)
         if self.is_sqlite:
             _sqlite_pragmas(self.engine, config.sqlite_synchronous)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, class_=Tx, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Tx]:
         """Commit on leaving, roll back on an exception."""
         with self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Tx]:
         """A transaction that only reads.  On SQLite it begins DEFERRED and so
         reads the last commit (WAL) instead of queueing behind the writer's
         ``BEGIN IMMEDIATE``: ``/healthz`` answers while a mail, or a group of
@@ -95,47 +95,3 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def attach_as_loaded(tx: Session, row: object) -> None:
-    """Join ``row``, just written by a plain INSERT with every column set,
-    to the session as if it had been loaded (no flush, nothing re-read).
-
-    The ORM forgets on a savepoint's rollback only the objects it flushed
-    itself; one attached by hand would stay in the identity map after its
-    row is gone, and SQLite gives the next row the same id, so the next
-    mail of a processing group that opens a ticket failed with "another
-    instance with key ... is already present".  Each attached row is
-    remembered with its savepoint and forgotten with it.
-    """
-    make_transient_to_detached(row)
-    tx.add(row)
-    innermost = tx.get_nested_transaction() or tx.get_transaction()
-    tx.info.setdefault(_ATTACHED, []).append((innermost, weakref.ref(row)))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, rolled_back: SessionTransaction) -> None:
-    attached = session.info.get(_ATTACHED)
-    if not attached:
-        return
-    kept = []
-    for transaction, ref in attached:
-        row = ref()
-        if row is None:
-            continue
-        if _inside(transaction, rolled_back):
-            if row in session:
-                session.expunge(row)
-        else:
-            kept.append((transaction, ref))
-    attached[:] = kept
-
-
-def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
-    """Whether ``transaction`` is ``outer`` or was begun inside it."""
-    while transaction is not None:
-        if transaction is outer:
-            return True
-        transaction = transaction.parent
-    return False

@@ -6,23 +6,23 @@ everything after that (processing, quarantine) only updates it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import datetime, timezone
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes, make_transient_to_detached
 
-from gateway.store.compiled import Compiled, insert_of
+from gateway.store.compiled import Compiled
 from gateway.store.models import InboxRow, MailKeyRow, QuarantineRow
+from gateway.store.rows import INBOX, MAIL_KEY
+from gateway.store.tx import Tx
 
 
 def add_accepted(tx: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert accepted mails; returns their ids in the same order."""
-    objects = [InboxRow(status="accepted", **row) for row in rows]
+    objects = [InboxRow(**INBOX.complete(_accepted(row))) for row in rows]
     tx.add_all(objects)
     tx.flush()
     return [obj.id for obj in objects]
@@ -36,7 +36,7 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
 
 # Per-mail statements built once (building and keying one per call cost
 # more than running it); values are bound at execution.
-_INSERT_KEY = insert_of(MailKeyRow.__table__)
+_INSERT_KEY = MAIL_KEY.insert
 _INBOX = InboxRow.__table__
 _CLAIM_QUERY = select(*_INBOX.columns).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.status == "accepted")
 _CLAIM = Compiled(_CLAIM_QUERY)
@@ -49,7 +49,7 @@ _FINISH = Compiled(update(InboxRow.__table__).where(InboxRow.__table__.c.id == b
 _KEY_OWNER = Compiled(select(MailKeyRow.inbox_id).where(MailKeyRow.key == bindparam("key")))
 
 
-def claim(tx: Session, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
+def claim(tx: Tx, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
     """The row if it still waits for processing, locked for this transaction.
 
     On PostgreSQL another node holding the row makes this return None
@@ -71,7 +71,7 @@ def get(tx: Session, inbox_id: int) -> InboxRow | None:
     return tx.get(InboxRow, inbox_id)
 
 
-def finish(tx: Session, row: InboxRow, *, status: str, outcome: str, reason: str | None,
+def finish(tx: Tx, row: InboxRow, *, status: str, outcome: str, reason: str | None,
            ticket_id: int | None, at: datetime) -> None:
     """Record the outcome; a plain UPDATE (the row object is not flushed),
     and the object is told so it reads the same."""
@@ -107,13 +107,13 @@ def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
     return row
 
 
-def key_owner(tx: Session, key: str) -> int | None:
+def key_owner(tx: Tx, key: str) -> int | None:
     """The inbox id that already used this dedupe key, if any."""
     # No flush needed: keys are inserted at once, never pending in the session.
     return _KEY_OWNER.scalar(tx, {"key": key})  # type: ignore[no-any-return]
 
 
-def add_key(tx: Session, key: str, inbox_id: int) -> None:
+def add_key(tx: Tx, key: str, inbox_id: int) -> None:
     _INSERT_KEY.execute(tx, {"key": key, "inbox_id": inbox_id})  # nothing reads it back as an object
 
 
@@ -128,11 +128,15 @@ class InboxWriter:
     Acceptance is CPU-bound on the listener's core (bench/results/ingest.md):
     the ORM cost more per mail than the fsync that group commit shares.  On
     SQLite the transaction is ``BEGIN IMMEDIATE``, so the rows' ids are the
-    consecutive ones ending at ``last_insert_rowid()``.
+    consecutive ones ending at ``last_insert_rowid()``.  The SQL and the
+    values are the inbox's row builder's (store.rows), as every other
+    writer of the table uses.
     """
 
+    # What acceptance knows of a mail; the outcome columns stay NULL until processing.
     _COLUMNS = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as", "mailbox_hint",
                 "sha256", "message_id", "size", "raw", "status")
+    _INSERT = INBOX.insert_of_only(_COLUMNS, fixed={"status": "accepted"})
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -145,16 +149,15 @@ class InboxWriter:
                 table = InboxRow.__table__
                 result = connection.execute(
                     insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                    [{**row, "status": "accepted"} for row in rows])
+                    [INBOX.complete(_accepted(row)) for row in rows])
                 return [row_id for (row_id,) in result]
         if self._raw is None:
             self._raw = self._engine.raw_connection()  # pragmas (WAL, synchronous) set on connect
+        sql, values = self._INSERT.driver_rows(self._engine.dialect, rows)  # status: accepted
         cursor = self._raw.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE")
-            cursor.executemany(
-                f"INSERT INTO inbox ({', '.join(self._COLUMNS)}) VALUES ({', '.join('?' * len(self._COLUMNS))})",
-                [_sqlite_values(row) for row in rows])
+            cursor.executemany(sql, values)
             last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
             cursor.execute("COMMIT")
         except BaseException:
@@ -173,14 +176,6 @@ class InboxWriter:
                 raw.close()
 
 
-def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    received = row["received_at"].astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return (received, row["via"], row["peer"], row["mail_from"], _json_list(tuple(row["rcpt_tos"])),
-            row["authenticated_as"], row["mailbox_hint"], row["sha256"], row["message_id"], row["size"],
-            row["raw"], "accepted")
-
-
-@lru_cache(maxsize=1024)
-def _json_list(values: tuple[str, ...]) -> str:
-    """JSON of the recipients: nearly every mail names the same mailbox."""
-    return json.dumps(list(values))
+def _accepted(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An accepted mail's inbox row: its envelope and bytes, waiting for processing."""
+    return {**row, "status": "accepted"}

@@ -7,19 +7,21 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.store.compiled import Compiled, deferred_rows, insert_of
+from gateway.store.compiled import Compiled
 from gateway.store.models import OutboxRow
+from gateway.store.rows import OUTBOX
+from gateway.store.tx import Tx
 
 # Built once and run on the driver's cursor (store.compiled says why).
-INSERT = insert_of(OutboxRow.__table__)
+INSERT = OUTBOX.insert
 _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
     OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
     OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
 
 
-def add(tx: Session, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
+def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime) -> None:
-    """Queue a rendered mail: deferred (store.compiled) until the commit;
+    """Queue a rendered mail: deferred (store.tx) until the commit;
     the sender reads it back in its own transaction, never this one."""
     INSERT.defer(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
@@ -49,9 +51,9 @@ def next_due(tx: Session) -> datetime | None:
     return tx.scalar(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "queued"))
 
 
-def count_recent(tx: Session, *, rcpt: str, kind: str, since: datetime) -> int:
+def count_recent(tx: Tx, *, rcpt: str, kind: str, since: datetime) -> int:
     written = int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}, merged=True) or 0)
-    return written + sum(1 for row in deferred_rows(tx, INSERT)  # queued in this transaction, not yet written
+    return written + sum(1 for row in tx.pending(INSERT)  # queued in this transaction, not yet written
                          if row["rcpt_tos"][0] == rcpt and row["kind"] == kind and row["created_at"] >= since)
 
 

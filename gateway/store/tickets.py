@@ -7,14 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import Table, bindparam, insert, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, configure_mappers, selectinload
-from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.store import outbox as outbox_rows
-from gateway.store.compiled import Compiled, deferred_rows, insert_of
-from gateway.store.db import attach_as_loaded
+from gateway.store.compiled import Compiled
 from gateway.store.models import (
-    AttachmentRow,
     EventRow,
     MessageRow,
     OutboxRow,
@@ -23,24 +20,20 @@ from gateway.store.models import (
     ThreadRefRow,
     TicketRow,
 )
+from gateway.store.rows import ATTACHMENT, EVENT, MESSAGE, TICKET
+from gateway.store.tx import Tx
 
 _THREAD_REF: Table = ThreadRefRow.__table__  # type: ignore[assignment]
 _PARTICIPANT: Table = ParticipantRow.__table__  # type: ignore[assignment]
-_MESSAGE: Table = MessageRow.__table__  # type: ignore[assignment]
-_ATTACHMENT: Table = AttachmentRow.__table__  # type: ignore[assignment]
-_EVENT: Table = EventRow.__table__  # type: ignore[assignment]
 _SEQUENCE: Table = SequenceRow.__table__  # type: ignore[assignment]
-_TICKET: Table = TicketRow.__table__  # type: ignore[assignment]
 
 # The statements every mail or due ticket runs, compiled once and run on
 # the driver's cursor (store.compiled says why).  Parameters are passed at
-# execution.
-_INSERT_TICKET = insert_of(_TICKET, returning="id")
-_TICKET_CLASS = manager_of_class(TicketRow)
-_INSERT_MESSAGE = insert_of(_MESSAGE, returning="id")
-_INSERT_MESSAGE_DEFERRED = insert_of(_MESSAGE)
-_INSERT_ATTACHMENT = insert_of(_ATTACHMENT)
-_INSERT_EVENT = insert_of(_EVENT)
+# execution.  The inserts are the tables' row builders' (store.rows).
+_INSERT_MESSAGE = MESSAGE.insert_returning_id
+_INSERT_MESSAGE_DEFERRED = MESSAGE.insert
+_INSERT_ATTACHMENT = ATTACHMENT.insert
+_INSERT_EVENT = EVENT.insert
 _INSERT_PARTICIPANT = insert(_PARTICIPANT)
 _NEXT_SEQUENCE = {
     name: Compiled(dialect.insert(_SEQUENCE).values(
@@ -57,7 +50,7 @@ _INSERT_THREAD_REF = {
 }
 
 
-def next_sequence(tx: Session, prefix: str, year: int) -> int:
+def next_sequence(tx: Tx, prefix: str, year: int) -> int:
     """The next sequence number for ``prefix`` in ``year``, unique under concurrency.
 
     One atomic upsert: on PostgreSQL the row lock serialises concurrent
@@ -69,29 +62,14 @@ def next_sequence(tx: Session, prefix: str, year: int) -> int:
     return int(statement.scalar(tx, {"prefix": prefix, "year": year, "last": 1}))
 
 
-def add_ticket(tx: Session, *, before_insert: Callable[[TicketRow], None] | None = None,
+def add_ticket(tx: Tx, *, before_insert: Callable[[TicketRow], None] | None = None,
                **fields: object) -> TicketRow:
     """Insert a ticket and give it its id.  ``before_insert`` fills what is
-    computed from the other fields (deadlines), so the row is written once."""
-    # Every column set (defaults included): the object reads what the row
-    # holds.  Values go straight into the new object's dict: the mapped
-    # constructor's event per attribute was a few percent of a mail, and
-    # attach_as_loaded resets the history anyway.
-    unknown = fields.keys() - _INSERT_TICKET.defaults.keys()
-    if unknown:
-        raise TypeError(f"add_ticket: {', '.join(sorted(unknown))} is not a column of ticket")
-    configure_mappers()  # what the constructor would have done first; a no-op once done
-    ticket = _TICKET_CLASS.new_instance()
-    ticket.__dict__.update(_INSERT_TICKET.defaults, **fields)
-    if before_insert is not None:
-        before_insert(ticket)
-    # A plain INSERT, then the object joins the session as if loaded: the
-    # ORM's unit of work for this one row cost more than the rest of
-    # opening a ticket's rows together.
-    state = ticket.__dict__  # the values just set, without an attribute access per column
-    ticket.id = int(_INSERT_TICKET.scalar(tx, {key: state.get(key) for key in _INSERT_TICKET.defaults}))
-    attach_as_loaded(tx, ticket)  # forgotten again if its savepoint rolls back
-    return ticket
+    computed from the other fields (deadlines), so the row is written once.
+
+    A plain INSERT, the object joined to the session as if loaded, and
+    forgotten again if its savepoint rolls back (``Tx.insert_as_loaded``)."""
+    return tx.insert_as_loaded(TICKET, fields, before_insert=before_insert)
 
 
 def by_protocol(tx: Session, protocol: str) -> TicketRow | None:
@@ -127,7 +105,7 @@ _KNOWN_IDS = union_all(
 )
 
 
-def add_thread_ref(tx: Session, message_id: str | None, ticket_id: int, *, ours: bool) -> None:
+def add_thread_ref(tx: Tx, message_id: str | None, ticket_id: int, *, ours: bool) -> None:
     """Remember a Message-ID for threading; the first ticket that saw a
     Message-ID keeps it (a resent copy must not move the thread)."""
     if not message_id:
@@ -155,7 +133,7 @@ def add_participants(tx: Session, ticket_id: int, addresses: Iterable[str], *, n
 # was most of the time spent on each mail.  Nothing reads them back as
 # objects in the transaction that writes them.
 
-def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[str, object]] = (),
+def add_message(tx: Tx, ticket: TicketRow, *, attachments: Iterable[dict[str, object]] = (),
                 **fields: object) -> int:
     """Insert a message and its attachments' descriptions; its id."""
     message_id = int(_INSERT_MESSAGE.scalar(tx, {"ticket_id": ticket.id, **fields}))
@@ -163,16 +141,16 @@ def add_message(tx: Session, ticket: TicketRow, *, attachments: Iterable[dict[st
     return message_id
 
 
-def add_sent(tx: Session, ticket: TicketRow, **fields: object) -> None:
-    """A mail we send, on the timeline: deferred (store.compiled), nobody
+def add_sent(tx: Tx, ticket: TicketRow, **fields: object) -> None:
+    """A mail we send, on the timeline: deferred (store.tx), nobody
     needs its id.  Never a requester's or participant's mail: thread_for
-    does not look for those among the deferred rows."""
+    does not look for those among the pending rows."""
     _INSERT_MESSAGE_DEFERRED.defer(tx, {"ticket_id": ticket.id, **fields})
 
 
-def add_event(tx: Session, ticket: TicketRow, *, at: datetime, actor: str, kind: str, note: str = "",
+def add_event(tx: Tx, ticket: TicketRow, *, at: datetime, actor: str, kind: str, note: str = "",
               from_status: str | None = None, to_status: str | None = None) -> None:
-    """Deferred (store.compiled): written with the transaction's other rows."""
+    """Deferred (store.tx): written with the transaction's other pending rows."""
     _INSERT_EVENT.defer(tx, {"ticket_id": ticket.id, "at": at, "actor": actor, "kind": kind, "note": note,
                                "from_status": from_status, "to_status": to_status})
 
@@ -195,7 +173,7 @@ def full(tx: Session, protocol: str) -> TicketRow | None:
     return tx.scalar(query)
 
 
-def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str, ...] = ()) -> list[str]:
+def thread_for(tx: Tx, ticket_id: int, *, ours_only: bool, kinds: tuple[str, ...] = ()) -> list[str]:
     """Message-IDs of a ticket, oldest first: the References of our next mail.
 
     With ``ours_only`` and ``kinds``, only outbox mails of those kinds (the
@@ -204,11 +182,11 @@ def thread_for(tx: Session, ticket_id: int, *, ours_only: bool, kinds: tuple[str
     """
     # Compiled statements, so the ticket's pending changes are not flushed
     # (an UPDATE per mail that the commit does for the whole group at once).
-    # Mails queued in this transaction are still deferred (store.compiled):
-    # they are added from memory, after the written ones, as the queries
-    # would order them.  Their timeline rows (add_sent) are ours, never the
+    # Mails queued in this transaction are still pending (store.tx): they
+    # are added from memory, after the written ones, as the queries would
+    # order them.  Their timeline rows (add_sent) are ours, never the
     # requester's, so only the outbox rows matter here.
-    queued = [row for row in deferred_rows(tx, outbox_rows.INSERT) if row["ticket_id"] == ticket_id]
+    queued = [row for row in tx.pending(outbox_rows.INSERT) if row["ticket_id"] == ticket_id]
     if ours_only:
         if not kinds:
             return [m for (m,) in _OURS_ALL.all(tx, {"ticket_id": ticket_id}, merged=True)] + [
@@ -243,9 +221,9 @@ _THEIRS = select(MessageRow.message_id, MessageRow.sent_at).where(
 _REQUESTERS_THREAD = Compiled(union_all(_OURS_TO_REQUESTER, _THEIRS))  # one round trip, not two
 
 
-def last_event_note(tx: Session, ticket_id: int, kind: str) -> str | None:
+def last_event_note(tx: Tx, ticket_id: int, kind: str) -> str | None:
     """The note of the ticket's newest event of ``kind`` (a reminder repeats the question)."""
-    for row in reversed(deferred_rows(tx, _INSERT_EVENT)):  # this transaction's, not yet written
+    for row in reversed(tx.pending(_INSERT_EVENT)):  # this transaction's, not yet written
         if row["ticket_id"] == ticket_id and row["kind"] == kind:
             return row.get("note") or ""
     return _LAST_EVENT_NOTE.scalar(tx, {"ticket_id": ticket_id, "kind": kind}, merged=True)  # type: ignore[no-any-return]
