@@ -214,7 +214,8 @@ def imap_account(tmp_path: Any) -> Iterator[Callable[[str], tuple[Any, dict[str,
         secret = tmp_path / f"{user}.secret"
         secret.write_text(password + "\n")
         return server, {"host": "127.0.0.1", "port": server.port, "tls": "plain", "user": user,
-                        "password_file": str(secret), "timeout": 10, "reconnect_max": 2, "poll_interval": 0.2}
+                        "password_file": str(secret), "timeout": 10, "reconnect_max": 2, "poll_interval": 0.2,
+                        "idle": False}  # these tests are about trust, not IDLE: poll, and never race an APPEND
 
     yield open_account
     for server in servers:
