@@ -28,6 +28,7 @@ from gateway.outbound.sender import Sender
 from gateway.pipeline import runner
 from gateway.schedule.scheduler import Scheduler
 from gateway.schedule.sweeps import Sweeper, SweepResult
+from gateway.services.citizen import PageAnswers
 from gateway.services.due import DueActions
 from gateway.services import rulebook
 from gateway.services.intake import Intake
@@ -55,7 +56,7 @@ class Gateway:
         self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules))
         self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
-        self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.actions), self.clock,
+        self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.writer), self.clock,
                                batch_size=settings.schedule.batch_size, group_size=settings.processing.group_size)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -123,7 +124,7 @@ class Gateway:
 
     def web_app(self) -> Starlette:
         """The pages (track, look-up, solution, survey, /healthz, /metrics) on this gateway's parts."""
-        return web.create_app(self.settings, self.db, self.clock, self.intake.actions,
+        return web.create_app(self.settings, self.db, self.clock, PageAnswers(self.settings, self.intake.writer),
                               wake_sender=self.sender.wake.set)
 
     def reload_rules(self) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from gateway.mail.addresses import addr_spec_problem, domain_of
 from gateway.pipeline.context import Flag, MailContext, Outcome, Stop
 from gateway.services.intake import Incoming, Intake
-from gateway.services.types import SENDER_UNCHECKED, Role, SenderCheck
+from gateway.services.types import Role
+from gateway.tickets.requester import UNCHECKED, Proof
 
 
 def act(ctx: MailContext, intake: Intake) -> Stop | None:
     mail = ctx.require_mail()
     if ctx.forward_to is not None:
-        forwarded, reason = intake.forward_postmaster(ctx.tx, mail, ctx.inbox.raw, to=ctx.forward_to,
+        forwarded, reason = intake.postmaster.forward(ctx.tx, mail, ctx.inbox.raw, to=ctx.forward_to,
                                                       rcpt_tos=ctx.inbox.rcpt_tos, at=ctx.clock.now())
         return Stop(Outcome.FORWARDED if forwarded else Outcome.QUARANTINED, reason)
     role = ctx.require_role()
@@ -30,18 +31,18 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
                         check_sender=lambda: _sender_check(ctx))
     if Flag.FORGED_ANALYST in ctx.flags:
         reason = ctx.flags[Flag.FORGED_ANALYST]
-        warned = intake.warn_forged(ctx.tx, ctx.ticket, incoming)
+        warned = intake.analysts.forged(ctx.tx, ctx.ticket, incoming)
         return Stop(Outcome.QUARANTINED, f"{reason}; not obeyed, not relayed"
                                          + ("; the team was warned" if warned else ""))
     if ctx.ticket is not None:
         if role is Role.ANALYST and not ctx.automatic:
-            intake.analyst_mail(ctx.tx, ctx.ticket, incoming)
+            intake.analysts.reply(ctx.tx, ctx.ticket, incoming)
             landed, new = ctx.ticket, False
         elif role is Role.COLLEAGUE and not ctx.automatic:
-            intake.colleague_note(ctx.tx, ctx.ticket, incoming, proof=ctx.proof)
+            intake.analysts.colleague(ctx.tx, ctx.ticket, incoming, proof=ctx.proof)
             landed, new = ctx.ticket, False
         else:
-            landed, new = intake.add_follow_up(ctx.tx, ctx.ticket, incoming, role=role,
+            landed, new = intake.follow_ups.add(ctx.tx, ctx.ticket, incoming, role=role,
                                                match_reason=ctx.match_reason)
         ctx.ticket_id = landed.id
         if new:
@@ -65,19 +66,19 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
     if previous is not None:
         reason = (f"{incoming.sender} is not on this ticket and quoted its protocol" if role is Role.STRANGER
                   else f"the requester wrote again after the ticket was {previous.status}")
-    ticket = intake.open_ticket(ctx.tx, incoming, previous=previous, previous_reason=reason)
+    ticket = intake.opening.open_ticket(ctx.tx, incoming, previous=previous, previous_reason=reason)
     ctx.ticket_id = ticket.id
     return Stop(Outcome.NEW_TICKET, f"opened {ticket.protocol}")
 
 
-def _sender_check(ctx: MailContext) -> SenderCheck:
+def _sender_check(ctx: MailContext) -> Proof:
     """What the MTA in front says of the From ([auth] requester_decisions
     says whether a decision needs it); read when first asked."""
     evidence = ctx.evidence
     if not evidence.present and not ctx.settings.auth.decisions_need_alignment:
-        return SENDER_UNCHECKED
+        return UNCHECKED
     domain = domain_of(ctx.require_mail().from_addr)
     method = evidence.aligned_pass(domain)
     ok = method is not None or not ctx.settings.auth.decisions_need_alignment
     failed = evidence.present and method is None
-    return SenderCheck(ok, evidence.summary(domain) if failed or not ok else "", failed=failed)
+    return Proof(ok, evidence.summary(domain) if failed or not ok else "", failed=failed)

@@ -26,6 +26,3 @@ def deadline(mailbox: MailboxConfig, start: datetime, limit: Duration) -> dateti
     return calendar_for(mailbox).add(start, limit)
 
 
-def duration(limit: str) -> Duration:
-    """A limit written as text (``"5d"``) as a Duration; the settings already hold Durations."""
-    return Duration.parse(limit)

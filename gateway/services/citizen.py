@@ -1,9 +1,10 @@
 """What the citizen's pages read and do, in the caller's transaction.
 
 The pages (``gateway.web``) are another door to the same ticket life: an
-answer given on a page goes through ``Actions`` exactly as the same answer
-by mail would, so the ticket, its timeline and the mails are the same
-whichever door was used.  What a page may *show* is decided here, once:
+answer given on a page is decided by the same ``gateway.tickets``
+functions as the same answer by mail, and written by the same writer, so
+the ticket, its timeline and the mails are the same whichever door was
+used (:class:`PageAnswers`).  What a page may *show* is decided here, once:
 the requester's own mails, the mails sent to them, the mails of others on
 the ticket (participants: labelled as someone else's, their address
 masked, so nobody takes their words for the requester's), and the moves
@@ -23,12 +24,15 @@ from typing import Final
 from gateway.config import MailboxConfig, Settings
 from gateway.outbound import words
 from gateway.schedule.mailboxes import deadline
-from gateway.services.actions import Actions
+from gateway.services.writer import TicketWriter
 from gateway.services.types import Role
 from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol as protocols
+from gateway.tickets import requester, survey
+from gateway.tickets.change import To, event, notice
+from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.fields import mask_personal_data
 from gateway.tickets.states import Status
 
@@ -137,30 +141,39 @@ def normalised_protocol(protocol_text: str) -> str:
     return str(parsed) if parsed else " ".join(protocol_text.upper().split())[:40]
 
 
-def send_tracking_link(tx: Transaction, actions: Actions, settings: Settings, ticket: TicketRow,
-                       at: datetime) -> None:
-    """Mail a fresh tracking link to the requester on file (never to the
-    address typed on the page, which only had to match it)."""
-    mailbox = _mailbox(settings, ticket)
-    if mailbox is None:
-        return
-    actions.notifier.queue(tx, kind="tracking_link", ticket=ticket, mailbox=mailbox, to=[ticket.requester], now=at,
-                           context={"valid_days": settings.web.link_max_age_days})
-    tickets.add_event(tx, ticket, at=at, actor="gateway", kind="tracking_link_sent", note="look-up page")
-
-
 def survey_open(settings: Settings, ticket: TicketRow, at: datetime) -> bool:
     """As by mail: only after an accepted solution, within the mailbox's survey window."""
     mailbox = _mailbox(settings, ticket)
-    if mailbox is None or ticket.status != Status.CLOSED.value:
+    if mailbox is None:
         return False
-    if ticket.closed_reason not in ("accepted", "auto_accepted"):
-        return False
-    return at <= deadline(mailbox, ticket.closed_at or ticket.updated_at, mailbox.survey_window)
+    return survey.open_at(ticket, at, deadline(mailbox, ticket.closed_at or ticket.updated_at, mailbox.survey_window))
 
 
-def mailbox_of(settings: Settings, ticket: TicketRow) -> MailboxConfig | None:
-    return _mailbox(settings, ticket)
+class PageAnswers:
+    """What a page does to a ticket (the signed link is the requester's
+    proof), decided as the same answer by mail is and written by the writer."""
+
+    def __init__(self, settings: Settings, writer: TicketWriter) -> None:
+        self.settings, self.writer = settings, writer
+
+    def accept(self, tx: Transaction, ticket: TicketRow, *, at: datetime) -> None:
+        """"Aceitar": closed, survey sent, the team told."""
+        self.writer.apply(tx, ticket, requester.accepted_on_page(ticket, actor=ticket.requester), at=at)
+
+    def refuse(self, tx: Transaction, ticket: TicketRow, reason: str, *, at: datetime) -> None:
+        """"Recusar": back to work with the reason (``ValueError`` when blank), the team told."""
+        self.writer.apply(tx, ticket, requester.refused_on_page(ticket, reason, actor=ticket.requester), at=at)
+
+    def survey(self, tx: Transaction, ticket: TicketRow, score: int, comment: str | None, *, at: datetime) -> None:
+        """A score; a later one replaces it, as by mail."""
+        self.writer.apply(tx, ticket, survey.answered(ticket, score, comment, actor=ticket.requester, at=at), at=at)
+
+    def send_tracking_link(self, tx: Transaction, ticket: TicketRow, *, at: datetime) -> None:
+        """Mail a fresh tracking link to the requester on file (never to the
+        address typed on the page, which only had to match it)."""
+        self.writer.apply(tx, ticket, notice(Template.TRACKING_LINK, To.REQUESTER, threaded=False,
+                                             context={"valid_days": self.settings.web.link_max_age_days})
+                          + event(EventKind.TRACKING_LINK_SENT, "gateway", "look-up page"), at=at)
 
 
 def _mailbox(settings: Settings, ticket: TicketRow) -> MailboxConfig | None:

@@ -21,10 +21,10 @@ from gateway.config import MailboxConfig, Share, SlaConfig
 from gateway.durations import Duration, Unit
 from gateway.schedule.mailboxes import calendar_for
 from gateway.store.models import TicketRow
+from gateway.tickets import survey
 from gateway.tickets.deadlines import FIRST_RESPONSE, RESOLUTION, DueItem, Moments, SlaTarget, next_due
 from gateway.tickets.states import Status
 
-SURVEYED: Final = ("accepted", "auto_accepted")  # closing reasons that sent a survey invitation
 _RESOLVED: Final = frozenset({Status.SOLVED, Status.CLOSED, Status.REJECTED})
 _KEEP: Final = object()
 
@@ -50,7 +50,7 @@ def refresh(ticket: TicketRow, mailbox: MailboxConfig | None, at: datetime,
 
 def moments(ticket: TicketRow, mailbox: MailboxConfig | None) -> Moments:
     status = Status(ticket.status)
-    survey_open = (status is Status.CLOSED and ticket.closed_reason in SURVEYED and ticket.survey_score is None)
+    survey_open = survey.pending(ticket)
     survey_until = None
     if survey_open and mailbox is not None and ticket.closed_at is not None:
         survey_until = calendar_for(mailbox).add(ticket.closed_at, mailbox.survey_window)
@@ -107,7 +107,7 @@ def _reminder(ticket: TicketRow, mailbox: MailboxConfig, status: Status, at: dat
         moment = calendar.subtract(ticket.limit_at, before)
         # A reminder at (or before) the question itself would be noise: no reminder.
         return moment if at < moment < ticket.limit_at else None
-    if status is Status.CLOSED and ticket.closed_reason in SURVEYED and mailbox.survey_reminder is not None:
+    if survey.surveyed(ticket) and mailbox.survey_reminder is not None:
         return calendar.add(at, mailbox.survey_reminder)
     return None
 

@@ -13,54 +13,47 @@ and only while the ticket waits for them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from gateway.config import MailboxConfig
-from gateway.outbound import words
 from gateway.rules.engine import FIELD_LABELS, field_is_valid
 from gateway.rules.ruling import Ruling, check_fields
 from gateway.schedule.mailboxes import deadline
-from gateway.store import fields, tickets
+from gateway.store import fields as field_rows
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
-from gateway.tickets import lifecycle
+from gateway.tickets import moves
+from gateway.tickets.change import Change, Deadline, To, event, fields, notice
 from gateway.tickets.fields import extract_fields
+from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.states import Status
-
-if TYPE_CHECKING:
-    from gateway.services.actions import Actions
 
 
 def store(tx: Transaction, ticket: TicketRow, values: Mapping[str, str], at: datetime) -> None:
     """Keep the fields as written, each with whether it passed its check."""
-    fields.put(tx, ticket.id, {name: (value, field_is_valid(name, value)) for name, value in values.items()}, at)
+    field_rows.put(tx, ticket.id, {name: (value, field_is_valid(name, value)) for name, value in values.items()}, at)
 
 
-def wait_for(actions: Actions, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, ruling: Ruling, *,
-             at: datetime) -> str:
-    """Put a new ticket in ``waiting`` for the missing fields; the team's line."""
+def wait_for(ticket: TicketRow, mailbox: MailboxConfig, ruling: Ruling, *, at: datetime) -> tuple[Change, str]:
+    """A new ticket waits for its missing fields; the change and the team's line."""
     problems = _described(ruling.problems())
-    due = deadline(mailbox, at, mailbox.wait_limit)
-    change = replace(lifecycle.ask(Status(ticket.status), question=problems, deadline=due),
-                     event="fields_missing")
-    actions.apply(tx, ticket, change, actor="gateway", at=at)
-    ticket.missing_fields = " ".join(ruling.missing)
-    return f"Dados obrigatórios faltando ({problems}); pedimos ao solicitante e o chamado aguarda a resposta."
+    change = (moves.ask(Status(ticket.status), "gateway", question=problems, kind=EventKind.FIELDS_MISSING,
+                        until=deadline(mailbox, at, mailbox.wait_limit))
+              + fields(missing_fields=" ".join(ruling.missing)))
+    return change, f"Dados obrigatórios faltando ({problems}); pedimos ao solicitante e o chamado aguarda a resposta."
 
 
-def reply_context(actions: Actions, ticket: TicketRow, mailbox: MailboxConfig,
-                  problems: list[dict[str, str]]) -> dict[str, Any]:
-    """Variables of the ``missing_fields`` template."""
+def request(ticket: TicketRow, mailbox: MailboxConfig, problems: list[dict[str, str]]) -> Change:
+    """The one automatic reply that lists what is missing, with the limit."""
     due = ticket.limit_at or deadline(mailbox, ticket.created_at, mailbox.wait_limit)
-    return {"missing": problems, "deadline": words.deadline(due, mailbox.timezone, ticket.language),
-            "deadline_date": words.short_date(due, mailbox.timezone)}
+    return notice(Template.MISSING_FIELDS, To.REQUESTER, capped=True, context={"missing": problems},
+                  deadline=Deadline(due))
 
 
-def answer(actions: Actions, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, text: str, *,
-           sender: str, at: datetime) -> str:
-    """Read the requester's reply for the fields still missing; returns the team's headline."""
+def answer(tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, text: str, *, sender: str,
+           at: datetime) -> tuple[Change, str]:
+    """Read the requester's reply for the fields still missing (kept as
+    written); the change and the team's headline."""
     wanted = ticket.missing_fields.split()
     found = extract_fields(text)
     if "email" in wanted:
@@ -69,19 +62,16 @@ def answer(actions: Actions, tx: Transaction, ticket: TicketRow, mailbox: Mailbo
     store(tx, ticket, given, at)
     missing, invalid = check_fields(wanted, given)
     if not missing:
-        ticket.missing_fields = ""
         labels = ", ".join(FIELD_LABELS.get(name, name) for name in wanted)
-        change = replace(lifecycle.answered(Status.WAITING), event="fields_completed",  # type: ignore[arg-type]
-                         note=f"dados recebidos: {labels}")
-        actions.apply(tx, ticket, change, actor=sender, at=at)
-        return f"O solicitante enviou os dados que faltavam ({labels}); o chamado voltou para Em andamento."
-    ticket.missing_fields = " ".join(missing)
+        return (moves.answered(Status.WAITING, sender, kind=EventKind.FIELDS_COMPLETED,
+                               note=f"dados recebidos: {labels}"),
+                f"O solicitante enviou os dados que faltavam ({labels}); o chamado voltou para Em andamento.")
     problems = [{"name": name, "label": FIELD_LABELS.get(name, name),
                  "problem": "invalid" if name in invalid else "missing"} for name in missing]
-    tickets.add_event(tx, ticket, at=at, actor=sender, kind="fields_still_missing", note=_described(problems))
-    actions.auto_reply(tx, ticket, mailbox, "missing_fields", at, **reply_context(actions, ticket, mailbox,
-                                                                                        problems))
-    return f"O solicitante respondeu, mas ainda faltam dados ({_described(problems)}); pedimos de novo."
+    change = (fields(missing_fields=" ".join(missing))
+              + event(EventKind.FIELDS_STILL_MISSING, sender, _described(problems))
+              + request(ticket, mailbox, problems))
+    return change, f"O solicitante respondeu, mas ainda faltam dados ({_described(problems)}); pedimos de novo."
 
 
 def _described(problems: list[dict[str, str]]) -> str:

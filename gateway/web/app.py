@@ -32,7 +32,7 @@ from starlette.routing import Route
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.outbound.render import SHIPPED
-from gateway.services.actions import Actions
+from gateway.services.citizen import PageAnswers
 from gateway.store.db import Database
 from gateway.web.metrics import Metrics
 from gateway.web.pages import Pages, Site
@@ -43,10 +43,10 @@ log = logging.getLogger("gateway.web")
 _HOUR = 3600.0
 
 
-def create_app(settings: Settings, db: Database, clock: Clock, actions: Actions, *,
+def create_app(settings: Settings, db: Database, clock: Clock, answers: PageAnswers, *,
                wake_sender: Callable[[], None] = lambda: None) -> Starlette:
     web = settings.web
-    site = Site(settings=settings, db=db, clock=clock, actions=actions, environment=_environment(settings),
+    site = Site(settings=settings, db=db, clock=clock, answers=answers, environment=_environment(settings),
                 wake_sender=wake_sender,
                 lookups_per_ip=SlidingWindow(web.lookup_limit_per_ip, _HOUR),
                 lookups_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR),

@@ -29,7 +29,6 @@ from gateway import links
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.services import citizen
-from gateway.services.actions import Actions
 from gateway.store.db import Database
 from gateway.tickets.answers import SURVEY_LEVELS, SURVEY_LEVELS_EN
 from gateway.tickets.states import Status
@@ -61,7 +60,7 @@ class Site:
     settings: Settings
     db: Database
     clock: Clock
-    actions: Actions
+    answers: citizen.PageAnswers
     environment: Environment
     wake_sender: Callable[[], None]
     lookups_per_ip: SlidingWindow  # the page's answer: attempts per client address
@@ -157,7 +156,7 @@ class Pages:
                 log.warning("tracking-link mails for this protocol capped; none sent",
                             extra={"protocol": ticket.protocol})
                 return False
-            citizen.send_tracking_link(tx, self.site.actions, self.site.settings, ticket, self.site.clock.now())
+            self.site.answers.send_tracking_link(tx, ticket, at=self.site.clock.now())
             return True
 
     # -- solution ----------------------------------------------------------------
@@ -205,19 +204,18 @@ class Pages:
             ticket = citizen.find(tx, claim.protocol, lock=True)
             if ticket is None:
                 return "invalid", None
-            mailbox = citizen.mailbox_of(self.site.settings, ticket)
-            if ticket.status != Status.SOLVED.value or str(ticket.solution_round) != claim.extra or mailbox is None:
+            if ticket.status != Status.SOLVED.value or str(ticket.solution_round) != claim.extra:
                 return "used", None
             now = self.site.clock.now()
             if answer == "accept":
-                self.site.actions.accept_solution(tx, ticket, mailbox, actor=ticket.requester, at=now)
+                self.site.answers.accept(tx, ticket, at=now)
                 return "accepted", None
             view = citizen.public_ticket(tx, self.site.settings, ticket, language)
             if answer != "refuse":
                 return "bad_answer", view
             if not reason:  # checked here, not only by the browser: nothing changes without one
                 return "reason_required", view
-            self.site.actions.refuse_solution(tx, ticket, mailbox, reason, actor=ticket.requester, at=now)
+            self.site.answers.refuse(tx, ticket, reason, at=now)
             return "refused", None
 
     def _solution_form(self, page: _Page, claim: links.LinkClaim, view: citizen.PublicTicket | None, *,
@@ -279,7 +277,7 @@ class Pages:
             if not citizen.survey_open(self.site.settings, ticket, now):
                 return "closed", None, None
             if answering and score is not None:
-                self.site.actions.record_survey(tx, ticket, score, comment or None, actor=ticket.requester, at=now)
+                self.site.answers.survey(tx, ticket, score, comment or None, at=now)
                 return "recorded", None, score
             return "form", citizen.public_ticket(tx, self.site.settings, ticket, language), ticket.survey_score
 

@@ -40,10 +40,10 @@ def test_without_a_postmaster_setting_the_first_team_reads_it(target):
 
 def test_postmaster_is_not_a_flood_gate(attack_desk):
     """The address is public: past a cap per hour, mail to it is kept, not forwarded."""
-    from gateway.services import intake
+    from gateway.services import postmaster
 
     target: Target = attack_desk(smtp={"postmaster": ADMIN})
-    cap = intake._POSTMASTER_PER_HOUR
+    cap = postmaster.PER_HOUR
     with smtplib.SMTP("127.0.0.1", target.running.port, timeout=30, source_address=("127.0.0.2", 0)) as client:
         for number in range(cap + 3):
             client.sendmail(MALLORY, ["postmaster@example.gov.br"],

@@ -13,11 +13,13 @@ from sqlalchemy import text
 
 from gateway.config import StorageConfig, load_settings
 from gateway.services import deadlines
-from gateway.services.actions import Actions
+from gateway.services.writer import TicketWriter
 from gateway.store import tickets
 from gateway.store.db import Database
 from gateway.store.models import TicketRow
-from gateway.tickets import lifecycle
+from gateway.tickets import moves
+from gateway.tickets.change import Change
+from gateway.tickets.kinds import ClosedReason
 from gateway.tickets.states import Status
 
 FRIDAY_10H = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
@@ -29,7 +31,7 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture(scope="module", autouse=True)
 def _database(tmp_path_factory: pytest.TempPathFactory):
-    """A real SQLite database where Actions.apply writes its events, on
+    """A real SQLite database where the writer puts its events, on
     ticket #1 (each test's ticket object plays that row, detached)."""
     global _DB
     _DB = Database(StorageConfig(url=f"sqlite:///{tmp_path_factory.mktemp('due')}/due.db"))
@@ -55,16 +57,17 @@ def _ticket(category: str | None = None, status: str = "new") -> TicketRow:
                      updated_at=FRIDAY_10H, sla_done="")
 
 
-def _apply(settings: Any, ticket: TicketRow, change: lifecycle.Change, at: datetime) -> None:
+def _apply(settings: Any, ticket: TicketRow, change: Change, at: datetime) -> None:
     with _DB.transaction() as tx:
-        Actions(settings, notifier=None).apply(tx, ticket, change, actor="maria@example.gov.br", at=at)  # type: ignore[arg-type]
-        assert [kind for (kind,) in tx.execute(text("select kind from event order by id desc limit 1"))] == [change.event]
+        TicketWriter(settings, notifier=None).apply(tx, ticket, change, at=at)  # type: ignore[arg-type]
+        assert [kind for (kind,) in tx.execute(text("select kind from event order by id desc limit 1"))] == [
+            change.events[-1].kind.value]
 
 
 def test_asking_on_the_holiday_reminds_tuesday_and_closes_wednesday():
     settings, ticket = _settings(), _ticket(status="open")
     limit = utc(25, 13)  # 5d: Wednesday 25 at the same clock time, 10:00 local
-    _apply(settings, ticket, lifecycle.ask(Status.OPEN, question="CNES?", deadline=limit), FRIDAY_10H)
+    _apply(settings, ticket, moves.ask(Status.OPEN, "maria@example.gov.br", question="CNES?", until=limit), FRIDAY_10H)
     assert ticket.limit_at == limit
     assert ticket.remind_at == utc(24, 13)  # one business day before: Tuesday 24, 10:00 local
     assert (ticket.due_kind, ticket.due_at) == ("remind_waiting", utc(24, 13))
@@ -73,40 +76,40 @@ def test_asking_on_the_holiday_reminds_tuesday_and_closes_wednesday():
 def test_solving_on_the_holiday_reminds_tuesday_evening_and_accepts_wednesday_evening():
     settings, ticket = _settings(), _ticket(status="open")
     limit = utc(25, 21)  # 3bd after the holiday: Mon 23, Tue 24, Wed 25, at 18:00 local
-    _apply(settings, ticket, lifecycle.solve(Status.OPEN, solution="v3.2", deadline=limit), FRIDAY_10H)
+    _apply(settings, ticket, moves.solve(Status.OPEN, "maria@example.gov.br", solution="v3.2", until=limit, round_=1), FRIDAY_10H)
     assert (ticket.due_kind, ticket.due_at, ticket.limit_at) == ("remind_solved", utc(24, 21), limit)
     assert ticket.resolved_at == FRIDAY_10H and ticket.first_response_at == FRIDAY_10H
 
 
 def test_the_answer_clears_the_limit_and_the_reminder():
     settings, ticket = _settings(), _ticket(status="open")
-    _apply(settings, ticket, lifecycle.ask(Status.OPEN, question="CNES?", deadline=utc(25, 13)), FRIDAY_10H)
-    _apply(settings, ticket, lifecycle.answered(Status.WAITING), utc(23, 12))  # type: ignore[arg-type]
+    _apply(settings, ticket, moves.ask(Status.OPEN, "maria@example.gov.br", question="CNES?", until=utc(25, 13)), FRIDAY_10H)
+    _apply(settings, ticket, moves.answered(Status.WAITING, "maria@example.gov.br"), utc(23, 12))
     assert (ticket.due_at, ticket.due_kind, ticket.limit_at, ticket.remind_at) == (None, None, None, None)
 
 
 def test_no_reminder_when_the_limit_is_too_short_for_one():
     settings, ticket = _settings(solved_limit="1bd"), _ticket(status="open")
     # 1bd after Friday: Monday 23 at 18:00 local; 1bd before that is Friday (the question's own day): none.
-    _apply(settings, ticket, lifecycle.solve(Status.OPEN, solution="x", deadline=utc(23, 21)), FRIDAY_10H)
+    _apply(settings, ticket, moves.solve(Status.OPEN, "maria@example.gov.br", solution="x", until=utc(23, 21), round_=1), FRIDAY_10H)
     assert (ticket.remind_at, ticket.due_kind, ticket.due_at) == (None, "auto_accept", utc(23, 21))
 
 
 def test_reminders_can_be_switched_off():
     settings, ticket = _settings(wait_reminder=""), _ticket(status="open")
-    _apply(settings, ticket, lifecycle.ask(Status.OPEN, question="?", deadline=utc(25, 13)), FRIDAY_10H)
+    _apply(settings, ticket, moves.ask(Status.OPEN, "maria@example.gov.br", question="?", until=utc(25, 13)), FRIDAY_10H)
     assert (ticket.due_kind, ticket.due_at) == ("no_response", utc(25, 13))
 
 
 def test_acceptance_schedules_one_survey_reminder_three_business_days_later():
     settings, ticket = _settings(), _ticket(status="solved")
-    _apply(settings, ticket, lifecycle.accept(Status.SOLVED), FRIDAY_10H)
+    _apply(settings, ticket, moves.accept(Status.SOLVED, "maria@example.gov.br"), FRIDAY_10H)
     assert (ticket.due_kind, ticket.due_at) == ("survey_reminder", utc(25, 21))  # Wed 25, 18:00 local
 
 
 def test_closing_by_the_analyst_sends_no_survey_so_schedules_nothing():
     settings, ticket = _settings(), _ticket(status="open")
-    _apply(settings, ticket, lifecycle.close(Status.OPEN, reason="closed_by_analyst"), FRIDAY_10H)
+    _apply(settings, ticket, moves.close(Status.OPEN, "maria@example.gov.br", reason=ClosedReason.BY_ANALYST), FRIDAY_10H)
     assert (ticket.due_at, ticket.due_kind) == (None, None)
 
 
@@ -139,7 +142,7 @@ def test_the_first_analyst_action_meets_the_first_response_target():
     settings, ticket = _settings(**MAPA), _ticket(category="Defeito com paralisação")
     deadlines.refresh(ticket, settings.mailboxes[0], FRIDAY_10H)
     assert ticket.first_response_due_at == utc(20, 14)
-    _apply(settings, ticket, lifecycle.take_up(Status.NEW), utc(20, 13, 20))  # type: ignore[arg-type]
+    _apply(settings, ticket, moves.take_up(Status.NEW, "maria@example.gov.br"), utc(20, 13, 20))
     assert ticket.first_response_at == utc(20, 13, 20)
     # Only the resolution target is left: 4h, warned 30 min before.
     assert (ticket.due_kind, ticket.due_at) == ("sla_warning", utc(20, 16, 30))

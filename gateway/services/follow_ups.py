@@ -1,0 +1,104 @@
+"""Use case: a requester's or participant's mail on their ticket.
+
+Kept on the ticket with the quoted history removed; automatic mail (a
+bounce, an out-of-office) changes nothing; otherwise the rules that take
+follow-ups act, the reply's effect is decided (``tickets.requester``, or
+``services.required`` for the data the ticket waits for), and the team is
+told.  A closed ticket takes a survey answer, reopens within the mailbox's
+window, holds an unproven reopening for a person, or hands the mail back
+to become a new ticket linked to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.config import Settings
+from gateway.mail.quotes import reply_text
+from gateway.schedule.mailboxes import deadline
+from gateway.services import required, rulings
+from gateway.services.incoming import Incoming, keep, others, team_notice
+from gateway.services.types import Role
+from gateway.services.writer import TicketWriter
+from gateway.store import tickets
+from gateway.store.db import Transaction
+from gateway.store.models import TicketRow
+from gateway.tickets import requester
+from gateway.tickets.change import NOTHING, Change, event, fields
+from gateway.tickets.kinds import EventKind, Template
+from gateway.tickets.states import Status
+
+#: Opens a new ticket linked to a closed one: (tx, incoming, previous, reason) -> the new ticket.
+OpenTicket = Callable[..., TicketRow]
+
+
+class FollowUps:
+    def __init__(self, settings: Settings, writer: TicketWriter, open_ticket: OpenTicket) -> None:
+        self.settings, self.writer, self.open_ticket = settings, writer, open_ticket
+
+    def add(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
+            match_reason: str) -> tuple[TicketRow, bool]:
+        """Returns (the ticket the mail landed in, whether that ticket is new)."""
+        mail, now = incoming.mail, incoming.at
+        text = reply_text(mail.text) if mail.text else ""
+        if ticket.status == Status.CLOSED.value and not incoming.automatic:
+            closed = self._to_closed(tx, ticket, incoming, text=text, role=role)
+            if closed is not None:
+                return closed, closed is not ticket
+        keep(tx, ticket, incoming, role=role, text=text)
+        if incoming.automatic:
+            kind = EventKind.BOUNCE if incoming.bounce else EventKind.AUTOMATIC_MAIL
+            self.writer.apply(tx, ticket, fields(updated_at=now) + event(
+                kind, incoming.sender or "MAILER-DAEMON", f"stored, no state change ({match_reason})"), at=now,
+                mailbox=incoming.mailbox)
+            return ticket, False
+        if incoming.check_sender().ok:  # an unproven From must not bring strangers into the ticket by Cc
+            tickets.add_participants(tx, ticket.id, others(mail, ticket.requester, incoming.mailbox,
+                                                           self.settings.own_addresses))
+        ruled, ruled_lines = rulings.on_follow_up(ticket, incoming)
+        self.writer.apply(tx, ticket, fields(updated_at=now)
+                          + event(EventKind.FOLLOW_UP, incoming.sender, f"matched by {match_reason}") + ruled,
+                          at=now, mailbox=incoming.mailbox)
+        reply, headline = self._reply(tx, ticket, incoming, text, role)
+        lines = "\n".join(line for line in (headline, ruled_lines) if line)
+        self.writer.apply(tx, ticket, reply + team_notice(incoming, Template.TEAM_FOLLOWUP, text=text, headline=lines),
+                          at=now, mailbox=incoming.mailbox)
+        return ticket, False
+
+    def _reply(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, text: str,
+               role: Role) -> tuple[Change, str | None]:
+        """What the reply does to the ticket as it is now (after the rules)."""
+        if ticket.status == Status.WAITING.value and ticket.missing_fields and role is Role.REQUESTER:
+            return required.answer(tx, ticket, incoming.mailbox, text, sender=incoming.sender, at=incoming.at)
+        round_kinds = (requester.round_events(e.kind for e in tickets.events(tx, ticket.id))
+                       if ticket.status == Status.SOLVED.value else frozenset())
+        reply = requester.follow_up(ticket, text, sender=incoming.sender, role=role.value, round_kinds=round_kinds,
+                                    proof=incoming.check_sender)
+        return reply.change, reply.headline
+
+    def _to_closed(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, text: str,
+                   role: Role) -> TicketRow | None:
+        """Survey answer, hold, or a new linked ticket; None: the ticket
+        reopened and the mail is an ordinary follow-up."""
+        mailbox, now = incoming.mailbox, incoming.at
+        closed_at = ticket.closed_at or ticket.updated_at
+        outcome = requester.reply_to_closed(
+            ticket, text, sender=incoming.sender, role=role.value, now=now,
+            survey_until=deadline(mailbox, closed_at, mailbox.survey_window),
+            reopen_until=deadline(mailbox, closed_at, mailbox.reopen_window) if mailbox.reopen_window else None,
+            proof=incoming.check_sender, kinds=[e.kind for e in tickets.events(tx, ticket.id)])
+        if outcome.kind == "new":
+            return self.open_ticket(tx, incoming, previous=ticket,
+                                    previous_reason="the requester wrote again after the ticket was closed")
+        if outcome.kind == "reopen":
+            self.writer.apply(tx, ticket, outcome.change, at=now, mailbox=mailbox)
+            return None
+        keep(tx, ticket, incoming, role=role, text=text)
+        change = outcome.change
+        if outcome.kind == "hold":
+            change += team_notice(incoming, Template.TEAM_FOLLOWUP, text=text, headline=outcome.headline or "")
+        self.writer.apply(tx, ticket, change, at=now, mailbox=mailbox)
+        return ticket
+
+
+__all__ = ["FollowUps", "NOTHING"]
