@@ -21,7 +21,7 @@ In one run, from a temp dir under /tmp that is removed at the end:
 
 Baseline and gateway alternate ``--repeat`` times; medians are reported
 and the ratio gateway / baseline.  Peak RSS is the child's ``VmHWM``
-sampled from ``/proc``.  Targets (issue 8): >= 500 mails/s end to end,
+sampled from ``/proc``.  Targets: >= 500 mails/s end to end,
 peak RSS < 500 MB.  Every child has a time bound (``--max-seconds``).
 """
 

@@ -24,10 +24,7 @@ from gateway.ingest import Ingest
 from gateway.outbound import delivery
 from gateway.outbound.notices import Notifier
 from gateway.outbound.render import Renderer
-from gateway.outbound.sender import Sender
 from gateway.pipeline import runner
-from gateway.schedule.scheduler import Scheduler
-from gateway.schedule.sweeps import Sweeper, SweepResult
 from gateway.services.citizen import PageAnswers
 from gateway.services.due import DueActions
 from gateway.services import rulebook
@@ -36,6 +33,10 @@ from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
 from gateway.transports import imap, smtp, submission
 from gateway.web import app as web
+from gateway.workers.processing import process_loop
+from gateway.workers.scheduler import Scheduler
+from gateway.workers.sender import Sender
+from gateway.workers.sweeps import Sweeper, SweepResult
 
 log = logging.getLogger("gateway.app")
 
@@ -66,7 +67,8 @@ class Gateway:
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
         if "process" in roles:
-            self._spawn("processor", self._process_loop)
+            self._spawn("processor", lambda: process_loop(self.ingest, self.stopping,
+                                                          self.settings.processing.poll_interval))
         if "send" in roles:
             self._spawn("sender", lambda: self.sender.loop(self.stopping))
         if "imap" in roles:
@@ -152,16 +154,6 @@ class Gateway:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
         thread.start()
         self._threads.append(thread)
-
-    def _process_loop(self) -> None:
-        interval = self.settings.processing.poll_interval
-        while not self.stopping.is_set():
-            self.ingest.accepted.clear()
-            try:
-                self.ingest.drain()
-            except Exception:  # the database went away: keep the worker alive
-                log.exception("processing pass failed; trying again shortly")
-            self.ingest.accepted.wait(interval)
 
 
 def _install_signal_handlers(gateway: Gateway) -> None:

@@ -1,7 +1,7 @@
 """Analysts' passwords for SMTP AUTH on the submission listener.
 
-A check is deliberately slow (new hashes use 200,000 PBKDF2 rounds, about
-0.1 s here), so the submission listener runs it in a worker thread
+A check is deliberately slow (new hashes use 200,000 PBKDF2 rounds), so
+the submission listener runs it in a worker thread
 (:mod:`gateway.transports.auth_guard`), and a successful check is
 remembered for the process's life (keyed by an HMAC of the password under
 a per-process key, never the password itself): :meth:`Credentials.remembered`

@@ -1,10 +1,10 @@
-"""Durations as the seeds and the config write them: ``30min``, ``2h``, ``5d``, ``3bd``.
+"""Durations as service desks and the config write them: ``30min``, ``2h``, ``5d``, ``3bd``.
 
 Limits and SLA targets come from people editing TOML files, so the text
 form is the interface: one integer and one unit, nothing else.  Whether a
 duration counts business time matters more than its size (``3d`` and
 ``3bd`` are a week apart around Carnaval), so the unit is kept as written
-and only :class:`gateway.schedule.calendar.BusinessCalendar` turns it into
+and only :class:`gateway.calendar.business.BusinessCalendar` turns it into
 a moment.
 
 =========  ======================  ===================================
@@ -26,24 +26,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from gateway.errors import DurationError
+
 _VALID_FORMS: Final = "use a number followed by min, h, d, bd or bh (e.g. 30min, 2h, 5d, 3bd, 4bh)"
 
 # Spaces between number and unit and any case are tolerated ("3 BD"); a sign,
 # a fraction or a word ("3 dias") is not, so a typo never becomes a limit.
 _PATTERN: Final = re.compile(r"\s*(\d+)\s*([a-z]+)\s*", re.IGNORECASE)
-
-
-class DurationError(ValueError):
-    """A duration text is not one of the accepted forms.
-
-    The message quotes the text and lists the forms, so a config loader can
-    prefix the file and key and show it to the person as is.
-    """
-
-    def __init__(self, text: str, problem: str | None = None) -> None:
-        detail = problem or _VALID_FORMS
-        super().__init__(f"{text!r} is not a duration; {detail}")
-        self.text = text
 
 
 class Unit(enum.Enum):
@@ -95,13 +84,13 @@ class Duration:
         Duration(amount=3, unit=<Unit.BUSINESS_DAYS: 'bd'>)
         """
         if not isinstance(text, str):
-            raise DurationError(str(text))  # e.g. `limit = 5` in TOML: a number without a unit
+            raise DurationError(str(text), _VALID_FORMS)  # e.g. `limit = 5` in TOML: a number without a unit
         match = _PATTERN.fullmatch(text)
         if match is None:
-            raise DurationError(text)
+            raise DurationError(text, _VALID_FORMS)
         unit = _SUFFIXES.get(match.group(2).lower())
         if unit is None:
-            raise DurationError(text)
+            raise DurationError(text, _VALID_FORMS)
         amount = int(match.group(1))
         if amount < 1:
             raise DurationError(text, "the amount must be at least 1")

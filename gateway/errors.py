@@ -2,14 +2,23 @@
 
     GatewayError
     ├── ConfigError            a config, rule or template file is wrong (names file, key, fix)
+    ├── DurationError          a duration text (``3bd``) is not one of the accepted forms; also a ValueError
+    ├── LinkError              a link token is tampered with, expired, or for another action; also a ValueError
+    ├── ParseError             the bytes are not a mail we can read (the mail is quarantined)
     ├── PipelineOrderError     a step read what an earlier step should have set (a bug)
-    ├── StoreUnavailable       the database cannot take the write; the peer must retry (4xx / 75)
+    ├── TransitionError        a move the ticket life does not allow; also a ValueError
+    ├── SourceError            a legacy mailbox cannot be opened or read (``gateway migrate``)
+    ├── ImapSetupError         something on our side keeps an IMAP poller from logging in
+    ├── StorageUnavailable     the inbox could not take a mail; the peer must retry (4xx / 75)
     └── DeliveryError          an outbound mail could not be handed over
         ├── TransientDeliveryError   try again later (4xx, connection refused, timeout)
         └── PermanentDeliveryError   give up and record it on the ticket (5xx)
 
 Library errors are translated where they enter (``raise ... from exc``) so
-callers never need to know which library was underneath.
+callers never need to know which library was underneath.  The modules that
+raise an error import it from here, so ``gateway.links.LinkError`` or
+``gateway.mail.parsed.ParseError`` name the same class.  This module
+imports nothing from the gateway: every floor may use it.
 """
 
 from __future__ import annotations
@@ -33,12 +42,46 @@ class ConfigError(GatewayError):
         self.path, self.key, self.problem = str(path), key, problem
 
 
+class DurationError(GatewayError, ValueError):
+    """A duration text is not one of the accepted forms.
+
+    The message quotes the text and says what is wrong (``gateway.durations``
+    lists the valid forms), so a config loader can prefix the file and key
+    and show it to the person as is.
+    """
+
+    def __init__(self, text: str, problem: str) -> None:
+        super().__init__(f"{text!r} is not a duration; {problem}")
+        self.text = text
+
+
+class LinkError(GatewayError, ValueError):
+    """A token that is tampered with, expired, or for another action."""
+
+
+class ParseError(GatewayError):
+    """The bytes are not a mail we can read; the message says why."""
+
+
 class PipelineOrderError(GatewayError):
     """A pipeline step needs a value that an earlier step did not set."""
 
 
-class StoreUnavailable(GatewayError):
-    """The database could not durably take a mail; the sender must retry."""
+class TransitionError(GatewayError, ValueError):
+    """A move the ticket life does not allow, e.g. solving a rejected ticket."""
+
+
+class SourceError(GatewayError):
+    """A legacy source cannot be opened or read; the message names it and the fix."""
+
+
+class ImapSetupError(GatewayError):
+    """Something on our side keeps an IMAP poller from logging in (a missing secret)."""
+
+
+class StorageUnavailable(GatewayError):
+    """The inbox could not take a mail (Ingest answered TEMPFAIL): the peer
+    must retry, and an IMAP poller leaves the mail on the server."""
 
 
 class DeliveryError(GatewayError):

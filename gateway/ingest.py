@@ -1,13 +1,14 @@
 """The one door transports call: accept durably, then process.
 
-DESIGN's two commits.  *Acceptance* writes the raw bytes and envelope to
+Two commits.  *Acceptance* writes the raw bytes and envelope to
 the inbox and commits (fsync'd) before the transport answers ``250``; a
 single writer thread commits every mail that arrived meanwhile in one
 transaction (group commit), so sixteen clients cost one fsync, not
 sixteen.  *Processing* runs the pipeline over accepted mails, oldest
 first, each in its own transaction, or with a backlog a group of them in
-one transaction (redone a mail at a time if one fails); a crash between
-the two loses nothing, because processing resumes from the inbox at start.
+one transaction, redone a mail at a time if one fails
+(:func:`gateway.workers.groups.run_in_groups`); a crash between the two
+loses nothing, because processing resumes from the inbox at start.
 
 A step that raises does not lose the mail: the transaction rolls back and
 a fresh one records a quarantine row naming the step and the error.
@@ -23,7 +24,7 @@ import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from gateway.clock import Clock
@@ -33,6 +34,7 @@ from gateway.pipeline import runner
 from gateway.pipeline.context import MailContext, Outcome, Stop
 from gateway.store import inbox
 from gateway.store.db import Database, Transaction
+from gateway.workers.groups import run_in_groups
 
 log = logging.getLogger("gateway.ingest")
 
@@ -103,8 +105,8 @@ class Ingest:
     async def stored(self, delivery: Delivery) -> Receipt:
         """Await the commit on the running loop.  The writer hands a group's
         receipts to each loop in one call: a thread-safe call per mail woke
-        the loop once per mail (measured: a tenth of the writer's time at
-        c16, and as much again on the loop)."""
+        the loop once per mail, a cost paid on the writer and again on the
+        loop."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Receipt] = loop.create_future()
         self._enqueue(delivery, _LoopWaiter(loop, waiter))
@@ -175,7 +177,6 @@ class Ingest:
         """Process accepted mails, oldest first, until none is left (or
         ``limit``), yielding each result once it is committed."""
         done, after = 0, 0
-        group = max(1, self.settings.processing.group_size)
         while limit is None or done < limit:
             with self.db.transaction() as tx:
                 ids = inbox.pending_ids(tx, self.settings.processing.batch_size, after=after)
@@ -183,14 +184,12 @@ class Ingest:
                 return
             if limit is not None:
                 ids = ids[:limit - done]
-            for start in range(0, len(ids), group):
-                chunk = ids[start:start + group]
-                results = self.process_group(chunk) if len(chunk) > 1 else [self.process_one(chunk[0])]
-                for result in results:
-                    if result is not None:
-                        done += 1
-                        yield result
-                after = chunk[-1]
+            for result in run_in_groups(ids, self.settings.processing.group_size, together=self._process_group,
+                                        alone=self.process_one, log=log, what="mails", redo="processing them"):
+                if result is not None:
+                    done += 1
+                    yield result
+            after = ids[-1]
 
     def process_pending(self, limit: int | None = None) -> list[Processed]:
         """All the results, for callers that look at them (tests, small batches)."""
@@ -222,28 +221,14 @@ class Ingest:
         self._announce(result)
         return result
 
-    def process_group(self, inbox_ids: list[int]) -> list[Processed | None]:
-        """Several mails in one transaction; if any of them fails, the
-        whole group again, one mail per transaction.
-
-        With a backlog, the commit (an fsync on SQLite) and the session's
-        set-up were a third of each mail's cost.  Sharing them keeps the
-        guarantees: a crash before the commit leaves the whole group
-        accepted, to be processed again, and a mail whose processing raises
-        (or a deadlock, a lost connection) rolls the group back, after
-        which each mail runs alone, so only the faulty one is quarantined.
-        Mails that fail are rare; a savepoint per mail, paid on every mail
-        to spare that redo, cost more (two more statements each).
-        """
+    def _process_group(self, inbox_ids: Sequence[int]) -> list[Processed | None]:
+        """Several mails in one transaction (``run_in_groups`` redoes them
+        one by one if this raises); their results are announced after the
+        commit."""
         results: list[Processed | None] = []
-        try:
-            with self.db.transaction() as tx:
-                for inbox_id in inbox_ids:
-                    results.append(self._run(tx, inbox_id))
-        except Exception as error:
-            log.warning("a group of %d mails was rolled back (%s: %s); processing them one by one",
-                        len(inbox_ids), type(error).__name__, error)
-            return [self.process_one(inbox_id) for inbox_id in inbox_ids]
+        with self.db.transaction() as tx:
+            for inbox_id in inbox_ids:
+                results.append(self._run(tx, inbox_id))
         for result in results:
             if result is not None:
                 self._announce(result)
@@ -299,7 +284,8 @@ def quick_message_id(raw: bytes) -> str | None:
 
     A plain search of the lower-cased header block finds the field; the
     regular expression then reads it from there (searching the whole block
-    case-insensitively, line by line, cost 14 µs a mail on the writer)."""
+    case-insensitively, line by line, was a noticeable cost on the writer
+    thread, which every accepted mail goes through)."""
     end = _HEADER_END.search(raw, 0, 262144)
     head = raw[:end.start() if end else 262144].lower()
     at = head.find(b"message-id:")

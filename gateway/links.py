@@ -14,16 +14,14 @@ from typing import Final
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from gateway.errors import LinkError
+
 # No "solution" action: a link that decides must only ever have gone to the
 # requester, and the tracking page (whose link the team gets too) no longer
 # mints one; tokens it minted before are refused by the pages.
 ACTIONS: Final = ("track", "accept", "refuse", "survey")
 _SALT: Final = "gateway.links.v1"
 _PATHS: Final = {"track": "t", "accept": "s", "refuse": "s", "survey": "p"}
-
-
-class LinkError(ValueError):
-    """A token that is tampered with, expired, or for another action."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 from gateway.config.mailbox import ERROR_NOTE, Share
-from gateway.durations import Duration, DurationError
-from gateway.errors import ConfigError
+from gateway.durations import Duration
+from gateway.errors import ConfigError, DurationError
 
 T = TypeVar("T")
 _NO_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {}

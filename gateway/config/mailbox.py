@@ -96,7 +96,7 @@ class MailboxConfig:
     internal: bool = False
     # Who #atribuir may name besides team and analysts: addresses, or "@domain" for a whole domain.
     assignable: tuple[str, ...] = ()
-    # Deadlines, written in the file as the seeds write them (2h, 30min, 5d, 3bd)
+    # Deadlines, written in the file as service desks write them (2h, 30min, 5d, 3bd)
     # and parsed at load; None where the file says "" for none.
     wait_limit: Duration = Duration(5, Unit.DAYS)  # waiting for the requester -> closed (no_response)
     solved_limit: Duration = Duration(3, Unit.BUSINESS_DAYS)  # solution unanswered -> closed (auto_accepted)

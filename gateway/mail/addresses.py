@@ -83,7 +83,7 @@ def is_null_or_daemon(address: str | None) -> bool:
 def addr_spec_problem(address: str) -> str:
     """What makes ``address`` an addr-spec no relay would take, or ``""``.
 
-    Strict on purpose (issue 13): this decides whether a mail's sender may
+    Strict on purpose: this decides whether a mail's sender may
     become a requester, and everything we later send goes to that address
     on an SMTP command line.  Accepted: a dot-atom or quoted local part
     (RFC 5321 4.1.2, RFC 5322 3.4.1; UTF-8 allowed, RFC 6532) at a domain

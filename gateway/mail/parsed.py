@@ -1,11 +1,11 @@
 """``ParsedMail``: the facts later steps need, read once from the raw bytes.
 
-Why the standard library first and mail-parser second: measured on this
-corpus (Python 3.11, one core), ``email`` with ``policy.default`` takes
-~4.5 ms for a 2-3 KB mail because its header registry parses every header
-it touches; ``mailparser.parse_from_bytes`` takes ~1.4 ms; ``compat32``
-alone ~0.35 ms, and this whole parse() ~0.8 ms.  The ingest
-benchmark wants thousands of mails per second, so the primary path is
+Why the standard library first and mail-parser second: ``email`` with
+``policy.default`` is several times slower than ``compat32``, because its
+header registry parses every header it touches, and
+``mailparser.parse_from_bytes`` is slower than this whole parse() (the
+figures are in ``bench/results/notes.md``).  The ingest benchmark wants
+thousands of mails per second, so the primary path is
 ``compat32`` with our own RFC 2047 decoding and charset table
 (:mod:`gateway.mail.charsets`); mail-parser (which wraps the same stdlib
 parser with its own tolerant decoding) is the fallback when our walk
@@ -29,6 +29,7 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Callable, Final
 
+from gateway.errors import ParseError
 from gateway.mail.addresses import normalise
 from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts
 from gateway.mail.charsets import decode, decode_header_value
@@ -45,10 +46,6 @@ _MBOX_FROM: Final = re.compile(rb">?From [^\r\n]*(?:\r\n|\r|\n)")
 _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
 _MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
-
-
-class ParseError(Exception):
-    """The bytes are not a mail we can read; the message says why."""
 
 
 @dataclass(frozen=True)

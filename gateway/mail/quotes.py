@@ -24,8 +24,8 @@ Analyst command lines (``#aguardando``) are *not* removed: commands are
 parsed elsewhere, from this same text.
 
 The library's work is bounded by what we show it: its English "On ...
-wrote:" pattern is quadratic in the length of a line, so one 40 KB line
-cost ~20 s.  It reads the lines that start in the first 20,000 characters
+wrote:" pattern is quadratic in the length of a line, so one long line
+could hold a worker for many seconds.  It reads the lines that start in the first 20,000 characters
 (and a few more, so a header that starts there is read whole), each line
 over 1,000 characters cut to its beginning; a fragment that runs to the
 end of what it read goes on, unread, to the end of the text.

@@ -25,11 +25,12 @@ from rich.text import Text
 
 from gateway.clock import SystemClock
 from gateway.config import MailboxConfig, Settings
-from gateway.durations import Duration, DurationError, Unit, parse_duration
+from gateway.durations import Duration, Unit, parse_duration
+from gateway.errors import DurationError, SourceError
 from gateway.migrate import report
 from gateway.migrate.plan import Plan, make_plan
 from gateway.migrate.roles import SENT_FOLDERS, Team
-from gateway.migrate.sources import DEFAULT_PASSWORD_ENV, Source, SourceError, open_source
+from gateway.migrate.sources import DEFAULT_PASSWORD_ENV, Source, open_source
 from gateway.migrate.states import StatePolicy
 from gateway.migrate.threading import MailHeaders
 from gateway.tickets.states import Status

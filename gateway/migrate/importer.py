@@ -23,9 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from gateway.config import MailboxConfig, ProcessingConfig
+from gateway.errors import ParseError
 from gateway.mail.automatic import classify
 from gateway.mail.headers import clean
-from gateway.mail.parsed import ParsedMail, ParseError, parse
+from gateway.mail.parsed import ParsedMail, parse
 from gateway.mail.quotes import reply_text
 from gateway.migrate.plan import Plan, TicketPlan
 from gateway.migrate.report import RunCounts

@@ -9,7 +9,6 @@ and, per mail, which conversation it belongs to; bodies are read later.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -57,9 +56,6 @@ class Plan:
         for ticket in self.tickets:
             counts[ticket.status.value] = counts.get(ticket.status.value, 0) + 1
         return counts
-
-    def open_tickets(self) -> Iterator[TicketPlan]:
-        return (t for t in self.tickets if t.status not in (Status.CLOSED, Status.REJECTED))
 
 
 def make_plan(index: list[MailHeaders], *, mailbox: MailboxConfig, team: Team, window: timedelta,

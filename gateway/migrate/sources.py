@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
+from gateway.errors import SourceError
+
 if TYPE_CHECKING:
     from imapclient import IMAPClient
-
-
 
 _BLOCK: Final = 1 << 20
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
@@ -40,10 +40,6 @@ _ESCAPED_FROM: Final = re.compile(rb"^>(>*From )", re.MULTILINE)
 _MAX_HEADER: Final = 256 * 1024
 IMAP_BATCH: Final = 200
 DEFAULT_PASSWORD_ENV: Final = "GATEWAY_MIGRATE_PASSWORD"
-
-
-class SourceError(Exception):
-    """The source cannot be opened or read; the message names it and the fix."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.calendar.mailboxes import deadline
 from gateway.config import MailboxConfig
 from gateway.durations import Duration
-from gateway.schedule.mailboxes import deadline
 from gateway.tickets.states import Status
 
 CLOSED_REASON = "migrated"

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
+from gateway.errors import ParseError
 from gateway.mail.automatic import classify
-from gateway.mail.parsed import ParseError, parse
+from gateway.mail.parsed import parse
 from gateway.migrate.roles import Team
 from gateway.migrate.sources import SourceMail
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gateway.calendar.business import format_deadline
 from gateway.durations import Duration, Unit
-from gateway.schedule.calendar import format_deadline
 
 _UNITS = {
     "pt_BR": {Unit.MINUTES: ("minuto", "minutos"), Unit.HOURS: ("hora", "horas"), Unit.DAYS: ("dia", "dias"),

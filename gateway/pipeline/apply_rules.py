@@ -13,12 +13,12 @@ import logging
 from dataclasses import replace
 from typing import Final, Protocol
 
+from gateway.calendar.mailboxes import calendar_for
 from gateway.pipeline.context import Flag, MailContext, Stop
 from gateway.rules import schema
 from gateway.rules.conditions import Facts
 from gateway.rules.engine import Evaluation
 from gateway.rules.ruling import judge
-from gateway.schedule.mailboxes import calendar_for
 from gateway.services.types import Role
 from gateway.tickets.states import Status
 

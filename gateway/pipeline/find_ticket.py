@@ -1,4 +1,4 @@
-"""Find the ticket a mail belongs to, in DESIGN's order.
+"""Find the ticket a mail belongs to, trying in this order:
 
 1. a protocol in the subject, any localised prefix, any case, brackets or
    not, with a valid check digit (a near-miss typo matches nothing);

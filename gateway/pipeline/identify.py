@@ -1,7 +1,7 @@
 """Who the sender is for the matched ticket, and whether they may add to it.
 
 A follow-up is accepted only from the ticket's requester, an address that
-was on its mails, or an analyst with proof (DESIGN "Who is an analyst").
+was on its mails, or an analyst with proof (README, "Analysts").
 Anyone else quoting the protocol gets a new ticket and the old one a note,
 so guessing a protocol lets nobody into another's ticket (PITFALLS C).
 

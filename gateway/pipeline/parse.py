@@ -8,7 +8,8 @@ and goes to quarantine, raw bytes kept.
 
 from __future__ import annotations
 
-from gateway.mail.parsed import ParseError, parse as parse_bytes
+from gateway.errors import ParseError
+from gateway.mail.parsed import parse as parse_bytes
 from gateway.pipeline.context import MailContext, Outcome, Stop
 
 

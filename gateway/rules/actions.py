@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any as AnyValue, Final
 
-from gateway.durations import Duration, DurationError
+from gateway.durations import Duration
+from gateway.errors import DurationError
 from gateway.rules import schema
 from gateway.rules.parsing import Where, strings
 from gateway.tickets.commands import PRIORITIES

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from gateway.calendar.business import BusinessCalendar
 from gateway.mail.attachments import Attachment
 from gateway.mail.charsets import decode_header_value
 from gateway.mail.parsed import ParsedMail
-from gateway.schedule.calendar import BusinessCalendar
 from gateway.rules import schema
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from gateway.calendar.mailboxes import deadline
 from gateway.config import Settings
 from gateway.mail.quotes import reply_text
-from gateway.schedule.mailboxes import deadline
 from gateway.services.incoming import Incoming, files, keep
 from gateway.services.types import Role
 from gateway.services.writer import TicketWriter

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from gateway.calendar.mailboxes import deadline
 from gateway.config import MailboxConfig, Settings
 from gateway.outbound import words
-from gateway.schedule.mailboxes import deadline
 from gateway.services.writer import TicketWriter
 from gateway.services.types import Role
 from gateway.store import fields, outbox, tickets

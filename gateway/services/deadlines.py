@@ -17,9 +17,9 @@ from dataclasses import replace
 from datetime import datetime, time
 from typing import Final
 
+from gateway.calendar.mailboxes import calendar_for
 from gateway.config import MailboxConfig, Share, SlaConfig
 from gateway.durations import Duration, Unit
-from gateway.schedule.mailboxes import calendar_for
 from gateway.store.models import TicketRow
 from gateway.tickets import survey
 from gateway.tickets.deadlines import FIRST_RESPONSE, RESOLUTION, DueItem, Moments, SlaTarget, next_due
@@ -88,14 +88,6 @@ def sla_config(ticket: TicketRow, mailbox: MailboxConfig | None) -> SlaConfig | 
 def _stored(text: str | None) -> Duration | None:
     """A rule's target as the ticket row keeps it: ``str()`` of a Duration the rule file gave."""
     return Duration.parse(text) if text else None
-
-
-def mark_sla(ticket: TicketRow, target: str, what: str) -> None:
-    """Remember that the team was told (``warning``) or the breach recorded."""
-    done = (ticket.sla_done or "").split()
-    token = f"{target}.{what}"
-    if token not in done:
-        ticket.sla_done = " ".join([*done, token])
 
 
 def _reminder(ticket: TicketRow, mailbox: MailboxConfig, status: Status, at: datetime) -> datetime | None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gateway.calendar.mailboxes import deadline
 from gateway.config import Settings
 from gateway.mail.quotes import reply_text
-from gateway.schedule.mailboxes import deadline
 from gateway.services import required, rulings
 from gateway.services.incoming import Incoming, keep, others, team_notice
 from gateway.services.types import Role

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from gateway.calendar.mailboxes import deadline
 from gateway.config import MailboxConfig
 from gateway.rules.engine import FIELD_LABELS, field_is_valid
 from gateway.rules.ruling import Ruling, check_fields
-from gateway.schedule.mailboxes import deadline
 from gateway.store import fields as field_rows
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow

@@ -1,7 +1,7 @@
 """What a ticket holds, as plain data for the CLI's JSON and the pages.
 
-The shape is DESIGN's Interface: protocol, mailbox, status, requester,
-category, messages (direction, role, sender, date, text, attachments) and
+The shape ``gateway tickets show`` promises: protocol, mailbox, status,
+requester, category, messages (direction, role, sender, date, text, attachments) and
 events.  Internal messages (team notifications, notes) are marked so a
 page for the citizen can leave them out.
 

@@ -2,7 +2,7 @@
 transaction per batch.
 
 The live path writes a mail through the ORM unit of work and commits it
-alone (~15 ms a mail); a 100,000-mail mailbox would take most of an hour.
+alone, an fsync a mail: far too slow for a mailbox of 100,000 mails.
 Here each batch of mails is a handful of Core ``executemany`` inserts
 (``RETURNING`` ids where later rows need them) in one transaction, on the
 same tables and with the same columns the live path fills (each row

@@ -1,11 +1,10 @@
 """Hot statements compiled once per dialect and run on the driver's cursor.
 
 Each mail processed, and each due ticket acted on, runs about a dozen
-small statements.  Measured (bench/results/ingest.md, deadlines.md),
-SQLAlchemy's work around one execution -- building the execution context,
-processing parameters, setting up a result -- cost 70-100 µs, more than
-SQLite took to run the statement, and was the larger part of each mail's
-cost.  For the statements on those paths, ``Compiled`` lets SQLAlchemy
+small statements.  SQLAlchemy's work around one execution -- building the
+execution context, processing parameters, setting up a result -- cost
+more than SQLite took to run the statement, and was the larger part of
+each mail's cost (``bench/results/notes.md``).  For the statements on those paths, ``Compiled`` lets SQLAlchemy
 compile the statement and find each parameter's type conversion once per
 dialect, then hands the SQL and the converted values straight to the
 driver's cursor, on the transaction's own connection, inside it (the
@@ -18,8 +17,8 @@ returned).  The result is the driver's rows: plain tuples.
 Append-only rows nobody needs the id of (events, sent mails' timeline
 rows, outbox rows) can be *deferred* (``defer``): kept by the transaction
 and written together, one ``executemany`` per statement, which psycopg
-sends as one pipelined round trip.  On PostgreSQL each statement was a
-round trip of ~0.3 ms and most of a due ticket's cost.  ``store.tx`` says
+sends as one pipelined round trip.  On PostgreSQL each statement's round
+trip was most of a due ticket's cost.  ``store.tx`` says
 when they are written and how a read sees them before that.
 """
 
@@ -183,8 +182,8 @@ def _values_function(names: tuple[str, ...], positional: bool,
     an ``__init__``: per slot, the value given or its fallback, through the
     type's conversion (with None too: JSON writes 'null' as the ORM does).
 
-    A loop over the slots cost twice as much, and every row written or
-    statement run on the hot paths pays it (a ticket's row has 35 values).
+    A loop over the slots costs more, and every row written or statement
+    run on the hot paths pays it (a ticket's row has 35 values).
     """
     namespace: dict[str, Any] = {"_missing": _missing, "_names": names}
     reads = []

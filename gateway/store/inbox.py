@@ -60,7 +60,7 @@ def claim(tx: Tx, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
     if found is None:
         return None
     # A compiled SELECT and a detached object: the ORM's loading of the row
-    # cost a tenth of a mail's processing.  Nothing changes it through the
+    # was a sizeable share of a mail's processing.  Nothing changes it through the
     # session; ``finish`` and ``quarantine`` write with UPDATEs of their own.
     row = InboxRow(**dict(zip(_INBOX_KEYS, found)))
     make_transient_to_detached(row)

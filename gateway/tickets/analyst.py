@@ -1,6 +1,6 @@
 """What an analyst's mail does to a ticket: the command table, decided once.
 
-Analysts answer from their own mail client (DESIGN "Ticket life"): the
+Analysts answer from their own mail client: the
 commands at the top of a reply (``commands.parse_commands``) change the
 ticket, and a reply without a command that takes the text is relayed to
 the requester under the service's name.  Anything wrong is applied not at
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from gateway.errors import TransitionError
 from gateway.tickets import moves
 from gateway.tickets.change import NOTHING, Change, Deadline, Link, To, event, fields, notice
 from gateway.tickets.commands import CommandName, ParsedCommands
 from gateway.tickets.kinds import ClosedReason, EventKind, Template
-from gateway.tickets.states import TRANSITIONS, Status, TransitionError
+from gateway.tickets.states import TRANSITIONS, Status
 
 #: Commands that move the ticket, and where to.
 STATE_COMMANDS: Final[dict[CommandName, Status]] = {

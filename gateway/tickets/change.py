@@ -112,10 +112,6 @@ class Change:
             refresh=self.refresh or later.refresh,
         )
 
-    @property
-    def empty(self) -> bool:
-        return self == NOTHING
-
 
 NOTHING: Final = Change()
 

@@ -1,6 +1,6 @@
 """Commands analysts write at the top of a reply (`#aguardando`, `#solucao`, ...).
 
-Analysts work from their own mail client (DESIGN "Ticket life"), so the
+Analysts work from their own mail client, so the
 only way to change a ticket by mail is a line such as ``#solucao`` above
 the text.  Commands are read only in the *command area*: the first
 non-blank lines that start with ``#word``.  The first line that is not a

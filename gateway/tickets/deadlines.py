@@ -1,4 +1,4 @@
-"""What is due on a ticket, and what a sweep must do about it (DESIGN "Time").
+"""What is due on a ticket, and what a sweep must do about it (README, "Deadlines").
 
 A ticket carries a few moments (the requester's limit, the reminder before
 it, the SLA targets); this module turns them into the one thing due next

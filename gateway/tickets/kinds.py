@@ -16,7 +16,7 @@ from typing import Final
 class EventKind(str, enum.Enum):
     """What happened to a ticket (the ``kind`` of a timeline event)."""
 
-    # the ticket's life (DESIGN "Ticket life")
+    # the ticket's life: its moves between states
     CREATED = "created"
     OPENED = "opened"  # an analyst's first action
     ASKED = "asked"
@@ -110,8 +110,3 @@ class Template(str, enum.Enum):
     FORGED_WARNING = "forged_warning"
     TRACKING_LINK = "tracking_link"
     MIGRATED = "migrated"
-
-    @property
-    def for_the_team(self) -> bool:
-        """Team notices thread among themselves and are internal on the timeline."""
-        return self.value.startswith("team_")

@@ -1,10 +1,10 @@
-"""The ticket's life, one pure function per move (DESIGN "Ticket life").
+"""The ticket's life, one pure function per move (README, "One ticket's life").
 
 Each function takes the current status, who moves the ticket and what the
 move needs (a text, a limit the caller computed on the mailbox's calendar)
 and returns a :class:`~gateway.tickets.change.Change`: the new status, its
 event, and the requester's limit after it.  A move the life does not allow
-raises :class:`~gateway.tickets.states.TransitionError` (or ``ValueError``
+raises :class:`~gateway.errors.TransitionError` (or ``ValueError``
 for a refusal without a reason), before anything is written.  Nothing here
 reads the clock or the database, so a ticket moves the same way whether
 the move came by mail, by a page, or from a sweep.

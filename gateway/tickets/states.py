@@ -1,10 +1,12 @@
 """The states a ticket goes through, what users read for each, and which
-moves between them are allowed (DESIGN "Ticket life")."""
+moves between them are allowed (README, "One ticket's life")."""
 
 from __future__ import annotations
 
 import enum
 from typing import Final
+
+from gateway.errors import TransitionError
 
 
 class Status(str, enum.Enum):
@@ -46,13 +48,6 @@ TRANSITIONS: Final[dict[Status, frozenset[Status]]] = {
     Status.CLOSED: frozenset({Status.OPEN}),
     Status.REJECTED: frozenset(),
 }
-
-# A mail that arrives for a ticket in one of these states is not added to it.
-FINAL: Final = frozenset({Status.CLOSED, Status.REJECTED})
-
-
-class TransitionError(ValueError):
-    """A move the ticket life does not allow, e.g. solving a rejected ticket."""
 
 
 def require_transition(current: Status, target: Status) -> None:

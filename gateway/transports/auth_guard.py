@@ -1,9 +1,9 @@
 """Password checks for the submission listener that neither stall it nor
-make guessing fast (issue 13, security review item 8a).
+make guessing fast.
 
-The check is PBKDF2 and slow on purpose (~0.1 s), and aiosmtpd would run
-it on the event loop that also serves every SMTP connection and the web
-pages: 80 attempts once pushed ``/healthz`` to 2 s.  So:
+The check is PBKDF2 and slow on purpose, and aiosmtpd would run it on the
+event loop that also serves every SMTP connection and the web pages: a
+burst of attempts once kept ``/healthz`` waiting for seconds.  So:
 
 - the check runs in a worker thread; the loop only awaits it;
 - at most ``concurrent_checks`` run at once, and an attempt beyond that is
@@ -12,8 +12,8 @@ pages: 80 attempts once pushed ``/healthz`` to 2 s.  So:
 - at most one check runs per client address (an IPv6 client by its /64):
   another attempt from that address meanwhile gets ``454`` at once.  So one
   client spraying random accounts over many connections holds one thread,
-  never all of them (security review P5: 80 such connections kept the cap
-  full and Maria's right password got ``454`` from anywhere);
+  never all of them (without it, such connections kept the cap full and an
+  analyst's right password got ``454`` from anywhere);
 - a password already verified in this process is recognised without a
   check (``remembered``, one HMAC) and answered before any cap;
 - failures are counted per (client address, account) and per client

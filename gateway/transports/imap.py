@@ -61,6 +61,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from gateway.clock import Clock
 from gateway.config import ImapConfig
 from gateway.delivery import Delivery, Ingest, Receipt
+from gateway.errors import ImapSetupError, StorageUnavailable
 
 log = logging.getLogger("gateway.imap")
 
@@ -84,14 +85,6 @@ class FolderState(Protocol):
         ...
 
     def save(self, mailbox: str, folder: str, *, account: str, uidvalidity: int, last_uid: int) -> None: ...
-
-
-class ImapSetupError(Exception):
-    """Something on our side keeps the poller from logging in (a missing secret)."""
-
-
-class StorageUnavailable(Exception):
-    """Ingest answered TEMPFAIL: leave the mail on the server and try later."""
 
 
 @dataclass

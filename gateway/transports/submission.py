@@ -1,5 +1,5 @@
 """The submission listener: analysts log in (SMTP AUTH) and send their
-replies through it, which proves who they are (DESIGN "Who is an analyst").
+replies through it, which proves who they are (README, "Analysts").
 
 It is the SMTP listener's handler with authentication in front: MAIL is
 refused until AUTH succeeded (530), a wrong password gets 535, and AUTH is

@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from gateway import links
 from gateway.clock import Clock
 from gateway.config import Settings
+from gateway.errors import LinkError
 from gateway.services import citizen
 from gateway.store.db import Database
 from gateway.tickets.answers import SURVEY_LEVELS, SURVEY_LEVELS_EN
@@ -140,7 +141,7 @@ class Pages:
         sent = await run_in_threadpool(self._send_link, protocol_text, address, cpf)
         if sent:
             self.site.wake_sender()
-        # The same words and status whether or not anything matched (PITFALLS L, item 10: no enumeration).
+        # The same words and status whether or not anything matched: the page tells nobody which tickets exist.
         return page.render("lookup.html", title=page.t["lookup_title"], sent=True, error=None,
                            protocol="", email="")
 
@@ -319,7 +320,7 @@ class _Page:
             try:
                 return links.verify(self.site.settings.web.secret, token, action=action,
                                     max_age_seconds=self.site.max_age_seconds)
-            except links.LinkError as error:
+            except LinkError as error:
                 if isinstance(error.__cause__, SignatureExpired):
                     return self.link_problem("expired")
                 if error.__cause__ is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Final
 
-LANGUAGES: Final = ("pt_BR", "en")
 DEFAULT: Final = "pt_BR"
 
 PT_BR: Final[dict[str, str]] = {

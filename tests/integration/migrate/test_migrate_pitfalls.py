@@ -1,4 +1,4 @@
-"""Other helpdesks' failures (shared/PITFALLS.md) in a legacy mailbox, through
+"""Other helpdesks' failures (PITFALLS, see the README) in a legacy mailbox, through
 the real ``gateway migrate`` command on an mbox built here: localised reply
 prefixes (B), legacy charsets (F, 12), lone bounces and out-of-office mail
 (G, 9), and the team's own addresses never told a "new protocol" (G2)."""

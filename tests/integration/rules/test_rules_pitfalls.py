@@ -1,4 +1,4 @@
-"""Other helpdesks' failures (shared/PITFALLS.md) where the rules act, through
+"""Other helpdesks' failures (PITFALLS, see the README) where the rules act, through
 the real SMTP listener: the rules' own automatic mails must not start loops,
 must be capped per sender, and must not be triggered by robots or by the
 quoted text of our own answers."""

@@ -7,11 +7,11 @@ import random
 from datetime import datetime
 from pathlib import Path
 
+from gateway.calendar.business import BusinessCalendar
 from gateway.mail.attachments import Attachment, sniff
 from gateway.rules import schema
 from gateway.rules.conditions import Facts
 from gateway.rules.loader import load_rules
-from gateway.schedule.calendar import BusinessCalendar
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from gateway.calendar.business import BusinessCalendar
 from gateway.rules import schema
 from gateway.rules.conditions import check
 from gateway.rules.parsing import Where, parse_when
-from gateway.schedule.calendar import BusinessCalendar
 from tests.unit.rules.rule_helpers import EXE, JPEG, PDF, PNG, attachment, facts
 
 WHERE = Where("test.toml", 'rule[0] "t"')

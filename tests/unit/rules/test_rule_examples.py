@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.calendar.business import BusinessCalendar
 from gateway.durations import Duration, Unit
 from gateway.mail.parsed import parse
 from gateway.rules.conditions import Facts
 from gateway.rules.engine import Evaluation, check_attachments, evaluate, missing_fields
 from gateway.rules.loader import load_rules
-from gateway.schedule.calendar import BusinessCalendar
 from gateway.tickets.fields import extract_fields
 from tests.helpers.corpus import REPO_ROOT, ptbr_case
 from tests.helpers.mailfactory import make_mail

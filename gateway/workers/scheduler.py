@@ -20,7 +20,7 @@ from datetime import timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway.config import ScheduleConfig
-from gateway.schedule.sweeps import Sweeper
+from gateway.workers.sweeps import Sweeper
 
 log = logging.getLogger("gateway.scheduler")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from functools import lru_cache
 
+from gateway.calendar.business import BusinessCalendar, CalendarConfig
 from gateway.config import MailboxConfig
 from gateway.durations import Duration
-from gateway.schedule.calendar import BusinessCalendar, CalendarConfig
 
 
 @lru_cache(maxsize=256)

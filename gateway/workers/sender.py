@@ -12,7 +12,10 @@ write an event on the ticket so an analyst sees the citizen never got it.
 Every row is on its own: whatever one row raises, in delivery or while its
 fate is written, the rest of the batch is still delivered and settled.  A
 single poisoned address once raised out of the loop, left every claimed
-row ``sending``, and after the lease came first again, for ever (issue 13).
+row ``sending``, and after the lease came first again, for ever.
+
+The connection itself is ``outbound.delivery``'s (a ``Deliverer``): this
+worker only claims, hands over and settles.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from gateway.errors import DeliveryError, PermanentDeliveryError
 from gateway.outbound.delivery import Deliverer
 from gateway.store import outbox, tickets
 from gateway.store.db import Database
+from gateway.tickets.kinds import EventKind
 
 log = logging.getLogger("gateway.sender")
 
@@ -125,7 +129,7 @@ class Sender:
                 log.error("outbox #%d (%s to %s) failed for good: %s", mail.id, mail.kind, row.first_rcpt, error)
                 ticket = tickets.by_id(tx, row.ticket_id) if row.ticket_id else None
                 if ticket is not None:
-                    tickets.add_event(tx, ticket, at=now, actor="gateway", kind="delivery_failed",
+                    tickets.add_event(tx, ticket, at=now, actor="gateway", kind=EventKind.DELIVERY_FAILED.value,
                                       note=_printable(f"{mail.kind} to {', '.join(mail.rcpt_tos)} "
                                                       f"not delivered: {error}"))
                 return

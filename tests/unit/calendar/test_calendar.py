@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from gateway.durations import parse_duration
-from gateway.schedule.calendar import (
+from gateway.calendar.business import (
     BusinessCalendar,
     CalendarConfig,
     format_date_ptbr,
     format_deadline,
 )
+from gateway.durations import parse_duration
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -5,11 +5,11 @@ same whether APScheduler woke it, cron ran ``gateway sweep``, or a test set
 the clock: one indexed query for the due tickets, soonest first, then for
 each ticket a lock, a re-check that it is still due, the action
 (``services.due``) and ``due_at`` moved on.  Tickets share a transaction
-by groups (``group_size``): a commit, an fsync on SQLite, was most of an
-action's cost; a group with a failing ticket is redone a ticket at a time,
-so the others still happen.  Running it twice,
-or on two nodes at once, acts once: the second finds ``due_at`` moved, or
-(PostgreSQL) skips the row another node holds.
+by groups (``group_size``, :func:`gateway.workers.groups.run_in_groups`):
+a commit, an fsync on SQLite, was most of an action's cost; a group with a
+failing ticket is redone a ticket at a time, so the others still happen.
+Running it twice, or on two nodes at once, acts once: the second finds
+``due_at`` moved, or (PostgreSQL) skips the row another node holds.
 
 A sweep takes at most ``batch_size`` tickets; after downtime the backlog
 is worked off a batch per wake-up, oldest deadline first.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from gateway.services.due import DueActions
 from gateway.store import due
 from gateway.store.db import Database, Transaction
 from gateway.store.models import TicketRow
+from gateway.workers.groups import run_in_groups
 
 log = logging.getLogger("gateway.sweep")
 
@@ -42,6 +44,13 @@ class SweepResult:
     done: Counter[str] = field(default_factory=Counter)  # what was done, by due kind
     find_seconds: float = 0.0
     seconds: float = 0.0
+
+    def add(self, outcome: SweepResult) -> None:
+        """Count in what a group (or a ticket alone) did."""
+        self.acted += outcome.acted
+        self.skipped += outcome.skipped
+        self.failed += outcome.failed
+        self.done.update(outcome.done)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.done.items())) or "nothing"
@@ -63,39 +72,35 @@ class Sweeper:
             ids = due.due_ids(tx, result.now, limit=limit or self.batch_size)
         result.find_seconds = time.perf_counter() - started
         result.found = len(ids)
-        for start in range(0, len(ids), self.group_size):
-            self._group(ids[start:start + self.group_size], result)
+        for outcome in run_in_groups(ids, self.group_size, together=lambda group: [self._group(group, result.now)],
+                                     alone=lambda ticket_id: self._alone(ticket_id, result.now), log=log,
+                                     what="due tickets", redo="acting on them"):
+            result.add(outcome)
         result.seconds = time.perf_counter() - started
         if result.found:
             log.info(result.summary())
         return result
 
-    def _group(self, ticket_ids: list[int], result: SweepResult) -> None:
-        """One transaction for the group; if a ticket fails, the group is
-        rolled back and each ticket done again on its own, so only the
-        faulty one is left for the next sweep (rare: cheaper than a
-        savepoint per ticket, two more round trips on PostgreSQL)."""
-        outcome = SweepResult(result.now)
+    def _group(self, ticket_ids: Sequence[int], now: datetime) -> SweepResult:
+        """Lock the group's tickets that are still due and act on each, in
+        one transaction; what was done, once it is committed."""
+        outcome = SweepResult(now)
+        with self.db.transaction() as tx, tx.no_autoflush:
+            # One statement locks the group (see _act for no autoflush).
+            locked = due.lock_many(tx, list(ticket_ids), now, skip_locked=self.db.is_postgres)
+            outcome.skipped += len(ticket_ids) - len(locked)
+            for ticket in locked:
+                self._act(tx, ticket, outcome)
+        return outcome
+
+    def _alone(self, ticket_id: int, now: datetime) -> SweepResult:
+        """One ticket in its own transaction; if it fails, it stays due for
+        the next sweep and the others still happen."""
         try:
-            with self.db.transaction() as tx, tx.no_autoflush:
-                # One statement locks the group (see _act for no autoflush).
-                locked = due.lock_many(tx, ticket_ids, result.now, skip_locked=self.db.is_postgres)
-                outcome.skipped += len(ticket_ids) - len(locked)
-                for ticket in locked:
-                    self._act(tx, ticket, outcome)
-        except Exception as error:
-            if len(ticket_ids) == 1:  # one broken ticket must not stop the others; tried again next sweep
-                log.exception("deadline sweep failed on ticket #%d", ticket_ids[0])
-                result.failed += 1
-                return
-            log.warning("a group of %d due tickets was rolled back (%s: %s); acting on them one by one",
-                        len(ticket_ids), type(error).__name__, error)
-            for ticket_id in ticket_ids:
-                self._group([ticket_id], result)
-            return
-        result.acted += outcome.acted
-        result.skipped += outcome.skipped
-        result.done.update(outcome.done)
+            return self._group([ticket_id], now)
+        except Exception:
+            log.exception("deadline sweep failed on ticket #%d", ticket_id)
+            return SweepResult(now, failed=1)
 
     def _act(self, tx: Transaction, ticket: TicketRow, result: SweepResult) -> None:
         # No autoflush (set by _group): an action reads only rows written by
