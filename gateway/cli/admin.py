@@ -1,0 +1,91 @@
+"""Commands for the operator: check the configuration, make a password line,
+migrate a legacy mailbox."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gateway.cli.common import settings_of
+from gateway.config import Settings
+from gateway.errors import ConfigError
+
+
+@click.command(name="hash-password")
+@click.argument("address")
+@click.password_option(prompt="Password", confirmation_prompt=True)
+def hash_password_cmd(address: str, password: str) -> None:
+    """Print a credentials line for ADDRESS (for [submission] credentials_file)."""
+    from gateway.credentials import hash_password
+
+    click.echo(f"{address.strip().lower()}:{hash_password(password)}")
+
+
+def _migrate_options(function: Any) -> Any:
+    from gateway.migrate.command import options
+
+    return options(function)
+
+
+@click.command()
+@_migrate_options
+@click.pass_context
+def migrate(ctx: click.Context, source: str, mailbox_address: str, **values: Any) -> None:
+    """Import a legacy mailbox (mbox, Maildir, folder of .eml, imap[s]:// URL) into tickets."""
+    from gateway.migrate.command import run as run_migration
+
+    sys.exit(run_migration(settings_of(ctx), source, mailbox_address, **values))
+
+
+@click.command(name="check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the config and the templates; exit non-zero naming what is wrong."""
+    from gateway.outbound.render import Renderer, sample_context
+    from gateway.safety import unsafe_settings
+
+    settings = settings_of(ctx)
+    try:
+        renderer = Renderer(settings.templates.path or None)
+        for mailbox in settings.mailboxes:
+            for name in renderer.names(mailbox.language):
+                if not name.startswith("_"):
+                    renderer.render(name, language=mailbox.language, mailbox=mailbox.address,
+                                    context=sample_context(mailbox.protocol_prefix, mailbox.display_name,
+                                                           mailbox.address))
+    except ConfigError as error:
+        click.echo(f"configuration error: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:  # a template that does not render
+        click.echo(f"template error: {type(error).__name__}: {error}", err=True)
+        sys.exit(2)
+    problems = _check_rules(settings, renderer)
+    for problem in problems:
+        click.echo(f"rules error: {problem}", err=True)
+    unsafe = unsafe_settings(settings)
+    for error in unsafe:
+        click.echo(f"unsafe setting: {error}", err=True)
+    if problems or unsafe:
+        sys.exit(2)
+    click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
+
+
+def _check_rules(settings: Settings, renderer: Any) -> list[str]:
+    """Every mailbox's rule file, loaded and its templates rendered; one line per broken file."""
+    from gateway.rules.loader import load_rules
+    from gateway.services.rulebook import check_templates
+
+    problems = []
+    for mailbox in settings.mailboxes:
+        if not mailbox.rules:
+            continue
+        try:
+            ruleset = load_rules(mailbox.rules)
+            check_templates(ruleset, mailbox, renderer)
+        except ConfigError as error:
+            problems.append(f"{mailbox.address}: {error}")
+            continue
+        click.echo(f"{mailbox.address}: {ruleset.source}: {len(ruleset.rules)} rule(s), {ruleset.mode} match")
+    return problems
