@@ -52,8 +52,8 @@ class Gateway:
             self.db.migrate()
         self.renderer = Renderer(settings.templates.path or None)
         self.notifier = Notifier(settings, self.renderer)
-        self.intake = Intake(settings, self.notifier)
         self.rules = rulebook.rule_store(settings, self.renderer)  # a broken rule file stops start-up here
+        self.intake = Intake(settings, self.notifier, self.rules)  # #categoria reads the category's SLA there
         self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules))
         self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())

@@ -99,6 +99,7 @@ def _rules(ruling: Ruling | None, gateway: Gateway, address: str | None) -> dict
         "results": [{"rule": r.rule, "source": r.source, "matched": r.matched, "evaluated": r.evaluated,
                      "reason": r.reason, "actions": by_rule.get(r.rule, [])}
                     for r in ruling.evaluation.results],
+        "fired": _fired(ruling),
         "outcome": {"category": outcome.category, "priority": outcome.priority,
                     "sla": {"first_response": str(outcome.first_response) if outcome.first_response else None,
                             "resolution": str(outcome.resolution) if outcome.resolution else None},
@@ -107,6 +108,25 @@ def _rules(ruling: Ruling | None, gateway: Gateway, address: str | None) -> dict
                     if outcome.reject else None,
                     "replies": list(outcome.replies), "notes": list(outcome.notes)},
     }
+
+
+def _fired(ruling: Ruling) -> list[dict[str, Any]]:
+    """The rules whose value the ticket gets (the last one per kind of
+    action), each with the words that made it match: "returned by
+    'conta gov.br' because body has 'gov.br'; body has 'autenticação'"."""
+    reasons = {result.rule: result for result in ruling.evaluation.matches}
+    winners: dict[str, tuple[str, schema.Action]] = {}
+    for decision in ruling.evaluation.decisions:
+        kind = type(decision.action).__name__
+        if isinstance(decision.action, (schema.Note, schema.Reply, schema.AddTags)):
+            kind += f":{len(winners)}"  # these add up: every rule counts
+        winners[kind] = (decision.rule, decision.action)
+    fired: dict[str, dict[str, Any]] = {}
+    for rule, action in winners.values():
+        entry = fired.setdefault(rule, {"rule": rule, "source": reasons[rule].source,
+                                        "because": reasons[rule].reason, "actions": []})
+        entry["actions"].append(describe_action(action))
+    return list(fired.values())
 
 
 def describe_action(action: schema.Action) -> str:
@@ -222,4 +242,7 @@ def _rules_text(rules: dict[str, Any] | None) -> list[str]:
         lines.append(f"  [{mark}] {result['rule']}: {result['reason']}")
         for action in result["actions"]:
             lines.append(f"            -> {action}")
+    for fired in rules.get("fired") or []:
+        lines.append(f"fired:    {fired['rule']!r} ({fired['source']}): {'; '.join(fired['actions'])}")
+        lines.append(f"          because {fired['because']}")
     return lines

@@ -15,7 +15,8 @@ from typing import Any
 from gateway import links
 from gateway.config import MailboxConfig, Settings
 from gateway.mail.ids import new_message_id
-from gateway.outbound import compose
+from gateway.calendar.mailboxes import deadline
+from gateway.outbound import compose, words
 from gateway.outbound.render import Renderer
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
@@ -71,7 +72,22 @@ class Notifier:
             "mailbox_address": mailbox.address,
             "reply_address": mailbox.address_with_token(ticket.protocol),
             "tracking_url": links.make_url(web.base_url, web.secret, ticket.protocol, "track"),
+            **promises(ticket, mailbox, language),
         }
+
+
+def promises(ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[str, str]:
+    """What a mail may promise about reopening, from the mailbox's real
+    ``reopen_window`` (issue 15, bug 6): ``reopen_window`` in words ("7
+    dias", "" where a reply never reopens) and, once the ticket is closed,
+    ``reopen_until``, the last day a reply reopens it ("" otherwise)."""
+    window = mailbox.reopen_window
+    if window is None:
+        return {"reopen_window": "", "reopen_until": ""}
+    until = ""
+    if ticket.closed_at is not None and Status(ticket.status) is Status.CLOSED:
+        until = words.deadline(deadline(mailbox, ticket.closed_at, window), mailbox.timezone, language)
+    return {"reopen_window": words.duration(window, language), "reopen_until": until}
 
 
 def _described(item: compose.FileToSend) -> dict[str, object]:

@@ -120,4 +120,5 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
                     {"filename": "tela.jpg", "type": "JPEG", "size": "4,2 MB", "kind": "size", "limit": "3 MB"}],
         "allowed_types": "GIF, JPEG, PNG", "max_size": "3 MB", "max_total": "",
         "refused_more": 9980, "attachments_more": 0,  # files beyond the first 20 of a list
+        "reopen_window": "", "reopen_until": "",  # notices.promises: the default, a reply never reopens
     }

@@ -43,7 +43,7 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
             landed, new = ctx.ticket, False
         else:
             landed, new = intake.follow_ups.add(ctx.tx, ctx.ticket, incoming, role=role,
-                                               match_reason=ctx.match_reason)
+                                               match_reason=ctx.match_reason, ruling_as_new=ctx.ruling_as_new)
         ctx.ticket_id = landed.id
         if new:
             return Stop(Outcome.NEW_TICKET, f"opened {landed.protocol}, linked to closed {ctx.ticket.protocol}")

@@ -62,6 +62,13 @@ def apply_rules(ctx: MailContext, rules: RuleSource) -> Stop | None:
             d for d in ruling.evaluation.decisions if not isinstance(d.action, schema.Reject))))
         ctx.note(f"not returned again: it answers {previous.protocol}, which the rules already returned")
     ctx.ruling = ruling
+    if ctx.ticket is not None and ctx.ticket.status == Status.CLOSED.value:
+        # A reply to a closed ticket that neither answers the survey nor may
+        # reopen it becomes a new ticket (the service decides): that one is
+        # judged as a first mail, category, assignee and required data included.
+        ctx.ruling_as_new = judge(ruleset, replace(facts, is_new=True), with_required=True)
+        ctx.note(f"{ctx.ticket.protocol} is closed: if this becomes a new ticket, rules matched "
+                 + (", ".join(repr(r.rule) for r in ctx.ruling_as_new.evaluation.matches) or "none"))
     matched = [result.rule for result in ruling.evaluation.matches]
     ctx.note(f"rules of {ruleset.source} ({ruleset.mode} match): "
              + (f"matched {', '.join(map(repr, matched))}" if matched else "no rule matched"))

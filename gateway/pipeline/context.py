@@ -68,6 +68,8 @@ class MailContext:
     role: Role | None = None  # identify
     proof: str = ""  # identify: how an analyst proved who they are
     ruling: Ruling | None = None  # apply_rules (None: no rules for this mail)
+    # apply_rules, on a closed ticket: the judgement as a first mail, for when the reply becomes a new ticket
+    ruling_as_new: Ruling | None = None
     flags: dict[Flag, str] = field(default_factory=dict)
     trace: list[TraceEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

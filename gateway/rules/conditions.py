@@ -94,8 +94,14 @@ def _text(leaf: schema.TextMatch, facts: Facts) -> Verdict:
         if match is None:
             return Verdict(False, f"{leaf.field}: regex /{leaf.regex.pattern}/ not found")
         found.append(match.group())
+    present = [word for word in leaf.without if literal_pattern(word, leaf.case_sensitive).search(text)]
+    if present:
+        return Verdict(False, f"{leaf.field} has {_quoted(present)}, listed in 'without'")
     shown = _quoted([*leaf.words, *found])
-    return Verdict(True, f"{leaf.field} has {shown}")
+    if not leaf.without:
+        return Verdict(True, f"{leaf.field} has {shown}")
+    absent = "none of its 'without' words"
+    return Verdict(True, f"{leaf.field} has {shown} and {absent}" if shown else f"{leaf.field} has {absent}")
 
 
 def _address(leaf: schema.AddressMatch, facts: Facts) -> Verdict:

@@ -117,13 +117,14 @@ def _address(name: str, value: AnyValue, where: Where, key: str) -> schema.Condi
 
 
 def _text(name: str, value: AnyValue, where: Where, key: str) -> schema.Condition:
-    table = _table(value, where, key, ("words", "phrases", "regex", "case_sensitive"),
-                   "{words = ['cnes', 'profissional']}, {phrases = ['conta gov.br']} or {regex = '...'}")
+    table = _table(value, where, key, ("words", "phrases", "regex", "without", "case_sensitive"),
+                   "{words = ['cnes', 'profissional']}, {phrases = ['conta gov.br']}, {regex = '...'} "
+                   "or {without = ['erro 500', 'token']}")
     case_sensitive = table.get("case_sensitive", False)
     if not isinstance(case_sensitive, bool):
         where.error(f"{key}.case_sensitive", f"expected true or false, got {case_sensitive!r}")
-    if not any(test in table for test in ("words", "phrases", "regex")):
-        where.error(key, "give at least one of 'words', 'phrases' or 'regex'")
+    if not any(test in table for test in ("words", "phrases", "regex", "without")):
+        where.error(key, "give at least one of 'words', 'phrases', 'regex' or 'without'")
     words = table.get("words", [])
     words = words.split() if isinstance(words, str) else words
     return schema.TextMatch(
@@ -132,7 +133,8 @@ def _text(name: str, value: AnyValue, where: Where, key: str) -> schema.Conditio
         phrases=strings(table.get("phrases", []), where, f"{key}.phrases", allow_empty="phrases" not in table),
         regex=(compile_regex(table["regex"], where, key, case_sensitive=case_sensitive)
                if "regex" in table else None),
-        case_sensitive=case_sensitive)
+        case_sensitive=case_sensitive,
+        without=strings(table.get("without", []), where, f"{key}.without", allow_empty="without" not in table))
 
 
 def _language(name: str, value: AnyValue, where: Where, key: str) -> schema.Condition:

@@ -63,8 +63,11 @@ class TextMatch:
     """``subject`` or ``body``: every given test must pass.
 
     ``words``: all present as whole words; ``phrases``: at least one present;
-    ``regex``: found anywhere.  Accents never count (``inclusão`` equals
-    ``inclusao``); case counts only with ``case_sensitive``.
+    ``regex``: found anywhere; ``without``: none of these words or phrases
+    present (an out-of-scope rule that must not fire on an error report:
+    ``body.without = ["erro 500", "integração", "token"]``).  Accents never
+    count (``inclusão`` equals ``inclusao``); case counts only with
+    ``case_sensitive``.
     """
 
     field: Literal["subject", "body"]
@@ -72,6 +75,7 @@ class TextMatch:
     phrases: tuple[str, ...] = ()
     regex: re.Pattern[str] | None = None
     case_sensitive: bool = False
+    without: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

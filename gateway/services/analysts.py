@@ -9,11 +9,14 @@ change to the writer.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from gateway.calendar.mailboxes import deadline
-from gateway.config import Settings
+from gateway.config import MailboxConfig, Settings
 from gateway.mail.quotes import reply_text
+from gateway.rules import schema
+from gateway.rules.categories import category_targets
 from gateway.services.incoming import Incoming, files, keep
 from gateway.services.types import Role
 from gateway.services.writer import TicketWriter
@@ -26,9 +29,22 @@ from gateway.tickets.commands import parse_commands
 EXCERPT: Final = 300  # characters of a forger's text shown to the team
 
 
+class Rules(Protocol):
+    """The current rules of a mailbox (the gateway's RuleStore)."""
+
+    def get(self, mailbox: str) -> schema.RuleSet: ...
+
+
+class _NoRules:
+    def get(self, mailbox: str) -> schema.RuleSet:
+        return schema.EMPTY
+
+
 class Analysts:
-    def __init__(self, settings: Settings, writer: TicketWriter) -> None:
+    def __init__(self, settings: Settings, writer: TicketWriter, rules: Rules | None = None) -> None:
         self.settings, self.writer = settings, writer
+        # Read for #categoria: a category's spelling and the SLA its rules promise.
+        self.rules: Rules = rules or _NoRules()
 
     def reply(self, tx: Transaction, ticket: TicketRow, incoming: Incoming) -> None:
         """An analyst answered from their own client: commands change the
@@ -39,10 +55,14 @@ class Analysts:
         desk = analyst.Desk(address=mailbox.address, may_assign=mailbox.may_assign,
                             ask_until=deadline(mailbox, now, mailbox.wait_limit), wait_limit=mailbox.wait_limit,
                             solve_until=deadline(mailbox, now, mailbox.solved_limit),
-                            solved_limit=mailbox.solved_limit)
+                            solved_limit=mailbox.solved_limit, category=self._categories(mailbox))
         decision = analyst.analyst_mail(ticket, parsed, analyst=incoming.sender, desk=desk, files=files(mail.attachments))
         keep(tx, ticket, incoming, role=Role.ANALYST, text=parsed.body, internal=decision.internal)
         self.writer.apply(tx, ticket, decision.change, at=now, mailbox=mailbox, sender=incoming.sender)
+
+    def _categories(self, mailbox: MailboxConfig) -> Callable[[str], analyst.CategoryTargets]:
+        ruleset = self.rules.get(mailbox.address)
+        return lambda name: category_targets(ruleset, name)
 
     def colleague(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, proof: str) -> None:
         """A proven analyst of another mailbox wrote on this ticket: a note, no command."""

@@ -14,7 +14,7 @@ before it, or, for a ticket closed with a survey, the survey reminder.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import datetime, time, timezone
 from typing import Final
 
 from gateway.calendar.mailboxes import calendar_for
@@ -41,11 +41,31 @@ def refresh(ticket: TicketRow, mailbox: MailboxConfig | None, at: datetime,
         ticket.limit_at = limit if isinstance(limit, datetime) else None
         ticket.remind_at = _reminder(ticket, mailbox, status, at) if mailbox else None
     targets = sla_config(ticket, mailbox)
+    before = {FIRST_RESPONSE: ticket.first_response_due_at, RESOLUTION: ticket.resolution_due_at}
     ticket.first_response_due_at = _target(mailbox, ticket.created_at, targets, "first_response")
     ticket.resolution_due_at = _target(mailbox, ticket.created_at, targets, "resolution")
+    _forget_moved_targets(ticket, before)
     item = next_due(moments(ticket, mailbox))
     ticket.due_at, ticket.due_kind = (item.at, item.kind) if item else (None, None)
     return item
+
+
+def _forget_moved_targets(ticket: TicketRow, before: dict[str, datetime | None]) -> None:
+    """A target that moved (a new category, a rule on a follow-up) is a new
+    promise: its warning and breach are owed again, even if the old target's
+    were sent (a ticket moved to a shorter SLA it already missed gets the
+    breach of the new one)."""
+    after = {FIRST_RESPONSE: ticket.first_response_due_at, RESOLUTION: ticket.resolution_due_at}
+    moved = {name for name in after if before[name] is not None and _same(before[name]) != _same(after[name])}
+    if moved and ticket.sla_done:
+        kept = [flag for flag in ticket.sla_done.split() if flag.partition(".")[0] not in moved]
+        ticket.sla_done = " ".join(kept)
+
+
+def _same(moment: datetime | None) -> datetime | None:
+    """Comparable whether the row came back naive (SQLite) or aware."""
+    return moment.replace(tzinfo=None) if moment is not None and moment.tzinfo is None else (
+        moment.astimezone(timezone.utc).replace(tzinfo=None) if moment is not None else None)
 
 
 def moments(ticket: TicketRow, mailbox: MailboxConfig | None) -> Moments:

@@ -12,10 +12,12 @@ to become a new ticket linked to it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from gateway.calendar.mailboxes import deadline
 from gateway.config import Settings
 from gateway.mail.quotes import reply_text
+from gateway.rules.ruling import Ruling
 from gateway.services import required, rulings
 from gateway.services.incoming import Incoming, keep, others, team_notice
 from gateway.services.types import Role
@@ -37,12 +39,14 @@ class FollowUps:
         self.settings, self.writer, self.open_ticket = settings, writer, open_ticket
 
     def add(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role,
-            match_reason: str) -> tuple[TicketRow, bool]:
-        """Returns (the ticket the mail landed in, whether that ticket is new)."""
+            match_reason: str, ruling_as_new: Ruling | None = None) -> tuple[TicketRow, bool]:
+        """Returns (the ticket the mail landed in, whether that ticket is new).
+        ``ruling_as_new``: the rules' judgement of the mail as a first mail,
+        for a closed ticket the mail may not reopen (``apply_rules``)."""
         mail, now = incoming.mail, incoming.at
         text = reply_text(mail.text) if mail.text else ""
         if ticket.status == Status.CLOSED.value and not incoming.automatic:
-            closed = self._to_closed(tx, ticket, incoming, text=text, role=role)
+            closed = self._to_closed(tx, ticket, incoming, text=text, role=role, ruling_as_new=ruling_as_new)
             if closed is not None:
                 return closed, closed is not ticket
         keep(tx, ticket, incoming, role=role, text=text)
@@ -73,11 +77,11 @@ class FollowUps:
         round_kinds = (requester.round_events(e.kind for e in tickets.events(tx, ticket.id))
                        if ticket.status == Status.SOLVED.value else frozenset())
         reply = requester.follow_up(ticket, text, sender=incoming.sender, role=role.value, round_kinds=round_kinds,
-                                    proof=incoming.check_sender)
+                                    proof=incoming.check_sender, at=incoming.at)
         return reply.change, reply.headline
 
     def _to_closed(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, *, text: str,
-                   role: Role) -> TicketRow | None:
+                   role: Role, ruling_as_new: Ruling | None) -> TicketRow | None:
         """Survey answer, hold, or a new linked ticket; None: the ticket
         reopened and the mail is an ordinary follow-up."""
         mailbox, now = incoming.mailbox, incoming.at
@@ -88,7 +92,9 @@ class FollowUps:
             reopen_until=deadline(mailbox, closed_at, mailbox.reopen_window) if mailbox.reopen_window else None,
             proof=incoming.check_sender, kinds=[e.kind for e in tickets.events(tx, ticket.id)])
         if outcome.kind == "new":
-            return self.open_ticket(tx, incoming, previous=ticket,
+            # A new request, judged as one: the follow-up rules do not classify
+            # it, nor skip the data a new ticket needs (issue 15, bug 1).
+            return self.open_ticket(tx, replace(incoming, ruling=ruling_as_new), previous=ticket,
                                     previous_reason="the requester wrote again after the ticket was closed")
         if outcome.kind == "reopen":
             self.writer.apply(tx, ticket, outcome.change, at=now, mailbox=mailbox)

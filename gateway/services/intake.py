@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gateway.config import Settings
 from gateway.outbound.notices import Notifier
-from gateway.services.analysts import Analysts
+from gateway.services.analysts import Analysts, Rules
 from gateway.services.follow_ups import FollowUps
 from gateway.services.incoming import Incoming
 from gateway.services.opening import Opening
@@ -25,10 +25,10 @@ class Intake:
     apply an analyst's reply or a colleague's note, warn of a forgery,
     forward a postmaster mail."""
 
-    def __init__(self, settings: Settings, notifier: Notifier) -> None:
+    def __init__(self, settings: Settings, notifier: Notifier, rules: Rules | None = None) -> None:
         self.settings = settings
         self.writer = TicketWriter(settings, notifier)
         self.opening = Opening(settings, self.writer)
         self.follow_ups = FollowUps(settings, self.writer, self.opening.open_ticket)
-        self.analysts = Analysts(settings, self.writer)
+        self.analysts = Analysts(settings, self.writer, rules)
         self.postmaster = Postmaster(settings, notifier.renderer)

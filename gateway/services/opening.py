@@ -9,7 +9,10 @@ transaction, so either all of a mail's effects exist or none do.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from gateway.config import Settings
@@ -23,10 +26,17 @@ from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets.change import Change, Event, To, event, notice
 from gateway.tickets.kinds import EventKind, Template
+from gateway.tickets import protocol as protocols
 from gateway.tickets.protocol import Protocol
 from gateway.tickets.states import Status
 
 _ZONE = ZoneInfo("America/Sao_Paulo")
+# "RES:", "ENC: RES:", "Fwd:", "AW:", "RE[2]:", "回复:" ... at the start of a subject.
+_REPLY_PREFIX: Final = re.compile(
+    r"^\s*(?:(?:re|res|enc|fw|fwd|tr|aw|wg|sv|vs|antw|rif|r)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]|回复[:：]|答复[:：]|转发[:：])\s*",
+    re.IGNORECASE)
+# A protocol of ours in a subject, bracketed or not: "[CNES-2026-000001-3]".
+_QUOTED_PROTOCOL: Final = re.compile(r"\[?\s*([A-Za-z]{2,8}\s*-\s*\d{4}\s*-\s*\d{6,9}\s*-\s*\d)\s*\]?\s*[:\-–]?\s*")
 _FORGED_HEADLINE = ("ATENÇÃO: o servidor de e-mail não confirmou o remetente; nenhuma resposta automática foi "
                     "enviada.")
 
@@ -46,7 +56,7 @@ class Opening:
         ticket = tickets.add_ticket(
             tx, protocol=str(protocol), mailbox=mailbox.address, status=Status.NEW.value,
             requester=incoming.sender, requester_name=clean(mail.from_name, limit=200),
-            subject=clean(mail.subject) or NO_SUBJECT,
+            subject=self._subject(mail.subject, previous),
             language=mailbox.language, created_at=now, updated_at=now,
             linked_ticket_id=previous.id if previous else None,
             before_insert=lambda new: deadlines.refresh(new, mailbox, now))  # the SLA targets of a new ticket
@@ -58,15 +68,38 @@ class Opening:
                                                   f"{previous_reason}; opened {ticket.protocol}"), at=now)
         plan = rulings.decide_new(tx, ticket, incoming)
         change = Change(events=(_created(incoming, previous),)) + plan.change
-        change += self._acknowledgement(incoming, forged=forged, acks_left=acks_left, wanted=plan.acknowledge)
+        answers = self._acknowledgement(incoming, forged=forged, acks_left=acks_left, wanted=plan.acknowledge)
         rejected = plan.change.status is Status.REJECTED
         if not forged:
-            change += rulings.answers(ticket, incoming, rejected=rejected,
-                                      waiting=plan.change.status is Status.WAITING)
+            answers += rulings.answers(ticket, incoming, rejected=rejected,
+                                       waiting=plan.change.status is Status.WAITING)
+        change += _naming_closed(answers, previous, incoming)
         headline = "\n".join(line for line in (_FORGED_HEADLINE if forged else "", plan.headline) if line)
         change += team_notice(incoming, Template.TEAM_NEW, text=mail.text, headline=headline, first=True)
         self.writer.apply(tx, ticket, change, at=now, mailbox=mailbox)
         return ticket
+
+    def _subject(self, subject: str, previous: TicketRow | None) -> str:
+        """The subject as written; for a ticket that follows another one,
+        without the reply prefixes and the old protocol ("RES: [CNES-2026-
+        000001-3] Solicitação recebida: Erro" becomes "Erro"), so that the
+        new ticket's mails carry one protocol, its own."""
+        subject = clean(subject)
+        if previous is None:
+            return subject or NO_SUBJECT
+        ours = {mailbox.protocol_prefix.upper() for mailbox in self.settings.mailboxes}
+        fresh = subject
+        for _ in range(20):  # "RES: ENC: RES: [X] ..." peels one layer per pass
+            stripped = _REPLY_PREFIX.sub("", fresh, count=1)
+            stripped = _QUOTED_PROTOCOL.sub(lambda m: _ours(m, ours), stripped).strip()
+            if stripped == fresh:
+                break
+            fresh = stripped
+        # A reply to one of our mails quotes its subject ("Solicitação recebida: Erro"): the old topic is the topic.
+        old = previous.subject or ""
+        if old and old != NO_SUBJECT and (not fresh or fresh.casefold().endswith(old.casefold())):
+            return old
+        return fresh or NO_SUBJECT
 
     def _acknowledgement(self, incoming: Incoming, *, forged: bool, acks_left: bool, wanted: bool) -> Change:
         """The acknowledgement, threaded under the mail itself, or the event that says why there is none."""
@@ -89,6 +122,26 @@ class Opening:
     def _ack_allowed(self, tx: Transaction, sender: str, now: datetime) -> bool:
         sent = outbox.count_recent(tx, rcpt=sender, kind=Template.ACK.value, since=now - timedelta(hours=1))
         return sent < self.settings.limits.acks_per_sender_per_hour
+
+
+def _ours(match: re.Match[str], prefixes: set[str]) -> str:
+    """A matched protocol removed when it is a valid one of ours, else kept as written."""
+    found = protocols.parse(match.group(1))
+    return "" if found is not None and found.prefix in prefixes else match.group(0)
+
+
+def _naming_closed(answers: Change, previous: TicketRow | None, incoming: Incoming) -> Change:
+    """The requester's answers to a mail on their closed ticket say why a new
+    protocol came: ``previous_protocol`` in each one's template variables.
+    Never to someone else quoting a protocol: the old ticket is not theirs."""
+    if previous is None or previous.requester != incoming.sender or previous.status not in _FINAL:
+        return answers
+    return replace(answers, notices=tuple(
+        replace(n, context={**n.context, "previous_protocol": previous.protocol}) if n.to is To.REQUESTER else n
+        for n in answers.notices))
+
+
+_FINAL: Final = frozenset({Status.CLOSED.value, Status.REJECTED.value})
 
 
 def _created(incoming: Incoming, previous: TicketRow | None) -> Event:

@@ -156,7 +156,8 @@ def _classify(ticket: TicketRow, ruling: Ruling) -> tuple[Change, list[str]]:
 def _reject(ticket: TicketRow, ruling: Ruling, reject: schema.Reject) -> tuple[Change, str]:
     rule = _deciding_rules(ruling)[schema.Reject]
     change = moves.reject(Status(ticket.status), ACTOR, reason=f"{reject.reason} (regra {rule!r})")
-    return change, f"Devolvido automaticamente pela regra {rule!r}: {reject.reason}"
+    return change, (f"Devolvido automaticamente pela regra {rule!r}: {reject.reason}\n"
+                    "Se a devolução foi um engano, responda com #reabrir e uma nota ao solicitante.")
 
 
 _LABELS: Final = {EventKind.CATEGORY: "categoria", EventKind.PRIORITY: "prioridade", EventKind.SLA: "SLA",

@@ -127,7 +127,7 @@ class TicketWriter:
             return []
         if notice.to is To.TEAM:
             return tickets.thread_for(tx, ticket.id, ours_only=True, kinds=(Template.TEAM_NEW.value,))
-        return tickets.thread_for(tx, ticket.id, ours_only=False)
+        return tickets.thread_for(tx, ticket.id, ours_only=False, reader=ticket.requester)
 
     def _context(self, ticket: TicketRow, mailbox: MailboxConfig, notice: Notice) -> dict[str, Any]:
         language = ticket.language or mailbox.language

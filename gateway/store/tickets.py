@@ -173,12 +173,15 @@ def full(tx: Session, protocol: str) -> TicketRow | None:
     return tx.scalar(query)
 
 
-def thread_for(tx: Tx, ticket_id: int, *, ours_only: bool, kinds: tuple[str, ...] = ()) -> list[str]:
+def thread_for(tx: Tx, ticket_id: int, *, ours_only: bool, kinds: tuple[str, ...] = (),
+               reader: str = "") -> list[str]:
     """Message-IDs of a ticket, oldest first: the References of our next mail.
 
     With ``ours_only`` and ``kinds``, only outbox mails of those kinds (the
     team's thread); otherwise the requester's side: their mails and ours to
-    them.
+    them.  ``reader`` (the requester's address) keeps only our mails that
+    went to them: a command confirmation to the analyst or a warning to the
+    team is no parent of a citizen's mail (issue 15, bug 3).
     """
     # Compiled statements, so the ticket's pending changes are not flushed
     # (an UPDATE per mail that the commit does for the whole group at once).
@@ -196,7 +199,11 @@ def thread_for(tx: Tx, ticket_id: int, *, ours_only: bool, kinds: tuple[str, ...
                 row["message_id"] for row in queued if row["kind"] == kinds[0]]
         with tx.no_autoflush:
             return list(tx.scalars(_OURS_OF_KINDS, {"ticket_id": ticket_id, "kinds": list(kinds)}))
-    rows = _REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}, merged=True)
+    if reader:
+        rows = _READERS_THREAD.all(tx, {"ticket_id": ticket_id, "reader": reader}, merged=True)
+        queued = [row for row in queued if row["first_rcpt"] == reader]
+    else:
+        rows = _REQUESTERS_THREAD.all(tx, {"ticket_id": ticket_id}, merged=True)
     rows += [(row["message_id"], row["created_at"]) for row in queued if not row["kind"].startswith("team_")]
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows][-20:]
@@ -219,6 +226,8 @@ _THEIRS = select(MessageRow.message_id, MessageRow.sent_at).where(
     or_(MessageRow.role == "requester", MessageRow.role == "participant"),  # no expanding IN: compiled once
     MessageRow.message_id.is_not(None))
 _REQUESTERS_THREAD = Compiled(union_all(_OURS_TO_REQUESTER, _THEIRS))  # one round trip, not two
+# Only the mails the reader received: first_rcpt is the requester for every mail to them alone.
+_READERS_THREAD = Compiled(union_all(_OURS_TO_REQUESTER.where(OutboxRow.first_rcpt == bindparam("reader")), _THEIRS))
 
 
 def last_event_note(tx: Tx, ticket_id: int, kind: str) -> str | None:

@@ -16,25 +16,41 @@ wrote against the ticket's state and the mailbox's policy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from gateway.errors import TransitionError
 from gateway.tickets import moves
-from gateway.tickets.change import NOTHING, Change, Deadline, Link, To, event, fields, notice
+from gateway.tickets.change import NOTHING, Change, Deadline, Link, To, event, fields, move, notice
 from gateway.tickets.commands import CommandName, ParsedCommands
 from gateway.tickets.kinds import ClosedReason, EventKind, Template
 from gateway.tickets.states import TRANSITIONS, Status
 
-#: Commands that move the ticket, and where to.
+#: Commands that move the ticket, and where to; ``#reabrir`` first, so
+#: "#reabrir" + "#aguardando" reopens and then asks.
 STATE_COMMANDS: Final[dict[CommandName, Status]] = {
+    CommandName.REOPEN: Status.OPEN,
     CommandName.ASK: Status.WAITING, CommandName.SOLVE: Status.SOLVED,
     CommandName.REJECT: Status.REJECTED, CommandName.CLOSE: Status.CLOSED,
 }
 #: Commands whose text goes somewhere else than a plain relay.
 TEXT_COMMANDS: Final = frozenset({CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE,
-                                  CommandName.NOTE})
+                                  CommandName.NOTE, CommandName.REOPEN})
+#: What ``#reabrir`` takes back to work: a closed ticket, and a returned one,
+#: which nothing else reopens (a rule may return a ticket by mistake; only an
+#: analyst may undo it, never the requester's reply).
+REOPENABLE: Final = frozenset({Status.CLOSED, Status.REJECTED})
+
+
+@dataclass(frozen=True)
+class CategoryTargets:
+    """A category as the desk spells it, and the SLA its rules promise for it
+    (``"24h"``; None: the mailbox's ``[mailbox.sla]`` for the category applies)."""
+
+    name: str
+    first_response: str | None = None
+    resolution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,8 @@ class Desk:
     wait_limit: Any  # its Duration, named in the mail
     solve_until: datetime  # the limit a solution proposed now would give
     solved_limit: Any
+    # ``#categoria X``: X as the rules spell it, with the SLA their rules set for it.
+    category: Callable[[str], CategoryTargets] = field(default=lambda name: CategoryTargets(name))
 
 
 @dataclass(frozen=True)
@@ -93,10 +111,17 @@ def _problem(ticket: Any, parsed: ParsedCommands, desk: Desk) -> str | None:
     """Why the commands cannot be applied to this ticket, before anything changes."""
     status = Status(ticket.status)
     start = Status.OPEN if status is Status.NEW else status
+    if CommandName.REOPEN in parsed.names():
+        if status not in REOPENABLE:
+            return str(TransitionError(f"o chamado está '{status.label('pt_BR')}' e não aceita "
+                                       f"{CommandName.REOPEN.tag}: só um chamado fechado ou devolvido é reaberto"))
+        start = Status.OPEN
     for name in parsed.names():
         target = STATE_COMMANDS.get(name)
-        if target is not None and target not in TRANSITIONS[start]:
-            return str(TransitionError(f"o chamado está '{status.label('pt_BR')}' e não aceita {name.tag}"))
+        if name is not CommandName.REOPEN and target is not None and target not in TRANSITIONS[start]:
+            hint = (f"; para voltar a atendê-lo, use {CommandName.REOPEN.tag} antes"
+                    if status in REOPENABLE else "")
+            return str(TransitionError(f"o chamado está '{status.label('pt_BR')}' e não aceita {name.tag}{hint}"))
     for command in parsed.commands:
         # An assignee gets every team notice, with the citizen's data and
         # files: only the desk's own people.
@@ -117,9 +142,9 @@ def _commands(ticket: Any, status: Status, parsed: ParsedCommands, analyst: str,
             change += fields(assignee=who) + event(EventKind.ASSIGNED, analyst, who)
             done.append(f"atribuído a {who}")
         elif command.name is CommandName.CATEGORY:
-            change += Change(fields={"category": command.argument}, refresh=True,  # the category's SLA targets
-                             events=event(EventKind.CATEGORY, analyst, command.argument).events)
-            done.append(f"categoria: {command.argument}")
+            targets = desk.category(command.argument)
+            change += _category(targets, analyst)
+            done.append(f"categoria: {targets.name}")
         elif command.name is CommandName.PRIORITY:
             change += fields(priority=command.argument) + event(EventKind.PRIORITY, analyst, command.argument)
             done.append(f"prioridade: {command.argument}")
@@ -128,14 +153,46 @@ def _commands(ticket: Any, status: Status, parsed: ParsedCommands, analyst: str,
         done.append("nota interna registrada")
     for name in STATE_COMMANDS:
         if name in parsed.names():
-            moved, said = _state_command(ticket, change.status or status, name, parsed.text_for(name), analyst, desk)
+            text = parsed.text_for(name)
+            if name is CommandName.REOPEN and set(parsed.names()) & (TEXT_COMMANDS - {name}):
+                text = parsed.find(name).argument  # type: ignore[union-attr]  # the body is the other command's
+            moved, said = _state_command(ticket, change.status or status, name, text, analyst, desk)
             change += moved
             done.append(said)
     return change, done
 
 
+def _category(targets: CategoryTargets, analyst: str) -> Change:
+    """``#categoria``: the category and the SLA that goes with it.
+
+    The rule's targets kept on the ticket belonged to the old category, so
+    they are replaced by the new one's (None: the mailbox's ``[mailbox.sla]``
+    for it, else ``sla_default``); the deadlines are recomputed from the
+    ticket's opening, as the seeds count them ("após o registro").
+    """
+    promised = ", ".join(f"{label} {value}" for label, value in (("primeira resposta", targets.first_response),
+                                                                  ("resolução", targets.resolution)) if value)
+    return Change(fields={"category": targets.name, "sla_first_response": targets.first_response,
+                          "sla_resolution": targets.resolution}, refresh=True,
+                  events=event(EventKind.CATEGORY, analyst, targets.name).events
+                  + (event(EventKind.SLA, analyst, f"{promised} (categoria {targets.name})").events
+                     if promised else ()))
+
+
+def _reopen(ticket: Any, status: Status, analyst: str, text: str) -> Change:
+    """``#reabrir``: a closed or returned ticket is worked again; the requester
+    is told, with the analyst's note.  Its resolution is no longer met."""
+    if status not in REOPENABLE:
+        raise TransitionError(f"a ticket cannot be reopened from {status.value!r}")
+    return (fields(resolved_at=None)
+            + move(status, Status.OPEN, EventKind.REOPENED, analyst, text or "reopened by an analyst")
+            + notice(Template.REOPENED, To.REQUESTER, context={"text": text}, automatic=None))
+
+
 def _state_command(ticket: Any, status: Status, name: CommandName, text: str, analyst: str,
                    desk: Desk) -> tuple[Change, str]:
+    if name is CommandName.REOPEN:
+        return _reopen(ticket, status, analyst, text), "chamado reaberto; solicitante avisado"
     if name is CommandName.ASK:
         return (moves.ask(status, analyst, question=text, until=desk.ask_until)
                 + notice(Template.QUESTION, To.REQUESTER, context={"text": text}, automatic=None,

@@ -57,6 +57,7 @@ _ACCEPT: Final = re.compile(
     r"\b(?:aceit[oa]|aceitamos|pode(?:m)? (?:encerrar|fechar|finalizar|concluir|dar baixa)"
     r"|funcion(?:ou|a|ando|am|aram)|resolv(?:eu|ido|ida|idos|idas|eram)|solucionad[oa]s?|deu certo"
     r"|tudo (?:certo|ok|resolvido)|ficou (?:certo|ok|bom)"
+    r"|homolog(?:ado|ada|o|amos)"  # CAU/SP's citizens "homologate" a solution
     r"|accept(?:ed)?|solved|resolved|fixed|works|worked|working|(?:can|may) close)\b"
 )
 _REFUSE: Final = re.compile(
@@ -140,6 +141,15 @@ _NUMBER_WORDS: Final[dict[str, int]] = {
 }
 _SCORE_TAIL: Final = r"(?:\s*(?:/|de|of|out of)\s*5)?(?:\s*(?:estrelas?|pontos?|stars?|points?))?(?![\d.,]\d|\d|:\d)"
 _LEADING_SCORE: Final = re.compile(r"([1-5])" + _SCORE_TAIL)
+# "quatro", "Cinco estrelas, adorei": a number word opening the reply is a
+# score only when nothing but punctuation follows ("Um problema..." is none).
+_LEADING_WORD_SCORE: Final = re.compile(
+    r"(" + "|".join(_NUMBER_WORDS) + r")" + _SCORE_TAIL + r"(?=\s*(?:[,;:.!\-–—]|$))"
+)
+# Star ratings as phones type them: "⭐⭐⭐⭐" (U+2B50, maybe with the emoji
+# selector U+FE0F), "★★★☆☆" (filled and empty stars).
+_STARS: Final = re.compile(r"(?<![\u2b50\u2605\u2606])((?:[\u2b50\u2605]\ufe0f?)+)([\u2606\ufe0f]*)"
+                           r"(?![\u2b50\u2605\u2606])")
 _KEYWORD_SCORE: Final = re.compile(
     r"\b(?:nota|avaliacao|avalio(?: com)?|dou(?: nota)?|score|rating|rate)\b\s*(?:e\s+|:|-|=)?\s*"
     r"([1-5]|" + "|".join(_NUMBER_WORDS) + r")\b" + _SCORE_TAIL
@@ -151,7 +161,9 @@ def read_survey_answer(text: str) -> SurveyAnswer | None:
 
     The score is a leading digit ("5", "5/5", "4 - satisfeito"), a digit
     or number word after "nota"/"score" anywhere in the first paragraph
-    ("Nota 4 - bom atendimento", "Atendimento rápido, nota cinco"), or a
+    ("Nota 4 - bom atendimento", "Atendimento rápido, nota cinco"), a
+    number word alone at the start ("Quatro.", "cinco estrelas"), stars
+    ("⭐⭐⭐⭐ Bom atendimento", "★★★☆☆": the filled ones count), or a
     level's label ("muito satisfeito"; the longest label is tried first
     so "insatisfeito" is not read as "satisfeito").  A negated label
     ("não fiquei satisfeito") is not a score.  A number and a label that
@@ -162,10 +174,17 @@ def read_survey_answer(text: str) -> SurveyAnswer | None:
     folded = _fold(paragraph)
     spans: list[tuple[int, int]] = []
     number: int | None = None
-    match = _LEADING_SCORE.match(folded) or _KEYWORD_SCORE.search(folded)
+    match = _LEADING_SCORE.match(folded) or _LEADING_WORD_SCORE.match(folded) or _KEYWORD_SCORE.search(folded)
     if match is not None:
         number = _NUMBER_WORDS.get(match.group(1)) or int(match.group(1))
         spans.append(match.span())
+    stars = _STARS.search(folded)
+    if stars is not None:
+        filled = len(stars.group(1).replace("\ufe0f", ""))
+        if not 1 <= filled <= 5 or (number is not None and number != filled):
+            return None
+        number = filled
+        spans.append(stars.span())
     label: int | None = None
     for clause_match in _CLAUSE.finditer(folded):
         clause = clause_match.group()

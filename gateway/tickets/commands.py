@@ -37,6 +37,7 @@ class CommandName(enum.Enum):
     PRIORITY = "prioridade"
     REJECT = "devolver"
     CLOSE = "fechar"
+    REOPEN = "reabrir"
 
     @property
     def tag(self) -> str:
@@ -95,6 +96,7 @@ ALIASES: Final[dict[str, CommandName]] = {
     "prioridade": CommandName.PRIORITY, "priority": CommandName.PRIORITY,
     "devolver": CommandName.REJECT, "reject": CommandName.REJECT, "return": CommandName.REJECT,
     "fechar": CommandName.CLOSE, "close": CommandName.CLOSE,
+    "reabrir": CommandName.REOPEN, "reopen": CommandName.REOPEN,
 }
 
 PRIORITIES: Final[tuple[str, ...]] = ("baixa", "normal", "alta", "urgente")
@@ -104,10 +106,11 @@ _PRIORITY_ALIASES: Final[dict[str, str]] = {
 }
 
 # Commands that each move the ticket to a different state: at most one per reply.
-_STATE_COMMANDS: Final = (CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE)
+_STATE_COMMANDS: Final = (CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.CLOSE,
+                          CommandName.REOPEN)
 # An internal note never reaches the requester, so it cannot carry a question,
 # a solution or a refusal meant for them.
-_NOT_WITH_NOTE: Final = (CommandName.ASK, CommandName.SOLVE, CommandName.REJECT)
+_NOT_WITH_NOTE: Final = (CommandName.ASK, CommandName.SOLVE, CommandName.REJECT, CommandName.REOPEN)
 
 _COMMAND_LINE: Final = re.compile(r"#([^\W\d_][\w-]*)(.*)", re.DOTALL)
 _EMAIL: Final = re.compile(r"[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[^@\s<>(),;:\"]+")
@@ -195,7 +198,9 @@ def _check_combination(commands: list[Command], body: str) -> list[tuple[Command
             problems.append((command, f"'{command.name.tag}' repetido; use cada comando uma vez"))
         seen.setdefault(command.name, command)
     states = [command for command in seen.values() if command.name in _STATE_COMMANDS]
-    pairs = list(zip(states, states[1:]))
+    # "#reabrir" then one more move ("#aguardando", "#solucao"...) is one intention: reopen, then act.
+    moves = [command for command in states if command.name is not CommandName.REOPEN]
+    pairs = list(zip(moves, moves[1:]))
     if CommandName.NOTE in seen:
         pairs += [(seen[CommandName.NOTE], command) for command in states if command.name in _NOT_WITH_NOTE]
     for first, second in pairs:
@@ -228,6 +233,7 @@ _HELP: Final[dict[str, tuple[str, dict[CommandName, tuple[str, str]]]]] = {
             CommandName.PRIORITY: ("#prioridade <baixa|normal|alta|urgente>", "muda a prioridade"),
             CommandName.REJECT: ("#devolver <motivo>", "devolve o chamado (fora do escopo)"),
             CommandName.CLOSE: ("#fechar", "fecha o chamado"),
+            CommandName.REOPEN: ("#reabrir [nota]", "reabre chamado fechado ou devolvido; a nota vai ao solicitante"),
         },
     ),
     "en": (
@@ -241,6 +247,7 @@ _HELP: Final[dict[str, tuple[str, dict[CommandName, tuple[str, str]]]]] = {
             CommandName.PRIORITY: ("#priority <low|normal|high|urgent>", "change the priority"),
             CommandName.REJECT: ("#reject, #return <reason>", "return the ticket as out of scope"),
             CommandName.CLOSE: ("#close", "close the ticket"),
+            CommandName.REOPEN: ("#reopen [note]", "reopen a closed or returned ticket, with a note to the requester"),
         },
     ),
 }

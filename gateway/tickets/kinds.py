@@ -98,6 +98,7 @@ class Template(str, enum.Enum):
     CLOSED = "closed"
     CLOSED_NO_RESPONSE = "closed_no_response"
     CLOSED_AUTO_ACCEPTED = "closed_auto_accepted"
+    REOPENED = "reopened"  # an analyst's #reabrir, with their note
     REMINDER_WAITING = "reminder_waiting"
     REMINDER_SOLVED = "reminder_solved"
     SURVEY = "survey"

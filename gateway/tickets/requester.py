@@ -57,9 +57,10 @@ def round_events(kinds: Collection[str]) -> frozenset[str]:
 
 
 def follow_up(ticket: Any, text: str, *, sender: str, role: str, round_kinds: frozenset[str],
-              proof: Callable[[], Proof]) -> Reply:
+              proof: Callable[[], Proof], at: datetime | None = None) -> Reply:
     """The state effects of a genuine reply to an open ticket (not its
-    required data, which ``services.required`` reads)."""
+    required data, which ``services.required`` reads).  ``at``: when, for
+    a score given with the acceptance (none recorded without it)."""
     status = Status(ticket.status)
     if status is Status.WAITING:
         return Reply(moves.answered(status, sender),
@@ -78,6 +79,12 @@ def follow_up(ticket: Any, text: str, *, sender: str, role: str, round_kinds: fr
         return _refused(status, sender, answer.reason if answer.answer is Answer.REFUSE and answer.reason
                         else text.strip())
     if answer.answer is Answer.ACCEPT:
+        rated = read_survey_answer(text)
+        if rated is not None and at is not None:
+            # "Homologado. Nota 5": the acceptance and the survey in one mail; asking again would be noise.
+            return Reply(moves.accept(status, sender) + survey.answered(ticket, rated.score, rated.comment,
+                                                                        actor=sender, at=at),
+                         f"O solicitante ACEITOU a solução e deu nota {rated.score}; chamado fechado.")
         return Reply(moves.accept(status, sender) + survey.invitation(ticket),
                      "O solicitante ACEITOU a solução; chamado fechado e pesquisa de satisfação enviada.")
     if answer.answer is Answer.REFUSE and answer.reason:
@@ -138,6 +145,11 @@ def reply_to_closed(ticket: Any, text: str, *, sender: str, role: str, now: date
         reply = confirm(ticket, "survey", sender=sender, why=checked.why, score=score.score,
                         asked=EventKind.CONFIRMATION_SENT.value in kinds)
         return ToClosed("survey", reply.change, reply.headline)
+    if score is not None and survey.surveyed(ticket):
+        # A rating after the survey closed is still a rating: reopening the
+        # ticket or opening a new one with "⭐⭐⭐⭐" would be a bogus request.
+        return ToClosed("survey", event(EventKind.NOTE, sender, f"nota {score.score} after the survey closed: "
+                                                                "kept, not recorded"))
     if reopen_until is not None and now <= reopen_until:
         checked = proof()
         if role == ROLE_REQUESTER and checked.ok:

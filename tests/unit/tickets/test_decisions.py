@@ -101,7 +101,9 @@ def test_a_plain_reply_is_relayed_and_a_note_stays_internal():
 
 def test_fields_are_set_with_their_events_and_a_category_refreshes_deadlines():
     change = decide(f"#atribuir <{MARIA.upper()}>\n#categoria Funcionalidade\n#prioridade alta").change
-    assert change.fields == {"assignee": MARIA, "category": "Funcionalidade", "priority": "alta"}
+    assert change.fields == {"assignee": MARIA, "category": "Funcionalidade", "priority": "alta",
+                             # the old category's rule targets go (issue 15, bug 5): the desk has none here
+                             "sla_first_response": None, "sla_resolution": None}
     assert kinds(change) == ["opened", "assigned", "category", "priority"] and change.refresh
 
 
@@ -173,7 +175,8 @@ def test_replies_to_a_closed_ticket():
     assert requester.reply_to_closed(closed, "Voltou.", role="requester", **reopening).kind == "reopen"
     assert requester.reply_to_closed(closed, "Voltou.", role="participant", **reopening).kind == "hold"
     late = {**common, "now": NOW + timedelta(days=31)}
-    assert requester.reply_to_closed(closed, "Nota 4", role="requester", **late).kind == "new"
+    late_score = requester.reply_to_closed(closed, "Nota 4", role="requester", **late)
+    assert late_score.kind == "survey" and not late_score.change.fields, "a late rating is kept, opens no ticket"
 
 
 def test_answers_on_a_page_tell_the_team():
