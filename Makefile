@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test bench install test-deps clean
+.PHONY: run test bench install test-deps wheel clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[test]"
@@ -35,5 +35,10 @@ bench: $(VENV)/.installed test-deps
 	$(PY) bench/deadlines.py
 	$(PY) bench/migrate.py
 
+## Build the wheel a server installs (dist/ticket_gateway-*.whl; see README "Installing on a server").
+wheel: $(VENV)/.installed
+	rm -rf build  # setuptools reuses build/lib: a deleted module would end up in the wheel
+	$(PIP) wheel --quiet --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) var .pytest_cache test-output
+	rm -rf $(VENV) var .pytest_cache test-output build dist

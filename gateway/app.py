@@ -4,6 +4,12 @@
 pages and the scheduler) and a few threads for the blocking work
 (processing, sending).  ``--only`` picks some roles, so several nodes on
 PostgreSQL can split the work.
+
+``admin`` (``/metrics``, ``/healthz`` on ``[admin] host:port``) is a role
+like the others: ``gateway run`` starts it, and a ``--only`` list starts it
+only when it names it (``--only smtp,admin``).  Counters are per process,
+so each process an operator wants to watch lists ``admin``, with a port of
+its own when several run on one host.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from starlette.applications import Starlette
 
@@ -21,6 +27,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.credentials import Credentials
 from gateway.ingest import Ingest
+from gateway.metrics import Metrics
 from gateway.outbound import delivery
 from gateway.outbound.notices import Notifier
 from gateway.outbound.render import Renderer
@@ -29,40 +36,52 @@ from gateway.services.citizen import PageAnswers
 from gateway.services.due import DueActions
 from gateway.services import rulebook
 from gateway.services.intake import Intake
+from gateway.store import schema
 from gateway.store.db import Database
 from gateway.store.imap_state import ImapStateStore
 from gateway.transports import imap, smtp, submission
-from gateway.web import app as web
+from gateway.web import admin, app as web
 from gateway.workers.processing import process_loop
+from gateway.workers.retention import RetentionStep
 from gateway.workers.scheduler import Scheduler
 from gateway.workers.sender import Sender
 from gateway.workers.sweeps import Sweeper, SweepResult
 
 log = logging.getLogger("gateway.app")
 
-ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web")
+ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web", "admin")
 
 
 class Gateway:
-    def __init__(self, settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, migrate: bool = True,
+                 wait_for_database: float = 0.0) -> None:
+        """``migrate``: check the schema (store.schema.prepare): an empty
+        database is created at head, one behind or ahead is refused with a
+        SchemaMismatch (``gateway db upgrade`` is the explicit upgrade).
+        ``wait_for_database``: seconds to keep retrying an unreachable one."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.storage)
         if migrate:
-            self.db.migrate()
+            schema.prepare(self.db, wait=wait_for_database)
         self.renderer = Renderer(settings.templates.path or None)
         self.notifier = Notifier(settings, self.renderer)
         self.rules = rulebook.rule_store(settings, self.renderer)  # a broken rule file stops start-up here
         self.intake = Intake(settings, self.notifier, self.rules)  # #categoria reads the category's SLA there
-        self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules))
-        self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock)
+        self.metrics = Metrics()  # this gateway's registry: several gateways in one process (tests) never collide
+        self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules),
+                             metrics=self.metrics)
+        self.sender = Sender(self.db, settings.outbound, delivery.build(settings.outbound), self.clock,
+                             metrics=self.metrics)
         self.ingest.on_processed.append(lambda _result: self.sender.wake.set())
         self.sweeper = Sweeper(self.db, DueActions(settings, self.intake.writer), self.clock,
-                               batch_size=settings.schedule.batch_size, group_size=settings.processing.group_size)
+                               batch_size=settings.schedule.batch_size, group_size=settings.processing.group_size,
+                               metrics=self.metrics)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")
         self.scheduler: Scheduler | None = None  # role "schedule", while serving
+        self.admin_port: int | None = None  # role "admin": the port bound, while serving ([admin] port 0: any)
 
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
@@ -96,18 +115,21 @@ class Gateway:
         roles = set(roles)
         self.start_workers(roles)
         servers: list[asyncio.AbstractServer] = []
-        site = None
-        if "web" in roles and self.settings.web.enabled:  # first: a port in use fails before mail is accepted
+        site = operator = None
+        if "admin" in roles and self.settings.admin.enabled:  # first: a port in use fails before mail is accepted
+            operator = await self.start_admin()
+        if "web" in roles and self.settings.web.enabled:
             site = await web.start(self.web_app(), self.settings)
         if "smtp" in roles and self.settings.smtp.enabled:
-            servers.append(await smtp.start(self.ingest, self.settings, self.clock))
+            servers.append(await smtp.start(self.ingest, self.settings, self.clock, self.metrics))
         if "smtp" in roles and self.settings.submission.enabled:
             credentials = Credentials.load(self.settings.submission.credentials_file)
             servers.append(await submission.start(self.ingest, self.settings, self.clock, credentials.verify,
                                                   remembered=credentials.remembered))
         self.scheduler = scheduler = None
         if "schedule" in roles and self.settings.schedule.enabled:
-            self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake)
+            self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake,
+                                                   RetentionStep(self.db, self.settings.retention, self.clock))
             scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
         _install_signal_handlers(self)
         if ready is not None:
@@ -118,14 +140,24 @@ class Gateway:
         finally:
             if site is not None:
                 await web.stop(*site)
+            if operator is not None:
+                await web.stop(*operator)
             if scheduler is not None:
                 scheduler.stop()
             for server in servers:
                 server.close()
                 await server.wait_closed()
 
+    async def start_admin(self) -> tuple[asyncio.Task[None], Any]:
+        """The admin listener (``/metrics``, ``/healthz``) on ``[admin] host:port``."""
+        config = self.settings.admin
+        app = admin.create_app(admin.Admin(config, self.db, self.clock, self.metrics, lambda: self.pollers))
+        task, server, self.admin_port = await web.listen(app, config.host, config.port, section="admin")
+        log.info("admin listener (/metrics, /healthz) on http://%s:%d", config.host, self.admin_port)
+        return task, server
+
     def web_app(self) -> Starlette:
-        """The pages (track, look-up, solution, survey, /healthz, /metrics) on this gateway's parts."""
+        """The pages (track, look-up, solution, survey, /healthz) on this gateway's parts."""
         return web.create_app(self.settings, self.db, self.clock, PageAnswers(self.settings, self.intake.writer),
                               wake_sender=self.sender.wake.set)
 

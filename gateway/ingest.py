@@ -12,6 +12,13 @@ loses nothing, because processing resumes from the inbox at start.
 
 A step that raises does not lose the mail: the transaction rolls back and
 a fresh one records a quarantine row naming the step and the error.
+
+Each accepted mail is logged once (``accepted``: transport, peer, inbox id,
+Message-ID, size, ms) after its peer has its answer, and each processed
+mail once (``processed``: inbox id, Message-ID, mailbox, outcome, protocol,
+ms), with the fields in ``extra=`` for the JSON log; the same events count
+in :class:`gateway.metrics.Metrics`.  Every accepted mail is counted
+processed exactly once, so accepted minus processed is the backlog.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Sequence
@@ -30,9 +38,10 @@ from typing import Final
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.delivery import Delivery, Receipt, ReceiptStatus
+from gateway.metrics import Metrics
 from gateway.pipeline import runner
 from gateway.pipeline.context import MailContext, Outcome, Stop
-from gateway.store import inbox
+from gateway.store import inbox, tickets
 from gateway.store.db import Database, Transaction
 from gateway.workers.groups import run_in_groups
 
@@ -79,14 +88,23 @@ class Processed:
     outcome: Outcome
     reason: str
     ticket_id: int | None
+    # For the log line: what an operator searches for.
+    message_id: str | None = None
+    mailbox: str | None = None
+    protocol: str | None = None
+    seconds: float = 0.0
 
 
 class Ingest:
-    def __init__(self, db: Database, settings: Settings, clock: Clock, pipeline: tuple[runner.Step, ...]) -> None:
+    def __init__(self, db: Database, settings: Settings, clock: Clock, pipeline: tuple[runner.Step, ...], *,
+                 metrics: Metrics | None = None) -> None:
         self.db, self.settings, self.clock, self.pipeline = db, settings, clock, pipeline
+        self.metrics = metrics or Metrics()
+        self.metrics.outcomes(outcome.value for outcome in Outcome)
         self.accepted = threading.Event()  # set after each commit; wakes the processors
         self.on_processed: list[Callable[[Processed], None]] = []
-        self._queue: queue.Queue[tuple[Delivery, Future[Receipt] | _LoopWaiter] | None] = queue.Queue()
+        # (mail, who waits for its receipt, perf_counter() when it was handed over)
+        self._queue: queue.Queue[tuple[Delivery, Future[Receipt] | _LoopWaiter, float] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._inbox_writer = inbox.InboxWriter(db.engine)  # used by the writer thread only
         self._lock = threading.Lock()
@@ -117,7 +135,7 @@ class Ingest:
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
                 self._writer.start()
-        self._queue.put((delivery, waiter))
+        self._queue.put((delivery, waiter, time.perf_counter()))
 
     def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
         """Store a mail that a transport already judged, straight into quarantine.
@@ -125,13 +143,20 @@ class Ingest:
         One transaction: the inbox row and its quarantine row, so
         ``gateway quarantine list`` shows it with the transport's reason.
         """
+        started, row = time.perf_counter(), _row(delivery)
         try:
             with self.db.transaction() as tx:
-                [inbox_id] = inbox.add_accepted(tx, [_row(delivery)])
+                [inbox_id] = inbox.add_accepted(tx, [row])
                 inbox.quarantine(tx, inbox_id, step=step, reason=reason[:4000], at=self.clock.now())
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store a quarantined mail (%s): %s", step, error)
+            self.metrics.refused("storage_unavailable")
             return Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}")
+        seconds = time.perf_counter() - started
+        self._accepted(delivery, row, inbox_id, seconds)
+        # Judged by the transport: it never waits for the pipeline, and is counted done at once.
+        self._announce(Processed(inbox_id, Outcome.QUARANTINED, reason, None, message_id=row["message_id"],
+                                 mailbox=delivery.mailbox_hint, seconds=seconds))
         return Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id)
 
     def close(self) -> None:
@@ -159,17 +184,33 @@ class Ingest:
                 batch.append(more)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Delivery, Future[Receipt] | _LoopWaiter]]) -> None:
+    def _commit(self, batch: list[tuple[Delivery, Future[Receipt] | _LoopWaiter, float]]) -> None:
+        rows = [_row(delivery) for delivery, _, _ in batch]
         try:
-            ids = self._inbox_writer.insert([_row(delivery) for delivery, _ in batch])
+            ids = self._inbox_writer.insert(rows)
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store %d mail(s): %s", len(batch), error)
             failed = Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}")
-            _answer([(waiter, failed) for _, waiter in batch])
+            _answer([(waiter, failed) for _, waiter, _ in batch])
+            self.metrics.mails_refused.labels("storage_unavailable").inc(len(batch))
             return
+        committed = time.perf_counter()
         self.accepted.set()
         _answer([(waiter, Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id))
-                 for (_, waiter), inbox_id in zip(batch, ids)])
+                 for (_, waiter, _), inbox_id in zip(batch, ids)])
+        # After the answers: the peers do not wait for the log.
+        for (delivery, _, handed_over), row, inbox_id in zip(batch, rows, ids):
+            self._accepted(delivery, row, inbox_id, committed - handed_over)
+
+    def _accepted(self, delivery: Delivery, row: dict[str, object], inbox_id: int, seconds: float) -> None:
+        """The ``accepted`` log line and metrics of one stored mail."""
+        self.metrics.mails_accepted.labels(delivery.via).inc()
+        self.metrics.acceptance_seconds.observe(seconds)
+        ms = round(seconds * 1000, 1)
+        log.info("accepted #%d via %s from %s: Message-ID %s, %d bytes, %.1f ms", inbox_id, delivery.via,
+                 delivery.peer or "-", row["message_id"] or "-", row["size"], ms,
+                 extra={"event": "accepted", "transport": delivery.via, "peer": delivery.peer,
+                        "inbox_id": inbox_id, "message_id": row["message_id"], "size": row["size"], "ms": ms})
 
     # -- processing -------------------------------------------------------
 
@@ -217,7 +258,9 @@ class Ingest:
             reason = f"{type(error).__name__} in step {step}: {error}"
             with self.db.transaction() as tx:
                 inbox.quarantine(tx, inbox_id, step=step, reason=reason[:4000], at=self.clock.now())
-            result = Processed(inbox_id, Outcome.QUARANTINED, reason, None)
+            result = Processed(inbox_id, Outcome.QUARANTINED, reason, None,
+                               message_id=started[0].inbox.message_id if started else None,
+                               mailbox=_mailbox_of(started[0]) if started else None)
         self._announce(result)
         return result
 
@@ -238,6 +281,7 @@ class Ingest:
         """The pipeline for one mail in ``tx``; None if it is no longer
         waiting.  ``started`` receives the mail's context, so that a caller
         can name the step that raised."""
+        began = time.perf_counter()
         row = inbox.claim(tx, inbox_id, skip_locked=self.db.is_postgres)
         if row is None:
             return None
@@ -246,9 +290,22 @@ class Ingest:
             started.append(ctx)
         stop = runner.run(ctx, self.pipeline) or Stop(Outcome.QUARANTINED, "no step decided")
         self._record(ctx, stop)
-        return Processed(inbox_id, stop.outcome, stop.reason, ctx.ticket_id)
+        # The ticket is in the session already (found or just opened): no query.
+        ticket = tickets.by_id(tx, ctx.ticket_id) if ctx.ticket_id is not None else None
+        return Processed(inbox_id, stop.outcome, stop.reason, ctx.ticket_id, message_id=row.message_id,
+                         mailbox=_mailbox_of(ctx), protocol=ticket.protocol if ticket is not None else None,
+                         seconds=time.perf_counter() - began)
 
     def _announce(self, result: Processed) -> None:
+        """Once the result is committed: the ``processed`` log line, the metrics, the callbacks."""
+        outcome = result.outcome.value
+        self.metrics.mails_processed.labels(outcome).inc()
+        self.metrics.processing_seconds.observe(result.seconds)
+        ms = round(result.seconds * 1000, 1)
+        log.info("processed #%d (Message-ID %s) for %s: %s%s, %.1f ms", result.inbox_id, result.message_id or "-",
+                 result.mailbox or "-", outcome, f" {result.protocol}" if result.protocol else "", ms,
+                 extra={"event": "processed", "inbox_id": result.inbox_id, "message_id": result.message_id,
+                        "mailbox": result.mailbox, "outcome": outcome, "protocol": result.protocol, "ms": ms})
         for callback in self.on_processed:
             callback(result)
 
@@ -261,6 +318,11 @@ class Ingest:
         status = "duplicate" if stop.outcome is Outcome.DUPLICATE else "processed"
         inbox.finish(ctx.tx, ctx.inbox, status=status, outcome=stop.outcome.value, reason=stop.reason,
                      ticket_id=ctx.ticket_id, at=now)
+
+
+def _mailbox_of(ctx: MailContext) -> str | None:
+    """The service address the mail was routed to (or meant for, if routing never ran)."""
+    return ctx.mailbox.address if ctx.mailbox is not None else ctx.inbox.mailbox_hint
 
 
 def _row(delivery: Delivery) -> dict[str, object]:

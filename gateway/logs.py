@@ -20,22 +20,47 @@ a quoted-printable subject (``390=2E533=2E447-05``) or a base64 body is no
 pattern's to find, so those lines are logged by their length only.
 Uncaught exceptions, in the main thread or another, are logged too, so
 their tracebacks are masked like the rest.
+
+``[log] format = "json"`` writes one object per line (``JsonFormatter``):
+``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message`` and the
+record's ``extra=`` fields as keys; every string value is masked, and the
+line once more.  Under systemd (``JOURNAL_STREAM`` names our stderr) a text
+line has no timestamp of its own, journald adds one, and starts with the
+syslog priority (``<6>``) that journald reads as the entry's level.
+
+``configure`` runs first, before the settings are read (a config error is
+logged like anything else); ``apply`` then sets what ``[log]`` asks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from gateway.tickets.fields import mask_personal_data
+from gateway.tickets.fields import mask_personal_data, mask_personal_data_in
+
+if TYPE_CHECKING:
+    from gateway.config.settings import LogConfig
 
 FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Loggers whose chatter (per connection, per migration) only -v shows.
-QUIET_UNLESS_VERBOSE: Final = ("alembic", "mail.log")
+JOURNAL_FORMAT: Final = "%(levelname)s %(name)s: %(message)s"  # journald stamps the time itself
+# Libraries' loggers, whose chatter (per connection, per job run, per
+# migration, per request) only -v shows: APScheduler alone wrote two INFO
+# lines a minute per job.
+QUIET_UNLESS_VERBOSE: Final = ("alembic", "mail.log", "apscheduler", "uvicorn", "asyncio", "aiosmtplib",
+                               "imapclient")
+LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# syslog priorities (RFC 5424) that journald reads from a line's "<N>" prefix.
+_PRIORITIES: Final = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+# What every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 # (logger, message) of records whose arguments are raw lines of a mail.
 _MAIL_CONTENT: Final = frozenset({("mail.log", "DATA readline: %s")})
 _TRACEBACKS: Final = logging.Formatter()
@@ -50,19 +75,102 @@ class MaskingFormatter(logging.Formatter):
         return mask_personal_data(super().format(record))
 
 
+class JournalFormatter(MaskingFormatter):
+    """Text for journald: the syslog priority first (``<4>WARNING ...``), no timestamp."""
+
+    def __init__(self) -> None:
+        super().__init__(JOURNAL_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{priority(record.levelno)}>{super().format(record)}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for a log collector.
+
+    ``time`` (ISO 8601 UTC, milliseconds), ``level``, ``logger``,
+    ``message``, then the record's ``extra=`` fields as they are (numbers
+    stay numbers), and ``exception``/``stack`` when there is one.  Every
+    string is masked, and the line once more, as a text line is: masking
+    only turns digits into ``*``, so the line stays valid JSON.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in line:
+                line[key] = value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return mask_personal_data(json.dumps(mask_personal_data_in(line), ensure_ascii=False, default=str))
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Our handler on the root logger, so that ``apply`` finds it again."""
+
+
 def configure(*, verbose: bool) -> None:
-    """Log to stderr through ``MaskingFormatter``, mask every record of every
-    logger from now on, and log uncaught exceptions (masked) instead of
-    letting the interpreter print them."""
+    """Log to stderr as text (journald's form under systemd), mask every
+    record of every logger from now on, and log uncaught exceptions (masked)
+    instead of letting the interpreter print them."""
     mask_records()
-    handler = logging.StreamHandler()
-    handler.setFormatter(MaskingFormatter(FORMAT))
+    handler = _Handler()
+    handler.setFormatter(text_formatter())
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    if not verbose:
-        for noisy in QUIET_UNLESS_VERBOSE:
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_libraries(verbose)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_failure
+
+
+def apply(config: LogConfig, *, verbose: bool) -> None:
+    """``[log]``, once the settings are read: the format of our handler and
+    the level (``-v`` is debug whatever ``level`` says).  Libraries stay at
+    warning unless ``-v``."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else LEVELS.get(config.level, logging.INFO))
+    formatter = JsonFormatter() if config.format == "json" else text_formatter()
+    for handler in root.handlers:
+        if isinstance(handler, _Handler):
+            handler.setFormatter(formatter)
+    _quiet_libraries(verbose)
+
+
+def text_formatter(environ: Mapping[str, str] = os.environ) -> logging.Formatter:
+    """``JournalFormatter`` when stderr is journald's stream, else ``FORMAT``."""
+    return JournalFormatter() if under_journald(environ) else MaskingFormatter(FORMAT)
+
+
+def under_journald(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether stderr is the journal: ``JOURNAL_STREAM`` (``device:inode``)
+    names it.  A child whose stderr was redirected inherits the variable
+    but not the stream, hence the comparison (systemd.exec(5))."""
+    stream = environ.get("JOURNAL_STREAM", "")
+    device, _, inode = stream.partition(":")
+    try:
+        status = os.fstat(sys.stderr.fileno())
+        return (int(device), int(inode)) == (status.st_dev, status.st_ino)
+    except (ValueError, OSError, AttributeError):  # not set, malformed, or no real stderr (a test's capture)
+        return False
+
+
+def priority(level: int) -> int:
+    """The syslog priority of a logging level (``<7>`` debug ... ``<2>`` critical)."""
+    return next((value for threshold, value in _PRIORITIES if level >= threshold), 7)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    for noisy in QUIET_UNLESS_VERBOSE:
+        logging.getLogger(noisy).setLevel(logging.NOTSET if verbose else logging.WARNING)
 
 
 def mask_records() -> None:

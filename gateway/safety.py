@@ -5,7 +5,8 @@ combinations that are fine on one machine and dangerous anywhere else: the
 public development secret behind a public address (anyone can sign links to
 any ticket, since protocols are sequential), analysts' passwords over a
 submission listener without TLS, an IMAP password and its mail in clear
-text to a remote server.  The test suite runs all of them on loopback on
+text to a remote server, the admin listener (no login, no TLS) on a public
+or every interface.  The test suite runs all of them on loopback on
 purpose, so loopback is never reported.
 
 ``gateway check-config`` prints what :func:`unsafe_settings` finds and
@@ -30,7 +31,8 @@ _MAKE_SECRET: Final = "python3 -c 'import secrets; print(secrets.token_urlsafe(3
 
 def unsafe_settings(settings: Settings) -> list[ConfigError]:
     """Every unsafe setting of ``settings`` ([web], [submission], then each mailbox); empty when safe."""
-    return [*_weak_web_secret(settings), *_submission_in_clear(settings), *unsafe_imap(settings)]
+    return [*_weak_web_secret(settings), *_submission_in_clear(settings), *_admin_exposed(settings),
+            *unsafe_imap(settings)]
 
 
 def unsafe_imap(settings: Settings, mailbox: str | None = None) -> list[ConfigError]:
@@ -106,6 +108,32 @@ def _submission_in_clear(settings: Settings) -> list[ConfigError]:
         f"false while the submission listener is on {submission.host or 'all interfaces'}, which is not "
         f"loopback: analysts' passwords would cross the network in clear text (AUTH before STARTTLS). "
         f'Fix: require_tls = true with tls_cert and tls_key, or submission.host = "127.0.0.1"')]
+
+
+def _admin_exposed(settings: Settings) -> list[ConfigError]:
+    """``[admin] host`` that is neither loopback nor one private address.
+
+    The admin listener has no login and no TLS.  One interface of a private
+    network (``10.0.0.5``), firewalled to the Prometheus server, is a
+    deliberate choice; all interfaces (``0.0.0.0``, ``::``), a public
+    address or a name we would have to resolve is not."""
+    config = settings.admin
+    if not config.enabled or is_loopback(config.host) or _is_private_interface(config.host):
+        return []
+    return [ConfigError(
+        settings.source, "admin.host",
+        f"{config.host or 'all interfaces'!s} is neither loopback nor a private address: /metrics and /healthz "
+        f"(backlogs, mailboxes, error texts) would answer anyone, with no login. Fix: host = \"127.0.0.1\" "
+        f"(scrape through an SSH tunnel or a proxy with TLS and a login), or the address of a private "
+        f"interface firewalled to the Prometheus server")]
+
+
+def _is_private_interface(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        return False
+    return address.is_private and not address.is_unspecified
 
 
 def _is(mailbox: MailboxConfig, address: str) -> bool:

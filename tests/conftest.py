@@ -43,6 +43,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
             "web": {"port": web_port, "base_url": f"http://127.0.0.1:{web_port}"},
             "smtp": {"port": free_port()},
+            "admin": {"port": 0},  # any free port, never 8026: gateways run side by side (see Gateway.admin_port)
             "outbound": {"path": str(tmp_path / "outbox"), "retry_initial": 1, "poll_interval": 0.1},
             "processing": {"poll_interval": 0.1},
             "mailbox": [{"address": "atendimento@example.gov.br", "name": "Central de Atendimento",

@@ -36,4 +36,17 @@ if ! have_chromium && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; 
 fi
 have_chromium && say "Chromium: /usr/bin/chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}')" \
   || say "Chromium: NOT available (browser tests skip, or fail with CI=true)"
+# Postfix for the MTA tests: they run a private instance from a temp dir on
+# loopback ports (tests/helpers/postfix.py); the package is installed with
+# "No configuration" and its system instance is never started here.
+have_postfix() { [ -x /usr/sbin/postfix ]; }
+if ! have_postfix && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing postfix (no configuration)"
+  { echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections \
+      && apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix; } >/dev/null 2>&1 \
+    || say "apt-get could not install postfix"
+fi
+have_postfix && say "Postfix: /usr/sbin/postfix $(dpkg-query -W -f='${Version}' postfix 2>/dev/null)" \
+  || say "Postfix: NOT available (MTA tests skip, or fail with CI=true)"
 exit 0

@@ -9,11 +9,28 @@ from __future__ import annotations
 import click
 
 from gateway import logs
-from gateway.cli import admin, mail, quarantine, serve, tickets
+from gateway.cli import admin, db, mail, mta, privacy, quarantine, serve, tickets
 from gateway.cli.common import restrict_umask
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """Print the installed distribution's version; looked up only when asked
+    (reading package metadata at every start would cost every command)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("ticket-gateway")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        installed = "unknown"
+    click.echo(f"gateway (ticket-gateway) {installed}")
+    ctx.exit()
+
+
 @click.group()
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the installed version and exit.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="TOML config file (default: $GATEWAY_CONFIG, else the embedded defaults).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
@@ -23,10 +40,15 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     restrict_umask()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    ctx.obj["verbose"] = verbose  # for logs.apply, once the settings are read
     logs.configure(verbose=verbose)  # personal data masked in every record, -v included
 
 
 for command in (serve.run, mail.ingest, serve.poll, serve.process_cmd, serve.send, tickets.tickets, serve.sweep,
                 admin.hash_password_cmd, tickets.link, quarantine.quarantine, admin.migrate, admin.check_config,
                 mail.explain):
+    main.add_command(command)
+main.add_command(mta.mta_config)  # gateway mta-config postfix
+main.add_command(db.db)  # gateway db status | upgrade | backup
+for command in (privacy.purge, privacy.forget):  # LGPD: retention and erasure
     main.add_command(command)

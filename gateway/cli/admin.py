@@ -42,11 +42,15 @@ def migrate(ctx: click.Context, source: str, mailbox_address: str, **values: Any
 @click.command(name="check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
-    """Validate the config and the templates; exit non-zero naming what is wrong."""
+    """Validate the config, the database, the templates and the rule files; exit 2 naming what is wrong.
+
+    Each problem is one line on stderr that names the file, the key and the
+    fix; the database is connected (never migrated or created).
+    """
     from gateway.outbound.render import Renderer, sample_context
     from gateway.safety import unsafe_settings
 
-    settings = settings_of(ctx)
+    settings = settings_of(ctx)  # ports, URL dialect and every other key: checked at load
     try:
         renderer = Renderer(settings.templates.path or None)
         for mailbox in settings.mailboxes:
@@ -67,9 +71,48 @@ def check_config(ctx: click.Context) -> None:
     unsafe = unsafe_settings(settings)
     for error in unsafe:
         click.echo(f"unsafe setting: {error}", err=True)
-    if problems or unsafe:
+    database = _check_database(settings)
+    if problems or unsafe or database:
         sys.exit(2)
     click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
+
+
+def _check_database(settings: Settings) -> str:
+    """Connect to ``[storage] url`` and ask it one question; the problem in one
+    line (also printed), or "" when it answers.  A SQLite file that does not
+    exist yet is not created here: `gateway run` or `gateway db upgrade` will."""
+    from pathlib import Path
+
+    from gateway.config.checks import masked_url
+    from gateway.store import stats
+    from gateway.store.db import Database
+
+    url = masked_url(settings.storage.url)
+    if settings.storage.url.startswith("sqlite:///") and settings.storage.url != "sqlite:///:memory:":
+        path = Path(settings.storage.url.removeprefix("sqlite:///"))
+        if not path.exists():
+            click.echo(f"storage: {url}: no database yet; it is created in {path.parent.resolve()} "
+                       "at the first start")
+            return ""
+    try:
+        database = Database(settings.storage)
+        try:
+            with database.reading() as tx:
+                stats.ping(tx)
+        finally:
+            database.dispose()
+    except ConfigError as error:
+        problem = str(error)
+    except Exception as error:  # noqa: BLE001 - the driver's own words, on one line
+        cause = getattr(error, "orig", None) or error
+        words = " ".join(str(cause).split()) or type(cause).__name__
+        problem = (f"{settings.source}: storage.url: cannot connect to {url}: {words}; "
+                   "check that the server is up and the URL (user, host, port, database)")
+    else:
+        click.echo(f"storage: {url}: connected")
+        return ""
+    click.echo(f"database error: {problem}", err=True)
+    return problem
 
 
 def _check_rules(settings: Settings, renderer: Any) -> list[str]:

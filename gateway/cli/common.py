@@ -9,12 +9,22 @@ from typing import Any, Final
 
 import click
 
+from gateway import logs
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
 
 # Owner read-write, group read, others nothing: the database holds citizens'
 # mails and CPFs, the outbox their answers.  Applied before any file exists.
 PRIVATE_UMASK: Final = 0o027
+
+# sysexits.h: what a supervisor (systemd, Postfix) reads from our exit.
+EX_TEMPFAIL: Final = 75  # the database is down: trying later may work
+EX_CONFIG: Final = 78  # the database is at another schema revision: an operator must act
+
+# Commands that are services: they wait this long for a database that is
+# not up yet (started before PostgreSQL), logging each try, before exiting.
+WAITING_COMMANDS: Final = frozenset({"run"})
+DATABASE_WAIT: Final = 60.0
 
 # Masking is the default because a terminal's output ends up in scrollback,
 # screenshots and pasted tickets; seeing a CPF is a deliberate act.
@@ -23,22 +33,38 @@ REVEAL_HELP: Final = ("Show CPFs, phone numbers and addresses as written "
 
 
 def settings_of(ctx: click.Context) -> Settings:
+    """The settings, with ``[log]`` applied to the process's logging."""
     try:
-        return load_settings(ctx.obj.get("config"))
+        settings = load_settings(ctx.obj.get("config"))
     except ConfigError as error:
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(2)
+    logs.apply(settings.log, verbose=bool(ctx.obj.get("verbose")))
+    return settings
 
 
 def gateway_of(ctx: click.Context, settings: Settings | None = None) -> Any:
+    """The Gateway for a command, or one line naming what is wrong and an exit:
+    2 for a broken config or rule file, 78 (EX_CONFIG) for a database at the
+    wrong schema revision, 75 (EX_TEMPFAIL) for a database that cannot be
+    reached (``gateway run`` first waits DATABASE_WAIT seconds for it)."""
     from gateway.app import Gateway
+    from gateway.store.schema import DatabaseUnreachable, SchemaMismatch, storage_errors
 
     settings = settings or settings_of(ctx)
+    wait = DATABASE_WAIT if ctx.info_name in WAITING_COMMANDS else 0.0
     try:
-        return Gateway(settings)
-    except ConfigError as error:  # a broken rule file
+        with storage_errors(settings.storage.url, settings.source):
+            return Gateway(settings, wait_for_database=wait)
+    except SchemaMismatch as error:
+        click.echo(f"database error: {error}", err=True)
+        sys.exit(EX_CONFIG)
+    except ConfigError as error:  # a broken rule file, an unreadable storage URL
         click.echo(f"configuration error: {error}", err=True)
         sys.exit(2)
+    except DatabaseUnreachable as error:
+        click.echo(f"database error: {error}", err=True)
+        sys.exit(EX_TEMPFAIL)
 
 
 def restrict_umask() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -16,36 +18,80 @@ from gateway.errors import ConfigError
 
 @click.command()
 @click.option("--mailbox", default=None, help="Service address the mail is for, when the envelope does not say.")
-@click.option("--sender", default="", help="Envelope sender (Postfix: ${sender}).")
-@click.option("--recipient", "recipients", multiple=True, help="Envelope recipient (Postfix: ${recipient}).")
+@click.option("--sender", default=None,
+              help="Envelope sender (Postfix: ${sender}); default: the mbox From_ line's, if any.")
+@click.option("--recipient", "recipient_options", multiple=True, help="Envelope recipient; may be repeated.")
 @click.option("--no-process", is_flag=True, help="Only store; leave processing to a running gateway.")
+@click.argument("recipient_args", nargs=-1, metavar="[--] [RECIPIENT]...")
 @click.pass_context
-def ingest(ctx: click.Context, mailbox: str | None, sender: str, recipients: tuple[str, ...], no_process: bool) -> None:
-    """Read one mail on standard input (MTA pipe). Exit 0 stored, 75 retry, 65 refused."""
+def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipient_options: tuple[str, ...],
+           no_process: bool, recipient_args: tuple[str, ...]) -> None:
+    """Read one mail on standard input (MTA pipe): exit 0 stored, 75 retry later
+    (storage down, config file broken), 65 never acceptable (kept on disk),
+    67 no recipient is ours, 78 no config given or --mailbox unknown.
+
+    Needs a config (--config before `ingest`, or GATEWAY_CONFIG): a pipe
+    started elsewhere must not fill a stray ./var/gateway.db.  Recipients
+    come as arguments (Postfix: `-- ${recipient}`) and/or --recipient.
+    """
+    from gateway.transports import pipe
+
+    def fail(code: int, message: str) -> NoReturn:
+        click.echo(f"gateway ingest: {message}", err=True)
+        sys.exit(code)
+
+    config = ctx.obj.get("config") or os.environ.get("GATEWAY_CONFIG")
+    if not config:
+        fail(pipe.EX_CONFIG, "no configuration: pass --config FILE before `ingest` (or set GATEWAY_CONFIG); "
+                             "refusing to guess where the mail should be stored")
+    try:
+        settings = load_settings(config)
+    except ConfigError as error:
+        # 75, not 78: Postfix bounces on 78 (5.3.5), and a typo in the file
+        # must not send every citizen a bounce; the mail waits in the queue.
+        fail(pipe.EX_TEMPFAIL, f"configuration error (the MTA keeps the mail; fix and flush): {error}")
+    recipients = (*recipient_options, *recipient_args)
+    if mailbox and settings.mailbox_for(mailbox) is None:
+        fail(pipe.EX_CONFIG, f"--mailbox {mailbox}: no such mailbox in {settings.source}")
+    if recipients and not any(settings.mailbox_for(r) or settings.is_postmaster(r) for r in recipients):
+        fail(pipe.EX_NOUSER, f"none of {', '.join(recipients)} is a mailbox in {settings.source}; "
+                             "regenerate the MTA's maps with `gateway mta-config postfix`")
+    gateway = _open_gateway(settings, fail)
+    db_path = Path(gateway.db.url.database or "var/gateway.db")
+    try:
+        code, message = pipe.deliver(gateway.ingest, gateway.clock, stream=pipe.stdin_bytes(), mailbox=mailbox,
+                                     sender=sender, recipients=recipients,
+                                     max_size=settings.smtp.max_message_size, rejects=db_path.parent / "rejected")
+        if code == pipe.EX_OK and not no_process:
+            _process_now(gateway)
+    finally:
+        gateway.close()
+    click.echo(message, err=code != pipe.EX_OK)
+    sys.exit(code)
+
+
+def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:
+    """The gateway, or the exit code that tells the MTA who must act."""
     from gateway.app import Gateway
     from gateway.transports import pipe
 
     try:
-        settings = load_settings(ctx.obj.get("config"))
-        gateway = Gateway(settings)
-    except ConfigError as error:
-        click.echo(f"configuration error: {error}", err=True)
-        sys.exit(pipe.EX_TEMPFAIL)  # the MTA keeps the mail while the admin fixes the config
-    except Exception as error:  # database unreachable
-        click.echo(f"cannot open storage: {error}", err=True)
-        sys.exit(pipe.EX_TEMPFAIL)
-    if mailbox and settings.mailbox_for(mailbox) is None:
-        click.echo(f"--mailbox {mailbox}: no such mailbox in {settings.source}", err=True)
-        sys.exit(pipe.EX_DATAERR)
-    db_path = Path(gateway.db.url.database or "var/gateway.db")
-    code, message = pipe.deliver(gateway.ingest, gateway.clock, stream=pipe.stdin_bytes(), mailbox=mailbox,
-                                 sender=sender, recipients=recipients, max_size=settings.smtp.max_message_size,
-                                 rejects=db_path.parent / "rejected")
-    if code == pipe.EX_OK and not no_process:
+        return Gateway(settings)
+    except ConfigError as error:  # a broken rule file, a schema to upgrade: the mail waits while the operator acts
+        fail(pipe.EX_TEMPFAIL, f"not ready (the MTA keeps the mail; fix, then flush its queue): {error}")
+    except Exception as error:  # the database is unreachable or full: the MTA keeps the mail and retries
+        fail(pipe.EX_TEMPFAIL, f"cannot open storage ({settings.storage.url.split('@')[-1]}): "
+                               f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+
+
+def _process_now(gateway: Any) -> None:
+    """Run the pipeline now; the mail is already stored, so a failure here
+    only leaves it for a running gateway (or the next ingest) to process."""
+    try:
         gateway.ingest.drain()
-    gateway.close()
-    click.echo(message, err=code != pipe.EX_OK)
-    sys.exit(code)
+    except Exception as error:  # noqa: BLE001 - exit 0 stands: the mail is committed
+        click.echo(f"gateway ingest: stored, but processing failed ({type(error).__name__}: {error}); "
+                   "a running gateway will retry it", err=True)
 
 
 @click.command()

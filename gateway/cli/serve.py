@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
+import socket
 import sys
+from typing import Final, NoReturn
 
 import click
 
 from gateway.cli.common import gateway_of, instant, refuse_unsafe, settings_of
 from gateway.config import Settings
+from gateway.errors import ConfigError
+
+log = logging.getLogger("gateway.cli")
+
+# What each listener's trouble means and what fixes it, by errno.
+_BIND_FIXES: Final = {
+    errno.EADDRINUSE: ("is in use", "change [{section}] port or stop the other process"),
+    errno.EACCES: ("needs a privilege to bind", "use a port from 1024 up behind the MTA, or give the service "
+                                                "CAP_NET_BIND_SERVICE (systemd/gateway-port25.conf)"),
+    errno.EADDRNOTAVAIL: ("is not an address of this host", "change [{section}] host"),
+}
 
 
 @click.command()
-@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap, schedule, web "
-                                         "(default: all).")
+@click.option("--only", default="", help="Comma-separated roles to run: smtp, process, send, imap, schedule, web, "
+                                         "admin (default: all).")
 @click.pass_context
 def run(ctx: click.Context, only: str) -> None:
-    """Run the gateway: listener, processing and sending in one process."""
+    """Run the gateway: listeners, processing, sending, scheduler and pages in one process.
+
+    A problem at start (a port in use, a listener that cannot bind, a
+    credentials file that cannot be read) is one line on stderr naming the
+    key and the fix, and exit status 2; an unexpected error while running is
+    one line and exit status 1 (`gateway -v run` adds the traceback).
+    """
     from gateway.app import ROLES
 
     roles = [r.strip() for r in only.split(",") if r.strip()] or list(ROLES)
@@ -28,12 +49,86 @@ def run(ctx: click.Context, only: str) -> None:
 
     settings = settings_of(ctx)
     refuse_unsafe(unsafe_settings(settings), "run")  # before a port, a file or a connection is opened
+    _refuse_busy_ports(settings, roles)  # before the database is touched: the commonest mistake, said first
     gateway = gateway_of(ctx, settings)
     print_welcome(gateway.settings)
     try:
         asyncio.run(gateway.serve(roles))
+    except ConfigError as error:  # e.g. [submission] credentials_file unreadable
+        _fail(f"configuration error: {error}", 2)
+    except OSError as error:  # a listener lost the race for its port after the check above
+        _fail(f"gateway run: cannot start: {_one_line(error)}; check the ports and hosts in {settings.source}", 2)
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:
+        if log.isEnabledFor(logging.DEBUG):
+            raise
+        _fail(f"gateway run: stopped: {type(error).__name__}: {_one_line(error)} "
+              "(`gateway -v run` shows the traceback)", 1)
     finally:
         gateway.close()
+
+
+def _listeners(settings: Settings, roles: list[str]) -> list[tuple[str, str, int]]:
+    """``(section, host, port)`` of every listener the chosen roles open."""
+    wanted = []
+    if "smtp" in roles and settings.smtp.enabled:
+        wanted.append(("smtp", settings.smtp.host, settings.smtp.port))
+    if "smtp" in roles and settings.submission.enabled:
+        wanted.append(("submission", settings.submission.host, settings.submission.port))
+    if "web" in roles and settings.web.enabled:
+        wanted.append(("web", settings.web.host, settings.web.port))
+    if "admin" in roles and settings.admin.enabled:
+        wanted.append(("admin", settings.admin.host, settings.admin.port))
+    return wanted
+
+
+def _refuse_busy_ports(settings: Settings, roles: list[str]) -> None:
+    """Exit 2 with one line if a listener's address cannot be bound.
+
+    Each address is bound the way the listener binds it (SO_REUSEADDR, every
+    address the host name resolves to) and released at once, so the line
+    can name the section and key; the listeners themselves still report a
+    port taken in between.
+    """
+    seen: dict[tuple[str, int], str] = {}
+    for section, host, port in _listeners(settings, roles):
+        other = seen.setdefault((host, port), section)
+        if other != section and port:
+            _fail(f"gateway run: [{section}] port {port} on {host} is also [{other}]'s; "
+                  f"give [{section}] port another number", 2)
+        problem = _bind_problem(host, port) if port else None  # 0: any free port
+        if problem is None:
+            continue
+        what, fix = _BIND_FIXES.get(problem.errno or 0, ("cannot be bound", "check [{section}] host and port"))
+        _fail(f"gateway run: [{section}] port {port} on {host} {what} ({_one_line(problem)}); "
+              f"{fix.format(section=section)}", 2)
+
+
+def _bind_problem(host: str, port: int) -> OSError | None:
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        return OSError(errno.EADDRNOTAVAIL, f"{host!r} does not resolve: {error.strerror}")
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error
+    return None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(getattr(error, "strerror", None) or error).split()) or type(error).__name__
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
 
 
 @click.command()
@@ -122,10 +217,17 @@ def sweep(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
 
 
 def print_welcome(settings: Settings) -> None:
+    """The first-look help: only for someone trying the embedded defaults at
+    a terminal; a configured service (a file, a unit, a pipe to a log) gets
+    the log lines alone.  The storage URL is shown with its password masked."""
+    from gateway.config.checks import masked_url
+
+    if settings.source != "<defaults>" or not sys.stdout.isatty():
+        return
     smtp, mailbox = settings.smtp, settings.mailboxes[0]
     where = settings.outbound.path if settings.outbound.mode == "maildir" else f"{settings.outbound.host}:{settings.outbound.port}"
     click.echo(f"""
-Ticket gateway listening on {smtp.host}:{smtp.port} ({'LMTP' if smtp.lmtp else 'SMTP'}), storage {settings.storage.url}
+Ticket gateway listening on {smtp.host}:{smtp.port} ({'LMTP' if smtp.lmtp else 'SMTP'}), storage {masked_url(settings.storage.url)}
 Mailbox: {mailbox.display_name} <{mailbox.address}> (protocol prefix {mailbox.protocol_prefix})
 
 Send a first mail:

@@ -4,10 +4,49 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
+from typing import Any, Final
 
 import click
 
 from gateway.cli.common import REVEAL_HELP, gateway_of, instant, iso
+
+# Words people use for a status besides the labels the mails and pages show
+# (``Status.label``): the value an operator types may be any of them.
+_STATUS_WORDS: Final = {
+    "new": ("novo", "nova"),
+    "open": ("em atendimento", "aberto", "aberta", "em andamento"),
+    "waiting": ("aguardando", "pendente"),
+    "solved": ("solucao proposta", "resolvido", "resolvida", "solucionado"),
+    "closed": ("fechado", "fechada", "encerrado", "encerrada"),
+    "rejected": ("devolvido", "devolvida", "fora do escopo"),
+}
+_TEXT_LINES: Final = 3  # lines of each message's text in `tickets show`
+
+
+def _plain(text: str) -> str:
+    """"Solução proposta (validar)" and "solucao PROPOSTA (validar)" alike."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(folded.casefold().split())
+
+
+class StatusType(click.ParamType):
+    """``--status``: the value (``open``) or what a person reads for it, in
+    any language the gateway speaks (``"Em andamento"``, ``novo``), case and
+    accents ignored; anything else fails listing the choices."""
+
+    name = "status"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from gateway.tickets.states import LABELS, Status
+
+        wanted = _plain(str(value))
+        for status in Status:
+            names = {status.value, *(labels[status] for labels in LABELS.values()), *_STATUS_WORDS[status.value]}
+            if wanted in {_plain(name) for name in names}:
+                return status.value
+        choices = "; ".join(f"{s.value} ({s.label()})" for s in Status)
+        self.fail(f"{value!r} is not a ticket status; choose one of: {choices}", param, ctx)
 
 
 @click.group()
@@ -17,7 +56,9 @@ def tickets() -> None:
 
 @tickets.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--status", default=None)
+@click.option("--status", type=StatusType(), default=None,
+              help="Only tickets in this status: new, open, waiting, solved, closed, rejected, or its label "
+                   "(novo, \"em andamento\", ...).")
 @click.option("--mailbox", default=None)
 @click.option("--limit", default=100, show_default=True)
 @click.option("--overdue", is_flag=True, help="Only open tickets past an SLA target, most overdue first.")
@@ -46,6 +87,11 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
+    if not rows:
+        click.echo("no tickets" + (f" with status {status}" if status else "")
+                   + (f" in {mailbox}" if mailbox else ""), err=True)
+        return
+    click.echo(f"{'PROTOCOL':<20} {'STATUS':<28} {'REQUESTER':<32} SUBJECT")
     for row in rows:
         late = f" ATRASADO: {', '.join(row['overdue'])}" if row.get("overdue") else ""
         click.echo(f"{row['protocol']:<20} {row['status_label']:<28} {row['requester']:<32} "
@@ -73,8 +119,28 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool)
         return
     click.echo(f"{data['protocol']}  {data['status_label']}  {data['mailbox']}\n{data['subject']}\n"
                f"requester: {data['requester']}")
+    click.echo(f"\nmessages ({len(data['messages'])}):")
+    for message in data["messages"]:
+        click.echo(_message_lines(message))
+    click.echo(f"\nevents ({len(data['events'])}):")
     for event in data["events"]:
         click.echo(f"  {event['at']}  {event['kind']:<14} {event['actor']}  {event['note']}")
+
+
+def _message_lines(message: dict[str, Any]) -> str:
+    """``2026-03-02T10:15:00+00:00  in   requester  a***@example.org`` and the
+    text's first lines, indented; the sender is already masked unless --reveal."""
+    arrow = {"in": "in ", "out": "out"}.get(message["direction"], message["direction"])
+    flags = "".join(f" [{flag}]" for flag in ("internal", "automatic") if message.get(flag))
+    lines = [line for line in (message.get("text") or "").splitlines() if line.strip()]
+    shown = [f"      {line[:100]}" for line in lines[:_TEXT_LINES]]
+    if len(lines) > _TEXT_LINES:
+        shown.append(f"      ... ({len(lines) - _TEXT_LINES} more line(s); --json for all)")
+    attachments = message.get("attachments") or []
+    if attachments:
+        shown.append(f"      attachments: {', '.join(a['filename'] or '(unnamed)' for a in attachments)}")
+    head = f"  {message['date']}  {arrow} {message['role']:<11} {message['sender']}{flags}"
+    return "\n".join([head, *shown])
 
 
 @click.command()

@@ -18,7 +18,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.mailbox import ImapConfig, MailboxConfig
-from gateway.config.settings import SmtpConfig, SubmissionConfig
+from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig
 from gateway.errors import ConfigError
 
 ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -27,6 +27,15 @@ _LANGUAGES: Final = ("pt_BR", "en")
 _UFS: Final = frozenset("AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split())
 _IMAP_CHOICES: Final = {"tls": ("implicit", "starttls", "plain"), "after": ("move", "flag")}
 _IMAP_ATOM: Final = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
+# The sections whose `port` is a TCP port we listen on or connect to, with
+# the lowest value allowed: [admin] port = 0 binds any free port (tests run
+# gateways side by side; the port is logged).
+PORT_SECTIONS: Final = {"smtp": 1, "submission": 1, "web": 1, "admin": 0, "outbound": 1}
+# SQLAlchemy dialects the gateway runs on; psycopg (3) is the only PostgreSQL driver installed.
+_DIALECTS: Final = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+_POSTGRES_ALIASES: Final = ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+asyncpg",
+                            "postgresql+pg8000", "postgres+psycopg")
+_PASSWORD: Final = re.compile(r"^([a-z0-9+]+://[^:/@]*):[^@]*@", re.IGNORECASE)
 
 
 def submission(source: str, submission: SubmissionConfig) -> None:
@@ -57,6 +66,41 @@ def networks(source: str, key: str, networks: tuple[str, ...]) -> None:
         except ValueError:
             raise ConfigError(source, key, f"{network!r} is not an address or network like 127.0.0.1, "
                                            "10.0.0.0/8 or ::1") from None
+
+
+def port(source: str, key: str, value: int, lowest: int = 1) -> None:
+    """A TCP port, 1-65535 (``lowest`` = 0: also 0 for any free one):
+    ``port = 99999`` is caught here, not as a traceback from ``bind()`` when
+    the service starts."""
+    if not lowest <= value <= 65535:
+        zero = " (or 0 for any free port)" if lowest == 0 else ""
+        raise ConfigError(source, key, f"{value} is not a TCP port; give a number from 1 to 65535{zero}")
+
+
+def storage_url(source: str, storage: StorageConfig) -> None:
+    """The dialect of ``[storage] url``: SQLite, or PostgreSQL through psycopg 3.
+
+    ``postgres://`` and ``postgresql://`` (Heroku's and libpq's spelling)
+    would make SQLAlchemy look for psycopg2, which is not installed; the
+    error gives the URL to write instead.
+    """
+    url = storage.url.strip()
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        raise ConfigError(source, "storage.url", f"{masked_url(url)!r} is not a URL; write e.g. "
+                                                 "sqlite:///var/gateway.db or postgresql+psycopg://gateway@db/gateway")
+    if scheme.lower() in _POSTGRES_ALIASES:
+        raise ConfigError(source, "storage.url", f"{masked_url(url)!r}: the gateway talks to PostgreSQL through "
+                                                 f"psycopg 3; write url = \"{masked_url('postgresql+psycopg://' + rest)}\"")
+    if scheme.lower() not in _DIALECTS:
+        raise ConfigError(source, "storage.url", f"{scheme!r} is not a database the gateway runs on; write "
+                                                 "sqlite:///var/gateway.db or postgresql+psycopg://user@host/db")
+
+
+def masked_url(url: str) -> str:
+    """``postgresql+psycopg://gateway:***@db/gateway``: a URL fit for a log,
+    an error or the start banner."""
+    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def postmaster(source: str, smtp: SmtpConfig) -> None:

@@ -17,10 +17,13 @@ from gateway.config import checks
 from gateway.config.convert import dataclass_from
 from gateway.config.mailbox import MailboxConfig, SlaConfig
 from gateway.config.settings import (
+    AdminConfig,
     AuthConfig,
     LimitsConfig,
+    LogConfig,
     OutboundConfig,
     ProcessingConfig,
+    RetentionConfig,
     ScheduleConfig,
     Settings,
     SmtpConfig,
@@ -45,12 +48,17 @@ _SECTIONS: Final[dict[str, type]] = {
     "auth": AuthConfig,
     "templates": TemplatesConfig,
     "schedule": ScheduleConfig,
+    "log": LogConfig,
+    "admin": AdminConfig,
+    "retention": RetentionConfig,
 }
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "storage.sqlite_synchronous": ("FULL", "NORMAL", "EXTRA"),
     "outbound.mode": ("maildir", "smtp"),
     "outbound.security": ("none", "starttls", "tls"),
     "auth.requester_decisions": ("", "aligned", "any"),
+    "log.format": ("text", "json"),
+    "log.level": ("debug", "info", "warning", "error"),
 }
 
 
@@ -99,6 +107,9 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     checks.networks(source, "smtp.trusted_networks", sections["smtp"].trusted_networks)
     checks.networks(source, "web.trusted_proxies", sections["web"].trusted_proxies)
     checks.postmaster(source, sections["smtp"])
+    checks.storage_url(source, sections["storage"])
+    for name, lowest in checks.PORT_SECTIONS.items():
+        checks.port(source, f"{name}.port", sections[name].port, lowest)
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")

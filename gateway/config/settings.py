@@ -150,6 +150,40 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """``[log]``: what a line looks like and how much is written."""
+
+    format: str = "text"  # "text" or "json" (one object per line)
+    level: str = "info"  # debug, info, warning, error
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """``[admin]``: the operator's listener (``/metrics``, ``/healthz``), apart
+    from the citizens' pages and on loopback unless said otherwise."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8026
+    # Processing lag (oldest accepted mail not yet processed), oldest due
+    # outbox mail, and IMAP silence beyond which /healthz answers 503.
+    max_processing_lag: float = 300.0
+    max_outbox_age: float = 3600.0
+    max_imap_silence: float = 900.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: how long personal data is kept (LGPD); 0 keeps it."""
+
+    # Days after which a processed mail's raw bytes (and attachments' bytes)
+    # are dropped; the ticket's text and counts stay.
+    raw_mail_days: int = 0
+    # Days after closure after which a ticket's personal data is anonymised.
+    closed_ticket_days: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageConfig = field(default_factory=StorageConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -161,6 +195,9 @@ class Settings:
     auth: AuthConfig = field(default_factory=AuthConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     mailboxes: tuple[MailboxConfig, ...] = ()
     source: str = "<defaults>"
 

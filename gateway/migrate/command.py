@@ -26,7 +26,7 @@ from rich.text import Text
 from gateway.clock import SystemClock
 from gateway.config import MailboxConfig, Settings
 from gateway.durations import Duration, Unit, parse_duration
-from gateway.errors import DurationError, SourceError
+from gateway.errors import ConfigError, DurationError, SourceError
 from gateway.migrate import report
 from gateway.migrate.plan import Plan, make_plan
 from gateway.migrate.roles import SENT_FOLDERS, Team
@@ -102,6 +102,9 @@ def run(settings: Settings, source: str, mailbox_address: str, **values: Any) ->
         except SourceError as error:
             click.echo(f"gateway migrate: {error}", err=True)
             return 1
+        except ConfigError as error:  # the database's schema is behind or ahead of this version
+            click.echo(f"gateway migrate: {error}", err=True)
+            return 2
         except KeyboardInterrupt:
             click.echo("interrupted: every finished batch is kept; run the same command again to resume", err=True)
             return EXIT_INTERRUPTED
@@ -126,11 +129,12 @@ def _pass_two(settings: Settings, source: Source, plan: Plan, mailbox: MailboxCo
               values: dict[str, Any], console: Console) -> report.RunCounts:
     from gateway.migrate.importer import Importer
     from gateway.store.bulk import BulkWriter
+    from gateway.store import schema
     from gateway.store.db import Database
 
     db = Database(settings.storage)
     try:
-        db.migrate()
+        schema.prepare(db)  # creates an empty database; refuses one behind or ahead, as every command does
         importer = Importer(BulkWriter(db.engine), plan, mailbox, team, source=source.description, now=now,
                             limits=settings.processing)
         importer.find_earlier_tickets()

@@ -2,7 +2,9 @@
 
 Lookup order: ``<templates>/email/<mailbox address>/<language>/`` (a
 mailbox's own wording), then ``<templates>/email/<language>/``, then the
-default language.  ``StrictUndefined`` turns a missing variable into an
+default language, then the same two in the shipped folder: a site's
+``[templates] path`` copied from an older version keeps working when a new
+version adds a notice (its mail goes out in the shipped wording).  ``StrictUndefined`` turns a missing variable into an
 error at render time instead of a blank in a citizen's mail; HTML parts
 are autoescaped, so a subject like ``<script>`` arrives as text.
 """
@@ -20,9 +22,22 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, Tem
 from gateway.errors import ConfigError
 
 DEFAULT_LANGUAGE: Final = "pt_BR"
-SHIPPED: Final = Path(__file__).resolve().parents[2] / "templates"
 _RECHECK_SECONDS: Final = 2.0
 _monotonic = time.monotonic  # the recheck's clock (a test sets its own)
+
+
+def _shipped() -> Path:
+    """The templates that come with the gateway.
+
+    A wheel carries the repository's top-level ``templates/`` as
+    ``gateway/_shipped/templates`` (setup.py); a checkout or an editable
+    install has no such copy and reads the repository's folder itself.
+    """
+    installed = Path(__file__).resolve().parents[1] / "_shipped" / "templates"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "templates"
+
+
+SHIPPED: Final = _shipped()
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class Renderer:
 def _environment(root: str, language: str, mailbox: str) -> Environment:
     base = Path(root) / "email"
     folders = [base / mailbox / language, base / language, base / DEFAULT_LANGUAGE]
+    if Path(root) != SHIPPED:
+        folders += [SHIPPED / "email" / language, SHIPPED / "email" / DEFAULT_LANGUAGE]
     environment = Environment(
         loader=FileSystemLoader([str(f) for f in folders if f.is_dir()]),
         undefined=StrictUndefined,

@@ -14,20 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
 from gateway.config import StorageConfig
+from gateway.errors import ConfigError
 from gateway.store.tx import Tx
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 Transaction = Tx  # what every ``tx`` parameter is: a Session with the store's write-behind (store.tx)
 
-_READ_ONLY: Final = "gateway_read_only"  # execution option: begin DEFERRED on SQLite (Database.reading)
+READ_ONLY: Final = "gateway_read_only"  # execution option: begin DEFERRED on SQLite (Database.reading)
 
 
 class Database:
@@ -45,7 +44,12 @@ class Database:
             options["connect_args"] = {"timeout": 60, "check_same_thread": False}
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: Engine = create_engine(self.url, **options)
+        try:
+            self.engine: Engine = create_engine(self.url, **options)
+        except ModuleNotFoundError as exc:  # the driver is an extra, not in the base install
+            raise ConfigError("[storage] url", self.url.drivername,
+                              f"its driver module {exc.name!r} is not installed; "
+                              "pip install 'ticket-gateway[postgresql]' into the gateway's venv") from exc
         if self.is_sqlite:
             _sqlite_pragmas(self.engine, config.sqlite_synchronous)
         self._sessions = sessionmaker(self.engine, class_=Tx, expire_on_commit=False)
@@ -64,16 +68,15 @@ class Database:
         them, is being processed.  Writing in it may fail with "database is
         locked"; use :meth:`transaction` for that."""
         with self._sessions() as session, session.begin():
-            session.connection(execution_options={_READ_ONLY: True})
+            session.connection(execution_options={READ_ONLY: True})
             yield session
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        """Bring the schema to the newest Alembic revision, under the schema
+        lock (``gateway db upgrade``; store.schema says who may call it)."""
+        from gateway.store import schema
+
+        schema.upgrade(self)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -93,5 +96,5 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

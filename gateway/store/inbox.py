@@ -97,13 +97,42 @@ def quarantined(tx: Session, *, include_released: bool = False) -> list[tuple[Qu
 
 def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
     """Send a quarantined mail through processing again (after a fix)."""
+    taken = _settle(tx, quarantine_id, at)
+    if taken is None:
+        return None
+    row = taken[1]
+    row.status, row.outcome, row.reason, row.processed_at = "accepted", None, None, None
+    return row
+
+
+def _settle(tx: Session, quarantine_id: int, at: datetime) -> tuple[QuarantineRow, InboxRow] | None:
+    """Mark a quarantine entry handled (released or discarded) and return it
+    with its mail; None if there is no such entry or it was handled already."""
     entry = tx.get(QuarantineRow, quarantine_id)
     if entry is None or entry.released_at is not None:
         return None
     entry.released_at = at
     row = tx.get(InboxRow, entry.inbox_id)
     assert row is not None
-    row.status, row.outcome, row.reason, row.processed_at = "accepted", None, None, None
+    return entry, row
+
+
+def quarantine_entry(tx: Session, quarantine_id: int) -> tuple[QuarantineRow, InboxRow] | None:
+    """One quarantine row and its mail (``gateway quarantine show``), released or not."""
+    found = tx.execute(select(QuarantineRow, InboxRow).join(InboxRow, InboxRow.id == QuarantineRow.inbox_id)
+                       .where(QuarantineRow.id == quarantine_id)).first()
+    return (found[0], found[1]) if found else None
+
+
+def discard(tx: Session, quarantine_id: int, at: datetime, note: str) -> InboxRow | None:
+    """Give up on a quarantined mail: its raw bytes are deleted, the rows stay
+    as the audit (``status = "discarded"``, ``note`` before the old reason)."""
+    taken = _settle(tx, quarantine_id, at)
+    if taken is None:
+        return None
+    entry, row = taken
+    row.status = row.outcome = "discarded"
+    row.reason, row.processed_at, row.raw = f"{note}; was: {entry.reason}"[:4000], at, b""
     return row
 
 

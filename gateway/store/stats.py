@@ -1,4 +1,9 @@
-"""Counts for ``/healthz`` and ``/metrics``: cheap grouped queries, no rows loaded."""
+"""Counts for ``/healthz`` and ``/metrics``: cheap grouped queries, no rows loaded.
+
+Each figure is one indexed query (the inbox by ``ix_inbox_pending``, the
+outbox by ``ix_outbox_due``), so a scrape every 15 s costs nothing a
+running gateway would notice.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ class Stats:
     outbox_oldest_queued: datetime | None = None
     deadlines_due: int = 0  # tickets whose due_at has passed and that no sweep has handled yet
     oldest_due: datetime | None = None
+    oldest_pending: datetime | None = None  # received_at of the oldest mail accepted and not yet processed
+    outbox_due: int = 0  # queued mails whose next attempt is now or past
 
 
 def ping(tx: Session) -> None:
@@ -34,6 +41,10 @@ def collect(tx: Session, now: datetime) -> Stats:
     retrying, oldest_queued = tx.execute(
         select(func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at))
         .where(OutboxRow.status.in_(("queued", "sending")))).one()
+    oldest_pending = tx.execute(select(InboxRow.received_at).where(InboxRow.status == "accepted")
+                                .order_by(InboxRow.id).limit(1)).scalar()
+    outbox_due = tx.execute(select(func.count()).select_from(OutboxRow)
+                            .where(OutboxRow.status == "queued", OutboxRow.next_attempt_at <= now)).scalar()
     return Stats(
         mails_by_status=_grouped(tx, InboxRow.status),
         tickets_by_status=_grouped(tx, TicketRow.status),
@@ -42,6 +53,8 @@ def collect(tx: Session, now: datetime) -> Stats:
         outbox_oldest_queued=_aware(oldest_queued),
         deadlines_due=due_count or 0,
         oldest_due=_aware(oldest_due),
+        oldest_pending=_aware(oldest_pending),
+        outbox_due=outbox_due or 0,
     )
 
 

@@ -107,6 +107,9 @@ class ImapPoller:
         self.on_accepted: list[Callable[[list[int]], None]] = []
         self.idling = threading.Event()  # set while the poller waits in IDLE
         self.last_error: str = ""
+        # time.monotonic() of the last folder read to the end (for /healthz:
+        # a quiet mailbox is not a silent poller).
+        self.last_success: float | None = None
         self._created: set[str] = set()
         self._keywords_ok = True
 
@@ -210,6 +213,7 @@ class ImapPoller:
         full, next_full = True, time.monotonic() + self.config.idle_timeout
         while not stopping.is_set():
             result = self._drain(client, full=full)
+            self.last_success = time.monotonic()
             if result.accepted or result.held:
                 log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
                          result.held, self.config.folder)

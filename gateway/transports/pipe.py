@@ -1,14 +1,33 @@
 """``gateway ingest``: an MTA pipes one mail to us (Postfix ``pipe``, procmail).
 
-Exit codes follow sysexits, as MTAs expect: 0 when the mail is stored, 75
-(EX_TEMPFAIL) when the MTA should keep it and retry, 65 (EX_DATAERR) only
-when nothing could ever accept it; even then the raw mail is written to
-a file beside the database so nothing is lost.
+Exit codes follow sysexits, as MTAs expect, and each says who must act:
+
+====  ===========  =========================================================
+0     EX_OK        stored; the MTA may forget the mail
+65    EX_DATAERR   nothing could ever accept it (empty, too big); the MTA
+                   bounces it, and the raw bytes are still kept in a file
+                   beside the database so nothing is lost
+67    EX_NOUSER    no recipient is one of our mailboxes (the MTA's maps are
+                   stale); bounced as "addressee unknown"
+75    EX_TEMPFAIL  not stored now: the database is down or full, or the
+                   config file is broken; the MTA keeps the mail and retries
+78    EX_CONFIG    the command line is wrong (no --config/GATEWAY_CONFIG,
+                   an unknown --mailbox); fails at once, nothing is stored
+====  ===========  =========================================================
+
+Postfix bounces on 78 (it maps it to 5.3.5, "local configuration error")
+as on every code but 75 and a few system errors; that is why a broken
+config *file*, which a person fixes while mail keeps arriving, answers 75.
+
+Postfix's ``flags=F`` puts an mbox ``From sender date`` line before the
+mail; it is no part of the mail, so it is taken off here and its sender
+kept for when the command line gives none.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -17,25 +36,53 @@ from gateway.delivery import Delivery, Ingest
 
 EX_OK: Final = 0
 EX_DATAERR: Final = 65
+EX_NOUSER: Final = 67
 EX_TEMPFAIL: Final = 75
+EX_CONFIG: Final = 78
+
+# An mbox From_ line is "From <sender> <asctime date>"; one longer than this
+# is not one (and must not make us read an unbounded line).
+_MAX_FROM_LINE: Final = 1024
+# What Postfix (and most MDAs) write for the null sender in a From_ line.
+_NULL_SENDER_NAMES: Final = frozenset({"mailer-daemon", "<>"})
 
 
-def deliver(ingest: Ingest, clock: Clock, *, stream: BinaryIO, mailbox: str | None, sender: str,
-            recipients: tuple[str, ...], max_size: int, rejects: Path) -> tuple[int, str]:
-    """Read one mail from ``stream`` and store it; returns (exit code, message)."""
-    raw = stream.read(max_size + 1)
+def deliver(ingest: Ingest, clock: Clock, *, stream: BinaryIO, mailbox: str | None, sender: str | None,
+            recipients: Iterable[str], max_size: int, rejects: Path) -> tuple[int, str]:
+    """Read one mail from ``stream`` and store it; returns (exit code, message).
+
+    ``sender`` None means the command line did not give one: the From_
+    line's sender is used then (an empty ``--sender`` is the null sender).
+    """
+    envelope_sender, head = read_from_line(stream)
+    raw = head + stream.read(max(max_size + 1 - len(head), 0))
     if not raw.strip():
         return EX_DATAERR, "empty input: nothing to store"
     if len(raw) > max_size:
-        rest = stream.read()
-        path = _keep(rejects, raw + rest, clock)
+        path = _keep(rejects, raw + stream.read(), clock)
         return EX_DATAERR, f"mail larger than smtp.max_message_size ({max_size} bytes); kept in {path}"
-    delivery = Delivery(raw=raw, mail_from=sender, rcpt_tos=recipients, via="pipe",
+    delivery = Delivery(raw=raw, mail_from=sender if sender is not None else (envelope_sender or ""),
+                        rcpt_tos=tuple(dict.fromkeys(r.strip() for r in recipients if r.strip())), via="pipe",
                         received_at=clock.now(), mailbox_hint=mailbox)
     receipt = ingest.accept(delivery)
     if receipt.accepted:
         return EX_OK, f"stored as #{receipt.inbox_id}"
     return EX_TEMPFAIL, f"not stored ({receipt.reason}); the MTA should retry"
+
+
+def read_from_line(stream: BinaryIO) -> tuple[str | None, bytes]:
+    """Take an mbox ``From `` line off the start of ``stream``.
+
+    Returns (its sender, b"") when there is one ("" for MAILER-DAEMON, the
+    null sender), else (None, the bytes read so far, which belong to the
+    mail).  ``From:`` is a header, not this line, and is left alone.
+    """
+    first = stream.readline(_MAX_FROM_LINE)
+    if not first.startswith(b"From ") or not first.endswith(b"\n"):
+        return None, first
+    words = first[5:].decode("ascii", "replace").split()
+    sender = words[0] if words else ""
+    return ("" if sender.lower() in _NULL_SENDER_NAMES else sender), b""
 
 
 def _keep(folder: Path, raw: bytes, clock: Clock) -> Path:

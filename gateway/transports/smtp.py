@@ -10,6 +10,8 @@ the idle timeout closes slow clients (``421``), and a connection beyond
 ``421`` and closed before the greeting (:class:`ConnectionLimits`).
 ``250`` is answered only after ``Ingest`` committed the raw mail, without
 blocking the event loop: the handler awaits the group-commit writer's future.
+Each refusal counts in ``gateway_mails_refused_total{reason}`` (a refused
+recipient, a connection over a cap, a mail over the size limit).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, AnyStr, Final
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -26,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.clock import Clock
 from gateway.config import Settings, SmtpConfig
 from gateway.delivery import Delivery, Ingest
+from gateway.metrics import Metrics
 from gateway.transports import replies
 
 log = logging.getLogger("gateway.smtp")
@@ -33,6 +36,10 @@ log = logging.getLogger("gateway.smtp")
 
 #: ``(address, trusted)`` -> the reply to RCPT; ``trusted``: the peer may reach internal mailboxes.
 RecipientCheck = Callable[[str, bool], str]
+
+#: The label of ``gateway_mails_refused_total`` for each refusal at RCPT.
+_REFUSED_AT_RCPT: Final = {replies.NO_SUCH_MAILBOX: "no_such_mailbox", replies.INTERNAL_ONLY: "internal_only",
+                           replies.TOO_MANY_RECIPIENTS: "too_many_recipients"}
 
 
 def recipient_check(settings: Settings) -> RecipientCheck:
@@ -53,9 +60,12 @@ class SmtpHandler:
 
     def __init__(self, ingest: Ingest, recipients: RecipientCheck, clock: Clock, *,
                  max_recipients: int, via: str = "smtp",
-                 trusts: Callable[[str, str], bool] = lambda peer, via: False) -> None:
+                 trusts: Callable[[str, str], bool] = lambda peer, via: False,
+                 metrics: Metrics | None = None) -> None:
         self._ingest, self._recipients, self._clock = ingest, recipients, clock
         self._max_recipients, self._via, self._trusts = max_recipients, via, trusts
+        # The ingest's own when none is given (the submission listener's handler).
+        self._metrics: Metrics = metrics or getattr(ingest, "metrics", None) or Metrics()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
@@ -63,8 +73,10 @@ class SmtpHandler:
         reply = self._recipients(address, trusted)
         if reply != replies.OK:
             log.info("refused RCPT %s from %s: %s", address, session.peer, reply[:3])
+            self._metrics.refused(_REFUSED_AT_RCPT.get(reply, "other"))
             return reply
         if len(envelope.rcpt_tos) >= self._max_recipients:
+            self._metrics.refused("too_many_recipients")
             return replies.TOO_MANY_RECIPIENTS
         envelope.rcpt_tos.append(address)
         return replies.OK
@@ -97,17 +109,19 @@ class ConnectionLimits:
     at its cap.
     """
 
-    def __init__(self, *, total: int, per_peer: int, exempt: Callable[[str], bool] = lambda host: False) -> None:
+    def __init__(self, *, total: int, per_peer: int, exempt: Callable[[str], bool] = lambda host: False,
+                 metrics: Metrics | None = None) -> None:
         self._total, self._per_peer, self._exempt = total, per_peer, exempt
+        self._metrics = metrics
         self._open: dict[str, int] = {}  # peer_address -> open connections
         self._warned: set[str] = set()  # peers (and "*", the total) refused since last below their cap
         self.open = 0
 
     @classmethod
-    def of(cls, config: SmtpConfig, via: str) -> ConnectionLimits:
+    def of(cls, config: SmtpConfig, via: str, metrics: Metrics | None = None) -> ConnectionLimits:
         """The caps of ``[smtp]``, exempting its trusted peers on listener ``via`` from the per-peer one."""
         return cls(total=config.max_connections, per_peer=config.max_connections_per_peer,
-                   exempt=lambda host: config.trusts(host, via))
+                   exempt=lambda host: config.trusts(host, via), metrics=metrics)
 
     def admit(self, peer: object) -> tuple[str, str | None]:
         """Count a connection from ``peer`` (its socket address): the key it
@@ -135,6 +149,8 @@ class ConnectionLimits:
             self._warned.discard("*")
 
     def _refused(self, cap: str, reply: str, key: str) -> str:
+        if self._metrics is not None:
+            self._metrics.refused("too_many_connections")
         if cap not in self._warned:  # once per episode, so a flood does not flood the log too
             self._warned.add(cap)
             log.warning("refusing connections from %s: %s (%d open in all)", key, reply[10:], self.open)
@@ -162,9 +178,10 @@ class LimitedSMTP(SMTP):
     connection over a cap gets the refusal and is closed before aiosmtpd
     starts serving it (no greeting, no task)."""
 
-    def __init__(self, handler: Any, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, limits: ConnectionLimits, metrics: Metrics | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
-        self._limits = limits
+        self._limits, self._metrics = limits, metrics
         self._counted: str | None = None  # the key this connection is counted under
         self._refused = False
 
@@ -180,6 +197,13 @@ class LimitedSMTP(SMTP):
             self._counted = key
         super().connection_made(transport)
 
+    async def push(self, status: AnyStr) -> None:
+        """aiosmtpd answers a mail over the size limit itself (``552``, at
+        MAIL's SIZE= or during DATA); this is where it can be counted."""
+        if self._metrics is not None and status[:3] in ("552", b"552"):
+            self._metrics.refused("too_big")
+        await super().push(status)
+
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
@@ -193,26 +217,28 @@ class LimitedLMTP(LimitedSMTP, LMTP):
     """The same for LMTP."""
 
 
-def server_factory(handler: SmtpHandler, config: SmtpConfig) -> Callable[[], SMTP]:
+def server_factory(handler: SmtpHandler, config: SmtpConfig, metrics: Metrics | None = None) -> Callable[[], SMTP]:
     """What ``loop.create_server`` calls for each connection: one protocol
     each, all counted in one :class:`ConnectionLimits`."""
     kind: Any = LimitedLMTP if config.lmtp else LimitedSMTP
-    limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp")
+    limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp", metrics)
 
     def make() -> SMTP:
-        return kind(handler, limits=limits, data_size_limit=config.max_message_size, enable_SMTPUTF8=True,
+        return kind(handler, limits=limits, metrics=metrics, data_size_limit=config.max_message_size,
+                    enable_SMTPUTF8=True,
                     decode_data=False, hostname=config.hostname, timeout=config.timeout,
                     ident="ticket-gateway")
 
     return make
 
 
-async def start(ingest: Ingest, settings: Settings, clock: Clock) -> asyncio.AbstractServer:
+async def start(ingest: Ingest, settings: Settings, clock: Clock, metrics: Metrics | None = None
+                ) -> asyncio.AbstractServer:
     config = settings.smtp
     handler = SmtpHandler(ingest, recipient_check(settings), clock, max_recipients=config.max_recipients,
-                          via="lmtp" if config.lmtp else "smtp", trusts=config.trusts)
+                          via="lmtp" if config.lmtp else "smtp", trusts=config.trusts, metrics=metrics)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(server_factory(handler, config), host=config.host, port=config.port)
+    server = await loop.create_server(server_factory(handler, config, metrics), host=config.host, port=config.port)
     log.info("%s listener on %s:%s", "LMTP" if config.lmtp else "SMTP", config.host, config.port)
     return server
 

@@ -8,7 +8,8 @@ Routes:
 - ``/consulta``    look a ticket up by protocol and e-mail (mails a fresh link)
 - ``/s/<token>``   accept or refuse a proposed solution
 - ``/p/<token>``   answer the satisfaction survey
-- ``/healthz``, ``/metrics``
+- ``/healthz``      up or not, for a load balancer (nothing more: the figures
+  and the deep checks are on the admin listener, :mod:`gateway.web.admin`)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from gateway.config import Settings
 from gateway.outbound.render import SHIPPED
 from gateway.services.citizen import PageAnswers
 from gateway.store.db import Database
-from gateway.web.metrics import Metrics
+from gateway.web.admin import public_healthz
 from gateway.web.pages import Pages, Site
 from gateway.web.ratelimit import SlidingWindow
 
@@ -51,15 +52,14 @@ def create_app(settings: Settings, db: Database, clock: Clock, answers: PageAnsw
                 lookups_per_ip=SlidingWindow(web.lookup_limit_per_ip, _HOUR),
                 lookups_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR),
                 links_per_protocol=SlidingWindow(web.lookup_limit_per_protocol, _HOUR))
-    pages, metrics = Pages(site), Metrics(db, clock)
+    pages = Pages(site)
     routes = [
         Route("/", pages.index),
         Route("/t/{token}", pages.track),
         Route("/consulta", pages.lookup, methods=["GET", "POST"]),
         Route("/s/{token}", pages.solution, methods=["GET", "POST"]),
         Route("/p/{token}", pages.survey, methods=["GET", "POST"]),
-        Route("/healthz", metrics.healthz),
-        Route("/metrics", metrics.metrics),
+        Route("/healthz", public_healthz(db)),
     ]
     return Starlette(routes=routes, exception_handlers={404: pages.not_found})
 
@@ -99,18 +99,27 @@ async def start(app: Starlette, settings: Settings) -> tuple[asyncio.Task[None],
     """Bind now (an address in use fails ``gateway run`` at once, naming it)
     and serve in a task of the running loop; stop with ``stop``."""
     web = settings.web
-    family = socket.AF_INET6 if ":" in web.host else socket.AF_INET
-    try:
-        sock = socket.create_server((web.host, web.port), family=family, reuse_port=False)
-    except OSError as error:
-        raise OSError(f"[web] cannot listen on {web.host}:{web.port}: {error.strerror or error}") from error
-    proxies = forwarded_allow_ips(web.trusted_proxies)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
-                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
-    server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
-    log.info("web pages on http://%s:%d", web.host, sock.getsockname()[1])
+    task, server, port = await listen(app, web.host, web.port, section="web",
+                                      proxies=forwarded_allow_ips(web.trusted_proxies))
+    log.info("web pages on http://%s:%d", web.host, port)
     return task, server
+
+
+async def listen(app: Starlette, host: str, port: int, *, section: str, proxies: list[str] | None = None
+                 ) -> tuple[asyncio.Task[None], uvicorn.Server, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port) from the running
+    loop: the task, the server, and the port bound.  ``section`` names the
+    config section in the error for an address in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, reuse_port=False)
+    except OSError as error:
+        raise OSError(f"[{section}] cannot listen on {host}:{port}: {error.strerror or error}") from error
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or [])
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=section)
+    return task, server, int(sock.getsockname()[1])
 
 
 def forwarded_allow_ips(trusted_proxies: tuple[str, ...]) -> list[str]:

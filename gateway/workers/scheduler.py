@@ -20,14 +20,17 @@ from datetime import timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway.config import ScheduleConfig
+from gateway.workers.retention import RetentionStep
 from gateway.workers.sweeps import Sweeper
 
 log = logging.getLogger("gateway.scheduler")
 
 
 class Scheduler:
-    def __init__(self, config: ScheduleConfig, sweeper: Sweeper, sender_wake: threading.Event | None = None) -> None:
+    def __init__(self, config: ScheduleConfig, sweeper: Sweeper, sender_wake: threading.Event | None = None,
+                 retention: RetentionStep | None = None) -> None:
         self.config, self.sweeper, self.sender_wake = config, sweeper, sender_wake
+        self.retention = retention  # [retention], at most once a day (workers.retention)
         self._scheduler: AsyncIOScheduler | None = None
         self.sweeps = 0  # completed sweeps, for tests and logs
 
@@ -40,6 +43,8 @@ class Scheduler:
         scheduler.add_job(self._sweep, id="deadline-sweep", **every)
         if self.sender_wake is not None:
             scheduler.add_job(self.sender_wake.set, id="outbox-retries", **every)
+        if self.retention is not None and self.retention.enabled:
+            scheduler.add_job(self._retain, id="retention", **every)
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler started: deadline sweep every %ss", self.config.interval)
@@ -48,6 +53,13 @@ class Scheduler:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    async def _retain(self) -> None:
+        assert self.retention is not None
+        try:
+            await asyncio.to_thread(self.retention.run_if_due)
+        except Exception:  # the database went away: tried again at the next wake-up
+            log.exception("retention pass failed; trying again at the next interval")
 
     async def _sweep(self) -> None:
         try:

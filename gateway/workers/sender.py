@@ -16,6 +16,10 @@ row ``sending``, and after the lease came first again, for ever.
 
 The connection itself is ``outbound.delivery``'s (a ``Deliverer``): this
 worker only claims, hands over and settles.
+
+Each attempt is logged once (``delivery``: outbox id, the recipients'
+domains, never their addresses, result sent/deferred/failed, SMTP code,
+attempt, ms) and counted in ``gateway_deliveries_total{result}``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -30,6 +35,7 @@ from typing import Final
 from gateway.clock import Clock
 from gateway.config import OutboundConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError
+from gateway.metrics import Metrics
 from gateway.outbound.delivery import Deliverer
 from gateway.store import outbox, tickets
 from gateway.store.db import Database
@@ -41,6 +47,8 @@ _LEASE: Final = timedelta(minutes=10)
 #: Characters kept out of the reasons we store: PostgreSQL refuses NUL in
 #: text, and a line break would forge lines in the timeline and the logs.
 _UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f]")
+#: An address in a relay's words, for the log: only its domain is kept.
+_ADDRESS: Final = re.compile(r"[^\s<>()\[\]'\",;:@]+@(?=[A-Za-z0-9\[])")
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,10 @@ class _Claimed:
 
 
 class Sender:
-    def __init__(self, db: Database, config: OutboundConfig, deliverer: Deliverer, clock: Clock) -> None:
+    def __init__(self, db: Database, config: OutboundConfig, deliverer: Deliverer, clock: Clock, *,
+                 metrics: Metrics | None = None) -> None:
         self.db, self.config, self.deliverer, self.clock = db, config, deliverer, clock
+        self.metrics = metrics or Metrics()
         self.wake = threading.Event()
 
     def run_once(self, limit: int = 1000) -> int:
@@ -66,7 +76,11 @@ class Sender:
             if not claimed:
                 break
             for mail in claimed:
-                self._settle_alone(mail, self._try(mail))
+                started = time.perf_counter()
+                error = self._try(mail)
+                seconds = time.perf_counter() - started
+                self._settle_alone(mail, error)
+                self._attempted(mail, error, seconds)
             tried += len(claimed)
         return tried
 
@@ -94,6 +108,23 @@ class Sender:
             log.exception("outbox #%d (%s): delivery raised %s", mail.id, mail.kind, type(error).__name__)
             return PermanentDeliveryError(f"cannot be delivered: {type(error).__name__}: {error}")
         return None
+
+    def _attempted(self, mail: _Claimed, error: DeliveryError | None, seconds: float) -> None:
+        """The ``delivery`` log line and counter of one attempt."""
+        result = "sent" if error is None else "failed" if self._final(mail, error) else "deferred"
+        self.metrics.deliveries.labels(result).inc()
+        code = _smtp_code(error) if error is not None else 250 if self.config.mode == "smtp" else None
+        domains = ",".join(sorted({rcpt.rpartition("@")[2].lower() for rcpt in mail.rcpt_tos}))
+        ms = round(seconds * 1000, 1)
+        level, after = logging.INFO, ""
+        if result == "failed":
+            level, after = logging.ERROR, f" for good: {_ADDRESS.sub('…@', str(error))}"
+        elif result == "deferred":
+            level, after = logging.WARNING, f", retry in {self._delay(mail):.0f}s: {_ADDRESS.sub('…@', str(error))}"
+        log.log(level, "delivery outbox #%d (%s to %s) attempt %d %s%s, %.1f ms%s", mail.id, mail.kind, domains,
+                mail.attempts, result, f" (SMTP {code})" if code else "", ms, after,
+                extra={"event": "delivery", "outbox_id": mail.id, "kind": mail.kind, "to_domain": domains,
+                       "result": result, "smtp_code": code, "attempt": mail.attempts, "ms": ms})
 
     def _settle_alone(self, mail: _Claimed, error: DeliveryError | None) -> None:
         """Write the row's fate; if that fails, write the bare status, and if
@@ -126,17 +157,17 @@ class Sender:
             row.status, row.last_error = "queued", _printable(str(error))
             if self._final(mail, error):
                 row.status = "failed"
-                log.error("outbox #%d (%s to %s) failed for good: %s", mail.id, mail.kind, row.first_rcpt, error)
                 ticket = tickets.by_id(tx, row.ticket_id) if row.ticket_id else None
                 if ticket is not None:
                     tickets.add_event(tx, ticket, at=now, actor="gateway", kind=EventKind.DELIVERY_FAILED.value,
                                       note=_printable(f"{mail.kind} to {', '.join(mail.rcpt_tos)} "
                                                       f"not delivered: {error}"))
                 return
-            delay = min(self.config.retry_initial * 2 ** (mail.attempts - 1), self.config.retry_max)
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            log.warning("outbox #%d (%s to %s) attempt %d failed, retry in %ss: %s",
-                        mail.id, mail.kind, row.first_rcpt, mail.attempts, delay, error)
+            row.next_attempt_at = now + timedelta(seconds=self._delay(mail))
+
+    def _delay(self, mail: _Claimed) -> float:
+        """Seconds until the next attempt after a temporary failure: doubling, up to ``retry_max``."""
+        return float(min(self.config.retry_initial * 2 ** (mail.attempts - 1), self.config.retry_max))
 
     def _final(self, mail: _Claimed, error: DeliveryError) -> bool:
         """Whether this failure ends the row's tries (a queued row is retried)."""
@@ -161,6 +192,15 @@ class Sender:
                 log.exception("sender pass failed; trying again shortly")
             self.wake.wait(self.config.poll_interval)
             self.wake.clear()
+
+
+def _smtp_code(error: DeliveryError) -> int | None:
+    """The relay's reply code behind ``error``, when it answered one."""
+    cause = error.__cause__
+    code = getattr(cause, "code", None)
+    if code is None and getattr(cause, "recipients", None):  # every recipient refused: the first one's
+        code = getattr(cause.recipients[0], "code", None)  # type: ignore[union-attr]
+    return code if isinstance(code, int) else None
 
 
 def _printable(text: str, limit: int = 2000) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.clock import Clock
+from gateway.metrics import Metrics
 from gateway.services.due import DueActions
 from gateway.store import due
 from gateway.store.db import Database, Transaction
@@ -60,8 +61,9 @@ class SweepResult:
 
 class Sweeper:
     def __init__(self, db: Database, service: DueActions, clock: Clock, *, batch_size: int = 1000,
-                 group_size: int = 32) -> None:
+                 group_size: int = 32, metrics: Metrics | None = None) -> None:
         self.db, self.service, self.clock, self.batch_size = db, service, clock, batch_size
+        self.metrics = metrics or Metrics()
         self.group_size = max(1, group_size)
 
     def run_once(self, now: datetime | None = None, *, limit: int | None = None) -> SweepResult:
@@ -77,6 +79,8 @@ class Sweeper:
                                      what="due tickets", redo="acting on them"):
             result.add(outcome)
         result.seconds = time.perf_counter() - started
+        for kind, count in result.done.items():  # committed: run_in_groups adds only what went through
+            self.metrics.sweep_actions.labels(kind).inc(count)
         if result.found:
             log.info(result.summary())
         return result

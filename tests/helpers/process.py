@@ -17,7 +17,8 @@ GATEWAY = [sys.executable, "-m", "gateway"]
 
 
 def write_config(tmp_path: Path, *, storage_url: str | None = None, port: int | None = None,
-                 extra: str = "") -> Path:
+                 admin_port: int = 0, extra: str = "") -> Path:
+    """``admin_port``: 0 (the default) binds any free port, never 8026, so gateways run side by side."""
     config = tmp_path / "gateway.toml"
     web_port = free_port()  # never the default 8080: tests run side by side
     config.write_text(f"""
@@ -30,6 +31,9 @@ port = {port or free_port()}
 [web]
 port = {web_port}
 base_url = "http://127.0.0.1:{web_port}"
+
+[admin]
+port = {admin_port}
 
 [outbound]
 path = "{tmp_path}/outbox"
@@ -62,16 +66,21 @@ def run(config: Path, *args: str, stdin: bytes | None = None, timeout: float = 6
 class GatewayProcess:
     """``gateway run`` in a child process that a test may kill at any moment."""
 
-    def __init__(self, config: Path, log: Path, *, options: tuple[str, ...] = ()) -> None:
-        """``options`` go before the command, as ``gateway -v run``."""
-        self.config, self.log, self.options = config, log, options
+    def __init__(self, config: Path, log: Path, *, options: tuple[str, ...] = (), only: str = "",
+                 gateway: tuple[str, ...] = (), env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        """``options`` go before the command, as ``gateway -v run``; ``only`` is ``run --only``;
+        ``gateway``, ``env`` and ``cwd``: another installation's command (the wheel's) and where it runs."""
+        self.config, self.log, self.options, self.only = config, log, options, only
+        self.gateway, self.env, self.cwd = gateway or tuple(GATEWAY), env, cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
         with self.log.open("ab") as handle:  # the child keeps its own copy
-            self.process = subprocess.Popen([*GATEWAY, *self.options, "--config", str(self.config), "run"],
+            command = [*self.gateway, *self.options, "--config", str(self.config), "run",
+                       *(("--only", self.only) if self.only else ())]
+            self.process = subprocess.Popen(command, cwd=self.cwd,
                                             stdout=handle, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                            env={**(self.env or os.environ), "PYTHONUNBUFFERED": "1"})
         port = smtp_port(self.config)
 
         def listening() -> bool:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+
+import pytest
 
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.process import run, write_config
+from tests.helpers.servers import free_port
 
 
 def test_tickets_list_and_show_json_hold_what_design_promises(tmp_path):
@@ -60,3 +65,188 @@ def test_check_config_reports_a_broken_template(tmp_path):
     config.write_text(config.read_text() + f'\n[templates]\npath = "{tmp_path / "templates"}"\n')
     result = run(config, "check-config")
     assert result.returncode == 2 and b"protocolo_inexistente" in result.stderr
+
+
+def _no_traceback(result) -> None:
+    assert b"Traceback" not in result.stderr and b"Traceback" not in result.stdout, result.stderr.decode()
+
+
+def test_tickets_list_takes_a_status_by_value_or_by_label_and_prints_a_header(tmp_path):
+    config = write_config(tmp_path)
+    assert run(config, "ingest", stdin=make_mail(subject="Erro no cadastro")).returncode == 0
+    for asked in ("novo", "NEW"):
+        listed = run(config, "tickets", "list", "--status", asked)
+        assert listed.returncode == 0, listed.stderr
+        header, row = listed.stdout.decode().splitlines()
+        assert header.split() == ["PROTOCOL", "STATUS", "REQUESTER", "SUBJECT"]
+        assert row.startswith("ATD-") and "Novo" in row and "Erro no cadastro" in row
+    for asked in ("Em Atendimento", "solucao PROPOSTA (validar)"):
+        empty = run(config, "tickets", "list", "--status", asked)
+        assert empty.returncode == 0 and empty.stdout == b"", (asked, empty.stdout)
+        assert b"no tickets with status" in empty.stderr
+
+
+def test_tickets_list_refuses_an_unknown_status_listing_the_choices(tmp_path):
+    config = write_config(tmp_path)
+    result = run(config, "tickets", "list", "--status", "nada")
+    assert result.returncode == 2 and result.stdout == b""
+    words = result.stderr.decode()
+    assert "'nada' is not a ticket status" in words
+    assert all(choice in words for choice in ("new (Novo)", "open (Em andamento)", "closed (Fechado)"))
+
+
+def test_tickets_show_prints_the_messages_with_personal_data_masked_unless_revealed(tmp_path):
+    config = write_config(tmp_path)
+    first = make_mail(subject="Erro no cadastro", sender="Ana <ana.39053344705@example.org>",
+                      body="Meu CPF é 390.533.447-05.\nSegunda linha.\nTerceira.\nQuarta linha, cortada.\n")
+    assert run(config, "ingest", stdin=first).returncode == 0
+    [listed] = json.loads(run(config, "tickets", "list", "--json").stdout)
+    shown = run(config, "tickets", "show", listed["protocol"])
+    assert shown.returncode == 0
+    text = shown.stdout.decode()
+    assert "messages (3):" in text and "events (1):" in text  # the mail, the ack, the team's notice
+    assert " in  requester " in text and "Meu CPF é ***.533.447-**." in text and "Terceira." in text
+    assert "Quarta linha" not in text and "1 more line(s)" in text
+    assert "39053344705" not in text and "390.533.447-05" not in text
+    revealed = run(config, "tickets", "show", listed["protocol"], "--reveal").stdout.decode()
+    assert "ana.39053344705@example.org" in revealed and "390.533.447-05" in revealed
+
+
+def _quarantined_mail(config) -> tuple[bytes, int]:
+    """A mail with neither From nor envelope sender (nobody to answer): quarantined."""
+    lines = make_mail(subject="CPF 390.533.447-05 no cadastro").split(b"\r\n")
+    raw = b"\r\n".join(line for line in lines if not line.startswith(b"From:"))
+    assert run(config, "ingest", stdin=raw).returncode == 0
+    [entry] = json.loads(run(config, "quarantine", "list", "--json").stdout)
+    return raw, entry["id"]
+
+
+def test_quarantine_show_gives_reason_headers_size_and_the_raw_mail(tmp_path):
+    config = write_config(tmp_path)
+    raw, entry = _quarantined_mail(config)
+    shown = run(config, "quarantine", "show", str(entry))
+    assert shown.returncode == 0
+    text = shown.stdout.decode()
+    assert f"quarantine #{entry} (waiting)" in text and "reason: no sender address" in text
+    assert f"size: {len(raw)} bytes" in text and "raw mail: table inbox, id 1, in sqlite:///" in text
+    assert "Subject: CPF ***.533.447-** no cadastro" in text and "390.533.447-05" not in text
+    assert run(config, "quarantine", "show", str(entry), "--raw").stdout == raw
+    missing = run(config, "quarantine", "show", "999")
+    assert missing.returncode == 1 and b"no quarantined mail #999" in missing.stderr
+
+
+def test_a_release_that_fails_again_exits_1_and_names_the_new_entry(tmp_path):
+    config = write_config(tmp_path)
+    _raw, entry = _quarantined_mail(config)
+    released = run(config, "quarantine", "release", str(entry))
+    assert released.returncode == 1
+    [again] = json.loads(run(config, "quarantine", "list", "--json").stdout)
+    assert again["id"] != entry and f"quarantined again as #{again['id']}".encode() in released.stderr
+
+
+def test_quarantine_discard_asks_first_then_deletes_the_bytes_and_keeps_an_audit_line(tmp_path):
+    config = write_config(tmp_path)
+    _raw, entry = _quarantined_mail(config)
+    declined = run(config, "quarantine", "discard", str(entry), stdin=b"n\n")
+    assert declined.returncode == 1 and b"not discarded" in declined.stderr
+    assert len(json.loads(run(config, "quarantine", "list", "--json").stdout)) == 1
+
+    discarded = run(config, "quarantine", "discard", str(entry), "--yes")
+    assert discarded.returncode == 0 and b"discarded by " in discarded.stdout
+    assert json.loads(run(config, "quarantine", "list", "--json").stdout) == []
+    shown = json.loads(run(config, "quarantine", "show", str(entry), "--json").stdout)
+    assert shown["state"] == "discarded" and shown["raw"] == "deleted (discarded)"
+    assert shown["note"].startswith("discarded by ") and "no sender address" in shown["note"]
+    assert run(config, "quarantine", "show", str(entry), "--raw").returncode == 1
+    twice = run(config, "quarantine", "discard", str(entry), "--yes")
+    assert twice.returncode == 1
+
+
+@pytest.mark.parametrize(("replace", "words"), [
+    (("[smtp]\nport = ", "[smtp]\nport = 99999\n#"), b"smtp.port: 99999 is not a TCP port"),
+    (('url = "sqlite:///', 'url = "postgres://gw:senha@127.0.0.1/gw"\n#'),
+     b'write url = "postgresql+psycopg://gw:***@127.0.0.1/gw"'),
+])
+def test_check_config_and_run_refuse_a_bad_port_or_url_in_one_line(tmp_path, replace, words):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(*replace, 1))
+    for command in ("check-config", "run"):
+        result = run(config, command)
+        assert result.returncode == 2 and words in result.stderr, result.stderr
+        assert len(result.stderr.decode().strip().splitlines()) == 1 and b"senha" not in result.stderr
+        _no_traceback(result)
+
+
+def test_check_config_connects_to_the_database_and_reports_a_failure_in_one_line(tmp_path):
+    closed = free_port()  # nothing listens there
+    config = write_config(tmp_path, storage_url=f"postgresql+psycopg://gw:senha@127.0.0.1:{closed}/gw")
+    result = run(config, "check-config")
+    assert result.returncode == 2
+    [line] = result.stderr.decode().strip().splitlines()
+    assert line.startswith("database error: ") and "storage.url" in line and f"127.0.0.1:{closed}" in line
+    assert "senha" not in line
+    _no_traceback(result)
+    good = run(write_config(tmp_path), "check-config")
+    assert good.returncode == 0 and b"storage: sqlite:///" in good.stdout
+
+
+@pytest.mark.parametrize("section", ["smtp", "web"])
+def test_run_names_a_port_in_use_and_exits_2(tmp_path, section):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, port=port if section == "smtp" else None)
+        if section == "web":
+            config.write_text(re.sub(r"(\[web\]\nport = )\d+", rf"\g<1>{port}", config.read_text()))
+        result = run(config, "run", timeout=60)
+    assert result.returncode == 2
+    [line] = result.stderr.decode().strip().splitlines()
+    assert line == (f"gateway run: [{section}] port {port} on 127.0.0.1 is in use (Address already in use); "
+                    f"change [{section}] port or stop the other process")
+    _no_traceback(result)
+
+
+_BANNER_SCRIPT = """
+from gateway.cli.serve import print_welcome
+from gateway.config import load_settings
+path = {path!r}
+print_welcome(load_settings(path, overrides=None if path else
+                            {{"storage": {{"url": "postgresql+psycopg://gw:senha@127.0.0.1/gw"}}}}))
+print("END")
+"""
+
+
+def _banner(path: str | None, *, terminal: bool) -> str:
+    """What print_welcome writes to a terminal (a pseudo-terminal) or a pipe."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", _BANNER_SCRIPT.format(path=path)]
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
+    if not terminal:
+        return subprocess.run(command, capture_output=True, timeout=60, env=env, check=True).stdout.decode()
+    controller, terminal_end = pty.openpty()
+    with subprocess.Popen(command, stdout=terminal_end, stderr=subprocess.DEVNULL, env=env) as child:
+        os.close(terminal_end)
+        output = b""
+        while b"END" not in output:  # bounded: the child ends, and then read fails
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        child.wait(timeout=60)
+    os.close(controller)
+    return output.decode()
+
+
+def test_the_banner_shows_only_on_a_terminal_with_the_embedded_defaults_and_masks_passwords(tmp_path):
+    shown = _banner(None, terminal=True)
+    assert "Send a first mail" in shown and "gw:***@127.0.0.1/gw" in shown and "senha" not in shown
+    assert "Send a first mail" not in _banner(None, terminal=False)
+    assert "Send a first mail" not in _banner(str(write_config(tmp_path)), terminal=True)

@@ -1,14 +1,34 @@
-"""``gateway ingest``: the MTA pipe, with the exit codes MTAs act on."""
+"""``gateway ingest``: the MTA pipe, with the sysexits codes MTAs act on.
+
+Each exit code is checked on a real process fed through its real stdin:
+0 stored, 65 never acceptable (raw kept), 67 no recipient of ours, 75
+retry (storage down, config file broken: Postfix keeps the mail), 78 the
+command line is wrong (no config at all, unknown --mailbox).  Postfix
+bounces on 78 (tests/integration/postfix shows the deferral on 75).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.process import free_port, query, run, write_config
+from tests.helpers.process import GATEWAY, free_port, query, run, write_config
+
+ATENDIMENTO = "atendimento@example.gov.br"
+CNES_BOX = """
+[[mailbox]]
+address = "cnes@example.gov.br"
+name = "Cadastro CNES"
+protocol_prefix = "CNES"
+team = ["equipe@example.gov.br"]
+"""
 
 
 def test_a_piped_mail_is_stored_processed_and_exits_0(tmp_path):
     config = write_config(tmp_path)
-    result = run(config, "ingest", "--mailbox", "atendimento@example.gov.br", stdin=make_mail())
+    result = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail())
     assert result.returncode == 0, result.stderr.decode()
     assert query(tmp_path / "gateway.db", "select status, outcome from inbox") == [("processed", "new_ticket")]
     assert query(tmp_path / "gateway.db", "select count(*) from outbox where kind = 'ack'") == [(1,)]
@@ -18,21 +38,55 @@ def test_the_same_mail_piped_twice_has_one_effect(tmp_path):
     config = write_config(tmp_path)
     mail = make_mail()
     for _ in range(2):
-        assert run(config, "ingest", "--mailbox", "atendimento@example.gov.br", stdin=mail).returncode == 0
+        assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=mail).returncode == 0
     assert query(tmp_path / "gateway.db", "select count(*) from ticket") == [(1,)]
     assert query(tmp_path / "gateway.db", "select status from inbox order by id") == [("processed",), ("duplicate",)]
+
+
+def test_several_recipients_as_arguments_and_options_exit_0(tmp_path):
+    """Postfix's ``-- ${recipient}`` expands to one argument per recipient;
+    the README's old line died on the second one ("unexpected extra argument", exit 2)."""
+    config = write_config(tmp_path, extra=CNES_BOX)
+    result = run(config, "ingest", "--sender", "ana.souza@example.org", "--recipient", ATENDIMENTO,
+                 "--", "cnes@example.gov.br", "atendimento+ATD@example.gov.br",
+                 stdin=make_mail(to=f"{ATENDIMENTO}, cnes@example.gov.br"))
+    assert result.returncode == 0, result.stderr.decode()
+    [(rcpt_tos, mail_from, via)] = query(tmp_path / "gateway.db", "select rcpt_tos, mail_from, via from inbox")
+    assert json.loads(rcpt_tos) == [ATENDIMENTO, "cnes@example.gov.br", "atendimento+ATD@example.gov.br"]
+    assert (mail_from, via) == ("ana.souza@example.org", "pipe")
+
+
+def test_the_mbox_from_line_is_taken_off_and_its_sender_used(tmp_path):
+    """Postfix's flags=F puts "From sender date" before the mail: no part of the mail."""
+    config = write_config(tmp_path)
+    mail = make_mail()
+    result = run(config, "ingest", ATENDIMENTO,
+                 stdin=b"From ana.souza@example.org  Mon Nov 23 12:00:01 2026\n" + mail)
+    assert result.returncode == 0, result.stderr.decode()
+    assert query(tmp_path / "gateway.db", "select raw, mail_from, outcome from inbox") == [
+        (mail, "ana.souza@example.org", "new_ticket")]
+
+
+def test_the_command_line_sender_wins_and_mailer_daemon_is_the_null_sender(tmp_path):
+    config = write_config(tmp_path)
+    run(config, "ingest", "--sender", "joao@example.org", ATENDIMENTO,
+        stdin=b"From ana.souza@example.org  Mon Nov 23 12:00:01 2026\n" + make_mail())
+    run(config, "ingest", ATENDIMENTO, stdin=b"From MAILER-DAEMON  Mon Nov 23 12:00:02 2026\n" + make_mail())
+    assert query(tmp_path / "gateway.db", "select mail_from from inbox order by id") == [("joao@example.org",), ("",)]
+
+
+def test_a_from_header_is_not_taken_for_a_from_line(tmp_path):
+    config = write_config(tmp_path)
+    mail = make_mail()
+    assert mail.startswith(b"From: ")
+    assert run(config, "ingest", ATENDIMENTO, stdin=mail).returncode == 0
+    assert query(tmp_path / "gateway.db", "select raw, mail_from from inbox") == [(mail, "")]
 
 
 def test_empty_input_exits_65(tmp_path):
     result = run(write_config(tmp_path), "ingest", stdin=b"")
     assert result.returncode == 65
     assert b"empty input" in result.stderr
-
-
-def test_unknown_mailbox_exits_65_naming_it(tmp_path):
-    result = run(write_config(tmp_path), "ingest", "--mailbox", "nobody@example.gov.br", stdin=make_mail())
-    assert result.returncode == 65
-    assert b"nobody@example.gov.br" in result.stderr
 
 
 def test_oversized_mail_exits_65_and_is_kept_on_disk(tmp_path):
@@ -50,11 +104,45 @@ def test_storage_down_exits_75_so_the_mta_retries(tmp_path):
     down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
     result = run(write_config(tmp_path, storage_url=down), "ingest", stdin=make_mail())
     assert result.returncode == 75, result.stderr.decode()[-2000:]
+    assert b"cannot open storage" in result.stderr
 
 
-def test_bad_config_exits_75_and_names_the_key(tmp_path):
+def test_no_config_exits_78_instead_of_filling_a_stray_database(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
+    result = subprocess.run([*GATEWAY, "ingest", ATENDIMENTO], input=make_mail(), capture_output=True,
+                            cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 78
+    assert b"--config" in result.stderr and b"GATEWAY_CONFIG" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing may be created where the pipe happens to run"
+
+
+def test_gateway_config_in_the_environment_is_enough(tmp_path):
+    config = write_config(tmp_path)
+    result = subprocess.run([*GATEWAY, "ingest", ATENDIMENTO], input=make_mail(), capture_output=True,
+                            cwd="/", env={**os.environ, "GATEWAY_CONFIG": str(config)}, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert query(tmp_path / "gateway.db", "select count(*) from ticket") == [(1,)]
+
+
+def test_bad_config_file_exits_75_so_the_mail_waits_and_names_the_key(tmp_path):
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nprot = 25\n"))
     result = run(config, "ingest", stdin=make_mail())
     assert result.returncode == 75
     assert b"smtp.prot" in result.stderr and b"unknown key" in result.stderr
+
+
+def test_unknown_mailbox_exits_78_naming_it(tmp_path):
+    """The MTA's line and our config disagree: the operator must act, the mail waits."""
+    result = run(write_config(tmp_path), "ingest", "--mailbox", "nobody@example.gov.br", stdin=make_mail())
+    assert result.returncode == 78
+    assert b"nobody@example.gov.br" in result.stderr
+
+
+def test_recipients_none_of_ours_exit_67_naming_them(tmp_path):
+    """The MTA's maps are stale: "addressee unknown", and what to regenerate."""
+    result = run(write_config(tmp_path), "ingest", "--", "ninguem@example.gov.br", stdin=make_mail())
+    assert result.returncode == 67
+    assert b"ninguem@example.gov.br" in result.stderr and b"mta-config postfix" in result.stderr
+    database = tmp_path / "gateway.db"
+    assert not database.exists() or query(database, "select count(*) from inbox") == [(0,)]

@@ -48,6 +48,9 @@ port = {smtp_port}
 port = {web_port}
 {web or f'base_url = "http://127.0.0.1:{web_port}"'}
 
+[admin]
+port = 0
+
 [outbound]
 path = "{tmp_path}/outbox"
 

@@ -4,16 +4,21 @@ whichever handler writes it (handlers added later included)."""
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from gateway.logs import MaskingFormatter, mask_records
+from gateway.logs import JournalFormatter, JsonFormatter, MaskingFormatter, mask_records, priority
 from tests.unit.rules.rule_helpers import generate_cpf
 
 CPF = generate_cpf(random.Random(7))  # 123.456.789-09 shape
@@ -111,3 +116,99 @@ def test_an_uncaught_exception_is_logged_masked(where: str):
     assert f"ValueError: cpf {MASKED}" in result.stderr, result.stderr
     assert CPF not in result.stderr
     assert ("uncaught exception" if where == "main" else "thread worker failed") in result.stderr
+
+
+# -- [log] format = "json", journald, levels ------------------------------------
+
+def _json_record(**extra: object) -> logging.LogRecord:
+    try:
+        raise ValueError(f"requester {CPF}")
+    except ValueError:
+        exc_info = sys.exc_info()
+    return logging.makeLogRecord({"name": "gateway.ingest", "levelno": logging.WARNING, "levelname": "WARNING",
+                                  "msg": "processed #%d for %s", "args": (7, f"{DIGITS}@cidada.example"),
+                                  "exc_info": exc_info, "created": 1_795_000_000.25, **extra})
+
+
+def test_a_json_line_has_time_level_logger_message_and_the_extra_fields_as_keys():
+    line = JsonFormatter().format(_json_record(inbox_id=7, outcome="new_ticket", ms=12.5, protocol=None))
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["time"] == "2026-11-18T11:06:40.250Z"
+    assert datetime.fromisoformat(data["time"].replace("Z", "+00:00")).tzinfo is not None
+    assert (data["level"], data["logger"]) == ("warning", "gateway.ingest")
+    assert data["message"].startswith("processed #7 for ***")
+    assert (data["inbox_id"], data["outcome"], data["ms"], data["protocol"]) == (7, "new_ticket", 12.5, None)
+    assert "ValueError: requester" in data["exception"]
+
+
+def test_json_masks_the_message_the_extra_fields_and_the_traceback():
+    line = JsonFormatter().format(_json_record(peer=f"cpf {CPF}", nested={"to": [f"{DIGITS}@cidada.example"]}))
+    assert CPF not in line and DIGITS not in line, line
+    data = json.loads(line)
+    assert data["peer"] == f"cpf {MASKED}" and data["nested"] == {"to": [f"***{DIGITS[3:9]}**@cidada.example"]}
+    assert data["exception"].endswith(f"ValueError: requester {MASKED}")
+
+
+def test_journald_lines_carry_the_syslog_priority_and_no_timestamp():
+    record = logging.makeLogRecord({"name": "gateway.app", "levelno": logging.WARNING, "levelname": "WARNING",
+                                    "msg": "cpf %s", "args": (CPF,)})
+    assert JournalFormatter().format(record) == f"<4>WARNING gateway.app: cpf {MASKED}"
+    assert [priority(level) for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR,
+                                          logging.CRITICAL)] == [7, 6, 4, 3, 2]
+
+
+_APPLY = textwrap.dedent("""
+    import logging, sys
+    from gateway import logs
+    from gateway.config.settings import LogConfig
+    logs.configure(verbose={verbose})
+    logs.apply(LogConfig(format="{format}", level="{level}"), verbose={verbose})
+    logging.getLogger("apscheduler.executors.default").info("Running job every minute")
+    logging.getLogger("uvicorn.error").info("uvicorn chatter")
+    logging.getLogger("gateway.ingest").info("accepted #1", extra={{"inbox_id": 1, "peer": "cpf {cpf}"}})
+    logging.getLogger("gateway.sender").warning("delivery deferred", extra={{"outbox_id": 2}})
+    raise ValueError("cpf {cpf}")
+""")
+
+
+def _run_applied(tmp_path: Path, *, format: str = "text", level: str = "info", verbose: bool = False,
+                 journal: str | None = None) -> str:
+    """A child that configures logging, applies ``[log]`` and logs; what it wrote to stderr (a file)."""
+    script = _APPLY.format(verbose=verbose, format=format, level=level, cpf=CPF)
+    stderr = tmp_path / "stderr.log"
+    environment = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
+    with stderr.open("wb") as handle:
+        if journal == "this file":
+            status = os.fstat(handle.fileno())
+            environment["JOURNAL_STREAM"] = f"{status.st_dev}:{status.st_ino}"
+        elif journal is not None:
+            environment["JOURNAL_STREAM"] = journal
+        subprocess.run([sys.executable, "-c", script], stderr=handle, timeout=60, env=environment, check=False)
+    return stderr.read_text(encoding="utf-8")
+
+
+def test_json_format_writes_one_object_per_line_and_libraries_stay_quiet(tmp_path: Path):
+    written = _run_applied(tmp_path, format="json")
+    lines = [json.loads(line) for line in written.splitlines()]  # every line parses: tracebacks inside
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("gateway.ingest", "accepted #1"), ("gateway.sender", "delivery deferred"), ("gateway", "uncaught exception")]
+    assert lines[0]["inbox_id"] == 1 and lines[0]["peer"] == f"cpf {MASKED}"
+    assert lines[2]["level"] == "critical" and lines[2]["exception"].endswith(f"ValueError: cpf {MASKED}")
+    assert CPF not in written
+
+
+def test_the_level_setting_and_verbose(tmp_path: Path):
+    quiet = _run_applied(tmp_path, level="warning")
+    assert "accepted #1" not in quiet and "WARNING gateway.sender: delivery deferred" in quiet
+    loud = _run_applied(tmp_path, level="warning", verbose=True)
+    assert "Running job every minute" in loud and "uvicorn chatter" in loud and "accepted #1" in loud
+
+
+def test_under_journald_text_lines_have_a_priority_and_no_timestamp(tmp_path: Path):
+    under = _run_applied(tmp_path, journal="this file").splitlines()
+    assert under[0] == "<6>INFO gateway.ingest: accepted #1", under
+    assert under[1] == "<4>WARNING gateway.sender: delivery deferred"
+    # The variable inherited by a child whose stderr is elsewhere (a file, a pipe) is not the journal.
+    elsewhere = _run_applied(tmp_path, journal="1:2").splitlines()
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO gateway.ingest: accepted #1$", elsewhere[0]), elsewhere

@@ -32,6 +32,7 @@ def submission_desk(desk_settings, tmp_path):
 
         overrides = {"storage": {"url": settings.storage.url}, "smtp": {"port": settings.smtp.port},
                      "web": {"port": settings.web.port, "base_url": settings.web.base_url},  # not 8080
+                     "admin": {"port": 0},  # not 8026
                      "outbound": {"path": settings.outbound.path, "poll_interval": 0.1},
                      "processing": {"poll_interval": 0.1},
                      "submission": {"enabled": True, "port": free_port(), "require_tls": False,

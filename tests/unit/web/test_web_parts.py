@@ -8,8 +8,11 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from gateway.store.stats import Stats
-from gateway.web import csrf, metrics, texts
+from gateway.web import admin, csrf, texts
 from gateway.web.app import as_text
 from gateway.web.ratelimit import SlidingWindow
 
@@ -64,15 +67,29 @@ def test_mail_text_loses_its_html_and_is_escaped():
     assert shown.startswith("Olá equipe") and "x &lt; y &amp;" in shown
 
 
-def test_metrics_text_format():
+def test_the_database_gauges_in_prometheus_text_format():
     now = datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
-    text = metrics.render(Stats(mails_by_status={"processed": 7, "quarantined": 1}, tickets_by_status={"open": 2},
-                                outbox_by_status={"queued": 3, "failed": 1, "weird\"status": 1}, outbox_retrying=1,
-                                outbox_oldest_queued=now - timedelta(seconds=90), deadlines_due=2,
-                                oldest_due=now - timedelta(minutes=5)), now)
-    assert 'gateway_mails_received{status="processed"} 7' in text
-    assert 'gateway_tickets{status="open"} 2' in text and 'gateway_tickets{status="closed"} 0' in text
-    assert "gateway_outbox_queue_depth 3" in text and "gateway_outbox_failed 1" in text
-    assert "gateway_outbox_oldest_queued_seconds 90" in text and "gateway_sweep_lag_seconds 300" in text
-    assert 'status="weird\\"status"' in text
-    assert text.endswith("\n")
+    collected = Stats(mails_by_status={"processed": 7, "quarantined": 1, "accepted": 4}, tickets_by_status={"open": 2},
+                      outbox_by_status={"queued": 3, "failed": 1, "weird\"status": 1}, outbox_retrying=1,
+                      outbox_oldest_queued=now - timedelta(seconds=90), deadlines_due=2,
+                      oldest_due=now - timedelta(minutes=5), oldest_pending=now - timedelta(seconds=42), outbox_due=2)
+
+    class Fixed:
+        def collect(self):
+            return admin.store_gauges(collected, now)
+
+    registry = CollectorRegistry()
+    registry.register(Fixed())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("gateway_inbox_mails", (("status", "processed"),))] == 7
+    assert samples[("gateway_inbox_backlog", ())] == 4 and samples[("gateway_quarantine_mails", ())] == 1
+    assert samples[("gateway_inbox_oldest_pending_seconds", ())] == 42
+    assert samples[("gateway_tickets", (("status", "open"),))] == 2
+    assert samples[("gateway_tickets", (("status", "closed"),))] == 0
+    assert samples[("gateway_outbox_due", ())] == 2 and samples[("gateway_outbox_retrying", ())] == 1
+    assert samples[("gateway_outbox_oldest_queued_seconds", ())] == 90
+    assert samples[("gateway_sweep_lag_seconds", ())] == 300
+    assert samples[("gateway_outbox_mails", (("status", 'weird"status'),))] == 1
+    assert "# TYPE gateway_inbox_mails gauge" in text and "gateway_mails_received" not in text

@@ -1,0 +1,95 @@
+"""store.retention's SQL on both databases: tickets made by the real
+pipeline (``Ingest.accept`` with real mails, then processing), then the
+purge and the erasure; every text and binary column of every table is
+scanned for the person's data afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+
+from gateway.app import Gateway
+from gateway.clock import FixedClock
+from gateway.delivery import Delivery
+from gateway.store import retention
+from gateway.store.models import TicketRow
+from tests.helpers.mailfactory import make_mail
+from tests.integration.operations.conftest import scan
+from tests.integration.postgres.conftest import postgres_url  # noqa: F401 - fixture
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+MAILBOX = "atendimento@example.gov.br"
+CARLA = "Carla.Dias@example.org"
+NEEDLES = ["carla.dias@example.org", "Carla Dias", "111.444.777-35", "Paralelepipedal"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def gateway(request: pytest.FixtureRequest, make_settings, tmp_path: Path) -> Iterator[Gateway]:
+    url = (f"sqlite:///{tmp_path}/gateway.db" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    node = Gateway(make_settings(storage={"url": url}), FixedClock(NOW))
+    yield node
+    node.close()
+
+
+def _deliver(gateway: Gateway, sender: str, name: str, subject: str, body: str, cc: str | None = None) -> None:
+    receipt = gateway.ingest.accept(Delivery(
+        raw=make_mail(sender=f"{name} <{sender}>", subject=subject, body=body, cc=cc), mail_from=sender,
+        rcpt_tos=(MAILBOX,), via="smtp", received_at=NOW))
+    assert receipt.accepted
+    gateway.ingest.process_pending()
+
+
+def _url(gateway: Gateway) -> str:
+    return gateway.db.url.render_as_string(hide_password=False)
+
+
+def _carla_and_davi(gateway: Gateway) -> None:
+    _deliver(gateway, CARLA, "Carla Dias", "Paralelepipedal quebrado",
+             "Sou Carla Dias, CPF 111.444.777-35. Paralelepipedal solto na rua.")
+    _deliver(gateway, "davi@example.org", "Davi Rocha", "Outro pedido", "Texto do Davi.", cc=CARLA)
+
+
+def test_forget_leaves_nothing_of_the_person_on_either_database(gateway):
+    _carla_and_davi(gateway)
+    assert scan(_url(gateway), NEEDLES)
+    counts = retention.forget(gateway.db, CARLA, at=NOW, include_open=True, dry_run=True)
+    assert scan(_url(gateway), NEEDLES), "a dry run changes nothing"
+    assert retention.forget(gateway.db, CARLA, at=NOW, include_open=True) == counts
+    assert scan(_url(gateway), NEEDLES) == []
+    assert scan(_url(gateway), ["davi@example.org"]), "Davi's ticket keeps his address"
+    with gateway.db.reading() as tx:
+        kinds = tx.scalars(text("SELECT kind FROM event WHERE kind = 'anonymised'")).all()
+        assert len(kinds) == 1 and tx.scalar(text("SELECT count(*) FROM ticket")) == 2
+
+
+def test_purge_anonymises_only_tickets_closed_before_the_date(gateway):
+    _carla_and_davi(gateway)
+    with gateway.db.transaction() as tx:  # Carla's ticket was closed a year ago; Davi's is open
+        tx.execute(update(TicketRow).where(TicketRow.requester == CARLA.lower())
+                   .values(status="closed", closed_at=NOW - timedelta(days=365)))
+        messages = tx.scalar(text("SELECT count(*) FROM message JOIN ticket ON ticket.id = message.ticket_id "
+                                  "WHERE ticket.status = 'closed'"))
+    counts = retention.purge(gateway.db, raw_before=None, closed_before=NOW - timedelta(days=30), at=NOW, why="teste")
+    assert counts["ticket"] == 1 and counts["message"] == messages >= 2  # the citizen's mail, our answers
+    with gateway.db.reading() as tx:
+        requesters = sorted(tx.scalars(select(TicketRow.requester)))
+        ids = tx.scalars(select(TicketRow.id).order_by(TicketRow.id)).all()
+    assert requesters == sorted(["davi@example.org", retention.placeholder(ids[0])])
+    assert retention.purge(gateway.db, raw_before=None, closed_before=NOW, at=NOW, why="teste") == {}
+
+
+def test_drop_raw_keeps_sizes_and_hashes(gateway):
+    _carla_and_davi(gateway)
+    with gateway.db.reading() as tx:
+        before = tx.execute(text("SELECT id, size, sha256 FROM inbox ORDER BY id")).all()
+    counts = retention.purge(gateway.db, raw_before=NOW + timedelta(seconds=1), closed_before=None, at=NOW,
+                             why="teste")
+    assert counts["inbox.raw"] == 2
+    with gateway.db.reading() as tx:
+        assert tx.execute(text("SELECT id, size, sha256 FROM inbox ORDER BY id")).all() == before
+        assert tx.scalar(text("SELECT count(*) FROM inbox WHERE length(raw) > 0")) == 0
