@@ -44,7 +44,7 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
         else:
             landed, new = intake.follow_ups.add(ctx.tx, ctx.ticket, incoming, role=role,
                                                match_reason=ctx.match_reason, ruling_as_new=ctx.ruling_as_new)
-        ctx.ticket_id = landed.id
+        ctx.ticket_id, ctx.protocol = landed.id, landed.protocol
         if new:
             return Stop(Outcome.NEW_TICKET, f"opened {landed.protocol}, linked to closed {ctx.ticket.protocol}")
         return Stop(Outcome.FOLLOW_UP, f"added to {landed.protocol} ({ctx.match_reason})")
@@ -67,7 +67,7 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
         reason = (f"{incoming.sender} is not on this ticket and quoted its protocol" if role is Role.STRANGER
                   else f"the requester wrote again after the ticket was {previous.status}")
     ticket = intake.opening.open_ticket(ctx.tx, incoming, previous=previous, previous_reason=reason)
-    ctx.ticket_id = ticket.id
+    ctx.ticket_id, ctx.protocol = ticket.id, ticket.protocol
     return Stop(Outcome.NEW_TICKET, f"opened {ticket.protocol}")
 
 

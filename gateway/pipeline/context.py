@@ -74,6 +74,7 @@ class MailContext:
     trace: list[TraceEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ticket_id: int | None = None  # act: the ticket the mail ended in
+    protocol: str | None = None  # act: that ticket's protocol (the log line and the metrics need no query)
     _evidence: Evidence | None = field(default=None, repr=False)
 
     @property

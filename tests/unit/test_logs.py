@@ -105,6 +105,22 @@ def test_the_formatter_masks_what_it_writes_even_from_an_unmasked_record():
     assert CPF not in written and DIGITS not in written and "RuntimeError: bad " + MASKED in written
 
 
+
+
+def test_a_masked_record_is_read_again_when_the_format_shows_other_fields(masked_records):
+    """The formatter skips its second pass only for a record masked where it
+    was made and a format of fields that hold no mail text: a format that
+    shows, say, the thread's name is masked whole as before."""
+    logger = logging.getLogger("gateway.test")
+    record = logger.makeRecord("gateway.test", logging.INFO, __file__, 1, "mail of %s", (f"{DIGITS}@cidada.example",),
+                               None)
+    record.threadName = f"imap {CPF}"
+    assert DIGITS not in MaskingFormatter("%(name)s: %(message)s").format(record)
+    written = MaskingFormatter("%(threadName)s %(message)s").format(record)
+    assert CPF not in written and DIGITS not in written, written
+    extra = logger.makeRecord("gateway.test", logging.INFO, __file__, 1, "accepted #%d", (1,), None,
+                              extra={"peer": f"{DIGITS}@cidada.example"})
+    assert DIGITS not in JsonFormatter().format(extra), "extra= fields are masked on a masked record too"
 @pytest.mark.parametrize("where", ["main", "thread"])
 def test_an_uncaught_exception_is_logged_masked(where: str):
     raising = f"raise ValueError('cpf {CPF}')"
