@@ -18,7 +18,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -82,6 +82,9 @@ class Gateway:
         self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")
         self.scheduler: Scheduler | None = None  # role "schedule", while serving
         self.admin_port: int | None = None  # role "admin": the port bound, while serving ([admin] port 0: any)
+        # Whether a SIGHUP came while starting (`gateway run` sets cli.signals.take_hangup):
+        # the rules are then reloaded once the loop takes the signal over.
+        self.pending_reload: Callable[[], bool] = lambda: False
 
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
@@ -195,3 +198,5 @@ def _install_signal_handlers(gateway: Gateway) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gateway.stopping.set)
     loop.add_signal_handler(signal.SIGHUP, gateway.reload_rules)
+    if gateway.pending_reload():  # a SIGHUP came while starting: applied once, now that it is safe
+        gateway.reload_rules()

@@ -11,7 +11,17 @@ one transaction, redone a mail at a time if one fails
 loses nothing, because processing resumes from the inbox at start.
 
 A step that raises does not lose the mail: the transaction rolls back and
-a fresh one records a quarantine row naming the step and the error.
+a fresh one records a quarantine row naming the step and the error.  A
+storage error (disk full, database unavailable, lock timeout, conflict:
+:mod:`gateway.store.faults`) is not the mail's fault: the mail stays
+accepted, the error is logged and counted
+(``gateway_storage_errors_total{kind}``, ``/healthz``), and
+:class:`StorageUnavailable` stops the pass so that the worker backs off and
+tries again; only what fails on its own content is quarantined.
+
+Processing stops between groups when asked (``stop``, set on SIGTERM): the
+group in hand is finished and committed, the rest stays accepted for the
+next start.
 
 Each accepted mail is logged once (``accepted``: transport, peer, inbox id,
 Message-ID, size, ms) after its peer has its answer, and each processed
@@ -38,11 +48,13 @@ from typing import Final
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.delivery import Delivery, Receipt, ReceiptStatus
+from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
 from gateway.pipeline import runner
 from gateway.pipeline.context import MailContext, Outcome, Stop
-from gateway.store import inbox, tickets
+from gateway.store import inbox
 from gateway.store.db import Database, Transaction
+from gateway.store.faults import storage_fault
 from gateway.workers.groups import run_in_groups
 
 log = logging.getLogger("gateway.ingest")
@@ -190,6 +202,7 @@ class Ingest:
             ids = self._inbox_writer.insert(rows)
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store %d mail(s): %s", len(batch), error)
+            self.metrics.storage_error(storage_fault(error) or "unavailable", "acceptance", error)
             failed = Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {error}")
             _answer([(waiter, failed) for _, waiter, _ in batch])
             self.metrics.mails_refused.labels("storage_unavailable").inc(len(batch))
@@ -214,31 +227,37 @@ class Ingest:
 
     # -- processing -------------------------------------------------------
 
-    def iter_pending(self, limit: int | None = None) -> Iterator[Processed]:
+    def iter_pending(self, limit: int | None = None, stop: threading.Event | None = None) -> Iterator[Processed]:
         """Process accepted mails, oldest first, until none is left (or
-        ``limit``), yielding each result once it is committed."""
+        ``limit``, or ``stop`` is set), yielding each result once it is
+        committed.  ``stop`` is looked at between groups: a group begun is
+        finished, and the next one is not begun."""
         done, after = 0, 0
-        while limit is None or done < limit:
+        while (limit is None or done < limit) and not (stop is not None and stop.is_set()):
             with self.db.transaction() as tx:
                 ids = inbox.pending_ids(tx, self.settings.processing.batch_size, after=after)
             if not ids:
                 return
             if limit is not None:
                 ids = ids[:limit - done]
-            for result in run_in_groups(ids, self.settings.processing.group_size, together=self._process_group,
-                                        alone=self.process_one, log=log, what="mails", redo="processing them"):
+            groups = run_in_groups(ids, self.settings.processing.group_size, together=self._process_group,
+                                   alone=self.process_one, log=log, what="mails", redo="processing them")
+            for result in groups:  # lazily: the next group starts only when its first result is asked for
                 if result is not None:
                     done += 1
                     yield result
+                if stop is not None and stop.is_set():
+                    log.info("processing stopped: %d mail(s) processed in this pass, the rest stays accepted", done)
+                    return
             after = ids[-1]
 
     def process_pending(self, limit: int | None = None) -> list[Processed]:
         """All the results, for callers that look at them (tests, small batches)."""
         return list(self.iter_pending(limit))
 
-    def drain(self, limit: int | None = None) -> int:
+    def drain(self, limit: int | None = None, stop: threading.Event | None = None) -> int:
         """Process the backlog keeping nothing per mail (memory stays flat)."""
-        return sum(1 for _ in self.iter_pending(limit))
+        return sum(1 for _ in self.iter_pending(limit, stop))
 
     def process_one(self, inbox_id: int) -> Processed | None:
         """Run the pipeline for one accepted mail in its own transaction."""
@@ -251,6 +270,15 @@ class Ingest:
             result = done
         except Exception as error:
             step = runner.current_step(started[0], self.pipeline) if started else "claim"
+            kind = storage_fault(error)
+            if kind is not None:
+                # The storage's fault, not the mail's: it stays accepted and
+                # the pass stops, so that the worker backs off and retries.
+                self.metrics.storage_error(kind, "processing", error)
+                log.error("storage error (%s) processing inbox #%d in step %s: %s: %s; the mail stays accepted "
+                          "and is tried again", kind, inbox_id, step, type(error).__name__, error,
+                          extra={"event": "storage_error", "kind": kind, "inbox_id": inbox_id, "step": step})
+                raise StorageUnavailable(f"storage error ({kind}) processing inbox #{inbox_id}: {error}") from error
             # A bug in a step must not lose the mail: keep the raw bytes and
             # the reason in a fresh transaction; `gateway quarantine list`
             # is where a person picks it up.
@@ -290,10 +318,8 @@ class Ingest:
             started.append(ctx)
         stop = runner.run(ctx, self.pipeline) or Stop(Outcome.QUARANTINED, "no step decided")
         self._record(ctx, stop)
-        # The ticket is in the session already (found or just opened): no query.
-        ticket = tickets.by_id(tx, ctx.ticket_id) if ctx.ticket_id is not None else None
         return Processed(inbox_id, stop.outcome, stop.reason, ctx.ticket_id, message_id=row.message_id,
-                         mailbox=_mailbox_of(ctx), protocol=ticket.protocol if ticket is not None else None,
+                         mailbox=_mailbox_of(ctx), protocol=ctx.protocol,
                          seconds=time.perf_counter() - began)
 
     def _announce(self, result: Processed) -> None:

@@ -14,6 +14,7 @@ a counter reads 0 before its first event instead of being absent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Final
 
@@ -26,6 +27,8 @@ TRANSPORTS: Final = ("smtp", "lmtp", "submission", "imap")
 REFUSED_REASONS: Final = ("no_such_mailbox", "internal_only", "too_many_recipients", "too_many_connections",
                           "too_big", "storage_unavailable")
 DELIVERY_RESULTS: Final = ("sent", "deferred", "failed")
+#: What kind of storage trouble (gateway.store.faults.KINDS): the work waits and is tried again.
+STORAGE_FAULTS: Final = ("disk_full", "unavailable", "lock_timeout", "conflict", "io")
 
 # Commit of an accepted mail: milliseconds normally, seconds when the disk stalls.
 _ACCEPTANCE_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -57,6 +60,12 @@ class Metrics:
         self.sweep_actions = Counter(
             "gateway_sweep_actions", "Deadline actions the sweeps took, by kind (reminder, closure, ...).",
             ["kind"], registry=registry)
+        self.storage_errors = Counter(
+            "gateway_storage_errors", "Storage errors met by this process, by kind (disk_full, unavailable, "
+            "lock_timeout, conflict, io); the mail or the delivery result waits and is tried again.",
+            ["kind"], registry=registry)
+        #: The last storage error: (time.monotonic(), kind, where, text), for /healthz.
+        self.last_storage_error: tuple[float, str, str, str] | None = None
         self.acceptance_seconds = Histogram(
             "gateway_acceptance_seconds", "From the end of a mail's DATA (or fetch) to its commit: the wait "
             "before the peer hears 250.", buckets=_ACCEPTANCE_BUCKETS, registry=registry)
@@ -69,9 +78,15 @@ class Metrics:
         _start_at_zero(self.mails_accepted, TRANSPORTS)
         _start_at_zero(self.mails_refused, REFUSED_REASONS)
         _start_at_zero(self.deliveries, DELIVERY_RESULTS)
+        _start_at_zero(self.storage_errors, STORAGE_FAULTS)
 
     def refused(self, reason: str) -> None:
         self.mails_refused.labels(reason).inc()
+
+    def storage_error(self, kind: str, where: str, error: BaseException) -> None:
+        """Count a storage error and keep it as the last one (``/healthz`` shows it)."""
+        self.storage_errors.labels(kind).inc()
+        self.last_storage_error = (time.monotonic(), kind, where, f"{type(error).__name__}: {error}"[:300])
 
     def outcomes(self, values: Iterable[str]) -> None:
         """Create the processed counter for each outcome the pipeline knows (at 0)."""

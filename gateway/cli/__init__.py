@@ -6,11 +6,15 @@ The commands live in modules by what they do (``serve``, ``mail``,
 
 from __future__ import annotations
 
-import click
+from gateway.cli.signals import hold_hangups
 
-from gateway import logs
-from gateway.cli import admin, db, mail, mta, privacy, quarantine, serve, tickets
-from gateway.cli.common import restrict_umask
+hold_hangups()  # before the heavy imports below: a SIGHUP while starting must not end `gateway run`
+
+import click  # noqa: E402
+
+from gateway import logs  # noqa: E402
+from gateway.cli import admin, db, filed, mail, mta, privacy, quarantine, serve, tickets  # noqa: E402
+from gateway.cli.common import restrict_umask  # noqa: E402
 
 
 def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -50,5 +54,6 @@ for command in (serve.run, mail.ingest, serve.poll, serve.process_cmd, serve.sen
     main.add_command(command)
 main.add_command(mta.mta_config)  # gateway mta-config postfix
 main.add_command(db.db)  # gateway db status | upgrade | backup
+main.add_command(filed.filed)  # gateway filed list: automatic mail kept without a ticket
 for command in (privacy.purge, privacy.forget):  # LGPD: retention and erasure
     main.add_command(command)

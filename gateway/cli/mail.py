@@ -14,6 +14,7 @@ import click
 from gateway.cli.common import gateway_of, settings_of
 from gateway.config import load_settings
 from gateway.errors import ConfigError
+from gateway.mail import verp
 
 
 @click.command()
@@ -53,7 +54,9 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     recipients = (*recipient_options, *recipient_args)
     if mailbox and settings.mailbox_for(mailbox) is None:
         fail(pipe.EX_CONFIG, f"--mailbox {mailbox}: no such mailbox in {settings.source}")
-    if recipients and not any(settings.mailbox_for(r) or settings.is_postmaster(r) for r in recipients):
+    domains = {m.domain for m in settings.mailboxes}
+    if recipients and not any(settings.mailbox_for(r) or settings.is_postmaster(r)
+                              or verp.is_return_path(r, domains) for r in recipients):
         fail(pipe.EX_NOUSER, f"none of {', '.join(recipients)} is a mailbox in {settings.source}; "
                              "regenerate the MTA's maps with `gateway mta-config postfix`")
     gateway = _open_gateway(settings, fail)

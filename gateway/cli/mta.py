@@ -26,6 +26,7 @@ import click
 
 from gateway.cli.common import settings_of
 from gateway.config import Settings
+from gateway.mail import verp
 
 DEFAULT_MAP_DIR: Final = "/etc/postfix/gateway"
 # The pipe transport's name in master.cf and in the transport map.
@@ -87,7 +88,9 @@ def postfix_config(settings: Settings, *, pipe: bool, map_dir: str, map_type: st
     domains = sorted({m.domain for m in mailboxes})
     nexthop = f"{PIPE_SERVICE}:" if pipe else _listener(settings)
     addresses = [m.address for m in mailboxes]
-    extra = [f"{local}@{domain}" for domain in domains for local in ("postmaster", "abuse")
+    # bounce@: the return path of the gateway's own mail (bounce+<token>@, found
+    # as bounce@ through recipient_delimiter), where delivery reports come back.
+    extra = [f"{local}@{domain}" for domain in domains for local in ("postmaster", "abuse", verp.LOCAL_PART)
              if f"{local}@{domain}" not in addresses]
     skipped = [m.address for m in settings.mailboxes if m.imap is not None]
     header = _header(settings, skipped)
@@ -97,6 +100,7 @@ def postfix_config(settings: Settings, *, pipe: bool, map_dir: str, map_type: st
         + "".join(f"{a:<{width}}{nexthop}\n" for a in addresses)
         + "# RFC 5321 asks for postmaster@ (and abuse@) of every domain we receive for;\n"
         + "# the gateway forwards them to [smtp] postmaster, never makes a ticket of them.\n"
+        + "# bounce@ takes the delivery reports for the gateway's own mail (bounce+TOKEN@).\n"
         + "".join(f"{a:<{width}}{nexthop}\n" for a in extra))
     recipients = header + (
         "# relay_recipient_maps: the only addresses of these domains Postfix accepts;\n"

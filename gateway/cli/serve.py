@@ -13,6 +13,7 @@ from typing import Final, NoReturn
 import click
 
 from gateway.cli.common import gateway_of, instant, refuse_unsafe, settings_of
+from gateway.cli.signals import hold_hangups, take_hangup
 from gateway.config import Settings
 from gateway.errors import ConfigError
 
@@ -38,7 +39,10 @@ def run(ctx: click.Context, only: str) -> None:
     credentials file that cannot be read) is one line on stderr naming the
     key and the fix, and exit status 2; an unexpected error while running is
     one line and exit status 1 (`gateway -v run` adds the traceback).
+    A SIGHUP while it starts is recorded, not fatal (cli.signals), and
+    reloads the rules once the gateway serves.
     """
+    hold_hangups(["run"])  # already done by the command line; here too for callers of this function
     from gateway.app import ROLES
 
     roles = [r.strip() for r in only.split(",") if r.strip()] or list(ROLES)
@@ -51,6 +55,7 @@ def run(ctx: click.Context, only: str) -> None:
     refuse_unsafe(unsafe_settings(settings), "run")  # before a port, a file or a connection is opened
     _refuse_busy_ports(settings, roles)  # before the database is touched: the commonest mistake, said first
     gateway = gateway_of(ctx, settings)
+    gateway.pending_reload = take_hangup
     print_welcome(gateway.settings)
     try:
         asyncio.run(gateway.serve(roles))
@@ -66,6 +71,7 @@ def run(ctx: click.Context, only: str) -> None:
         _fail(f"gateway run: stopped: {type(error).__name__}: {_one_line(error)} "
               "(`gateway -v run` shows the traceback)", 1)
     finally:
+        hold_hangups(["run"])  # the loop's handlers are gone: a SIGHUP while stopping must not cut it short
         gateway.close()
 
 

@@ -9,15 +9,19 @@ from typing import Any, Final
 
 import click
 
-from gateway.cli.common import REVEAL_HELP, gateway_of, instant, iso
+from gateway.cli.common import REVEAL_HELP, gateway_of, instant, iso, settings_of
 
 # Words people use for a status besides the labels the mails and pages show
-# (``Status.label``): the value an operator types may be any of them.
+# (``Status.label``, and each mailbox's ``[mailbox.status_names]``): the
+# value an operator types may be any of them.
 _STATUS_WORDS: Final = {
     "new": ("novo", "nova"),
+    "assigned": ("atribuido", "atribuida"),
     "open": ("em atendimento", "aberto", "aberta", "em andamento"),
     "waiting": ("aguardando", "pendente"),
-    "solved": ("solucao proposta", "resolvido", "resolvida", "solucionado"),
+    "solved": ("solucao proposta", "solucionado", "validar"),
+    "resolved": ("resolvido", "resolvida"),
+    "accepted": ("aceito", "aceita", "homologado", "homologada"),
     "closed": ("fechado", "fechada", "encerrado", "encerrada"),
     "rejected": ("devolvido", "devolvida", "fora do escopo"),
 }
@@ -25,28 +29,59 @@ _TEXT_LINES: Final = 3  # lines of each message's text in `tickets show`
 
 
 def _plain(text: str) -> str:
-    """"Solução proposta (validar)" and "solucao PROPOSTA (validar)" alike."""
+    """"Solução proposta" and "solucao  PROPOSTA" alike."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return " ".join(folded.casefold().split())
 
 
-class StatusType(click.ParamType):
-    """``--status``: the value (``open``) or what a person reads for it, in
-    any language the gateway speaks (``"Em andamento"``, ``novo``), case and
-    accents ignored; anything else fails listing the choices."""
+def _names(state: str, mailbox: Any = None) -> set[str]:
+    """What a person may type for a shown state (``resolved``, ``waiting``...),
+    folded: the value, our labels, the words above, and ``mailbox``'s own name."""
+    from gateway.tickets.states import LABELS, SHOWN_LABELS, Status, shown_label
 
-    name = "status"
+    ours = SHOWN_LABELS[state].values() if state in SHOWN_LABELS else [labels[Status(state)]
+                                                                         for labels in LABELS.values()]
+    desk = [shown_label(state, mailbox.language, mailbox.state_names)] if mailbox is not None else []
+    return {_plain(name) for name in (state, *ours, *_STATUS_WORDS[state], *desk)}
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from gateway.tickets.states import LABELS, Status
 
-        wanted = _plain(str(value))
-        for status in Status:
-            names = {status.value, *(labels[status] for labels in LABELS.values()), *_STATUS_WORDS[status.value]}
-            if wanted in {_plain(name) for name in names}:
-                return status.value
-        choices = "; ".join(f"{s.value} ({s.label()})" for s in Status)
-        self.fail(f"{value!r} is not a ticket status; choose one of: {choices}", param, ctx)
+class StatusFilter:
+    """``--status``: the stored value (``open``, ``closed``: every closed
+    ticket) or what a person reads for a state, in any language the gateway
+    speaks or in a mailbox's own words (``"Em andamento"``, ``novo``,
+    ``"Pendente Profissional"``), case and accents ignored.  A shown state
+    may be derived: ``resolvido`` is a closed ticket a reply may still reopen."""
+
+    def __init__(self, text: str, settings: Any) -> None:
+        from gateway.tickets.states import SHOWN_STATES
+
+        self.text, self.settings, self.wanted = text, settings, _plain(text)
+        states = {state for state in SHOWN_STATES if self.wanted in _names(state)}
+        states |= {state for state in SHOWN_STATES for mailbox in settings.mailboxes
+                   if self.wanted in _names(state, mailbox)}
+        if not states:
+            choices = "; ".join(f"{state} ({', '.join(self._desk_words(state))})" for state in SHOWN_STATES)
+            raise click.BadParameter(f"{text!r} is not a ticket status; choose one of: {choices}",
+                                     param_hint="'--status'")
+        self.stored = sorted({"closed" if state in ("resolved", "accepted") else state for state in states})
+
+    def _desk_words(self, state: str) -> list[str]:
+        from gateway.tickets.states import shown_label
+
+        words = [shown_label(state, "pt_BR")]
+        words += [name for mailbox in self.settings.mailboxes
+                  if (name := mailbox.state_names.get(state)) and name not in words]
+        return words
+
+    def keeps(self, ticket: Any, now: Any) -> bool:
+        """Whether ``ticket`` is in the asked state as its own desk shows it at ``now``."""
+        from gateway.outbound import statuses
+
+        if self.wanted == _plain(ticket.status):
+            return True
+        found = self.settings.mailbox_for(ticket.mailbox)
+        mailbox = found[0] if found else None
+        return self.wanted in _names(statuses.shown(ticket, mailbox, now), mailbox)
 
 
 @click.group()
@@ -56,9 +91,11 @@ def tickets() -> None:
 
 @tickets.command(name="list")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--status", type=StatusType(), default=None,
-              help="Only tickets in this status: new, open, waiting, solved, closed, rejected, or its label "
-                   "(novo, \"em andamento\", ...).")
+@click.option("--status", default=None,
+              help="Only tickets in this status: new, assigned, open, waiting, solved, resolved, accepted, closed, "
+                   "rejected, "
+                   "or its label, ours or the mailbox's [mailbox.status_names] (novo, \"em andamento\", "
+                   "\"Pendente Profissional\"...).")
 @click.option("--mailbox", default=None)
 @click.option("--limit", default=100, show_default=True)
 @click.option("--overdue", is_flag=True, help="Only open tickets past an SLA target, most overdue first.")
@@ -72,17 +109,22 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
     from gateway.store import due
     from gateway.store import tickets as store
 
-    gateway = gateway_of(ctx)
+    settings = settings_of(ctx)
+    wanted = StatusFilter(status, settings) if status else None
+    gateway = gateway_of(ctx, settings)
     now = instant(now_text) if now_text else gateway.clock.now()
     with gateway.db.transaction() as tx:
         if overdue:
-            rows = [{**views.summary(t, reveal=reveal), "overdue": deadlines.late_targets(t, now),
+            rows = [{**views.summary(t, reveal=reveal, settings=settings, now=now),
+                     "overdue": deadlines.late_targets(t, now),
                      "first_response_due_at": iso(t.first_response_due_at),
                      "resolution_due_at": iso(t.resolution_due_at)}
                     for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
         else:
-            rows = [views.summary(t, reveal=reveal)
-                    for t in store.listing(tx, mailbox=mailbox, status=status, limit=limit)]
+            found = [t for stored in (wanted.stored if wanted else [None])
+                     for t in store.listing(tx, mailbox=mailbox, status=stored, limit=limit)]
+            found = sorted((t for t in found if wanted is None or wanted.keeps(t, now)), key=lambda t: -t.id)
+            rows = [views.summary(t, reveal=reveal, settings=settings, now=now) for t in found[:limit]]
     gateway.close()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -109,7 +151,8 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool)
 
     gateway = gateway_of(ctx)
     with gateway.db.transaction() as tx:
-        data = views.detail(tx, protocol.strip().upper(), reveal=reveal)
+        data = views.detail(tx, protocol.strip().upper(), reveal=reveal, settings=gateway.settings,
+                            now=gateway.clock.now())
     gateway.close()
     if data is None:
         click.echo(f"no ticket {protocol}", err=True)
@@ -119,6 +162,10 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool)
         return
     click.echo(f"{data['protocol']}  {data['status_label']}  {data['mailbox']}\n{data['subject']}\n"
                f"requester: {data['requester']}")
+    survey = data.get("survey")
+    if survey:
+        comment = f"  \"{survey['comment']}\"" if survey.get("comment") else ""
+        click.echo(f"survey: {survey['score']}/5 at {survey['answered_at']}{comment}")
     click.echo(f"\nmessages ({len(data['messages'])}):")
     for message in data["messages"]:
         click.echo(_message_lines(message))

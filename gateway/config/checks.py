@@ -17,7 +17,7 @@ from datetime import date, time
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.mailbox import ImapConfig, MailboxConfig
+from gateway.config.mailbox import STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
 from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig
 from gateway.errors import ConfigError
 
@@ -127,6 +127,24 @@ def mailbox(source: str, where: str, mailbox: MailboxConfig) -> None:
             raise ConfigError(source, f"{where}.assignable",
                               f"{entry!r} is neither an address nor a domain written as @example.gov.br")
     _calendar(source, where, mailbox)
+
+
+def status_names(source: str, where: str, value: object) -> tuple[tuple[str, str], ...]:
+    """``[mailbox.status_names]``: state -> the desk's name for it, e.g.
+    ``waiting = "Pendente Profissional"``; kept as (state, name) pairs."""
+    if not isinstance(value, dict):
+        raise ConfigError(source, where, f'expected a [{where}] table such as waiting = "Pendente Profissional", '
+                                         f"got {value!r}")
+    names = []
+    for state, name in value.items():
+        if state not in STATE_KEYS:
+            raise ConfigError(source, f"{where}.{state}", f"unknown state; name one of {', '.join(STATE_KEYS)}")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > STATE_NAME_MAX or any(
+                char in name for char in "\r\n\t"):
+            raise ConfigError(source, f"{where}.{state}", f"expected the name people read for it, one line of 1 to "
+                                                          f"{STATE_NAME_MAX} characters, got {name!r}")
+        names.append((state, " ".join(name.split())))
+    return tuple(names)
 
 
 def _calendar(source: str, where: str, mailbox: MailboxConfig) -> None:

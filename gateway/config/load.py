@@ -141,7 +141,8 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
             raise ConfigError(source, f"{where}.{required}", "missing; every mailbox needs it")
     entry = dict(entry)
     sla = _sla_table(source, f"{where}.sla", entry.pop("sla", {}))
-    mailbox = dataclasses.replace(dataclass_from(MailboxConfig, entry, source, where), sla=sla)
+    names = checks.status_names(source, f"{where}.status_names", entry.pop("status_names", {}))
+    mailbox = dataclasses.replace(dataclass_from(MailboxConfig, entry, source, where), sla=sla, status_names=names)
     checks.mailbox(source, where, mailbox)
     if mailbox.imap is not None:
         mailbox = dataclasses.replace(mailbox, imap=checks.imap(source, f"{where}.imap", mailbox.imap))

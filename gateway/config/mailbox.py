@@ -16,6 +16,14 @@ from gateway.durations import Duration, Unit
 
 _ASSIGNABLE_LOCAL: Final = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
 
+#: The states ``[mailbox.status_names]`` may name: each stored state of a
+#: ticket, ``resolved`` (closed, a reply may still reopen it) and
+#: ``accepted`` (closed with its solution accepted).  The same as
+#: ``gateway.tickets.states.SHOWN_STATES`` (config sits below tickets; a
+#: unit test keeps the two equal).
+STATE_KEYS: Final = ("new", "assigned", "open", "waiting", "solved", "resolved", "accepted", "closed", "rejected")
+STATE_NAME_MAX: Final = 60  # characters: a status is a few words in a mail line or a table cell
+
 # What the loader adds to the message for a bad value of this key: the
 # reminders have always said that "" turns them off.
 ERROR_NOTE: Final = "error_note"
@@ -117,6 +125,9 @@ class MailboxConfig:
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
     imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
     rules: str = ""  # a rule file (rules/cnes.toml), relative to the config file; empty: no rules
+    # [mailbox.status_names]: the desk's own name for a state, as its citizens know it
+    # (waiting = "Pendente Profissional"), kept as (state, name); the others keep ours.
+    status_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def domain(self) -> str:
@@ -148,6 +159,11 @@ class MailboxConfig:
             if wanted and _category_key(name) == wanted:
                 return targets
         return self.sla_default
+
+    @property
+    def state_names(self) -> dict[str, str]:
+        """``[mailbox.status_names]`` as a mapping: state (``waiting``) -> the desk's name for it."""
+        return dict(self.status_names)
 
     def address_with_token(self, token: str) -> str:
         """``atendimento+ATD-2026-000001-7@example.gov.br``: a reply to it finds its ticket."""

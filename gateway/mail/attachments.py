@@ -17,14 +17,18 @@ stay in the raw mail only, and a defect says how many there were.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Final
 
 import filetype
 
-from gateway.mail.charsets import decode, decode_header_value
+from gateway.mail import tnef
+from gateway.mail.charsets import codec_for, decode, decode_header_value, decode_undeclared
+
+#: Reads bytes that declare no charset (``gateway.mail.charsets.Undeclared``).
+UndeclaredReader = Callable[[bytes], str]
 
 _SNIFF_BYTES: Final = 8192
 _TEXT_CONTROLS: Final = frozenset(b"\t\n\r\f\b\x1b")
@@ -92,7 +96,8 @@ class Parts:
 
 
 def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
-                max_parts: int = 500, max_depth: int = 20) -> Parts:
+                max_parts: int = 500, max_depth: int = 20,
+                undeclared: UndeclaredReader = decode_undeclared) -> Parts:
     """Walk the MIME tree once (:func:`walk`): inline text/plain and
     text/html parts form the body (several, as Apple Mail splits text around
     inline images, are joined); named or non-text leaves are attachments;
@@ -101,13 +106,18 @@ def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
     such as a DSN's ``message/delivery-status`` are only listed in
     ``part_types``.  A part over ``max_part_bytes`` is left out and named
     in ``defects`` instead of being decoded.
+
+    Text without a declared charset, and 8-bit file names, are read by
+    ``undeclared`` (UTF-8, the mail's other charsets, then detection); an
+    Outlook ``winmail.dat`` is kept and the files inside it are added
+    after it (:mod:`gateway.mail.tnef`).
     """
     parts = Parts()
     for part, attached in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects):
         if attached or _is_multipart(part):
             continue
         try:
-            _add_leaf(part, parts, max_part_bytes, defects)
+            _add_leaf(part, parts, max_part_bytes, defects, undeclared)
         except Exception as error:  # noqa: BLE001 - one broken part must not lose the mail
             defects.append(f"unreadable {part.get_content_type()} part: "
                            f"{type(error).__name__}: {error}")
@@ -180,10 +190,11 @@ def _count(parts: list[Message]) -> int:
     return count
 
 
-def _add_leaf(part: Message, parts: Parts, max_part_bytes: int, defects: list[str]) -> None:
+def _add_leaf(part: Message, parts: Parts, max_part_bytes: int, defects: list[str],
+              undeclared: UndeclaredReader) -> None:
     content_type = part.get_content_type()
     parts.part_types.append(content_type)
-    filename = decode_header_value(part.get_filename() or "")
+    filename = _filename(part, undeclared)
     attached = part.get_content_disposition() == "attachment" or bool(filename)
     is_body = not attached and content_type in _BODY_TYPES
     if not attached and not is_body and content_type.partition("/")[0] in ("text", "message"):
@@ -195,12 +206,38 @@ def _add_leaf(part: Message, parts: Parts, max_part_bytes: int, defects: list[st
         return
     data = _payload_bytes(part)
     if is_body:
-        text = decode(data, part.get_content_charset())
+        text = _text(data, part.get_content_charset(), undeclared)
         key = "text" if content_type == "text/plain" else "html"
         previous = getattr(parts, key)
         setattr(parts, key, text if previous is None else previous + "\n" + text)
         return
     parts.attachments.append(Attachment(filename, content_type, data, sniff(data)))
+    if tnef.is_tnef(content_type, filename, data):
+        for item in tnef.unpack(data, defects):
+            parts.attachments.append(Attachment(item.filename, "application/octet-stream", item.data, sniff(item.data)))
+
+
+def _text(data: bytes, charset: str | None, undeclared: UndeclaredReader) -> str:
+    """A body part's text: by its charset; 8-bit bytes under no charset (or
+    under ``us-ascii``, which 8-bit bytes contradict) by ``undeclared``."""
+    if data.isascii() or codec_for(charset) not in (None, "ascii"):
+        return decode(data, charset)
+    return undeclared(data)
+
+
+def _filename(part: Message, undeclared: UndeclaredReader) -> str:
+    """The part's file name, decoded.  compat32 hands 8-bit bytes in a
+    parameter back as U+FFFD (``Hofj\ufffd\ufffdgeralle.jpg``); then the
+    raw header is decoded first and the name read from that."""
+    name = part.get_filename() or ""
+    if "\ufffd" in name:
+        readable = Message()
+        for key, value in part.raw_items():
+            if key.lower() in ("content-disposition", "content-type"):
+                text = str(value)
+                readable[key] = text if text.isascii() else undeclared(text.encode("utf-8", "surrogateescape"))
+        name = readable.get_filename() or name
+    return decode_header_value(name)
 
 
 def _estimated_size(part: Message) -> int:

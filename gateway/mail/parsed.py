@@ -27,14 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Callable, Final
+from typing import Callable, Final, Iterable
 
 from gateway.errors import ParseError
 from gateway.mail.addresses import normalise
-from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts
-from gateway.mail.charsets import decode, decode_header_value
-from gateway.mail.mailboxes import first_mailbox
+from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts, walk
+from gateway.mail.charsets import Undeclared, decode, decode_header_value, declared_charsets
+from gateway.mail.mailboxes import Mailbox, first_mailbox
 from gateway.mail.text import html_to_text
+from gateway.mail.threadindex import conversation_of
 
 __all__ = ["Attachment", "ParseError", "ParsedMail", "parse"]
 
@@ -43,6 +44,14 @@ _HEADER_END: Final = re.compile(rb"\r?\n\r?\n|\r\r")
 _LF_HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
 _LONE_CR: Final = re.compile(rb"\r(?!\n)")
 _MBOX_FROM: Final = re.compile(rb">?From [^\r\n]*(?:\r\n|\r|\n)")
+#: One line a client or an export tool writes above the headers
+#: (``---- Original email message ----``), and blank lines after it.
+_PREAMBLE: Final = re.compile(rb"[^\r\n:]{1,200}(?:\r\n|\r|\n)(?:[ \t]*(?:\r\n|\r|\n))*")
+#: Headers that show a block really is a mail's header block, not text that
+#: happens to have a colon in its first line.
+_TELLING_HEADER: Final = re.compile(rb"(?im)^(?:from|date|received|return-path|message-id|subject)[ \t]*:")
+#: Where no From is, who the mail names as its author (RFC 5322 3.6.2), in order.
+_FALLBACK_AUTHORS: Final = ("sender", "reply-to")
 _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
 _MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
@@ -79,6 +88,15 @@ class ParsedMail:
     part_types: tuple[str, ...] = ()
     from_problem: str = ""
     raw_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: With no From at all: the first of Sender, Reply-To that parses, and
+    #: which header it came from.  It only says whom to answer: it never
+    #: makes the mail the requester's, an analyst's or a participant's
+    #: (``gateway.pipeline.act``).
+    fallback_author: str = ""
+    fallback_header: str = ""
+    #: Outlook's conversation: the first 22 bytes of ``Thread-Index``, hex
+    #: (:mod:`gateway.mail.threadindex`); None without a valid one.
+    thread_index: str | None = None
 
     def header(self, name: str, default: str = "") -> str:
         """The first ``name`` header, RFC 2047-decoded and unfolded."""
@@ -132,6 +150,8 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
     if mbox_line:
         data = data[mbox_line.end():]
     if not _FIRST_HEADER.match(data):
+        data = _without_preamble(data, defects)
+    if not _FIRST_HEADER.match(data):
         raise ParseError(f"cannot parse mail: it does not start with a header line "
                          f"(first bytes {data[:40]!r}); is this a body without headers?")
     data = _lone_crs_as_data(data, defects)
@@ -146,6 +166,24 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
                        f"{max_header_bytes}; headers after byte {cut + 1} dropped")
         data = data[: cut + 1] + b"\n" + body
     return data
+
+
+def _without_preamble(data: bytes, defects: list[str]) -> bytes:
+    """Drop one line written above the headers (``---- Original email
+    message ----``, what some clients and export tools put there) when a
+    real header block follows it; anything else is left as it is, and the
+    caller refuses a body without headers as before."""
+    preamble = _PREAMBLE.match(data)
+    if preamble is None:
+        return data
+    rest = data[preamble.end():]
+    end = _HEADER_END.search(rest)
+    head = rest[:end.start()] if end else rest
+    if not _FIRST_HEADER.match(rest) or not _TELLING_HEADER.search(head):
+        return data
+    line = data[:preamble.end()].strip().decode("ascii", "replace")
+    defects.append(f"a line before the headers was skipped: {line[:80]!r}")
+    return rest
 
 
 def _lone_crs_as_data(data: bytes, defects: list[str]) -> bytes:
@@ -165,9 +203,38 @@ def _lone_crs_as_data(data: bytes, defects: list[str]) -> bytes:
 def _build(message: Message, defects: list[str], max_part_bytes: int, *, max_parts: int,
            max_depth: int) -> ParsedMail:
     """Turn a compat32 message into a ParsedMail."""
-    raw_headers = tuple((name, str(value)) for name, value in message.raw_items())
-    body = split_parts(message, max_part_bytes, defects, max_parts=max_parts, max_depth=max_depth)
+    undeclared = _undeclared(message, max_parts=max_parts, max_depth=max_depth)
+    raw_headers = _readable(message.raw_items(), undeclared)
+    body = split_parts(message, max_part_bytes, defects, max_parts=max_parts, max_depth=max_depth,
+                       undeclared=undeclared)
     return _assemble(raw_headers, body, defects)
+
+
+def _undeclared(message: Message, *, max_parts: int, max_depth: int) -> Undeclared:
+    """The decoder for this mail's undeclared 8-bit bytes; its hints (the
+    charsets the mail declares in its parts and encoded words) are read
+    only when such bytes turn up."""
+    def hints() -> list[str]:
+        found = declared_charsets(str(value) for _, value in message.raw_items())
+        for part, _ in walk(message, max_parts=max_parts, max_depth=max_depth, defects=[]):
+            try:
+                charset = part.get_content_charset()
+            except Exception:  # noqa: BLE001 - a hint is optional; a broken parameter gives none
+                continue
+            if charset and charset not in found:
+                found.append(charset)
+        return found
+
+    return Undeclared(hints)
+
+
+def _readable(items: Iterable[tuple[str, object]], undeclared: Undeclared) -> tuple[tuple[str, str], ...]:
+    """Header values as text: raw 8-bit bytes (kept by compat32 as surrogate
+    escapes) are decoded now, with the mail's hints, so every later reader
+    (``header()``, the rules, the From reader) sees the same words.  ASCII
+    values, nearly all of them, are only checked."""
+    return tuple((name, text if (text := str(value)).isascii() else undeclared(text.encode("utf-8", "surrogateescape")))
+                 for name, value in items)
 
 
 def _assemble(
@@ -175,9 +242,15 @@ def _assemble(
 ) -> ParsedMail:
     first = _first_raw(raw_headers)
     sender = first_mailbox(_unfold(first("from")))
+    if not sender.address:
+        sender = _author(raw_headers, defects)  # a later From may parse
+    fallback = _fallback_author(raw_headers) if not sender.address and not sender.problem else None
     text = body.text
-    if text is None:
-        text = html_to_text(body.html) if body.html is not None else ""
+    if (text is None or not text.strip()) and body.html is not None and body.html.strip():
+        # An empty text/plain beside real HTML (some webmails and mobile
+        # clients send one): the words are in the HTML.
+        text = html_to_text(body.html)
+    text = text or ""
     # Line endings are a transport detail (CRLF on the wire, bare CR in old
     # Macs); everything after parsing reads "\n".
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -200,7 +273,38 @@ def _assemble(
         part_types=tuple(body.part_types),
         from_problem=f"From: {sender.problem}" if sender.problem else "",
         raw_headers=raw_headers,
+        fallback_author=fallback.address if fallback else "",
+        fallback_header=fallback.name if fallback else "",
+        thread_index=conversation_of(first("thread-index")),
     )
+
+
+def _author(raw_headers: tuple[tuple[str, str], ...], defects: list[str]) -> Mailbox:
+    """The first From that names a mailbox.  A mail with two (``From:
+    [??????]`` above the real one, from broken gateways) is read by the one
+    that parses, and a defect says so; when none does, the first one's
+    problem stands, and the mail names nobody."""
+    values = [_unfold(value) for name, value in raw_headers if name.lower() == "from"]
+    readings = [first_mailbox(value) for value in values]
+    good = next((index for index, mailbox in enumerate(readings) if mailbox.address), None)
+    if good is None:
+        return next((mailbox for mailbox in readings if mailbox.problem), readings[0] if readings else Mailbox("", ""))
+    if good > 0:
+        problems = "; ".join(mailbox.problem or "empty" for mailbox in readings[:good])
+        defects.append(f"From #{good + 1} used: the From before it names nobody ({problems})")
+    return readings[good]
+
+
+def _fallback_author(raw_headers: tuple[tuple[str, str], ...]) -> Mailbox | None:
+    """With no From at all, the first of Sender, Reply-To that parses, as
+    ``Mailbox(header name, address)``; None when neither does."""
+    for header in _FALLBACK_AUTHORS:
+        for name, value in raw_headers:
+            if name.lower() == header:
+                found = first_mailbox(_unfold(value))
+                if found.address and not found.problem:
+                    return Mailbox(name, found.address)
+    return None
 
 
 def _first_raw(raw_headers: tuple[tuple[str, str], ...]) -> Callable[[str], str]:
@@ -278,7 +382,8 @@ def _with_mailparser(
         prune(message, max_parts=max_parts, max_depth=max_depth, defects=pruned)
         defects = defects + [defect for defect in pruned if defect not in defects]
         fallback = mailparser.MailParser(message)
-        raw_headers = tuple((name, str(value)) for name, value in fallback.message.raw_items())
+        raw_headers = _readable(fallback.message.raw_items(),
+                                _undeclared(message, max_parts=max_parts, max_depth=max_depth))
         body = Parts(
             text="\n".join(fallback.text_plain) if fallback.text_plain else None,
             html="\n".join(fallback.text_html) if fallback.text_html else None,

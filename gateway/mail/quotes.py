@@ -89,11 +89,18 @@ _DEVICE_LINE: Final = re.compile(
     re.IGNORECASE,
 )
 _DASH_SEPARATOR: Final = re.compile(r"^--\s*$|^__\s*$")
-_CLOSING: Final = re.compile(
-    r"^\s*(?:Atenciosamente|Att\.?|Atte\.?|Cordialmente|Respeitosamente|Saudações"
-    r"|Best regards|Kind regards|Regards|Sincerely|Best wishes)\s*[,.!]?\s*$",
-    re.IGNORECASE,
-)
+_CLOSING_WORDS: Final = (r"(?:Atenciosamente|Att\.?|Atte\.?|At\.te|Cordialmente|Respeitosamente|Saudações"
+                         r"|Best regards|Kind regards|Regards|Sincerely|Best wishes)")
+_CLOSING: Final = re.compile(rf"^\s*{_CLOSING_WORDS}\s*[,.!]?\s*$", re.IGNORECASE)
+_NAME: Final = (r"[A-ZÀ-Þ][\w'’-]*(?:\s+(?:(?:da|de|do|das|dos|e)\s+)?[A-ZÀ-Þ][\w'’-]*){0,5}")
+# "Att., Maria" / "Atenciosamente, Maria Lima": the closing and the name on one line.
+_CLOSING_WITH_NAME: Final = re.compile(rf"^\s*(?i:{_CLOSING_WORDS})\s*[,.]?\s+{_NAME}\s*\.?\s*$")
+_NAME_LINE: Final = re.compile(rf"^\s*{_NAME}\s*$")
+# What a one-word name is followed by in a signature ("Maria\nAnalista de Suporte").
+_ROLE: Final = re.compile(
+    r"^\s*(?:Analista|Atendente|Técnic[oa]|Tecnic[oa]|Suporte|Coordenador[a]?|Gerente|Supervisor[a]?"
+    r"|Assessor[a]?|Servidor[a]?|Equipe|Central|Chefe|Diretor[a]?|Assistente|Agente|Especialista"
+    r"|Analyst|Support|Manager|Team)\b")
 _DISCLAIMER: Final = re.compile(
     r"^\s*(?:AVISO\s*(?:LEGAL)?\s*:|CONFIDENCIAL(?:IDADE)?\s*:|Esta mensagem (?:pode conter|"
     r"[ée] destinada|e seus anexos|(?:e (?:quaisquer|os) )?(?:seus )?anexos)|Este e-?mail "
@@ -124,8 +131,12 @@ def reply_text(text: str) -> str:
 def signature(text: str) -> str | None:
     """The signature block :func:`reply_text` removed (``-- `` block, device
     line such as "Enviado do meu iPhone", a closing such as
-    "Atenciosamente," with what follows, or a final name + role
-    paragraph), or None when none was recognised."""
+    "Atenciosamente," with what follows, a closing with the name on its
+    line such as "Att., Maria", or a final name + role paragraph, the
+    name maybe one word over a role: "Maria\nAnalista"), or None when
+    none was recognised.  A name alone at the end is kept: it may be the
+    text's own ("... falar com\nJosé Carlos"); a requester's own name is
+    read off their answers by ``gateway.tickets.answers``, which knows it."""
     return _split(text).signature
 
 
@@ -257,6 +268,8 @@ def _signature_start(lines: list[str]) -> int | None:
             return index
         if index > first and _CLOSING.match(line) and index != content[-1]:
             return index
+        if index > first and _CLOSING_WITH_NAME.match(line):
+            return index
     return _name_and_role(lines, content)
 
 
@@ -269,7 +282,9 @@ def _name_and_role(lines: list[str], content: list[int]) -> int | None:
     size = end - start + 1
     if not 2 <= size <= 4 or start <= content[0]:
         return None
-    if not _looks_like_name(lines[start]):
+    one_word_over_a_role = (len(lines[start].split()) == 1 and _NAME_LINE.match(lines[start]) is not None
+                            and _ROLE.match(lines[start + 1]) is not None)
+    if not (_looks_like_name(lines[start]) or one_word_over_a_role):
         return None
     if any(len(line.strip()) > 70 or line.rstrip().endswith(("?", "!")) for line in lines[start:end + 1]):
         return None

@@ -7,6 +7,12 @@ library was underneath.  A mail whose envelope no relay could take (an
 address with a NUL or a space, a non-ASCII local part for a relay without
 SMTPUTF8) is a permanent failure of that mail, found before or while
 talking to the relay, and never an error of another kind.
+
+A relay may take a mail for some recipients and refuse others at ``RCPT``
+(a team notice to two addresses, one of them gone): ``deliver`` then
+returns the refused ones, each with its own error (4xx temporary, 5xx
+permanent), so the sender records the result per recipient and tries
+again only the temporary refusals.  It raises only when nobody got the mail.
 """
 
 from __future__ import annotations
@@ -25,15 +31,21 @@ from typing import Protocol
 import aiosmtplib
 
 from gateway.config import OutboundConfig
-from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from gateway.mail.addresses import addr_spec_problem, ascii_domain
 
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 
 
+#: Recipients the relay refused while it took the mail for the others, each with its error.
+Refused = dict[str, DeliveryError]
+
+
 class Deliverer(Protocol):
-    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
-        """Hand the mail over or raise a DeliveryError."""
+    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> Refused | None:
+        """Hand the mail over; return the recipients refused while others
+        took it (empty or None: every one took it), or raise a DeliveryError
+        when none did."""
         ...
 
     def close(self) -> None:
@@ -53,7 +65,7 @@ class MaildirDeliverer:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
-    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
+    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> Refused:
         name = f"{int(time.time())}.M{uuid.uuid4().hex}.{_HOST}"
         try:
             for folder in ("tmp", "new", "cur"):
@@ -66,6 +78,7 @@ class MaildirDeliverer:
             os.rename(temporary, self.path / "new" / name)
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
+        return {}
 
     def close(self) -> None:
         """Nothing stays open between mails."""
@@ -78,7 +91,7 @@ class SmtpDeliverer:
         self.config = config
         self._loop = asyncio.new_event_loop()
 
-    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> None:
+    def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> Refused:
         config = self.config
         sender, recipients = _envelope(mail_from, rcpt_tos)
         # Domains went to IDNA above; a local part still not ASCII needs the
@@ -93,13 +106,22 @@ class SmtpDeliverer:
                 use_tls=config.security == "tls", start_tls=True if config.security == "starttls" else False,
                 timeout=config.timeout, tls_context=ssl.create_default_context() if config.security != "none" else None,
             ))
-        refused = {rcpt: reply for rcpt, reply in errors.items()}
-        if refused:
-            codes = ", ".join(f"{rcpt}: {reply.code} {reply.message}" for rcpt, reply in refused.items())
-            raise PermanentDeliveryError(f"relay refused some recipients: {codes}")
+        # aiosmtplib names each refused recipient as it was sent (IDNA): map back to ours.
+        ours = dict(zip(recipients, rcpt_tos))
+        return {ours.get(sent, sent): _refusal(f"{config.host}:{config.port}", ours.get(sent, sent), reply.code,
+                                               reply.message)
+                for sent, reply in errors.items()}
 
     def close(self) -> None:
         self._loop.close()
+
+
+def _refusal(where: str, rcpt: str, code: int, message: str) -> DeliveryError:
+    """One recipient's refusal as our error, with the relay's reply as its cause (the code for the log)."""
+    kind = TransientDeliveryError if 400 <= code < 500 else PermanentDeliveryError
+    error = kind(f"relay {where} refused {rcpt}: {code} {message}")
+    error.__cause__ = aiosmtplib.SMTPRecipientRefused(code, message, rcpt)
+    return error
 
 
 def build(config: OutboundConfig) -> Deliverer:

@@ -14,11 +14,13 @@ from typing import Any
 
 from gateway import links
 from gateway.config import MailboxConfig, Settings
+from gateway.mail import verp
 from gateway.mail.ids import new_message_id
 from gateway.calendar.mailboxes import deadline
-from gateway.outbound import compose, words
+from gateway.outbound import compose, statuses, words
 from gateway.outbound.render import Renderer
-from gateway.store import outbox, tickets
+from gateway.rules.engine import FIELD_LABELS
+from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets.states import Status
@@ -38,8 +40,11 @@ class Notifier:
         timeline as an outgoing message (team notices as internal ones).
         Returns the mail's Message-ID."""
         language = ticket.language or mailbox.language
+        common = {**self.common_context(ticket, mailbox, language), **still_missing(tx, ticket),
+                  "promised": promised(ticket, mailbox, language, now),
+                  "status_label": statuses.label(ticket, mailbox, language, now)}  # the desk's words, now
         parts = self.renderer.render(kind, language=language, mailbox=mailbox.address,
-                                     context={**self.common_context(ticket, mailbox, language), **(context or {})})
+                                     context={**common, **(context or {})})
         message_id = new_message_id(kind, mailbox.domain)
         envelope = compose.Envelope(
             from_name=from_name or mailbox.display_name, from_address=mailbox.address, to=list(to),
@@ -56,8 +61,11 @@ class Notifier:
             tickets.add_message(tx, ticket, attachments=[_described(a) for a in attachments], **timeline)
         else:
             tickets.add_sent(tx, ticket, **timeline)
+        # VERP: a bounce comes back to bounce+<token>@ and names this row (mail.verp).
+        token = verp.new_token()
         outbox.add(tx, ticket_id=ticket.id, kind=kind, message_id=message_id,
-                   mail_from=mailbox.address, rcpt_tos=list(to), raw=raw, at=now)
+                   mail_from=verp.return_path(token, mailbox.domain), rcpt_tos=list(to), raw=raw, at=now,
+                   verp_token=token)
         return message_id
 
     def common_context(self, ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[str, Any]:
@@ -66,6 +74,7 @@ class Notifier:
             "protocol": ticket.protocol,
             "subject": ticket.subject,
             "requester_name": ticket.requester_name or ticket.requester,
+            "greeting": greeting(ticket, language),
             "requester": ticket.requester,
             "status_label": Status(ticket.status).label(language),
             "mailbox_name": mailbox.display_name,
@@ -88,6 +97,49 @@ def promises(ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[s
     if ticket.closed_at is not None and Status(ticket.status) is Status.CLOSED:
         until = words.deadline(deadline(mailbox, ticket.closed_at, window), mailbox.timezone, language)
     return {"reopen_window": words.duration(window, language), "reopen_until": until}
+
+
+def greeting(ticket: TicketRow, language: str) -> str:
+    """"Prezado(a) Otávio Reis," with a name we may use, else "Olá,": not
+    an address in place of a name, nor the name the same mail asks for
+    (issue 15, bug 8: "Prezado(a) Otávio Reis, ... Nome: não informado")."""
+    name = (ticket.requester_name or "").strip()
+    if "@" in name or "nome" in (ticket.missing_fields or "").split():
+        name = ""
+    return words.greeting(name, language)
+
+
+def still_missing(tx: Transaction, ticket: TicketRow) -> dict[str, Any]:
+    """``missing``: the data a waiting ticket still lacks, for any mail that
+    names them (the reminder, above all), as the rules' own request does:
+    ``[{"name": "cpf", "label": "CPF", "problem": "invalid"}]``; empty
+    while the ticket waits for nothing."""
+    names = (ticket.missing_fields or "").split()
+    if not names:
+        return {"missing": []}
+    given = fields.of_ticket(tx, ticket.id)
+    return {"missing": [{"name": name, "label": FIELD_LABELS.get(name, name),
+                         "problem": "invalid" if name in given and not given[name][1] else "missing"}
+                        for name in names]}
+
+
+#: What the acknowledgement promises, per SLA target (the ticket's column: its words).
+_PROMISES = {"pt_BR": (("resolution_due_at", "Prazo de atendimento"),
+                       ("first_response_due_at", "Prazo para a primeira resposta")),
+             "en": (("resolution_due_at", "Promised answer time"),
+                    ("first_response_due_at", "Promised first response"))}
+
+
+def promised(ticket: TicketRow, mailbox: MailboxConfig, language: str, now: datetime) -> list[dict[str, str]]:
+    """The answer times the desk promises for this ticket (its category's
+    SLA, from the rules or ``[mailbox.sla]``), in words: ``[{"what": "Prazo
+    de atendimento", "until": "hoje, às 16h30"}]``; none without an SLA."""
+    shown = []
+    for column, what in _PROMISES["en" if language == "en" else "pt_BR"]:
+        due = getattr(ticket, column)
+        if due is not None:
+            shown.append({"what": what, "until": words.day_and_time(due, now, mailbox.timezone, language)})
+    return shown
 
 
 def _described(item: compose.FileToSend) -> dict[str, object]:

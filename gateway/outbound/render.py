@@ -138,4 +138,12 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "allowed_types": "GIF, JPEG, PNG", "max_size": "3 MB", "max_total": "",
         "refused_more": 9980, "attachments_more": 0,  # files beyond the first 20 of a list
         "reopen_window": "", "reopen_until": "",  # notices.promises: the default, a reply never reopens
+        "greeting": "Prezado(a) Ana Souza,",  # notices.greeting: "Olá," when the name is unknown or asked for
+        "promised": [{"what": "Prazo de atendimento", "until": "hoje, às 16h30"}],  # notices.promised: the SLA
+        "received": ["CPF", "UF"],  # fields_received: the data the reply completed
+        # team_bounce (tickets.bounces): the failed recipients, the mail that bounced, the addresses marked
+        "failures": [{"address": "ana.souza@example.org", "status": "5.1.1", "reason": "userunknown",
+                      "diagnostic": "550 5.1.1 User unknown", "hard": True, "why": "endereço inexistente",
+                      "why_en": "no such address"}],
+        "mail_kind": "ack", "marked": ["ana.souza@example.org"],
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gateway.mail.addresses import addr_spec_problem, domain_of
 from gateway.pipeline.context import Flag, MailContext, Outcome, Stop
+from gateway.services import bounces
 from gateway.services.intake import Incoming, Intake
 from gateway.services.types import Role
 from gateway.tickets.requester import UNCHECKED, Proof
@@ -26,7 +27,7 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
         return Stop(Outcome.QUARANTINED, f"{mail.from_problem}; a From that does not parse names no "
                                          "requester: not opened as a ticket, nothing sent")
     incoming = Incoming(mail=mail, inbox_id=ctx.inbox.id, mailbox=mailbox,
-                        sender=mail.from_addr or ctx.inbox.mail_from.lower(), at=ctx.clock.now(),
+                        sender=mail.from_addr or mail.fallback_author or ctx.inbox.mail_from.lower(), at=ctx.clock.now(),
                         automatic=ctx.automatic, bounce=Flag.BOUNCE in ctx.flags, ruling=ctx.ruling,
                         check_sender=lambda: _sender_check(ctx))
     if Flag.FORGED_ANALYST in ctx.flags:
@@ -34,6 +35,13 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
         warned = intake.analysts.forged(ctx.tx, ctx.ticket, incoming)
         return Stop(Outcome.QUARANTINED, f"{reason}; not obeyed, not relayed"
                                          + ("; the team was warned" if warned else ""))
+    if ctx.ticket is not None and Flag.BOUNCE in ctx.flags:
+        # A delivery report: kept on the ticket of the mail it reports on,
+        # never answered (services.bounces, tickets.bounces).
+        bounced = ctx.bounced or bounces.find(ctx.tx, ctx.inbox.raw, token=ctx.return_path)
+        ctx.ticket_id, ctx.protocol = ctx.ticket.id, ctx.ticket.protocol
+        return Stop(Outcome.FOLLOW_UP, intake.bounces.receive(ctx.tx, ctx.ticket, incoming, bounced)
+                    + f" ({ctx.match_reason})")
     if ctx.ticket is not None:
         if role is Role.ANALYST and not ctx.automatic:
             intake.analysts.reply(ctx.tx, ctx.ticket, incoming)
@@ -55,12 +63,24 @@ def act(ctx: MailContext, intake: Intake) -> Stop | None:
             return Stop(Outcome.QUARANTINED,
                         f"{what} from {incoming.sender or 'the null sender'}, who is not on "
                         f"{ctx.previous_ticket.protocol} ({reasons}); kept, not added to it")
-        return Stop(Outcome.QUARANTINED, f"{what} that refers to no ticket ({reasons}); kept, not opened as a ticket")
+        # Nothing for a person to fix, so no quarantine: filed, visible in
+        # `gateway filed list` and counted, never answered.
+        return Stop(Outcome.FILED, f"{what} that refers to no ticket ({reasons}); filed, not opened as a ticket")
     if not incoming.sender:
-        return Stop(Outcome.QUARANTINED, "no sender address in From or the envelope; nobody to answer")
-    if not mail.from_addr and (problem := addr_spec_problem(incoming.sender)):
-        return Stop(Outcome.QUARANTINED, f"no From, and the envelope sender {incoming.sender!r} is no address "
-                                         f"a relay could take ({problem}); not opened as a ticket, nothing sent")
+        return Stop(Outcome.QUARANTINED, "no sender address in From, Sender, Reply-To or the envelope; "
+                                         "nobody to answer")
+    if not mail.from_addr:
+        # No From: Sender, Reply-To or the envelope only say whom to answer.
+        # identify() read the From, so such a mail is nobody's follow-up and
+        # no analyst's; it must not open a ticket in an analyst's name either.
+        named = f"the {mail.fallback_header} header" if mail.fallback_author else "the envelope sender"
+        if problem := addr_spec_problem(incoming.sender):
+            return Stop(Outcome.QUARANTINED, f"no From, and {named} {incoming.sender!r} is no address "
+                                             f"a relay could take ({problem}); not opened as a ticket, nothing sent")
+        if any(incoming.sender in m.staff for m in ctx.settings.mailboxes):
+            return Stop(Outcome.QUARANTINED, f"no From, and {named} names analyst {incoming.sender}; a mail "
+                                             "in an analyst's name opens no ticket")
+        ctx.note(f"no From: the requester {incoming.sender} is named by {named}")
     previous = ctx.previous_ticket
     reason = ""
     if previous is not None:

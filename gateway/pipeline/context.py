@@ -12,6 +12,7 @@ from gateway.errors import PipelineOrderError
 from gateway.mail.authresults import Evidence, trusted_evidence
 from gateway.mail.parsed import ParsedMail
 from gateway.rules.ruling import Ruling
+from gateway.services.bounces import Bounced
 from gateway.services.types import Role
 from gateway.store.db import Transaction
 from gateway.store.models import InboxRow, TicketRow
@@ -25,6 +26,7 @@ class Outcome(str, enum.Enum):
     DUPLICATE = "duplicate"
     QUARANTINED = "quarantined"
     FORWARDED = "forwarded"  # postmaster@/abuse@ mail, handed to a person, no ticket
+    FILED = "filed"  # a bounce or auto-reply that names no ticket: kept and counted, never answered
 
 
 class Flag(str, enum.Enum):
@@ -61,6 +63,8 @@ class MailContext:
     mailbox: MailboxConfig | None = None  # route
     token: str | None = None  # route: the `+protocol` part of the recipient
     forward_to: str | None = None  # route: postmaster@/abuse@ mail goes to this person instead
+    return_path: str | None = None  # route: sent to bounce+<token>@ (mail.verp): the token ("" none readable)
+    bounced: Bounced | None = None  # find_ticket: the delivery report and the mail of ours it is about
     ticket: TicketRow | None = None  # find_ticket (None: a new ticket)
     match_reason: str = ""  # find_ticket: how the ticket was found
     previous_ticket: TicketRow | None = None  # identify: closed or not the sender's

@@ -5,7 +5,14 @@
 2. the ``+protocol`` token of the recipient address;
 3. In-Reply-To / References against every Message-ID we sent or received
    (a citizen replying to their own first mail threads too: PITFALLS A);
-4. for a bounce, the Message-IDs of ours quoted in the returned headers.
+4. for a bounce, the Message-IDs of ours quoted in the returned headers;
+5. last, Outlook's ``Thread-Index`` conversation (Exchange servers drop
+   In-Reply-To, and subjects lose the protocol), only when the sender is
+   already the ticket's requester or participant: the header is as easy to
+   copy as a subject, and must not take a stranger into someone's ticket.
+
+A bounce is first tied to the mail of ours it reports on (its VERP return
+path, else the Message-ID it quotes): that mail's ticket is its ticket.
 
 Whether the sender may add to the ticket is the next step's question.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import re
 
 from gateway.pipeline.context import Flag, MailContext, Stop
+from gateway.services import bounces
 from gateway.store import tickets
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol
@@ -26,6 +34,8 @@ def find_ticket(ctx: MailContext) -> Stop | None:
     if ctx.forward_to is not None:  # postmaster mail: no ticket
         return None
     mail = ctx.require_mail()
+    if Flag.BOUNCE in ctx.flags and _bounced_mail(ctx):
+        return None
     prefixes = [m.protocol_prefix for m in ctx.settings.mailboxes]
     for candidate in protocol.find_all(mail.subject, prefixes):
         if _use(ctx, tickets.by_protocol(ctx.tx, str(candidate)), f"protocol {candidate} in the subject"):
@@ -44,8 +54,36 @@ def find_ticket(ctx: MailContext) -> Stop | None:
         quoted = [m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(ctx.inbox.raw)]
         if _use(ctx, tickets.by_message_ids(ctx.tx, quoted), "a Message-ID of ours in the bounce"):
             return None
+    if _same_conversation(ctx):
+        return None
     ctx.note("no ticket matched: this is a new request")
     return None
+
+
+def _same_conversation(ctx: MailContext) -> bool:
+    """Step 5: the Outlook conversation of a ticket, for someone on it."""
+    mail = ctx.require_mail()
+    found = tickets.by_thread_index(ctx.tx, mail.thread_index)
+    if found is None:
+        return False
+    sender = mail.from_addr
+    if not sender or (sender != found.requester and sender not in tickets.participants(ctx.tx, found.id)):
+        ctx.note(f"Thread-Index is the conversation of {found.protocol}, but {sender or 'the sender'} is not on "
+                 "it: not matched by Thread-Index")
+        return False
+    return _use(ctx, found, "the Outlook conversation (Thread-Index)")
+
+
+def _bounced_mail(ctx: MailContext) -> bool:
+    """Step 0, for a bounce: the ticket of the mail of ours it reports on,
+    named by the VERP return path it came back to, else by the Message-ID
+    it quotes (``services.bounces.find``).  First, because a bounce's
+    subject quotes whatever protocol the returned mail carried."""
+    ctx.bounced = bounces.find(ctx.tx, ctx.inbox.raw, token=ctx.return_path)
+    row = ctx.bounced.row
+    if row is None or row.ticket_id is None:
+        return False
+    return _use(ctx, tickets.by_id(ctx.tx, row.ticket_id), f"{ctx.bounced.how} of the bounce (outbox #{row.id})")
 
 
 def _use(ctx: MailContext, ticket: TicketRow | None, reason: str) -> bool:

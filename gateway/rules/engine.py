@@ -19,11 +19,15 @@ from gateway.mail.attachments import Attachment
 from gateway.rules import schema
 from gateway.rules.actions import Decision, Outcome, summarise
 from gateway.rules.conditions import Facts, check
-from gateway.tickets.fields import cpf_is_valid, uf_is_valid
+from gateway.tickets.fields import CHOICES, LIST_FIELDS, choice_of, cpf_is_valid, list_items, uf_is_valid
 
 FIELD_LABELS: Final[dict[str, str]] = {
     "nome": "Nome", "cpf": "CPF", "telefone": "Telefone", "email": "E-mail", "uf": "UF",
-    "municipio": "Município",
+    "municipio": "Município", "orgao": "Órgão", "servico": "Serviço",
+    # The hint in parentheses is read by the requester and skipped when the
+    # label comes back filled in ("Tipo de solicitante (...): cidadão").
+    "tipo_solicitante": "Tipo de solicitante (analista do serviço ou cidadão)",
+    "alcance": "Alcance do defeito", "protocolos": "Protocolos afetados",
 }
 _FEMININE: Final = frozenset({"uf"})  # "UF inválida": unidade federativa
 
@@ -146,7 +150,8 @@ def missing_fields(required: Iterable[str], extracted: Mapping[str, str]) -> lis
 
 
 def field_is_valid(name: str, value: str) -> bool:
-    """Whether a field's value passes its check (CPF digits, one of the 27 UFs, a phone's length)."""
+    """Whether a field's value passes its check (CPF digits, one of the 27 UFs, a phone's length,
+    exactly one of a choice field's choices, digits in every item of a list of protocols)."""
     if name == "cpf":
         return cpf_is_valid(value)
     if name == "uf":
@@ -155,6 +160,11 @@ def field_is_valid(name: str, value: str) -> bool:
         return 8 <= len(re.sub(r"\D", "", value)) <= 13  # 8-digit local up to +55 DDD 9 digits
     if name == "email":
         return re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) is not None
+    if name in CHOICES:
+        return choice_of(name, value) is not None
+    if name in LIST_FIELDS:  # protocol numbers: every item carries digits
+        items = list_items(value)
+        return bool(items) and all(re.search(r"\d", item) for item in items)
     return True
 
 

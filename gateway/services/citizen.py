@@ -41,10 +41,13 @@ from gateway.tickets.states import Status
 PUBLIC_EVENTS: Final = frozenset({
     "created", "opened", "asked", "answered", "solved", "refused", "accepted", "auto_accepted", "closed",
     "rejected", "reopened", "survey_answered", "survey_updated",
+    "fields_missing", "fields_still_missing", "fields_completed",
 })
+# Public events shown with their note: the data asked for, still missing, received.
+NOTED: Final = frozenset({"fields_missing", "fields_still_missing", "fields_completed"})
 # What the requester is expected to do, by state (keys of the pages' texts).
 EXPECTED: Final = {
-    Status.NEW: "expect_new", Status.OPEN: "expect_open", Status.WAITING: "expect_waiting",
+    Status.NEW: "expect_new", Status.ASSIGNED: "expect_new", Status.OPEN: "expect_open", Status.WAITING: "expect_waiting",
     Status.SOLVED: "expect_solved", Status.CLOSED: "expect_closed", Status.REJECTED: "expect_rejected",
 }
 
@@ -69,6 +72,7 @@ class PublicEntry:
     attachments: tuple[PublicAttachment, ...] = ()
     automatic: bool = False  # an acknowledgement or another notice the gateway wrote itself
     who: str = ""  # "from_other" only: the sender's address, masked (m***@example.org)
+    note: str = ""  # NOTED events only: what was asked for or received ("CPF ausente, UF ausente")
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def _entries(tx: Transaction, ticket: TicketRow) -> list[PublicEntry]:
     requester = ticket.requester.lower()
     entries = [
         PublicEntry(at=e.at, kind="event", what=_event_what(e.kind, e.actor, requester), from_status=e.from_status,
-                    to_status=e.to_status)
+                    to_status=e.to_status, note=mask_personal_data(e.note) if e.kind in NOTED else "")
         for e in tickets.events(tx, ticket.id) if e.kind in PUBLIC_EVENTS
     ]
     for message in ticket.messages:

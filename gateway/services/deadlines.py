@@ -23,7 +23,7 @@ from gateway.durations import Duration, Unit
 from gateway.store.models import TicketRow
 from gateway.tickets import survey
 from gateway.tickets.deadlines import FIRST_RESPONSE, RESOLUTION, DueItem, Moments, SlaTarget, next_due
-from gateway.tickets.states import Status
+from gateway.tickets.states import UNTOUCHED, Status
 
 _RESOLVED: Final = frozenset({Status.SOLVED, Status.CLOSED, Status.REJECTED})
 _KEEP: Final = object()
@@ -33,7 +33,7 @@ def refresh(ticket: TicketRow, mailbox: MailboxConfig | None, at: datetime,
             *, limit: datetime | None | object = _KEEP) -> DueItem | None:
     """Recompute the ticket's deadlines at ``at``; ``limit`` marks a transition."""
     status = Status(ticket.status)
-    if status is not Status.NEW and ticket.first_response_at is None:
+    if status not in UNTOUCHED and ticket.first_response_at is None:  # assigning is no response
         ticket.first_response_at = at
     if status in _RESOLVED and ticket.resolved_at is None:
         ticket.resolved_at = at

@@ -26,7 +26,7 @@ from gateway.store import tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import requester
-from gateway.tickets.change import NOTHING, Change, event, fields
+from gateway.tickets.change import NOTHING, Change, To, event, fields, notice
 from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.states import Status
 
@@ -97,7 +97,9 @@ class FollowUps:
             return self.open_ticket(tx, replace(incoming, ruling=ruling_as_new), previous=ticket,
                                     previous_reason="the requester wrote again after the ticket was closed")
         if outcome.kind == "reopen":
-            self.writer.apply(tx, ticket, outcome.change, at=now, mailbox=mailbox)
+            # The citizen is told their reply reopened it (issue 15), as after an analyst's #reabrir.
+            self.writer.apply(tx, ticket, outcome.change + notice(Template.REOPENED, To.REQUESTER),
+                              at=now, mailbox=mailbox)
             return None
         keep(tx, ticket, incoming, role=role, text=text)
         change = outcome.change

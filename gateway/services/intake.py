@@ -11,6 +11,7 @@ from __future__ import annotations
 from gateway.config import Settings
 from gateway.outbound.notices import Notifier
 from gateway.services.analysts import Analysts, Rules
+from gateway.services.bounces import Bounces
 from gateway.services.follow_ups import FollowUps
 from gateway.services.incoming import Incoming
 from gateway.services.opening import Opening
@@ -23,7 +24,7 @@ __all__ = ["Incoming", "Intake"]
 class Intake:
     """What ``act`` may do with a mail: open a ticket, add a follow-up,
     apply an analyst's reply or a colleague's note, warn of a forgery,
-    forward a postmaster mail."""
+    forward a postmaster mail, record a bounce."""
 
     def __init__(self, settings: Settings, notifier: Notifier, rules: Rules | None = None) -> None:
         self.settings = settings
@@ -32,3 +33,4 @@ class Intake:
         self.follow_ups = FollowUps(settings, self.writer, self.opening.open_ticket)
         self.analysts = Analysts(settings, self.writer, rules)
         self.postmaster = Postmaster(settings, notifier.renderer)
+        self.bounces = Bounces(settings, self.writer)

@@ -73,7 +73,7 @@ class Opening:
         if not forged:
             answers += rulings.answers(ticket, incoming, rejected=rejected,
                                        waiting=plan.change.status is Status.WAITING)
-        change += _naming_closed(answers, previous, incoming)
+        change += _naming_closed(rulings.one_mail(answers), previous, incoming)
         headline = "\n".join(line for line in (_FORGED_HEADLINE if forged else "", plan.headline) if line)
         change += team_notice(incoming, Template.TEAM_NEW, text=mail.text, headline=headline, first=True)
         self.writer.apply(tx, ticket, change, at=now, mailbox=mailbox)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from gateway.config import Settings
+from gateway.mail import verp
 from gateway.mail.headers import clean
 from gateway.mail.ids import new_message_id
 from gateway.mail.parsed import ParsedMail
@@ -46,6 +47,8 @@ class Postmaster:
                                     message_id=message_id, date=at, auto_submitted="auto-generated",
                                     language=mailbox.language)
         original = FileToSend("mensagem-original.eml", "message/rfc822", raw)
-        outbox.add(tx, ticket_id=None, kind="postmaster", message_id=message_id, mail_from=sender, rcpt_tos=[to],
-                   raw=compose.message(parts, envelope, [original]), at=at)
+        token = verp.new_token()
+        outbox.add(tx, ticket_id=None, kind="postmaster", message_id=message_id,
+                   mail_from=verp.return_path(token, mailbox.domain), rcpt_tos=[to],
+                   raw=compose.message(parts, envelope, [original]), at=at, verp_token=token)
         return True, f"mail to {written}: forwarded to {to}, no ticket"

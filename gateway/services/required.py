@@ -64,7 +64,9 @@ def answer(tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, text: str
     if not missing:
         labels = ", ".join(FIELD_LABELS.get(name, name) for name in wanted)
         return (moves.answered(Status.WAITING, sender, kind=EventKind.FIELDS_COMPLETED,
-                               note=f"dados recebidos: {labels}"),
+                               note=f"dados recebidos: {labels}")
+                + notice(Template.FIELDS_RECEIVED, To.REQUESTER, capped=True,
+                         context={"received": [FIELD_LABELS.get(name, name) for name in wanted]}),
                 f"O solicitante enviou os dados que faltavam ({labels}); o chamado voltou para Em andamento.")
     problems = [{"name": name, "label": FIELD_LABELS.get(name, name),
                  "problem": "invalid" if name in invalid else "missing"} for name in missing]

@@ -15,12 +15,13 @@ that answers our answers stops getting them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from gateway.outbound import words
 from gateway.outbound.render import number
 from gateway.rules import schema
-from gateway.rules.engine import human_size, type_label
+from gateway.rules.engine import Refusal, human_size
 from gateway.rules.ruling import Ruling
 from gateway.services import required
 from gateway.services.incoming import MAX_LISTED, Incoming
@@ -86,10 +87,29 @@ def answers(ticket: TicketRow, incoming: Incoming, *, rejected: bool, waiting: b
     elif ruling.missing and waiting:
         change += required.request(ticket, incoming.mailbox, ruling.problems())
     if ruling.refusals:
-        change += notice(Template.ATTACHMENTS_REFUSED, To.REQUESTER, capped=True, context=refusal_context(ruling))
+        change += notice(Template.ATTACHMENTS_REFUSED, To.REQUESTER, capped=True,
+                         context=refusal_context(ruling, ticket.language or incoming.mailbox.language))
     for template in ruling.outcome.replies:
         change += notice(template, To.REQUESTER, capped=True)
     return change
+
+
+#: The first answers to a new request that can carry the refused attachments too.
+_CARRIERS: Final = (Template.ACK.value, Template.MISSING_FIELDS.value, Template.REJECTED.value)
+
+
+def one_mail(answers: Change) -> Change:
+    """A first mail's answers as one mail: the list of refused attachments
+    goes inside the acknowledgement, the request for missing data or the
+    return, rather than in a mail of its own a second later (a citizen
+    reads one mail that says all; issue 15)."""
+    refused = [n for n in answers.notices if n.template == Template.ATTACHMENTS_REFUSED.value]
+    carrier = next((n for n in answers.notices if n.to is To.REQUESTER and n.template in _CARRIERS), None)
+    if not refused or carrier is None:
+        return answers
+    merged = replace(carrier, context={**carrier.context, **refused[0].context})
+    return replace(answers, notices=tuple(merged if n is carrier else n for n in answers.notices
+                                          if n is not refused[0]))
 
 
 def on_follow_up(ticket: TicketRow, incoming: Incoming) -> tuple[Change, str]:
@@ -142,7 +162,10 @@ def _classify(ticket: TicketRow, ruling: Ruling) -> tuple[Change, list[str]]:
         values["assignee"] = outcome.assignee
         changes.append((EventKind.ASSIGNED, outcome.assignee, by[schema.Assign]))
     for kind, value, rule in changes:
-        change += event(kind, ACTOR, f"{value} (regra {rule!r})")
+        note = f"{value} (regra {rule!r})"
+        # A rule's assignee makes a new ticket "assigned", as #atribuir does.
+        change += (moves.assign(Status(ticket.status), ACTOR, assignee=value, note=note)
+                   if kind is EventKind.ASSIGNED else event(kind, ACTOR, note))
     if changes:
         change += Change(fields=values, refresh=True)  # the category's or the rule's SLA
         lines.append("Regras: " + "; ".join(f"{_LABELS[kind]} {value}" for kind, value, _ in changes))
@@ -170,26 +193,39 @@ def _deciding_rules(ruling: Ruling) -> dict[type, str]:
 
 
 def _refusal_lines(ruling: Ruling) -> list[str]:
+    """The team's line, in the same words as the citizen's mail (never a MIME type)."""
     if not ruling.refusals:
         return []
     shown, more = ruling.refusals[:MAX_LISTED], max(0, len(ruling.refusals) - MAX_LISTED)
     return ["Anexos guardados com a mensagem original, mas não repassados: "
-            + "; ".join([*(f"{refusal.filename} ({refusal.reason})" for refusal in shown),
+            + "; ".join([*(f"{refusal.filename}: {_why(refusal)}" for refusal in shown),
                          *([and_more(more)] if more else [])])]
 
 
-def refusal_context(ruling: Ruling) -> dict[str, Any]:
-    """Template variables of ``attachments_refused``: each file (the first
-    MAX_LISTED, and how many more), why, and the limits."""
+def _why(refusal: Refusal) -> str:
+    if refusal.kind == "type":
+        return f"{words.file_kind(refusal.real_type, 'pt_BR', refusal.filename)}, tipo não aceito"
+    limit = human_size(refusal.limit) if refusal.limit else ""
+    if refusal.kind == "size":
+        return f"{human_size(refusal.size)}, acima do limite de {limit} por arquivo"
+    return f"os anexos juntos passariam do limite de {limit} por mensagem"
+
+
+def refusal_context(ruling: Ruling, language: str = "pt_BR") -> dict[str, Any]:
+    """Template variables of the refused attachments (``attachments_refused``,
+    or the first mail that carries them): each file (the first MAX_LISTED,
+    and how many more), its kind and why, and the limits, all in the words
+    people use ("Word", "programa (EXE)"), never a MIME type."""
     policy = ruling.policy
     shown, more = ruling.refusals[:MAX_LISTED], max(0, len(ruling.refusals) - MAX_LISTED)
     return {
-        "refused": [{"filename": refusal.filename, "type": type_label(refusal.real_type),
+        "refused": [{"filename": refusal.filename,
+                     "type": words.file_kind(refusal.real_type, language, refusal.filename),
                      "size": human_size(refusal.size), "kind": refusal.kind,
                      "limit": human_size(refusal.limit) if refusal.limit else ""}
                     for refusal in shown],
         "refused_more": more,
-        "allowed_types": ", ".join(type_label(glob) for glob in policy.allowed),
+        "allowed_types": words.accepted_kinds(policy.allowed, language),
         "max_size": human_size(policy.max_size) if policy.max_size else "",
         "max_total": human_size(policy.max_total) if policy.max_total else "",
     }

@@ -18,23 +18,29 @@ from datetime import datetime
 from typing import Any, Final
 
 from gateway.rules.ruling import shown_value
+from gateway.config import Settings
+from gateway.outbound import statuses
 from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets.fields import mask_personal_data_in
-from gateway.tickets.states import Status
 
 # Identifiers, not text: a Message-ID is searched for as written.
 _NOT_MASKED: Final = frozenset({"message_id"})
 
 
-def summary(ticket: TicketRow, *, reveal: bool = False) -> dict[str, Any]:
-    """One line of ``tickets list``: personal data masked unless ``reveal``."""
+def summary(ticket: TicketRow, *, reveal: bool = False, settings: Settings | None = None,
+            now: datetime | None = None) -> dict[str, Any]:
+    """One line of ``tickets list``: personal data masked unless ``reveal``.
+    With ``settings``, the status in the ticket's desk's words
+    (``[mailbox.status_names]``), and, with ``now``, closed tickets a reply
+    may still reopen shown as resolved."""
+    mailbox = settings.mailbox_for(ticket.mailbox) if settings is not None else None
     return _shown({
         "protocol": ticket.protocol,
         "mailbox": ticket.mailbox,
         "status": ticket.status,
-        "status_label": Status(ticket.status).label(ticket.language),
+        "status_label": statuses.label(ticket, mailbox[0] if mailbox else None, ticket.language, now),
         "requester": ticket.requester,
         "subject": ticket.subject,
         "category": ticket.category,
@@ -48,7 +54,8 @@ def summary(ticket: TicketRow, *, reveal: bool = False) -> dict[str, Any]:
     }, reveal)
 
 
-def detail(tx: Transaction, protocol: str, *, reveal: bool = False) -> dict[str, Any] | None:
+def detail(tx: Transaction, protocol: str, *, reveal: bool = False, settings: Settings | None = None,
+           now: datetime | None = None) -> dict[str, Any] | None:
     """The whole ticket (``tickets show``): personal data masked unless ``reveal``."""
     ticket = tickets.full(tx, protocol)
     if ticket is None:
@@ -56,7 +63,7 @@ def detail(tx: Transaction, protocol: str, *, reveal: bool = False) -> dict[str,
     linked = tickets.by_id(tx, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
     delivery = {row.message_id: row for row in outbox.for_ticket(tx, ticket.id)}
     return _shown({
-        **summary(ticket, reveal=True),  # masked below, once
+        **summary(ticket, reveal=True, settings=settings, now=now),  # masked below, once
         "requester_name": ticket.requester_name,
         "language": ticket.language,
         "linked_to": linked.protocol if linked else None,
@@ -65,6 +72,9 @@ def detail(tx: Transaction, protocol: str, *, reveal: bool = False) -> dict[str,
         "fields": {name: {"value": value if reveal else shown_value(name, value), "valid": valid}
                    for name, (value, valid) in fields.of_ticket(tx, ticket.id).items()},
         "missing_fields": ticket.missing_fields.split(),
+        # The requester's survey answer (issue 15, bug 10); None until they answer.
+        "survey": ({"score": ticket.survey_score, "comment": ticket.survey_comment,
+                    "answered_at": _iso(ticket.survey_at)} if ticket.survey_score is not None else None),
         "sla": {"first_response": ticket.sla_first_response, "resolution": ticket.sla_resolution,
                 "first_response_due_at": _iso(ticket.first_response_due_at),
                 "resolution_due_at": _iso(ticket.resolution_due_at)},

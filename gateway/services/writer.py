@@ -19,9 +19,10 @@ from gateway.config import MailboxConfig, Settings
 from gateway.outbound import words
 from gateway.outbound.notices import Notifier
 from gateway.services import deadlines
-from gateway.store import outbox, tickets
+from gateway.store import bounces, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
+from gateway.tickets.bounces import AUTOMATIC_TO_REQUESTER
 from gateway.tickets.change import KEEP, Change, Deadline, Link, Notice, To
 from gateway.tickets.commands import help_text
 from gateway.tickets.kinds import EventKind, Template
@@ -86,6 +87,8 @@ class TicketWriter:
         template = notice.template.value if isinstance(notice.template, Template) else notice.template
         if notice.capped and not self._may_answer(tx, ticket, template, at):
             return
+        if notice.to is To.REQUESTER and template in AUTOMATIC_TO_REQUESTER and self._dead(tx, ticket, template, at):
+            return
         thread = self._thread(tx, ticket, notice)
         answerable = notice.to is not To.REQUESTER and notice.answerable
         self.notifier.queue(
@@ -117,6 +120,18 @@ class TicketWriter:
         tickets.add_event(tx, ticket, at=at, actor="gateway", kind=EventKind.ANSWER_SKIPPED.value,
                           note=f"{template}: already {limit} automatic answers to {ticket.requester} in one hour")
         return False
+
+    @staticmethod
+    def _dead(tx: Transaction, ticket: TicketRow, template: str, at: datetime) -> bool:
+        """A reminder or automatic closing notice to a requester whose address
+        bounced for good (tickets.bounces): not sent, and the timeline says so."""
+        row = bounces.get(tx, ticket.requester)
+        if row is None:
+            return False
+        tickets.add_event(tx, ticket, at=at, actor="gateway", kind=EventKind.ANSWER_SKIPPED.value,
+                          note=f"{template}: não enviado: {ticket.requester} marcado como inválido "
+                               f"({row.status or row.reason}, devolução de {row.failed_at:%d/%m/%Y})")
+        return True
 
     @staticmethod
     def _thread(tx: Transaction, ticket: TicketRow, notice: Notice) -> list[str]:

@@ -95,6 +95,13 @@ def quarantined(tx: Session, *, include_released: bool = False) -> list[tuple[Qu
     return [(q, i) for q, i in tx.execute(query.order_by(QuarantineRow.id))]
 
 
+def filed(tx: Session, *, limit: int = 100) -> list[InboxRow]:
+    """The newest mails filed without a ticket (bounces and auto-replies
+    that named none), newest first."""
+    query = select(InboxRow).where(InboxRow.outcome == "filed").order_by(InboxRow.id.desc()).limit(limit)
+    return list(tx.scalars(query))
+
+
 def release(tx: Session, quarantine_id: int, at: datetime) -> InboxRow | None:
     """Send a quarantined mail through processing again (after a fix)."""
     taken = _settle(tx, quarantine_id, at)

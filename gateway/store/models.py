@@ -141,6 +141,7 @@ class TicketRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     protocol: Mapped[str] = mapped_column(String(32), unique=True)
     mailbox: Mapped[str] = mapped_column(String(320), index=True)
+    # A tickets.states.Status value; "assigned" since migration 0008 ("resolved" is shown, never stored).
     status: Mapped[str] = mapped_column(String(16), default="new")
     requester: Mapped[str] = mapped_column(String(320), index=True)
     requester_name: Mapped[str] = mapped_column(String(320), default="")
@@ -261,6 +262,13 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The sender process holding a 'sending' row (host:pid:token), and each
+    # recipient's last answer ("sent" or the relay's words): migration 0007.
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rcpt_results: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # The VERP token of its return path (bounce+<token>@domain): a bounce names
+    # the row it is about (migration 0009; None: queued before it, or no VERP).
+    verp_token: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
@@ -316,8 +324,24 @@ class CounterRow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class BouncingAddressRow(Base):
+    """An address a delivery report said is dead (a hard bounce): reminders
+    and automatic closing notices are no longer sent to it (migration 0009).
+    ``store.bounces.clear`` unmarks it."""
+
+    __tablename__ = "bouncing_address"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="")  # RFC 3463 "5.1.1"
+    reason: Mapped[str] = mapped_column(String(32), default="")  # mail.dsn.Reason value
+    diagnostic: Mapped[str] = mapped_column(Text, default="")
+    outbox_id: Mapped[int | None] = mapped_column(Id, nullable=True)  # the mail that bounced
+    bounces: Mapped[int] = mapped_column(Integer, default=1)
+
+
 __all__ = [
-    "AttachmentRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
+    "AttachmentRow", "BouncingAddressRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
     "ImapStateRow", "TicketFieldRow",
 ]

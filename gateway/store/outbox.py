@@ -1,10 +1,20 @@
-"""The outbox table: queued in the caller's transaction, claimed by the sender."""
+"""The outbox table: queued in the caller's transaction, claimed by the sender.
+
+A claimed row is ``sending`` under a short lease (``next_attempt_at``) held
+by one sender process (``lease_owner``, ``host:pid:token``), which renews
+it while it works (:func:`renew_leases`), gives back what it did not try
+(:func:`give_back`), and settles each row as soon as its SMTP transaction
+ends.  A row whose lease ran out is due again (its sender died elsewhere);
+a sender starting takes back at once the rows of a dead process of its
+own host (:func:`release_leases`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.compiled import Compiled
@@ -20,13 +30,27 @@ _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
 
 
 def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
-        rcpt_tos: list[str], raw: bytes, at: datetime) -> None:
+        rcpt_tos: list[str], raw: bytes, at: datetime, verp_token: str | None = None) -> None:
     """Queue a rendered mail: deferred (store.tx) until the commit;
-    the sender reads it back in its own transaction, never this one."""
+    the sender reads it back in its own transaction, never this one.
+    ``verp_token``: the token of its ``bounce+<token>@`` return path (mail.verp)."""
     INSERT.defer(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
         "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
-        "next_attempt_at": at})
+        "next_attempt_at": at, "verp_token": verp_token})
+
+
+def by_verp_token(tx: Session, token: str) -> OutboxRow | None:
+    """The mail sent with return path ``bounce+<token>@...`` (a bounce names it)."""
+    return tx.scalar(select(OutboxRow).where(OutboxRow.verp_token == token))
+
+
+def by_message_ids(tx: Session, message_ids: Collection[str]) -> OutboxRow | None:
+    """The first of our sent mails among ``message_ids`` (a bounce quoting the original)."""
+    ids = [m for m in message_ids if m][:50]
+    if not ids:
+        return None
+    return tx.scalar(select(OutboxRow).where(OutboxRow.message_id.in_(ids)).order_by(OutboxRow.id).limit(1))
 
 
 def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[OutboxRow]:
@@ -39,11 +63,40 @@ def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> l
     return list(tx.scalars(query))
 
 
-def release_leases(tx: Session, now: datetime) -> int:
-    """Give every 'sending' row back to the queue.  Only safe when no other
-    sender can be running (one node on SQLite, at start)."""
-    result = tx.execute(update(OutboxRow).where(OutboxRow.status == "sending")
-                        .values(status="queued", next_attempt_at=now))
+def lease_owners(tx: Session) -> list[str | None]:
+    """Who holds the 'sending' rows (None: a row claimed before owners were recorded)."""
+    return list(tx.scalars(select(OutboxRow.lease_owner).where(OutboxRow.status == "sending").distinct()))
+
+
+def release_leases(tx: Session, now: datetime, owners: Collection[str | None]) -> int:
+    """Give the 'sending' rows of ``owners`` (dead processes) back to the queue, due now.
+
+    Their attempt is not counted: it may never have reached the relay."""
+    named = [owner for owner in owners if owner is not None]
+    held = OutboxRow.lease_owner.in_(named)
+    if None in owners:
+        held = or_(held, OutboxRow.lease_owner.is_(None))
+    result = tx.execute(update(OutboxRow).where(OutboxRow.status == "sending", held)
+                        .values(status="queued", next_attempt_at=now, lease_owner=None,
+                                attempts=case((OutboxRow.attempts > 0, OutboxRow.attempts - 1), else_=0)))
+    return int(result.rowcount or 0)
+
+
+def renew_leases(tx: Session, owner: str, until: datetime) -> int:
+    """The sender's heartbeat: its 'sending' rows stay its own until ``until``."""
+    result = tx.execute(update(OutboxRow).where(OutboxRow.status == "sending", OutboxRow.lease_owner == owner)
+                        .values(next_attempt_at=until))
+    return int(result.rowcount or 0)
+
+
+def give_back(tx: Session, outbox_ids: Collection[int], owner: str, now: datetime) -> int:
+    """Rows a sender claimed and did not try: queued again, due now, the attempt not counted."""
+    if not outbox_ids:
+        return 0
+    result = tx.execute(update(OutboxRow).where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.status == "sending",
+                                                OutboxRow.lease_owner == owner)
+                        .values(status="queued", next_attempt_at=now, lease_owner=None,
+                                attempts=case((OutboxRow.attempts > 0, OutboxRow.attempts - 1), else_=0)))
     return int(result.rowcount or 0)
 
 

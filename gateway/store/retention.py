@@ -56,6 +56,7 @@ from sqlalchemy.types import LargeBinary
 from gateway.store.db import Database
 from gateway.store.models import (
     AttachmentRow,
+    BouncingAddressRow,
     CounterRow,
     EventRow,
     InboxRow,
@@ -155,7 +156,7 @@ def anonymise(tx: Session, ticket_ids: Sequence[int], *, at: datetime, why: str)
     counts["thread_ref"] = _changed(tx, delete(ThreadRefRow).where(ThreadRefRow.ticket_id.in_(ids)))
     counts.update(_scrub_inbox(tx, inbox_ids))
     counts["outbox"] = _changed(tx, update(OutboxRow).where(OutboxRow.ticket_id.in_(ids)).values(
-        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None))
+        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
     # A mail still waiting would now go nowhere: it is given up, saying why.
     _changed(tx, update(OutboxRow).where(OutboxRow.ticket_id.in_(ids), OutboxRow.status.in_(("queued", "sending")))
              .values(status="failed", last_error="apagado antes do envio (dados pessoais anonimizados)"))
@@ -221,6 +222,8 @@ def erase_address(tx: Session, address: str) -> Counts:
     counts["ticket_field"] = _changed(tx, delete(TicketFieldRow).where(mentions(TicketFieldRow.value)))
     counts["thread_ref"] = _changed(tx, delete(ThreadRefRow).where(mentions(ThreadRefRow.message_id)))
     counts["counter"] = _changed(tx, delete(CounterRow).where(mentions(CounterRow.key)))
+    counts["bouncing_address"] = _changed(tx, delete(BouncingAddressRow).where(
+        or_(mentions(BouncingAddressRow.address), mentions(BouncingAddressRow.diagnostic))))
     inbox_ids = list(tx.scalars(select(InboxRow.id).where(
         InboxRow.status != "accepted",  # still to be processed: it keeps its bytes until then
         or_(mentions(InboxRow.mail_from), mentions(cast(InboxRow.rcpt_tos, Text)), mentions(InboxRow.reason),
@@ -230,11 +233,12 @@ def erase_address(tx: Session, address: str) -> Counts:
                                      .values(reason=REMOVED))
     counts["mail_key"] += _changed(tx, delete(MailKeyRow).where(mentions(MailKeyRow.key)))
     outbox_hit = or_(mentions(OutboxRow.first_rcpt), mentions(cast(OutboxRow.rcpt_tos, Text)),
+                     mentions(cast(OutboxRow.rcpt_results, Text)),
                      mentions(OutboxRow.last_error))
     _changed(tx, update(OutboxRow).where(outbox_hit, OutboxRow.status.in_(("queued", "sending")))
              .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
     counts["outbox"] = _changed(tx, update(OutboxRow).where(outbox_hit).values(
-        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None))
+        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
     return +counts
 
 

@@ -114,6 +114,31 @@ def add_thread_ref(tx: Tx, message_id: str | None, ticket_id: int, *, ours: bool
         tx, {"message_id": message_id, "ticket_id": ticket_id, "ours": ours})
 
 
+#: thread_ref keys for Outlook conversations (``Thread-Index`` bases) begin
+#: with this.  A key holds a space, which no Message-ID read from a mail can
+#: (``gateway.mail.parsed`` removes all whitespace from ids), so a
+#: conversation can be found only through ``by_thread_index``, never by
+#: naming its key in References.  In thread_ref, rather than a table of its
+#: own, they go wherever a ticket's thread references go (deletion, purge).
+_THREAD_INDEX_KEY = "thread-index "
+
+
+def add_thread_index(tx: Tx, conversation: str | None, ticket_id: int) -> None:
+    """Remember an Outlook conversation (``ParsedMail.thread_index``) for
+    the ticket a mail landed on; the first ticket keeps it."""
+    if conversation:
+        add_thread_ref(tx, _THREAD_INDEX_KEY + conversation, ticket_id, ours=False)
+
+
+def by_thread_index(tx: Session, conversation: str | None) -> TicketRow | None:
+    """The ticket an Outlook conversation was first seen on, if any."""
+    if not conversation:
+        return None
+    ticket_id = tx.scalar(select(ThreadRefRow.ticket_id)
+                          .where(ThreadRefRow.message_id == _THREAD_INDEX_KEY + conversation))
+    return tx.get(TicketRow, ticket_id) if ticket_id is not None else None
+
+
 def participants(tx: Session, ticket_id: int) -> set[str]:
     return set(tx.scalars(select(ParticipantRow.address).where(ParticipantRow.ticket_id == ticket_id)))
 

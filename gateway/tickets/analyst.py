@@ -25,7 +25,7 @@ from gateway.tickets import moves
 from gateway.tickets.change import NOTHING, Change, Deadline, Link, To, event, fields, move, notice
 from gateway.tickets.commands import CommandName, ParsedCommands
 from gateway.tickets.kinds import ClosedReason, EventKind, Template
-from gateway.tickets.states import TRANSITIONS, Status
+from gateway.tickets.states import TRANSITIONS, UNTOUCHED, Status
 
 #: Commands that move the ticket, and where to; ``#reabrir`` first, so
 #: "#reabrir" + "#aguardando" reopens and then asks.
@@ -41,6 +41,10 @@ TEXT_COMMANDS: Final = frozenset({CommandName.ASK, CommandName.SOLVE, CommandNam
 #: which nothing else reopens (a rule may return a ticket by mistake; only an
 #: analyst may undo it, never the requester's reply).
 REOPENABLE: Final = frozenset({Status.CLOSED, Status.REJECTED})
+#: Commands that route a ticket without acting on it: with ``#atribuir``,
+#: they leave a new ticket *assigned* rather than taking it up.
+DISPATCH_COMMANDS: Final = frozenset({CommandName.ASSIGN, CommandName.CATEGORY, CommandName.PRIORITY,
+                                      CommandName.NOTE})
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def _refused(analyst: str, note: str, problems: list[dict[str, Any]]) -> Change:
 def _problem(ticket: Any, parsed: ParsedCommands, desk: Desk) -> str | None:
     """Why the commands cannot be applied to this ticket, before anything changes."""
     status = Status(ticket.status)
-    start = Status.OPEN if status is Status.NEW else status
+    start = Status.OPEN if status in UNTOUCHED else status
     if CommandName.REOPEN in parsed.names():
         if status not in REOPENABLE:
             return str(TransitionError(f"o chamado está '{status.label('pt_BR')}' e não aceita "
@@ -134,12 +138,15 @@ def _problem(ticket: Any, parsed: ParsedCommands, desk: Desk) -> str | None:
 def _commands(ticket: Any, status: Status, parsed: ParsedCommands, analyst: str,
               desk: Desk) -> tuple[Change, list[str]]:
     """Every command, in the table's order: take up, fields, note, the move."""
-    change = moves.take_up(status, analyst)
+    # Handing a ticket over (and filing it) is not working on it: such a mail
+    # leaves it assigned, for the assignee's first action to take up.
+    dispatching = CommandName.ASSIGN in parsed.names() and set(parsed.names()) <= DISPATCH_COMMANDS
+    change = NOTHING if dispatching else moves.take_up(status, analyst)
     done: list[str] = []
     for command in parsed.commands:
         if command.name is CommandName.ASSIGN:
             who = assignee(command.argument)
-            change += fields(assignee=who) + event(EventKind.ASSIGNED, analyst, who)
+            change += moves.assign(change.status or status, analyst, assignee=who)
             done.append(f"atribuído a {who}")
         elif command.name is CommandName.CATEGORY:
             targets = desk.category(command.argument)

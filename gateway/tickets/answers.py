@@ -9,7 +9,16 @@ still needs or reopening one they were done with.
 
 The input is the requester's new text, already without the quoted
 history and signature (``gateway.mail.quotes``).  Only the first
-paragraph that is not a bare greeting is read for the answer.
+paragraph that is not a bare greeting is read for the answer.  The
+requester's own name closing the text ("nota 5: Fernanda", "Não
+resolveu\nFernanda"), which the mail layer cannot tell from text, is cut
+here when the caller names the ``signer`` (issue 15, bug 9).
+
+A reply that asks for more ("preciso de mais explicações", "não encontro
+o menu", CAU/SP's "Em andamento") or asks a question ("como faço
+para...?") is a refusal: the work is not done (issue 15, bug 7).  What is
+still UNCLEAR and more than a thanks (:func:`only_courtesy`) is for a
+person to read; ``tickets.requester`` suspends the auto-acceptance.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -72,14 +82,44 @@ _DOUBT: Final = re.compile(
     r"\b(?:nao sei|talvez|acho|achamos|parece|aparentemente|nao tenho certeza|se"
     r"|maybe|perhaps|not sure|think|seems|\w+n't know|if)\b"
 )
+# Asking for more, or saying it cannot be done: the work is not finished.  The
+# "não ..." ones carry their own negation; the others count unless negated
+# ("não preciso de mais nada").
+_NEED: Final = re.compile(
+    r"\b(?:em andamento|(?:preciso|precisamos|necessito|gostaria) de mais"
+    r"|mais (?:explicac|informac|detalhe|orientac)\w*"
+    r"|nao (?:encontr\w+|acho|achei|localiz\w+|consigo|entendi|compreendi|sei (?:como|onde|qual|o que))"
+    r"|como (?:faco|fazer|devo|posso|consigo)|onde (?:fica|encontro|acho|esta|localizo)"
+    r"|need more|how (?:do|can) (?:i|we)|where is|can't find|cannot find|don't understand)\b"
+)
+_SELF_NEGATED: Final = ("nao ", "can't", "cannot", "don't")
+# "Tudo bem?" is small talk, not a question about the solution.
+_SMALL_TALK: Final = re.compile(r"^\s*(?:tudo (?:bem|bom|certo|joia)|como (?:vai|esta)|e ai|how are you)\b")
+# The words of a refusal that says no more than "no" ("Não resolveu.", "não, não deu
+# certo", "Em andamento"): its reason is asked for, as for a bare "Não".
+_BARE_REFUSAL_WORDS: Final = frozenset(
+    "nao no not nope resolveu resolvido resolvida resolveram funcionou funciona funcionando funcionaram solucionou "
+    "solucionado solucionada deu certo adiantou ajudou foi ficou esta o a problema solucao isso em andamento "
+    "it doesn didn t work works worked solved fixed".split())
+# What a thanks is made of ("Obrigado pelo retorno", "Recebido, obrigada.", "ok").
+_COURTESY_WORDS: Final = frozenset(
+    "obrigado obrigada obrigados obrigadas obg muito muitissimo pelo pela o a os as retorno resposta atencao ajuda "
+    "agradeco agradecemos agradecido agradecida grato grata valeu ok okay certo recebido recebida ciente e de "
+    "bom dia boa tarde noite ola oi prezados prezado prezada thanks thank you for the answer reply received".split())
+_CLOSING_WORDS: Final = frozenset(
+    "att atte atenciosamente cordialmente abs abraco abracos obrigado obrigada grato grata saudacoes "
+    "regards thanks cheers".split())
+_NAME_PARTICLES: Final = frozenset({"da", "de", "do", "das", "dos", "e"})
+_NAME_TOKEN: Final = re.compile(r"[^\W\d_][\w'\u2019-]*")
 _NEGATION_REACH: Final = 3  # at most this many words between a negation and what it negates
 # A yes followed by one of these is a partial answer ("Sim, mas ainda falta...").
 _BUT: Final = re.compile(r"\b(?:mas|porem|entretanto|contudo|todavia|so que|exceto|but|however|except)\b")
 _CLAUSE: Final = re.compile(r"[^,;:.!?()\n]+[,;:.!?()\n]*")
 
 
-def read_solution_answer(text: str) -> SolutionAnswer:
-    """Accept, refuse, or unclear, from the first paragraph of the reply.
+def read_solution_answer(text: str, *, signer: Sequence[str] = ()) -> SolutionAnswer:
+    """Accept, refuse, or unclear, from the first paragraph of the reply
+    (``signer``: the requester's name and address, whose sign-off is cut).
 
     Decision rules, over lower-cased text without accents, clause by
     clause (clauses are split at ``, ; : . ! ?``):
@@ -94,27 +134,44 @@ def read_solution_answer(text: str) -> SolutionAnswer:
     3. Refuse words ("recuso", "continua", "persiste", "ainda aparece",
        "still", ...) are a no; negated ("não persiste") they count for
        nothing.  A negation reaches three words ahead, within its clause.
-    4. Clauses that end in "?" or hold doubt ("não sei", "acho",
-       "talvez", "se", "not sure") count for nothing: a question or a
-       guess is not an answer.
-    5. Both a yes and a no, or a yes followed by "mas/porém/but/...", is
-       UNCLEAR (a partial answer: "Sim, voltou, mas o incentivo continua
-       sem pagamento").  Only yeses is ACCEPT; only noes is REFUSE; none
-       ("Obrigado pelo retorno", "ok", "Obrigado!") is UNCLEAR.
+    4. Asking for more ("preciso de mais explicações", "não encontro",
+       "não consigo", "como faço", "Em andamento") is a no, even in a
+       clause with doubt.
+    5. A question ("Onde fica o menu?") is a no when nothing else is a
+       yes, and makes a yes partial; a question with an accept word in it
+       ("Pode fechar?", "Funcionou?") or small talk ("Tudo bem?") counts
+       for nothing.  Other clauses with doubt ("não sei", "acho",
+       "talvez", "se", "not sure") count for nothing: a guess is not an
+       answer.
+    6. Both a yes and a no, or a yes followed by "mas/porém/but/..." or a
+       question, is UNCLEAR (a partial answer: "Sim, voltou, mas o
+       incentivo continua sem pagamento").  Only yeses is ACCEPT; only
+       noes is REFUSE; none ("Obrigado pelo retorno", "Vou testar") is
+       UNCLEAR.
 
-    The reason of a refusal is what follows a bare leading "não" (None if
-    nothing does), or else the whole paragraph, whitespace collapsed.
+    The reason of a refusal is what follows a bare leading "não", or else
+    the whole paragraph, whitespace collapsed; None when it says no more
+    than "no" ("Não", "nao resolveu", "Não funcionou.", "Em andamento"),
+    so the requester is asked for it.
     """
-    paragraph, _ = _first_paragraph(text)
+    paragraph, _ = _first_paragraph(_without_sign_off(text, signer))
     folded = _fold(paragraph)
-    yes = no = partial = False
+    yes = no = partial = asks = False
     bare_no = _BARE_NO.match(folded)
     if _BARE_YES.match(folded):
         yes = True
     elif bare_no:
         no = True
     for clause in _CLAUSE.findall(folded):
-        if clause.rstrip().endswith("?") or _DOUBT.search(clause):
+        if any(need.group().startswith(_SELF_NEGATED) or not _negated(clause, need.start(), _NEGATION)
+               for need in _NEED.finditer(clause)):
+            no = True
+            continue
+        if clause.rstrip().endswith("?"):
+            accepting = any(not _negated(clause, found.start(), _NEGATION) for found in _ACCEPT.finditer(clause))
+            asks = asks or not (accepting or _SMALL_TALK.match(clause))
+            continue
+        if _DOUBT.search(clause):
             continue
         for match in _ACCEPT.finditer(clause):
             if _negated(clause, match.start(), _NEGATION):
@@ -126,13 +183,29 @@ def read_solution_answer(text: str) -> SolutionAnswer:
                 no = True
         if yes and _BUT.search(clause):
             partial = True
+    if asks:
+        partial, no = partial or yes, no or not yes
     if partial or yes == no:
         return SolutionAnswer(Answer.UNCLEAR, None)
     if yes:
         return SolutionAnswer(Answer.ACCEPT, None)
+    if set(re.findall(r"\w+", folded)) <= _BARE_REFUSAL_WORDS:
+        return SolutionAnswer(Answer.REFUSE, None)
     reason = paragraph[bare_no.end():] if bare_no else paragraph
     reason = reason.lstrip(" \t,.;:!-–—").strip()
     return SolutionAnswer(Answer.REFUSE, reason or None)
+
+
+def only_courtesy(text: str, *, signer: Sequence[str] = ()) -> bool:
+    """Whether the reply says nothing but thanks, "ok" or a greeting (or
+    nothing at all): an UNCLEAR answer that needs no person, since the
+    solution mail already said that silence accepts it.
+
+    >>> only_courtesy("Obrigado pelo retorno"), only_courtesy("Vou testar amanhã.")
+    (True, False)
+    """
+    words = re.findall(r"\w+", _fold(unicodedata.normalize("NFC", _without_sign_off(text, signer))))
+    return set(words) <= _COURTESY_WORDS
 
 
 _NUMBER_WORDS: Final[dict[str, int]] = {
@@ -156,8 +229,10 @@ _KEYWORD_SCORE: Final = re.compile(
 )
 
 
-def read_survey_answer(text: str) -> SurveyAnswer | None:
-    """The 1-5 score of a survey reply and the comment around it.
+def read_survey_answer(text: str, *, signer: Sequence[str] = ()) -> SurveyAnswer | None:
+    """The 1-5 score of a survey reply and the comment around it
+    (``signer``: the requester's name and address; their sign-off is no
+    comment: "nota 5: Fernanda" is a 5 without one).
 
     The score is a leading digit ("5", "5/5", "4 - satisfeito"), a digit
     or number word after "nota"/"score" anywhere in the first paragraph
@@ -170,7 +245,7 @@ def read_survey_answer(text: str) -> SurveyAnswer | None:
     disagree, or no score at all, give None.  The comment is the rest of
     the text without the score, the label and separators, or None.
     """
-    paragraph, rest = _first_paragraph(text)
+    paragraph, rest = _first_paragraph(_without_sign_off(text, signer))
     folded = _fold(paragraph)
     spans: list[tuple[int, int]] = []
     number: int | None = None
@@ -247,6 +322,47 @@ def _first_paragraph(text: str) -> tuple[str, str]:
         rest = "\n\n".join(part.strip() for part in paragraphs[index + 1:] if part.strip())
         return collapsed, rest
     return "", ""
+
+
+def _without_sign_off(text: str, signer: Sequence[str]) -> str:
+    """``text`` without the signer's name closing it, and a closing word just
+    before it ("Att., Fernanda Lima", "Obrigada,\\nFernanda", "..., Fernanda.").
+
+    ``signer``: names and addresses; a word of theirs counts only capitalised
+    and at the very end, so "muita paz" stays for a requester named Paz.
+    """
+    names = {_fold(word) for who in signer
+             for word in re.split(r"[\W\d_]+", who.split("@")[0] if "@" in who else who) if len(word) >= 3}
+    lines = unicodedata.normalize("NFC", text).replace("\r\n", "\n").rstrip().split("\n")
+    if not names or not lines:
+        return text
+    tokens = list(_NAME_TOKEN.finditer(lines[-1]))
+    if not tokens or not re.fullmatch(r"\s*[.!]?\s*", lines[-1][tokens[-1].end():]):
+        return text
+    start = len(tokens)
+    for index in range(len(tokens) - 1, -1, -1):
+        word, folded = tokens[index].group(), _fold(tokens[index].group())
+        between = lines[-1][tokens[index].end():tokens[start].start()] if start < len(tokens) else ""
+        if between.strip():
+            break
+        if (word[0].isupper() and folded in names) or (start < len(tokens) and folded in _NAME_PARTICLES):
+            start = index
+            continue
+        break
+    while start < len(tokens) and _fold(tokens[start].group()) in _NAME_PARTICLES:
+        start += 1
+    if start == len(tokens):
+        return text
+    kept = lines[-1][:tokens[start].start()].rstrip(" \t,.;:!-\u2013\u2014")
+    closing = re.search(r"(?:^|[\s,.;:!])(\w+)\.?$", _fold(kept))
+    if closing is not None and closing.group(1) in _CLOSING_WORDS:
+        kept = kept[:closing.start(1)].rstrip(" \t,.;:!-\u2013\u2014")
+    lines[-1] = kept
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines and set(re.findall(r"\w+", _fold(lines[-1]))) <= _CLOSING_WORDS and kept == "":
+        lines.pop()  # "Atenciosamente," over the name
+    return "\n".join(lines)
 
 
 def _negated(clause: str, start: int, negation: re.Pattern[str]) -> bool:

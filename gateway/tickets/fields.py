@@ -13,6 +13,14 @@ personal data: ``mask_personal_data`` hides them in any text a person or a
 log can see (pages, ``tickets show``, ``explain``, every log line), and
 ``cpf_is_valid`` tells a typo from a real number before an analyst wastes a
 search on it.
+
+Besides contact data, a desk's form may ask for what the request is about
+(gov.br's Plataforma de Automação: órgão, serviço, tipo de solicitante,
+alcance do defeito, protocolos afetados).  Two of those are not free text:
+a *choice* field (``tipo_solicitante``: analista do serviço or cidadão) is
+valid only when its value names exactly one of its choices, and a *list*
+field (``protocolos``) may be written on the label's line or as the lines
+under it, one item each.
 """
 
 from __future__ import annotations
@@ -21,7 +29,22 @@ import re
 import unicodedata
 from typing import Any, Final
 
-FIELDS: Final[tuple[str, ...]] = ("nome", "cpf", "telefone", "email", "uf", "municipio")
+FIELDS: Final[tuple[str, ...]] = ("nome", "cpf", "telefone", "email", "uf", "municipio",
+                                  "orgao", "servico", "tipo_solicitante", "alcance", "protocolos")
+
+# choice field -> {choice: words (folded) that name it}.  A value is valid
+# when it names exactly one choice: "Solicitante/Cidadão" is "cidadao",
+# "analista ou cidadão" names two and is not.
+CHOICES: Final[dict[str, dict[str, frozenset[str]]]] = {
+    "tipo_solicitante": {
+        "analista": frozenset({"analista", "gestor", "gestora", "servidor", "servidora"}),
+        "cidadao": frozenset({"cidadao", "cidada", "cidadaos"}),
+    },
+}
+# Fields whose value is a list: written "a, b; c" on the label's line, or as
+# the (bulleted) lines under a label that has no value of its own.
+LIST_FIELDS: Final[frozenset[str]] = frozenset({"protocolos"})
+_MAX_LIST_LINES: Final = 100
 
 UFS: Final[frozenset[str]] = frozenset(
     "AC AL AP AM BA CE DF ES GO MA MT MS MG PA PB PR PE PI RJ RN RS RO RR SC SP SE TO".split()
@@ -46,10 +69,22 @@ _VOCABULARY: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "email": (frozenset({"email"}), frozenset({"endereco", "contato", "institucional", "pessoal", "address"})),
     "uf": (frozenset({"uf", "estado"}), frozenset({"sigla"})),
     "municipio": (frozenset({"municipio", "cidade", "city"}), frozenset()),
+    # "Nome do órgão", "Nome do serviço": "nome" qualifies them (see _label_keys).
+    "orgao": (frozenset({"orgao", "entidade", "instituicao"}), frozenset({"nome", "responsavel", "publico"})),
+    "servico": (frozenset({"servico"}), frozenset({"nome", "automatizado", "digital"})),
+    "tipo_solicitante": (frozenset({"tipo"}), frozenset({"solicitante", "usuario", "requerente"})),
+    "alcance": (frozenset({"alcance", "abrangencia"}), frozenset({"defeito", "problema", "erro"})),
+    "protocolos": (frozenset({"protocolo", "protocolos"}),
+                   frozenset({"afetado", "afetados", "afetada", "afetadas", "numero", "numeros", "solicitacao",
+                              "solicitacoes"})),
 }
+# A naming word that is not enough alone: "Tipo: Erro" is not the requester's type.
+_NEEDS: Final[dict[str, frozenset[str]]] = {"tipo_solicitante": frozenset({"solicitante", "usuario", "requerente"})}
 _FILLER: Final = frozenset(
-    {"de", "do", "da", "para", "o", "a", "e", "n", "no", "nr", "num", "seu", "sua", "meu", "minha", "your"}
+    {"de", "do", "da", "dos", "das", "para", "o", "a", "e", "n", "no", "nr", "num", "seu", "sua", "meu", "minha",
+     "your"}
 )
+_HINT: Final = re.compile(r"\([^)]*\)")  # "Tipo de solicitante (analista ou cidadão)": the hint is no label word
 _MAX_LABEL_WORDS: Final = 5
 
 _BULLET: Final = re.compile(r"^[\s\-–—•*·>]+")
@@ -69,9 +104,15 @@ def extract_fields(text: str) -> dict[str, str]:
     ``uf``, unless a ``UF:`` line already gave it.
     """
     found: dict[str, str] = {}
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
         labelled = _split_labelled(line)
         if labelled is None:
+            listed = _list_label(line)
+            if listed is not None and listed not in found:
+                items = _items_below(lines[index + 1:index + 1 + _MAX_LIST_LINES])
+                if items:
+                    found[listed] = ", ".join(items)
             continue
         keys, value = labelled
         if "municipio" in keys:
@@ -101,9 +142,51 @@ def _split_labelled(line: str) -> tuple[tuple[str, ...], str] | None:
     return None
 
 
+def _list_label(line: str) -> str | None:
+    """The list field a line with a label and no value opens ("Protocolos afetados:"), else None."""
+    line = _BULLET.sub("", line).strip()
+    if not line.endswith(":"):
+        return None
+    keys = _label_keys(line[:-1])
+    return keys[0] if len(keys) == 1 and keys[0] in LIST_FIELDS else None
+
+
+def _items_below(lines: list[str]) -> list[str]:
+    """The items under a list label: the next non-blank lines, bullets
+    removed, up to a blank line or another labelled line."""
+    items: list[str] = []
+    for line in lines:
+        item = _BULLET.sub("", line).strip()
+        if not item:
+            if items:
+                break
+            continue
+        if _split_labelled(line) is not None or _list_label(line) is not None:
+            break
+        items.append(item)
+    return items
+
+
+def list_items(value: str) -> list[str]:
+    """A list field's items: ``"123, 456; 789 e 1011"`` -> four items."""
+    return [item.strip() for item in re.split(r"[,;\n]|\s+e\s+", value) if item.strip()]
+
+
+def choice_of(name: str, value: str) -> str | None:
+    """The one choice a choice field's value names (``"Analista do Serviço"`` -> ``"analista"``), else None."""
+    words = set(re.split(r"[^a-z0-9]+", _fold(value)))
+    named = [choice for choice, naming in CHOICES.get(name, {}).items() if words & naming]
+    return named[0] if len(named) == 1 else None
+
+
 def _label_keys(label: str) -> tuple[str, ...]:
-    """The field(s) a label names: one field, or municipio and uf together, else ()."""
-    folded = _fold(label)
+    """The field(s) a label names: one field, or municipio and uf together, else ().
+
+    A word that names one field may qualify another ("Nome do órgão" is the
+    órgão, not a name): a named field whose every naming word in the label
+    qualifies another named field gives way to it.
+    """
+    folded = _fold(_HINT.sub(" ", label))
     folded = re.sub(r"\be\W?mail\b", "email", folded)
     folded = re.sub(r"\bcorreio eletronico\b", "email", folded)
     words = [word for word in re.split(r"[^a-z0-9]+", folded.replace(".", "")) if word and word not in _FILLER]
@@ -116,6 +199,12 @@ def _label_keys(label: str) -> tuple[str, ...]:
             return ()  # a word of no field: "Nome da unidade", "Perfil"
         if key is not None and key not in keys:
             keys.append(key)
+    joined = "e" in re.split(r"[^a-z0-9]+", folded)  # "Nome e órgão" names two things
+    if len(keys) > 1 and not joined:
+        keys = [key for key in keys
+                if not all(any(word in _VOCABULARY[other][1] for other in keys if other != key)
+                           for word in words if word in _VOCABULARY[key][0])]
+    keys = [key for key in keys if key not in _NEEDS or any(word in _NEEDS[key] for word in words)]
     if len(keys) == 1 or set(keys) == {"municipio", "uf"}:
         return tuple(keys)
     return ()

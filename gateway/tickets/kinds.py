@@ -89,6 +89,7 @@ class Template(str, enum.Enum):
     TEAM_FOLLOWUP = "team_followup"
     TEAM_SLA_WARNING = "team_sla_warning"
     TEAM_SLA_BREACH = "team_sla_breach"
+    TEAM_BOUNCE = "team_bounce"  # a mail of the ticket bounced (tickets.bounces)
     ANALYST_REPLY = "analyst_reply"
     QUESTION = "question"
     SOLUTION = "solution"
@@ -98,7 +99,8 @@ class Template(str, enum.Enum):
     CLOSED = "closed"
     CLOSED_NO_RESPONSE = "closed_no_response"
     CLOSED_AUTO_ACCEPTED = "closed_auto_accepted"
-    REOPENED = "reopened"  # an analyst's #reabrir, with their note
+    REOPENED = "reopened"  # an analyst's #reabrir with their note, or the requester's reply in reopen_window
+    FIELDS_RECEIVED = "fields_received"  # the requester's reply completed the data the ticket waited for
     REMINDER_WAITING = "reminder_waiting"
     REMINDER_SOLVED = "reminder_solved"
     SURVEY = "survey"

@@ -14,16 +14,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.tickets.change import NOTHING, Change, fields, move
+from gateway.tickets.change import NOTHING, Change, event, fields, move
 from gateway.tickets.kinds import ClosedReason, EventKind
-from gateway.tickets.states import Status, require_transition
+from gateway.tickets.states import UNTOUCHED, Status, require_transition
 
 
 def take_up(current: Status, actor: str) -> Change:
-    """An analyst's first action moves a new ticket to open (else nothing)."""
-    if current is not Status.NEW:
+    """An analyst's first action moves a new or assigned ticket to open (else nothing)."""
+    if current not in UNTOUCHED:
         return NOTHING
     return move(current, Status.OPEN, EventKind.OPENED, actor, "first analyst action")
+
+
+def assign(current: Status, actor: str, *, assignee: str, note: str = "") -> Change:
+    """``#atribuir`` or a rule's ``assign``: the ticket has an owner.
+
+    A new ticket becomes *assigned* and waits so for its assignee's first
+    action (:func:`take_up`); one already worked on keeps its state, with
+    the new owner on its timeline.  ``note``: the event's words (default:
+    the assignee)."""
+    owner = fields(assignee=assignee)
+    if current is Status.NEW:
+        return owner + move(current, Status.ASSIGNED, EventKind.ASSIGNED, actor, note or assignee)
+    return owner + event(EventKind.ASSIGNED, actor, note or assignee)
 
 
 def ask(current: Status, actor: str, *, question: str, until: datetime,

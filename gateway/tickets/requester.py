@@ -2,10 +2,14 @@
 
 An answer to a question reopens the work.  An answer to a solution is read
 as acceptance, refusal (which needs a reason) or neither (one short
-clarification per proposal).  Accepting, refusing, scoring and reopening
-are the requester's *decisions*: they are applied only when the mail is
-proven theirs (``Proof``); otherwise the text is kept, nothing changes, and
-the requester gets signed links to confirm, once per proposal.  "Already
+clarification per proposal).  Only a yes, or silence, lets the clock
+accept a solution: a refusal without its reason and a reply that is more
+than a thanks yet neither yes nor no suspend the auto-acceptance, and the
+team is told a person must read it (issue 15, bug 7).  Accepting, refusing,
+scoring and reopening are the requester's *decisions*: they are applied
+only when the mail is proven theirs (``Proof``); otherwise the text is
+kept, nothing changes, and the requester gets signed links to confirm,
+once per proposal.  "Already
 asked" is read from the events of the current proposal (``round_events``),
 here and nowhere else.
 """
@@ -18,8 +22,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from gateway.tickets import moves, survey
-from gateway.tickets.answers import Answer, read_solution_answer, read_survey_answer
-from gateway.tickets.change import NOTHING, Change, Link, To, event, notice
+from gateway.tickets.answers import Answer, only_courtesy, read_solution_answer, read_survey_answer
+from gateway.tickets.change import NOTHING, Change, Link, To, event, fields, notice
 from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.states import Status
 
@@ -67,7 +71,7 @@ def follow_up(ticket: Any, text: str, *, sender: str, role: str, round_kinds: fr
                      "O solicitante respondeu à pergunta; o chamado voltou para Em andamento.")
     if status is not Status.SOLVED or role != ROLE_REQUESTER:
         return Reply()
-    answer = read_solution_answer(text)
+    answer = read_solution_answer(text, signer=signer(ticket))
     awaiting_reason = EventKind.REFUSAL_WITHOUT_REASON.value in round_kinds and bool(text.strip())
     if answer.answer is Answer.ACCEPT or (answer.answer is Answer.REFUSE and answer.reason) or awaiting_reason:
         checked = proof()
@@ -79,7 +83,7 @@ def follow_up(ticket: Any, text: str, *, sender: str, role: str, round_kinds: fr
         return _refused(status, sender, answer.reason if answer.answer is Answer.REFUSE and answer.reason
                         else text.strip())
     if answer.answer is Answer.ACCEPT:
-        rated = read_survey_answer(text)
+        rated = read_survey_answer(text, signer=signer(ticket))
         if rated is not None and at is not None:
             # "Homologado. Nota 5": the acceptance and the survey in one mail; asking again would be noise.
             return Reply(moves.accept(status, sender) + survey.answered(ticket, rated.score, rated.comment,
@@ -90,14 +94,44 @@ def follow_up(ticket: Any, text: str, *, sender: str, role: str, round_kinds: fr
     if answer.answer is Answer.REFUSE and answer.reason:
         return _refused(status, sender, answer.reason)
     if answer.answer is Answer.REFUSE:
+        # "Não" / "nao resolveu": a no, whose reason is asked.  The clock must not
+        # accept what the requester refused, so it stops until someone acts.
         return Reply(event(EventKind.REFUSAL_WITHOUT_REASON, sender, f"round {ticket.solution_round}")
-                     + notice(Template.REFUSAL_REASON_REQUEST, To.REQUESTER, automatic=None),
-                     "O solicitante recusou a solução sem dizer o motivo; pedimos o motivo.")
+                     + notice(Template.REFUSAL_REASON_REQUEST, To.REQUESTER, automatic=None)
+                     + _hold(ticket, "the requester refused without a reason"),
+                     "O solicitante recusou a solução sem dizer o motivo; pedimos o motivo. "
+                     + _HELD)
     change = NOTHING
     if EventKind.CLARIFICATION_SENT.value not in round_kinds:
         change = (event(EventKind.CLARIFICATION_SENT, "gateway", f"round {ticket.solution_round}")
                   + notice(Template.CLARIFICATION, To.REQUESTER, automatic=None, links=frozenset({Link.SOLUTION})))
-    return Reply(change, "Resposta à solução não reconhecida como aceite ou recusa; o solicitante foi orientado.")
+    if only_courtesy(text, signer=signer(ticket)):
+        # A thanks: the solution mail said silence accepts it, and it still does.
+        return Reply(change, "Resposta à solução não reconhecida como aceite ou recusa; o solicitante foi orientado.")
+    held = _hold(ticket, "the requester's reply is neither an acceptance nor a refusal")
+    return Reply(change if held is NOTHING else change + held,
+                 "Resposta à solução não reconhecida como aceite ou recusa: um analista precisa ler a mensagem. "
+                 + _HELD)
+
+
+#: What the team reads when a reply stopped the clock (issue 15, bug 7).
+_HELD: Final = ("O aceite automático está suspenso: responda ao solicitante, proponha outra solução (#solucao) "
+                "ou feche o chamado (#fechar).")
+
+
+def _hold(ticket: Any, why: str) -> Change:
+    """Stop the auto-acceptance (and its reminder) of the current proposal:
+    a reply that is not a yes is never accepted by the clock.  Nothing when
+    it is already stopped."""
+    if getattr(ticket, "limit_at", None) is None:
+        return NOTHING
+    return (fields(limit_at=None, remind_at=None) + Change(refresh=True)
+            + event(EventKind.NOTE, "gateway", f"auto-acceptance suspended: {why}"))
+
+
+def signer(ticket: Any) -> tuple[str, ...]:
+    """Whose sign-off closes the requester's text: their name and address."""
+    return tuple(who for who in (getattr(ticket, "requester_name", None), ticket.requester) if who)
 
 
 def _refused(status: Status, sender: str, reason: str) -> Reply:
@@ -137,7 +171,7 @@ def reply_to_closed(ticket: Any, text: str, *, sender: str, role: str, now: date
                     survey_until: datetime | None, reopen_until: datetime | None,
                     proof: Callable[[], Proof], kinds: Collection[str]) -> ToClosed:
     """A survey answer, a reopening, or a new ticket (``kinds``: the ticket's event kinds)."""
-    score = read_survey_answer(text) if role == ROLE_REQUESTER else None
+    score = read_survey_answer(text, signer=signer(ticket)) if role == ROLE_REQUESTER else None
     if score is not None and survey.open_at(ticket, now, survey_until):
         checked = proof()
         if checked.ok:
@@ -171,19 +205,22 @@ def accepted_on_page(ticket: Any, *, actor: str, via: str = "web") -> Change:
     sent), and the team hears of it as it would of the reply."""
     return (moves.accept(Status(ticket.status), actor, note=f"via {via}") + survey.invitation(ticket)
             + _team_hears(ticket, actor, "", f"O solicitante ACEITOU a solução (via {via}); chamado fechado e "
-                                              "pesquisa de satisfação enviada."))
+                                              "pesquisa de satisfação enviada.", via=via))
 
 
 def refused_on_page(ticket: Any, reason: str, *, actor: str, via: str = "web") -> Change:
     """The page's "Recusar": back to work with the reason, as by reply
     (``ValueError`` when the reason is blank)."""
     return (moves.refuse(Status(ticket.status), actor, reason=reason)
-            + _team_hears(ticket, actor, reason.strip(), f"O solicitante RECUSOU a solução (via {via}). "
-                                                          f"Motivo: {reason.strip()}"))
+            + _team_hears(ticket, actor, reason.strip(),
+                          f"O solicitante RECUSOU a solução (via {via}). Motivo: {reason.strip()}", via=via))
 
 
-def _team_hears(ticket: Any, actor: str, text: str, headline: str) -> Change:
+def _team_hears(ticket: Any, actor: str, text: str, headline: str, *, via: str) -> Change:
+    """The team's notice of an answer given on a page.  ``via`` tells the
+    template no mail came: without it an acceptance, which has no text, read
+    as an empty "Nova mensagem" (issue 15, bug 9)."""
     name = ticket.requester_name or actor
     return notice(Template.TEAM_FOLLOWUP, To.TEAM, automatic="auto-generated", sender_name=name,
                   context={"text": text, "sender": actor, "sender_name": name, "attachments": [],
-                           "headline": headline})
+                           "headline": headline, "via": via})

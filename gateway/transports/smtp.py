@@ -3,7 +3,7 @@
 Only ``handle_RCPT`` and ``handle_DATA`` are ours.  A recipient that is no
 configured mailbox gets ``550`` at RCPT, so the gateway is never an open
 relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
-4.5.1); an ``internal`` mailbox takes mail only from a trusted peer (a
+4.5.1, and ``bounce+<token>@``, the return path of our own mail); an ``internal`` mailbox takes mail only from a trusted peer (a
 logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced by aiosmtpd (``552``);
 the idle timeout closes slow clients (``421``), and a connection beyond
 ``[smtp] max_connections_per_peer`` or ``max_connections`` is answered
@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.clock import Clock
 from gateway.config import Settings, SmtpConfig
 from gateway.delivery import Delivery, Ingest
+from gateway.mail import verp
 from gateway.metrics import Metrics
 from gateway.transports import replies
 
@@ -44,10 +45,14 @@ _REFUSED_AT_RCPT: Final = {replies.NO_SUCH_MAILBOX: "no_such_mailbox", replies.I
 
 def recipient_check(settings: Settings) -> RecipientCheck:
     """Which recipients this listener takes, from whom (see the module docstring)."""
+    domains = frozenset(m.domain for m in settings.mailboxes)
+
     def check(address: str, trusted: bool) -> str:
         match = settings.mailbox_for(address)
         if match is None:
-            return replies.OK if settings.is_postmaster(address) else replies.NO_SUCH_MAILBOX
+            # bounce+<token>@: the return path of our own mail, where delivery reports come back.
+            ours = settings.is_postmaster(address) or verp.is_return_path(address, domains)
+            return replies.OK if ours else replies.NO_SUCH_MAILBOX
         if match[0].internal and not trusted:
             return replies.INTERNAL_ONLY
         return replies.OK

@@ -15,6 +15,10 @@ JSON body naming each check, its figure and its limit:
   less than ``max_processing_lag`` (a stopped or stuck processor);
 - ``outbox``: the oldest mail not yet sent was queued less than
   ``max_outbox_age`` ago (a relay down or refusing);
+- ``storage``: this process met no storage error (disk full, database
+  unavailable, lock timeout, conflict) in the last minute; the last one's
+  kind, where and text are shown while it fails.  A full disk does not fail
+  ``database`` (reads still work): this check is where it shows;
 - ``imap <mailbox>``: each IMAP poller of this process is waiting in IDLE
   or finished reading its folder less than ``max_imap_silence`` ago.
 """
@@ -48,6 +52,8 @@ log = logging.getLogger("gateway.admin")
 _MAIL_STATUSES = ("accepted", "processed", "duplicate", "quarantined")
 _OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
 _NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds without a storage error before the ``storage`` check passes again.
+_STORAGE_QUIET = 60.0
 
 
 class Poller(Protocol):
@@ -168,6 +174,7 @@ class Admin:
                                               backlog=collected.mails_by_status.get("accepted", 0))
             checks["outbox"] = _limit(_age(collected.outbox_oldest_queued, now), config.max_outbox_age,
                                       due=collected.outbox_due)
+        checks["storage"] = _storage(self.metrics)
         for poller in self.pollers():
             silent = time.monotonic() - (poller.last_success or self.started)
             check = _limit(0.0 if poller.idling.is_set() else silent, config.max_imap_silence,
@@ -196,6 +203,18 @@ def public_healthz(db: Database) -> Callable[[Request], Any]:
             return JSONResponse({"status": "unhealthy"}, status_code=503, headers=_NO_STORE)
         return JSONResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
     return healthz
+
+
+def _storage(metrics: Metrics) -> dict[str, Any]:
+    """The ``storage`` check: failing for a minute after each storage error."""
+    total = int(sum(sample.value for family in metrics.storage_errors.collect() for sample in family.samples
+                    if sample.name.endswith("_total")))
+    if metrics.last_storage_error is None:
+        return {"ok": True, "errors": total}
+    at, kind, where, text = metrics.last_storage_error
+    ago = time.monotonic() - at
+    return {"ok": ago > _STORAGE_QUIET, "errors": total, "last_kind": kind, "last_where": where,
+            "last_error": text, "seconds_ago": round(ago, 1), "limit": _STORAGE_QUIET}
 
 
 def _limit(seconds: float, limit: float, **figures: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from gateway import links
 from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.errors import LinkError
+from gateway.outbound import statuses
 from gateway.services import citizen
 from gateway.store.db import Database
 from gateway.tickets.answers import SURVEY_LEVELS, SURVEY_LEVELS_EN
@@ -87,12 +88,14 @@ class Pages:
         found = await run_in_threadpool(self._track_view, claim.protocol, page.language)
         if found is None:
             return page.link_problem("invalid")
-        view, answer_hint = found
+        view, answer_hint, status_label = found
+        mailbox = self.site.settings.mailbox_for(view.mailbox)
         return page.render("track.html", title=texts.TEXTS[page.language]["track_title"], ticket=view,
-                           status_label=view.status.label(page.language), answer_hint=answer_hint,
-                           mailbox_name=view.mailbox_name)
+                           status_label=status_label, answer_hint=answer_hint, mailbox_name=view.mailbox_name,
+                           label=lambda state: statuses.move_label(state, mailbox[0] if mailbox else None,
+                                                                   page.language))
 
-    def _track_view(self, protocol: str, language: str) -> tuple[citizen.PublicTicket, str | None] | None:
+    def _track_view(self, protocol: str, language: str) -> tuple[citizen.PublicTicket, str | None, str] | None:
         """The public view, and where to answer a pending solution or survey.
 
         Never a link that decides: the tracking link also goes to the team
@@ -109,7 +112,9 @@ class Pages:
                 answer_hint = "answer_solution_by_mail"
             elif citizen.survey_open(self.site.settings, ticket, self.site.clock.now()):
                 answer_hint = "answer_survey_by_mail"
-            return view, answer_hint
+            mailbox = self.site.settings.mailbox_for(ticket.mailbox)  # its desk's words for the state, now
+            return view, answer_hint, statuses.label(ticket, mailbox[0] if mailbox else None, language,
+                                                     self.site.clock.now())
 
     # -- look-up ---------------------------------------------------------------
 

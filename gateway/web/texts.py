@@ -57,6 +57,9 @@ PT_BR: Final[dict[str, str]] = {
     "event_reopened": "Solicitação reaberta",
     "event_survey_answered": "Pesquisa de satisfação respondida",
     "event_survey_updated": "Resposta da pesquisa atualizada",
+    "event_fields_missing": "Pedimos os dados que faltavam",
+    "event_fields_still_missing": "Ainda faltam dados",
+    "event_fields_completed": "Você enviou os dados que faltavam",
     # look-up
     "lookup_title": "Consultar uma solicitação",
     "lookup_intro": "Informe o protocolo e o e-mail (ou o CPF) usado na solicitação. Enviaremos um link de "
@@ -159,6 +162,9 @@ EN: Final[dict[str, str]] = {
     "event_reopened": "Request reopened",
     "event_survey_answered": "Satisfaction survey answered",
     "event_survey_updated": "Survey answer updated",
+    "event_fields_missing": "We asked for the missing information",
+    "event_fields_still_missing": "Some information is still missing",
+    "event_fields_completed": "You sent the missing information",
     "lookup_title": "Look up a request",
     "lookup_intro": "Enter the reference and the e-mail address (or the CPF) used for the request. We will send "
                     "a link to follow it to the address on file.",

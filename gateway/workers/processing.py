@@ -7,15 +7,27 @@ most, so mail another node accepted (PostgreSQL) does not wait for a mail
 of this one.  It takes the backlog as a seam (:class:`Backlog`) rather
 than importing ``Ingest``: the door sits above the workers, and calls
 :func:`gateway.workers.groups.run_in_groups` for its processing.
+
+A pass that fails (a storage error: the disk is full, the database is
+down; the mails stay accepted) is tried again after a pause that doubles
+up to ``_MAX_PAUSE``, so a full disk is not hammered, and the first pass
+that succeeds brings the pause back to its start.  ``stop`` (SIGTERM) ends
+the pass between groups: the group in hand is finished, the rest waits for
+the next start.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
+from typing import Final, Protocol
+
+from gateway.errors import StorageUnavailable
 
 log = logging.getLogger("gateway.processing")
+
+_FIRST_PAUSE: Final = 0.5
+_MAX_PAUSE: Final = 30.0
 
 
 class Backlog(Protocol):
@@ -26,17 +38,23 @@ class Backlog(Protocol):
         """Set after each commit of accepted mail."""
         ...
 
-    def drain(self, limit: int | None = None) -> int:
-        """Process every accepted mail; how many were."""
+    def drain(self, limit: int | None = None, stop: threading.Event | None = None) -> int:
+        """Process every accepted mail (until ``stop`` is set); how many were."""
         ...
 
 
 def process_loop(backlog: Backlog, stop: threading.Event, interval: float) -> None:
     """Run until ``stop`` is set, draining at each acceptance or ``interval``."""
+    pause = _FIRST_PAUSE
     while not stop.is_set():
         backlog.accepted.clear()
         try:
-            backlog.drain()
-        except Exception:  # the database went away: keep the worker alive
-            log.exception("processing pass failed; trying again shortly")
+            backlog.drain(stop=stop)
+        except Exception as error:  # the database went away or is full: keep the worker alive
+            log.error("processing pass failed (%s: %s); the mails stay accepted, trying again in %.1f s",
+                      type(error).__name__, error, pause, exc_info=not isinstance(error, StorageUnavailable))
+            stop.wait(pause)  # not woken by acceptances: a full disk is not hammered
+            pause = min(pause * 2, _MAX_PAUSE)
+            continue
+        pause = _FIRST_PAUSE
         backlog.accepted.wait(interval)

@@ -124,19 +124,33 @@ class CaptureRelay:
     ``answer`` can be set to an SMTP reply (e.g. "550 5.1.1 no such user")
     to make it refuse.  ``smtputf8=False`` makes it a relay that does not
     advertise SMTPUTF8 (aiosmtpd's controller does by default), as many
-    sites' relays still are.
+    sites' relays still are.  ``refuse``: an address and the reply it gets
+    at RCPT (``{"b@example.org": "550 5.1.1 no such user"}``), the others
+    being taken.  ``delay``: seconds each DATA waits before it is kept and
+    answered (a slow relay, to kill a sender mid-batch).
     """
 
-    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = True, refuse: dict[str, str] | None = None,
+                 delay: float = 0.0) -> None:
         self.port = port or free_port()
         self.smtputf8 = smtputf8
+        self.refuse = dict(refuse or {})
+        self.delay = delay
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.answer: str | None = None
         self._controller: Controller | None = None
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.answer:
             return self.answer
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         return "250 2.0.0 captured"
 

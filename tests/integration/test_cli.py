@@ -80,7 +80,7 @@ def test_tickets_list_takes_a_status_by_value_or_by_label_and_prints_a_header(tm
         header, row = listed.stdout.decode().splitlines()
         assert header.split() == ["PROTOCOL", "STATUS", "REQUESTER", "SUBJECT"]
         assert row.startswith("ATD-") and "Novo" in row and "Erro no cadastro" in row
-    for asked in ("Em Atendimento", "solucao PROPOSTA (validar)"):
+    for asked in ("Em Atendimento", "solucao PROPOSTA"):
         empty = run(config, "tickets", "list", "--status", asked)
         assert empty.returncode == 0 and empty.stdout == b"", (asked, empty.stdout)
         assert b"no tickets with status" in empty.stderr

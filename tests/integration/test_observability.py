@@ -135,7 +135,7 @@ def test_metrics_on_the_admin_port_count_what_was_sent(observed):
     health = httpx.get(f"http://127.0.0.1:{admin}/healthz", timeout=30)
     assert health.status_code == 200, health.text
     assert {name: check["ok"] for name, check in health.json()["checks"].items()} == {
-        "database": True, "processing_lag": True, "outbox": True}
+        "database": True, "processing_lag": True, "outbox": True, "storage": True}
 
 
 def test_healthz_fails_while_a_backlog_waits_longer_than_the_lag_limit(tmp_path: Path):

@@ -159,7 +159,7 @@ def test_the_solution_mail_says_what_to_do_and_until_when():
 
 def test_the_question_mail_gives_the_deadline_in_words():
     rendered = Renderer().render("question", language="pt_BR", mailbox="atendimento@example.gov.br", context=CONTEXT)
-    assert "Responda até 27/11/2026" in rendered.text
+    assert "Responda a este e-mail até sexta-feira, 27/11/2026, às 18h." in rendered.text
 
 
 def test_the_survey_lists_the_five_levels_of_the_seeds():

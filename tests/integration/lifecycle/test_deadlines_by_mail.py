@@ -71,7 +71,7 @@ def test_waiting_reminds_once_then_closes_for_no_response(desk):
     assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
     [reminder] = desk.to_citizen("reminder_waiting")
     body = text_of(reminder)
-    assert "Responda até 25/11/2026 (quarta-feira, 25/11/2026, às 10h)" in body
+    assert "Responda a este e-mail até quarta-feira, 25/11/2026, às 10h." in body
     assert "Informe o número do CNES da unidade" in body, "the question is repeated"
     assert reminder["Subject"].startswith(f"[{desk.protocol}] Lembrete")
     assert desk.ticket()["due_kind"] == "no_response"
@@ -81,7 +81,7 @@ def test_waiting_reminds_once_then_closes_for_no_response(desk):
     ticket = desk.ticket()
     assert ticket["status"] == "closed" and ticket["due_at"] is None
     [closed] = desk.to_citizen("closed_no_response")
-    assert "não recebemos a sua resposta até 25/11/2026" in " ".join(text_of(closed).split())
+    assert "não recebemos a sua resposta até quarta-feira, 25/11/2026, às 10h" in " ".join(text_of(closed).split())
     assert desk.events()[-2:] == ["reminded", "closed"]
     assert [e for e in ticket["events"] if e["kind"] == "closed"][0]["actor"] == "gateway"
     assert sweep(desk, utc(30, 12)) == {}
@@ -96,7 +96,7 @@ def test_solution_unanswered_is_reminded_accepted_surveyed_and_the_survey_remind
     assert sweep(desk, utc(24, 21)) == {"remind_solved": 1}
     [reminder] = desk.to_citizen("reminder_solved")
     body = text_of(reminder)
-    assert "Responda até 25/11/2026 (quarta-feira, 25/11/2026, às 18h)" in body
+    assert "Responda até quarta-feira, 25/11/2026, às 18h." in body
     assert "Atualize o sistema para a versão 3.2" in body and "/s/" in body, "the solution and its links again"
 
     assert sweep(desk, utc(25, 21)) == {"auto_accept": 1}
@@ -215,7 +215,7 @@ def test_english_mailbox_reads_english_deadlines(open_deadline_desk):
     desk.analyst_replies("#aguardando\nWhich unit?")
     assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
     [reminder] = desk.to_citizen("reminder_waiting")
-    assert "Please answer by 25/11/2026 (Wednesday, 25 November 2026, at 10:00)" in text_of(reminder)
+    assert "Please reply to this e-mail by Wednesday, 25 November 2026, at 10:00." in text_of(reminder)
 
 
 def test_the_scheduler_inside_gateway_run_wakes_the_sweep(make_settings):

@@ -25,7 +25,7 @@ def test_a_whole_life_by_mail(desk, tmp_path):
     body = text_of(question)
     assert "Informe o número do CNES da unidade" in body
     # 5 calendar days from Friday 20/11 10:00 in Brasília
-    assert "Responda até 25/11/2026" in body
+    assert "Responda a este e-mail até quarta-feira, 25/11/2026, às 10h." in body
     assert question["From"].addresses[0].addr_spec == "atendimento@example.gov.br"
     assert question["Subject"].startswith(f"[{protocol}]")
     ack = desk.to_citizen("ack")[0]
@@ -64,7 +64,8 @@ def test_a_whole_life_by_mail(desk, tmp_path):
 
     desk.citizen_replies("Obrigado pelo retorno")
     desk.citizen_replies("Vou ver com a equipe")
-    assert desk.ticket()["status"] == "solved", "an unclear answer changes nothing"
+    assert desk.ticket()["status"] == "solved", "an unclear answer decides nothing..."
+    assert desk.ticket()["due_kind"] is None, "...but the clock no longer accepts for the citizen (issue 15, bug 7)"
     assert len(desk.to_citizen("clarification")) == 1, "one clarification per proposal, not one per mail"
 
     desk.citizen_replies("Sim, resolvido. Obrigado!")
@@ -86,7 +87,7 @@ def test_a_whole_life_by_mail(desk, tmp_path):
     shown = json.loads(result.stdout)
     kinds = [e["kind"] for e in shown["events"]]
     assert kinds == ["created", "opened", "asked", "follow_up", "answered", "solved", "follow_up", "refused",
-                     "solved", "follow_up", "clarification_sent", "follow_up", "follow_up", "accepted",
+                     "solved", "follow_up", "clarification_sent", "follow_up", "note", "follow_up", "accepted",
                      "survey_answered", "survey_updated"]
     statuses = [(e["from"], e["to"]) for e in shown["events"] if e["to"]]
     assert statuses == [(None, "new"), ("new", "open"), ("open", "waiting"), ("waiting", "open"), ("open", "solved"),

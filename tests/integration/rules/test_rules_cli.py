@@ -151,7 +151,7 @@ def test_explain_a_follow_up_names_the_ticket_and_why(tmp_path, rng):
     reply = make_mail(subject=f"RES: [{protocol}] Erro na ficha - urgente", body="Por favor.", to="cnes@example.gov.br")
     result = run(config, "explain", "-", stdin=reply)
     out = result.stdout.decode()
-    assert f"ticket:   {protocol} (new), matched by protocol {protocol} in the subject" in out
+    assert f"ticket:   {protocol} (assigned), matched by protocol {protocol} in the subject" in out
     assert "[no   ] funcionalidade: kind is follow_up" in out
     assert "[MATCH] pedido de urgência" in out  # a rule without kind applies to follow-ups
     assert f"result:   follow_up: added to {protocol}" in out

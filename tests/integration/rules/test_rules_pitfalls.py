@@ -87,7 +87,7 @@ def test_a_refused_attachment_name_is_text_in_every_html_mail(ruled_gateway, tmp
     running = ruled_gateway(rules)
     name = '<img src=x onerror=alert(1)>.png'
     send(running, make_mail(subject="Comprovante", body="Segue.", attachments=[(name, "image/png", EXE)]))
-    [notice] = running.outbox(kind="attachments_refused", to=CITIZEN)
+    [notice] = running.outbox(kind="ack", to=CITIZEN)  # the acknowledgement carries the refused files
     [team] = running.outbox(kind="team_new")
     for sent in (notice, team):
         html = sent.get_body(("html",)).get_content()

@@ -35,7 +35,10 @@ def test_explain_shows_the_words_that_kept_an_integration_error_from_being_retur
     config = write_config(tmp_path, extra=GOVBR)
     mail = make_mail(subject="Erro 500 na integração com gov.br - token OAuth",
                      body="A autenticação no login gov.br falha com HTTP 500 ao obter o token OAuth.\n"
-                          "https://www.gov.br/pt-br/servicos/emitir-certidao")
+                          "https://www.gov.br/pt-br/servicos/emitir-certidao\n"
+                          # the form's data the desk requires: without it the ticket would wait for it
+                          "Órgão: MGI\nServiço: Emitir certidão\nTipo de solicitante: Analista do Serviço\n"
+                          "Alcance do defeito: todos\nProtocolos afetados: 2026.0001234\nTelefone: (61) 2020-4000")
     report = json.loads(run(config, "explain", "--json", "--mailbox", "atendimento@example.gov.br", "-",
                             stdin=mail).stdout)
     results = {r["rule"]: r for r in report["rules"]["results"]}
@@ -44,4 +47,4 @@ def test_explain_shows_the_words_that_kept_an_integration_error_from_being_retur
     fired = {f["rule"]: f for f in report["rules"]["fired"]}
     assert "conta, login ou assinatura gov.br" not in fired
     assert fired["erro em serviço automatizado"]["actions"] == ["category = 'Erro'", "assign = 'cgate@example.gov.br'"]
-    assert report["ticket_after"]["status"] == "new" and report["ticket_after"]["category"] == "Erro"
+    assert report["ticket_after"]["status"] == "assigned" and report["ticket_after"]["category"] == "Erro"

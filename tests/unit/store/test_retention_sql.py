@@ -15,7 +15,7 @@ from sqlalchemy import select, text, update
 from gateway.app import Gateway
 from gateway.clock import FixedClock
 from gateway.delivery import Delivery
-from gateway.store import retention
+from gateway.store import bounces, retention
 from gateway.store.models import TicketRow
 from tests.helpers.mailfactory import make_mail
 from tests.integration.operations.conftest import scan
@@ -56,6 +56,9 @@ def _carla_and_davi(gateway: Gateway) -> None:
 
 def test_forget_leaves_nothing_of_the_person_on_either_database(gateway):
     _carla_and_davi(gateway)
+    with gateway.db.transaction() as tx:  # a hard bounce marked her address dead
+        bounces.mark(tx, CARLA.lower(), at=NOW, status="5.1.1", reason="no_such_user",
+                     diagnostic=f"550 5.1.1 <{CARLA.lower()}>: user unknown", outbox_id=None)
     assert scan(_url(gateway), NEEDLES)
     counts = retention.forget(gateway.db, CARLA, at=NOW, include_open=True, dry_run=True)
     assert scan(_url(gateway), NEEDLES), "a dry run changes nothing"

@@ -86,14 +86,14 @@ def test_signature_like_lines_after_the_answer_do_not_matter() -> None:
         ("Não, o erro continua: a tela fica em branco.", "o erro continua: a tela fica em branco."),
         ("NAO", None), ("Não", None), ("não.", None), ("Nao!", None),
         ("Não - ainda aparece a mesma mensagem", "ainda aparece a mesma mensagem"),
-        ("Não funcionou", "Não funcionou"),
+        ("Não funcionou", None),  # no more than "no": its reason is asked (issue 15, bug 7)
         ("Ainda não resolveu, o sistema\nsegue travando", "Ainda não resolveu, o sistema segue travando"),
-        ("Bom dia, não resolveu.", "não resolveu."),
+        ("Bom dia, não resolveu.", None),
         ("O problema persiste.", "O problema persiste."),
         ("Recuso a solução proposta", "Recuso a solução proposta"),
         ("No, still broken", "still broken"),
-        ("It doesn't work", "It doesn't work"),
-        ("It doesn’t work", "It doesn’t work"),
+        ("It doesn't work", None),
+        ("It doesn’t work", None),
         ("Não pode encerrar, falta o relatório", "Não pode encerrar, falta o relatório"),
     ],
 )

@@ -1,0 +1,51 @@
+"""Addresses a delivery report said are dead (``bouncing_address``).
+
+Marked by ``services.bounces`` after a hard bounce; read by the writer
+before it sends a reminder or an automatic closing notice to a requester
+(``tickets.bounces.AUTOMATIC_TO_REQUESTER``).  One row per address: a later
+bounce updates it and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import BouncingAddressRow
+
+
+def mark(tx: Session, address: str, *, at: datetime, status: str, reason: str, diagnostic: str,
+         outbox_id: int | None) -> BouncingAddressRow:
+    """Mark ``address`` dead (or count one more bounce of it)."""
+    row = tx.get(BouncingAddressRow, address)
+    if row is None:
+        row = BouncingAddressRow(address=address, failed_at=at, status=status[:16], reason=reason[:32],
+                                 diagnostic=diagnostic[:2000], outbox_id=outbox_id, bounces=1)
+        tx.add(row)
+        return row
+    row.failed_at, row.status, row.reason = at, status[:16], reason[:32]
+    row.diagnostic, row.outbox_id, row.bounces = diagnostic[:2000], outbox_id, row.bounces + 1
+    return row
+
+
+def get(tx: Session, address: str) -> BouncingAddressRow | None:
+    return tx.get(BouncingAddressRow, address)
+
+
+def bouncing(tx: Session, addresses: Collection[str]) -> set[str]:
+    """Which of ``addresses`` are marked dead."""
+    if not addresses:
+        return set()
+    return set(tx.scalars(select(BouncingAddressRow.address).where(BouncingAddressRow.address.in_(list(addresses)))))
+
+
+def clear(tx: Session, address: str) -> bool:
+    """The address works again (a person says so): unmark it."""
+    row = tx.get(BouncingAddressRow, address)
+    if row is None:
+        return False
+    tx.delete(row)
+    return True

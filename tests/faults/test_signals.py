@@ -1,0 +1,95 @@
+"""Issue 20.5 and 20.6: signals at awkward moments.
+
+A SIGHUP (a reload) early in start-up used to end the gateway (0.3 s and
+0.8 s after launch, nothing in the log); now it is recorded and the
+process serves.  A SIGTERM with a large backlog used to wait for the whole
+backlog; now processing stops after the group in hand, the process exits
+within seconds with status 0, the rest stays accepted, and a restart
+finishes it."""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.support import Role, Store, wait_for
+from tests.helpers.mailfactory import make_mail
+from tests.helpers.process import GATEWAY, GatewayProcess, smtp_port, write_config
+
+
+@pytest.mark.parametrize("after", [0.15, 0.3, 0.5, 0.8, 1.2])
+def test_a_sighup_right_after_launch_leaves_the_gateway_serving(
+        tmp_path: Path, processes: list[GatewayProcess], after: float) -> None:
+    config = write_config(tmp_path)
+    gateway = Role(config, tmp_path / "gateway.log")
+    processes.append(gateway)
+    with (tmp_path / "gateway.log").open("ab") as log:
+        gateway.process = subprocess.Popen([*GATEWAY, "--config", str(config), "run"], stdout=log,
+                                           stderr=subprocess.STDOUT)
+    time.sleep(after)
+    assert gateway.process.poll() is None, "started"
+    gateway.process.send_signal(signal.SIGHUP)
+
+    def serving() -> bool:
+        assert gateway.process is not None and gateway.process.poll() is None, \
+            f"the gateway died of a SIGHUP {after} s after launch: {(tmp_path / 'gateway.log').read_text()[-2000:]}"
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port(config), timeout=5) as client:
+                return client.noop()[0] == 250
+        except OSError:
+            return False
+
+    wait_for(serving, timeout=30, what="the gateway to listen after an early SIGHUP")
+    with smtplib.SMTP("127.0.0.1", smtp_port(config), timeout=30) as client:
+        client.sendmail("ana@example.org", ["atendimento@example.gov.br"], make_mail(sender="Ana <ana@example.org>"))
+    gateway.process.send_signal(signal.SIGHUP)  # and a reload once serving is one as always
+    time.sleep(0.2)
+    assert gateway.terminate() == 0
+
+
+BACKLOG = 3000
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_large_backlog_stops_after_the_group_in_hand(
+        tmp_path: Path, processes: list[GatewayProcess]) -> None:
+    config = write_config(tmp_path)
+    store = Store("", tmp_path / "gateway.db")
+    listener = Role(config, tmp_path / "listener.log", only="smtp")
+    processes.append(listener.start())
+    with smtplib.SMTP("127.0.0.1", smtp_port(config), timeout=30) as client:
+        for i in range(BACKLOG):
+            client.sendmail(f"cidadao{i}@example.org", ["atendimento@example.gov.br"],
+                            make_mail(sender=f"Cidadão {i} <cidadao{i}@example.org>", subject=f"Pedido {i}"))
+    assert listener.terminate() == 0
+    assert store.statuses("inbox") == {"accepted": BACKLOG}
+
+    worker = Role(config, tmp_path / "worker.log", only="process,send")
+    processes.append(worker.start())
+    wait_for(lambda: store.one("select count(*) from inbox where status != 'accepted'") >= 64, timeout=30,
+             what="processing to be under way")
+    assert worker.process is not None
+    worker.process.send_signal(signal.SIGTERM)
+    try:
+        code = worker.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"SIGTERM: still running 10 s later; {store.statuses('inbox')}")
+    assert code == 0
+    left = store.statuses("inbox")
+    assert left.get("accepted", 0) > 0, f"the backlog was not left for the next start: {left}"
+    assert set(left) <= {"accepted", "processed"}, left
+    assert store.one("select count(*) from ticket") == left["processed"], "a ticket per processed mail, none lost"
+
+    again = Role(config, tmp_path / "again.log", only="process")
+    processes.append(again.start())
+    wait_for(lambda: store.statuses("inbox") == {"processed": BACKLOG}, timeout=45,
+             what=lambda: f"the restart to finish the backlog ({store.statuses('inbox')})")
+    assert again.terminate() == 0
+    assert store.one("select count(*) from ticket") == BACKLOG
+    assert store.one("select count(*) from outbox where kind = 'ack'") == BACKLOG, "one acknowledgement each"
+    assert store.one("select count(*) from quarantine") == 0
