@@ -76,6 +76,9 @@ _SAFE_FIELDS: Final = frozenset({"asctime", "levelname", "levelno", "name", "mes
 # few hundred literals come back for every mail.
 _MASKED_FORMATS: dict[str, str] = {}
 _MASKED_FORMATS_KEPT: Final = 1024
+# Loggers whose records no formatter unpacks again (uvicorn's access log
+# does, so a library's arguments are masked one by one and kept apart).
+_OWN_LOGGERS: Final = "gateway"
 
 log = logging.getLogger("gateway")
 
@@ -224,10 +227,14 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
     Arguments are masked one by one first, so a formatter that reads them
     (uvicorn's access log unpacks them) still finds them; when the message
     they make still shows something (a CPF split across two arguments, or
-    inside the ``repr`` of bytes), the masked message replaces both.
+    inside the ``repr`` of bytes), the masked message replaces both.  Our
+    own loggers' records are made into their message and masked once.
     """
     if (record.name, record.msg) in _MAIL_CONTENT and isinstance(record.args, tuple):
         record.args = tuple(_length_only(arg) for arg in record.args)
+    if record.args and record.name.partition(".")[0] == _OWN_LOGGERS:
+        _mask_as_one_message(record)
+        return _masked_extras(record)
     if isinstance(record.msg, str):
         record.msg = _masked_format(record.msg) if record.args else mask_personal_data(record.msg)
     record.args = _masked_args(record.args)
@@ -239,6 +246,23 @@ def mask_record(record: logging.LogRecord) -> logging.LogRecord:
         masked = mask_personal_data(message)
         if masked != message:
             record.msg, record.args = masked, ()
+    return _masked_extras(record)
+
+
+def _mask_as_one_message(record: logging.LogRecord) -> None:
+    """Our own loggers' records: the message made once and masked once
+    (no formatter of ours reads the arguments again), instead of the format
+    string, each argument and the message apart: one pass, not four."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a broken log call: the handler reports it
+        record.msg, record.args = _masked_format(str(record.msg)), _masked_args(record.args)
+        return
+    record.msg, record.args = mask_personal_data(message), ()
+
+
+def _masked_extras(record: logging.LogRecord) -> logging.LogRecord:
+    """The traceback and stack of ``record`` masked, and the record marked masked."""
     if record.exc_info and not record.exc_text:
         record.exc_text = mask_personal_data(_TRACEBACKS.formatException(record.exc_info))
     if record.stack_info:
