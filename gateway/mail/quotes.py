@@ -7,12 +7,17 @@ quotes, so a quote left in would make every reply look like our own mail.
 Two layers:
 
 1. ``mail-parser-reply`` splits the body into fragments at quote headers.
-   It has no Portuguese, so a ``pt`` entry is added through a subclass of
-   its ``EmailMessage`` (no patching of the library's global table):
+   It has no Portuguese, so a ``pt`` entry is added to its language table
+   (``MAIL_LANGUAGES``, where upstream adds each language):
    Gmail/Apple/Yahoo ``Em ... escreveu:`` (also wrapped over two lines),
    Outlook ``De:/Enviado:/Para:/Assunto:``, ``----- Mensagem original
    -----``, ``-------- Mensagem encaminhada --------``, ``Início da mensagem
    encaminhada:``.  We keep the first fragment's full body.
+   Before it, :func:`gateway.mail.quote_headers.cut_history` cuts the text
+   at the first quote header of any client language by its shape (an
+   attribution with an address or a time, an Outlook label block, an
+   "original message" rule): the library is given pt and en only, each
+   language more slowing its one big pattern.
 2. Our layer then removes what the library leaves or cannot return
    separately: a trailing block of ``>`` lines, legal disclaimers (its
    disclaimer rule needs the word "mail" and misses ours), and the
@@ -38,7 +43,10 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
+
+from gateway.mail.quote_headers import cut_history
 
 _Q: Final = r"(?:> ?)*"
 PORTUGUESE: Final[dict[str, str | list[str]]] = {
@@ -47,9 +55,12 @@ PORTUGUESE: Final[dict[str, str | list[str]]] = {
         rf"^({_Q}-{{2,}}\s*(?:Mensagem original|Mensagem encaminhada|Forwarded message)\s*-{{2,}})\s*$",
         rf"^({_Q}(?:In[íi]cio da mensagem encaminhada|Begin forwarded message)\s?:)\s*$",
     ],
+    # "De:" then (maybe after a wrapped line) "Enviado/Enviada em/Data:", then the
+    # other labels: any two labels would take a citizen's "De: unidade 1 / Para:
+    # unidade 2" for a quote.
     "from_header": (
-        rf"((?:(?:^|\n|\n{_Q})[* ]*(?:De|Enviado|Enviada|Para|Assunto|Data|Cc|Cco|From|Sent"
-        rf"|To|Subject|Date)\s?:[ *]*(?:\s{{,2}}).*){{2,}}(?:\n.*){{,1}})"
+        rf"((?:^|\n){_Q}[* ]*(?:De|From)\s?:[ *]*.*\n(?:{_Q}[^\n:]*\n)?{_Q}[* ]*(?:Enviad[oa](?: em)?"
+        rf"|Data|Sent|Date)\s?:[ *]*.*(?:\n{_Q}[* ]*(?:Para|Cc|Cco|Assunto|To|Subject)\s?:.*)*)"
     ),
     "disclaimers": [],
     "signatures": [],
@@ -57,14 +68,11 @@ PORTUGUESE: Final[dict[str, str | list[str]]] = {
 }
 
 
-class _MessageWithPortuguese(EmailMessage):  # type: ignore[misc]
-    """mail-parser-reply's message, knowing the ``pt`` markers above."""
-
-    def _get_language_regex(self, language: str, regex_key: str) -> str:
-        if language == "pt":
-            value = PORTUGUESE.get(regex_key, "")
-            return "|".join(value) if isinstance(value, list) else value
-        return str(super()._get_language_regex(language, regex_key))
+# Portuguese is added the way the library adds a language: an entry of its
+# language table, chosen per message with ``languages=["pt", "en"]``.  A
+# library release with its own "pt" keeps its own: test_quotes checks that
+# ours is the one read (the fix then: compare the two and keep the better).
+MAIL_LANGUAGES.setdefault("pt", PORTUGUESE)
 
 
 #: The library reads the lines that start in this many characters of a text...
@@ -78,6 +86,8 @@ _LOOKAHEAD_LINES: Final = 8
 _LONG_LINE: Final = 1_000
 _STAND_IN: Final = 100
 _QUOTED_LINE: Final = re.compile(r"^\s*>")
+#: What a line may hold and still be empty: Gmail's tracking mark "ᐧ" (U+1427), zero widths.
+_INVISIBLE: Final = " \t\u1427\u200b\u200c\u200d\ufeff\xa0"
 _ATTRIBUTION_HINT: Final = re.compile(
     r"@|\d{1,2}[:./]\d{2}|(?:wrote|escreveu|escribi[óo]|schrieb|a [ée]crit|ha scritto|написал|"
     r"skrev|schreef|napisa[łl])\s*:\s*$", re.IGNORECASE)
@@ -85,7 +95,12 @@ _RULE: Final = re.compile(r"^\s*[-_=*]{5,}\s*$")
 _DEVICE_LINE: Final = re.compile(
     r"^\s*(?:Enviado d[oe] (?:meu|minha) .{2,40}|Enviado do Email .{2,30}|Enviado via .{2,30}"
     r"|Sent from my .{2,40}|Sent from (?:Mail|Outlook|Yahoo Mail).{0,40}"
-    r"|(?:Get|Obter(?: o)?|Baixe o) Outlook (?:for|para) .{2,30})\s*$",
+    r"|(?:Get|Obter(?: o)?|Baixe o) Outlook (?:for|para) .{2,30}"
+    # The same line from clients set to other languages (a citizen's phone may be).
+    r"|Enviado desde mi .{2,40}|Envoy[ée] (?:de|depuis|à partir de) (?:mon |ma )?.{2,40}"
+    r"|Gesendet (?:von|mit) .{2,40}|Von meinem .{2,40} gesendet|Inviato da .{2,40}"
+    r"|Verzonden (?:met|vanaf|van) .{2,40}|Sendt fra min .{2,40}|Skickat från min .{2,40}"
+    r"|Wysłane z .{2,40}|Lähetetty (?:iPhonesta|laitteesta) ?.{0,40})\s*$",
     re.IGNORECASE,
 )
 _DASH_SEPARATOR: Final = re.compile(r"^--\s*$|^__\s*$")
@@ -141,7 +156,7 @@ def signature(text: str) -> str | None:
 
 
 def _split(text: str) -> _Split:
-    fresh = _first_fragment(text.replace("\r\n", "\n").replace("\r", "\n"))
+    fresh = _first_fragment(cut_history(text.replace("\r\n", "\n").replace("\r", "\n")))
     lines = _strip_trailing_quote(fresh.split("\n"))
     lines = _cut_disclaimer(lines)
     at = _signature_start(lines)
@@ -183,8 +198,7 @@ def _library_fragment(lines: list[str]) -> tuple[list[str], bool, bool]:
     removed), whether such a header starts it, and whether it runs to the
     end of ``lines`` (no other header follows)."""
     shown, marker, rests = _with_stand_ins(lines)
-    message = _MessageWithPortuguese(text="\n".join(shown), languages=["pt", "en"],
-                                     keep_hyphen_lists=True).read()
+    message = EmailMessage(text="\n".join(shown), languages=["pt", "en"], keep_hyphen_lists=True).read()
     if not message.replies:
         return [], False, False
     first = message.replies[0]
@@ -233,7 +247,7 @@ def _strip_trailing_quote(lines: list[str]) -> list[str]:
     """Drop a final block of ``>`` lines, the attribution line(s) just above
     it (any language: "... <bob@x> написал:"), and separator rules."""
     end = len(lines)
-    while end and (not lines[end - 1].strip() or _QUOTED_LINE.match(lines[end - 1])):
+    while end and (not lines[end - 1].strip(_INVISIBLE) or _QUOTED_LINE.match(lines[end - 1])):
         end -= 1
     if any(_QUOTED_LINE.match(line) for line in lines[end:]):
         last = lines[end - 1] if end else ""
@@ -299,4 +313,7 @@ def _looks_like_name(line: str) -> bool:
 
 
 def _join(lines: list[str]) -> str:
-    return "\n".join(line.rstrip() for line in lines).strip()
+    end = len(lines)
+    while end and not lines[end - 1].strip(_INVISIBLE):
+        end -= 1
+    return "\n".join(line.rstrip() for line in lines[:end]).strip()
