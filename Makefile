@@ -27,13 +27,16 @@ test: $(VENV)/.installed test-deps
 test-deps:
 	@bash tests/install-services.sh
 
-## Benchmarks with their targets; figures go to bench/results/ (about 35 minutes in all).
+## Benchmarks with their targets; figures go to bench/results/ (about 45 minutes in all).
 bench: $(VENV)/.installed test-deps
 	bash bench/smtp-source.sh
 	$(PY) bench/ingest.py
 	$(PY) bench/imap.py
 	$(PY) bench/deadlines.py
 	$(PY) bench/migrate.py
+	$(PY) bench/nodes.py
+	$(PY) bench/cli.py
+	$(PY) bench/report.py
 
 ## Build the wheel a server installs (dist/ticket_gateway-*.whl; see README "Installing on a server").
 wheel: $(VENV)/.installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 import click
@@ -48,14 +49,48 @@ def gateway_of(ctx: click.Context, settings: Settings | None = None) -> Any:
     2 for a broken config or rule file, 78 (EX_CONFIG) for a database at the
     wrong schema revision, 75 (EX_TEMPFAIL) for a database that cannot be
     reached (``gateway run`` first waits DATABASE_WAIT seconds for it)."""
-    from gateway.app import Gateway
-    from gateway.store.schema import DatabaseUnreachable, SchemaMismatch, storage_errors
-
     settings = settings or settings_of(ctx)
     wait = DATABASE_WAIT if ctx.info_name in WAITING_COMMANDS else 0.0
+
+    def build() -> Any:
+        from gateway.app import Gateway
+
+        return Gateway(settings, wait_for_database=wait)
+
+    return _opened(settings, build)
+
+
+def database_of(ctx: click.Context, settings: Settings | None = None) -> Any:
+    """The Database alone, its schema checked as ``Gateway()`` checks it
+    (``store.schema.prepare``), with the same exits as :func:`gateway_of`.
+
+    For commands that only read or change rows (``tickets``, ``link``):
+    building the whole Gateway imports the pipeline, the templates, the
+    listeners and the web pages, most of such a command's start-up."""
+    from gateway.store import schema
+    from gateway.store.db import Database
+
+    settings = settings or settings_of(ctx)
+
+    def build() -> Any:
+        database = Database(settings.storage)
+        try:
+            schema.prepare(database)
+        except BaseException:
+            database.dispose()
+            raise
+        return database
+
+    return _opened(settings, build)
+
+
+def _opened(settings: Settings, build: Callable[[], Any]) -> Any:
+    """``build()``, its storage and config errors turned into one line and an exit."""
+    from gateway.store.schema import DatabaseUnreachable, SchemaMismatch, storage_errors
+
     try:
         with storage_errors(settings.storage.url, settings.source):
-            return Gateway(settings, wait_for_database=wait)
+            return build()
     except SchemaMismatch as error:
         click.echo(f"database error: {error}", err=True)
         sys.exit(EX_CONFIG)

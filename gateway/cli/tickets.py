@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import click
 
-from gateway.cli.common import REVEAL_HELP, gateway_of, instant, iso, settings_of
+from gateway.cli.common import REVEAL_HELP, database_of, instant, iso, settings_of
 
 # Words people use for a status besides the labels the mails and pages show
 # (``Status.label``, and each mailbox's ``[mailbox.status_names]``): the
@@ -109,11 +109,13 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
     from gateway.store import due
     from gateway.store import tickets as store
 
+    from gateway.clock import SystemClock
+
     settings = settings_of(ctx)
     wanted = StatusFilter(status, settings) if status else None
-    gateway = gateway_of(ctx, settings)
-    now = instant(now_text) if now_text else gateway.clock.now()
-    with gateway.db.transaction() as tx:
+    database = database_of(ctx, settings)
+    now = instant(now_text) if now_text else SystemClock().now()
+    with database.transaction() as tx:
         if overdue:
             rows = [{**views.summary(t, reveal=reveal, settings=settings, now=now),
                      "overdue": deadlines.late_targets(t, now),
@@ -125,7 +127,7 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
                      for t in store.listing(tx, mailbox=mailbox, status=stored, limit=limit)]
             found = sorted((t for t in found if wanted is None or wanted.keeps(t, now)), key=lambda t: -t.id)
             rows = [views.summary(t, reveal=reveal, settings=settings, now=now) for t in found[:limit]]
-    gateway.close()
+    database.dispose()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -147,13 +149,15 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
 @click.pass_context
 def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool) -> None:
     """Show one ticket: messages and events; personal data masked unless --reveal."""
+    from gateway.clock import SystemClock
     from gateway.services import views
 
-    gateway = gateway_of(ctx)
-    with gateway.db.transaction() as tx:
-        data = views.detail(tx, protocol.strip().upper(), reveal=reveal, settings=gateway.settings,
-                            now=gateway.clock.now())
-    gateway.close()
+    settings = settings_of(ctx)
+    database = database_of(ctx, settings)
+    with database.transaction() as tx:
+        data = views.detail(tx, protocol.strip().upper(), reveal=reveal, settings=settings,
+                            now=SystemClock().now())
+    database.dispose()
     if data is None:
         click.echo(f"no ticket {protocol}", err=True)
         sys.exit(1)
@@ -199,14 +203,15 @@ def link(ctx: click.Context, protocol: str, action: str) -> None:
     from gateway import links
     from gateway.store import tickets as store
 
-    gateway = gateway_of(ctx)
-    with gateway.db.transaction() as tx:
+    settings = settings_of(ctx)
+    database = database_of(ctx, settings)
+    with database.transaction() as tx:
         ticket = store.by_protocol(tx, protocol.strip().upper())
         round_ = str(ticket.solution_round) if ticket is not None else ""
-    gateway.close()
+    database.dispose()
     if ticket is None:
         click.echo(f"no ticket {protocol}", err=True)
         sys.exit(1)
-    web = gateway.settings.web
+    web = settings.web
     extra = round_ if action in ("accept", "refuse") else ""
     click.echo(links.make_url(web.base_url, web.secret, ticket.protocol, action, extra))

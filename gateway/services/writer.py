@@ -32,6 +32,7 @@ from gateway.tickets.states import Status
 AUTO_ANSWERS: Final = (Template.ACK.value, Template.REJECTED.value, Template.MISSING_FIELDS.value,
                        Template.ATTACHMENTS_REFUSED.value)
 _CLOSING: Final = frozenset({Status.CLOSED, Status.REJECTED})
+_CLOSED_VALUES: Final = frozenset(status.value for status in _CLOSING)
 
 
 class TicketWriter:
@@ -70,6 +71,8 @@ class TicketWriter:
     def _move(self, ticket: TicketRow, change: Change, at: datetime) -> None:
         status = change.status
         assert status is not None
+        if ticket.status in _CLOSED_VALUES and status not in _CLOSING:
+            ticket.reopened_at = at  # `gateway report` counts reopenings by it (the timeline has the event)
         ticket.status, ticket.updated_at = status.value, at
         if status is not Status.WAITING:
             ticket.missing_fields = ""  # only a ticket waiting for its required data lacks it

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Table, bindparam, insert
@@ -58,13 +58,27 @@ class _Form:
 
 
 class Compiled:
-    """A statement built once and run without SQLAlchemy's per-execution work."""
+    """A statement built once and run without SQLAlchemy's per-execution work.
 
-    def __init__(self, statement: ClauseElement, *, defaults: Mapping[str, Any] | None = None) -> None:
-        self.statement = statement
+    ``statement`` may be a function that builds it: it is then built on
+    first use, not when the module defining it is imported (a command that
+    never runs it does not pay for it; issue 19)."""
+
+    def __init__(self, statement: ClauseElement | Callable[[], ClauseElement], *,
+                 defaults: Mapping[str, Any] | None = None) -> None:
+        self._statement = statement
         self.defaults = dict(defaults or {})  # values of parameters not given
-        self.tables = frozenset(t.name for t in find_tables(statement, include_crud=True))
         self._forms: dict[str, _Form] = {}
+
+    @cached_property
+    def statement(self) -> ClauseElement:
+        built = self._statement
+        return built if isinstance(built, ClauseElement) else built()
+
+    @cached_property
+    def tables(self) -> frozenset[str]:
+        """The tables it reads or writes (``store.tx``: pending rows for them are written first)."""
+        return frozenset(t.name for t in find_tables(self.statement, include_crud=True))
 
     def defer(self, tx: Tx, params: Mapping[str, Any]) -> None:
         """Write this row with the transaction's other pending rows (``store.tx``)."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON, TypeDecorator
@@ -175,11 +176,27 @@ class TicketRow(Base):
     sla_first_response: Mapped[str | None] = mapped_column(String(16), nullable=True)  # a rule's SLA, e.g. "2h"
     sla_resolution: Mapped[str | None] = mapped_column(String(16), nullable=True)
     missing_fields: Mapped[str] = mapped_column(String(128), default="")  # required fields still missing: "cpf uf"
+    # The last time a closed or returned ticket went back to work (migration 0010; `gateway report`).
+    reopened_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     messages: Mapped[list[MessageRow]] = relationship(back_populates="ticket", order_by="MessageRow.id")
     events: Mapped[list[EventRow]] = relationship(back_populates="ticket", order_by="EventRow.id")
 
-    __table_args__ = (Index("ix_ticket_due", "due_at"),)
+    __table_args__ = (
+        Index("ix_ticket_due", "due_at"),
+        # `gateway report`: one mailbox's period by range scans (migration 0010)
+        Index("ix_ticket_report_created", "mailbox", "created_at"),
+        Index("ix_ticket_report_closed", "mailbox", "closed_at"),
+        Index("ix_ticket_report_first_response", "mailbox", "first_response_at"),
+        Index("ix_ticket_report_resolved", "mailbox", "resolved_at"),
+        Index("ix_ticket_report_reopened", "mailbox", "reopened_at"),
+        # `tickets list --status` and `--overdue` (migration 0011): partial, unmet targets only
+        Index("ix_ticket_status", "status", "id"),
+        Index("ix_ticket_first_response_due", "first_response_due_at",
+              sqlite_where=text("first_response_at IS NULL"), postgresql_where=text("first_response_at IS NULL")),
+        Index("ix_ticket_resolution_due", "resolution_due_at",
+              sqlite_where=text("resolved_at IS NULL"), postgresql_where=text("resolved_at IS NULL")),
+    )
 
 
 class ParticipantRow(Base):

@@ -24,16 +24,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import re
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.errors import ConfigError, StorageUnavailable
 
 if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
     from gateway.store.db import Database
 
 log = logging.getLogger("gateway.store.schema")
@@ -96,20 +95,51 @@ def masked(database: Database) -> str:
 
 @lru_cache(maxsize=1)
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     from gateway.store.db import MIGRATIONS
 
     return ScriptDirectory(str(MIGRATIONS))
 
 
+_REVISION_LINE: Final = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)\s*$""",
+                                   re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
 def head() -> str:
-    """The newest revision this version carries."""
-    found = _scripts().get_current_head()
-    assert found is not None, "no Alembic revisions in gateway/store/migrations"
-    return found
+    """The newest revision this version carries: the one no other revises.
+
+    Read from the revision files' ``revision =`` and ``down_revision =``
+    lines, not through Alembic: importing Alembic cost every command ~70 ms
+    (issue 19), and our history is one line (a test checks this agrees with
+    Alembic's own answer)."""
+    from gateway.store.db import MIGRATIONS
+
+    revisions, revised = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            if value:
+                (revisions if key == "revision" else revised).add(value)
+    heads = revisions - revised
+    assert len(heads) == 1, f"gateway/store/migrations must have one head, found {sorted(heads) or 'none'}"
+    return heads.pop()
+
+
+def _current(connection: Connection) -> str | None:
+    """``alembic_version``'s one row, as Alembic's MigrationContext reads it."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:  # branches: never ours; Alembic names the problem
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(connection).get_current_revision()
+    return rows[0] if rows else None
 
 
 def read_state(database: Database, connection: Connection) -> SchemaState:
-    current = MigrationContext.configure(connection).get_current_revision()
+    current = _current(connection)
     newest = head()
     if current is None:
         status = "empty" if not inspect(connection).get_table_names() else "foreign"
@@ -170,6 +200,9 @@ def _known(revision: str) -> bool:
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     from gateway.store.db import MIGRATIONS
 
     config = AlembicConfig()

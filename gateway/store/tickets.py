@@ -9,6 +9,7 @@ from sqlalchemy import Table, bindparam, insert, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store import numbers
 from gateway.store import outbox as outbox_rows
 from gateway.store.compiled import Compiled
 from gateway.store.models import (
@@ -35,13 +36,10 @@ _INSERT_MESSAGE_DEFERRED = MESSAGE.insert
 _INSERT_ATTACHMENT = ATTACHMENT.insert
 _INSERT_EVENT = EVENT.insert
 _INSERT_PARTICIPANT = insert(_PARTICIPANT)
-_NEXT_SEQUENCE = {
-    name: Compiled(dialect.insert(_SEQUENCE).values(
-        prefix=bindparam("prefix"), year=bindparam("year"), last=bindparam("last")).on_conflict_do_update(
-        index_elements=[_SEQUENCE.c.prefix, _SEQUENCE.c.year], set_={"last": _SEQUENCE.c.last + 1},
-    ).returning(_SEQUENCE.c.last))
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
+_NEXT_SEQUENCE = Compiled(sqlite.insert(_SEQUENCE).values(  # PostgreSQL: store.numbers
+    prefix=bindparam("prefix"), year=bindparam("year"), last=bindparam("last")).on_conflict_do_update(
+    index_elements=[_SEQUENCE.c.prefix, _SEQUENCE.c.year], set_={"last": _SEQUENCE.c.last + 1},
+).returning(_SEQUENCE.c.last))
 _INSERT_THREAD_REF = {
     name: Compiled(dialect.insert(_THREAD_REF).values(
         message_id=bindparam("message_id"), ticket_id=bindparam("ticket_id"), ours=bindparam("ours", type_=_THREAD_REF.c.ours.type),
@@ -53,13 +51,16 @@ _INSERT_THREAD_REF = {
 def next_sequence(tx: Tx, prefix: str, year: int) -> int:
     """The next sequence number for ``prefix`` in ``year``, unique under concurrency.
 
-    One atomic upsert: on PostgreSQL the row lock serialises concurrent
-    callers until commit; on SQLite the transaction already holds the write
-    lock.  A rollback gives the number back, so the sequence has no gaps
-    from failed mails.
+    On SQLite one atomic upsert in ``tx``: the transaction already holds the
+    write lock, and a rollback gives the number back (no gaps).  On
+    PostgreSQL the number comes from the process's block (store.numbers),
+    reserved in a short transaction of its own: an upsert here would hold
+    the row's lock until the group commits and make the nodes take turns.
     """
-    statement = _NEXT_SEQUENCE[tx.get_bind().dialect.name]
-    return int(statement.scalar(tx, {"prefix": prefix, "year": year, "last": 1}))
+    bind = tx.get_bind()
+    if bind.dialect.name == "postgresql":
+        return numbers.blocks_for(bind.engine).take(prefix, year)
+    return int(_NEXT_SEQUENCE.scalar(tx, {"prefix": prefix, "year": year, "last": 1}))
 
 
 def add_ticket(tx: Tx, *, before_insert: Callable[[TicketRow], None] | None = None,

@@ -56,8 +56,8 @@ class _Recorder:
 
 @pytest.fixture
 def library(monkeypatch: pytest.MonkeyPatch) -> _Recorder:
-    recorder = _Recorder(quotes._MessageWithPortuguese)
-    monkeypatch.setattr(quotes, "_MessageWithPortuguese", recorder)
+    recorder = _Recorder(quotes.EmailMessage)  # mail-parser-reply's entry point, as quotes calls it
+    monkeypatch.setattr(quotes, "EmailMessage", recorder)
     return recorder
 
 
