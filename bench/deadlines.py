@@ -181,6 +181,17 @@ def postgres_up() -> bool:
         return False
 
 
+
+def write_results(name: str, title: str, text: str, info: dict[str, Any], args: argparse.Namespace,
+                  results: list[dict[str, Any]]) -> None:
+    """``bench/results/<name>[-quick].md`` (the tables) and ``.json`` (the raw figures, the machine, the arguments)."""
+    suffix = "-quick" if args.quick else ""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}{suffix}.json").write_text(json.dumps({"machine": info, "args": vars(args), "results": results},
+                                                        indent=2, default=str) + "\n")
+    (out / f"{name}{suffix}.md").write_text(f"# {title}\n\n" + text)
+
 def machine() -> dict[str, Any]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -261,12 +272,7 @@ def main() -> None:
             print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
     info = machine()
     text = report(results, info, args)
-    suffix = "-quick" if args.quick else ""
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"deadlines{suffix}.json").write_text(json.dumps({"machine": info, "args": vars(args), "results": results},
-                                                            indent=2, default=str) + "\n")
-    (out / f"deadlines{suffix}.md").write_text("# Deadline sweep benchmark\n\n" + text)
+    write_results("deadlines", "Deadline sweep benchmark", text, info, args, results)
     if not args.quick:
         update_readme(text)
     print(text)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from deadlines import PG_ADMIN, machine, postgres_up  # noqa: E402
+from deadlines import PG_ADMIN, machine, postgres_up, write_results  # noqa: E402
 
 from gateway.app import Gateway  # noqa: E402
 from gateway.clock import FixedClock  # noqa: E402
@@ -223,12 +223,7 @@ def main() -> None:
             print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
     info = machine()
     text = report(results, info, args)
-    suffix = "-quick" if args.quick else ""
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"report{suffix}.json").write_text(json.dumps({"machine": info, "args": vars(args), "results": results},
-                                                         indent=2, default=str) + "\n")
-    (out / f"report{suffix}.md").write_text("# Report benchmark\n\n" + text)
+    write_results("report", "Report benchmark", text, info, args, results)
     print(text)
 
 

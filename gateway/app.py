@@ -33,6 +33,7 @@ from gateway.outbound.notices import Notifier
 from gateway.outbound.render import Renderer
 from gateway.pipeline import runner
 from gateway.services.citizen import PageAnswers
+from gateway.services.digest import Digests
 from gateway.services.due import DueActions
 from gateway.services import rulebook
 from gateway.services.intake import Intake
@@ -42,6 +43,7 @@ from gateway.store.imap_state import ImapStateStore
 from gateway.transports import imap, smtp, submission
 from gateway.web import admin, app as web
 from gateway.workers.processing import process_loop
+from gateway.workers.digests import DigestStep
 from gateway.workers.retention import RetentionStep
 from gateway.workers.scheduler import Scheduler
 from gateway.workers.sender import Sender
@@ -132,7 +134,8 @@ class Gateway:
         self.scheduler = scheduler = None
         if "schedule" in roles and self.settings.schedule.enabled:
             self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake,
-                                                   RetentionStep(self.db, self.settings.retention, self.clock))
+                                                   RetentionStep(self.db, self.settings.retention, self.clock),
+                                                   DigestStep(self.db, Digests(self.settings, self.renderer), self.clock))
             scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
         _install_signal_handlers(self)
         if ready is not None:

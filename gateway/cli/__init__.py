@@ -43,6 +43,7 @@ COMMANDS: Final = {
     "purge": ("privacy", "purge"),  # LGPD: retention and erasure
     "forget": ("privacy", "forget"),
     "report": ("report", "report"),  # issue 18: how the desk did over a period
+    "digest": ("digest", "digest"),  # issue 18: the daily digest by hand, or printed
 }
 
 

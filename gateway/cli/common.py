@@ -84,6 +84,29 @@ def database_of(ctx: click.Context, settings: Settings | None = None) -> Any:
     return _opened(settings, build)
 
 
+def list_inbox_rows(ctx: click.Context, read: Callable[[Any], list[dict[str, Any]]], as_json: bool,
+                    line: Callable[[dict[str, Any]], str]) -> None:
+    """Print rows about kept mail (``quarantine list``, ``filed list``): read
+    in one transaction, personal data masked (Message-IDs are identifiers,
+    kept whole), as JSON or one ``line`` each."""
+    import json
+
+    from gateway.tickets.fields import mask_personal_data_in
+
+    database = database_of(ctx)
+    try:
+        with database.transaction() as tx:
+            rows = read(tx)
+    finally:
+        database.dispose()
+    rows = mask_personal_data_in(rows, except_keys=frozenset({"message_id"}))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(line(row))
+
+
 def _opened(settings: Settings, build: Callable[[], Any]) -> Any:
     """``build()``, its storage and config errors turned into one line and an exit."""
     from gateway.store.schema import DatabaseUnreachable, SchemaMismatch, storage_errors

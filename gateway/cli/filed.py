@@ -7,11 +7,10 @@ is no ticket's says something about our own mail.
 
 from __future__ import annotations
 
-import json
 
 import click
 
-from gateway.cli.common import gateway_of
+from gateway.cli.common import list_inbox_rows
 
 
 @click.group()
@@ -26,16 +25,8 @@ def filed() -> None:
 def filed_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Filed mails with why; personal data in a reason masked."""
     from gateway.store import inbox
-    from gateway.tickets.fields import mask_personal_data_in
 
-    gateway = gateway_of(ctx)
-    with gateway.db.transaction() as tx:
-        rows = [{"inbox_id": row.id, "reason": row.reason or "", "received_at": row.received_at.isoformat(),
-                 "message_id": row.message_id, "mail_from": row.mail_from} for row in inbox.filed(tx, limit=limit)]
-    gateway.close()
-    rows = mask_personal_data_in(rows, except_keys=frozenset({"message_id"}))
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    for row in rows:
-        click.echo(f"inbox #{row['inbox_id']:<6} {row['received_at']} {row['reason']}")
+    list_inbox_rows(ctx, lambda tx: [{"inbox_id": row.id, "reason": row.reason or "",
+                                      "received_at": row.received_at.isoformat(), "message_id": row.message_id,
+                                      "mail_from": row.mail_from} for row in inbox.filed(tx, limit=limit)],
+                    as_json, lambda row: f"inbox #{row['inbox_id']:<6} {row['received_at']} {row['reason']}")

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import click
 
-from gateway.cli.common import REVEAL_HELP, gateway_of
+from gateway.cli.common import REVEAL_HELP, gateway_of, list_inbox_rows
 
 log = logging.getLogger("gateway.quarantine")
 
@@ -28,19 +28,11 @@ def quarantine() -> None:
 def quarantine_list(ctx: click.Context, as_json: bool) -> None:
     """Quarantined mails with their reasons; personal data in a reason (an error quoting a subject) masked."""
     from gateway.store import inbox
-    from gateway.tickets.fields import mask_personal_data_in
 
-    gateway = gateway_of(ctx)
-    with gateway.db.transaction() as tx:
-        rows = [{"id": q.id, "inbox_id": i.id, "step": q.step, "reason": q.reason, "at": q.created_at.isoformat(),
-                 "message_id": i.message_id, "mail_from": i.mail_from} for q, i in inbox.quarantined(tx)]
-    gateway.close()
-    rows = mask_personal_data_in(rows, except_keys=frozenset({"message_id"}))
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    for row in rows:
-        click.echo(f"#{row['id']:<5} inbox #{row['inbox_id']:<6} [{row['step']}] {row['reason']}")
+    list_inbox_rows(ctx, lambda tx: [{"id": q.id, "inbox_id": i.id, "step": q.step, "reason": q.reason,
+                                      "at": q.created_at.isoformat(), "message_id": i.message_id,
+                                      "mail_from": i.mail_from} for q, i in inbox.quarantined(tx)],
+                    as_json, lambda row: f"#{row['id']:<5} inbox #{row['inbox_id']:<6} [{row['step']}] {row['reason']}")
 
 
 @quarantine.command(name="show")

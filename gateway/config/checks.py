@@ -17,7 +17,7 @@ from datetime import date, time
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.config.mailbox import STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
+from gateway.config.mailbox import DIGEST_TIME, STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
 from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig
 from gateway.errors import ConfigError
 
@@ -160,6 +160,9 @@ def _calendar(source: str, where: str, mailbox: MailboxConfig) -> None:
             raise ConfigError(source, f"{where}.{key}", f"{getattr(mailbox, key)!r} is not a time like 08:00") from None
     if time.fromisoformat(mailbox.workday_start) >= time.fromisoformat(mailbox.workday_end):
         raise ConfigError(source, f"{where}.workday_end", "must be later than workday_start")
+    if mailbox.digest and not DIGEST_TIME.match(mailbox.digest):
+        raise ConfigError(source, f"{where}.digest", f"{mailbox.digest!r} is not a time of day like 08:00 "
+                                                  '(HH:MM, 24 h); "" for no digest')
     for day in mailbox.closed_dates:
         try:
             date.fromisoformat(day)

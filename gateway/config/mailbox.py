@@ -28,6 +28,8 @@ STATE_NAME_MAX: Final = 60  # characters: a status is a few words in a mail line
 # reminders have always said that "" turns them off.
 ERROR_NOTE: Final = "error_note"
 _OR_NONE: Final = {ERROR_NOTE: '(or "" for none)'}
+#: ``[[mailbox]] digest``: a time of day, 24 h, written HH:MM ("08:00").
+DIGEST_TIME: Final = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ class MailboxConfig:
     workday_start: str = "08:00"
     workday_end: str = "18:00"
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
+    # The daily digest (services.digest) to the team and to each assignee, at this
+    # local time ("08:00") on business days; "": none.
+    digest: str = ""
     imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
     rules: str = ""  # a rule file (rules/cnes.toml), relative to the config file; empty: no rules
     # [mailbox.status_names]: the desk's own name for a state, as its citizens know it

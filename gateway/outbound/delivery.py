@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiosmtplib
 
@@ -35,6 +35,8 @@ from gateway.errors import DeliveryError, PermanentDeliveryError, TransientDeliv
 from gateway.mail.addresses import addr_spec_problem, ascii_domain
 
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+#: Seconds a session may sit unused before it is checked (NOOP) rather than trusted.
+_IDLE_CHECK: Final = 5.0
 
 
 #: Recipients the relay refused while it took the mail for the others, each with its error.
@@ -46,6 +48,10 @@ class Deliverer(Protocol):
         """Hand the mail over; return the recipients refused while others
         took it (empty or None: every one took it), or raise a DeliveryError
         when none did."""
+        ...
+
+    def hang_up(self) -> None:
+        """End any session kept open between mails (the batch is over)."""
         ...
 
     def close(self) -> None:
@@ -80,16 +86,37 @@ class MaildirDeliverer:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
         return {}
 
+    def hang_up(self) -> None:
+        """Nothing stays open between mails."""
+
     def close(self) -> None:
         """Nothing stays open between mails."""
 
 
 class SmtpDeliverer:
-    """Hands mail to a relay with aiosmtplib, in a loop of its own."""
+    """Hands mail to a relay with aiosmtplib, in a loop of its own, over one session.
+
+    The session is opened for the first mail and kept for the next ones
+    (a batch of acknowledgements to one relay is one connection, not one
+    connect, EHLO, STARTTLS, AUTH and QUIT per mail) until ``hang_up``.
+    Any error that may have left it in doubt closes it, and the next mail
+    opens a new one: a relay that drops the connection mid-batch costs the
+    mail in flight an attempt (it may have been taken: retried later, as
+    any transient failure), never the rest.  A session idle for more than
+    ``_IDLE_CHECK`` seconds is checked with NOOP before use and replaced if
+    the relay hung up meanwhile, so that nothing is lost to a relay's idle
+    timeout.  A transaction that failed in SMTP terms is followed by RSET
+    (aiosmtplib's ``sendmail``); one that ended in ``250`` leaves the
+    session clean (RFC 5321 4.1.1.4), so RSET is not sent between mails.
+    """
 
     def __init__(self, config: OutboundConfig) -> None:
         self.config = config
         self._loop = asyncio.new_event_loop()
+        self._client: aiosmtplib.SMTP | None = None
+        self._last_used = 0.0
+        #: Sessions opened so far (the benchmark and the log read it).
+        self.connections = 0
 
     def deliver(self, mail_from: str, rcpt_tos: Sequence[str], raw: bytes) -> Refused:
         config = self.config
@@ -98,22 +125,81 @@ class SmtpDeliverer:
         # relay's SMTPUTF8 (RFC 6531), and aiosmtplib refuses without it.
         needs_utf8 = [written for written, sent in zip((mail_from, *rcpt_tos), (sender, *recipients))
                       if not sent.isascii()]
-        with _smtp_errors(f"{config.host}:{config.port}", needs_utf8):
-            errors, _ = self._loop.run_until_complete(aiosmtplib.send(
-                raw, sender=sender, recipients=recipients, mail_options=["SMTPUTF8"] if needs_utf8 else None,
+        where = f"{config.host}:{config.port}"
+        try:
+            with _smtp_errors(where, needs_utf8):
+                errors, _ = self._loop.run_until_complete(
+                    self._send(sender, recipients, raw, ["SMTPUTF8"] if needs_utf8 else None))
+        except BaseException as error:
+            if not _session_clean(error):
+                self.hang_up()  # the session is in doubt: the next mail opens a new one
+            raise
+        finally:
+            self._last_used = time.monotonic()
+        # aiosmtplib names each refused recipient as it was sent (IDNA): map back to ours.
+        ours = dict(zip(recipients, rcpt_tos))
+        return {ours.get(sent, sent): _refusal(where, ours.get(sent, sent), reply.code, reply.message)
+                for sent, reply in errors.items()}
+
+    async def _send(self, sender: str, recipients: list[str], raw: bytes,
+                    mail_options: list[str] | None) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+        client = await self._session()
+        return await client.sendmail(sender, recipients, raw, mail_options=mail_options)
+
+    async def _session(self) -> aiosmtplib.SMTP:
+        """The open session, checked if it sat idle; a new one if there is none or it is gone."""
+        client = self._client
+        if client is not None and client.is_connected and time.monotonic() - self._last_used > _IDLE_CHECK:
+            try:
+                await client.noop()
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                client.close()
+        if client is None or not client.is_connected:
+            config = self.config
+            client = aiosmtplib.SMTP(
                 hostname=config.host, port=config.port,
                 username=config.username or None, password=config.password or None,
                 use_tls=config.security == "tls", start_tls=True if config.security == "starttls" else False,
-                timeout=config.timeout, tls_context=ssl.create_default_context() if config.security != "none" else None,
-            ))
-        # aiosmtplib names each refused recipient as it was sent (IDNA): map back to ours.
-        ours = dict(zip(recipients, rcpt_tos))
-        return {ours.get(sent, sent): _refusal(f"{config.host}:{config.port}", ours.get(sent, sent), reply.code,
-                                               reply.message)
-                for sent, reply in errors.items()}
+                timeout=config.timeout,
+                tls_context=ssl.create_default_context() if config.security != "none" else None)
+            self._client = None
+            await client.connect()
+            self._client = client
+            self.connections += 1
+        return client
+
+    def hang_up(self) -> None:
+        """End the session (QUIT when the relay still listens); the next mail opens a new one."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                self._loop.run_until_complete(client.quit())
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            pass  # the relay went first: nothing more to say to it
+        finally:
+            client.close()
 
     def close(self) -> None:
+        self.hang_up()
         self._loop.close()
+
+
+def _session_clean(error: BaseException) -> bool:
+    """Whether the session can carry the next mail after ``error``: the relay
+    answered (and aiosmtplib sent RSET), or the mail was refused before
+    anything was sent.  A timeout, a lost connection, a 421 (the relay is
+    closing) or anything unforeseen leave it in doubt."""
+    cause = error.__cause__ if isinstance(error, DeliveryError) else error
+    if isinstance(cause, (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)):
+        return False
+    if isinstance(cause, aiosmtplib.SMTPRecipientsRefused):
+        return all(r.code != 421 for r in cause.recipients)
+    if isinstance(cause, aiosmtplib.SMTPResponseException):
+        return cause.code != 421
+    return isinstance(cause, (aiosmtplib.SMTPNotSupported, ValueError)) or \
+        (isinstance(error, DeliveryError) and cause is None)
 
 
 def _refusal(where: str, rcpt: str, code: int, message: str) -> DeliveryError:

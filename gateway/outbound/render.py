@@ -146,4 +146,18 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
                       "diagnostic": "550 5.1.1 User unknown", "hard": True, "why": "endereço inexistente",
                       "why_en": "no such address"}],
         "mail_kind": "ack", "marked": ["ana.souza@example.org"],
+        "digest": _sample_digest(protocol, mailbox_address),  # digest (services.digest)
     }
+
+
+def _sample_digest(protocol: str, mailbox_address: str) -> dict[str, Any]:
+    """A digest (services.digest) with one ticket in two of its lists."""
+    local, domain = mailbox_address.split("@", 1)
+    line = {"protocol": protocol, "line": f"[{protocol}] Erro ao incluir profissional no CNES",
+            "reply_address": f"{local}+{protocol}@{domain}", "assignee": "maria@example.gov.br",
+            "mailto": f"mailto:{local}+{protocol}@{domain}?subject=%5B{protocol}%5D%20Erro",
+            "deadline": "hoje, às 16h30", "tracking_url": "https://example.gov.br/t/x"}
+    empty: dict[str, Any] = {"count": 0, "more": 0, "tickets": []}
+    return {"day": "04/12/2026", "for_team": True, "reader": "equipe@example.gov.br", "total": 4,
+            "overdue": {"count": 1, "more": 0, "tickets": [line]}, "due_today": empty,
+            "new": {"count": 3, "more": 2, "tickets": [{**line, "deadline": "", "assignee": ""}]}, "waiting": empty}

@@ -286,9 +286,13 @@ class OutboxRow(Base):
     # The VERP token of its return path (bounce+<token>@domain): a bounce names
     # the row it is about (migration 0009; None: queued before it, or no VERP).
     verp_token: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
+    # Which mails leave first (store.outbox.lane_of): 0 the citizen's, 1 the
+    # team's; ix_outbox_claim serves the claim in that order (migration 0013).
+    lane: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_claim", "status", "lane", "next_attempt_at", "id"),
         Index("ix_outbox_rate", "first_rcpt", "kind", "created_at"),
     )
 
@@ -357,8 +361,21 @@ class BouncingAddressRow(Base):
     bounces: Mapped[int] = mapped_column(Integer, default=1)
 
 
+class DigestSentRow(Base):
+    """The last day whose daily digest was queued for a mailbox, as
+    ``YYYY-MM-DD`` in the mailbox's zone (migration 0012): set in the
+    transaction that queues it, so a restart or a second node never sends
+    that day's digest again (store.digest.claim_day)."""
+
+    __tablename__ = "digest_sent"
+
+    mailbox: Mapped[str] = mapped_column(String(320), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 __all__ = [
     "AttachmentRow", "BouncingAddressRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
-    "ImapStateRow", "TicketFieldRow",
+    "ImapStateRow", "TicketFieldRow", "DigestSentRow",
 ]

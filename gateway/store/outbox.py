@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -29,6 +30,17 @@ _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
     OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
 
 
+#: Team notices: the kinds that wait behind the citizens' mails.
+_TEAM_PREFIX: Final = "team_"
+
+
+def lane_of(kind: str) -> int:
+    """0 for a mail to a citizen (acknowledgement, answer, postmaster notice),
+    1 for a team notice: the claim takes lane 0 first, so a citizen's
+    protocol never waits behind the team's copies of other tickets."""
+    return 1 if kind.startswith(_TEAM_PREFIX) else 0
+
+
 def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime, verp_token: str | None = None) -> None:
     """Queue a rendered mail: deferred (store.tx) until the commit;
@@ -37,7 +49,7 @@ def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from:
     INSERT.defer(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
         "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
-        "next_attempt_at": at, "verp_token": verp_token})
+        "next_attempt_at": at, "verp_token": verp_token, "lane": lane_of(kind)})
 
 
 def by_verp_token(tx: Session, token: str) -> OutboxRow | None:
@@ -54,13 +66,44 @@ def by_message_ids(tx: Session, message_ids: Collection[str]) -> OutboxRow | Non
 
 
 def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> list[OutboxRow]:
-    """Rows due now: queued ones, and 'sending' ones whose lease ran out
-    (their sender died mid-delivery)."""
-    query = (select(OutboxRow).where(OutboxRow.status.in_(("queued", "sending")), OutboxRow.next_attempt_at <= now)
-             .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return list(tx.scalars(query))
+    """Rows due now, citizens' mails before team notices: first the 'sending'
+    ones whose lease ran out (their sender died mid-delivery), then queued
+    ones by lane (``ix_outbox_claim``: a range scan that stops at ``limit``)."""
+    rows: list[OutboxRow] = []
+    for status in ("sending", "queued"):
+        if len(rows) >= limit:
+            break
+        query = (select(OutboxRow).where(OutboxRow.status == status, OutboxRow.next_attempt_at <= now)
+                 .order_by(OutboxRow.lane, OutboxRow.next_attempt_at, OutboxRow.id).limit(limit - len(rows)))
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        rows.extend(tx.scalars(query))
+    return rows
+
+
+def _settled(moment: str) -> Compiled:
+    """UPDATE of one row's fate by id, writing ``moment`` (sent_at or next_attempt_at) too."""
+    table = OutboxRow.__table__
+    return Compiled(lambda: update(table).where(table.c.id == bindparam("row_id")).values(
+        status=bindparam("status"), lease_owner=None, last_error=bindparam("last_error"),
+        rcpt_results=bindparam("rcpt_results", type_=table.c.rcpt_results.type),
+        **{moment: bindparam("at", type_=table.c[moment].type)}))
+
+
+_SETTLE_SENT = _settled("sent_at")
+_SETTLE_QUEUED = _settled("next_attempt_at")
+
+
+def settle(tx: Tx, outbox_id: int, *, status: str, results: dict[str, str], last_error: str | None,
+           at: datetime) -> None:
+    """Write a row's fate in one statement: ``sent`` at ``at``, or ``queued``
+    again, due at ``at``.  The sender settles each mail in a transaction of
+    its own as its SMTP transaction ends; reading the row back through the
+    ORM first cost as much as the commit (bench/sender.py)."""
+    if status not in ("sent", "queued"):
+        raise ValueError(f"outbox #{outbox_id}: settle writes 'sent' or 'queued', not {status!r}")
+    (_SETTLE_SENT if status == "sent" else _SETTLE_QUEUED).execute(tx, {
+        "row_id": outbox_id, "status": status, "last_error": last_error, "rcpt_results": results, "at": at})
 
 
 def lease_owners(tx: Session) -> list[str | None]:

@@ -7,7 +7,8 @@ keeps answering, and a nudge to the outbox sender so retries whose backoff
 ran out go now rather than at the sender's next poll.  The first sweep runs
 at start: whatever fell due while the gateway was down is caught up at
 once.  ``max_instances=1`` and ``coalesce`` keep a slow sweep from piling
-up behind itself.
+up behind itself.  When a mailbox has a ``digest`` time, a third job wakes the digest
+step (workers.digests) every minute (or ``interval``, if shorter).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import timezone
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway.config import ScheduleConfig
+from gateway.workers.digests import DigestStep
 from gateway.workers.retention import RetentionStep
 from gateway.workers.sweeps import Sweeper
 
@@ -28,9 +30,11 @@ log = logging.getLogger("gateway.scheduler")
 
 class Scheduler:
     def __init__(self, config: ScheduleConfig, sweeper: Sweeper, sender_wake: threading.Event | None = None,
-                 retention: RetentionStep | None = None) -> None:
+                 retention: RetentionStep | None = None, digests: DigestStep | None = None) -> None:
         self.config, self.sweeper, self.sender_wake = config, sweeper, sender_wake
         self.retention = retention  # [retention], at most once a day (workers.retention)
+        self.digests = digests  # [[mailbox]] digest: once per business day and mailbox (workers.digests)
+        self.digest_runs = 0  # completed digest steps, for tests
         self._scheduler: AsyncIOScheduler | None = None
         self.sweeps = 0  # completed sweeps, for tests and logs
 
@@ -45,6 +49,9 @@ class Scheduler:
             scheduler.add_job(self.sender_wake.set, id="outbox-retries", **every)
         if self.retention is not None and self.retention.enabled:
             scheduler.add_job(self._retain, id="retention", **every)
+        if self.digests is not None and self.digests.enabled:
+            scheduler.add_job(self._digest, id="digest-catch-up")  # due while the gateway was down: now
+            scheduler.add_job(self._digest, id="digest", **{**every, "seconds": min(60.0, self.config.interval)})
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler started: deadline sweep every %ss", self.config.interval)
@@ -60,6 +67,17 @@ class Scheduler:
             await asyncio.to_thread(self.retention.run_if_due)
         except Exception:  # the database went away: tried again at the next wake-up
             log.exception("retention pass failed; trying again at the next interval")
+
+    async def _digest(self) -> None:
+        assert self.digests is not None
+        try:
+            queued = await asyncio.to_thread(self.digests.run_once)
+        except Exception:  # the database went away: the day is not claimed, the next wake-up sends it
+            log.exception("digest step failed; trying again at the next interval")
+            return
+        self.digest_runs += 1
+        if queued and self.sender_wake is not None:
+            self.sender_wake.set()
 
     async def _sweep(self) -> None:
         try:

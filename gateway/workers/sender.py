@@ -32,7 +32,12 @@ raised out of the loop, left every claimed row ``sending``, and after the
 lease came first again, for ever.
 
 The connection itself is ``outbound.delivery``'s (a ``Deliverer``): this
-worker only claims, hands over and settles.
+worker only claims, hands over and settles.  The deliverer keeps one SMTP
+session for the mails of a pass (every batch claimed until the queue is
+empty), and the pass ends it: connect, EHLO and QUIT once per pass, not
+once per mail.  Acknowledgements and other mails to citizens are claimed
+before team notices (``outbox.claim_due``): under load the citizen gets
+the protocol first, and the team's copy follows.
 
 Each attempt is logged once (``delivery``: outbox id, the recipients'
 domains, never their addresses, result sent/deferred/failed, SMTP code,
@@ -127,13 +132,27 @@ class Sender:
             self._took_back = True
         self._pay_debts()
         tried = 0
-        while tried < limit and not (stop is not None and stop.is_set()):
-            claimed = self._claim(min(_BATCH, limit - tried))
-            if not claimed:
-                break
-            with self._heartbeat():
-                tried += self._deliver(claimed, stop)
+        try:
+            while tried < limit and not (stop is not None and stop.is_set()):
+                claimed = self._claim(min(_BATCH, limit - tried))
+                if not claimed:
+                    break
+                with self._heartbeat():
+                    tried += self._deliver(claimed, stop)
+        finally:
+            self._hang_up()
         return tried
+
+    def _hang_up(self) -> None:
+        """End the relay session the pass kept open: the queue is empty (or
+        the pass failed), and a relay should not hold an idle connection."""
+        hang_up = getattr(self.deliverer, "hang_up", None)  # a Deliverer written before sessions has none
+        if hang_up is None:
+            return
+        try:
+            hang_up()
+        except Exception as error:  # noqa: BLE001 - nothing is owed to a relay we are leaving
+            log.warning("closing the relay session failed: %s: %s", type(error).__name__, error)
 
     def _deliver(self, claimed: list[_Claimed], stop: threading.Event | None) -> int:
         """Deliver and settle each row of a batch in turn; give back what was not tried."""
@@ -258,6 +277,14 @@ class Sender:
 
     def _settle(self, mail: _Claimed, outcome: Outcome) -> None:
         now = self.clock.now()
+        status, results, failed = self._fate(mail, outcome)
+        if not failed and status in ("sent", "queued"):  # nothing to write on the ticket: one UPDATE
+            errors = _errors(outcome)
+            with self.db.transaction() as tx:
+                outbox.settle(tx, mail.id, status=status, results=results,
+                              last_error=_printable(errors) if errors else None,
+                              at=now if status == "sent" else now + timedelta(seconds=self._delay(mail)))
+            return
         with self.db.transaction() as tx:
             row = outbox.get(tx, mail.id)
             if row is None:

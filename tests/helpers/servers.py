@@ -127,17 +127,22 @@ class CaptureRelay:
     sites' relays still are.  ``refuse``: an address and the reply it gets
     at RCPT (``{"b@example.org": "550 5.1.1 no such user"}``), the others
     being taken.  ``delay``: seconds each DATA waits before it is kept and
-    answered (a slow relay, to kill a sender mid-batch).
+    answered (a slow relay, to kill a sender mid-batch).  ``connections``
+    counts the SMTP sessions clients opened.  ``drop_after``: once this many
+    mails are kept, the next DATA is neither kept nor answered: the relay
+    drops that connection (once), as a relay restarting mid-batch does.
     """
 
     def __init__(self, port: int | None = None, *, smtputf8: bool = True, refuse: dict[str, str] | None = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, drop_after: int | None = None) -> None:
         self.port = port or free_port()
         self.smtputf8 = smtputf8
         self.refuse = dict(refuse or {})
         self.delay = delay
+        self.drop_after = drop_after
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.answer: str | None = None
+        self.connections = 0
         self._controller: Controller | None = None
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
@@ -147,6 +152,10 @@ class CaptureRelay:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            self.drop_after = None
+            server.transport.abort()  # no reply: the client cannot know whether it was kept
+            return "421 4.3.0 gone"
         if self.answer:
             return self.answer
         if self.delay:
@@ -155,9 +164,10 @@ class CaptureRelay:
         return "250 2.0.0 captured"
 
     def start(self) -> CaptureRelay:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
-                                      enable_SMTPUTF8=self.smtputf8)
+        self._controller = _CountingController(self, hostname="127.0.0.1", port=self.port,
+                                               enable_SMTPUTF8=self.smtputf8)
         self._controller.start()
+        self.connections = 0  # the controller's own check that it listens is not a client's
         return self
 
     def stop(self) -> None:
@@ -167,3 +177,11 @@ class CaptureRelay:
 
     def parsed(self) -> list[EmailMessage]:
         return [parse_message(raw) for _, _, raw in self.messages]
+
+
+class _CountingController(Controller):
+    """aiosmtpd's controller, counting the sessions (one ``factory`` call per connection)."""
+
+    def factory(self) -> Any:
+        self.handler.connections += 1
+        return super().factory()

@@ -33,13 +33,11 @@ import pytest
 
 from tests.integration.lifecycle.conftest import (  # noqa: F401 - fixtures
     ANALYST,
-    CITIZEN_PASS,
     TEAM,
     Desk,
     desk_settings,
     open_desk,
 )
-from tests.helpers.mailfactory import make_mail
 
 NOW = "2026-11-26T12:00-03:00"
 SLA = {"first_response": "3bh", "resolution": "2bd"}
@@ -50,17 +48,11 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def opens(desk: Desk, at: datetime, subject: str) -> str:
-    desk.clock.set(at)
-    desk._send("ana.souza@example.org", desk.running.address,
-               make_mail(subject=subject, body="Preciso de ajuda.", sender="Ana Souza <ana.souza@example.org>",
-                         trace=CITIZEN_PASS))
-    return str(desk.running.tickets()[-1]["protocol"])
+    return desk.opens_at(at, subject)
 
 
 def analyst(desk: Desk, protocol: str, at: datetime, body: str) -> None:
-    desk.clock.set(at)
-    desk.protocol = protocol
-    desk.analyst_replies(body)
+    desk.analyst_at(protocol, at, body)
 
 
 def citizen(desk: Desk, protocol: str, at: datetime, body: str) -> None:

@@ -30,6 +30,7 @@ from gateway.app import Gateway
 from gateway.clock import FixedClock
 from gateway.config import load_settings
 from gateway.store.models import OutboxRow
+from tests.integration.lifecycle.conftest import sweep_at
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import RunningGateway, free_port, parse_message, wait_until
 
@@ -143,11 +144,7 @@ class SeedDesk:
 
     def sweep(self, at: datetime) -> dict[str, int]:
         """Move the clock and run the deadline sweep in this process; what it did, by kind."""
-        self.clock.set(at)
-        done: dict[str, int] = {}
-        for result in self.running.gateway.sweep_all():
-            for kind, count in result.done.items():
-                done[kind] = done.get(kind, 0) + count
+        done = sweep_at(self.running.gateway, self.clock, at)
         self.wait_sent()
         return done
 

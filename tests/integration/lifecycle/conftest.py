@@ -32,6 +32,16 @@ CITIZEN_PASS = {"Authentication-Results": "mx.example.gov.br; spf=pass smtp.mail
                                           "dmarc=pass header.from=example.org"}
 
 
+def sweep_at(gateway: Any, clock: FixedClock, at: datetime) -> dict[str, int]:
+    """Move ``clock`` to ``at`` and run every due deadline as `gateway sweep` does; what was done, by kind."""
+    clock.set(at)
+    done: dict[str, int] = {}
+    for result in gateway.sweep_all():
+        for kind, count in result.done.items():
+            done[kind] = done.get(kind, 0) + count
+    return done
+
+
 class Desk:
     """The running gateway plus the two people who write to it."""
 
@@ -39,6 +49,24 @@ class Desk:
         self.running, self.clock = running, clock
         self.sent = 0
         self.protocol = ""
+
+    def sweep(self, at: datetime) -> dict[str, int]:
+        """Move the clock and run the sweep `gateway sweep` runs; what was done, by kind."""
+        return sweep_at(self.running.gateway, self.clock, at)
+
+    def opens_at(self, at: datetime, subject: str) -> str:
+        """Ana writes a new mail at ``at``; the protocol of the ticket it opened."""
+        self.clock.set(at)
+        self._send(CITIZEN, self.running.address,
+                   make_mail(subject=subject, body="Preciso de ajuda.", sender=f"Ana Souza <{CITIZEN}>",
+                             trace=CITIZEN_PASS))
+        return str(self.running.tickets()[-1]["protocol"])
+
+    def analyst_at(self, protocol: str, at: datetime, body: str) -> None:
+        """Maria replies on ``protocol`` at ``at``."""
+        self.clock.set(at)
+        self.protocol = protocol
+        self.analyst_replies(body)
 
     def _send(self, sender: str, rcpt: str, raw: bytes) -> None:
         with smtplib.SMTP("127.0.0.1", self.running.port, timeout=30) as client:

@@ -40,15 +40,6 @@ def desk(open_deadline_desk: Callable[..., Desk]) -> Desk:
     return open_deadline_desk()
 
 
-def sweep(desk: Desk, at: datetime) -> dict[str, int]:
-    """Move the clock and run the sweep the CLI runs; returns what was done."""
-    desk.clock.set(at)
-    done: dict[str, int] = {}
-    for result in desk.running.gateway.sweep_all():
-        for kind, count in result.done.items():
-            done[kind] = done.get(kind, 0) + count
-    return done
-
 
 def cli(desk: Desk, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     config = tmp_path / "cli.toml"
@@ -67,24 +58,24 @@ def test_waiting_reminds_once_then_closes_for_no_response(desk):
     desk.analyst_replies("#aguardando\nInforme o número do CNES da unidade, por favor.")
     assert (desk.ticket()["due_kind"], desk.ticket()["due_at"]) == ("remind_waiting", utc(24, 13).isoformat())
 
-    assert sweep(desk, utc(24, 12, 59)) == {}, "nothing before its time"
-    assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
+    assert desk.sweep(utc(24, 12, 59)) == {}, "nothing before its time"
+    assert desk.sweep(utc(24, 13)) == {"remind_waiting": 1}
     [reminder] = desk.to_citizen("reminder_waiting")
     body = text_of(reminder)
     assert "Responda a este e-mail até quarta-feira, 25/11/2026, às 10h." in body
     assert "Informe o número do CNES da unidade" in body, "the question is repeated"
     assert reminder["Subject"].startswith(f"[{desk.protocol}] Lembrete")
     assert desk.ticket()["due_kind"] == "no_response"
-    assert sweep(desk, utc(24, 20)) == {}, "a second sweep sends nothing more"
+    assert desk.sweep(utc(24, 20)) == {}, "a second sweep sends nothing more"
 
-    assert sweep(desk, utc(25, 13)) == {"no_response": 1}
+    assert desk.sweep(utc(25, 13)) == {"no_response": 1}
     ticket = desk.ticket()
     assert ticket["status"] == "closed" and ticket["due_at"] is None
     [closed] = desk.to_citizen("closed_no_response")
     assert "não recebemos a sua resposta até quarta-feira, 25/11/2026, às 10h" in " ".join(text_of(closed).split())
     assert desk.events()[-2:] == ["reminded", "closed"]
     assert [e for e in ticket["events"] if e["kind"] == "closed"][0]["actor"] == "gateway"
-    assert sweep(desk, utc(30, 12)) == {}
+    assert desk.sweep(utc(30, 12)) == {}
     assert len(desk.to_citizen("reminder_waiting")) == 1 and not desk.to_citizen("survey"), "no survey after no answer"
 
 
@@ -92,14 +83,14 @@ def test_solution_unanswered_is_reminded_accepted_surveyed_and_the_survey_remind
     desk.citizen_writes()
     desk.analyst_replies("#solucao\nAtualize o sistema para a versão 3.2.")
     # 3 business days after the Friday holiday: Mon 23, Tue 24, Wed 25 at 18:00 local (21:00 UTC).
-    assert sweep(desk, utc(24, 20, 59)) == {}
-    assert sweep(desk, utc(24, 21)) == {"remind_solved": 1}
+    assert desk.sweep(utc(24, 20, 59)) == {}
+    assert desk.sweep(utc(24, 21)) == {"remind_solved": 1}
     [reminder] = desk.to_citizen("reminder_solved")
     body = text_of(reminder)
     assert "Responda até quarta-feira, 25/11/2026, às 18h." in body
     assert "Atualize o sistema para a versão 3.2" in body and "/s/" in body, "the solution and its links again"
 
-    assert sweep(desk, utc(25, 21)) == {"auto_accept": 1}
+    assert desk.sweep(utc(25, 21)) == {"auto_accept": 1}
     ticket = desk.ticket()
     assert ticket["status"] == "closed" and ticket["due_kind"] == "survey_reminder"
     [notice] = desk.to_citizen("closed_auto_accepted")
@@ -108,12 +99,12 @@ def test_solution_unanswered_is_reminded_accepted_surveyed_and_the_survey_remind
     assert desk.events()[-2:] == ["reminded", "auto_accepted"]
 
     # The survey reminder: 3 business days after Wed 25 18:00 local: Thu 26, Fri 27, Mon 30 at 18:00.
-    assert sweep(desk, utc(30, 20)) == {}
-    assert sweep(desk, utc(30, 21)) == {"survey_reminder": 1}
+    assert desk.sweep(utc(30, 20)) == {}
+    assert desk.sweep(utc(30, 21)) == {"survey_reminder": 1}
     [again] = desk.to_citizen("survey_reminder")
     assert "único lembrete" in text_of(again) and "5 - Muito satisfeito" in text_of(again)
     assert desk.ticket()["due_at"] is None
-    assert sweep(desk, datetime(2026, 12, 20, 12, tzinfo=timezone.utc)) == {}, "then nothing more"
+    assert desk.sweep(datetime(2026, 12, 20, 12, tzinfo=timezone.utc)) == {}, "then nothing more"
     assert [len(desk.to_citizen(k)) for k in ("reminder_solved", "closed_auto_accepted", "survey", "survey_reminder")] \
         == [1, 1, 1, 1]
 
@@ -121,11 +112,11 @@ def test_solution_unanswered_is_reminded_accepted_surveyed_and_the_survey_remind
 def test_an_answer_before_the_limit_cancels_the_closure(desk):
     desk.citizen_writes()
     desk.analyst_replies("#aguardando\nQual o CNES?")
-    assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
+    assert desk.sweep(utc(24, 13)) == {"remind_waiting": 1}
     desk.clock.set(utc(24, 15))
     desk.citizen_replies("O CNES é 1234567.")
     assert desk.ticket()["status"] == "open" and desk.ticket()["due_at"] is None
-    assert sweep(desk, utc(26, 12)) == {}
+    assert desk.sweep(utc(26, 12)) == {}
     assert desk.ticket()["status"] == "open" and not desk.to_citizen("closed_no_response")
 
 
@@ -134,7 +125,7 @@ def test_an_answered_survey_is_not_reminded(desk):
     desk.analyst_replies("#solucao\nAtualize o sistema.")
     desk.citizen_replies("Sim, resolvido.")
     desk.citizen_replies("5")
-    assert sweep(desk, utc(30, 21)) == {}
+    assert desk.sweep(utc(30, 21)) == {}
     assert not desk.to_citizen("survey_reminder")
 
 
@@ -174,7 +165,7 @@ def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(open_de
     assert (ticket["category"], ticket["due_kind"], ticket["due_at"]) == \
         ("Consulta Técnica", "sla_warning", utc(20, 14, 30).isoformat())
 
-    assert sweep(desk, utc(20, 14, 30)) == {"sla_warning": 1}
+    assert desk.sweep(utc(20, 14, 30)) == {"sla_warning": 1}
     [warning] = desk.running.outbox(kind="team_sla_warning", to=TEAM)
     body = text_of(warning)
     assert "solução: vence sexta-feira, 20/11/2026, às 12h" in body and "Consulta Técnica" in body
@@ -186,11 +177,11 @@ def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(open_de
     [late] = json.loads(result.stdout)
     assert (late["protocol"], late["overdue"]) == (desk.protocol, ["resolution"])
 
-    assert sweep(desk, utc(20, 15)) == {"sla_breach": 1}
+    assert desk.sweep(utc(20, 15)) == {"sla_breach": 1}
     [breach] = desk.running.outbox(kind="team_sla_breach", to=TEAM)
     assert "solução: venceu sexta-feira, 20/11/2026, às 12h" in text_of(breach)
     assert desk.events()[-2:] == ["sla_warning", "sla_breach"]
-    assert sweep(desk, utc(21, 15)) == {}, "one warning and one breach, never more"
+    assert desk.sweep(utc(21, 15)) == {}, "one warning and one breach, never more"
 
     desk.clock.set(utc(20, 16))
     desk.analyst_replies("#solucao\nAjuste feito.")
@@ -201,7 +192,7 @@ def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(open_de
 def test_catch_up_of_an_sla_sends_the_breach_not_the_stale_warning(open_deadline_desk):
     desk = open_deadline_desk(sla_default={"first_response": "1h", "resolution": "2h"})
     desk.citizen_writes()
-    assert sweep(desk, utc(23, 12)) == {"sla_breach": 1}
+    assert desk.sweep(utc(23, 12)) == {"sla_breach": 1}
     [breach] = desk.running.outbox(kind="team_sla_breach", to=TEAM)
     body = text_of(breach)
     assert "primeira resposta: venceu" in body and "solução: venceu" in body, "one mail naming both targets"
@@ -213,7 +204,7 @@ def test_english_mailbox_reads_english_deadlines(open_deadline_desk):
     desk = open_deadline_desk(language="en")
     desk.citizen_writes()
     desk.analyst_replies("#aguardando\nWhich unit?")
-    assert sweep(desk, utc(24, 13)) == {"remind_waiting": 1}
+    assert desk.sweep(utc(24, 13)) == {"remind_waiting": 1}
     [reminder] = desk.to_citizen("reminder_waiting")
     assert "Please reply to this e-mail by Wednesday, 25 November 2026, at 10:00." in text_of(reminder)
 

@@ -21,14 +21,6 @@ from tests.unit.rules.rule_helpers import generate_cpf
 RULES = Path(__file__).resolve().parents[3] / "rules"
 
 
-def _sweep(desk: Desk, at: datetime) -> dict[str, int]:
-    desk.clock.set(at)
-    done: dict[str, int] = {}
-    for result in desk.running.gateway.sweep_all():
-        for kind, count in result.done.items():
-            done[kind] = done.get(kind, 0) + count
-    return done
-
 
 def _survey(desk: Desk) -> tuple[int | None, str | None]:
     """The survey result on the ticket's row (``tickets show`` does not show it yet: issue 15, bug 10)."""
@@ -112,7 +104,7 @@ def test_a_star_rating_answers_the_survey_and_stops_its_reminder(desk):
     assert _survey(desk) == (4, "Bom atendimento")
     assert len(desk.to_citizen("ack")) == 1 and len(desk.running.outbox("team_new", to=TEAM)) == 1
     assert ticket["due_kind"] != "survey_reminder"
-    _sweep(desk, desk.clock.now() + timedelta(days=10))
+    desk.sweep(desk.clock.now() + timedelta(days=10))
     assert desk.to_citizen("survey_reminder") == [], "an answered survey is not reminded"
 
 

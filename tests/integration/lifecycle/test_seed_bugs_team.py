@@ -22,15 +22,6 @@ from tests.integration.lifecycle.conftest import ANALYST, TEAM, Desk, text_of
 RULES = Path(__file__).resolve().parents[3] / "rules"
 
 
-def sweep(desk: Desk, at: datetime) -> dict[str, int]:
-    """Move the clock and run the sweep `gateway sweep` runs; what was done."""
-    desk.clock.set(at)
-    done: dict[str, int] = {}
-    for result in desk.running.gateway.sweep_all():
-        for kind, count in result.done.items():
-            done[kind] = done.get(kind, 0) + count
-    return done
-
 
 def parent_ids(mail: Any) -> set[str]:
     """The Message-IDs a mail says it answers (In-Reply-To and References)."""
@@ -63,7 +54,7 @@ def test_mails_to_the_citizen_thread_only_onto_mails_the_citizen_got_or_sent(qui
     desk.analyst_replies("#fechar", proof=None)  # forged: a forged_warning to the team
     desk.analyst_replies("#solucao\nReinicie o serviço e tente de novo.")
     assert desk.ticket()["status"] == "solved"
-    done = sweep(desk, datetime.fromisoformat(desk.ticket()["due_at"]))  # the solution reminder
+    done = desk.sweep(datetime.fromisoformat(desk.ticket()["due_at"]))  # the solution reminder
     assert done == {"remind_solved": 1}
     desk.citizen_replies("Sim, resolvido. Obrigado!")
     assert desk.ticket()["status"] == "closed"
@@ -182,8 +173,8 @@ def test_category_change_brings_the_rules_sla_of_the_new_category(quiet_desk):
     assert ticket["category"] == "Defeito sem paralisação"
     assert ticket["sla"]["resolution"] == "24h"
     assert datetime.fromisoformat(ticket["sla"]["resolution_due_at"]) == opened + timedelta(hours=24)
-    assert "sla_breach" not in sweep(desk, opened + timedelta(hours=3))
-    assert sweep(desk, opened + timedelta(hours=24, minutes=1)).get("sla_breach") == 1
+    assert "sla_breach" not in desk.sweep(opened + timedelta(hours=3))
+    assert desk.sweep(opened + timedelta(hours=24, minutes=1)).get("sla_breach") == 1
 
 
 def test_category_change_brings_the_mailbox_sla_of_the_new_category(quiet_desk):
@@ -207,6 +198,6 @@ def test_a_breach_already_announced_is_announced_again_for_the_new_target(quiet_
     desk.analyst_replies("#categoria Consulta Técnica")  # 2h from the opening: already late
     ticket = desk.ticket()
     assert datetime.fromisoformat(ticket["sla"]["resolution_due_at"]) == opened + timedelta(hours=2)
-    assert sweep(desk, opened + timedelta(hours=3, minutes=1)).get("sla_breach") == 1
+    assert desk.sweep(opened + timedelta(hours=3, minutes=1)).get("sla_breach") == 1
     [breach] = desk.running.outbox(kind="team_sla_breach", to=TEAM)
     assert desk.protocol in breach["Subject"]

@@ -1,0 +1,144 @@
+"""Issue 19.6: the sender keeps up.  One SMTP session carries a batch to
+the relay (not one connection per mail), acknowledgements leave before
+team notices, and a relay that drops the connection mid-batch costs only
+the mail in flight: the rest goes on a new connection, nothing twice.
+
+Real parts only: the gateway's Sender and SmtpDeliverer, a migrated
+SQLite database, and a real aiosmtpd relay (CaptureRelay) that counts
+the sessions it is opened."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gateway.clock import FixedClock
+from gateway.config import OutboundConfig
+from gateway.outbound.delivery import SmtpDeliverer
+from gateway.store import outbox
+from gateway.store.db import Database
+from gateway.workers.sender import Sender
+from tests.helpers.servers import CaptureRelay
+# the outbox on SQLite and on PostgreSQL (where the claim is FOR UPDATE SKIP LOCKED)
+from tests.integration.postgres.conftest import db, postgres_url  # noqa: F401 - fixtures
+
+START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def relay() -> Iterator[CaptureRelay]:
+    server = CaptureRelay().start()
+    yield server
+    server.stop()
+
+
+def _queue(db: Database, kind: str, count: int, *, at: datetime, first: int = 0) -> None:
+    with db.transaction() as tx:
+        for n in range(first, first + count):
+            to = "equipe@example.gov.br" if kind.startswith("team_") else f"cidadao{n}@example.org"
+            message_id = f"<{kind}.{n}@gateway.example.gov.br>"
+            raw = (f"From: atendimento@example.gov.br\r\nTo: {to}\r\nSubject: {kind} {n}\r\n"
+                   f"Message-ID: {message_id}\r\n\r\nCorpo {n}.\r\n").encode()
+            outbox.add(tx, ticket_id=None, kind=kind, message_id=message_id, mail_from="atendimento@example.gov.br",
+                       rcpt_tos=[to], raw=raw, at=at)
+
+
+def _sender(db: Database, relay: CaptureRelay, clock: FixedClock) -> Sender:
+    config = OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10, retry_initial=30)
+    return Sender(db, config, SmtpDeliverer(config), clock)
+
+
+def _subjects(relay: CaptureRelay) -> list[str]:
+    return [str(message["Subject"]) for message in relay.parsed()]
+
+
+def _statuses(db: Database) -> Counter[str]:
+    with db.transaction() as tx:
+        return Counter(outbox.counts(tx))
+
+
+def test_a_batch_of_twenty_mails_uses_one_connection(db: Database, relay: CaptureRelay) -> None:
+    clock = FixedClock(START)
+    _queue(db, "ack", 20, at=START)
+    sender = _sender(db, relay, clock)
+    try:
+        assert sender.run_once() == 20
+    finally:
+        sender.deliverer.close()
+
+    assert len(relay.messages) == 20
+    assert _statuses(db) == Counter({"sent": 20})
+    assert relay.connections == 1, f"{relay.connections} connections for one batch of 20 mails"
+
+
+def test_acknowledgements_leave_before_team_notices(db: Database, relay: CaptureRelay) -> None:
+    clock = FixedClock(START)
+    # The team notices were queued first (older, lower ids): the acks still go first.
+    _queue(db, "team_new", 5, at=START - timedelta(minutes=1))
+    _queue(db, "ack", 5, at=START)
+    _queue(db, "team_followup", 3, at=START - timedelta(minutes=2))
+    sender = _sender(db, relay, clock)
+    try:
+        assert sender.run_once() == 13
+    finally:
+        sender.deliverer.close()
+
+    kinds = [subject.split()[0] for subject in _subjects(relay)]
+    assert kinds == ["ack"] * 5 + ["team_followup"] * 3 + ["team_new"] * 5, kinds
+
+
+def test_acknowledgements_are_claimed_first_even_in_a_small_batch(db: Database, relay: CaptureRelay) -> None:
+    clock = FixedClock(START)
+    _queue(db, "team_new", 4, at=START - timedelta(minutes=1))
+    _queue(db, "ack", 2, at=START)
+    sender = _sender(db, relay, clock)
+    try:
+        assert sender.run_once(limit=2) == 2
+    finally:
+        sender.deliverer.close()
+
+    assert [subject.split()[0] for subject in _subjects(relay)] == ["ack", "ack"]
+    assert _statuses(db) == Counter({"sent": 2, "queued": 4})
+
+
+def test_a_relay_dropping_the_connection_mid_batch_costs_only_the_mail_in_flight(db: Database) -> None:
+    relay = CaptureRelay(drop_after=7).start()
+    clock = FixedClock(START)
+    _queue(db, "ack", 20, at=START)
+    sender = _sender(db, relay, clock)
+    try:
+        assert sender.run_once() == 20
+        first_pass = list(_subjects(relay))
+        assert len(first_pass) == 19, "the 12 after the dropped one went on a new connection"
+        assert relay.connections == 2
+        assert _statuses(db) == Counter({"sent": 19, "queued": 1})
+
+        clock.advance(timedelta(seconds=31))  # the in-flight one's retry is due
+        assert sender.run_once() == 1
+    finally:
+        sender.deliverer.close()
+        relay.stop()
+
+    sent = Counter(_subjects(relay))
+    assert sorted(sent) == sorted(f"ack {n}" for n in range(20))
+    assert set(sent.values()) == {1}, "nothing was sent twice"
+    assert _subjects(relay)[-1] == "ack 7", "the mail in flight when the relay dropped is the one retried"
+    assert _statuses(db) == Counter({"sent": 20})
+
+
+def test_the_session_ends_with_the_pass_and_a_new_pass_opens_one(db: Database, relay: CaptureRelay) -> None:
+    clock = FixedClock(START)
+    sender = _sender(db, relay, clock)
+    try:
+        _queue(db, "ack", 3, at=START)
+        assert sender.run_once() == 3
+        _queue(db, "ack", 3, at=START, first=3)
+        assert sender.run_once() == 3
+    finally:
+        sender.deliverer.close()
+
+    assert len(relay.messages) == 6
+    assert relay.connections == 2, "one session per pass; none left idle at the relay between passes"
