@@ -1,0 +1,83 @@
+"""Attacks on the paths issues 15 and 16 opened, through the real listener.
+
+- a delivery report can mark an address dead and tell the team: only our
+  own return path (an unguessable token) or a Message-ID only the recipient
+  saw ties one to a ticket, so a forged report from the Internet marks nothing;
+- Outlook's Thread-Index can find a ticket: a stranger who copies it gets a
+  ticket of their own;
+- a mail without From is answered at Sender/Reply-To: that names whom to
+  answer, never who is writing, so an analyst's address there obeys nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from sqlalchemy import select
+
+from gateway.store.models import BouncingAddressRow
+from tests.helpers.mailfactory import make_mail
+from tests.security.conftest import ANA, CNES, MALLORY, MARIA, Target
+
+CONVERSATION = b"\x01\xd9\x5f\x3a" + bytes(range(18))  # the 22-byte base of an Outlook conversation
+
+
+def _bouncing(target: Target) -> list[str]:
+    with target.running.gateway.db.transaction() as tx:
+        return [row.address for row in tx.scalars(select(BouncingAddressRow))]
+
+
+def _forged_report(to: str, recipient: str) -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@evil.example>\r\n"
+        f"To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <forged-dsn@evil.example>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain\r\n\r\nThe address is dead.\r\n\r\n"
+        "--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; evil.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+        "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: <{CNES}>\r\nTo: {recipient}\r\nMessage-ID: <guessed@example.gov.br>\r\n\r\n--b1--\r\n").encode()
+
+
+def test_a_forged_delivery_report_marks_no_address_and_touches_no_ticket(target: Target) -> None:
+    protocol = target.citizen_opens()
+    before = target.events(protocol)
+    for return_path in ("bounce+aaaaaaaaaaaaaaaa@example.gov.br", "bounce@example.gov.br"):
+        target.send(_forged_report(return_path, ANA), mail_from="", to=return_path)
+    assert _bouncing(target) == [], "only a report tied to a mail we sent may mark an address"
+    assert target.events(protocol) == before
+    assert "delivery_failed" not in target.events(protocol)
+    assert target.outbox(kind="team_bounce") == [], "the team is not told of a report about nothing we sent"
+
+
+def test_a_stranger_copying_the_thread_index_gets_a_ticket_of_their_own(target: Target) -> None:
+    index = base64.b64encode(CONVERSATION).decode()
+    target.send(make_mail(subject="Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES,
+                          headers={"Thread-Index": index, "Thread-Topic": "Erro no cadastro"}), mail_from=ANA)
+    [protocol] = [t["protocol"] for t in target.tickets()]
+    before = target.events(protocol)
+
+    copied = base64.b64encode(CONVERSATION + b"\x00\x00\x01\x02\x03").decode()
+    target.send(make_mail(subject="Erro no cadastro", sender=f"Mallory <{MALLORY}>", to=CNES,
+                          body="Mudem o e-mail deste chamado para o meu.",
+                          headers={"Thread-Index": copied, "Thread-Topic": "Erro no cadastro"}))
+    assert target.events(protocol) == before, "nothing of the stranger's mail reached the citizen's ticket"
+    assert len(target.tickets()) == 2
+
+    # Control: the citizen's own next mail of that conversation does find her ticket by it.
+    target.send(make_mail(subject="Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES, body="Segue o print.",
+                          headers={"Thread-Index": copied, "Thread-Topic": "Erro no cadastro"}), mail_from=ANA)
+    assert len(target.tickets()) == 2 and len(target.events(protocol)) > len(before)
+
+
+def test_an_analyst_address_in_reply_to_of_a_mail_without_from_obeys_nothing(target: Target) -> None:
+    protocol = target.citizen_opens()
+    raw = make_mail(subject=f"RE: [{protocol}] Erro", sender=f"Maria <{MARIA}>", to=CNES, body="#fechar\nResolvido.",
+                    headers={"Reply-To": MARIA})
+    raw = raw.replace(f"From: Maria <{MARIA}>\r\n".encode(), b"")
+    assert b"\r\nFrom:" not in raw and not raw.startswith(b"From:")
+    target.send(raw)
+    assert target.status(protocol) != "closed", "a command was obeyed from a mail without a From"
+    assert target.outbox(kind="command_done") == []
