@@ -19,13 +19,10 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, Final
-
-from starlette.applications import Starlette
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
-from gateway.credentials import Credentials
 from gateway.ingest import Ingest
 from gateway.metrics import Metrics
 from gateway.outbound import delivery
@@ -39,19 +36,24 @@ from gateway.services import rulebook
 from gateway.services.intake import Intake
 from gateway.store import schema
 from gateway.store.db import Database
-from gateway.store.imap_state import ImapStateStore
-from gateway.transports import imap, smtp, submission
-from gateway.web import admin, app as web
 from gateway.workers.processing import process_loop
-from gateway.workers.digests import DigestStep
-from gateway.workers.retention import RetentionStep
-from gateway.workers.scheduler import Scheduler
 from gateway.workers.sender import Sender
 from gateway.workers.sweeps import Sweeper, SweepResult
+
+if TYPE_CHECKING:  # the serving parts are imported where they serve (see Gateway.serve)
+    from starlette.applications import Starlette
+
+    from gateway.transports.imap import ImapPoller
+    from gateway.workers.scheduler import Scheduler
 
 log = logging.getLogger("gateway.app")
 
 ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web", "admin")
+
+# The listeners, the pages, the scheduler and the IMAP client are imported by
+# the methods that start them, not here: `gateway ingest` runs once per mail
+# from Postfix's pipe and only processes (issue 19: 0.84 s of start-up, most of
+# it uvicorn, Starlette, APScheduler and aiosmtpd it never used).
 
 
 class Gateway:
@@ -81,7 +83,7 @@ class Gateway:
                                metrics=self.metrics)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.pollers: list[imap.ImapPoller] = []  # the running IMAP pollers (role "imap")
+        self.pollers: list[ImapPoller] = []  # the running IMAP pollers (role "imap")
         self.scheduler: Scheduler | None = None  # role "schedule", while serving
         self.admin_port: int | None = None  # role "admin": the port bound, while serving ([admin] port 0: any)
         # Whether a SIGHUP came while starting (`gateway run` sets cli.signals.take_hangup):
@@ -108,8 +110,11 @@ class Gateway:
             if not results[-1].acted or results[-1].found < self.sweeper.batch_size:
                 return results
 
-    def imap_pollers(self, mailbox: str | None = None) -> list[imap.ImapPoller]:
+    def imap_pollers(self, mailbox: str | None = None) -> list[ImapPoller]:
         """A poller per mailbox with ``[mailbox.imap]`` (or only ``mailbox``'s)."""
+        from gateway.store.imap_state import ImapStateStore
+        from gateway.transports import imap
+
         state = ImapStateStore(self.db, self.clock.now)
         return [imap.ImapPoller(m.address, m.imap, self.ingest, state, self.clock, where=f"mailbox[{index}].imap")
                 for index, m in enumerate(self.settings.mailboxes)
@@ -117,6 +122,15 @@ class Gateway:
 
     async def serve(self, roles: Iterable[str] = ROLES, ready: threading.Event | None = None) -> None:
         """Run until ``stop()`` (or SIGTERM/SIGINT in the main thread)."""
+        from gateway.credentials import Credentials
+        from gateway.transports import smtp, submission
+        from gateway.web import app as web
+        from gateway.services.monthly_report import MonthlyReports
+        from gateway.workers.digests import DigestStep
+        from gateway.workers.monthly_reports import MonthlyReportStep
+        from gateway.workers.retention import RetentionStep
+        from gateway.workers.scheduler import Scheduler
+
         roles = set(roles)
         self.start_workers(roles)
         servers: list[asyncio.AbstractServer] = []
@@ -135,7 +149,9 @@ class Gateway:
         if "schedule" in roles and self.settings.schedule.enabled:
             self.scheduler = scheduler = Scheduler(self.settings.schedule, self.sweeper, self.sender.wake,
                                                    RetentionStep(self.db, self.settings.retention, self.clock),
-                                                   DigestStep(self.db, Digests(self.settings, self.renderer), self.clock))
+                                                   DigestStep(self.db, Digests(self.settings, self.renderer), self.clock),
+                                                   MonthlyReportStep(self.db, MonthlyReports(self.settings, self.renderer),
+                                                                     self.clock))
             scheduler.start()  # wakes the deadline sweeps (in threads) on this loop
         _install_signal_handlers(self)
         if ready is not None:
@@ -156,6 +172,8 @@ class Gateway:
 
     async def start_admin(self) -> tuple[asyncio.Task[None], Any]:
         """The admin listener (``/metrics``, ``/healthz``) on ``[admin] host:port``."""
+        from gateway.web import admin, app as web
+
         config = self.settings.admin
         app = admin.create_app(admin.Admin(config, self.db, self.clock, self.metrics, lambda: self.pollers))
         task, server, self.admin_port = await web.listen(app, config.host, config.port, section="admin")
@@ -164,6 +182,8 @@ class Gateway:
 
     def web_app(self) -> Starlette:
         """The pages (track, look-up, solution, survey, /healthz) on this gateway's parts."""
+        from gateway.web import app as web
+
         return web.create_app(self.settings, self.db, self.clock, PageAnswers(self.settings, self.intake.writer),
                               wake_sender=self.sender.wake.set)
 

@@ -25,8 +25,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-
 from gateway.durations import Duration, Unit
 
 _WEEKDAYS_PT: Final = ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira",
@@ -226,12 +224,16 @@ class BusinessCalendar:
         # Computed per year on first use: a calendar lives as long as the
         # process and only ever needs the years its deadlines touch.
         if year not in self._holidays_by_year:
+            import holidays  # 30 ms of imports: paid by the first deadline, not by every command
+
             found = holidays.country_holidays(self.config.country, subdiv=self.config.subdivision,
                                               years=year)
             self._holidays_by_year[year] = frozenset(found.keys())
         return self._holidays_by_year[year]
 
     def _check_region(self) -> None:
+        import holidays
+
         try:
             holidays.country_holidays(self.config.country, subdiv=self.config.subdivision, years=[])
         except NotImplementedError as exc:

@@ -16,7 +16,7 @@ from gateway.rules import schema
 from gateway.rules.actions import Outcome
 from gateway.rules.conditions import Facts
 from gateway.rules.engine import FIELD_LABELS, Evaluation, Refusal, check_attachments, evaluate, field_is_valid
-from gateway.tickets.fields import extract_fields, mask_cpf
+from gateway.tickets.fields import extract_fields, shown_value
 
 NO_RULES: Final = Evaluation((), ())
 
@@ -80,14 +80,3 @@ def check_fields(names: Sequence[str], values: Mapping[str, str]) -> tuple[list[
     missing = [name for name in names if not values.get(name, "").strip() or not field_is_valid(name, values[name])]
     invalid = [name for name in missing if values.get(name, "").strip()]
     return missing, invalid
-
-
-def shown_value(name: str, value: str) -> str:
-    """A field's value as logs and pages may show it: a CPF masked
-    (``***.456.789-**``), a malformed one replaced by its length."""
-    if name != "cpf":
-        return value
-    try:
-        return mask_cpf(value)
-    except ValueError:
-        return f"(CPF malformado, {sum(char.isdigit() for char in value)} dígitos)"

@@ -17,13 +17,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from gateway.rules.ruling import shown_value
 from gateway.config import Settings
 from gateway.outbound import statuses
 from gateway.store import fields, outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
-from gateway.tickets.fields import mask_personal_data_in
+from gateway.tickets.fields import mask_personal_data_in, shown_value
 
 # Identifiers, not text: a Message-ID is searched for as written.
 _NOT_MASKED: Final = frozenset({"message_id"})

@@ -443,3 +443,14 @@ def _is_ipv4(candidate: str) -> bool:
     """``200.130.150.25`` has a CPF's shape; an address in a log line is not personal data."""
     groups = candidate.split(".")
     return len(groups) == 4 and all(group.isdigit() and int(group) <= 255 for group in groups)
+
+
+def shown_value(name: str, value: str) -> str:
+    """A field's value as logs and pages may show it: a CPF masked
+    (``***.456.789-**``), a malformed one replaced by its length."""
+    if name != "cpf":
+        return value
+    try:
+        return mask_cpf(value)
+    except ValueError:
+        return f"(CPF malformado, {sum(char.isdigit() for char in value)} dígitos)"
