@@ -44,7 +44,7 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-def gateway_of(ctx: click.Context, settings: Settings | None = None) -> Any:
+def gateway_of(ctx: click.Context, settings: Settings | None = None, clock: Any = None) -> Any:
     """The Gateway for a command, or one line naming what is wrong and an exit:
     2 for a broken config or rule file, 78 (EX_CONFIG) for a database at the
     wrong schema revision, 75 (EX_TEMPFAIL) for a database that cannot be
@@ -55,7 +55,7 @@ def gateway_of(ctx: click.Context, settings: Settings | None = None) -> Any:
     def build() -> Any:
         from gateway.app import Gateway
 
-        return Gateway(settings, wait_for_database=wait)
+        return Gateway(settings, clock, wait_for_database=wait)
 
     return _opened(settings, build)
 

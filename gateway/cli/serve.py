@@ -204,11 +204,9 @@ def send(ctx: click.Context) -> None:
 @click.pass_context
 def sweep(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     """Run every due deadline once (reminders, closures, SLA warnings), then exit. Cron can call it."""
-    from gateway.app import Gateway
     from gateway.clock import FixedClock
 
-    settings = settings_of(ctx)
-    gateway = Gateway(settings, FixedClock(instant(now_text)) if now_text else None)
+    gateway = gateway_of(ctx, clock=FixedClock(instant(now_text)) if now_text else None)
     try:
         results = gateway.sweep_all()
     finally:

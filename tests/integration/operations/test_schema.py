@@ -96,6 +96,8 @@ def test_a_database_ahead_is_refused_by_commands_and_by_upgrade(tmp_path, url):
 
     refused = run(config, "tickets", "list")
     assert refused.returncode == 78 and "ahead" in _one_line(refused.stderr)
+    swept = run(config, "sweep")  # cron's command builds the whole gateway: the same one line, no traceback
+    assert swept.returncode == 78 and "ahead" in _one_line(swept.stderr)
     status = run(config, "db", "status")
     assert status.returncode == 1 and b"ahead: this gateway is older than the database" in status.stdout
     upgrade = run(config, "db", "upgrade")
