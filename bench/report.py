@@ -195,21 +195,19 @@ def report(results: list[dict[str, Any]], info: dict[str, Any], args: argparse.N
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tickets", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="write report-quick.*")
-    parser.add_argument("--no-postgres", action="store_true")
-    args = parser.parse_args()
+def on_each_backend(prefix: str, args: argparse.Namespace, measure: Any) -> list[dict[str, Any]]:
+    """``measure(name, url, load, args, workdir)`` on SQLite, then on a fresh
+    PostgreSQL database (dropped after) when one answers on 127.0.0.1:5432,
+    each loaded with ``args.tickets`` tickets by the bulk loaders above."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as tmp:
         workdir = Path(tmp)
         path = str(workdir / "gateway.db")
         results.append(measure("sqlite", f"sqlite:///{path}", lambda: load_sqlite(path, args.tickets), args, workdir))
         if not args.no_postgres and postgres_up():
             import psycopg
 
-            name = f"bench_report_{uuid.uuid4().hex[:8]}"
+            name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{name}"')
             try:
@@ -221,6 +219,16 @@ def main() -> None:
                     connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         else:
             print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="write report-quick.*")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    results = on_each_backend("report", args, measure)
     info = machine()
     text = report(results, info, args)
     write_results("report", "Report benchmark", text, info, args, results)

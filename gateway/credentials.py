@@ -93,6 +93,10 @@ class Credentials:
             entries[address.lower()] = stored
         return cls(entries)
 
+    def knows(self, login: str) -> bool:
+        """Whether ``login`` has an entry (the team page ends the session of one removed since)."""
+        return login.strip().lower() in self._entries
+
     def remembered(self, login: str, password: str) -> bool:
         """Whether ``password`` was already verified as ``login``'s in this
         process: one HMAC, no PBKDF2 (``False`` says nothing: ask :meth:`verify`)."""

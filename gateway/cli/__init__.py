@@ -44,6 +44,7 @@ COMMANDS: Final = {
     "forget": ("privacy", "forget"),
     "report": ("report", "report"),  # issue 18: how the desk did over a period
     "digest": ("digest", "digest"),  # issue 18: the daily digest by hand, or printed
+    "monthly-report": ("monthly_report", "monthly_report"),  # issue 18: last month's report mail by hand
 }
 
 

@@ -118,7 +118,7 @@ def mailbox(source: str, where: str, mailbox: MailboxConfig) -> None:
                           f"{mailbox.protocol_prefix!r} must be 2 to 8 capital letters, e.g. ATD")
     if mailbox.language not in _LANGUAGES:
         raise ConfigError(source, f"{where}.language", f"{mailbox.language!r} is not one of {', '.join(_LANGUAGES)}")
-    for key in ("team", "analysts"):
+    for key in ("team", "analysts", "report_to"):
         for member in getattr(mailbox, key):
             if not ADDRESS.match(member.strip()):
                 raise ConfigError(source, f"{where}.{key}", f"{member!r} is not an e-mail address")
@@ -163,6 +163,13 @@ def _calendar(source: str, where: str, mailbox: MailboxConfig) -> None:
     if mailbox.digest and not DIGEST_TIME.match(mailbox.digest):
         raise ConfigError(source, f"{where}.digest", f"{mailbox.digest!r} is not a time of day like 08:00 "
                                                   '(HH:MM, 24 h); "" for no digest')
+    if not DIGEST_TIME.match(mailbox.report_time):
+        raise ConfigError(source, f"{where}.report_time", f"{mailbox.report_time!r} is not a time of day like 08:00 "
+                                                       "(HH:MM, 24 h)")
+    if not 1 <= mailbox.report_day <= 28:
+        raise ConfigError(source, f"{where}.report_day", f"{mailbox.report_day!r} is not a day from 1 to 28 "
+                                                      "(every month has it); the report goes on the first "
+                                                      "business day on or after it")
     for day in mailbox.closed_dates:
         try:
             date.fromisoformat(day)

@@ -152,6 +152,7 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
         team=tuple(m.strip().lower() for m in mailbox.team),
         analysts=tuple(m.strip().lower() for m in mailbox.analysts),
         assignable=tuple(m.strip().lower() for m in mailbox.assignable),
+        report_to=tuple(m.strip().lower() for m in mailbox.report_to),
     )
 
 

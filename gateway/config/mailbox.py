@@ -128,6 +128,12 @@ class MailboxConfig:
     # The daily digest (services.digest) to the team and to each assignee, at this
     # local time ("08:00") on business days; "": none.
     digest: str = ""
+    # The monthly report (services.monthly_report): the previous month's figures
+    # of `gateway report` to these addresses; empty: none.  Sent on the first
+    # business day on or after day `report_day` (1-28), at `report_time` (local).
+    report_to: tuple[str, ...] = ()
+    report_day: int = 1
+    report_time: str = "08:00"
     imap: ImapConfig | None = None  # [mailbox.imap]: poll an existing IMAP account
     rules: str = ""  # a rule file (rules/cnes.toml), relative to the config file; empty: no rules
     # [mailbox.status_names]: the desk's own name for a state, as its citizens know it

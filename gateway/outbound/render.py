@@ -147,7 +147,15 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
                       "why_en": "no such address"}],
         "mail_kind": "ack", "marked": ["ana.souza@example.org"],
         "digest": _sample_digest(protocol, mailbox_address),  # digest (services.digest)
+        "report": _sample_report(),  # monthly_report (services.monthly_report)
     }
+
+
+def _sample_report() -> dict[str, Any]:
+    """A month's report (services.monthly_report), worded as a pt_BR desk reads it."""
+    from gateway.outbound.report_mail import sample
+
+    return sample()
 
 
 def _sample_digest(protocol: str, mailbox_address: str) -> dict[str, Any]:

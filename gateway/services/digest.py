@@ -24,13 +24,11 @@ from zoneinfo import ZoneInfo
 from gateway import links
 from gateway.calendar.mailboxes import calendar_for
 from gateway.config import MailboxConfig, Settings
-from gateway.mail import verp
-from gateway.mail.ids import new_message_id
-from gateway.outbound import compose, words
+from gateway.outbound import words
 from gateway.outbound.render import Renderer, Rendered
+from gateway.services import team_mail
 from gateway.services.incoming import NO_SUBJECT
 from gateway.store import digest as store
-from gateway.store import outbox
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 
@@ -123,18 +121,8 @@ class Digests:
                 "tracking_url": links.make_url(web.base_url, web.secret, ticket.protocol, "track")}
 
     def queue(self, tx: Transaction, mailbox: MailboxConfig, mail: DigestMail, now: datetime) -> str:
-        """Compose and queue one digest (no ticket of its own); its Message-ID."""
-        message_id = new_message_id(KIND, mailbox.domain)
-        # A reply to the digest itself goes to the team, never to the service
-        # address (where it would open a ticket); each line has its own address.
-        envelope = compose.Envelope(from_name=mailbox.display_name, from_address=mailbox.address, to=list(mail.to),
-                                    message_id=message_id, date=now, reply_to=(mailbox.team or (None,))[0],
-                                    auto_submitted="auto-generated", language=mailbox.language)
-        token = verp.new_token()
-        outbox.add(tx, ticket_id=None, kind=KIND, message_id=message_id,
-                   mail_from=verp.return_path(token, mailbox.domain), rcpt_tos=list(mail.to),
-                   raw=compose.message(mail.parts, envelope), at=now, verp_token=token)
-        return message_id
+        """Compose and queue one digest; its Message-ID.  Each line has its own reply address."""
+        return team_mail.queue(tx, mailbox, kind=KIND, to=mail.to, parts=mail.parts, now=now)
 
 
 def mailboxes_of(settings: Settings, address: str | None) -> list[MailboxConfig]:

@@ -196,6 +196,11 @@ class TicketRow(Base):
               sqlite_where=text("first_response_at IS NULL"), postgresql_where=text("first_response_at IS NULL")),
         Index("ix_ticket_resolution_due", "resolution_due_at",
               sqlite_where=text("resolved_at IS NULL"), postgresql_where=text("resolved_at IS NULL")),
+        # The team page's queue (migration 0014): one mailbox, one filter, newest first, 50 rows,
+        # a range scan that stops at 50 even when few tickets match.
+        Index("ix_ticket_queue_status", "mailbox", "status", "id"),
+        Index("ix_ticket_queue_category", "mailbox", "category", "id"),
+        Index("ix_ticket_queue_assignee", "mailbox", "assignee", "id"),
     )
 
 
@@ -374,8 +379,23 @@ class DigestSentRow(Base):
     sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class TeamSessionRow(Base):
+    """A login to the read-only team page (migration 0014, ``gateway.web.team``).
+
+    The cookie holds a random token; the row holds only its SHA-256, so a
+    copy of the database opens no session.  Logout deletes the row: the old
+    cookie, replayed, finds nothing."""
+
+    __tablename__ = "team_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    login: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 __all__ = [
     "AttachmentRow", "BouncingAddressRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
-    "ParticipantRow", "QuarantineRow", "SequenceRow", "ThreadRefRow", "TicketRow",
+    "ParticipantRow", "QuarantineRow", "SequenceRow", "TeamSessionRow", "ThreadRefRow", "TicketRow",
     "ImapStateRow", "TicketFieldRow", "DigestSentRow",
 ]

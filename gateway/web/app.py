@@ -8,6 +8,8 @@ Routes:
 - ``/consulta``    look a ticket up by protocol and e-mail (mails a fresh link)
 - ``/s/<token>``   accept or refuse a proposed solution
 - ``/p/<token>``   answer the satisfaction survey
+- ``/equipe``     the team's read-only queue, tickets and report, behind a
+  login (:mod:`gateway.web.team`)
 - ``/healthz``      up or not, for a load balancer (nothing more: the figures
   and the deep checks are on the admin listener, :mod:`gateway.web.admin`)
 """
@@ -38,6 +40,8 @@ from gateway.store.db import Database
 from gateway.web.admin import public_healthz
 from gateway.web.pages import Pages, Site
 from gateway.web.ratelimit import SlidingWindow
+from gateway.web.team import TeamPages
+from gateway.web.team import door as team_door
 
 log = logging.getLogger("gateway.web")
 
@@ -60,6 +64,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, answers: PageAnsw
         Route("/s/{token}", pages.solution, methods=["GET", "POST"]),
         Route("/p/{token}", pages.survey, methods=["GET", "POST"]),
         Route("/healthz", public_healthz(db)),
+        *TeamPages(site, team_door(site)).routes(),  # /equipe: the read-only team page
     ]
     return Starlette(routes=routes, exception_handlers={404: pages.not_found})
 
@@ -78,7 +83,10 @@ def _environment(settings: Settings) -> Environment:
 
 @lru_cache(maxsize=8)
 def _cached_environment(folder: str) -> Environment:
-    environment = Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, autoescape=True,
+    # A desk's own folder, made for an older gateway, lacks the pages added
+    # since (the team pages): each missing one is read from the shipped folder.
+    folders = [folder] if Path(folder) == SHIPPED / "web" else [folder, str(SHIPPED / "web")]
+    environment = Environment(loader=FileSystemLoader(folders), undefined=StrictUndefined, autoescape=True,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters["as_text"] = as_text
     return environment

@@ -337,6 +337,10 @@ class _Page:
         return self.message(self.t[f"{kind}_title"], self.t[f"{kind}_text"], status=status, tone="error",
                             lookup_url=self.lookup_url())
 
+    def csrf_for(self, path: str) -> str:
+        """The CSRF field for a form on this page that posts to another ``path`` (the team page's logout)."""
+        return csrf.form_token(self.site.settings.web.secret, self._cookie or self._new_cookie or "", path)
+
     def check_csrf(self, form: FormData) -> Response | None:
         submitted = form.get(csrf.FIELD)
         if csrf.valid(self.site.settings.web.secret, self._cookie, self.request.url.path,

@@ -44,13 +44,18 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="pt-BR", viewport={"width": 1000, "height": 900})
+def opened_page(browser: Any, width: int) -> Iterator[Any]:
+    """A page in a fresh context (no cookies) ``width`` pixels wide; closed after."""
+    context = browser.new_context(locale="pt-BR", viewport={"width": width, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(15_000)
     yield opened
     context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield from opened_page(browser, 1000)
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_links_are_signed_scoped_and_expiring():
 CONTEXT = {**sample_context(), "subject": "Erro <b>no</b> cadastro & CBO",
            "text": "Não consigo <script>x</script> incluir."}
 NAMES = [n for n in Renderer().names() if not n.startswith("_")]
-NOT_ABOUT_A_TICKET = ("postmaster_forward", "digest")  # mail to postmaster@, handed on; a digest of many: no protocol
+NOT_ABOUT_A_TICKET = ("postmaster_forward", "digest", "monthly_report")  # to postmaster@; a digest or report of many
 
 
 def test_both_languages_ship_the_same_templates():

@@ -32,7 +32,7 @@ NOW = datetime(2026, 12, 4, 11, 19, tzinfo=timezone.utc)  # a Friday, 8h19 in Br
 NAMES = [name for name in Renderer().names() if not name.startswith("_")]
 #: Mails to the team and to analysts: Portuguese only, in a pt_BR desk.
 TEAM_MAILS: Final = tuple(n for n in NAMES if n.startswith("team_")) + (
-    "command_done", "command_errors", "forged_warning", "postmaster_forward", "digest")
+    "command_done", "command_errors", "forged_warning", "postmaster_forward", "digest", "monthly_report")
 
 def _refusals(language: str) -> dict[str, Any]:
     """What CAU/SP's real rules say of a program, a video and a big PDF."""
