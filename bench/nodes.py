@@ -1,22 +1,38 @@
-"""Scale-out benchmark: several gateway nodes on one PostgreSQL database.
+"""Scale-out benchmark: several gateway processes on one PostgreSQL database.
 
 Run from the repository root (PostgreSQL on 127.0.0.1:5432, user postgres,
 trust auth, a ``test`` database to connect to):
 
-    .venv/bin/python bench/nodes.py            # ~6 minutes on the 2-core machine
-    .venv/bin/python bench/nodes.py --quick    # ~2 minutes, small counts: tries the harness
+    .venv/bin/python bench/nodes.py            # ~5.5 minutes on the 2-core machine
+    .venv/bin/python bench/nodes.py --quick    # ~1 minute, small counts: tries the harness
+    .venv/bin/python bench/nodes.py --parts sender,sweeps   # some parts only: nodes-partial.*
 
-Two parts, each run with its baseline in the same run (see bench/README.md):
+Four parts, each run with its baseline in the same run (see bench/README.md);
+the three "1 vs 2" parts alternate the order in each pair (1-2, 2-1, 1-2):
 
 1. **Workers on a stored backlog** (the issue's headline).  ``--backlog``
    ~3 KB mails are accepted once (``gateway run --only smtp`` fed by
    ``bench/load.py``) into a template database; each run clones it
    (``CREATE DATABASE ... TEMPLATE``) and starts one or two
-   ``gateway run --only process`` workers on it, alternating 1 and 2 per
-   pair.  Rate = mails / (last ``processed_at`` - first), so start-up is
-   left out.  Speed-up = median of the 2-worker rates / median of the
-   1-worker rates.
-2. **Nodes**: 1, 2 and 3 full nodes (``gateway run``, every role), each
+   ``gateway run --only process`` workers on it.  Rate = mails / (last
+   ``processed_at`` - first), so start-up is left out.  Speed-up = median
+   of the 2-worker rates / median of the 1-worker rates.
+2. **Senders on a stored outbox**: the first workers run's database, its
+   acknowledgements kept (the team's copies deleted), is cloned for each
+   run; one or two ``gateway run --only send`` deliver it over SMTP to a
+   recording sink (bench/sink.py's bare aiosmtpd, each Message-ID counted,
+   in a process of its own: ``--serve-sink``).  Rate = sent / (last
+   ``sent_at`` - first).  Exactly-once: every row ``sent`` at its first
+   attempt, the sink took each Message-ID once, the same set as the outbox.
+3. **Sweeps on stored deadlines**: bench/deadlines.py's loader puts
+   ``--due`` due tickets (and as many not due) into a template database;
+   one or two ``gateway sweep --now <NOW> --json`` start together on a
+   clone.  Rate = tickets acted on between the first poll (25 ms) that saw
+   one done and the one that saw none left.  Exactly-once: nothing due
+   left, the processes' ``acted`` add up, every due ticket has an event and
+   no event kind twice, the outbox holds exactly the mails the due kinds
+   queue, no ticket has a mail kind twice.
+4. **Nodes**: 1, 2 and 3 full nodes (``gateway run``, every role), each
    with its own SMTP listener on its own loopback port, on a fresh
    database; ``--mails`` mails are offered by one ``bench/load.py`` per
    node (the total concurrency fixed at ``--concurrency``, split among
@@ -25,9 +41,11 @@ Two parts, each run with its baseline in the same run (see bench/README.md):
 
 During every run ``pg_stat_activity`` of the run's database is sampled
 every 0.1 s: the share of active client backends waiting, by wait event,
-and the statements waiting on a lock.  After every run, exactly-once:
-every mail processed and none quarantined, tickets = mails = acks (one
-``ack`` outbox row per ticket), protocols distinct.
+and the statements waiting on a lock; and how busy the whole machine was
+(/proc/stat), since other work shares its 2 CPUs.  After every workers and
+nodes run, exactly-once: every mail processed and none quarantined,
+tickets = mails = acks (one ``ack`` outbox row per ticket), protocols
+distinct.
 
 Every database is named ``bench_nodes_<pid>_...`` and dropped at the end,
 also on failure.  Results: bench/results/nodes.json and nodes.md
@@ -40,6 +58,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +76,8 @@ from ingest import GATEWAY, free_port, machine, med, ratio, run_client  # noqa: 
 
 TARGET_WORKERS = 1.6  # two `--only process` workers over one, same stored backlog
 TARGET_NODES_2 = 1.3  # two full nodes over one (both share 2 CPUs with PostgreSQL and the load)
+TARGET_SENDERS = 1.6  # two `--only send` senders over one, same stored outbox
+TARGET_SWEEPS = 1.6  # two `gateway sweep` processes over one, same stored deadlines
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 MAILBOX = "atendimento@example.gov.br"
@@ -77,10 +98,7 @@ base_url = "http://127.0.0.1:{web_port}"
 [admin]
 port = 0
 
-[outbound]
-mode = "maildir"
-path = "{outbox}"
-
+{outbound}
 [[mailbox]]
 address = "{mailbox}"
 name = "Central de Atendimento"
@@ -88,6 +106,25 @@ protocol_prefix = "ATD"
 team = ["equipe@example.gov.br"]
 analysts = []
 language = "pt_BR"
+"""
+
+MAILDIR_OUTBOUND = """\
+[outbound]
+mode = "maildir"
+path = "{outbox}"
+"""
+
+# The sender's relay: the recording sink.  poll_interval 0.1 s, not the
+# shipped 2 s: Sender.loop waits poll_interval after every pass, even a pass
+# that stopped at its 1000-mail limit with more queued (see the report), and
+# a send-only node has no processor to wake it.
+SMTP_OUTBOUND = """\
+[outbound]
+mode = "smtp"
+host = "127.0.0.1"
+port = {port}
+security = "none"
+poll_interval = 0.1
 """
 
 
@@ -154,6 +191,7 @@ class LockSampler(threading.Thread):
         self.active = 0
         self.waits: Counter[str] = Counter()
         self.lock_queries: Counter[str] = Counter()
+        self.wait_queries: Counter[str] = Counter()  # "event: statement", every wait but the client's
         self.idle_in_tx = 0
 
     def run(self) -> None:
@@ -176,6 +214,8 @@ class LockSampler(threading.Thread):
                         self.waits[f"{wait_type}:{wait}"] += 1
                         if wait_type == "Lock":
                             self.lock_queries[query] += 1
+                        if wait_type != "Client":
+                            self.wait_queries[f"{wait_type}:{wait} in {query[:60]}"] += 1
                 self.stop_event.wait(SAMPLE_EVERY)
 
     def finish(self) -> dict[str, Any]:
@@ -188,7 +228,91 @@ class LockSampler(threading.Thread):
             "lock_wait_share": lock / self.active if self.active else None,
             "waits": dict(self.waits.most_common(8)),
             "lock_waiting_queries": dict(self.lock_queries.most_common(5)),
+            "waiting_statements": dict(self.wait_queries.most_common(8)),
         }
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int]) -> float | None:
+    """Share of all CPUs busy (anyone's work) since ``before``."""
+    after = cpu_jiffies()
+    return (after[0] - before[0]) / (after[1] - before[1]) if after[1] > before[1] else None
+
+
+def background_busy(seconds: float = 1.0) -> float | None:
+    """How busy the machine is before a run starts: other work on its 2 CPUs."""
+    before = cpu_jiffies()
+    time.sleep(seconds)
+    return busy_share(before)
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWatch:
+    """CPU seconds of the run's gateway processes and of their PostgreSQL
+    backends from the first unit done to the last: start-up left out, as
+    the rates leave it out.  Each process's last value seen is kept, so one
+    that ended between two marks still counts (up to the last mark)."""
+
+    def __init__(self, db: str, nodes: list[Node], sink: Sink | None = None) -> None:
+        self.db, self.nodes, self.sink = db, nodes, sink
+        self.seen: dict[str, float] = {}
+        self.first: tuple[float, float, float] | None = None
+        self._conn: Any = None
+
+    def _totals(self) -> tuple[float, float, float]:
+        return (sum(v for k, v in self.seen.items() if k.startswith("gw")),
+                sum(v for k, v in self.seen.items() if k.startswith("pg")), self.seen.get("sink", 0.0))
+
+    def mark(self) -> None:
+        if self._conn is None:
+            self._conn = connect("test")
+        for node in self.nodes:
+            if node.proc is not None and (cpu := _proc_cpu(node.proc.pid)) is not None:
+                self.seen[f"gw{node.proc.pid}"] = cpu
+        if self.sink is not None and (cpu := _proc_cpu(self.sink.proc.pid)) is not None:
+            self.seen["sink"] = cpu
+        for (pid,) in self._conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,)):
+            if (cpu := _proc_cpu(pid)) is not None:
+                self.seen[f"pg{pid}"] = cpu
+        if self.first is None:
+            self.first = self._totals()
+
+    def per_unit_ms(self, units: int, gateway_total: float | None = None) -> dict[str, float] | None:
+        """``gateway_total``: the processes' whole CPU (rusage, once they ended), more exact than the last mark."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.first is None or units <= 0:
+            return None
+        gateway, postgres, sink = self._totals()
+        if gateway_total is not None:
+            gateway = gateway_total
+        out = {"gateway": round(1000 * (gateway - self.first[0]) / units, 3),
+               "postgres": round(1000 * (postgres - self.first[1]) / units, 3)}
+        if self.sink is not None:
+            out["sink"] = round(1000 * (sink - self.first[2]) / units, 3)
+        return out
+
+
+def children_cpu() -> float:
+    """user+sys seconds of the ended children this process waited for."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def counts(db: str) -> dict[str, Any]:
@@ -219,20 +343,28 @@ def exactly_once(c: dict[str, Any], mails: int) -> bool:
 class Node:
     """``gateway run`` (``--only roles``) on one database, its own ports and folder."""
 
-    def __init__(self, db: str, workdir: Path, roles: str = "") -> None:
+    def __init__(self, db: str, workdir: Path, roles: str = "", *, outbound: str | None = None,
+                 command: list[str] | None = None) -> None:
+        """``outbound``: the ``[outbound]`` block (default: a Maildir in ``workdir``);
+        ``command``: run this gateway command (e.g. ``sweep --now ...``) instead of ``run``,
+        its stdout kept apart in ``out_path``."""
         self.port, self.roles, self.workdir = free_port(), roles, workdir
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "gateway.toml"
-        config.write_text(NODE_CONFIG.format(db=db, port=self.port, web_port=free_port(), outbox=workdir / "outbox",
-                                             mailbox=MAILBOX))
-        self.cmd = [GATEWAY, "--config", str(config), "run", *(("--only", roles) if roles else ())]
-        self.log_path = workdir / f"node-{roles.replace(',', '+') or 'all'}.log"
+        config.write_text(NODE_CONFIG.format(db=db, port=self.port, web_port=free_port(), mailbox=MAILBOX,
+                                             outbound=outbound or MAILDIR_OUTBOUND.format(outbox=workdir / "outbox")))
+        self.cmd = [GATEWAY, "--config", str(config),
+                    *(command or ["run", *(("--only", roles) if roles else ())])]
+        name = command[0] if command else roles.replace(',', '+') or 'all'
+        self.log_path = workdir / f"node-{name}.log"
+        self.out_path = workdir / f"node-{name}.out" if command else None
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, wait_smtp: bool, timeout: float = 60.0) -> Node:
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self._out = open(self.out_path, "wb") if self.out_path else None
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self._out or self._log,
+                                     stderr=self._log if self._out else subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if wait_smtp:
             import socket
 
@@ -278,7 +410,18 @@ class Node:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+        if self._out is not None:
+            self._out.close()
         return self.proc.returncode
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait for a one-shot command to end by itself (killed at ``timeout``)."""
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"{' '.join(self.cmd[3:])} still running after {timeout:.0f}s: stopped")
+        return self.stop()
 
 
 def wait_processed(db: str, mails: int, nodes: list[Node], time_limit: float) -> float | None:
@@ -311,30 +454,37 @@ def accept_backlog(dbs: Databases, template: str, mails: int, work: Path) -> tup
     return name, result
 
 
-def workers_run(dbs: Databases, backlog: str, mails: int, workers: int, tag: str, work: Path) -> dict[str, Any]:
+def workers_run(dbs: Databases, backlog: str, mails: int, workers: int, tag: str, work: Path,
+                keep: bool = False) -> dict[str, Any]:
+    """``keep``: leave the processed database (``result["db"]``): its queued
+    acknowledgements are the sender part's stored outbox."""
     name = dbs.create(tag, backlog)
     sampler = LockSampler(name)
     nodes = [Node(name, work / tag / f"w{i}", roles="process") for i in range(workers)]
-    load0 = os.getloadavg()[0]
+    load0, background = os.getloadavg()[0], background_busy()
     sampler.start()
     started = time.perf_counter()
+    machine0 = cpu_jiffies()
     try:
         for node in nodes:
             node.start(wait_smtp=False)
         finished = wait_processed(name, mails, nodes, time_limit=300)
+        busy = busy_share(machine0)
     finally:
         locks = sampler.finish()
         codes = [node.stop() for node in nodes]
     c = counts(name)
-    dbs.drop(name)
+    if not keep:
+        dbs.drop(name)
     span = ((c["last_processed"] - c["first_processed"]).total_seconds()
             if c["first_processed"] and c["last_processed"] else 0.0)
     return {
         "part": "workers", "workers": workers, "tag": tag, "mails": mails, "drained": finished is not None,
+        "db": name if keep else None,
         "rate_per_s": (c["processed"] - 1) / span if span > 0 else None,
         "wall_s_incl_startup": round((finished or time.perf_counter()) - started, 2),
         "exactly_once": exactly_once(c, mails), "counts": _plain(c), "locks": locks, "exit_codes": codes,
-        "loadavg_before": load0,
+        "loadavg_before": load0, "machine_busy_share": busy, "background_busy_share": background,
     }
 
 
@@ -382,6 +532,294 @@ def nodes_run(dbs: Databases, template: str, mails: int, count: int, concurrency
     }
 
 
+# -- the recording sink ------------------------------------------------------
+
+_MESSAGE_ID = re.compile(rb"(?im)^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\s]+>)")
+
+
+class RecordingHandler:
+    """bench/sink.py's ``250`` at once, and each mail's Message-ID counted:
+    what exactly-once is judged on at the relay's end."""
+
+    def __init__(self) -> None:
+        self.ids: Counter[str] = Counter()
+        self.deliveries = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        found = _MESSAGE_ID.search(envelope.content[:65536])
+        self.ids[found.group(1).decode("ascii", "replace") if found else ""] += 1
+        self.deliveries += 1
+        return "250 OK"
+
+
+def serve_recording_sink(port: int, record: Path) -> None:
+    """The sink as bench/sink.py builds it; at SIGTERM, what it took goes to ``record`` (JSON)."""
+    import asyncio
+    import signal
+
+    from aiosmtpd.smtp import SMTP
+
+    handler = RecordingHandler()
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(handler, data_size_limit=26214400, enable_SMTPUTF8=True, decode_data=False,
+                         hostname="sink.example.gov.br", timeout=300, ident="bare-sink"),
+            host="127.0.0.1", port=port)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(serve())
+    record.write_text(json.dumps({"deliveries": handler.deliveries, "distinct": len(handler.ids),
+                                  "duplicates": sum(n - 1 for n in handler.ids.values() if n > 1),
+                                  "ids": sorted(handler.ids)}))
+
+
+class Sink:
+    """The recording sink in a process of its own, on a free loopback port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port, self.record = free_port(), workdir / "sink.json"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-sink", str(self.port),
+                                      "--sink-record", str(self.record)], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # bounded: the process prints "ready" or ends
+        if line.strip() != b"ready":
+            self.proc.kill()
+            raise RuntimeError(f"the recording sink did not start (said {line!r})")
+
+    def finish(self) -> dict[str, Any]:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return {"deliveries": None, "error": "sink killed: nothing recorded"}
+        return dict(json.loads(self.record.read_text()))
+
+
+# -- sender ------------------------------------------------------------------
+
+
+def prepare_outbox(processed: str) -> int:
+    """The processed database as the sender's template: its acknowledgements
+    only (the team's copies deleted), all queued and due; returns how many."""
+    with connect(processed) as conn:
+        conn.execute("DELETE FROM outbox WHERE kind <> 'ack'")
+        conn.execute("VACUUM ANALYZE outbox")
+        left = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    if set(left) != {"queued"}:
+        raise RuntimeError(f"the stored outbox should hold queued acknowledgements only, holds {left}")
+    return int(left["queued"])
+
+
+def outbox_counts(db: str) -> dict[str, Any]:
+    with connect(db) as conn:
+        status = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+        first, last, sent, retried, ids = conn.execute(
+            "SELECT min(sent_at), max(sent_at), count(sent_at), count(*) FILTER (WHERE attempts <> 1), "
+            "count(DISTINCT message_id) FROM outbox").fetchone()
+        message_ids = [r[0] for r in conn.execute("SELECT message_id FROM outbox WHERE status = 'sent'")]
+    return {"status": status, "first_sent": first, "last_sent": last, "sent": sent, "attempts_not_1": retried,
+            "distinct_message_ids": ids, "message_ids": message_ids}
+
+
+def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: str, work: Path) -> dict[str, Any]:
+    """``senders`` x ``gateway run --only send`` empty a clone of the stored outbox into the recording sink."""
+    name = dbs.create(tag, template)
+    sink = Sink(work / tag)
+    nodes = [Node(name, work / tag / f"s{i}", roles="send", outbound=SMTP_OUTBOUND.format(port=sink.port))
+             for i in range(senders)]
+    sampler = LockSampler(name)
+    watch = CpuWatch(name, nodes, sink)
+    load0, background = os.getloadavg()[0], background_busy()
+    sampler.start()
+    started = time.perf_counter()
+    finished, first = None, 0
+    try:
+        for node in nodes:
+            node.start(wait_smtp=False)
+        machine0 = cpu_jiffies()
+        finished, first = wait_count(name, "SELECT count(*) FROM outbox WHERE status <> 'queued' "
+                                     "AND status <> 'sending'", queued, nodes, time_limit=300, on_first=watch.mark)
+        busy = busy_share(machine0)
+        watch.mark()
+    finally:
+        locks = sampler.finish()
+        codes = [node.stop() for node in nodes]
+        received = sink.finish()
+    c = outbox_counts(name)
+    dbs.drop(name)
+    span = (c["last_sent"] - c["first_sent"]).total_seconds() if c["first_sent"] and c["last_sent"] else 0.0
+    at_sink = {m.strip("<>") for m in received.get("ids", [])}
+    stored = {m.strip("<>") for m in c.pop("message_ids")}
+    per_sender = [_count_lines(node.log_path, b"delivery outbox #") for node in nodes]
+    once = (c["status"] == {"sent": queued} and c["attempts_not_1"] == 0 and received.get("deliveries") == queued
+            and received.get("duplicates") == 0 and at_sink == stored and len(stored) == queued)
+    received.pop("ids", None)
+    return {
+        "part": "sender", "senders": senders, "tag": tag, "mails": queued, "drained": finished is not None,
+        "rate_per_s": (c["sent"] - 1) / span if span > 0 else None,
+        "wall_s_incl_startup": round((finished or time.perf_counter()) - started, 2),
+        "exactly_once": once, "counts": _plain(c), "sink": received, "sink_ids_equal_outbox": at_sink == stored,
+        "deliveries_per_sender": per_sender, "machine_busy_share": busy, "background_busy_share": background,
+        "cpu_ms_per_unit": watch.per_unit_ms(queued - first),
+        "locks": locks, "exit_codes": codes, "loadavg_before": load0,
+    }
+
+
+def _count_lines(path: Path, needle: bytes) -> int | None:
+    try:
+        return sum(1 for line in path.read_bytes().splitlines() if needle in line)
+    except OSError:
+        return None
+
+
+def wait_count(db: str, sql: str, expected: int, nodes: list[Node], time_limit: float,
+               every: float = SAMPLE_EVERY, on_first: Any = None) -> tuple[float | None, int]:
+    """(perf_counter when ``sql`` counts ``expected``, or None at the time
+    limit or when a node ended; the count at the first poll that saw one).
+    ``on_first()`` is called at that first poll."""
+    first = 0
+    with connect(db) as conn:
+        deadline = time.monotonic() + time_limit
+        for _ in range(int(time_limit / every) + 10):
+            if time.monotonic() > deadline or any(n.proc is not None and n.proc.poll() is not None for n in nodes):
+                return None, first
+            done = conn.execute(sql).fetchone()[0]
+            if done and not first:
+                first = done
+                if on_first is not None:
+                    on_first()
+            if done >= expected:
+                return time.perf_counter(), first
+            time.sleep(every)
+    return None, first
+
+
+# -- sweeps ------------------------------------------------------------------
+
+#: The outbox rows one act queues, by the loaded ticket's due kind (bench/deadlines.py's mix).
+SWEEP_MAILS = {"no_response": ("closed_no_response",), "remind_waiting": ("reminder_waiting",),
+               "auto_accept": ("closed_auto_accepted", "survey")}
+
+
+def prepare_sweeps(dbs: Databases, empty: str, due: int) -> tuple[str, dict[str, int]]:
+    """A migrated database with ``due`` tickets due at bench/deadlines.py's NOW
+    and as many that are not (closed, or due later), bulk-loaded by its loader."""
+    from deadlines import NOW, load_postgres
+
+    name = dbs.create("sweeps", empty)
+    load_postgres(f"host=127.0.0.1 port=5432 user=postgres dbname={name}", 2 * due, 0.5)
+    with connect(name) as conn:
+        kinds = dict(conn.execute("SELECT due_kind, count(*) FROM ticket WHERE due_at <= %s GROUP BY due_kind",
+                                  (NOW,)).fetchall())
+    if sum(kinds.values()) != due or set(kinds) - set(SWEEP_MAILS):
+        raise RuntimeError(f"sweeps: {kinds} due, expected {due} of {sorted(SWEEP_MAILS)}")
+    log(f"{2 * due} tickets loaded, {due} due: {kinds}")
+    return name, kinds
+
+
+def sweep_run(dbs: Databases, template: str, kinds: dict[str, int], procs: int, tag: str,
+              work: Path) -> dict[str, Any]:
+    """``procs`` x ``gateway sweep --now NOW --json`` at once on a clone; rate from the due count, polled."""
+    from deadlines import NOW
+
+    due = sum(kinds.values())
+    name = dbs.create(tag, template)
+    nodes = [Node(name, work / tag / f"p{i}", command=["sweep", "--now", NOW.isoformat(), "--json"])
+             for i in range(procs)]
+    sampler = LockSampler(name)
+    watch = CpuWatch(name, nodes)
+    load0, background = os.getloadavg()[0], background_busy()
+    polls: list[tuple[float, int]] = []
+    sampler.start()
+    started = time.perf_counter()
+    machine0, children0 = cpu_jiffies(), children_cpu()
+    try:
+        for node in nodes:
+            node.start(wait_smtp=False)
+        with connect(name) as conn:
+            deadline = time.monotonic() + 300
+            for _ in range(300 * 40):  # bounded: 5 minutes at 25 ms
+                left = conn.execute("SELECT count(*) FROM ticket WHERE due_at <= %s", (NOW,)).fetchone()[0]
+                polls.append((time.perf_counter(), left))
+                if left < due and (watch.first is None or len(polls) % 4 == 0):  # from the first act on
+                    watch.mark()
+                if left == 0 or time.monotonic() > deadline or all(n.proc.poll() is not None for n in nodes):  # type: ignore[union-attr]
+                    break
+                time.sleep(0.025)
+        busy = busy_share(machine0)
+        for node in nodes:
+            node.wait(120)
+    finally:
+        locks = sampler.finish()
+        codes = [node.stop() for node in nodes]
+    results = []
+    for node in nodes:
+        try:
+            results.append(json.loads(node.out_path.read_text()))  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            results.append([])
+    check = sweep_check(name, kinds)
+    dbs.drop(name)
+    # Rate between the first poll that saw a ticket acted on and the one that saw none left.
+    moving = [(t, left) for t, left in polls if left < due]
+    rate = None
+    if moving and moving[-1][1] == 0 and len(moving) > 1:
+        rate = moving[0][1] / (moving[-1][0] - moving[0][0])
+    acted = [sum(batch["acted"] for batch in r) for r in results]
+    skipped = [sum(batch["skipped"] for batch in r) for r in results]
+    failed = sum(batch["failed"] for r in results for batch in r)
+    once = check["ok"] and sum(acted) == due and failed == 0 and codes == [0] * procs
+    return {
+        "part": "sweeps", "procs": procs, "tag": tag, "mails": due, "drained": check["due_left"] == 0,
+        "rate_per_s": rate, "wall_s_incl_startup": round((moving[-1][0] if moving else time.perf_counter()) - started, 2),
+        "exactly_once": once, "acted_per_process": acted, "skipped_per_process": skipped, "failed": failed,
+        "batches_per_process": [len(r) for r in results], "check": check, "machine_busy_share": busy,
+        "background_busy_share": background, "sweep_cpu_s_incl_startup": round(children_cpu() - children0, 2),
+        "cpu_ms_per_unit": watch.per_unit_ms(moving[0][1], children_cpu() - children0) if moving else None,
+        "locks": locks, "exit_codes": codes, "loadavg_before": load0,
+    }
+
+
+def sweep_check(db: str, kinds: dict[str, int]) -> dict[str, Any]:
+    """Every due ticket acted on once: nothing due left, one event of a kind
+    per ticket at most, every due ticket with an event, the mails each due
+    kind queues, and no ticket with the same mail twice."""
+    from deadlines import NOW
+
+    expected: Counter[str] = Counter()
+    for kind, n in kinds.items():
+        for mail in SWEEP_MAILS[kind]:
+            expected[mail] += n
+    with connect(db) as conn:
+        one = lambda sql, *a: conn.execute(sql, a).fetchone()[0]  # noqa: E731
+        mails = dict(conn.execute("SELECT kind, count(*) FROM outbox GROUP BY kind").fetchall())
+        out = {
+            "due_left": one("SELECT count(*) FROM ticket WHERE due_at <= %s", NOW),
+            "tickets_with_events": one("SELECT count(DISTINCT ticket_id) FROM event"),
+            "events": dict(conn.execute("SELECT kind, count(*) FROM event GROUP BY kind").fetchall()),
+            "event_kind_twice_on_a_ticket": one("SELECT count(*) FROM (SELECT 1 FROM event GROUP BY ticket_id, kind "
+                                                "HAVING count(*) > 1) AS twice"),
+            "mail_twice_on_a_ticket": one("SELECT count(*) FROM (SELECT 1 FROM outbox GROUP BY ticket_id, kind "
+                                          "HAVING count(*) > 1) AS twice"),
+            "mails": mails, "mails_expected": dict(expected),
+        }
+    due = sum(kinds.values())
+    out["ok"] = (out["due_left"] == 0 and out["tickets_with_events"] == due and out["event_kind_twice_on_a_ticket"] == 0
+                 and out["mail_twice_on_a_ticket"] == 0 and mails == dict(expected))
+    return out
+
+
 def _plain(c: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in c.items()}
 
@@ -389,29 +827,47 @@ def _plain(c: dict[str, Any]) -> dict[str, Any]:
 # -- report ----------------------------------------------------------------
 
 
+#: Each part's runs: the key counting its processes, and the counts it compares.
+PARTS = {"workers": ("workers", (1, 2)), "nodes": ("nodes", (1, 2, 3)), "sender": ("senders", (1, 2)),
+         "sweeps": ("procs", (1, 2))}
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def rates(part: str, key: str, value: int) -> list[float]:
-        return [r["rate_per_s"] for r in runs if r["part"] == part and r[key] == value and r["rate_per_s"]]
-
-    def lock_share(part: str, key: str, value: int) -> float | None:
-        return med([r["locks"].get("lock_wait_share") for r in runs if r["part"] == part and r[key] == value])
-
-    out: dict[str, Any] = {"workers": {}, "nodes": {}}
-    for w in (1, 2):
-        out["workers"][w] = {"rate_per_s": med(rates("workers", "workers", w)),  # type: ignore[arg-type]
-                             "runs": rates("workers", "workers", w), "lock_wait_share": lock_share("workers", "workers", w)}
-    for k in (1, 2, 3):
-        out["nodes"][k] = {"rate_per_s": med(rates("nodes", "nodes", k)),  # type: ignore[arg-type]
-                           "runs": rates("nodes", "nodes", k), "lock_wait_share": lock_share("nodes", "nodes", k)}
-    one_w, one_n = out["workers"][1]["rate_per_s"], out["nodes"][1]["rate_per_s"]
-    out["workers_speedup"] = ratio(out["workers"][2]["rate_per_s"], one_w)
-    pairs = [ratio(b["rate_per_s"], a["rate_per_s"]) for a, b in _pairs(runs)]
-    out["workers_speedup_per_pair"] = [round(p, 2) for p in pairs if p]
-    for k in (2, 3):
-        out["nodes"][k]["speedup"] = ratio(out["nodes"][k]["rate_per_s"], one_n)
+    out: dict[str, Any] = {}
+    for part, (key, sizes) in PARTS.items():
+        mine = [r for r in runs if r["part"] == part]
+        out[part] = {}
+        for n in sizes:
+            rates = [r["rate_per_s"] for r in mine if r[key] == n and r["rate_per_s"]]
+            same = [r for r in mine if r[key] == n]
+            cpu = [r["cpu_ms_per_unit"] for r in same if r.get("cpu_ms_per_unit")]
+            out[part][n] = {"rate_per_s": med(rates), "runs": rates,  # type: ignore[arg-type]
+                            "lock_wait_share": med([r["locks"].get("lock_wait_share") for r in same]),
+                            "machine_busy_share": med([r.get("machine_busy_share") for r in same]),
+                            "background_busy_share": med([r.get("background_busy_share") for r in same]),
+                            "gateway_cpu_ms": med([c["gateway"] for c in cpu]),
+                            "postgres_cpu_ms": med([c["postgres"] for c in cpu]),
+                            "sink_cpu_ms": med([c["sink"] for c in cpu if "sink" in c])}
+        for n in sizes[1:]:
+            out[part][n]["speedup"] = ratio(out[part][n]["rate_per_s"], out[part][1]["rate_per_s"])
+        if sizes == (1, 2):
+            pairs = [ratio(b["rate_per_s"], a["rate_per_s"]) for a, b in _pairs(mine, key)]
+            out[f"{part}_speedup_per_pair"] = [round(x, 2) for x in pairs if x]
+        waits: Counter[str] = Counter()
+        queries: Counter[str] = Counter()
+        for r in mine:
+            waits.update(r["locks"].get("waits", {}))
+            queries.update(r["locks"].get("lock_waiting_queries", {}))
+        out[f"{part}_waits"] = dict(waits.most_common(8))
+        out[f"{part}_lock_waiting_queries"] = dict(queries.most_common(5))
+        statements: Counter[str] = Counter()
+        for r in mine:
+            statements.update(r["locks"].get("waiting_statements", {}))
+        out[f"{part}_waiting_statements"] = dict(statements.most_common(6))
+        out[f"{part}_exactly_once"] = [sum(r["exactly_once"] for r in mine), len(mine)]
+    out["workers_speedup"] = out["workers"][2].get("speedup")
     out["exactly_once_all"] = all(r["exactly_once"] for r in runs)
-    waits: Counter[str] = Counter()
-    queries: Counter[str] = Counter()
+    waits, queries = Counter(), Counter()
     for r in runs:
         waits.update(r["locks"].get("waits", {}))
         queries.update(r["locks"].get("lock_waiting_queries", {}))
@@ -420,11 +876,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _pairs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _pairs(runs: list[dict[str, Any]], key: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(1-process run, 2-process run) of each alternated pair: tags ``<pair>w<n>``."""
     by_rep: dict[str, dict[int, dict[str, Any]]] = {}
     for r in runs:
-        if r["part"] == "workers":
-            by_rep.setdefault(r["tag"].split("w")[0], {})[r["workers"]] = r
+        by_rep.setdefault(r["tag"].rsplit("w", 1)[0], {})[r[key]] = r
     return [(p[1], p[2]) for p in by_rep.values() if 1 in p and 2 in p]
 
 
@@ -432,9 +888,57 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _target(label: str, measured: float | None, target: float, pairs: list[float]) -> str:
+    return (f"| {label} >= {target}x one | {fmt(measured, 2)}x (pairs: {', '.join(f'{p:.2f}' for p in pairs) or '–'})"
+            f" | {'PASS' if measured and measured >= target else 'FAIL'} |")
+
+
+def _part_table(s: dict[str, Any], part: str, what: str, unit: str) -> list[str]:
+    key, sizes = PARTS[part]
+    cpu = part in ("sender", "sweeps")
+    busy = part != "nodes"  # the nodes runs do not measure it
+    lines = [f"| {what} | median {unit} | runs | speed-up | backend samples waiting on a lock |"
+             + (" machine busy (just before) |" if busy else "")
+             + (" CPU ms per unit: gateway + PostgreSQL" + (" + sink" if part == "sender" else "") + " |" if cpu else ""),
+             "|---|---|---|---|---|" + ("---|" if busy else "") + ("---|" if cpu else "")]
+    pct = lambda x: fmt(100 * x if x is not None else None, 0)  # noqa: E731
+    for n in sizes:
+        row = s[part][n]
+        lines.append(f"| {n} | {fmt(row['rate_per_s'])} | {', '.join(fmt(x) for x in row['runs'])} | "
+                     f"{fmt(row.get('speedup') if n > 1 else 1.0, 2)}x | "
+                     f"{fmt(100 * row['lock_wait_share'] if row['lock_wait_share'] is not None else None)}% |"
+                     + (f" {pct(row.get('machine_busy_share'))}% ({pct(row.get('background_busy_share'))}%) |"
+                        if busy else "")
+                     + (f" {fmt(row.get('gateway_cpu_ms'), 2)} + {fmt(row.get('postgres_cpu_ms'), 2)}"
+                        + (f" + {fmt(row.get('sink_cpu_ms'), 2)}" if part == "sender" else "") + " |" if cpu else ""))
+    return lines
+
+
+def _cpu_bound(s: dict[str, Any], part: str, unit: str) -> list[str]:
+    """What the machine's CPUs allow at the measured CPU cost per unit, against what two processes reached."""
+    two = s[part][2]
+    per_unit = sum(two.get(k) or 0.0 for k in ("gateway_cpu_ms", "postgres_cpu_ms", "sink_cpu_ms"))
+    if not per_unit or not two.get("rate_per_s"):
+        return []
+    cpus = os.cpu_count() or 1
+    bound = 1000 * cpus / per_unit
+    return ["", f"CPU bound: with two processes a {unit} cost {per_unit:.2f} ms of CPU in all (the processes, their "
+                f"PostgreSQL backends{', the sink' if part == 'sender' else ''}), so {cpus} CPUs allow at most "
+                f"{bound:,.0f}/s with nothing else running; two processes reached {two['rate_per_s']:,.0f}/s "
+                f"({100 * two['rate_per_s'] / bound:.0f}% of it), the machine "
+                f"{100 * (two.get('machine_busy_share') or 0):.0f}% busy."]
+
+
+def _waits(s: dict[str, Any], part: str) -> list[str]:
+    waits = ", ".join(f"{k} {v}" for k, v in s[f"{part}_waits"].items()) or "none"
+    queries = "; ".join(f"{v} x `{k}`" for k, v in s[f"{part}_lock_waiting_queries"].items()) or "none"
+    statements = "; ".join(f"{v} x `{k}`" for k, v in s.get(f"{part}_waiting_statements", {}).items()) or "none"
+    return ["", f"Waits sampled (all runs of this part): {waits}. Statements waiting on a lock: {queries}. "
+                f"What waited on anything but the client, and in which statement: {statements}."]
+
+
 def markdown(res: dict[str, Any]) -> str:
     s, mach, cfg = res["summary"], res["machine"], res["config"]
-    speed = s["workers_speedup"]
     two = s["nodes"][2].get("speedup")
     lines = [
         f"# Scale-out benchmark — {mach['date']}",
@@ -450,102 +954,194 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "| target | measured | result |",
         "|---|---|---|",
-        f"| two `--only process` workers >= {TARGET_WORKERS}x one, same stored backlog | {fmt(speed, 2)}x "
-        f"(pairs: {', '.join(f'{p:.2f}' for p in s['workers_speedup_per_pair'])}) | "
-        f"{'PASS' if speed and speed >= TARGET_WORKERS else 'FAIL'} |",
+        _target("two `--only process` workers", s["workers"][2].get("speedup"), TARGET_WORKERS,
+                s["workers_speedup_per_pair"]),
         f"| two full nodes >= {TARGET_NODES_2}x one | {fmt(two, 2)}x | "
         f"{'PASS' if two and two >= TARGET_NODES_2 else 'FAIL'} |",
-        f"| exactly-once in every run (tickets = mails = acks, protocols distinct, nothing quarantined) | "
+        _target("two `--only send` senders", s["sender"][2].get("speedup"), TARGET_SENDERS,
+                s["sender_speedup_per_pair"]),
+        _target("two `gateway sweep` processes", s["sweeps"][2].get("speedup"), TARGET_SWEEPS,
+                s["sweeps_speedup_per_pair"]),
+        f"| exactly-once in every run (see each part) | "
         f"{sum(r['exactly_once'] for r in res['runs'])}/{len(res['runs'])} runs | "
         f"{'PASS' if s['exactly_once_all'] else 'FAIL'} |",
         "",
         f"## Workers on a stored backlog ({cfg['backlog']} ~3 KB mails, {cfg['pairs']} alternated pair(s))",
         "",
-        "| workers | median mails/s into tickets | runs | speed-up | backend samples waiting on a lock |",
-        "|---|---|---|---|---|",
-    ]
-    for w in (1, 2):
-        row = s["workers"][w]
-        lines.append(f"| {w} | {fmt(row['rate_per_s'])} | {', '.join(fmt(x) for x in row['runs'])} | "
-                     f"{fmt(ratio(row['rate_per_s'], s['workers'][1]['rate_per_s']), 2)}x | "
-                     f"{fmt(100 * row['lock_wait_share'] if row['lock_wait_share'] is not None else None)}% |")
-    lines += [
+        "Exactly-once: every mail processed, none quarantined, tickets = mails = acks, protocols distinct "
+        f"({s['workers_exactly_once'][0]}/{s['workers_exactly_once'][1]} runs).",
+        "",
+        *_part_table(s, "workers", "workers", "mails/s into tickets"),
+        *_waits(s, "workers"),
         "",
         f"## Nodes ({cfg['mails']} ~3 KB mails over SMTP, total concurrency {cfg['concurrency']} split among "
         f"the nodes, every role in each node, {cfg['reps']} rep(s))",
         "",
-        "| nodes | median mails/s into tickets | runs | speed-up | backend samples waiting on a lock |",
-        "|---|---|---|---|---|",
+        *_part_table(s, "nodes", "nodes", "mails/s into tickets"),
+        *_waits(s, "nodes"),
+        "",
+        f"## Senders on a stored outbox ({cfg['outbox']} queued acknowledgements, {cfg['sender_pairs']} alternated "
+        "pair(s))",
+        "",
+        "The outbox is the first workers run's: its acknowledgements (the team's copies deleted), cloned for each "
+        "run. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, `poll_interval = 0.1`) deliver "
+        "it to a recording sink (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted). Rate = sent / "
+        "(last `sent_at` - first), start-up left out. Exactly-once: every row `sent` at its first attempt, the sink "
+        "took as many mails as rows, each Message-ID once, the same set as the outbox "
+        f"({s['sender_exactly_once'][0]}/{s['sender_exactly_once'][1]} runs).",
+        "",
+        *_part_table(s, "sender", "senders", "mails/s delivered"),
+        *_cpu_bound(s, "sender", "delivered mail"),
+        *_waits(s, "sender"),
+        "",
+        f"## Sweeps on stored deadlines ({cfg['due']} tickets due of {2 * cfg['due']}, {cfg['sweep_pairs']} "
+        "alternated pair(s))",
+        "",
+        "bench/deadlines.py's loader (COPY; due tickets: waiting past the limit, at the reminder, solved past the "
+        "limit, in turn), cloned for each run. One or two `gateway sweep --now <its NOW> --json` started together "
+        "(groups of 32 tickets per transaction, `FOR UPDATE SKIP LOCKED`). Rate = tickets acted on between the "
+        "first poll (every 25 ms) that saw one done and the one that saw none left. Exactly-once: nothing due left, "
+        "the processes' `acted` add up to the due tickets, every due ticket has an event and no event kind twice, "
+        "the outbox holds the mails each due kind queues and no ticket has a mail kind twice "
+        f"({s['sweeps_exactly_once'][0]}/{s['sweeps_exactly_once'][1]} runs).",
+        "",
+        *_part_table(s, "sweeps", "processes", "tickets acted on/s"),
+        *_cpu_bound(s, "sweeps", "ticket acted on"),
+        *_waits(s, "sweeps"),
+        "",
+        "## Waits sampled from pg_stat_activity (all runs, active client backends)",
+        "",
+        "| wait | samples |",
+        "|---|---|",
     ]
-    for k in (1, 2, 3):
-        row = s["nodes"][k]
-        lines.append(f"| {k} | {fmt(row['rate_per_s'])} | {', '.join(fmt(x) for x in row['runs'])} | "
-                     f"{fmt(row.get('speedup') if k > 1 else 1.0, 2)}x | "
-                     f"{fmt(100 * row['lock_wait_share'] if row['lock_wait_share'] is not None else None)}% |")
-    lines += ["", "## Waits sampled from pg_stat_activity (all runs, active client backends)", "",
-              "| wait | samples |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in s["waits_all_runs"].items()] or ["| none | 0 |"]
     lines += ["", "Statements waiting on a lock (all runs):", ""]
     lines += [f"- {v} x `{k}`" for k, v in s["lock_waiting_queries_all_runs"].items()] or ["- none"]
-    lines += ["", "## Runs", "", "| run | rate/s | wall s | exactly-once | load avg before | waits |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Runs", "", "| run | rate/s | wall s | exactly-once | load avg before | waits | notes |",
+              "|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
-        label = f"{r['workers']} worker(s)" if r["part"] == "workers" else f"{r['nodes']} node(s)"
-        lines.append(f"| {r['tag']} {label} | {fmt(r['rate_per_s'])} | "
+        key = PARTS[r["part"]][0]
+        notes = ""
+        if r.get("machine_busy_share") is not None:
+            notes = (f"machine {100 * r['machine_busy_share']:.0f}% busy "
+                     f"({100 * (r.get('background_busy_share') or 0):.0f}% just before); ")
+        cpu = r.get("cpu_ms_per_unit")
+        if cpu:
+            notes += (f"CPU ms/unit gateway {cpu['gateway']:.2f} + PostgreSQL {cpu['postgres']:.2f}"
+                      + (f" + sink {cpu['sink']:.2f}" if "sink" in cpu else "") + "; ")
+        if r["part"] == "sender":
+            notes += (f"sink took {r['sink'].get('deliveries')}, {r['sink'].get('duplicates')} duplicate(s); "
+                      f"per sender {r['deliveries_per_sender']}")
+        elif r["part"] == "sweeps":
+            notes += f"acted per process {r['acted_per_process']}, skipped {r['skipped_per_process']}"
+        lines.append(f"| {r['tag']} {r[key]} {key} | {fmt(r['rate_per_s'])} | "
                      f"{r.get('wall_s_incl_startup') or r.get('seconds_to_tickets')} | {r['exactly_once']} | "
-                     f"{r['loadavg_before']:.2f} | {', '.join(f'{k} {v}' for k, v in r['locks'].get('waits', {}).items())} |")
+                     f"{r['loadavg_before']:.2f} | {', '.join(f'{k} {v}' for k, v in r['locks'].get('waits', {}).items())} "
+                     f"| {notes.rstrip('; ')} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts, one pair and one rep; writes nodes-quick.*")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"which parts to run ({','.join(PARTS)}); a partial run writes nodes-partial.*, "
+                             "quick or not")
     parser.add_argument("--backlog", type=int, default=None, help="stored mails per workers run (3000; quick 600)")
     parser.add_argument("--pairs", type=int, default=None, help="1-vs-2-worker pairs (3; quick 1)")
     parser.add_argument("--mails", type=int, default=None, help="mails per nodes run (1500; quick 300)")
     parser.add_argument("--reps", type=int, default=None, help="reps of 1, 2, 3 nodes (2; quick 1)")
     parser.add_argument("--concurrency", type=int, default=12, help="SMTP connections in all, split among the nodes")
+    parser.add_argument("--sender-pairs", type=int, default=None, help="1-vs-2-sender pairs (3; quick 1)")
+    parser.add_argument("--due", type=int, default=None, help="tickets due per sweeps run (4000; quick 1000)")
+    parser.add_argument("--sweep-pairs", type=int, default=None, help="1-vs-2-sweep pairs (3; quick 1)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, configs)")
+    parser.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)  # the recording sink's process
+    parser.add_argument("--sink-record", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_sink is not None:
+        serve_recording_sink(args.serve_sink, args.sink_record)
+        return
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if set(parts) - set(PARTS):
+        parser.error(f"--parts: unknown {sorted(set(parts) - set(PARTS))}; expected some of {', '.join(PARTS)}")
     backlog = args.backlog or (600 if args.quick else 3000)
     pairs = args.pairs or (1 if args.quick else 3)
     mails = args.mails or (300 if args.quick else 1500)
     reps = args.reps or (1 if args.quick else 2)
+    sender_pairs = args.sender_pairs or (1 if args.quick else 3)
+    due = args.due or (1000 if args.quick else 4000)
+    sweep_pairs = args.sweep_pairs or (1 if args.quick else 3)
 
     work = Path(tempfile.mkdtemp(prefix="bench-nodes-"))
     dbs = Databases()
     began, load_start = time.perf_counter(), os.getloadavg()[0]
     runs: list[dict[str, Any]] = []
+    acceptance: dict[str, Any] = {}
+    queued = 0
     try:
         postgres = server_info()
         empty = dbs.create("empty")
         Node(empty, work / "migrate", roles="smtp").start(wait_smtp=True).stop()  # migrates, then nothing
-        stored, acceptance = accept_backlog(dbs, empty, backlog, work)
-        for rep in range(1, pairs + 1):
-            for workers in ((1, 2) if rep % 2 else (2, 1)):
-                result = workers_run(dbs, stored, backlog, workers, f"p{rep}w{workers}", work)
-                runs.append(result)
-                log(f"pair {rep}, {workers} worker(s): {fmt(result['rate_per_s'])} mails/s, exactly-once "
-                    f"{result['exactly_once']}, lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
-        for rep in range(1, reps + 1):
-            for count in ((1, 2, 3) if rep % 2 else (3, 2, 1)):
-                result = nodes_run(dbs, empty, mails, count, args.concurrency, f"r{rep}n{count}", work)
-                runs.append(result)
-                log(f"rep {rep}, {count} node(s): {fmt(result['rate_per_s'])} mails/s into tickets, exactly-once "
-                    f"{result['exactly_once']}, lock waits {fmt(100 * (result['locks'].get('lock_wait_share') or 0))}%")
+        if "workers" in parts or "sender" in parts:
+            stored, acceptance = accept_backlog(dbs, empty, backlog, work)
+        processed = None
+        if "workers" in parts:
+            for rep in range(1, pairs + 1):
+                for workers in ((1, 2) if rep % 2 else (2, 1)):
+                    result = workers_run(dbs, stored, backlog, workers, f"p{rep}w{workers}", work,
+                                         keep=processed is None and "sender" in parts)
+                    processed = processed or result.pop("db")
+                    runs.append(result)
+                    log(f"pair {rep}, {workers} worker(s): {fmt(result['rate_per_s'])} mails/s, exactly-once "
+                        f"{result['exactly_once']}, lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+        elif "sender" in parts:  # the sender's outbox still comes from processing the backlog (not timed)
+            processed = workers_run(dbs, stored, backlog, 2, "outbox", work, keep=True)["db"]
+        if "sender" in parts:
+            queued = prepare_outbox(processed)
+            log(f"stored outbox: {queued} queued acknowledgements")
+            for rep in range(1, sender_pairs + 1):
+                for senders in ((1, 2) if rep % 2 else (2, 1)):
+                    result = sender_run(dbs, processed, queued, senders, f"s{rep}w{senders}", work)
+                    runs.append(result)
+                    log(f"pair {rep}, {senders} sender(s): {fmt(result['rate_per_s'])} mails/s delivered, "
+                        f"exactly-once {result['exactly_once']} (sink {result['sink'].get('deliveries')}, "
+                        f"per sender {result['deliveries_per_sender']}), "
+                        f"lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+        if "sweeps" in parts:
+            deadlines_db, kinds = prepare_sweeps(dbs, empty, due)
+            for rep in range(1, sweep_pairs + 1):
+                for procs in ((1, 2) if rep % 2 else (2, 1)):
+                    result = sweep_run(dbs, deadlines_db, kinds, procs, f"d{rep}w{procs}", work)
+                    runs.append(result)
+                    log(f"pair {rep}, {procs} sweep(s): {fmt(result['rate_per_s'])} tickets/s, exactly-once "
+                        f"{result['exactly_once']} (acted {result['acted_per_process']}, skipped "
+                        f"{result['skipped_per_process']}), lock waits "
+                        f"{fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+        if "nodes" in parts:
+            for rep in range(1, reps + 1):
+                for count in ((1, 2, 3) if rep % 2 else (3, 2, 1)):
+                    result = nodes_run(dbs, empty, mails, count, args.concurrency, f"r{rep}n{count}", work)
+                    runs.append(result)
+                    log(f"rep {rep}, {count} node(s): {fmt(result['rate_per_s'])} mails/s into tickets, exactly-once "
+                        f"{result['exactly_once']}, lock waits "
+                        f"{fmt(100 * (result['locks'].get('lock_wait_share') or 0))}%")
     finally:
         dbs.drop_all()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"work folder kept: {work}")
     res = {
         "machine": machine(), "postgres": postgres, "loadavg_start": load_start, "loadavg_end": os.getloadavg()[0],
         "wall_s": time.perf_counter() - began,
-        "config": {"quick": args.quick, "backlog": backlog, "pairs": pairs, "mails": mails, "reps": reps,
-                   "concurrency": args.concurrency},
+        "config": {"quick": args.quick, "parts": parts, "backlog": backlog, "pairs": pairs, "mails": mails,
+                   "reps": reps, "concurrency": args.concurrency, "outbox": queued, "sender_pairs": sender_pairs,
+                   "due": due, "sweep_pairs": sweep_pairs},
         "backlog_acceptance": {k: acceptance.get(k) for k in ("accepted", "rate_per_s", "errors")},
         "summary": summarize(runs), "runs": runs,
     }
-    stem = "nodes-quick" if args.quick else "nodes"
+    stem = "nodes-partial" if set(parts) != set(PARTS) else "nodes-quick" if args.quick else "nodes"
     (BENCH / "results" / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     md = markdown(res)
     (BENCH / "results" / f"{stem}.md").write_text(md)

@@ -128,7 +128,7 @@ class TicketWriter:
     def _dead(tx: Transaction, ticket: TicketRow, template: str, at: datetime) -> bool:
         """A reminder or automatic closing notice to a requester whose address
         bounced for good (tickets.bounces): not sent, and the timeline says so."""
-        row = bounces.get(tx, ticket.requester)
+        row = bounces.mark_of(tx, ticket.requester)
         if row is None:
             return False
         tickets.add_event(tx, ticket, at=at, actor="gateway", kind=EventKind.ANSWER_SKIPPED.value,

@@ -11,10 +11,25 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from gateway.store.compiled import Compiled
 from gateway.store.models import BouncingAddressRow
+from gateway.store.tx import Tx
+
+_MARK = Compiled(select(BouncingAddressRow.status, BouncingAddressRow.reason, BouncingAddressRow.failed_at)
+                 .where(BouncingAddressRow.address == bindparam("address")))
+
+
+class Mark(NamedTuple):
+    """What a timeline line says of a dead address."""
+
+    status: str
+    reason: str
+    failed_at: datetime
 
 
 def mark(tx: Session, address: str, *, at: datetime, status: str, reason: str, diagnostic: str,
@@ -31,8 +46,17 @@ def mark(tx: Session, address: str, *, at: datetime, status: str, reason: str, d
     return row
 
 
-def get(tx: Session, address: str) -> BouncingAddressRow | None:
-    return tx.get(BouncingAddressRow, address)
+def mark_of(tx: Tx, address: str) -> Mark | None:
+    """``address``'s mark, read without flushing the transaction: a sweep
+    asks it for each reminder and automatic closing, and ``get`` (the
+    Session's) wrote the group's pending rows and dirty tickets each time,
+    half of a sweep's cost (bench/nodes.py, issue 19).  A mark added in this
+    transaction and not yet flushed is found among the Session's new rows."""
+    for row in tx.new:
+        if isinstance(row, BouncingAddressRow) and row.address == address:
+            return Mark(row.status, row.reason, row.failed_at)
+    found = _MARK.first(tx, {"address": address})
+    return None if found is None else Mark(*found)
 
 
 def bouncing(tx: Session, addresses: Collection[str]) -> set[str]:

@@ -75,6 +75,9 @@ log = logging.getLogger("gateway.sender")
 _LEASE: Final = timedelta(seconds=60)
 _HEARTBEAT: Final = _LEASE.total_seconds() / 4
 _BATCH: Final = 50
+#: Mails tried in one pass of the loop; a full pass starts the next at once (issue 19: a send-only
+#: node with a backlog waited poll_interval after every 1,000 mails: 236 mails/s against 339).
+_PASS: Final = 1000
 _MAX_PAUSE: Final = 30.0
 #: Characters kept out of the reasons we store: PostgreSQL refuses NUL in
 #: text, and a line break would forge lines in the timeline and the logs.
@@ -122,7 +125,7 @@ class Sender:
         # Claimed, not tried, and not yet given back (the database was away).
         self._owed_back: list[int] = []
 
-    def run_once(self, limit: int = 1000, stop: threading.Event | None = None) -> int:
+    def run_once(self, limit: int = _PASS, stop: threading.Event | None = None) -> int:
         """Deliver what is due now (until ``stop`` is set); returns how many mails were tried.
 
         Raises StorageUnavailable, having delivered nothing more, while a
@@ -376,7 +379,7 @@ class Sender:
         pause = self.config.poll_interval
         while not stop.is_set():
             try:
-                self.run_once(stop=stop)
+                tried = self.run_once(limit=_PASS, stop=stop)
             except Exception as error:  # the database went away: keep the worker alive
                 log.error("sender pass failed (%s: %s); trying again in %.1f s", type(error).__name__, error, pause,
                           exc_info=not isinstance(error, StorageUnavailable) and storage_fault(error) is None)
@@ -384,6 +387,8 @@ class Sender:
                 pause = min(max(pause, 0.25) * 2, _MAX_PAUSE)
                 continue
             pause = self.config.poll_interval
+            if tried >= _PASS:  # a full pass: more is queued, and nothing would wake a send-only node for it
+                continue
             self.wake.wait(self.config.poll_interval)
             self.wake.clear()
 

@@ -142,3 +142,34 @@ def test_the_session_ends_with_the_pass_and_a_new_pass_opens_one(db: Database, r
 
     assert len(relay.messages) == 6
     assert relay.connections == 2, "one session per pass; none left idle at the relay between passes"
+
+
+def test_a_backlog_larger_than_one_pass_is_not_left_waiting_for_the_poll(db: Database, relay: CaptureRelay,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send-only node has nobody to wake its sender: after a full pass it
+    goes on at once, rather than sleeping poll_interval with mail queued."""
+    import threading
+
+    from gateway.workers import sender as sender_module
+
+    monkeypatch.setattr(sender_module, "_PASS", 4)
+    clock = FixedClock(START)
+    _queue(db, "ack", 10, at=START)
+    config = OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10, retry_initial=30,
+                            poll_interval=3600.0)  # a pass that waited for the poll would not come back in this test
+    sender = Sender(db, config, SmtpDeliverer(config), clock)
+    stop = threading.Event()
+    worker = threading.Thread(target=sender.loop, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        for _ in range(300):  # bounded: 30 s at most
+            if _statuses(db) == Counter({"sent": 10}):
+                break
+            stop.wait(0.1)
+        assert _statuses(db) == Counter({"sent": 10})
+    finally:
+        stop.set()
+        sender.wake.set()
+        worker.join(timeout=10)
+        sender.deliverer.close()
+    assert len(relay.messages) == 10
