@@ -37,6 +37,8 @@ bench: $(VENV)/.installed test-deps
 	$(PY) bench/nodes.py
 	$(PY) bench/cli.py
 	$(PY) bench/report.py
+	$(PY) bench/team_page.py
+	$(PY) bench/peer.py
 
 ## Build the wheel a server installs (dist/ticket_gateway-*.whl; see README "Installing on a server").
 wheel: $(VENV)/.installed
