@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 from gateway.errors import ConfigError
+
+log = logging.getLogger("gateway.credentials")
 
 _SCHEME: Final = "pbkdf2_sha256"
 _ITERATIONS: Final = 200_000
@@ -94,8 +98,15 @@ class Credentials:
         return cls(entries)
 
     def knows(self, login: str) -> bool:
-        """Whether ``login`` has an entry (the team page ends the session of one removed since)."""
+        """Whether ``login`` has an entry."""
         return login.strip().lower() in self._entries
+
+    def fingerprint(self, login: str) -> str | None:
+        """A digest of ``login``'s stored hash, None without an entry: a
+        session opened under one password is known to end when the line
+        changes (new password, account removed), without keeping the hash."""
+        stored = self._entries.get(login.strip().lower())
+        return None if stored is None else hashlib.sha256(stored.encode("ascii", "replace")).hexdigest()[:32]
 
     def remembered(self, login: str, password: str) -> bool:
         """Whether ``password`` was already verified as ``login``'s in this
@@ -119,3 +130,34 @@ class Credentials:
 
     def _remember_key(self, login: str, password: str) -> tuple[str, bytes]:
         return login.strip().lower(), hmac.new(self._key, password.encode("utf-8"), "sha256").digest()
+
+
+class CredentialsFile:
+    """The credentials file as it is now: re-read when it changes (its
+    modification time, size or inode), so removing an analyst or changing a
+    password takes effect without a restart.  A file that cannot be read or
+    parsed any more gives None, and the caller lets nobody in (fail closed:
+    keeping the old lines would keep a removed analyst in); the error is
+    logged once per change."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._current: Credentials | None = None
+
+    def current(self) -> Credentials | None:
+        try:
+            stat = self.path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError as exc:
+            stamp = (-1, -1, exc.errno or 0)
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._current = Credentials.load(self.path)
+                except ConfigError as error:
+                    log.error("credentials file unusable, nobody may log in until it is fixed: %s", error)
+                    self._current = None
+            return self._current

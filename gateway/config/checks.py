@@ -18,7 +18,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.mailbox import DIGEST_TIME, STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
-from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig
+from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig, WebConfig
 from gateway.errors import ConfigError
 
 ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -39,6 +39,10 @@ _PASSWORD: Final = re.compile(r"^([a-z0-9+]+://[^:/@]*):[^@]*@", re.IGNORECASE)
 
 
 def submission(source: str, submission: SubmissionConfig) -> None:
+    # The team page's login uses the same file and guard, with or without the listener.
+    if submission.concurrent_checks < 1 and (submission.enabled or submission.credentials_file):
+        raise ConfigError(source, "submission.concurrent_checks",
+                          "0 would refuse every login; give 1 or more (2 suits a small server)")
     if not submission.enabled:
         return
     if not submission.credentials_file:
@@ -47,9 +51,12 @@ def submission(source: str, submission: SubmissionConfig) -> None:
     if submission.require_tls and not (submission.tls_cert and submission.tls_key):
         raise ConfigError(source, "submission.tls_cert",
                           "AUTH needs STARTTLS: set tls_cert and tls_key (or require_tls = false on loopback only)")
-    if submission.concurrent_checks < 1:
-        raise ConfigError(source, "submission.concurrent_checks",
-                          "0 would refuse every login; give 1 or more (2 suits a small server)")
+
+
+def team_page(source: str, web: WebConfig) -> None:
+    if not 1 <= web.team_session_hours <= 24 * 30:
+        raise ConfigError(source, "web.team_session_hours", f"{web.team_session_hours} hours: give 1 to 720 "
+                                                           "(a session ends after this, or at logout; default 8)")
 
 
 def connections(source: str, smtp: SmtpConfig) -> None:

@@ -103,6 +103,7 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
     sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
     checks.submission(source, sections["submission"])
+    checks.team_page(source, sections["web"])
     checks.connections(source, sections["smtp"])
     checks.networks(source, "smtp.trusted_networks", sections["smtp"].trusted_networks)
     checks.networks(source, "web.trusted_proxies", sections["web"].trusted_proxies)

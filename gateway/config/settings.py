@@ -115,11 +115,8 @@ class WebConfig:
     link_max_age_days: int = 30  # links in mails stop working after this
     lookup_limit_per_ip: int = 10  # look-ups per client address per hour; more get 429
     lookup_limit_per_protocol: int = 3  # look-ups per protocol per hour (each may mail a link)
-    # The team page (/equipe, gateway.web.team): login attempts per window, per
-    # client address and per login name; more get 429.  Sessions last team_session_hours.
-    team_login_limit_per_ip: int = 20
-    team_login_limit_per_login: int = 5
-    team_login_window_minutes: int = 15
+    # The team page (/equipe, gateway.web.team): a session lasts this long (or
+    # until logout).  Logins go through [submission]'s guard (delays, cap).
     team_session_hours: int = 8
     # Proxies (addresses or CIDR) whose X-Forwarded-For names the client; no one else's is read.
     trusted_proxies: tuple[str, ...] = ()

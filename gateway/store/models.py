@@ -390,6 +390,9 @@ class TeamSessionRow(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     login: Mapped[str] = mapped_column(String(320))
+    # credentials.Credentials.fingerprint of the login's line when the session
+    # opened: a new password or a removed line ends the session.
+    credential: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -94,19 +94,29 @@ def _due(kind: str, now: datetime, day_end: datetime):  # type: ignore[no-untype
     raise ValueError(f"due filter {kind!r} is not one of {', '.join(DUE_FILTERS)}")
 
 
+def mailbox_of(tx: Session, protocol: str) -> str | None:
+    """The mailbox of the ticket ``protocol``, None when there is none (the
+    page checks who may see it before reading its thread)."""
+    return tx.scalar(select(TicketRow.mailbox).where(TicketRow.protocol == protocol))
+
+
 # -- sessions -------------------------------------------------------------------
 
 
-def add_session(tx: Session, token_hash: str, login: str, *, at: datetime, expires_at: datetime) -> None:
+def add_session(tx: Session, token_hash: str, login: str, *, credential: str, at: datetime,
+                expires_at: datetime) -> None:
     """Open a session; expired ones are deleted first (so the table holds only live sessions)."""
     tx.execute(delete(TeamSessionRow).where(TeamSessionRow.expires_at <= at))
-    tx.add(TeamSessionRow(token_hash=token_hash, login=login, created_at=at, expires_at=expires_at))
+    tx.add(TeamSessionRow(token_hash=token_hash, login=login, credential=credential, created_at=at,
+                          expires_at=expires_at))
 
 
-def session_login(tx: Session, token_hash: str, *, at: datetime) -> str | None:
-    """The login of a live session with this token hash, else None."""
-    return tx.scalar(select(TeamSessionRow.login).where(TeamSessionRow.token_hash == token_hash,
-                                                        TeamSessionRow.expires_at > at))
+def session_login(tx: Session, token_hash: str, *, at: datetime) -> tuple[str, str] | None:
+    """The login of a live session with this token hash and the credential
+    fingerprint it was opened under, else None."""
+    found = tx.execute(select(TeamSessionRow.login, TeamSessionRow.credential)
+                       .where(TeamSessionRow.token_hash == token_hash, TeamSessionRow.expires_at > at)).first()
+    return None if found is None else (found[0], found[1])
 
 
 def end_session(tx: Session, token_hash: str) -> bool:

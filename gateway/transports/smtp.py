@@ -17,7 +17,6 @@ recipient, a connection over a cap, a mail over the size limit).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any, AnyStr, Final
@@ -28,6 +27,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.clock import Clock
 from gateway.config import Settings, SmtpConfig
 from gateway.delivery import Delivery, Ingest
+from gateway.logins import peer_address
 from gateway.mail import verp
 from gateway.metrics import Metrics
 from gateway.transports import replies
@@ -160,22 +160,6 @@ class ConnectionLimits:
             self._warned.add(cap)
             log.warning("refusing connections from %s: %s (%d open in all)", key, reply[10:], self.open)
         return reply
-
-
-def peer_address(peer: object) -> str:
-    """What connections (and logins) are counted by: the IP address of a
-    socket address, an IPv6 one by its /64 (a host often has a whole /64),
-    an IPv4-mapped one as IPv4."""
-    host = str(peer[0] if isinstance(peer, tuple) and peer else peer or "")
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 class LimitedSMTP(SMTP):

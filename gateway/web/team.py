@@ -4,10 +4,15 @@ Behind a login with the analysts' own credentials (``[submission]
 credentials_file``, the password they send mail with): the PBKDF2 check runs
 in a worker thread, at most ``_CHECKS`` at once, and an unknown login costs
 the same check as a wrong password and gets the same answer
-(:meth:`gateway.credentials.Credentials.verify`).  Attempts are limited per
-client address and per login name (``[web] team_login_limit_*``).  The
-session is a signed random token in a cookie backed by a ``team_session``
-row (:mod:`gateway.web.team_session`): logout deletes the row.
+(:meth:`gateway.credentials.Credentials.verify`).  Attempts go through
+the same guard as SMTP AUTH (:mod:`gateway.logins`, with ``[submission]``'s
+delays and cap): failures slow the (client, login) pair and then the
+client address, never the login everywhere, so nobody can lock an analyst
+out by guessing their password from elsewhere; a busy guard answers 429 at
+once.  The session is a signed random token in a cookie backed by a
+``team_session`` row (:mod:`gateway.web.team_session`): logout deletes the
+row, and a changed or removed credentials line ends it (the file is
+re-read when it changes, :class:`gateway.credentials.CredentialsFile`).
 
 An analyst sees the mailboxes where they are team or analysts
 (``MailboxConfig.staff``); a ticket of another mailbox answers as a ticket
@@ -30,7 +35,6 @@ from typing import Any, Final
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -38,7 +42,8 @@ from starlette.routing import Route
 
 from gateway import reports
 from gateway.config import MailboxConfig
-from gateway.credentials import Credentials
+from gateway.credentials import CredentialsFile
+from gateway.logins import LoginGuard, Verdict, peer_address
 from gateway.services import report as report_service
 from gateway.services import views
 from gateway.store import digest as digest_store
@@ -47,11 +52,9 @@ from gateway.tickets import protocol as protocols
 from gateway.tickets.states import Status
 from gateway.web import charts, team_session, team_texts
 from gateway.web.pages import Site, _field, _Page
-from gateway.web.ratelimit import SlidingWindow
 
 log = logging.getLogger("gateway.web.team")
 
-_CHECKS: Final = 2  # password checks running at once; more wait for a slot (each is ~0.1-0.3 s of CPU)
 _ROWS: Final = 50
 #: The requester's accept/refuse (/s/) and survey (/p/) links in the mails we sent them (gateway.links).
 _DECIDING_LINK: Final = re.compile(r"\bhttps?://\S+?/[sp]/[A-Za-z0-9_.\-]+")
@@ -62,23 +65,28 @@ LOGOUT: Final = "/equipe/sair"
 
 @dataclass
 class TeamDoor:
-    """Who may come in, and how often they may try."""
+    """Who may come in, and how fast they may try."""
 
-    credentials: Credentials | None  # None: no credentials_file, the page is off
-    per_ip: SlidingWindow
-    per_login: SlidingWindow
-    checks: anyio.CapacityLimiter
+    credentials: CredentialsFile | None  # None: no credentials_file, the page is off
+    guard: LoginGuard
 
 
-def door(site: Site, credentials: Credentials | None = None) -> TeamDoor:
-    """The door for ``site``'s settings; reads ``credentials_file`` unless given."""
-    web = site.settings.web
-    path = site.settings.submission.credentials_file
-    if credentials is None and path:
-        credentials = Credentials.load(path)
-    window = web.team_login_window_minutes * 60.0
-    return TeamDoor(credentials, SlidingWindow(web.team_login_limit_per_ip, window),
-                    SlidingWindow(web.team_login_limit_per_login, window), anyio.CapacityLimiter(_CHECKS))
+def door(site: Site) -> TeamDoor:
+    """The door for ``site``'s settings: the credentials file, the guard with ``[submission]``'s settings."""
+    config = site.settings.submission
+    credentials = CredentialsFile(config.credentials_file) if config.credentials_file else None
+
+    def verify(login: str, password: str) -> bool:
+        current = credentials.current() if credentials is not None else None
+        return current is not None and current.verify(login, password)
+
+    def remembered(login: str, password: str) -> bool:
+        current = credentials.current() if credentials is not None else None
+        return current is not None and current.remembered(login, password)
+
+    guard = LoginGuard(verify, failure_delay=config.failure_delay, max_failure_delay=config.max_failure_delay,
+                       concurrent_checks=config.concurrent_checks, remembered=remembered, what="team page login")
+    return TeamDoor(credentials, guard)
 
 
 class TeamPages:
@@ -109,36 +117,38 @@ class TeamPages:
             return refused
         login = _field(form, "login", 320).lower()
         password = _field(form, "password", 1024, strip=False)
-        client = request.client.host if request.client else "unknown"  # X-Forwarded-For only from trusted_proxies
-        # Every attempt counts, right or wrong, known login or not: the limit says nothing about accounts.
-        wait = self.door.per_ip.hit(f"ip:{client}") or self.door.per_login.hit(f"login:{login}")
-        if wait is not None:
-            log.warning("team page login rate limit reached", extra={"client": client})
+        # X-Forwarded-For only from trusted_proxies; an IPv6 client by its /64.
+        client = peer_address(request.client.host if request.client else "unknown")
+        verdict = await self.door.guard.check(client, login, password) if login and password else Verdict.WRONG
+        if verdict is not Verdict.RIGHT and verdict is not Verdict.WRONG:
             response = page.login_form(error=page.tt["login_limited"], login=login, status=429)
-            response.headers["Retry-After"] = str(int(wait) + 1)
+            response.headers["Retry-After"] = "2"
             return response
-        credentials = self.door.credentials
-        right = bool(login and password) and await anyio.to_thread.run_sync(
-            credentials.verify, login, password, limiter=self.door.checks)
-        if not right:
+        credential = self._credential(login) if verdict is Verdict.RIGHT else None
+        if credential is None:
             log.warning("team page login refused", extra={"client": client})
             return page.login_form(error=page.tt["login_failed"], login=login, status=401)
         cookie = team_session.new_cookie(self.site.settings.web.secret)
         token = team_session.token_of(self.site.settings.web.secret, cookie)
         assert token is not None
         old = team_session.token_of(self.site.settings.web.secret, request.cookies.get(team_session.COOKIE))
-        await run_in_threadpool(self._open_session, token, login, old)
+        await run_in_threadpool(self._open_session, token, login, credential, old)
         log.info("team page login", extra={"client": client})
         response = RedirectResponse("/equipe" + page.query, status_code=303)
         self._set_cookie(response, cookie)
         return response
 
-    def _open_session(self, token: str, login: str, old: str | None) -> None:
+    def _credential(self, login: str) -> str | None:
+        """The fingerprint of ``login``'s credentials line as it is now (None: no such line, or no usable file)."""
+        current = self.door.credentials.current() if self.door.credentials is not None else None
+        return current.fingerprint(login) if current is not None else None
+
+    def _open_session(self, token: str, login: str, credential: str, old: str | None) -> None:
         now = self.site.clock.now()
         with self.site.db.transaction() as tx:
             if old is not None:  # a new login never keeps the session it came with (no fixation)
                 store.end_session(tx, team_session.token_hash(old))
-            store.add_session(tx, team_session.token_hash(token), login, at=now,
+            store.add_session(tx, team_session.token_hash(token), login, credential=credential, at=now,
                               expires_at=now + timedelta(hours=self.site.settings.web.team_session_hours))
 
     async def logout(self, request: Request) -> Response:
@@ -167,19 +177,21 @@ class TeamPages:
                             path=team_session.PATH, httponly=True, samesite="strict", secure=self._secure)
 
     async def _analyst(self, request: Request) -> str | None:
-        """The logged-in analyst, or None (no cookie, altered, ended, expired, account removed)."""
+        """The logged-in analyst, or None (no cookie, altered, ended, expired,
+        account removed or its password changed since the login)."""
         if self.door.credentials is None:
             return None
         token = team_session.token_of(self.site.settings.web.secret, request.cookies.get(team_session.COOKIE))
         if token is None:
             return None
-        login = await run_in_threadpool(self._session_login, token)
-        if login is None or not self.door.credentials.knows(login):
+        found = await run_in_threadpool(self._session_login, token)
+        if found is None:
             return None
-        return login
+        login, credential = found
+        return login if self._credential(login) == credential else None
 
-    def _session_login(self, token: str) -> str | None:
-        with self.site.db.transaction() as tx:
+    def _session_login(self, token: str) -> tuple[str, str] | None:
+        with self.site.db.reading() as tx:
             return store.session_login(tx, team_session.token_hash(token), at=self.site.clock.now())
 
     def _to_login(self, page: _TeamPage, request: Request) -> Response:
@@ -207,7 +219,8 @@ class TeamPages:
         tomorrow = now.astimezone(zone).date() + timedelta(days=1)
         day_end = datetime.combine(tomorrow, time(0), tzinfo=zone)
         found = await run_in_threadpool(self._queue_rows, wanted, now, day_end,
-                                        int(before) if before.isdigit() else None)
+                                        int(before) if before.isascii() and before.isdigit() and len(before) <= 18
+                                        else None)
         shown = found[:_ROWS]
         next_url = ""
         if len(found) > _ROWS:
@@ -220,7 +233,8 @@ class TeamPages:
 
     def _queue_rows(self, wanted: store.QueueFilter, now: datetime, day_end: datetime,
                     before: int | None) -> list[dict[str, Any]]:
-        with self.site.db.transaction() as tx:
+        # reading(): on SQLite a page view, even a search that scans the messages, never holds the writer's lock
+        with self.site.db.reading() as tx:
             rows = store.queue(tx, wanted, now=now, day_end=day_end, limit=_ROWS + 1, before=before)
             return [{**views.summary(row, settings=self.site.settings, now=now), "id": row.id,
                      "next_target": digest_store.next_target(row),
@@ -245,9 +259,12 @@ class TeamPages:
                            item=item, at=_at(zone), section="ticket")
 
     def _detail(self, protocol: str, mailboxes: set[str]) -> dict[str, Any] | None:
-        with self.site.db.transaction() as tx:
+        with self.site.db.reading() as tx:
+            # Another mailbox's ticket answers as one that does not exist, and as fast:
+            # its thread is not even read.
+            if store.mailbox_of(tx, protocol) not in mailboxes:
+                return None
             item = views.detail(tx, protocol, settings=self.site.settings, now=self.site.clock.now())
-        # Another mailbox's ticket answers as one that does not exist: the page tells no one what is elsewhere.
         if item is None or item["mailbox"] not in mailboxes:
             return None
         for message in item["messages"]:  # links that decide went only to the requester, and stay theirs
@@ -292,7 +309,7 @@ class TeamPages:
                            survey_chart=survey_chart, at=_at(ZoneInfo(mailbox.timezone)), section="report")
 
     def _report(self, mailbox: str, period: reports.Period, now: datetime) -> dict[str, Any]:
-        with self.site.db.transaction() as tx:
+        with self.site.db.reading() as tx:
             found = report_service.gather(tx, self.site.settings, mailbox=mailbox, period=period, by="week", now=now)
         return reports.as_dict(found)
 

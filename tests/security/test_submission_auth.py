@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from gateway.credentials import Credentials, hash_password
-from gateway.transports import auth_guard
+from gateway import logins
 from gateway.transports.auth_guard import ADDRESS_BUSY, ALREADY_CHECKING, BUSY, AuthGuard
 from tests.helpers.servers import free_port, wait_until
 from tests.security.conftest import MARIA, PEDRO, Target
@@ -321,7 +321,7 @@ def test_failures_double_the_pause_of_their_own_pair_only():
 
 
 def test_failures_are_forgotten_after_an_hour_and_never_pile_up_without_bound(monkeypatch):
-    monkeypatch.setattr(auth_guard, "MAX_TRACKED", 3)
+    monkeypatch.setattr(logins, "MAX_TRACKED", 3)
     fake = FakeTime()
     guard = AuthGuard(lambda login, password: False, failure_delay=1.0, max_failure_delay=8.0,
                       clock=fake.clock, sleep=fake.sleep)
@@ -329,7 +329,7 @@ def test_failures_are_forgotten_after_an_hour_and_never_pile_up_without_bound(mo
     async def attempts() -> None:
         for _ in range(3):
             await guard.check(GUESSER, MARIA, "chute")
-        fake.now += auth_guard.FORGET_AFTER + 1
+        fake.now += logins.FORGET_AFTER + 1
         fake.pauses.clear()
         await guard.check(GUESSER, MARIA, "chute")  # starts afresh: answered after 1 s again
         for index in range(5):
@@ -392,7 +392,7 @@ def test_failures_from_one_address_slow_every_account_tried_from_it_after_a_few(
     assert asyncio.run(attempts()) == [True, True]
     # after ADDRESS_GRACE (3) failures the address's own delay counts: 1, 2, 4, 8 s;
     # the next account from it waits that out first; another address waits for nothing.
-    assert auth_guard.ADDRESS_GRACE == 3
+    assert logins.ADDRESS_GRACE == 3
     assert fake.pauses == [1.0, 1.0, 1.0, 1.0, 2.0, 4.0, 8.0, -1, 8.0, -2]
 
 

@@ -4,9 +4,11 @@ Two mailboxes (tests/security/conftest.py): CNES, where Maria is analyst,
 and the internal one, where Pedro is.  Both log in with the password of
 their line in the credentials file.  Without a session nothing but the
 login is served; Pedro cannot read CNES's tickets, whatever way he asks;
-a form without its CSRF token changes nothing; guessing is cut off per
-address and per login, and an unknown login is answered exactly as a
-wrong password; an altered or invented cookie is refused.
+a form without its CSRF token changes nothing; guessing slows the guesser
+(its client and login pair, then its address), never locks the analyst
+out from elsewhere, and an unknown login is answered exactly as a wrong
+password; an altered or invented cookie is refused; a changed password or
+a removed line ends the sessions opened under it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ def credentials(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_team(attack_desk: Any, credentials: Path) -> Any:
-    def start(**web: Any) -> Target:
-        return attack_desk(submission={"credentials_file": str(credentials)}, web=web)
+    def start(submission: dict[str, Any] | None = None, **web: Any) -> Target:
+        return attack_desk(submission={"credentials_file": str(credentials), **(submission or {})}, web=web)
     return start
 
 
@@ -62,10 +64,13 @@ def clients() -> Iterator[Any]:
         made.close()
 
 
-def log_in(client: httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
-    form = client.get("/equipe/entrar")
+def log_in(client: httpx.Client, login: str, password: str = PASSWORD, *, via: str | None = None) -> httpx.Response:
+    """Log in through the form; ``via``: the client address a trusted proxy says (X-Forwarded-For)."""
+    headers = {"X-Forwarded-For": via} if via else {}
+    form = client.get("/equipe/entrar", headers=headers)
     assert form.status_code == 200
-    return client.post("/equipe/entrar", data={"csrf_token": csrf_of(form.text), "login": login, "password": password})
+    return client.post("/equipe/entrar", headers=headers,
+                       data={"csrf_token": csrf_of(form.text), "login": login, "password": password})
 
 
 def assert_to_login(answer: httpx.Response) -> None:
@@ -125,23 +130,68 @@ def test_forms_without_their_csrf_token_are_refused(team, clients):
     assert client.get("/equipe").status_code == 200
 
 
-def test_guessing_is_cut_off_per_login_and_an_unknown_login_looks_like_a_wrong_password(open_team, clients):
-    team = open_team(team_login_limit_per_login=3, team_login_limit_per_ip=5)
-    client = clients(team)
-    wrong = log_in(client, MARIA, "chute-1")
-    unknown = log_in(client, "ninguem@example.gov.br", "chute-1")
+def test_guessing_slows_the_guesser_and_never_locks_the_analyst_out(open_team, clients):
+    """Five wrong passwords for Maria from an attacker's address: each is
+    refused (an unknown login exactly alike), and Maria, from her own
+    address, still gets in at once with her password: guessing must not be
+    a way to keep an analyst out (it was, with a limit per login name)."""
+    team = open_team(submission={"failure_delay": 0.05, "max_failure_delay": 0.2}, trusted_proxies=["127.0.0.1"])
+    attacker = clients(team)
+    wrong = log_in(attacker, MARIA, "chute-1", via="203.0.113.7")
+    unknown = log_in(attacker, "ninguem@example.gov.br", "chute-1", via="203.0.113.7")
     assert wrong.status_code == unknown.status_code == 401
     assert _plain(wrong.text, MARIA) == _plain(unknown.text, "ninguem@example.gov.br")
-    assert log_in(client, MARIA, "chute-2").status_code == 401
-    assert log_in(client, MARIA, "chute-3").status_code == 401
-    limited = log_in(client, MARIA, PASSWORD)
-    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0, \
-        "over the login's limit even the right password waits"
-    assert COOKIE not in limited.cookies
-    # the address's own limit (5): its 6th attempt, for another login, waits too
-    limited_address = log_in(client, PEDRO, PASSWORD)
-    assert limited_address.status_code == 429
-    assert team.settings.web.team_login_limit_per_ip == 5
+    for attempt in range(2, 6):
+        assert log_in(attacker, MARIA, f"chute-{attempt}", via="203.0.113.7").status_code == 401
+    maria = clients(team)
+    answer = log_in(maria, MARIA, via="198.51.100.20")
+    assert answer.status_code == 303 and COOKIE in answer.cookies, "the analyst was locked out by someone else's guesses"
+    # and from the guessing address itself, once its delays have passed, the right password works too
+    assert log_in(attacker, MARIA, via="203.0.113.7").status_code == 303
+
+
+def test_a_busy_guard_answers_at_once_instead_of_queueing(open_team, clients, credentials):
+    """One password check at a time per client address: a second attempt
+    from the same address meanwhile is answered 429 at once (a flood from
+    one address holds one thread, never all of them)."""
+    import concurrent.futures
+
+    credentials.write_text(f"{MARIA}:{hash_password(PASSWORD, iterations=600_000)}\n")  # a check of ~0.5 s
+    team = open_team(trusted_proxies=["127.0.0.1"])
+    first, second = clients(team), clients(team)
+    forms = [(client, csrf_of(client.get("/equipe/entrar", headers={"X-Forwarded-For": "203.0.113.9"}).text))
+             for client in (first, second)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda pair: pair[0].post(
+            "/equipe/entrar", headers={"X-Forwarded-For": "203.0.113.9"},
+            data={"csrf_token": pair[1], "login": MARIA, "password": "chute"}), forms))
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [401, 429], codes
+    busy = next(answer for answer in answers if answer.status_code == 429)
+    assert int(busy.headers["Retry-After"]) > 0 and COOKIE not in busy.cookies
+
+
+def test_a_changed_password_or_a_removed_line_ends_the_session(open_team, clients, credentials):
+    """The credentials file is read again when it changes: the session
+    opened with the old password ends, and so does a removed analyst's."""
+    team = open_team()
+    maria, pedro = clients(team), clients(team)
+    assert log_in(maria, MARIA).status_code == 303 and log_in(pedro, PEDRO).status_code == 303
+    assert maria.get("/equipe").status_code == 200 and pedro.get("/equipe").status_code == 200
+
+    def rewrite(text: str) -> None:  # as an editor or `gateway hash-password >` leaves it: a new file
+        fresh = credentials.with_suffix(".new")
+        fresh.write_text(text)
+        fresh.replace(credentials)
+
+    old_pedro = next(line for line in credentials.read_text().splitlines() if line.startswith(PEDRO))
+    rewrite(f"{MARIA}:{hash_password('outra-senha-nova', iterations=1000)}\n{old_pedro}\n")
+    assert_to_login(maria.get("/equipe"))  # Maria's password changed: her session ended
+    assert pedro.get("/equipe").status_code == 200  # Pedro's line is the same: his did not
+    assert log_in(maria, MARIA, "outra-senha-nova").status_code == 303
+    rewrite(f"{MARIA}:{hash_password('outra-senha-nova', iterations=1000)}\n")
+    assert_to_login(pedro.get("/equipe"))  # Pedro removed
+    assert log_in(clients(team), PEDRO).status_code == 401
 
 
 def test_altered_invented_and_ended_cookies_are_refused(team, clients):

@@ -175,15 +175,17 @@ def test_search_paging_and_the_other_filters(db):
 
 def test_a_session_lives_until_it_ends_or_expires(db):
     with db.transaction() as tx:
-        store.add_session(tx, "a" * 64, "maria@example.gov.br", at=NOW, expires_at=NOW + timedelta(hours=8))
-        store.add_session(tx, "b" * 64, "pedro@example.gov.br", at=NOW, expires_at=NOW + timedelta(hours=1))
+        store.add_session(tx, "a" * 64, "maria@example.gov.br", credential="f1", at=NOW,
+                          expires_at=NOW + timedelta(hours=8))
+        store.add_session(tx, "b" * 64, "pedro@example.gov.br", credential="f2", at=NOW,
+                          expires_at=NOW + timedelta(hours=1))
     with db.transaction() as tx:
-        assert store.session_login(tx, "a" * 64, at=NOW) == "maria@example.gov.br"
+        assert store.session_login(tx, "a" * 64, at=NOW) == ("maria@example.gov.br", "f1")
         assert store.session_login(tx, "b" * 64, at=NOW + timedelta(hours=2)) is None, "expired"
         assert store.session_login(tx, "c" * 64, at=NOW) is None
         assert store.end_session(tx, "a" * 64) and not store.end_session(tx, "a" * 64)
         assert store.session_login(tx, "a" * 64, at=NOW) is None, "ended"
-        store.add_session(tx, "d" * 64, "maria@example.gov.br", at=NOW + timedelta(hours=2),
+        store.add_session(tx, "d" * 64, "maria@example.gov.br", credential="f3", at=NOW + timedelta(hours=2),
                           expires_at=NOW + timedelta(hours=10))
         assert not store.end_session(tx, "b" * 64), "a login deletes the expired sessions"
 
@@ -201,11 +203,13 @@ def test_both_languages_have_every_team_text_the_templates_use():
     assert not used & set(dir(dict)), "a key named like a dict method would render the method"
 
 
-def test_the_limits_have_defaults_and_can_be_set():
-    web = load_settings(overrides={}).web
-    assert (web.team_login_limit_per_ip, web.team_login_limit_per_login, web.team_login_window_minutes,
-            web.team_session_hours) == (20, 5, 15, 8)
+def test_the_session_length_has_a_default_can_be_set_and_is_checked():
+    from gateway.errors import ConfigError
+
+    assert load_settings(overrides={}).web.team_session_hours == 8
     assert load_settings(overrides={"web": {"team_session_hours": 2}}).web.team_session_hours == 2
+    with pytest.raises(ConfigError, match="team_session_hours"):
+        load_settings(overrides={"web": {"team_session_hours": 0}})
 
 
 def test_a_desks_own_web_folder_without_the_team_pages_falls_back_to_the_shipped_ones(tmp_path: Path):

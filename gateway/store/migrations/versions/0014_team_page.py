@@ -1,8 +1,9 @@
 """team_session: logins to the read-only team page
 
 One row per open session of ``/equipe`` (``gateway.web.team``): the
-SHA-256 of the random token in the analyst's cookie, the login, and when
-it expires.  Logout deletes the row, so a copy of the old cookie opens
+SHA-256 of the random token in the analyst's cookie, the login, a
+fingerprint of its credentials line (a new password ends the session),
+and when it expires.  Logout deletes the row, so a copy of the old cookie opens
 nothing; expired rows are deleted at the next login.
 
 And the queue's indexes: ``(mailbox, status | category | assignee, id)``.
@@ -34,6 +35,7 @@ def upgrade() -> None:
         "team_session",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("login", sa.String(length=320), nullable=False),
+        sa.Column("credential", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("token_hash"),
