@@ -44,6 +44,12 @@ def monthly_report(ctx: click.Context, mailbox: str | None, month: str | None, n
     gateway = gateway_of(ctx, settings)
     now = instant(now_text) if now_text else gateway.clock.now()
     reports = MonthlyReports(settings, gateway.renderer)
+    unfinished = [box.address for box in chosen if month and not dry_run
+                  and month >= now.astimezone(ZoneInfo(box.timezone)).strftime("%Y-%m")]
+    if unfinished:  # sending it would record the month as sent: its real report would never go
+        gateway.close()
+        raise click.BadParameter(f"{month} is not over yet for {', '.join(unfinished)}; a month's report is sent "
+                                 "once it has ended (--dry-run shows it so far)", param_hint="--month")
     try:
         for box in chosen:
             wanted = month or previous_month(now.astimezone(ZoneInfo(box.timezone)).date())

@@ -260,4 +260,15 @@ def test_by_hand_printed_sent_then_sent_again(desk, tmp_path):
     assert [("novembro" in m["Subject"], "outubro" in m["Subject"]) for m in reports_sent(desk)] == \
         [(True, False), (True, False), (False, True)]
     assert step(desk).run_once(utc(12, 2, 14)) == 0, "sending an old month by hand does not undo November's record"
+    # December is not over on 15 December: sending it would record it as sent and silence January's report
+    config = tmp_path / "monthly.toml"
+    refused = subprocess.run([sys.executable, "-m", "gateway", "--config", str(config), "monthly-report",
+                              "--now", "2026-12-15T10:00-03:00", "--month", "2026-12"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "2026-12 is not over yet" in refused.stderr
+    assert len(reports_sent(desk)) == 3
+    preview = gateway_cli(desk, tmp_path, "monthly-report", "--now", "2026-12-15T10:00-03:00", "--month", "2026-12",
+                          "--dry-run")
+    assert "dezembro de 2026" in preview.stdout and len(reports_sent(desk)) == 3
+    assert step(desk).run_once(utc(1, 4, 14, year=2027)) == 1, "December's report still goes in January"
 
