@@ -51,8 +51,11 @@ def mark_of(tx: Tx, address: str) -> Mark | None:
     asks it for each reminder and automatic closing, and ``get`` (the
     Session's) wrote the group's pending rows and dirty tickets each time,
     half of a sweep's cost (bench/nodes.py, issue 19).  A mark added in this
-    transaction and not yet flushed is found among the Session's new rows."""
-    for row in tx.new:
+    transaction and not yet flushed is found among the Session's new or
+    changed rows, one cleared (``clear``) among its deleted ones."""
+    if any(isinstance(row, BouncingAddressRow) and row.address == address for row in tx.deleted):
+        return None
+    for row in (*tx.new, *tx.dirty):
         if isinstance(row, BouncingAddressRow) and row.address == address:
             return Mark(row.status, row.reason, row.failed_at)
     found = _MARK.first(tx, {"address": address})
