@@ -27,7 +27,7 @@ test: $(VENV)/.installed test-deps
 test-deps:
 	@bash tests/install-services.sh
 
-## Benchmarks with their targets; figures go to bench/results/ (about 45 minutes in all).
+## Benchmarks with their targets; figures go to bench/results/ (about an hour in all).
 bench: $(VENV)/.installed test-deps
 	bash bench/smtp-source.sh
 	$(PY) bench/ingest.py
