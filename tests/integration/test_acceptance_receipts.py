@@ -67,3 +67,27 @@ def test_a_cancelled_waiter_is_skipped_and_the_others_answered() -> None:
 
     cancelled, receipt = _run(main())
     assert cancelled and receipt.inbox_id == 2
+
+
+def test_a_crowd_is_committed_in_groups_and_a_lone_mail_never_waits_for_one(make_settings, monkeypatch) -> None:
+    """Group commit's linger: mail that arrived during a commit makes the
+    writer wait for a fuller group; a mail alone (nothing arrived during
+    the last commit) is committed at once.  The linger is made 30 s here, so
+    a lone mail kept waiting for company would miss the 10 s bound below."""
+    from gateway import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_LINGER", 30.0)
+    monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 4)
+    sizes: list[int] = []
+    gateway = Gateway(make_settings(), SystemClock())
+    real_commit = gateway.ingest._commit
+    monkeypatch.setattr(gateway.ingest, "_commit", lambda batch: (sizes.append(len(batch)), real_commit(batch)))
+    try:
+        crowd = [gateway.ingest.submit(_delivery(i)) for i in range(12)]
+        assert all(future.result(timeout=10).accepted for future in crowd)
+        assert sum(sizes) == 12 and max(sizes) >= 4, sizes
+        alone = gateway.ingest.submit(_delivery(99))
+        assert alone.result(timeout=10).accepted, "a lone mail waited for a group"
+        assert sizes[-1] == 1
+    finally:
+        gateway.close()
