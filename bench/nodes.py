@@ -553,28 +553,13 @@ class RecordingHandler:
 
 
 def serve_recording_sink(port: int, record: Path) -> None:
-    """The sink as bench/sink.py builds it; at SIGTERM, what it took goes to ``record`` (JSON)."""
+    """bench/sink.py's sink with a handler that counts; at SIGTERM, what it took goes to ``record`` (JSON)."""
     import asyncio
-    import signal
 
-    from aiosmtpd.smtp import SMTP
+    import sink
 
     handler = RecordingHandler()
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(handler, data_size_limit=26214400, enable_SMTPUTF8=True, decode_data=False,
-                         hostname="sink.example.gov.br", timeout=300, ident="bare-sink"),
-            host="127.0.0.1", port=port)
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print("ready", flush=True)
-        await stop.wait()
-        server.close()
-
-    asyncio.run(serve())
+    asyncio.run(sink.serve("127.0.0.1", port, handler))
     record.write_text(json.dumps({"deliveries": handler.deliveries, "distinct": len(handler.ids),
                                   "duplicates": sum(n - 1 for n in handler.ids.values() if n > 1),
                                   "ids": sorted(handler.ids)}))

@@ -22,9 +22,10 @@ class Handler:
         return "250 OK"
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, handler: object | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; ``handler``: another aiosmtpd handler (bench/nodes.py's counts what it takes)."""
     loop = asyncio.get_running_loop()
-    handler = Handler()
+    handler = handler or Handler()
 
     def make() -> SMTP:
         return SMTP(handler, data_size_limit=26214400, enable_SMTPUTF8=True, decode_data=False,
