@@ -15,7 +15,7 @@ token; :func:`end_session` deletes the row, so logout is final.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -44,9 +44,10 @@ class QueueFilter:
     text: str = ""
 
 
-def queue(tx: Session, wanted: QueueFilter, *, now: datetime, day_end: datetime, limit: int = 50,
-          before: int | None = None) -> list[TicketRow]:
-    """The first ``limit`` tickets (newest first) matching ``wanted``, older than ``before``."""
+def queue(tx: Session, wanted: QueueFilter, *, now: datetime, day_end: datetime | Mapping[str, datetime],
+          limit: int = 50, before: int | None = None) -> list[TicketRow]:
+    """The first ``limit`` tickets (newest first) matching ``wanted``, older than ``before``.
+    ``day_end``: where "today" ends, or that per mailbox (mailboxes in different time zones)."""
     if not wanted.mailboxes:
         return []
     query = select(TicketRow).order_by(TicketRow.id.desc()).limit(limit)
@@ -78,19 +79,29 @@ def queue(tx: Session, wanted: QueueFilter, *, now: datetime, day_end: datetime,
     return list(tx.scalars(query))
 
 
-def _due(kind: str, now: datetime, day_end: datetime):  # type: ignore[no-untyped-def]
+def _due(kind: str, now: datetime, day_end: datetime | Mapping[str, datetime]):  # type: ignore[no-untyped-def]
     """An unmet SLA target at or before ``now`` (overdue), or, for "today",
-    none overdue and one before ``day_end``."""
+    none overdue and one before ``day_end`` (the ticket's mailbox's, when per mailbox)."""
+    # A target that is not set (NULL) is neither overdue nor due: IS NOT NULL keeps
+    # SQL's unknown out of the NOT below, which would otherwise drop the ticket.
     def unmet_by(moment: datetime):  # type: ignore[no-untyped-def]
-        return or_(and_(TicketRow.first_response_due_at <= moment, TicketRow.first_response_at.is_(None)),
-                   and_(TicketRow.resolution_due_at <= moment, TicketRow.resolved_at.is_(None)))
+        return or_(and_(TicketRow.first_response_due_at.is_not(None), TicketRow.first_response_due_at <= moment,
+                        TicketRow.first_response_at.is_(None)),
+                   and_(TicketRow.resolution_due_at.is_not(None), TicketRow.resolution_due_at <= moment,
+                        TicketRow.resolved_at.is_(None)))
+
+    def due_before(end: datetime):  # type: ignore[no-untyped-def]
+        return or_(and_(TicketRow.first_response_due_at < end, TicketRow.first_response_at.is_(None)),
+                   and_(TicketRow.resolution_due_at < end, TicketRow.resolved_at.is_(None)))
     if kind == "overdue":
         return unmet_by(now)
     if kind == "today":
-        strictly_before_end = or_(
-            and_(TicketRow.first_response_due_at < day_end, TicketRow.first_response_at.is_(None)),
-            and_(TicketRow.resolution_due_at < day_end, TicketRow.resolved_at.is_(None)))
-        return and_(strictly_before_end, not_(unmet_by(now)))
+        ends = day_end if isinstance(day_end, Mapping) else {}
+        if not ends or len(set(ends.values())) == 1:  # one zone: one range, as the indexes like it
+            before_end = due_before(next(iter(ends.values())) if ends else day_end)  # type: ignore[arg-type]
+        else:
+            before_end = or_(*(and_(TicketRow.mailbox == mailbox, due_before(end)) for mailbox, end in ends.items()))
+        return and_(before_end, not_(unmet_by(now)))
     raise ValueError(f"due filter {kind!r} is not one of {', '.join(DUE_FILTERS)}")
 
 

@@ -216,8 +216,8 @@ class TeamPages:
         before = params.get("before", "")
         zone = ZoneInfo(chosen[0].timezone) if chosen else ZoneInfo("America/Sao_Paulo")
         now = self.site.clock.now()
-        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-        day_end = datetime.combine(tomorrow, time(0), tzinfo=zone)
+        # "Due today" ends at each mailbox's own midnight (Manaus is an hour behind Brasília).
+        day_end = {m.address: _day_end(now, ZoneInfo(m.timezone)) for m in chosen}
         found = await run_in_threadpool(self._queue_rows, wanted, now, day_end,
                                         int(before) if before.isascii() and before.isdigit() and len(before) <= 18
                                         else None)
@@ -231,7 +231,7 @@ class TeamPages:
                            rows=shown, next_url=next_url, statuses=[s.value for s in Status],
                            at=_at(zone), section="queue")
 
-    def _queue_rows(self, wanted: store.QueueFilter, now: datetime, day_end: datetime,
+    def _queue_rows(self, wanted: store.QueueFilter, now: datetime, day_end: dict[str, datetime],
                     before: int | None) -> list[dict[str, Any]]:
         # reading(): on SQLite a page view, even a search that scans the messages, never holds the writer's lock
         with self.site.db.reading() as tx:
@@ -337,6 +337,11 @@ class _TeamPage(_Page):
 
     def notice(self, text: str, *, status: int = 200, login: str = "") -> Any:
         return self.render("team_message.html", status=status, title=self.tt["team"], text=text, login=login)
+
+
+def _day_end(now: datetime, zone: ZoneInfo) -> datetime:
+    """The next local midnight after ``now`` in ``zone``."""
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
 
 
 def _filter(mailboxes: list[str], params: Any) -> store.QueueFilter:

@@ -149,6 +149,19 @@ def test_due_filters_are_the_digests_overdue_and_due_today(db):
     assert protocols(status="waiting") == ["000004"]
 
 
+def test_due_today_ends_at_each_mailboxs_own_midnight(db):
+    """An analyst of a Brasília and a Manaus mailbox: at 03:30 UTC it is
+    already tomorrow in Brasília but still today in Manaus."""
+    late = datetime(2026, 11, 24, 3, 30, tzinfo=timezone.utc)
+    with db.transaction() as tx:
+        tx.add_all([_ticket(1, resolution_due_at=late),  # Brasília: due tomorrow
+                    _ticket(2, mailbox="norte@example.gov.br", resolution_due_at=late)])  # Manaus: due today
+    ends = {"atendimento@example.gov.br": DAY_END, "norte@example.gov.br": DAY_END + timedelta(hours=1)}
+    with db.transaction() as tx:
+        found = store.queue(tx, store.QueueFilter(list(ends), due="today"), now=NOW, day_end=ends)
+    assert [t.mailbox for t in found] == ["norte@example.gov.br"]
+
+
 def test_search_paging_and_the_other_filters(db):
     with db.transaction() as tx:
         tx.add_all([_ticket(n, category="Cadastro" if n % 2 else None, assignee="maria@example.gov.br" if n < 4 else None,
