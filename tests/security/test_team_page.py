@@ -169,6 +169,7 @@ def test_a_busy_guard_answers_at_once_instead_of_queueing(open_team, clients, cr
     assert codes == [401, 429], codes
     busy = next(answer for answer in answers if answer.status_code == 429)
     assert int(busy.headers["Retry-After"]) > 0 and COOKIE not in busy.cookies
+    assert "Outra entrada está sendo verificada" in busy.text
 
 
 def test_a_changed_password_or_a_removed_line_ends_the_session(open_team, clients, credentials):
