@@ -241,6 +241,35 @@ def update_readme(text: str) -> None:
     readme.write_text(current)
 
 
+def each_backend(prefix: str, args: argparse.Namespace, measure: Any, load_sqlite: Any,
+                 load_postgres: Any) -> list[dict[str, Any]]:
+    """``measure(name, url, load, args, workdir)`` on SQLite, then on a fresh
+    PostgreSQL database (dropped after) when one answers on 127.0.0.1:5432
+    and ``args.no_postgres`` is not set; ``load_sqlite(path)`` and
+    ``load_postgres(dsn)`` fill each (the ``load`` that ``measure`` calls)."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as tmp:
+        workdir = Path(tmp)
+        path = str(workdir / "gateway.db")
+        results.append(measure("sqlite", f"sqlite:///{path}", lambda: load_sqlite(path), args, workdir))
+        if not args.no_postgres and postgres_up():
+            import psycopg
+
+            name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{name}"')
+            try:
+                dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+                results.append(measure("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+                                       lambda: load_postgres(dsn), args, workdir))
+            finally:
+                with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+                    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
@@ -249,27 +278,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="write deadlines-quick.*, leave README alone")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    results = []
-    with tempfile.TemporaryDirectory(prefix="bench-deadlines-") as tmp:
-        workdir = Path(tmp)
-        path = str(workdir / "gateway.db")
-        results.append(measure("sqlite", f"sqlite:///{path}", lambda: load_sqlite(path, args.tickets, args.due_share),
-                               args, workdir))
-        if not args.no_postgres and postgres_up():
-            import psycopg
-
-            name = f"bench_deadlines_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{name}"')
-            try:
-                dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-                results.append(measure("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-                                       lambda: load_postgres(dsn, args.tickets, args.due_share), args, workdir))
-            finally:
-                with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-                    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
+    results = each_backend("deadlines", args, measure, lambda path: load_sqlite(path, args.tickets, args.due_share),
+                           lambda dsn: load_postgres(dsn, args.tickets, args.due_share))
     info = machine()
     text = report(results, info, args)
     write_results("deadlines", "Deadline sweep benchmark", text, info, args, results)

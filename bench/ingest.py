@@ -118,6 +118,25 @@ language = "pt_BR"
 
 
 
+def greeted(proc: subprocess.Popen[bytes], port: int, timeout: float, who: str) -> bool:
+    """Whether the SMTP server ``proc`` started greets (``220``) on ``port``
+    within ``timeout`` seconds; a RuntimeError naming ``who`` if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{who} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(512).startswith(b"220"):
+                    s.sendall(b"QUIT\r\n")
+                    s.recv(512)
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class Server:
     """A sink or gateway process pinned to one CPU; stopped with SIGTERM."""
 
@@ -144,23 +163,9 @@ class Server:
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
-        if not wait_smtp:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                    if s.recv(512).startswith(b"220"):
-                        s.sendall(b"QUIT\r\n")
-                        s.recv(512)
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.kind} not ready after {timeout}s; see {self.log_path}")
+        if wait_smtp and not greeted(self.proc, self.port, timeout, f"{self.kind} (see {self.log_path})"):
+            self.stop()
+            raise RuntimeError(f"{self.kind} not ready after {timeout}s; see {self.log_path}")
 
     @property
     def pid(self) -> int:

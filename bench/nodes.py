@@ -72,7 +72,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from ingest import GATEWAY, free_port, machine, med, ratio, run_client  # noqa: E402
+from ingest import GATEWAY, free_port, greeted, machine, med, ratio, run_client  # noqa: E402
 
 TARGET_WORKERS = 1.6  # two `--only process` workers over one, same stored backlog
 TARGET_NODES_2 = 1.3  # two full nodes over one (both share 2 CPUs with PostgreSQL and the load)
@@ -365,21 +365,7 @@ class Node:
         self._out = open(self.out_path, "wb") if self.out_path else None
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=self._out or self._log,
                                      stderr=self._log if self._out else subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        if wait_smtp:
-            import socket
-
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"node exited with {self.proc.returncode}; see {self.log_path}")
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                        if s.recv(512).startswith(b"220"):
-                            s.sendall(b"QUIT\r\n")
-                            return self
-                except OSError:
-                    pass
-                time.sleep(0.1)
+        if wait_smtp and not greeted(self.proc, self.port, timeout, f"node (see {self.log_path})"):
             self.stop()
             raise RuntimeError(f"node not listening after {timeout}s; see {self.log_path}")
         return self

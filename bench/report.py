@@ -27,9 +27,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from deadlines import PG_ADMIN, machine, postgres_up, write_results  # noqa: E402
+from deadlines import each_backend, machine, write_results  # noqa: E402
 
 from gateway.app import Gateway  # noqa: E402
 from gateway.clock import FixedClock  # noqa: E402
@@ -196,30 +194,9 @@ def report(results: list[dict[str, Any]], info: dict[str, Any], args: argparse.N
 
 
 def on_each_backend(prefix: str, args: argparse.Namespace, measure: Any) -> list[dict[str, Any]]:
-    """``measure(name, url, load, args, workdir)`` on SQLite, then on a fresh
-    PostgreSQL database (dropped after) when one answers on 127.0.0.1:5432,
-    each loaded with ``args.tickets`` tickets by the bulk loaders above."""
-    results = []
-    with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as tmp:
-        workdir = Path(tmp)
-        path = str(workdir / "gateway.db")
-        results.append(measure("sqlite", f"sqlite:///{path}", lambda: load_sqlite(path, args.tickets), args, workdir))
-        if not args.no_postgres and postgres_up():
-            import psycopg
-
-            name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{name}"')
-            try:
-                dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
-                results.append(measure("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-                                       lambda: load_postgres(dsn, args.tickets), args, workdir))
-            finally:
-                with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-                    connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
-            print("PostgreSQL not reachable on 127.0.0.1:5432 (or --no-postgres): SQLite only", flush=True)
-    return results
+    """``measure`` on SQLite and PostgreSQL, each loaded with ``args.tickets`` tickets by the loaders above."""
+    return each_backend(prefix, args, measure, lambda path: load_sqlite(path, args.tickets),
+                        lambda dsn: load_postgres(dsn, args.tickets))
 
 
 def main() -> None:

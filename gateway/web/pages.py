@@ -81,7 +81,7 @@ class Pages:
     # -- track ---------------------------------------------------------------
 
     async def track(self, request: Request) -> Response:
-        page = _Page(self.site, request)
+        page = Page(self.site, request)
         claim = page.verify(request.path_params["token"], ("track",))
         if not isinstance(claim, links.LinkClaim):
             return claim
@@ -119,15 +119,15 @@ class Pages:
     # -- look-up ---------------------------------------------------------------
 
     async def lookup(self, request: Request) -> Response:
-        page = _Page(self.site, request)
+        page = Page(self.site, request)
         if request.method == "GET":
             return page.render("lookup.html", title=page.t["lookup_title"], sent=False, error=None,
                                protocol="", email="")
         form = await request.form()
         if (refused := page.check_csrf(form)) is not None:
             return refused
-        protocol_text, address = _field(form, "protocol", 40), _field(form, "email", 320)
-        cpf = _field(form, "cpf", 20)
+        protocol_text, address = form_field(form, "protocol", 40), form_field(form, "email", 320)
+        cpf = form_field(form, "cpf", 20)
         if not protocol_text or not (address or cpf):
             return page.render("lookup.html", status=400, title=page.t["lookup_title"], sent=False,
                                error=page.t["lookup_missing"], protocol=protocol_text, email=address)
@@ -168,7 +168,7 @@ class Pages:
     # -- solution ----------------------------------------------------------------
 
     async def solution(self, request: Request) -> Response:
-        page = _Page(self.site, request)
+        page = Page(self.site, request)
         form = None
         if request.method == "POST":
             form = await request.form()
@@ -182,7 +182,7 @@ class Pages:
             if state != "current":
                 return self._solution_gone(page, claim, state)
             return self._solution_form(page, claim, view, focus_reason=claim.action == "refuse")
-        answer, reason = _field(form, "answer", 16), _field(form, "reason", _MAX_REASON, strip=False).strip()
+        answer, reason = form_field(form, "answer", 16), form_field(form, "reason", _MAX_REASON, strip=False).strip()
         state, view = await run_in_threadpool(self._answer_solution, claim, answer, reason, page.language)
         if state in ("accepted", "refused"):
             self.site.wake_sender()
@@ -224,7 +224,7 @@ class Pages:
             self.site.answers.refuse(tx, ticket, reason, at=now)
             return "refused", None
 
-    def _solution_form(self, page: _Page, claim: links.LinkClaim, view: citizen.PublicTicket | None, *,
+    def _solution_form(self, page: Page, claim: links.LinkClaim, view: citizen.PublicTicket | None, *,
                        status: int = 200, error: str | None = None, focus_reason: bool = False,
                        reason: str = "") -> Response:
         assert view is not None
@@ -232,7 +232,7 @@ class Pages:
                            focus_reason=focus_reason, reason=reason, mailbox_name=view.mailbox_name,
                            tracking_url=page.tracking_url(claim.protocol))
 
-    def _solution_gone(self, page: _Page, claim: links.LinkClaim, state: str) -> Response:
+    def _solution_gone(self, page: Page, claim: links.LinkClaim, state: str) -> Response:
         if state == "invalid":
             return page.link_problem("invalid")
         return page.message(page.t["solution_used_title"], page.t["solution_used_text"], status=409,
@@ -241,7 +241,7 @@ class Pages:
     # -- survey ----------------------------------------------------------------------
 
     async def survey(self, request: Request) -> Response:
-        page = _Page(self.site, request)
+        page = Page(self.site, request)
         form = None
         if request.method == "POST":
             form = await request.form()
@@ -254,8 +254,8 @@ class Pages:
         score: int | None = None
         comment = ""
         if form is not None:
-            comment = _field(form, "comment", _MAX_COMMENT, strip=False).strip()
-            raw_score = _field(form, "score", 2)
+            comment = form_field(form, "comment", _MAX_COMMENT, strip=False).strip()
+            raw_score = form_field(form, "score", 2)
             score = int(raw_score) if raw_score.isdigit() and int(raw_score) in levels else None
         state, view, current = await run_in_threadpool(self._survey, claim, page.language, score, comment,
                                                        form is not None)
@@ -294,12 +294,12 @@ class Pages:
         return RedirectResponse(f"/consulta{query}", status_code=303)
 
     async def not_found(self, request: Request, _exc: Exception) -> Response:
-        page = _Page(self.site, request)
+        page = Page(self.site, request)
         return page.message(page.t["not_found_title"], page.t["not_found_text"], status=404,
                             lookup_url=page.lookup_url())
 
 
-class _Page:
+class Page:
     """One request's language, CSRF cookie and rendering."""
 
     def __init__(self, site: Site, request: Request) -> None:
@@ -381,7 +381,7 @@ class _Page:
         return found[0].timezone if found else "America/Sao_Paulo"
 
 
-def _field(form: FormData, name: str, limit: int, *, strip: bool = True) -> str:
+def form_field(form: FormData, name: str, limit: int, *, strip: bool = True) -> str:
     value = form.get(name)
     if not isinstance(value, str):
         return ""

@@ -51,7 +51,7 @@ from gateway.store import team as store
 from gateway.tickets import protocol as protocols
 from gateway.tickets.states import Status
 from gateway.web import charts, team_session, team_texts
-from gateway.web.pages import Site, _field, _Page
+from gateway.web.pages import Page, Site, form_field
 
 log = logging.getLogger("gateway.web.team")
 
@@ -115,8 +115,8 @@ class TeamPages:
         form = await request.form()
         if (refused := page.check_csrf(form)) is not None:
             return refused
-        login = _field(form, "login", 320).lower()
-        password = _field(form, "password", 1024, strip=False)
+        login = form_field(form, "login", 320).lower()
+        password = form_field(form, "password", 1024, strip=False)
         # X-Forwarded-For only from trusted_proxies; an IPv6 client by its /64.
         client = peer_address(request.client.host if request.client else "unknown")
         verdict = await self.door.guard.check(client, login, password) if login and password else Verdict.WRONG
@@ -314,7 +314,7 @@ class TeamPages:
         return reports.as_dict(found)
 
 
-class _TeamPage(_Page):
+class _TeamPage(Page):
     """A public page's frame (language, CSRF, headers), with the team's words and the logout form."""
 
     def __init__(self, site: Site, request: Request) -> None:

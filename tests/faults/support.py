@@ -8,14 +8,13 @@ mails quarantined, tickets."""
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.helpers.process import GatewayProcess, query, write_config
-from tests.helpers.servers import CaptureRelay
+from tests.helpers.servers import CaptureRelay, wait_until
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^\s<>]+)>?", re.IGNORECASE | re.MULTILINE)
@@ -85,13 +84,5 @@ class Store:
 
 
 def wait_for(check: Any, *, timeout: float, what: str | Callable[[], str], interval: float = 0.1) -> Any:
-    """Poll ``check`` until truthy, or fail naming ``what`` after ``timeout``
-    seconds (a callable ``what`` is asked then: the state when it failed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
+    """``wait_until`` with the faults' slower default poll."""
+    return wait_until(check, timeout=timeout, interval=interval, what=what)

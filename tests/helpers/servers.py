@@ -26,15 +26,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy, or fail after ``timeout`` seconds."""
+def wait_until(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05,
+               what: str | Callable[[], str] = "condition") -> T:
+    """Poll ``check`` until it returns something truthy, or fail after ``timeout``
+    seconds naming ``what`` (a callable ``what`` is asked then: the state when it failed)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
