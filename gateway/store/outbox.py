@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from gateway.store.compiled import Compiled
 from gateway.store.models import OutboxRow
 from gateway.store.rows import OUTBOX
 from gateway.store.tx import Tx
+
+if TYPE_CHECKING:
+    from gateway.store.db import Autocommit
 
 # Built once and run on the driver's cursor (store.compiled says why).
 INSERT = OUTBOX.insert
@@ -94,15 +97,17 @@ _SETTLE_SENT = _settled("sent_at")
 _SETTLE_QUEUED = _settled("next_attempt_at")
 
 
-def settle(tx: Tx, outbox_id: int, *, status: str, results: dict[str, str], last_error: str | None,
+def settle(writes: Autocommit, outbox_id: int, *, status: str, results: dict[str, str], last_error: str | None,
            at: datetime) -> None:
-    """Write a row's fate in one statement: ``sent`` at ``at``, or ``queued``
-    again, due at ``at``.  The sender settles each mail in a transaction of
-    its own as its SMTP transaction ends; reading the row back through the
-    ORM first cost as much as the commit (bench/sender.py)."""
+    """Write a row's fate in one statement that commits by itself: ``sent``
+    at ``at``, or ``queued`` again, due at ``at``.  The sender settles each
+    mail so as its SMTP transaction ends; reading the row back through the
+    ORM first cost as much as the commit (bench/sender.py), and a Session's
+    BEGIN and COMMIT were two more round trips on PostgreSQL
+    (bench/nodes.py)."""
     if status not in ("sent", "queued"):
         raise ValueError(f"outbox #{outbox_id}: settle writes 'sent' or 'queued', not {status!r}")
-    (_SETTLE_SENT if status == "sent" else _SETTLE_QUEUED).execute(tx, {
+    writes.execute(_SETTLE_SENT if status == "sent" else _SETTLE_QUEUED, {
         "row_id": outbox_id, "status": status, "last_error": last_error, "rcpt_results": results, "at": at})
 
 

@@ -124,6 +124,8 @@ class Sender:
         self._owed: list[tuple[_Claimed, Outcome]] = []
         # Claimed, not tried, and not yet given back (the database was away).
         self._owed_back: list[int] = []
+        # Each mail's fate is one self-committing UPDATE on a connection kept for the pass.
+        self._writes = db.autocommit()
 
     def run_once(self, limit: int = _PASS, stop: threading.Event | None = None) -> int:
         """Deliver what is due now (until ``stop`` is set); returns how many mails were tried.
@@ -143,6 +145,7 @@ class Sender:
                 with self._heartbeat():
                     tried += self._deliver(claimed, stop)
         finally:
+            self._writes.close()
             self._hang_up()
         return tried
 
@@ -283,10 +286,9 @@ class Sender:
         status, results, failed = self._fate(mail, outcome)
         if not failed and status in ("sent", "queued"):  # nothing to write on the ticket: one UPDATE
             errors = _errors(outcome)
-            with self.db.transaction() as tx:
-                outbox.settle(tx, mail.id, status=status, results=results,
-                              last_error=_printable(errors) if errors else None,
-                              at=now if status == "sent" else now + timedelta(seconds=self._delay(mail)))
+            outbox.settle(self._writes, mail.id, status=status, results=results,
+                          last_error=_printable(errors) if errors else None,
+                          at=now if status == "sent" else now + timedelta(seconds=self._delay(mail)))
             return
         with self.db.transaction() as tx:
             row = outbox.get(tx, mail.id)
