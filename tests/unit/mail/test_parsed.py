@@ -148,3 +148,25 @@ def test_an_absurdly_long_message_id_is_cut_with_a_digest_the_same_way_everywher
     short = parse(b"From: a@example.org\r\nMessage-ID: <abc@example.org>\r\n\r\nx\r\n")
     assert short.message_id == "abc@example.org"
 
+
+
+def test_an_attached_mail_is_kept_as_it_came() -> None:
+    """A forwarded mail is a file of its own: its header fields keep their
+    folds and 8-bit bytes (not folded anew), and an old Mac mail's lone CRs
+    become the copy's one kind of line end."""
+    received = ("Received: from mx.example.org (unknown [192.0.2.1])\n\tby mx.example.gov.br with ESMTP id"
+                " 1; Sun, 6 Dec 2026 10:00:00 -0300")
+    long_subject = "Subject: " + " ".join(["protocolo"] * 20)  # 199 characters on one line: as_bytes folds it
+    inner = (f"{received}\nFrom: =?utf-8?q?Jo=C3=A3o?= <joao@example.org>\n{long_subject}\n"
+             "X-Note: caf\xe9 \xe0 la carte\nX-Mac: one\r two\n\ncorpo da mensagem\n").encode("latin-1")
+    raw = (b"From: ana@example.org\nTo: atendimento@example.gov.br\nSubject: Fwd\nMIME-Version: 1.0\n"
+           b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsegue\n"
+           b"--b\nContent-Type: message/rfc822\nContent-Disposition: attachment; filename=original.eml\n\n"
+           + inner + b"--b--\n")
+    (attached,) = parse(raw).attachments
+    head = attached.data.split(b"\n\n", 1)[0].split(b"\n")
+    assert long_subject.encode() in head
+    assert received.encode() in attached.data
+    assert "X-Note: caf\xe9 \xe0 la carte".encode("latin-1") in head
+    assert b"X-Mac: one\n two" in attached.data and b"\r" not in attached.data
+    assert attached.data.endswith(b"\n\ncorpo da mensagem")
