@@ -1002,6 +1002,8 @@ def main() -> None:
     out = BENCH / "results"
     (out / f"{stem}.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     (out / f"{stem}.md").write_text(markdown(res))
+    from ingest import n as fmt
+
     for t in res["analysis"]["targets"]:
         log(f"{t['target']}: {fmt(t['measured'], 2)}x -> {t['result']}")
     log(f"wrote bench/results/{stem}.json and {stem}.md")

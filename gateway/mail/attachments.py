@@ -170,19 +170,23 @@ def prune(message: Message, *, max_parts: int, max_depth: int, defects: list[str
     kept = [part for part, _ in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects)]
     ids = {id(part) for part in kept}
     for part in kept:
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            part.set_payload([child for child in payload if id(child) in ids])
+        if part.is_multipart():
+            part.set_payload([child for child in part.get_payload() if id(child) in ids])
 
 
 def _is_multipart(part: Message) -> bool:
-    return part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), list)
+    return part.get_content_maintype() == "multipart" and part.is_multipart()
 
 
 def _children(part: Message) -> list[Message]:
-    """The sub-parts the parser found: a multipart's parts, an attached message."""
-    payload = part.get_payload()
-    return [child for child in payload if isinstance(child, Message)] if isinstance(payload, list) else []
+    """The sub-parts the parser found: a multipart's parts, an attached message.
+
+    ``is_multipart`` first: ``get_payload()`` of a leaf with 8-bit bytes
+    decodes the whole text just to be looked at (``_payload_bytes``
+    decodes it once, when it is needed)."""
+    if not part.is_multipart():
+        return []
+    return [child for child in part.get_payload() if isinstance(child, Message)]
 
 
 def _count(parts: list[Message]) -> int:
@@ -245,7 +249,9 @@ def _filename(part: Message, undeclared: UndeclaredReader) -> str:
 
 
 def _estimated_size(part: Message) -> int:
-    payload = part.get_payload()
+    # The payload as the parser kept it (8-bit bytes as surrogates, one
+    # character each): get_payload() would decode a raw UTF-8 text whole.
+    payload = part._payload  # noqa: SLF001 - compat32's stored payload; no public accessor leaves it undecoded
     if not isinstance(payload, str):
         return 0
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
@@ -279,8 +285,7 @@ def _attached_bytes(message: Message) -> bytes:
 
 def _payload_bytes(part: Message) -> bytes:
     """Decoded payload; for ``message/*`` parts, the embedded message's bytes."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return b"\n".join(_attached_bytes(sub) for sub in payload if isinstance(sub, Message))
+    if part.is_multipart():
+        return b"\n".join(_attached_bytes(sub) for sub in part.get_payload() if isinstance(sub, Message))
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
