@@ -66,13 +66,16 @@ class Renderer:
 
     def _template(self, environment: Environment, language: str, mailbox: str, name: str) -> Template:
         """Jinja's own cache checks the file's mtime on every use (a stat
-        per part, three per mail); an edited template is still picked up,
-        within ``_RECHECK_SECONDS``."""
+        per part, three per mail, and one more for the layout an HTML part
+        extends, at render time); here the files are checked once every
+        ``_RECHECK_SECONDS``, and an edited template, the layout too, is
+        still picked up within that."""
         key = (language, mailbox, name)
         now = _monotonic()
         held = self._recent.get(key)
         if held is not None and now - held[1] < _RECHECK_SECONDS:
             return held[0]
+        _forget_edited(environment)
         template = environment.get_template(name)
         self._recent[key] = (template, now)
         return template
@@ -80,6 +83,14 @@ class Renderer:
     def names(self, language: str = DEFAULT_LANGUAGE) -> list[str]:
         folder = self.root / "email" / language
         return sorted({p.name.split(".")[0] for p in folder.glob("*.j2")})
+
+
+def _forget_edited(environment: Environment) -> None:
+    """Empty the environment's cache if a file behind any template in it
+    changed: the parts and the layouts they extend are compiled anew."""
+    cache = environment.cache
+    if cache is not None and not all(template.is_up_to_date for template in cache.values()):
+        cache.clear()
 
 
 @lru_cache(maxsize=64)
@@ -93,6 +104,7 @@ def _environment(root: str, language: str, mailbox: str) -> Environment:
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         keep_trailing_newline=True,
+        auto_reload=False,  # Renderer._template checks the files, every _RECHECK_SECONDS, not every render
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -213,3 +213,27 @@ def test_an_edited_template_is_used_once_the_recheck_interval_has_passed(tmp_pat
     assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 1\n"
     now[0] += render._RECHECK_SECONDS
     assert renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).text == "versão 2\n"
+
+
+def test_an_edited_layout_is_used_once_the_recheck_interval_has_passed(tmp_path, monkeypatch):
+    """The layout an HTML part extends is not stat'ed at every render either,
+    and an edit to it reaches the next mails like an edit to the part."""
+    from gateway.outbound import render
+
+    folder = tmp_path / "email" / "pt_BR"
+    folder.mkdir(parents=True)
+    (folder / "_layout.html.j2").write_text("<div>moldura 1</div>{% block body %}{% endblock %}")
+    for part, text in (("subject", "Assunto"), ("txt", "texto"),
+                       ("html", '{% extends "_layout.html.j2" %}{% block body %}<p>corpo</p>{% endblock %}')):
+        (folder / f"aviso.{part}.j2").write_text(text)
+    now = [1000.0]
+    monkeypatch.setattr(render, "_monotonic", lambda: now[0])
+    renderer = Renderer(tmp_path)
+    html = lambda: renderer.render("aviso", language="pt_BR", mailbox="a@example.gov.br", context={}).html  # noqa: E731
+    assert html() == "<div>moldura 1</div><p>corpo</p>"
+    (folder / "_layout.html.j2").write_text("<div>moldura 2</div>{% block body %}{% endblock %}")
+    os.utime(folder / "_layout.html.j2", (2e9, 2e9))
+    now[0] += 0.5
+    assert html() == "<div>moldura 1</div><p>corpo</p>"
+    now[0] += render._RECHECK_SECONDS
+    assert html() == "<div>moldura 2</div><p>corpo</p>"
