@@ -26,6 +26,7 @@ from gateway.store import tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import requester
+from gateway.tickets.bounces import wrote_again
 from gateway.tickets.change import NOTHING, Change, To, event, fields, notice
 from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.states import Status
@@ -61,8 +62,8 @@ class FollowUps:
                                                            self.settings.own_addresses))
         ruled, ruled_lines = rulings.on_follow_up(ticket, incoming)
         self.writer.apply(tx, ticket, fields(updated_at=now)
-                          + event(EventKind.FOLLOW_UP, incoming.sender, f"matched by {match_reason}") + ruled,
-                          at=now, mailbox=incoming.mailbox)
+                          + event(EventKind.FOLLOW_UP, incoming.sender, f"matched by {match_reason}") + ruled
+                          + _works(incoming), at=now, mailbox=incoming.mailbox)
         reply, headline = self._reply(tx, ticket, incoming, text, role)
         lines = "\n".join(line for line in (headline, ruled_lines) if line)
         self.writer.apply(tx, ticket, reply + team_notice(incoming, Template.TEAM_FOLLOWUP, text=text, headline=lines),
@@ -102,11 +103,16 @@ class FollowUps:
                               at=now, mailbox=mailbox)
             return None
         keep(tx, ticket, incoming, role=role, text=text)
-        change = outcome.change
+        change = outcome.change + _works(incoming)
         if outcome.kind == "hold":
             change += team_notice(incoming, Template.TEAM_FOLLOWUP, text=text, headline=outcome.headline or "")
         self.writer.apply(tx, ticket, change, at=now, mailbox=mailbox)
         return ticket
+
+
+def _works(incoming: Incoming) -> Change:
+    """A person's mail shows its address works (a dead mark on it is cleared), if its From is proven."""
+    return wrote_again(incoming.sender, proven=incoming.check_sender().ok)
 
 
 __all__ = ["FollowUps", "NOTHING"]

@@ -24,6 +24,7 @@ from gateway.services.writer import TicketWriter
 from gateway.store import outbox, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
+from gateway.tickets.bounces import wrote_again
 from gateway.tickets.change import Change, Event, To, event, notice
 from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets import protocol as protocols
@@ -68,6 +69,8 @@ class Opening:
                                                   f"{previous_reason}; opened {ticket.protocol}"), at=now)
         plan = rulings.decide_new(tx, ticket, incoming)
         change = Change(events=(_created(incoming, previous),)) + plan.change
+        if not incoming.automatic:  # a person wrote from this address: it works, if the From is proven
+            change += wrote_again(incoming.sender, proven=incoming.check_sender().ok)
         answers = self._acknowledgement(incoming, forged=forged, acks_left=acks_left, wanted=plan.acknowledge)
         rejected = plan.change.status is Status.REJECTED
         if not forged:

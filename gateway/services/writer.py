@@ -57,6 +57,8 @@ class TicketWriter:
             tickets.add_event(tx, ticket, at=at, actor=event.actor, kind=event.kind.value, note=event.note,
                               from_status=event.from_status.value if event.from_status else None,
                               to_status=event.to_status.value if event.to_status else None)
+        for address in change.revived:
+            self._revive(tx, ticket, address, at)
         if mailbox is None:
             return  # a mailbox no longer configured: nobody to write as
         for notice in change.notices:
@@ -135,6 +137,17 @@ class TicketWriter:
                           note=f"{template}: não enviado: {ticket.requester} marcado como inválido "
                                f"({row.status or row.reason}, devolução de {row.failed_at:%d/%m/%Y})")
         return True
+
+    @staticmethod
+    def _revive(tx: Transaction, ticket: TicketRow, address: str, at: datetime) -> None:
+        """Clear ``address``'s dead mark, if it has one, and say so on the timeline."""
+        row = bounces.mark_of(tx, address)
+        if row is None or not bounces.clear(tx, address):
+            return
+        tickets.add_event(tx, ticket, at=at, actor="gateway", kind=EventKind.ADDRESS_WORKS.value,
+                          note=f"{address} escreveu de novo: o endereço volta a receber lembretes e avisos "
+                               f"automáticos (marcado como inválido em {row.failed_at:%d/%m/%Y}, "
+                               f"{row.status or row.reason})")
 
     @staticmethod
     def _thread(tx: Transaction, ticket: TicketRow, notice: Notice) -> list[str]:

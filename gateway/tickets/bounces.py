@@ -13,6 +13,11 @@ line on the timeline and, when a person must act, a notice to the team:
   only recorded: the team heard of it the first time;
 - a complaint (ARF): recorded.
 
+An address marked dead whose owner writes again, proven (``wrote_again``),
+works again: the mark is cleared and the reminders resume.  A full mailbox
+emptied or an account restored must not leave a citizen without their
+reminders for ever; a From nobody proved cannot clear it.
+
 Notes are in the desk's words (pt_BR), e.g. "entrega falhou: caixa cheia".
 """
 
@@ -124,3 +129,13 @@ def on_bounce(failures: Sequence[Failure], *, mail_kind: str, team: Collection[s
                          for f in failures if f.permanent and not f.complaint],
             "mail_kind": mail_kind, "marked": [f.address for f in fresh]})
     return BounceDecision(change, mark)
+
+
+def wrote_again(address: str, *, proven: bool) -> Change:
+    """A person's mail from ``address``: if its From is proven (the MTA's
+    verdict, or no authentication required by the site: ``[auth]``), the
+    address works again, and a dead mark on it is cleared by the writer,
+    which says so on the timeline."""
+    if not proven or not address:
+        return NOTHING
+    return Change(revived=(address,))

@@ -98,6 +98,8 @@ class Change:
     events: tuple[Event, ...] = ()
     notices: tuple[Notice, ...] = ()
     refresh: bool = False  # recompute the deadlines even without a transition (a new category's SLA)
+    # Addresses shown to work again (their owner wrote, proven): a dead mark on them is cleared.
+    revived: tuple[str, ...] = ()
 
     def __add__(self, later: Change) -> Change:
         """This change, then ``later``."""
@@ -110,6 +112,7 @@ class Change:
             events=self.events + later.events,
             notices=self.notices + later.notices,
             refresh=self.refresh or later.refresh,
+            revived=self.revived + later.revived,
         )
 
 

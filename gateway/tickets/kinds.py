@@ -51,6 +51,7 @@ class EventKind(str, enum.Enum):
     ACK_SKIPPED = "ack_skipped"
     ANSWER_SKIPPED = "answer_skipped"
     DELIVERY_FAILED = "delivery_failed"
+    ADDRESS_WORKS = "address_works"  # an address marked dead wrote again (tickets.bounces.wrote_again)
     TRACKING_LINK_SENT = "tracking_link_sent"
     MIGRATED = "migrated"
     # the requester's answers to a solution and to the survey

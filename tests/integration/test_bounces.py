@@ -207,3 +207,53 @@ def test_mail_to_the_return_path_that_is_no_report_of_ours_opens_nothing(desk: D
     assert outcome != "new_ticket", reason
     assert len(desk.running.tickets()) == 1
     assert desk.running.outbox(to="spam@example.net") == []
+
+
+def _mark_dead(desk: Desk) -> str:
+    """A ticket whose acknowledgement bounced for good: the citizen's address is marked dead."""
+    protocol, ack_from, _ = open_ticket(desk)
+    desk.send("", ack_from, dsn(to=ack_from, recipient=CITIZEN, status="5.1.1", action="failed",
+                                diagnostic="550 5.1.1 User unknown"))
+    assert desk.bouncing() == [CITIZEN]
+    return protocol
+
+
+def _citizen_replies(desk: Desk, protocol: str, verdict: str) -> None:
+    desk.send(CITIZEN, SERVICE, make_mail(
+        subject=f"RES: [{protocol}] Solicitação recebida", sender=f"Ana Souza <{CITIZEN}>",
+        body="Minha caixa estava cheia, desculpem. O CNES da unidade é 1234567.",
+        trace={"Authentication-Results": f"mx.example.gov.br; {verdict}"}))
+
+
+def test_an_address_marked_dead_works_again_when_its_owner_writes_proven(desk: Desk) -> None:
+    """The citizen's mailbox came back (restored, emptied): her reply,
+    proven by the MTA, clears the mark, the timeline says so, and the
+    reminder the clock sends reaches her again."""
+    protocol = _mark_dead(desk)
+    desk.send(ANALYST, f"atendimento+{protocol}@example.gov.br", make_mail(
+        subject=f"RE: [{protocol}] Novo chamado", sender=f"Maria Lima <{ANALYST}>",
+        to=f"atendimento+{protocol}@example.gov.br", trace=TRUSTED,
+        body="#aguardando\nInforme o número do CNES da unidade, por favor."))
+    _citizen_replies(desk, protocol, "dmarc=pass header.from=example.org")
+    assert desk.bouncing() == []
+    [note] = [e["note"] for e in desk.events(protocol) if e["kind"] == "address_works"]
+    assert note.startswith(f"{CITIZEN} escreveu de novo") and "18/11/2026" in note and "5.1.1" in note, note
+    # Asked again, she does not answer: this time the reminder goes.
+    desk.send(ANALYST, f"atendimento+{protocol}@example.gov.br", make_mail(
+        subject=f"RE: [{protocol}] Novo chamado", sender=f"Maria Lima <{ANALYST}>",
+        to=f"atendimento+{protocol}@example.gov.br", trace=TRUSTED,
+        body="#aguardando\nFalta também o CPF do profissional."))
+    ticket = desk.running.ticket(protocol)
+    assert ticket["status"] == "waiting", ticket
+    desk.clock.set(datetime.fromisoformat(ticket["due_at"]) + timedelta(minutes=1))
+    desk.running.gateway.sweep_all()
+    assert len(desk.running.outbox(kind="reminder_waiting", to=CITIZEN)) == 1
+
+
+def test_a_reply_the_mta_could_not_prove_leaves_the_mark(desk: Desk) -> None:
+    """Anyone can write a citizen's address in From: a reply whose From the
+    MTA found unproven does not bring reminders back to a dead address."""
+    protocol = _mark_dead(desk)
+    _citizen_replies(desk, protocol, "dmarc=fail header.from=example.org")
+    assert desk.bouncing() == [CITIZEN]
+    assert "address_works" not in [e["kind"] for e in desk.events(protocol)]

@@ -230,3 +230,13 @@ def test_every_template_a_decision_names_exists():
     shipped = set(Renderer().names())
     assert {template.value for template in Template} <= shipped
     assert EventKind("created") is EventKind.CREATED
+
+
+def test_a_person_writing_proven_revives_their_address_and_nobody_else_does() -> None:
+    from gateway.tickets.bounces import wrote_again
+
+    assert wrote_again(ANA, proven=True) == Change(revived=(ANA,))
+    assert wrote_again(ANA, proven=False) == NOTHING
+    assert wrote_again("", proven=True) == NOTHING  # a mail naming nobody
+    composed = moves.answered(Status.WAITING, ANA) + wrote_again(ANA, proven=True) + wrote_again(MARIA, proven=True)
+    assert composed.revived == (ANA, MARIA) and composed.status is Status.OPEN
