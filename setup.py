@@ -1,11 +1,13 @@
-"""Build hook: the wheel carries the repository's top-level ``templates/``.
+"""Build hook: the wheel carries the repository's top-level ``templates/`` and ``systemd/``.
 
 Everything else about the package is in pyproject.toml.  The templates stay
 at the top of the repository, where operators and translators look for
 them; a wheel gets a copy as ``gateway/_shipped/templates`` so an installed
 gateway finds them next to its code (``gateway.outbound.render.SHIPPED``).
 An editable install copies nothing: the code falls back to the checkout's
-folder, so an edited template shows at once.
+folder, so an edited template shows at once.  The systemd units go along
+(``gateway/_shipped/systemd``) so that a server that only got the wheel
+has them too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-SHIPPED = ("templates",)  # top-level folders the installed gateway reads at run time
+SHIPPED = ("templates", "systemd")  # top-level folders an installed gateway reads or an operator copies out
 _JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*~", ".*.swp", ".DS_Store")
 
 

@@ -71,6 +71,11 @@ def test_code_and_templates_come_from_the_venv(gateway_bin: Path, outside: Path)
         assert path.is_relative_to(venv.resolve()) and not path.is_relative_to(ROOT), path
     assert (templates / "email" / "pt_BR" / "ack.subject.j2").is_file()
     assert (templates / "web" / "track.html").is_file()
+    # A server that got only the wheel has the units the README copies from it.
+    units = templates.parent / "systemd"
+    for unit in ("gateway.service", "gateway@.service", "gateway-sweep.timer", "sysusers.d/ticket-gateway.conf",
+                 "tmpfiles.d/ticket-gateway.conf"):
+        assert (units / unit).read_bytes() == (ROOT / "systemd" / unit).read_bytes(), unit
 
 
 def test_check_config_passes(gateway_bin: Path, tmp_path: Path, outside: Path) -> None:
