@@ -100,8 +100,8 @@ class Autocommit:
     trips on PostgreSQL and more Python than the SMTP transaction itself.
     Here it is the UPDATE alone, in autocommit, as durable (the server
     answers once the commit is flushed; on SQLite, with no BEGIN, the
-    statement is its own transaction).  A statement that raises gives the
-    connection back: the next one takes a checked one from the pool.
+    statement is its own transaction).  A statement that raises discards
+    the connection: the next one takes a checked one from the pool.
     """
 
     def __init__(self, db: Database) -> None:
@@ -123,14 +123,21 @@ class Autocommit:
         try:
             self._cursor.execute(sql, values)
         except BaseException:
-            self.close()
+            self.close(invalidate=True)
             raise
         return int(self._cursor.rowcount)
 
-    def close(self) -> None:
+    def close(self, *, invalidate: bool = False) -> None:
+        """Give the connection back; ``invalidate``: discard it instead (a
+        statement failed on the driver's cursor, which SQLAlchemy never saw:
+        the connection may be the dead one, and resetting it in the pool
+        would only log another error)."""
         connection, self._connection, self._cursor = self._connection, None, None
-        if connection is not None:
-            connection.close()
+        if connection is None:
+            return
+        if invalidate:
+            connection.invalidate()
+        connection.close()
 
     def __enter__(self) -> Autocommit:
         return self

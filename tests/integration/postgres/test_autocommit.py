@@ -84,3 +84,28 @@ def test_a_failed_statement_leaves_the_next_one_working(db: Database) -> None:
     with db.transaction() as tx:  # nothing left locked or open: the pool's connections still write
         tx.execute(update(OutboxRow).where(OutboxRow.id == first).values(status="failed"))
     assert _status(db, first) == "failed"
+
+
+def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+    """PostgreSQL restarted, or an admin ended the session: the write on the
+    dead connection fails (the sender keeps the result and writes it again),
+    and the next write gets a working connection from the pool."""
+    import psycopg
+
+    from gateway.config import StorageConfig
+
+    db = Database(StorageConfig(url=postgres_url))
+    db.migrate()
+    try:
+        first, second = _queue(db, 2)
+        with db.autocommit() as writes:
+            _settle(writes, first)
+            pid = writes._connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(psycopg.OperationalError):
+                _settle(writes, second)
+            _settle(writes, second)
+        assert _status(db, second) == "sent"
+    finally:
+        db.dispose()
