@@ -270,7 +270,10 @@ class _AsReceived(Compat32):
             return super().fold_binary(name, value)  # type: ignore[arg-type]
         if "\r" in value:  # an old Mac mail's lone CRs: one kind of line end in the copy
             value = _LINE_END.sub(self.linesep, value)
-        return f"{name}: {value}{self.linesep}".encode("ascii", "surrogateescape")
+        try:
+            return f"{name}: {value}{self.linesep}".encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:  # text, not received bytes (set by code): compat32 encodes it
+            return super().fold_binary(name, value)
 
 
 _AS_RECEIVED: Final = _AsReceived(linesep="\n")

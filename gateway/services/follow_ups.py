@@ -112,7 +112,7 @@ class FollowUps:
 
 def _works(incoming: Incoming) -> Change:
     """A person's mail shows its address works (a dead mark on it is cleared), if its From is proven."""
-    return wrote_again(incoming.sender, proven=incoming.check_sender().ok)
+    return wrote_again(incoming.mail.from_addr, incoming.check_sender())
 
 
 __all__ = ["FollowUps", "NOTHING"]

@@ -70,7 +70,7 @@ class Opening:
         plan = rulings.decide_new(tx, ticket, incoming)
         change = Change(events=(_created(incoming, previous),)) + plan.change
         if not incoming.automatic:  # a person wrote from this address: it works, if the From is proven
-            change += wrote_again(incoming.sender, proven=incoming.check_sender().ok)
+            change += wrote_again(mail.from_addr, incoming.check_sender())
         answers = self._acknowledgement(incoming, forged=forged, acks_left=acks_left, wanted=plan.acknowledge)
         rejected = plan.change.status is Status.REJECTED
         if not forged:

@@ -101,7 +101,10 @@ class Autocommit:
     Here it is the UPDATE alone, in autocommit, as durable (the server
     answers once the commit is flushed; on SQLite, with no BEGIN, the
     statement is its own transaction).  A statement that raises discards
-    the connection: the next one takes a checked one from the pool.
+    the connection: the next one takes a checked one from the pool.  A
+    connection found dead (the server restarted, a pooler's idle timeout
+    over a long pass) is replaced and the statement run once more, so the
+    statements given must be idempotent (the settle is an UPDATE by id).
     """
 
     def __init__(self, db: Database) -> None:
@@ -111,30 +114,62 @@ class Autocommit:
 
     def execute(self, statement: Compiled, params: Mapping[str, Any]) -> int:
         """Run ``statement`` once with ``params``; the rows it changed."""
+        try:
+            return self._run(statement, params)
+        except Exception as error:
+            if not self._dropped(error):
+                self.close(invalidate=True)
+                raise
+        self.close(invalidate=True)
+        try:  # once more, on a fresh connection
+            return self._run(statement, params)
+        except BaseException:
+            self.close(invalidate=True)
+            raise
+
+    def _run(self, statement: Compiled, params: Mapping[str, Any]) -> int:
         if self._connection is None:
-            connection = self._db.engine.connect()
+            self._open()
+        assert self._connection is not None
+        sql, (values,) = statement.driver_rows(self._connection.dialect, (params,))
+        self._cursor.execute(sql, values)
+        return int(self._cursor.rowcount)
+
+    def _open(self) -> None:
+        connection = self._db.engine.connect()  # checked by the pool's ping
+        try:
             if self._db.is_postgres:  # reset when the connection goes back to the pool
                 connection.execution_options(isolation_level="AUTOCOMMIT")
             # SQLite's connections begin nothing by themselves (see _sqlite_pragmas).
             dbapi_connection = connection.connection.dbapi_connection
             assert dbapi_connection is not None
             self._connection, self._cursor = connection, dbapi_connection.cursor()
-        sql, (values,) = statement.driver_rows(self._connection.dialect, (params,))
-        try:
-            self._cursor.execute(sql, values)
         except BaseException:
-            self.close(invalidate=True)
+            connection.invalidate()
+            connection.close()
             raise
-        return int(self._cursor.rowcount)
+
+    def _dropped(self, error: Exception) -> bool:
+        """Whether ``error`` says the connection itself is gone (not the statement wrong)."""
+        connection = self._connection
+        if connection is None:
+            return False
+        try:
+            return bool(connection.dialect.is_disconnect(error, connection.connection.dbapi_connection,
+                                                         self._cursor))
+        except Exception:  # noqa: BLE001 - a dialect that cannot tell: not a drop
+            return False
 
     def close(self, *, invalidate: bool = False) -> None:
         """Give the connection back; ``invalidate``: discard it instead (a
         statement failed on the driver's cursor, which SQLAlchemy never saw:
         the connection may be the dead one, and resetting it in the pool
         would only log another error)."""
-        connection, self._connection, self._cursor = self._connection, None, None
+        connection, cursor, self._connection, self._cursor = self._connection, self._cursor, None, None
         if connection is None:
             return
+        if cursor is not None and not invalidate:
+            cursor.close()
         if invalidate:
             connection.invalidate()
         connection.close()

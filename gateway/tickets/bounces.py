@@ -29,6 +29,7 @@ from typing import Final
 
 from gateway.tickets.change import NOTHING, Change, To, event, notice
 from gateway.tickets.kinds import EventKind, Template
+from gateway.tickets.requester import Proof
 
 #: Mails the writer no longer sends to an address marked dead: the ones
 #: nobody is waiting for (a reminder, a closing by the clock).  What an
@@ -131,11 +132,13 @@ def on_bounce(failures: Sequence[Failure], *, mail_kind: str, team: Collection[s
     return BounceDecision(change, mark)
 
 
-def wrote_again(address: str, *, proven: bool) -> Change:
-    """A person's mail from ``address``: if its From is proven (the MTA's
-    verdict, or no authentication required by the site: ``[auth]``), the
-    address works again, and a dead mark on it is cleared by the writer,
-    which says so on the timeline."""
-    if not proven or not address:
+def wrote_again(address: str, proof: Proof) -> Change:
+    """A person's mail whose From is ``address``: if the From is proven (our
+    MTA's verdict passes, or the site decides without one: ``[auth]``) and
+    the MTA did not find it forged, the address works again, and a dead mark
+    on it is cleared by the writer, which says so on the timeline.  Only the
+    From counts: a mail without one (read by its Sender, Reply-To or
+    envelope) proves nothing of those addresses."""
+    if not address or not proof.ok or proof.failed:
         return NOTHING
     return Change(revived=(address,))

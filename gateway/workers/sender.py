@@ -135,9 +135,9 @@ class Sender:
         if not self._took_back:
             self.take_back_dead_leases()
             self._took_back = True
-        self._pay_debts()
         tried = 0
         try:
+            self._pay_debts()  # may settle on self._writes: the finally gives its connection back
             while tried < limit and not (stop is not None and stop.is_set()):
                 claimed = self._claim(min(_BATCH, limit - tried))
                 if not claimed:

@@ -61,3 +61,27 @@ def test_ana_herself_revives_it(target: Target) -> None:
     _as_ana(target, protocol, source=MTA_PEER, mail_from=ANA, trace=passes(ANA))
     assert not _dead(target)
     assert "address_works" in target.events(protocol)
+
+
+def test_a_site_deciding_on_any_verdict_still_keeps_the_mark_from_a_from_the_mta_failed(attack_desk) -> None:
+    """``[auth] requester_decisions = "any"`` lets unproven decisions stand,
+    but a From our MTA judged and failed is a forgery: it clears nothing."""
+    target = attack_desk(auth={"requester_decisions": "any"})
+    protocol = _marked(target)
+    domain = ANA.rsplit("@", 1)[1]
+    _as_ana(target, protocol, source=MTA_PEER, mail_from=MALLORY,
+            trace=verdict(f"spf=fail smtp.mailfrom={domain}", f"dmarc=fail header.from={domain}"))
+    assert _dead(target)
+    assert "address_works" not in target.events(protocol)
+
+
+def test_a_mail_without_from_proves_nothing_of_its_reply_to(attack_desk) -> None:
+    """A From-less mail is read by its Reply-To (or envelope); that address
+    did not write it, so its mark stays, on a site that decides without
+    authentication too."""
+    target = attack_desk(auth={"requester_decisions": "any"})
+    _marked(target)
+    raw = (f"To: {CNES}\r\nReply-To: Ana <{ANA}>\r\nSubject: Preciso de ajuda\r\n"
+           "Message-ID: <sem-from.1@evil.example>\r\n\r\nAlguém ajuda?\r\n").encode()
+    target.send(raw, mail_from=MALLORY, source=PUBLIC_PEER)
+    assert _dead(target)

@@ -234,9 +234,14 @@ def test_every_template_a_decision_names_exists():
 
 def test_a_person_writing_proven_revives_their_address_and_nobody_else_does() -> None:
     from gateway.tickets.bounces import wrote_again
+    from gateway.tickets.requester import UNCHECKED, Proof
 
-    assert wrote_again(ANA, proven=True) == Change(revived=(ANA,))
-    assert wrote_again(ANA, proven=False) == NOTHING
-    assert wrote_again("", proven=True) == NOTHING  # a mail naming nobody
-    composed = moves.answered(Status.WAITING, ANA) + wrote_again(ANA, proven=True) + wrote_again(MARIA, proven=True)
+    aligned, unproven = Proof(True, ""), Proof(False, "dmarc=none")
+    forged_but_allowed = Proof(True, "dmarc=fail", failed=True)  # requester_decisions = "any", the MTA said fail
+    assert wrote_again(ANA, aligned) == Change(revived=(ANA,))
+    assert wrote_again(ANA, UNCHECKED) == Change(revived=(ANA,))  # a site deciding without [auth]
+    assert wrote_again(ANA, unproven) == NOTHING
+    assert wrote_again(ANA, forged_but_allowed) == NOTHING
+    assert wrote_again("", aligned) == NOTHING  # a mail naming nobody in From
+    composed = moves.answered(Status.WAITING, ANA) + wrote_again(ANA, aligned) + wrote_again(MARIA, aligned)
     assert composed.revived == (ANA, MARIA) and composed.status is Status.OPEN
