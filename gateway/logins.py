@@ -44,7 +44,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 log = logging.getLogger("gateway.logins")
 
@@ -213,21 +213,19 @@ class LoginGuard:
         are forgotten beyond MAX_TRACKED, so addresses × accounts cannot fill memory."""
         record = self._failures.get(key) or record or _Failures()
         record.busy = True  # until the failure has been answered (check's finally)
-        record.count += 1
-        record.last = self._clock()
-        self._failures[key] = record
-        self._failures.move_to_end(key)
-        while len(self._failures) > MAX_TRACKED:
-            self._failures.popitem(last=False)
-        return record
+        return self._counted(self._failures, key, record)
 
     def _failed_address(self, peer: str) -> _Failures:
         """Count one more failure from the address, whatever the account; bounded as pairs are."""
-        record = self._recent_address(peer) or _Failures()
+        return self._counted(self._addresses, peer, self._recent_address(peer) or _Failures())
+
+    def _counted(self, table: OrderedDict[Any, _Failures], key: Any, record: _Failures) -> _Failures:
+        """``record`` one failure more, now, as ``table``'s newest entry; the
+        oldest are forgotten beyond MAX_TRACKED."""
         record.count += 1
         record.last = self._clock()
-        self._addresses[peer] = record
-        self._addresses.move_to_end(peer)
-        while len(self._addresses) > MAX_TRACKED:
-            self._addresses.popitem(last=False)
+        table[key] = record
+        table.move_to_end(key)
+        while len(table) > MAX_TRACKED:
+            table.popitem(last=False)
         return record

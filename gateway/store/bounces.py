@@ -52,9 +52,7 @@ def mark_of(tx: Tx, address: str) -> Mark | None:
     Session's) wrote the group's pending rows and dirty tickets each time,
     half of a sweep's cost (bench/nodes.py, issue 19).  A mark added in this
     transaction and not yet flushed is found among the Session's new or
-    changed rows, one cleared (``clear``) among its deleted ones."""
-    if any(isinstance(row, BouncingAddressRow) and row.address == address for row in tx.deleted):
-        return None
+    changed rows; ``clear`` deletes at once, so the table answers for it."""
     for row in (*tx.new, *tx.dirty):
         if isinstance(row, BouncingAddressRow) and row.address == address:
             return Mark(row.status, row.reason, row.failed_at)

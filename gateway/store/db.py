@@ -114,18 +114,15 @@ class Autocommit:
 
     def execute(self, statement: Compiled, params: Mapping[str, Any]) -> int:
         """Run ``statement`` once with ``params``; the rows it changed."""
-        try:
-            return self._run(statement, params)
-        except Exception as error:
-            if not self._dropped(error):
+        for attempt in (1, 2):
+            try:
+                return self._run(statement, params)
+            except BaseException as error:
+                again = attempt == 1 and isinstance(error, Exception) and self._dropped(error)
                 self.close(invalidate=True)
-                raise
-        self.close(invalidate=True)
-        try:  # once more, on a fresh connection
-            return self._run(statement, params)
-        except BaseException:
-            self.close(invalidate=True)
-            raise
+                if not again:  # else once more, on a fresh connection
+                    raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _run(self, statement: Compiled, params: Mapping[str, Any]) -> int:
         if self._connection is None:
