@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 import click
@@ -82,6 +83,31 @@ def database_of(ctx: click.Context, settings: Settings | None = None) -> Any:
         return database
 
     return _opened(settings, build)
+
+
+@contextmanager
+def ticket_reads(ctx: click.Context, settings: Settings | None = None) -> Iterator[Any]:
+    """Reads for a command that only looks at tickets (``views.TicketReads``,
+    plus ``listing`` and ``by_protocol``): through the database's own driver
+    when the database is ready for it (``store.direct``: SQLAlchemy, most of
+    such a command's start-up, is never imported), else on the full path,
+    whose schema check creates, refuses or reports as :func:`database_of`."""
+    from gateway.store import direct
+
+    settings = settings or settings_of(ctx)
+    reads = direct.open_reads(settings.storage)
+    if reads is not None:
+        with reads:
+            yield reads
+        return
+    from gateway.store.reads import SessionReads
+
+    database = database_of(ctx, settings)
+    try:
+        with database.reading() as tx:
+            yield SessionReads(tx)
+    finally:
+        database.dispose()
 
 
 def list_inbox_rows(ctx: click.Context, read: Callable[[Any], list[dict[str, Any]]], as_json: bool,

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import click
 
-from gateway.cli.common import REVEAL_HELP, database_of, instant, iso, settings_of
+from gateway.cli.common import REVEAL_HELP, database_of, instant, iso, settings_of, ticket_reads
 
 # Words people use for a status besides the labels the mails and pages show
 # (``Status.label``, and each mailbox's ``[mailbox.status_names]``): the
@@ -105,29 +105,20 @@ def tickets() -> None:
 def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox: str | None, limit: int,
                  overdue: bool, now_text: str | None, reveal: bool) -> None:
     """List tickets, newest first (or the overdue ones); personal data masked unless --reveal."""
-    from gateway.services import deadlines, views
-    from gateway.store import due
-    from gateway.store import tickets as store
-
     from gateway.clock import SystemClock
+    from gateway.services import views
 
     settings = settings_of(ctx)
     wanted = StatusFilter(status, settings) if status else None
-    database = database_of(ctx, settings)
     now = instant(now_text) if now_text else SystemClock().now()
-    with database.transaction() as tx:
-        if overdue:
-            rows = [{**views.summary(t, reveal=reveal, settings=settings, now=now),
-                     "overdue": deadlines.late_targets(t, now),
-                     "first_response_due_at": iso(t.first_response_due_at),
-                     "resolution_due_at": iso(t.resolution_due_at)}
-                    for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
-        else:
+    if overdue:
+        rows = _overdue(ctx, settings, now, mailbox=mailbox, limit=limit, reveal=reveal)
+    else:
+        with ticket_reads(ctx, settings) as reads:
             found = [t for stored in (wanted.stored if wanted else [None])
-                     for t in store.listing(tx, mailbox=mailbox, status=stored, limit=limit)]
-            found = sorted((t for t in found if wanted is None or wanted.keeps(t, now)), key=lambda t: -t.id)
-            rows = [views.summary(t, reveal=reveal, settings=settings, now=now) for t in found[:limit]]
-    database.dispose()
+                     for t in reads.listing(mailbox=mailbox, status=stored, limit=limit)]
+        found = sorted((t for t in found if wanted is None or wanted.keeps(t, now)), key=lambda t: -t.id)
+        rows = [views.summary(t, reveal=reveal, settings=settings, now=now) for t in found[:limit]]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -142,6 +133,24 @@ def tickets_list(ctx: click.Context, as_json: bool, status: str | None, mailbox:
                    f"{row['subject'][:60]}{late}")
 
 
+def _overdue(ctx: click.Context, settings: Any, now: Any, *, mailbox: str | None, limit: int,
+             reveal: bool) -> list[dict[str, Any]]:
+    """``--overdue``: open tickets past an SLA target, most overdue first."""
+    from gateway.services import deadlines, views
+    from gateway.store import due
+
+    database = database_of(ctx, settings)
+    try:
+        with database.reading() as tx:
+            return [{**views.summary(t, reveal=reveal, settings=settings, now=now),
+                     "overdue": deadlines.late_targets(t, now),
+                     "first_response_due_at": iso(t.first_response_due_at),
+                     "resolution_due_at": iso(t.resolution_due_at)}
+                    for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
+    finally:
+        database.dispose()
+
+
 @tickets.command(name="show")
 @click.argument("protocol")
 @click.option("--json", "as_json", is_flag=True)
@@ -153,11 +162,9 @@ def tickets_show(ctx: click.Context, protocol: str, as_json: bool, reveal: bool)
     from gateway.services import views
 
     settings = settings_of(ctx)
-    database = database_of(ctx, settings)
-    with database.transaction() as tx:
-        data = views.detail(tx, protocol.strip().upper(), reveal=reveal, settings=settings,
+    with ticket_reads(ctx, settings) as reads:
+        data = views.detail(reads, protocol.strip().upper(), reveal=reveal, settings=settings,
                             now=SystemClock().now())
-    database.dispose()
     if data is None:
         click.echo(f"no ticket {protocol}", err=True)
         sys.exit(1)
@@ -201,14 +208,11 @@ def _message_lines(message: dict[str, Any]) -> str:
 def link(ctx: click.Context, protocol: str, action: str) -> None:
     """Print the signed link a mail would carry for PROTOCOL and ACTION."""
     from gateway import links
-    from gateway.store import tickets as store
 
     settings = settings_of(ctx)
-    database = database_of(ctx, settings)
-    with database.transaction() as tx:
-        ticket = store.by_protocol(tx, protocol.strip().upper())
+    with ticket_reads(ctx, settings) as reads:
+        ticket = reads.by_protocol(protocol.strip().upper())
         round_ = str(ticket.solution_round) if ticket is not None else ""
-    database.dispose()
     if ticket is None:
         click.echo(f"no ticket {protocol}", err=True)
         sys.exit(1)

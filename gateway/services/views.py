@@ -14,21 +14,33 @@ of fields, so a field added later is masked too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gateway.config import Settings
 from gateway.outbound import statuses
-from gateway.store import fields, outbox, tickets
-from gateway.store.db import Transaction
-from gateway.store.models import TicketRow
 from gateway.tickets.fields import mask_personal_data_in, shown_value
 
 # Identifiers, not text: a Message-ID is searched for as written.
 _NOT_MASKED: Final = frozenset({"message_id"})
 
 
-def summary(ticket: TicketRow, *, reveal: bool = False, settings: Settings | None = None,
+class TicketReads(Protocol):
+    """Where :func:`detail` reads a ticket: ``store.reads.SessionReads`` (a
+    transaction of the ORM) or ``store.direct.DirectReads`` (the short
+    commands, without SQLAlchemy).  Rows carry the ORM's column names.
+    This module imports neither, so a command that reads directly never
+    loads SQLAlchemy through it."""
+
+    def full(self, protocol: str) -> Any: ...
+    def by_id(self, ticket_id: int) -> Any: ...
+    def participants(self, ticket_id: int) -> set[str]: ...
+    def fields_of(self, ticket_id: int) -> dict[str, tuple[str, bool]]: ...
+    def outbox_of(self, ticket_id: int) -> Sequence[Any]: ...
+
+
+def summary(ticket: Any, *, reveal: bool = False, settings: Settings | None = None,
             now: datetime | None = None) -> dict[str, Any]:
     """One line of ``tickets list``: personal data masked unless ``reveal``.
     With ``settings``, the status in the ticket's desk's words
@@ -53,23 +65,23 @@ def summary(ticket: TicketRow, *, reveal: bool = False, settings: Settings | Non
     }, reveal)
 
 
-def detail(tx: Transaction, protocol: str, *, reveal: bool = False, settings: Settings | None = None,
+def detail(reads: TicketReads, protocol: str, *, reveal: bool = False, settings: Settings | None = None,
            now: datetime | None = None) -> dict[str, Any] | None:
     """The whole ticket (``tickets show``): personal data masked unless ``reveal``."""
-    ticket = tickets.full(tx, protocol)
+    ticket = reads.full(protocol)
     if ticket is None:
         return None
-    linked = tickets.by_id(tx, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
-    delivery = {row.message_id: row for row in outbox.for_ticket(tx, ticket.id)}
+    linked = reads.by_id(ticket.linked_ticket_id) if ticket.linked_ticket_id else None
+    delivery = {row.message_id: row for row in reads.outbox_of(ticket.id)}
     return _shown({
         **summary(ticket, reveal=True, settings=settings, now=now),  # masked below, once
         "requester_name": ticket.requester_name,
         "language": ticket.language,
         "linked_to": linked.protocol if linked else None,
-        "participants": sorted(tickets.participants(tx, ticket.id)),
+        "participants": sorted(reads.participants(ticket.id)),
         # A CPF shows masked (***.456.789-**), or by its length when malformed.
         "fields": {name: {"value": value if reveal else shown_value(name, value), "valid": valid}
-                   for name, (value, valid) in fields.of_ticket(tx, ticket.id).items()},
+                   for name, (value, valid) in reads.fields_of(ticket.id).items()},
         "missing_fields": ticket.missing_fields.split(),
         # The requester's survey answer (issue 15, bug 10); None until they answer.
         "survey": ({"score": ticket.survey_score, "comment": ticket.survey_comment,

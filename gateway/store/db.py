@@ -20,12 +20,12 @@ from sqlalchemy.orm import sessionmaker
 
 from gateway.config import StorageConfig
 from gateway.errors import ConfigError
+from gateway.store.revisions import MIGRATIONS
 from gateway.store.tx import Tx
 
 if TYPE_CHECKING:
     from gateway.store.compiled import Compiled
 
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 Transaction = Tx  # what every ``tx`` parameter is: a Session with the store's write-behind (store.tx)
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
-import re
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.errors import ConfigError, StorageUnavailable
+from gateway.store.revisions import head
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -100,30 +100,6 @@ def _scripts() -> ScriptDirectory:
     from gateway.store.db import MIGRATIONS
 
     return ScriptDirectory(str(MIGRATIONS))
-
-
-_REVISION_LINE: Final = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:["']([^"']+)["']|None)\s*$""",
-                                   re.MULTILINE)
-
-
-@lru_cache(maxsize=1)
-def head() -> str:
-    """The newest revision this version carries: the one no other revises.
-
-    Read from the revision files' ``revision =`` and ``down_revision =``
-    lines, not through Alembic: importing Alembic cost every command ~70 ms
-    (issue 19), and our history is one line (a test checks this agrees with
-    Alembic's own answer)."""
-    from gateway.store.db import MIGRATIONS
-
-    revisions, revised = set(), set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            if value:
-                (revisions if key == "revision" else revised).add(value)
-    heads = revisions - revised
-    assert len(heads) == 1, f"gateway/store/migrations must have one head, found {sorted(heads) or 'none'}"
-    return heads.pop()
 
 
 def _current(connection: Connection) -> str | None:

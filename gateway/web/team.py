@@ -47,6 +47,7 @@ from gateway.logins import LoginGuard, Verdict, peer_address
 from gateway.services import report as report_service
 from gateway.services import views
 from gateway.store import digest as digest_store
+from gateway.store.reads import SessionReads
 from gateway.store import team as store
 from gateway.tickets import protocol as protocols
 from gateway.tickets.states import Status
@@ -264,7 +265,7 @@ class TeamPages:
             # its thread is not even read.
             if store.mailbox_of(tx, protocol) not in mailboxes:
                 return None
-            item = views.detail(tx, protocol, settings=self.site.settings, now=self.site.clock.now())
+            item = views.detail(SessionReads(tx), protocol, settings=self.site.settings, now=self.site.clock.now())
         if item is None or item["mailbox"] not in mailboxes:
             return None
         for message in item["messages"]:  # links that decide went only to the requester, and stay theirs

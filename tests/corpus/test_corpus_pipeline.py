@@ -55,6 +55,7 @@ from gateway.mail.headers import clean
 from gateway.services import views
 from gateway.store import inbox, tickets
 from gateway.store.models import InboxRow, OutboxRow, SequenceRow
+from gateway.store.reads import SessionReads
 from gateway.tickets.fields import mask_cpf, mask_personal_data
 from tests.conftest import TEAM
 from tests.helpers.corpus import CORPUS, collapse
@@ -221,7 +222,7 @@ def outbox_rows(gateway: Gateway, kind: str | None = None) -> list[OutboxRow]:
 
 def detail(gateway: Gateway, protocol: str) -> dict[str, Any]:
     with gateway.db.transaction() as tx:
-        data = views.detail(tx, protocol)
+        data = views.detail(SessionReads(tx), protocol)
     assert data is not None, f"no ticket {protocol}"
     return data
 

@@ -91,9 +91,10 @@ class RunningGateway:
 
     def ticket(self, protocol: str) -> dict[str, Any]:
         from gateway.services import views
+        from gateway.store.reads import SessionReads
 
         with self.gateway.db.transaction() as tx:
-            data = views.detail(tx, protocol)
+            data = views.detail(SessionReads(tx), protocol)
         assert data is not None, f"no ticket {protocol}"
         return data
 

@@ -48,8 +48,26 @@ def _heavy(modules: set[str]) -> list[str]:
 def test_a_command_on_tickets_imports_no_pipeline_templates_or_servers(tmp_path: Path, args: tuple[str, ...]) -> None:
     _imported(tmp_path, "tickets", "list")  # creates the database first: the empty-database path may use Alembic
     modules = _imported(tmp_path, *args)
-    assert "gateway.store.schema" in modules  # the schema is still checked
     assert _heavy(modules) == []
+    if "--overdue" in args:  # the deadline checks read through the ORM, the schema checked first
+        assert "gateway.store.schema" in modules
+    else:  # store.direct: the driver alone, the revision compared with ours
+        assert "gateway.store.direct" in modules and "gateway.store.revisions" in modules
+        assert sorted(m for m in modules if m.split(".")[0] == "sqlalchemy") == []
+
+
+def test_a_database_at_another_revision_takes_the_full_path(tmp_path: Path) -> None:
+    """store.direct reads only a database at head; any other is checked, and
+    refused, by store.schema as for every command."""
+    import sqlite3
+
+    _imported(tmp_path, "tickets", "list")
+    with sqlite3.connect(tmp_path / "gateway.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0005'")
+    config = tmp_path / "gateway.toml"
+    done = subprocess.run([sys.executable, "-m", "gateway", "--config", str(config), "tickets", "show", "X"],
+                          capture_output=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 78 and b"behind" in done.stderr
 
 
 def test_the_pipe_imports_no_web_stack_nor_scheduler(tmp_path: Path) -> None:
@@ -67,7 +85,7 @@ def test_the_schema_head_read_without_alembic_is_alembics() -> None:
     from alembic.script import ScriptDirectory
 
     from gateway.store import schema
-    from gateway.store.db import MIGRATIONS
+    from gateway.store.revisions import MIGRATIONS
 
     assert schema.head() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
