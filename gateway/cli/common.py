@@ -7,13 +7,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from gateway import logs
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.services.views import TicketReads
 
 # Owner read-write, group read, others nothing: the database holds citizens'
 # mails and CPFs, the outbox their answers.  Applied before any file exists.
@@ -86,16 +89,21 @@ def database_of(ctx: click.Context, settings: Settings | None = None) -> Any:
 
 
 @contextmanager
-def ticket_reads(ctx: click.Context, settings: Settings | None = None) -> Iterator[Any]:
-    """Reads for a command that only looks at tickets (``views.TicketReads``,
-    plus ``listing`` and ``by_protocol``): through the database's own driver
-    when the database is ready for it (``store.direct``: SQLAlchemy, most of
-    such a command's start-up, is never imported), else on the full path,
-    whose schema check creates, refuses or reports as :func:`database_of`."""
+def ticket_reads(ctx: click.Context, settings: Settings | None = None) -> Iterator[TicketReads]:
+    """Reads for a command that only looks at tickets: through the
+    database's own driver when the database is ready for it
+    (``store.direct``: SQLAlchemy, most of such a command's start-up, is
+    never imported), else on the full path, whose schema check creates,
+    refuses or reports as :func:`database_of`.  A database that does not
+    answer exits 75 at once, as the full path would after its own wait."""
     from gateway.store import direct
 
     settings = settings or settings_of(ctx)
-    reads = direct.open_reads(settings.storage)
+    try:
+        reads = direct.open_reads(settings.storage)
+    except direct.Unreachable as error:
+        click.echo(f"database error: {error}", err=True)
+        sys.exit(EX_TEMPFAIL)
     if reads is not None:
         with reads:
             yield reads

@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from gateway.config import StorageConfig
 from gateway.errors import ConfigError
+from gateway.store.direct import SQLITE_BUSY_SECONDS
 from gateway.store.revisions import MIGRATIONS
 from gateway.store.tx import Tx
 
@@ -44,7 +45,7 @@ class Database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {}
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": 60, "check_same_thread": False}
+            options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False}
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         try:
@@ -187,7 +188,7 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -27,9 +27,9 @@ from typing import Any, Final
 from gateway.config import StorageConfig
 from gateway.store.revisions import head
 
-_SQLITE: Final = "sqlite:///"
-_PSYCOPG: Final = "postgresql+psycopg://"
-SQLITE_BUSY_SECONDS: Final = 60.0  # as store.db's engine: wait for a writer's lock, do not fail
+SQLITE_BUSY_SECONDS: Final = 60.0  # here and in store.db's engine: wait for a writer's lock, do not fail
+
+_IDS_PER_SELECT: Final = 500  # SQLAlchemy's selectinload batch: far below any driver's parameter limit
 
 Row = SimpleNamespace  # a row: columns as attributes, as the ORM's objects have them
 
@@ -52,6 +52,8 @@ class DirectReads:
     def close(self) -> None:
         try:
             self._connection.rollback()  # it only read
+        except Exception:  # noqa: BLE001 - a connection already gone: nothing to undo, and the
+            pass  # error that ended the reads is the one to show
         finally:
             self._connection.close()
 
@@ -76,9 +78,12 @@ class DirectReads:
             return None
         ticket.messages = self._rows("message", "SELECT * FROM message WHERE ticket_id = ? ORDER BY id", [ticket.id])
         attachments: dict[int, list[Row]] = {message.id: [] for message in ticket.messages}
-        for row in self._rows("attachment", "SELECT * FROM attachment WHERE message_id IN "
-                              "(SELECT id FROM message WHERE ticket_id = ?) ORDER BY id", [ticket.id]):
-            attachments[row.message_id].append(row)
+        ids = list(attachments)
+        for start in range(0, len(ids), _IDS_PER_SELECT):  # by the ids read, as the ORM's selectinload
+            chunk = ids[start:start + _IDS_PER_SELECT]
+            for row in self._rows("attachment", f"SELECT * FROM attachment WHERE message_id IN "
+                                  f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk):
+                attachments[row.message_id].append(row)
         for message in ticket.messages:
             message.attachments = attachments[message.id]
         ticket.events = self._rows("event", "SELECT * FROM event WHERE ticket_id = ? ORDER BY id", [ticket.id])
@@ -149,29 +154,54 @@ def _sqlite_json(value: Any) -> Any:
 _SQLITE_TYPES: Final = {"DATETIME": _sqlite_datetime, "BOOLEAN": _sqlite_boolean, "JSON": _sqlite_json}
 
 
+class Unreachable(Exception):
+    """The database did not answer (refused, timed out, locked past the
+    busy timeout): the full path would wait as long again before saying
+    so, so the command says so at once, in the full path's words: the URL,
+    password hidden, and the cause."""
+
+
 def open_reads(storage: StorageConfig) -> DirectReads | None:
     """Reads on ``storage`` without SQLAlchemy, or ``None`` when the full
-    path must answer (see the module's docstring for when)."""
+    path must answer (see the module's docstring for when).  Raises
+    :class:`Unreachable` when the database did not answer."""
     url = storage.url
-    try:
-        if url.startswith(_SQLITE):
-            connection, sqlite = _sqlite(url[len(_SQLITE):]), True
-        elif url.startswith(_PSYCOPG):
-            connection, sqlite = _postgresql("postgresql://" + url[len(_PSYCOPG):]), False
-        else:
-            return None
-    except Exception:  # noqa: BLE001 - unreachable, locked, no driver: the full path names the problem
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme in _SQLITE_SCHEMES and rest.startswith("/"):
+        sqlite, open_ = True, lambda: _sqlite(rest[1:])
+    elif scheme in _POSTGRESQL_SCHEMES and not any(mark in rest for mark in "?,"):
+        # Query options (several hosts, sslrootcert...) are read one way by
+        # SQLAlchemy and another by libpq: such a URL is the full path's.
+        sqlite, open_ = False, lambda: _postgresql("postgresql://" + rest)
+    else:
         return None
+    try:
+        connection = open_()
+    except ImportError:  # psycopg not installed: the full path names the extra to install
+        return None
+    except Exception as error:
+        if sqlite and _not_a_database(error):
+            return None
+        raise Unreachable(f"{_masked(url)}: cannot connect: {_first_line(error)}") from error
     if connection is None:
         return None
     reads = DirectReads(connection, sqlite=sqlite)
     try:
-        if _revision(connection) == head():
-            return reads
-    except Exception:  # noqa: BLE001 - no alembic_version table, say: the full path decides
-        pass
-    reads.close()
+        revision = _revision(connection)
+    except Exception as error:
+        reads.close()
+        if _no_table(error) or (sqlite and _not_a_database(error)):
+            return None  # empty, or not ours: the full path creates or refuses it
+        raise Unreachable(f"{_masked(url)}: {_first_line(error)}") from error
+    if revision == head():
+        return reads
+    reads.close()  # behind or ahead: the full path refuses it, naming the fix
     return None
+
+
+_SQLITE_SCHEMES: Final = frozenset({"sqlite", "sqlite+pysqlite"})
+_POSTGRESQL_SCHEMES: Final = frozenset({"postgresql+psycopg"})
 
 
 def _sqlite(path: str) -> Any:
@@ -195,7 +225,11 @@ def _postgresql(uri: str) -> Any:
     import psycopg
 
     connection = psycopg.connect(uri)
-    connection.read_only = True  # set before the transaction the first SELECT begins
+    # Set before the transaction the first SELECT begins: one snapshot for
+    # every read of a command, as SQLite's BEGIN gives (a mail committed
+    # between two SELECTs is in both or in neither), and no writes.
+    connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    connection.read_only = True
     return connection
 
 
@@ -208,3 +242,26 @@ def _revision(connection: Any) -> str | None:
         cursor.close()
     return rows[0][0] if len(rows) == 1 else None
 
+
+def _no_table(error: Exception) -> bool:
+    """No ``alembic_version``: an empty database or not a gateway's."""
+    return "no such table" in str(error) or type(error).__name__ == "UndefinedTable"
+
+
+def _not_a_database(error: Exception) -> bool:
+    """A file SQLite cannot read as a database (the full path says so)."""
+    return type(error).__name__ == "DatabaseError" and "not a database" in str(error)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _masked(url: str) -> str:
+    """``url`` with its password as ``***``, as SQLAlchemy renders it for the full path."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, place = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{place}"
