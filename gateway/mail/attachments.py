@@ -213,6 +213,10 @@ def _add_leaf(part: Message, parts: Parts, max_part_bytes: int, defects: list[st
                        f"max_part_bytes={max_part_bytes}; left out")
         return
     data = _payload_bytes(part)
+    if len(data) > max_part_bytes:  # an attached mail: no size until its bytes are written back
+        defects.append(f"{content_type} part {filename!r} of {len(data)} bytes is over "
+                       f"max_part_bytes={max_part_bytes}; left out")
+        return
     if is_body:
         text = _text(data, part.get_content_charset(), undeclared)
         key = "text" if content_type == "text/plain" else "html"

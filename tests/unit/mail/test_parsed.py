@@ -134,6 +134,22 @@ def test_oversized_part_is_left_out_and_recorded() -> None:
     assert any("max_part_bytes" in defect for defect in mail.defects)
 
 
+def test_an_oversized_attached_mail_is_left_out_and_recorded_like_any_part() -> None:
+    """A forwarded mail's size is known only once its bytes are written back
+    (the parser keeps it as parts): it is held to max_part_bytes all the same."""
+    inner = (b"From: c@d.org\nSubject: encaminhada\nContent-Type: multipart/mixed; boundary=YY\n\n--YY\n"
+             b"Content-Type: text/plain\n\nola\n--YY\nContent-Type: application/pdf; name=dentro.pdf\n\n"
+             + b"B" * 5000 + b"\n--YY--\n")
+    raw = (b"From: a@b.org\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\n"
+           b"Content-Type: text/plain\n\nhello\n--XX\nContent-Type: message/rfc822\n"
+           b"Content-Disposition: attachment; filename=fwd.eml\n\n" + inner + b"\n--XX--\n")
+    mail = parse(raw, max_part_bytes=1000)
+    assert mail.text.strip() == "hello" and mail.attachments == ()
+    assert any("message/rfc822 part 'fwd.eml'" in d and "max_part_bytes" in d for d in mail.defects)
+    kept = parse(raw, max_part_bytes=100_000)
+    assert [a.filename for a in kept.attachments] == ["fwd.eml"] and len(kept.attachments[0].data) > 5000
+
+
 def test_an_absurdly_long_message_id_is_cut_with_a_digest_the_same_way_everywhere() -> None:
     """A 2,000-character id would not fit the 998-character columns (one
     such mail failed a whole migration batch on PostgreSQL)."""
