@@ -34,7 +34,7 @@ from gateway.services.digest import Digests
 from gateway.services.due import DueActions
 from gateway.services import rulebook
 from gateway.services.intake import Intake
-from gateway.store import schema
+from gateway.store import processors, schema
 from gateway.store.db import Database
 from gateway.workers.processing import process_loop
 from gateway.workers.sender import Sender
@@ -85,6 +85,7 @@ class Gateway:
         self._threads: list[threading.Thread] = []
         self.pollers: list[ImapPoller] = []  # the running IMAP pollers (role "imap")
         self.scheduler: Scheduler | None = None  # role "schedule", while serving
+        self._processor_node: str | None = None  # role "process": its row in store.processors, while running
         self.admin_port: int | None = None  # role "admin": the port bound, while serving ([admin] port 0: any)
         # Whether a SIGHUP came while starting (`gateway run` sets cli.signals.take_hangup):
         # the rules are then reloaded once the loop takes the signal over.
@@ -93,8 +94,11 @@ class Gateway:
     def start_workers(self, roles: Iterable[str] = ROLES) -> None:
         roles = set(roles)
         if "process" in roles:
-            self._spawn("processor", lambda: process_loop(self.ingest, self.stopping,
-                                                          self.settings.processing.poll_interval))
+            self._processor_node = processors.this_node()
+            self._spawn("processor", lambda: process_loop(
+                self.ingest, self.stopping, self.settings.processing.poll_interval,
+                alive=lambda: processors.seen(self.db, self._processor_node, self.clock.now()),
+                alive_every=processors.EVERY))
         if "send" in roles:
             self._spawn("sender", lambda: self.sender.loop(self.stopping))
         if "imap" in roles:
@@ -201,6 +205,12 @@ class Gateway:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        if self._processor_node is not None:  # the pipe processes its own mail again
+            node, self._processor_node = self._processor_node, None
+            try:
+                processors.gone(self.db, node)
+            except Exception as error:  # noqa: BLE001 - the row grows old by itself (store.processors)
+                log.warning("could not remove processing worker %s from the living: %s", node, error)
         self.ingest.close()
 
     def close(self) -> None:

@@ -10,12 +10,11 @@ is masked in everything shown, the mails it would send included.
 
 from __future__ import annotations
 
-import hashlib
 from email import message_from_bytes, policy
 from typing import Any
 
 from gateway.app import Gateway
-from gateway.ingest import quick_message_id
+from gateway.delivery import Delivery, inbox_row
 from gateway.pipeline import runner
 from gateway.pipeline.context import MailContext
 from gateway.rules import schema
@@ -37,9 +36,8 @@ def explain(gateway: Gateway, raw: bytes, *, mailbox: str | None = None, sender:
     (nobody vouched for it, as on the public listener), or "pipe" (handed
     over by the MTA in front, whose Authentication-Results then count)."""
     now = gateway.clock.now()
-    row = {"received_at": now, "via": via, "peer": "", "mail_from": sender, "rcpt_tos": [mailbox] if mailbox else [],
-           "authenticated_as": None, "mailbox_hint": mailbox, "sha256": hashlib.sha256(raw).hexdigest(),
-           "message_id": quick_message_id(raw), "size": len(raw), "raw": raw}
+    row = inbox_row(Delivery(raw=raw, mail_from=sender, rcpt_tos=(mailbox,) if mailbox else (), via=via,
+                             received_at=now, mailbox_hint=mailbox))
     report: dict[str, Any] = {}
     try:
         with gateway.db.transaction() as tx:

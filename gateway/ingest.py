@@ -34,10 +34,8 @@ processed exactly once, so accepted minus processed is the backlog.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import queue
-import re
 import threading
 import time
 from concurrent.futures import Future
@@ -47,7 +45,7 @@ from typing import Final
 
 from gateway.clock import Clock
 from gateway.config import Settings
-from gateway.delivery import Delivery, Receipt, ReceiptStatus
+from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
 from gateway.pipeline import runner
@@ -68,8 +66,6 @@ _MAX_GROUP: Final = 256
 # arrivals during the commit) is never kept waiting.
 _LINGER: Final = 0.002
 _LINGER_GROUP: Final = 8
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]{1,900})>?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -163,7 +159,7 @@ class Ingest:
         One transaction: the inbox row and its quarantine row, so
         ``gateway quarantine list`` shows it with the transport's reason.
         """
-        started, row = time.perf_counter(), _row(delivery)
+        started, row = time.perf_counter(), inbox_row(delivery)
         try:
             with self.db.transaction() as tx:
                 [inbox_id] = inbox.add_accepted(tx, [row])
@@ -209,7 +205,7 @@ class Ingest:
             crowded = not self._queue.empty()
 
     def _commit(self, batch: list[tuple[Delivery, Future[Receipt] | _LoopWaiter, float]]) -> None:
-        rows = [_row(delivery) for delivery, _, _ in batch]
+        rows = [inbox_row(delivery) for delivery, _, _ in batch]
         try:
             ids = self._inbox_writer.insert(rows)
         except Exception as error:  # the database is down or full: the peer must retry
@@ -231,11 +227,7 @@ class Ingest:
         """The ``accepted`` log line and metrics of one stored mail."""
         self.metrics.mails_accepted.labels(delivery.via).inc()
         self.metrics.acceptance_seconds.observe(seconds)
-        ms = round(seconds * 1000, 1)
-        log.info("accepted #%d via %s from %s: Message-ID %s, %d bytes, %.1f ms", inbox_id, delivery.via,
-                 delivery.peer or "-", row["message_id"] or "-", row["size"], ms,
-                 extra={"event": "accepted", "transport": delivery.via, "peer": delivery.peer,
-                        "inbox_id": inbox_id, "message_id": row["message_id"], "size": row["size"], "ms": ms})
+        log_accepted(log, delivery, row, inbox_id, seconds)
 
     # -- processing -------------------------------------------------------
 
@@ -361,38 +353,3 @@ class Ingest:
 def _mailbox_of(ctx: MailContext) -> str | None:
     """The service address the mail was routed to (or meant for, if routing never ran)."""
     return ctx.mailbox.address if ctx.mailbox is not None else ctx.inbox.mailbox_hint
-
-
-def _row(delivery: Delivery) -> dict[str, object]:
-    return {
-        "received_at": delivery.received_at,
-        "via": delivery.via,
-        "peer": delivery.peer[:255],
-        "mail_from": delivery.mail_from[:512],
-        "rcpt_tos": list(delivery.rcpt_tos),
-        "authenticated_as": delivery.authenticated_as,
-        "mailbox_hint": delivery.mailbox_hint,
-        "sha256": hashlib.sha256(delivery.raw).hexdigest(),
-        "message_id": quick_message_id(delivery.raw),
-        "size": len(delivery.raw),
-        "raw": delivery.raw,
-    }
-
-
-def quick_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block, without a full parse (for listing).
-
-    A plain search of the lower-cased header block finds the field; the
-    regular expression then reads it from there (searching the whole block
-    case-insensitively, line by line, was a noticeable cost on the writer
-    thread, which every accepted mail goes through)."""
-    end = _HEADER_END.search(raw, 0, 262144)
-    head = raw[:end.start() if end else 262144].lower()
-    at = head.find(b"message-id:")
-    while at >= 0:
-        if at == 0 or head[at - 1] == 10:  # at a line's start; not "X-Original-Message-ID:" or inside a value
-            match = _MESSAGE_ID.match(raw, at, len(head))
-            if match:
-                return match.group(1).decode("ascii", "replace")
-        at = head.find(b"message-id:", at + 1)  # an empty or broken one: a later field may do
-    return None

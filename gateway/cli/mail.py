@@ -34,6 +34,8 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     Needs a config (--config before `ingest`, or GATEWAY_CONFIG): a pipe
     started elsewhere must not fill a stray ./var/gateway.db.  Recipients
     come as arguments (Postfix: `-- ${recipient}`) and/or --recipient.
+    Beside a running gateway that processes mail, the mail is only stored
+    and left to it; otherwise it is processed here too.
     """
     from gateway.transports import pipe
 
@@ -59,6 +61,7 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
                               or verp.is_return_path(r, domains) for r in recipients):
         fail(pipe.EX_NOUSER, f"none of {', '.join(recipients)} is a mailbox in {settings.source}; "
                              "regenerate the MTA's maps with `gateway mta-config postfix`")
+    _store_for_a_worker(settings, fail, mailbox=mailbox, sender=sender, recipients=recipients, no_process=no_process)
     gateway = _open_gateway(settings, fail)
     db_path = Path(gateway.db.url.database or "var/gateway.db")
     try:
@@ -69,6 +72,35 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
             _process_now(gateway)
     finally:
         gateway.close()
+    click.echo(message, err=code != pipe.EX_OK)
+    sys.exit(code)
+
+
+def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], *, mailbox: str | None,
+                        sender: str | None, recipients: tuple[str, ...], no_process: bool) -> None:
+    """Store the mail and exit, when a processing worker will take it (or
+    ``--no-process``): through the database's driver (``store.direct``),
+    without loading SQLAlchemy and the pipeline, ~1 s a mail on a small
+    machine.  Returns, having read nothing, when the full path must do it:
+    no worker seen lately, or a database not ready for the direct path
+    (missing, at another revision...), whose checks are the full path's."""
+    from gateway.clock import SystemClock
+    from gateway.store import direct
+    from gateway.transports import pipe
+
+    try:
+        door = direct.open_inbox(settings.storage)
+    except direct.Unreachable as error:  # the MTA keeps the mail and retries
+        fail(pipe.EX_TEMPFAIL, f"cannot open storage ({error})")
+    if door is None:
+        return
+    clock = SystemClock()
+    with door:
+        if not (no_process or door.processor_alive(clock.now())):
+            return
+        code, message = pipe.deliver(door, clock, stream=pipe.stdin_bytes(), mailbox=mailbox, sender=sender,
+                                     recipients=recipients, max_size=settings.smtp.max_message_size,
+                                     rejects=door.rejects)
     click.echo(message, err=code != pipe.EX_OK)
     sys.exit(code)
 

@@ -19,17 +19,27 @@ reports exactly as every other command does.  Nothing here writes.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Final
 
 from gateway.config import StorageConfig
+from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.store.revisions import head
 
 SQLITE_BUSY_SECONDS: Final = 60.0  # here and in store.db's engine: wait for a writer's lock, do not fail
+# store.processors: a processing worker renews its row this often, and is
+# taken for gone when it has not for three times as long.
+ALIVE_EVERY: Final = 10.0
+ALIVE_WITHIN: Final = 3 * ALIVE_EVERY
 
 _IDS_PER_SELECT: Final = 500  # SQLAlchemy's selectinload batch: far below any driver's parameter limit
+
+_log = logging.getLogger("gateway.ingest")  # the accepted line, as Ingest logs it
 
 Row = SimpleNamespace  # a row: columns as attributes, as the ORM's objects have them
 
@@ -50,12 +60,7 @@ class DirectReads:
         self.close()
 
     def close(self) -> None:
-        try:
-            self._connection.rollback()  # it only read
-        except Exception:  # noqa: BLE001 - a connection already gone: nothing to undo, and the
-            pass  # error that ended the reads is the one to show
-        finally:
-            self._connection.close()
+        _close(self._connection)  # it only read
 
     # The ORM functions of store.tickets / store.fields / store.outbox these stand for.
 
@@ -128,6 +133,89 @@ class DirectReads:
         return _SQLITE_TYPES.get(self._declared[table].get(column, ""), _same)
 
 
+class DirectInbox:
+    """The MTA pipe's door while a processing worker runs: the mail stored
+    as ``Ingest``'s writer stores it (the row of ``delivery.inbox_row``,
+    status ``accepted``, committed before the pipe exits 0), and left to
+    that worker, without loading the pipeline.  The columns and values are
+    ``store.inbox.InboxWriter``'s (a test compares the rows both write)."""
+
+    # What acceptance knows of a mail; the outcome columns stay NULL until processing.
+    _COLUMNS: Final = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as", "mailbox_hint",
+                       "sha256", "message_id", "size", "raw")
+
+    def __init__(self, connection: Any, *, sqlite: bool, rejects: Path) -> None:
+        self._connection = connection
+        self._sqlite = sqlite
+        self.rejects = rejects  # beside the database, as the full path keeps a mail nothing can accept
+
+    def __enter__(self) -> DirectInbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _close(self._connection)
+
+    def processor_alive(self, now: datetime) -> bool:
+        """Whether a processing worker said it was alive within ``ALIVE_WITHIN`` of ``now``."""
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("SELECT max(seen_at) FROM processor")
+            (seen,) = cursor.fetchone()
+        finally:
+            cursor.close()
+        if seen is None:
+            return False
+        seen = _sqlite_datetime(seen) if self._sqlite else _utc_if_datetime(seen)
+        return seen >= now - timedelta(seconds=ALIVE_WITHIN)
+
+    def accept(self, delivery: Delivery) -> Receipt:
+        """Store the mail; return only after the commit (or a TEMPFAIL)."""
+        started, row = time.perf_counter(), inbox_row(delivery)
+        try:
+            inbox_id = self._insert(row)
+        except Exception as error:  # the database is full or locked: the MTA keeps the mail and retries
+            _close(self._connection)
+            return Receipt(ReceiptStatus.TEMPFAIL, reason=f"storage unavailable: {_first_line(error)}")
+        log_accepted(_log, delivery, row, inbox_id, time.perf_counter() - started)
+        return Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id)
+
+    def _insert(self, row: dict[str, Any]) -> int:
+        names = ", ".join((*self._COLUMNS, "status"))
+        if self._sqlite:
+            values = [row[name] for name in self._COLUMNS]
+            values[0] = _sqlite_time(row["received_at"])
+            values[4] = json.dumps(row["rcpt_tos"])  # SQLAlchemy's JSON type writes json.dumps's text
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(f"INSERT INTO inbox ({names}) VALUES ({', '.join('?' * len(values))}, 'accepted') "
+                               "RETURNING id", values)
+                (inbox_id,) = cursor.fetchone()
+                cursor.execute("COMMIT")
+            finally:
+                cursor.close()
+            return int(inbox_id)
+        from psycopg.types.json import Json
+
+        values = [Json(row[name]) if name == "rcpt_tos" else row[name] for name in self._COLUMNS]
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO inbox ({names}) VALUES ({', '.join(['%s'] * len(values))}, 'accepted') "
+                           "RETURNING id", values)
+            (inbox_id,) = cursor.fetchone()
+        self._connection.commit()
+        return int(inbox_id)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """An aware datetime as ``models.UtcDateTime`` stores it on SQLite."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -165,15 +253,34 @@ def open_reads(storage: StorageConfig) -> DirectReads | None:
     """Reads on ``storage`` without SQLAlchemy, or ``None`` when the full
     path must answer (see the module's docstring for when).  Raises
     :class:`Unreachable` when the database did not answer."""
+    opened = _opened(storage, write=False)
+    return DirectReads(opened[0], sqlite=opened[1]) if opened else None
+
+
+def open_inbox(storage: StorageConfig) -> DirectInbox | None:
+    """The MTA pipe's inbox on ``storage``, or ``None`` when the full path
+    must answer (as :func:`open_reads`)."""
+    opened = _opened(storage, write=True)
+    if opened is None:
+        return None
+    connection, sqlite, place = opened
+    return DirectInbox(connection, sqlite=sqlite, rejects=Path(place).parent / "rejected")
+
+
+def _opened(storage: StorageConfig, *, write: bool) -> tuple[Any, bool, str] | None:
+    """A driver connection to a database at head: (connection, whether
+    SQLite, its file or database name), or ``None``."""
     url = storage.url
     scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme in _SQLITE_SCHEMES and rest.startswith("/"):
-        sqlite, open_ = True, lambda: _sqlite(rest[1:])
+        sqlite, place = True, rest[1:]
+        open_ = lambda: _sqlite(place, write=write, synchronous=storage.sqlite_synchronous)  # noqa: E731
     elif scheme in _POSTGRESQL_SCHEMES and not any(mark in rest for mark in "?,"):
         # Query options (several hosts, sslrootcert...) are read one way by
         # SQLAlchemy and another by libpq: such a URL is the full path's.
-        sqlite, open_ = False, lambda: _postgresql("postgresql://" + rest)
+        sqlite, place = False, rest.rpartition("/")[2]
+        open_ = lambda: _postgresql("postgresql://" + rest, write=write)  # noqa: E731
     else:
         return None
     try:
@@ -186,50 +293,70 @@ def open_reads(storage: StorageConfig) -> DirectReads | None:
         raise Unreachable(f"{_masked(url)}: cannot connect: {_first_line(error)}") from error
     if connection is None:
         return None
-    reads = DirectReads(connection, sqlite=sqlite)
     try:
         revision = _revision(connection)
     except Exception as error:
-        reads.close()
+        _close(connection)
         if _no_table(error) or (sqlite and _not_a_database(error)):
             return None  # empty, or not ours: the full path creates or refuses it
         raise Unreachable(f"{_masked(url)}: {_first_line(error)}") from error
     if revision == head():
-        return reads
-    reads.close()  # behind or ahead: the full path refuses it, naming the fix
+        return connection, sqlite, place
+    _close(connection)  # behind or ahead: the full path refuses it, naming the fix
     return None
+
+
+def _close(connection: Any) -> None:
+    """Undo whatever the connection began (it only read, or wrote and
+    committed), then close it; a connection already gone has nothing to undo."""
+    try:
+        connection.rollback()
+    except Exception:  # noqa: BLE001 - the error that ended its use is the one to show
+        pass
+    finally:
+        connection.close()
 
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRESQL_SCHEMES: Final = frozenset({"postgresql+psycopg"})
+_SYNCHRONOUS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 
-def _sqlite(path: str) -> Any:
-    """An existing database file, read-only, in one deferred transaction."""
+def _sqlite(path: str, *, write: bool, synchronous: str) -> Any:
+    """An existing database file: for reading, read-only in one deferred
+    transaction; for writing, with ``store.db``'s pragmas (WAL, the
+    configured ``synchronous``), each write in its own ``BEGIN IMMEDIATE``."""
     import sqlite3
-    from pathlib import Path
 
     if not path or path == ":memory:" or "?" in path or "%" in path or not Path(path).is_file():
         return None  # a new database is created by the full path; a URL with options is its to read
+    if write and synchronous.upper() not in _SYNCHRONOUS:
+        return None  # the full path's config check names the bad value
     connection = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
     try:
-        connection.execute("PRAGMA query_only = ON")
-        connection.execute("BEGIN")  # one snapshot for every read (WAL: the writer is not blocked)
+        if write:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            connection.execute("PRAGMA foreign_keys=ON")
+        else:
+            connection.execute("PRAGMA query_only = ON")
+            connection.execute("BEGIN")  # one snapshot for every read (WAL: the writer is not blocked)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _postgresql(uri: str) -> Any:
+def _postgresql(uri: str, *, write: bool) -> Any:
     import psycopg
 
     connection = psycopg.connect(uri)
-    # Set before the transaction the first SELECT begins: one snapshot for
-    # every read of a command, as SQLite's BEGIN gives (a mail committed
-    # between two SELECTs is in both or in neither), and no writes.
-    connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    connection.read_only = True
+    if not write:
+        # Set before the transaction the first SELECT begins: one snapshot for
+        # every read of a command, as SQLite's BEGIN gives (a mail committed
+        # between two SELECTs is in both or in neither), and no writes.
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
     return connection
 
 

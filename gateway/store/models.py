@@ -397,8 +397,19 @@ class TeamSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class ProcessorRow(Base):
+    """A running processing worker, ``host:pid`` (migration 0015): when it
+    last looked for mail.  ``gateway ingest`` leaves a stored mail to a
+    worker seen lately instead of processing it itself (store.processors)."""
+
+    __tablename__ = "processor"
+
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 __all__ = [
     "AttachmentRow", "BouncingAddressRow", "CounterRow", "Base", "EventRow", "InboxRow", "MailKeyRow", "MessageRow", "OutboxRow",
     "ParticipantRow", "QuarantineRow", "SequenceRow", "TeamSessionRow", "ThreadRefRow", "TicketRow",
-    "ImapStateRow", "TicketFieldRow", "DigestSentRow",
+    "ImapStateRow", "TicketFieldRow", "DigestSentRow", "ProcessorRow",
 ]

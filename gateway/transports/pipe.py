@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from gateway.clock import Clock
-from gateway.delivery import Delivery, Ingest
+from gateway.delivery import Accepts, Delivery
 
 EX_OK: Final = 0
 EX_DATAERR: Final = 65
@@ -47,7 +47,7 @@ _MAX_FROM_LINE: Final = 1024
 _NULL_SENDER_NAMES: Final = frozenset({"mailer-daemon", "<>"})
 
 
-def deliver(ingest: Ingest, clock: Clock, *, stream: BinaryIO, mailbox: str | None, sender: str | None,
+def deliver(ingest: Accepts, clock: Clock, *, stream: BinaryIO, mailbox: str | None, sender: str | None,
             recipients: Iterable[str], max_size: int, rejects: Path) -> tuple[int, str]:
     """Read one mail from ``stream`` and store it; returns (exit code, message).
 

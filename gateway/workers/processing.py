@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from gateway.errors import StorageUnavailable
@@ -43,9 +45,16 @@ class Backlog(Protocol):
         ...
 
 
-def process_loop(backlog: Backlog, stop: threading.Event, interval: float) -> None:
-    """Run until ``stop`` is set, draining at each acceptance or ``interval``."""
+def process_loop(backlog: Backlog, stop: threading.Event, interval: float, *,
+                 alive: Callable[[], None] | None = None, alive_every: float = 10.0) -> None:
+    """Run until ``stop`` is set, draining at each acceptance or ``interval``.
+
+    ``alive`` is called after a pass that succeeded, at most every
+    ``alive_every`` seconds: it tells others (the MTA pipe) that this
+    worker takes the mail they store.  It is never called after a failed
+    pass: a worker that cannot reach the database takes nothing."""
     pause = _FIRST_PAUSE
+    said = float("-inf")
     while not stop.is_set():
         backlog.accepted.clear()
         try:
@@ -57,4 +66,17 @@ def process_loop(backlog: Backlog, stop: threading.Event, interval: float) -> No
             pause = min(pause * 2, _MAX_PAUSE)
             continue
         pause = _FIRST_PAUSE
+        if alive is not None and time.monotonic() - said >= alive_every:
+            said = _say_alive(alive, said)
         backlog.accepted.wait(interval)
+
+
+def _say_alive(alive: Callable[[], None], said: float) -> float:
+    """When ``alive`` last succeeded: a failure (the database busy) is
+    logged and tried again after the next pass, never stops processing."""
+    try:
+        alive()
+    except Exception as error:  # noqa: BLE001 - the pipe then processes its mail itself: slower, never lost
+        log.warning("could not record this processing worker as alive (%s: %s)", type(error).__name__, error)
+        return said
+    return time.monotonic()

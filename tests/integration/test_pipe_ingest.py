@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.process import GATEWAY, free_port, query, run, write_config
+from tests.helpers.process import GATEWAY, GatewayProcess, free_port, query, run, write_config
+from tests.helpers.servers import wait_until
 
 ATENDIMENTO = "atendimento@example.gov.br"
 CNES_BOX = """
@@ -146,3 +150,70 @@ def test_recipients_none_of_ours_exit_67_naming_them(tmp_path):
     assert b"ninguem@example.gov.br" in result.stderr and b"mta-config postfix" in result.stderr
     database = tmp_path / "gateway.db"
     assert not database.exists() or query(database, "select count(*) from inbox") == [(0,)]
+
+
+def _imported(stderr: bytes) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.decode(errors="replace").splitlines()
+            if line.startswith("import time:")}
+
+
+def test_beside_a_running_worker_the_pipe_stores_and_the_worker_processes(tmp_path):
+    """As deployed, the pipe runs beside `gateway run`: it stores the mail
+    (exit 0 after the commit) and leaves it to that gateway's processing
+    worker, without loading SQLAlchemy or the pipeline (issue 19: ~1.4 s a
+    mail on the 2-CPU machine when it processed the mail itself)."""
+    config, db = write_config(tmp_path), tmp_path / "gateway.db"
+    worker = GatewayProcess(config, tmp_path / "run.log", only="smtp,process").start()
+    try:
+        wait_until(lambda: query(db, "select count(*) from processor") == [(1,)], timeout=30,
+                   what="the worker to say it is alive")
+        piped = subprocess.run([sys.executable, "-X", "importtime", "-m", "gateway", "--config", str(config),
+                                "ingest", "--mailbox", ATENDIMENTO], input=make_mail(), capture_output=True,
+                               timeout=60)
+        assert piped.returncode == 0, piped.stderr.decode()[-2000:]
+        modules = _imported(piped.stderr)
+        assert "gateway.store.direct" in modules
+        assert [m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("gateway.pipeline")] == []
+        wait_until(lambda: query(db, "select status, outcome from inbox") == [("processed", "new_ticket")],
+                   timeout=30, what="the worker to process the piped mail")
+        assert query(db, "select count(*) from outbox where kind = 'ack'") == [(1,)]
+        assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(message_id="<same@x.example.org>"),
+                   ).returncode == 0
+        assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(message_id="<same@x.example.org>"),
+                   ).returncode == 0
+        wait_until(lambda: query(db, "select count(*) from inbox where status = 'accepted'") == [(0,)],
+                   timeout=30, what="the worker to take both")
+        assert query(db, "select status from inbox order by id") == [("processed",), ("processed",), ("duplicate",)]
+    finally:
+        assert worker.terminate() == 0
+    assert query(db, "select count(*) from processor") == [(0,)], "a worker that stops says so"
+
+
+def test_a_worker_not_seen_lately_leaves_the_mail_to_the_pipe(tmp_path):
+    """A worker killed without stopping leaves its row: once it is older
+    than three renewals the pipe processes its mail itself, as with none."""
+    config, db = write_config(tmp_path), tmp_path / "gateway.db"
+    assert run(config, "tickets", "list").returncode == 0  # creates the database
+    long_ago = (datetime.now(timezone.utc) - timedelta(seconds=45)).replace(tzinfo=None).isoformat(" ")
+    with sqlite3.connect(db) as connection:
+        connection.execute("INSERT INTO processor (node, seen_at) VALUES ('killed:1', ?)", (long_ago,))
+    result = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail())
+    assert result.returncode == 0, result.stderr.decode()
+    assert query(db, "select status, outcome from inbox") == [("processed", "new_ticket")]
+
+
+def test_no_process_stores_through_the_driver_and_keeps_the_pipes_answers(tmp_path):
+    """``--no-process`` on a ready database takes the direct door: the same
+    row, the same exit codes (65 with the raw kept, 0 stored)."""
+    config, db = write_config(tmp_path), tmp_path / "gateway.db"
+    config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nmax_message_size = 5000\n"))
+    assert run(config, "tickets", "list").returncode == 0
+    big = make_mail(body="x" * 20_000)
+    refused = run(config, "ingest", "--no-process", "--", ATENDIMENTO, stdin=big)
+    assert refused.returncode == 65 and [p.read_bytes() for p in (tmp_path / "rejected").glob("*.eml")] == [big]
+    stored = run(config, "ingest", "--no-process", "--sender", "ana.souza@example.org", "--", ATENDIMENTO,
+                 stdin=make_mail())
+    assert stored.returncode == 0 and b"stored as #1" in stored.stdout + stored.stderr
+    [(status, mail_from, rcpt_tos, via)] = query(db, "select status, mail_from, rcpt_tos, via from inbox")
+    assert (status, mail_from, json.loads(rcpt_tos), via) == ("accepted", "ana.souza@example.org", [ATENDIMENTO],
+                                                               "pipe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ingest import quick_message_id
+from gateway.delivery import quick_message_id
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
