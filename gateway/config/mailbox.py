@@ -53,6 +53,11 @@ class ImapConfig:
     poll_interval: float = 60.0  # seconds between looks when the server has no IDLE
     batch_size: int = 50
     max_message_size: int = 25 * 1024 * 1024  # bigger mails are quarantined unread
+    # Mails that reached the folder more days ago than this (the server's
+    # arrival date) are left there, and an error names them: an old shared
+    # mailbox is history to `gateway migrate`, not a flood of new requests and
+    # acknowledgements (PITFALLS E, zammad#243).  0: take every mail.
+    max_age_days: int = 7
     # Believe this server's Authentication-Results (with [auth]
     # trusted_authserv_ids) only if it removes incoming ones with those ids.
     trust_authentication_results: bool = False

@@ -16,6 +16,11 @@ store's implementation; a transport never imports the store).  New mail is
 looked for above that UID; a full look over the folder (every mail not yet
 moved or flagged, never "UNSEEN only": PITFALLS E) runs at every connect
 and every re-IDLE, and a changed UIDVALIDITY starts again from UID 1.
+A mail that reached the folder more than ``max_age_days`` ago (IMAP
+``SINCE``/``BEFORE``: the server's arrival date) is not taken: a legacy
+mailbox pointed at by mistake would otherwise become thousands of new
+tickets and acknowledgements to citizens about years-old mail (PITFALLS
+E, zammad#243); each full look logs how many were left, and the fix.
 
 Mails are fetched in UID batches, sizes first (``RFC822.SIZE``), bodies in
 groups bounded by ``max_message_size`` bytes, so memory stays bounded on a
@@ -53,6 +58,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Final, Protocol
 
 from imapclient import IMAPClient
@@ -112,6 +118,7 @@ class ImapPoller:
         self.last_success: float | None = None
         self._created: set[str] = set()
         self._keywords_ok = True
+        self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
 
     @property
     def account(self) -> str:
@@ -289,8 +296,12 @@ class ImapPoller:
         criteria: list[Any] = ["UID", f"{1 if full else last_uid + 1}:*", "NOT", "DELETED"]
         if config.after == "flag" and self._keywords_ok:
             criteria += ["UNKEYWORD", config.keyword]
+        cutoff = self._cutoff()
+        if full and cutoff is not None:
+            self._name_old_mail(client, criteria, cutoff)
         # "n:*" also matches the highest UID when n is above it: filter.
-        uids = sorted(uid for uid in client.search(criteria) if full or uid > last_uid)
+        uids = sorted(uid for uid in client.search(criteria + (["SINCE", cutoff] if cutoff else []))
+                      if full or uid > last_uid)
         result = DrainResult()
         saved = last_uid
         for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
@@ -305,6 +316,24 @@ class ImapPoller:
                                  last_uid=last_uid)
                 saved = last_uid
         return result
+
+    def _cutoff(self) -> date | None:
+        """The first arrival day taken (IMAP ``SINCE``: the server's arrival
+        date, not the sender's Date header), or None when every mail is."""
+        days = self.config.max_age_days
+        return (self._clock.now() - timedelta(days=days)).date() if days else None
+
+    def _name_old_mail(self, client: IMAPClient, criteria: list[Any], cutoff: date) -> None:
+        """Say, at each full look, how many mails are left in the folder for
+        their age, and what to do with them; nothing is moved or flagged."""
+        old = client.search(criteria + ["BEFORE", cutoff])
+        self.left_for_age = len(old)
+        if old:
+            log.error("mailbox %s: %d mail(s) in %s reached it before %s, more than %s.max_age_days = %d days "
+                      "ago, and were left there: import them as history with `gateway migrate` (it sends no mail), "
+                      "or raise max_age_days to take them as new requests (each one acknowledged)",
+                      self.mailbox, len(old), self.config.folder, cutoff.isoformat(), self.where,
+                      self.config.max_age_days)
 
     def _position(self, uidvalidity: int) -> int:
         """The last acknowledged UID, or 0 when the folder must be read from the start."""

@@ -273,3 +273,41 @@ def test_a_missing_folder_is_named_with_the_key_to_fix(dovecot: Dovecot, offline
     assert line.startswith(f"mailbox {ADDRESS}: IMAP atendimento@127.0.0.1:{dovecot.port} (Entradas): ")
     assert "cannot open folder 'Entradas' (check mailbox[0].imap.folder)" in line
     assert "Mailbox doesn't exist" in line  # Dovecot's words
+
+
+def test_old_mail_in_the_folder_is_left_there_named_and_never_acknowledged(
+        dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture) -> None:
+    """PITFALLS E (zammad#243): pointing the poller at a desk's old shared
+    mailbox must not turn its history into new tickets with an
+    acknowledgement each.  Mail that reached the folder more than
+    max_age_days ago stays on the server, untouched, and an error says how
+    many and what to do; today's mail is taken as always."""
+    from datetime import datetime, timezone
+
+    with dovecot.client(USER) as client:
+        for year in (2019, 2021, 2024):
+            client.append("INBOX", make_mail(subject=f"Pedido antigo de {year}"),
+                          msg_time=datetime(year, 3, 4, 10, 0, tzinfo=timezone.utc))
+    dovecot.append(USER, make_mail(subject="Pedido de hoje"))
+    gateway = offline()
+    [poller] = gateway.imap_pollers()
+    with caplog.at_level(logging.ERROR, logger="gateway.imap"):
+        result = poller.drain_once()
+    gateway.ingest.process_pending()
+    assert result.accepted == 1 and [t["subject"] for t in _tickets(gateway)] == ["Pedido de hoje"]
+    assert dovecot.count(USER, "INBOX") == 3 and dovecot.count(USER, "Processed") == 1
+    assert dovecot.flags(USER, "INBOX") == [(), (), ()], "left as they were: not even seen"
+    [line] = [r.getMessage() for r in caplog.records if "max_age_days" in r.getMessage()]
+    assert "3 mail(s) in INBOX" in line and "mailbox[0].imap.max_age_days = 7" in line
+    assert "gateway migrate" in line and poller.left_for_age == 3
+    with gateway.db.reading() as tx:
+        from gateway.store.models import OutboxRow
+
+        assert tx.query(OutboxRow).filter(OutboxRow.kind == "ack").count() == 1
+
+    gateway.close()
+    everything = offline(max_age_days=0)  # the operator's choice: take them as new requests
+    [poller] = everything.imap_pollers()
+    assert poller.drain_once().accepted == 3
+    everything.ingest.process_pending()
+    assert len(_tickets(everything)) == 4 and dovecot.count(USER, "INBOX") == 0
