@@ -86,6 +86,7 @@ class Gateway:
         self.pollers: list[ImapPoller] = []  # the running IMAP pollers (role "imap")
         self.scheduler: Scheduler | None = None  # role "schedule", while serving
         self._processor_node: str | None = None  # role "process": its row in store.processors, while running
+        self._processor_lock = threading.Lock()
         self.admin_port: int | None = None  # role "admin": the port bound, while serving ([admin] port 0: any)
         # Whether a SIGHUP came while starting (`gateway run` sets cli.signals.take_hangup):
         # the rules are then reloaded once the loop takes the signal over.
@@ -95,10 +96,9 @@ class Gateway:
         roles = set(roles)
         if "process" in roles:
             self._processor_node = processors.this_node()
-            self._spawn("processor", lambda: process_loop(
-                self.ingest, self.stopping, self.settings.processing.poll_interval,
-                alive=lambda: processors.seen(self.db, self._processor_node, self.clock.now()),
-                alive_every=processors.EVERY))
+            self._spawn("processor", lambda: process_loop(self.ingest, self.stopping,
+                                                          self.settings.processing.poll_interval,
+                                                          alive=self._processor_alive, alive_every=processors.EVERY))
         if "send" in roles:
             self._spawn("sender", lambda: self.sender.loop(self.stopping))
         if "imap" in roles:
@@ -200,18 +200,30 @@ class Gateway:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._processor_gone()  # first: a pipe from now on processes its mail itself
         self.ingest.accepted.set()
         self.sender.wake.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
-        if self._processor_node is not None:  # the pipe processes its own mail again
+        self.ingest.close()
+
+    def _processor_alive(self) -> None:
+        """The processing worker renews its row (store.processors), unless
+        stopping: a renewal after the row's removal would bring it back."""
+        with self._processor_lock:
+            if self._processor_node is not None and not self.stopping.is_set():
+                processors.seen(self.db, self._processor_node)
+
+    def _processor_gone(self) -> None:
+        with self._processor_lock:
             node, self._processor_node = self._processor_node, None
+            if node is None:
+                return
             try:
                 processors.gone(self.db, node)
             except Exception as error:  # noqa: BLE001 - the row grows old by itself (store.processors)
                 log.warning("could not remove processing worker %s from the living: %s", node, error)
-        self.ingest.close()
 
     def close(self) -> None:
         self.stop()

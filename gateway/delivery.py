@@ -78,6 +78,12 @@ class Ingest(Accepts, Protocol):
         ...
 
 
+#: The inbox columns acceptance fills (``inbox_row``'s keys, in order); the
+#: others stay NULL until processing, ``status`` is ``accepted``.
+ACCEPTED_COLUMNS: Final = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as",
+                           "mailbox_hint", "sha256", "message_id", "size", "raw")
+
+
 def inbox_row(delivery: Delivery) -> dict[str, object]:
     """What acceptance stores of a mail: its envelope, bytes and a few facts
     read without parsing it.  Every writer of an accepted mail builds its row

@@ -80,10 +80,11 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], *, 
                         sender: str | None, recipients: tuple[str, ...], no_process: bool) -> None:
     """Store the mail and exit, when a processing worker will take it (or
     ``--no-process``): through the database's driver (``store.direct``),
-    without loading SQLAlchemy and the pipeline, ~1 s a mail on a small
-    machine.  Returns, having read nothing, when the full path must do it:
-    no worker seen lately, or a database not ready for the direct path
-    (missing, at another revision...), whose checks are the full path's."""
+    without loading SQLAlchemy and the pipeline (~0.2 s a mail instead of
+    ~1.5 s on the 2-CPU machine).  Returns, having read nothing, when the
+    full path must do it: no worker seen lately (or no telling), or a
+    database not ready for the direct path (missing, at another
+    revision...), whose checks and answers are the full path's."""
     from gateway.clock import SystemClock
     from gateway.store import direct
     from gateway.transports import pipe
@@ -96,7 +97,7 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], *, 
         return
     clock = SystemClock()
     with door:
-        if not (no_process or door.processor_alive(clock.now())):
+        if not (no_process or door.processor_alive()):
             return
         code, message = pipe.deliver(door, clock, stream=pipe.stdin_bytes(), mailbox=mailbox, sender=sender,
                                      recipients=recipients, max_size=settings.smtp.max_message_size,

@@ -1,19 +1,26 @@
-"""Reading tickets through the database's own driver, for the short commands.
+"""Short commands through the database's own driver, without SQLAlchemy.
 
 ``gateway tickets list``, ``tickets show`` and ``link`` read a few rows and
-exit.  Importing SQLAlchemy alone took 0.3-0.4 s on the 2-CPU machine,
-more than the whole command may (issue 19: under 0.3 s); ``sqlite3``
-takes 5 ms.  So these commands read here, with plain ``SELECT``s, and get
-back rows with the same attribute names and Python values the ORM gives
-(aware UTC datetimes, booleans, the JSON tags as a list), which
-``services.views`` turns into what the operator sees, one code for both.
+exit; ``gateway ingest`` beside a running gateway stores one mail and
+exits.  Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine,
+more than such a command may take (issue 19: under 0.3 s); ``sqlite3``
+takes 5 ms.  So they work here, with plain SQL:
+
+- :class:`DirectReads` gives rows with the same attribute names and Python
+  values the ORM gives (aware UTC datetimes, booleans, the JSON tags as a
+  list), which ``services.views`` turns into what the operator sees, one
+  code for both; nothing it does writes.
+- :class:`DirectInbox` stores an accepted mail as ``Ingest``'s writer does
+  (``delivery.inbox_row``, committed before the pipe exits 0) and tells
+  whether a processing worker is alive to take it (``store.processors``).
 
 Only when everything is in order: a SQLite file (or PostgreSQL through
 psycopg) already at this version's schema revision.  Anything else, an
-empty or missing database, another revision, an unknown URL, a driver or
-connection error, and :func:`open_reads` answers ``None``: the caller takes
-the full path (``store.schema.prepare``), which creates, refuses or
-reports exactly as every other command does.  Nothing here writes.
+empty or missing database, another revision, an unknown URL, a driver
+missing, and :func:`open_reads` / :func:`open_inbox` answer ``None``: the
+caller takes the full path (``store.schema.prepare``), which creates,
+refuses or reports exactly as every other command does.  A database that
+does not answer raises :class:`Unreachable` at once.
 """
 
 from __future__ import annotations
@@ -28,14 +35,17 @@ from types import SimpleNamespace
 from typing import Any, Final
 
 from gateway.config import StorageConfig
-from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
+from gateway.delivery import ACCEPTED_COLUMNS, Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.store.revisions import head
+from gateway.store.utc import from_sqlite_text, sqlite_text
 
 SQLITE_BUSY_SECONDS: Final = 60.0  # here and in store.db's engine: wait for a writer's lock, do not fail
 # store.processors: a processing worker renews its row this often, and is
-# taken for gone when it has not for three times as long.
+# taken for gone when it has not for three times as long.  Both sides use
+# the database's clock, never a node's.
 ALIVE_EVERY: Final = 10.0
 ALIVE_WITHIN: Final = 3 * ALIVE_EVERY
+_AHEAD: Final = 5.0  # seconds a row may be dated after the database's now; later ones are ignored
 
 _IDS_PER_SELECT: Final = 500  # SQLAlchemy's selectinload batch: far below any driver's parameter limit
 
@@ -137,12 +147,8 @@ class DirectInbox:
     """The MTA pipe's door while a processing worker runs: the mail stored
     as ``Ingest``'s writer stores it (the row of ``delivery.inbox_row``,
     status ``accepted``, committed before the pipe exits 0), and left to
-    that worker, without loading the pipeline.  The columns and values are
-    ``store.inbox.InboxWriter``'s (a test compares the rows both write)."""
-
-    # What acceptance knows of a mail; the outcome columns stay NULL until processing.
-    _COLUMNS: Final = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as", "mailbox_hint",
-                       "sha256", "message_id", "size", "raw")
+    that worker, without loading the pipeline.  A test compares the stored
+    text of both writers' rows, column by column."""
 
     def __init__(self, connection: Any, *, sqlite: bool, rejects: Path) -> None:
         self._connection = connection
@@ -158,18 +164,37 @@ class DirectInbox:
     def close(self) -> None:
         _close(self._connection)
 
-    def processor_alive(self, now: datetime) -> bool:
-        """Whether a processing worker said it was alive within ``ALIVE_WITHIN`` of ``now``."""
-        cursor = self._connection.cursor()
+    def processor_alive(self) -> bool:
+        """Whether a processing worker renewed its row within ``ALIVE_WITHIN``
+        seconds, by the database's clock (a row dated ahead of it by more than
+        a few seconds is ignored).  Any error answers False: the pipe then
+        processes the mail itself, slower, never bounced."""
+        if self._sqlite:
+            sql = ("SELECT count(*) FROM processor WHERE seen_at > strftime('%Y-%m-%d %H:%M:%f', 'now', ?) "
+                   "AND seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?)")
+            params: list[Any] = [f"-{ALIVE_WITHIN} seconds", f"+{_AHEAD} seconds"]
+        else:
+            sql = ("SELECT count(*) FROM processor WHERE seen_at > now() - make_interval(secs => %s) "
+                   "AND seen_at <= now() + make_interval(secs => %s)")
+            params = [ALIVE_WITHIN, _AHEAD]
         try:
-            cursor.execute("SELECT max(seen_at) FROM processor")
-            (seen,) = cursor.fetchone()
-        finally:
-            cursor.close()
-        if seen is None:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                (alive,) = cursor.fetchone()
+            finally:
+                cursor.close()
+            if not self._sqlite:
+                self._connection.commit()  # end the read; the insert is a transaction of its own
+        except Exception as error:  # noqa: BLE001 - no table, no right to read it, a dropped connection
+            try:
+                self._connection.rollback()  # PostgreSQL: the failed statement ended the transaction
+            except Exception:  # noqa: BLE001 - a connection gone: accept says so if used
+                pass
+            _log.warning("could not tell whether a processing worker runs (%s: %s); processing the mail here",
+                         type(error).__name__, _first_line(error))
             return False
-        seen = _sqlite_datetime(seen) if self._sqlite else _utc_if_datetime(seen)
-        return seen >= now - timedelta(seconds=ALIVE_WITHIN)
+        return bool(alive)
 
     def accept(self, delivery: Delivery) -> Receipt:
         """Store the mail; return only after the commit (or a TEMPFAIL)."""
@@ -183,37 +208,35 @@ class DirectInbox:
         return Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id)
 
     def _insert(self, row: dict[str, Any]) -> int:
-        names = ", ".join((*self._COLUMNS, "status"))
-        if self._sqlite:
-            values = [row[name] for name in self._COLUMNS]
-            values[0] = _sqlite_time(row["received_at"])
-            values[4] = json.dumps(row["rcpt_tos"])  # SQLAlchemy's JSON type writes json.dumps's text
-            cursor = self._connection.cursor()
-            try:
+        names = ", ".join((*ACCEPTED_COLUMNS, "status"))
+        values = [self._stored(name, row[name]) for name in ACCEPTED_COLUMNS]
+        marks = ", ".join(["?" if self._sqlite else "%s"] * len(values))
+        sql = f"INSERT INTO inbox ({names}) VALUES ({marks}, 'accepted') RETURNING id"
+        cursor = self._connection.cursor()
+        try:
+            if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
-                cursor.execute(f"INSERT INTO inbox ({names}) VALUES ({', '.join('?' * len(values))}, 'accepted') "
-                               "RETURNING id", values)
-                (inbox_id,) = cursor.fetchone()
-                cursor.execute("COMMIT")
-            finally:
-                cursor.close()
-            return int(inbox_id)
-        from psycopg.types.json import Json
-
-        values = [Json(row[name]) if name == "rcpt_tos" else row[name] for name in self._COLUMNS]
-        with self._connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO inbox ({names}) VALUES ({', '.join(['%s'] * len(values))}, 'accepted') "
-                           "RETURNING id", values)
+            cursor.execute(sql, values)
             (inbox_id,) = cursor.fetchone()
-        self._connection.commit()
+            if self._sqlite:
+                cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+        if not self._sqlite:
+            self._connection.commit()
         return int(inbox_id)
 
+    def _stored(self, name: str, value: Any) -> Any:
+        """A field as the ORM's column type hands it to the driver."""
+        if name == "received_at":
+            return sqlite_text(value) if self._sqlite else value
+        if name == "rcpt_tos":  # SQLAlchemy's JSON type: json.dumps's text on SQLite, json on PostgreSQL
+            if self._sqlite:
+                return json.dumps(value)
+            from psycopg.types.json import Json
 
-def _sqlite_time(value: datetime) -> str:
-    """An aware datetime as ``models.UtcDateTime`` stores it on SQLite."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return Json(value)
+        return value
 
 
 def _same(value: Any) -> Any:
@@ -226,9 +249,7 @@ def _utc_if_datetime(value: Any) -> Any:
 
 def _sqlite_datetime(value: Any) -> datetime | None:
     """SQLAlchemy's stored text, ``2026-12-07 00:24:33.787000`` (UTC), as an aware datetime."""
-    if value is None:
-        return None
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return None if value is None else from_sqlite_text(value)
 
 
 def _sqlite_boolean(value: Any) -> bool | None:
@@ -319,7 +340,6 @@ def _close(connection: Any) -> None:
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRESQL_SCHEMES: Final = frozenset({"postgresql+psycopg"})
-_SYNCHRONOUS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 
 def _sqlite(path: str, *, write: bool, synchronous: str) -> Any:
@@ -330,13 +350,11 @@ def _sqlite(path: str, *, write: bool, synchronous: str) -> Any:
 
     if not path or path == ":memory:" or "?" in path or "%" in path or not Path(path).is_file():
         return None  # a new database is created by the full path; a URL with options is its to read
-    if write and synchronous.upper() not in _SYNCHRONOUS:
-        return None  # the full path's config check names the bad value
     connection = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
     try:
         if write:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            connection.execute(f"PRAGMA synchronous={synchronous}")  # FULL, NORMAL or EXTRA (config checks)
             connection.execute("PRAGMA foreign_keys=ON")
         else:
             connection.execute("PRAGMA query_only = ON")

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes, make_transient_to_detached
 
+from gateway.delivery import ACCEPTED_COLUMNS
 from gateway.store.compiled import Compiled
 from gateway.store.models import InboxRow, MailKeyRow, QuarantineRow
 from gateway.store.rows import INBOX, MAIL_KEY
@@ -170,8 +171,7 @@ class InboxWriter:
     """
 
     # What acceptance knows of a mail; the outcome columns stay NULL until processing.
-    _COLUMNS = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as", "mailbox_hint",
-                "sha256", "message_id", "size", "raw", "status")
+    _COLUMNS = (*ACCEPTED_COLUMNS, "status")
     _INSERT = INBOX.insert_of_only(_COLUMNS, fixed={"status": "accepted"})
 
     def __init__(self, engine: Engine) -> None:

@@ -28,13 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON, TypeDecorator
 
+from gateway.store.utc import as_utc, sqlite_text
+
 Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def _as_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given to the store; use the Clock")
-    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)  # the clock's are UTC
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -50,7 +46,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        value = _as_utc(value)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Any) -> Any:
@@ -63,7 +59,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            return _as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return sqlite_text(value)
 
         return process
 

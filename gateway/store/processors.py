@@ -2,28 +2,32 @@
 
 A worker (``gateway run`` with the ``process`` role) renews its row every
 ``EVERY`` seconds while it runs and deletes it when it stops.  ``gateway
-ingest`` (``store.direct``) reads the newest: a worker seen within
-``direct.ALIVE_WITHIN`` (three renewals) takes the mail the pipe just
-stored, so the pipe does not load the pipeline to process one mail itself.
-A worker killed without stopping leaves its row, which simply grows old.
-Nodes' clocks are compared with the pipe's: they should agree to well
-within that (NTP).
+ingest`` (``store.direct.DirectInbox.processor_alive``) asks whether any
+row was renewed within ``direct.ALIVE_WITHIN`` (three renewals): then that
+worker takes the mail the pipe just stored, and the pipe does not load the
+pipeline to process one mail itself.  Both sides read the database's
+clock, so a node whose clock is off cannot keep pipes from processing; a
+worker killed without stopping leaves its row, which simply grows old and
+is deleted by the next worker's renewal a day later.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime
 from typing import Final
 
-from sqlalchemy import delete
+from sqlalchemy import text
 
 from gateway.store.db import Database
 from gateway.store.direct import ALIVE_EVERY
-from gateway.store.models import ProcessorRow
 
-EVERY: Final = ALIVE_EVERY  # seconds between a worker's renewals (store.direct reads them)
+EVERY: Final = ALIVE_EVERY  # seconds between a worker's renewals
+
+# The database's now, as each dialect stores a UtcDateTime (SQLite: the
+# six-digit text SQLAlchemy writes).
+_NOW: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'", "postgresql": "now()"}
+_DAY_AGO: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 day')", "postgresql": "now() - interval '1 day'"}
 
 
 def this_node() -> str:
@@ -31,13 +35,17 @@ def this_node() -> str:
     return f"{socket.gethostname()[:200]}:{os.getpid()}"
 
 
-def seen(db: Database, node: str, at: datetime) -> None:
-    """Renew ``node``'s row, in a short transaction of its own."""
+def seen(db: Database, node: str) -> None:
+    """Renew ``node``'s row, in a short transaction of its own, and forget
+    rows a day old (workers killed without stopping)."""
+    dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.transaction() as tx:
-        tx.merge(ProcessorRow(node=node, seen_at=at))
+        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
+                        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": node})
+        tx.execute(text(f"DELETE FROM processor WHERE seen_at < {_DAY_AGO[dialect]}"))
 
 
 def gone(db: Database, node: str) -> None:
     """``node`` stopped: the pipe processes its mail itself again (unless another worker runs)."""
     with db.transaction() as tx:
-        tx.execute(delete(ProcessorRow).where(ProcessorRow.node == node))
+        tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": node})

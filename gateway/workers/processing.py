@@ -46,13 +46,15 @@ class Backlog(Protocol):
 
 
 def process_loop(backlog: Backlog, stop: threading.Event, interval: float, *,
-                 alive: Callable[[], None] | None = None, alive_every: float = 10.0) -> None:
+                 alive: Callable[[], None] | None = None, alive_every: float = 0.0) -> None:
     """Run until ``stop`` is set, draining at each acceptance or ``interval``.
 
-    ``alive`` is called after a pass that succeeded, at most every
-    ``alive_every`` seconds: it tells others (the MTA pipe) that this
-    worker takes the mail they store.  It is never called after a failed
-    pass: a worker that cannot reach the database takes nothing."""
+    ``alive`` is called after a pass that succeeded, every ``alive_every``
+    seconds (the loop looks at least that often): it tells others (the
+    MTA pipe) that this worker takes the mail they store.  It is never
+    called after a failed pass: a worker that cannot reach the database
+    takes nothing."""
+    wait = min(interval, alive_every) if alive is not None and alive_every > 0 else interval
     pause = _FIRST_PAUSE
     said = float("-inf")
     while not stop.is_set():
@@ -66,9 +68,9 @@ def process_loop(backlog: Backlog, stop: threading.Event, interval: float, *,
             pause = min(pause * 2, _MAX_PAUSE)
             continue
         pause = _FIRST_PAUSE
-        if alive is not None and time.monotonic() - said >= alive_every:
+        if alive is not None and not stop.is_set() and time.monotonic() - said >= alive_every:
             said = _say_alive(alive, said)
-        backlog.accepted.wait(interval)
+        backlog.accepted.wait(wait)
 
 
 def _say_alive(alive: Callable[[], None], said: float) -> float:

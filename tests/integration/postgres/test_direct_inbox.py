@@ -31,15 +31,31 @@ def _delivery(raw: bytes) -> Delivery:
                     via="pipe", received_at=NOW.astimezone(timezone(timedelta(hours=-3))), mailbox_hint="cnes@b.org")
 
 
+def _stored_text(url: str, inbox_id: int) -> tuple[str, ...]:
+    """The row as the database holds it, every column as text: what a change
+    of date format or JSON spacing would alter, which reading back through
+    the ORM would hide."""
+    columns = ", ".join(f"CAST({c} AS TEXT)" if c != "raw" else "raw" for c in COLUMNS)
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            return tuple(connection.execute(f"SELECT {columns} FROM inbox WHERE id = ?", (inbox_id,)).fetchone())
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        row = connection.execute(f"SELECT {columns} FROM inbox WHERE id = %s", (inbox_id,)).fetchone()
+        return tuple(bytes(value) if isinstance(value, memoryview) else value for value in row)
+
+
 def test_the_direct_door_stores_the_row_the_gateways_writer_stores(make_settings, url: str) -> None:
     settings = make_settings(storage={"url": url})
     gateway = Gateway(settings)
     try:
-        ours = gateway.ingest.accept(_delivery(make_mail(message_id="<one@client.example.org>")))
+        raw = make_mail(message_id="<one@client.example.org>", subject="Certidão negativa — urgente")
+        ours = gateway.ingest.accept(_delivery(raw))
         door = direct.open_inbox(settings.storage)
         assert door is not None
         with door:
-            theirs = door.accept(_delivery(make_mail(message_id="<one@client.example.org>")))
+            theirs = door.accept(_delivery(raw))
         assert ours.accepted and theirs.accepted and theirs.inbox_id == ours.inbox_id + 1
         with gateway.db.reading() as tx:
             from gateway.store import inbox
@@ -49,31 +65,70 @@ def test_the_direct_door_stores_the_row_the_gateways_writer_stores(make_settings
     finally:
         gateway.close()
     assert read[0] == read[1]
+    assert _stored_text(url, ours.inbox_id) == _stored_text(url, theirs.inbox_id)
     assert read[1]["received_at"] == NOW and read[1]["rcpt_tos"] == ["atendimento@example.gov.br", "cnes+X@b.org"]
     assert read[1]["status"] == "accepted" and read[1]["message_id"] == "one@client.example.org"
 
 
-def test_a_worker_is_alive_until_three_renewals_are_missed(make_settings, url: str) -> None:
+def _dated(gateway: Gateway, node: str, seconds: float) -> None:
+    """A worker's row dated ``seconds`` from the database's now (negative: ago)."""
+    from sqlalchemy import text
+
+    with gateway.db.transaction() as tx:
+        if gateway.db.is_sqlite:
+            at = "strftime('%Y-%m-%d %H:%M:%f', 'now', :shift) || '000'"
+            shift: object = f"{seconds:+} seconds"
+        else:
+            at, shift = "now() + make_interval(secs => :shift)", seconds
+        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {at})"), {"node": node, "shift": shift})
+
+
+def test_a_worker_is_alive_until_three_renewals_are_missed_by_the_databases_clock(make_settings, url: str) -> None:
+    settings = make_settings(storage={"url": url})
+    gateway = Gateway(settings)
+
+    def alive() -> bool:
+        with direct.open_inbox(settings.storage) as door:
+            return door.processor_alive()
+
+    try:
+        assert not alive(), "no worker at all"
+        _dated(gateway, "killed:1", -(direct.ALIVE_WITHIN + 5))
+        assert not alive(), "only a worker gone quiet"
+        _dated(gateway, "clock-ahead:2", 3600)  # a node whose clock runs an hour ahead wrote it
+        assert not alive(), "a row from the future is no sign of life"
+        processors.seen(gateway.db, "node-b:3")
+        assert alive()
+        processors.gone(gateway.db, "node-b:3")
+        assert not alive()
+        processors.seen(gateway.db, "killed:1")  # renewed: the same row, now
+        assert alive()
+        with gateway.db.reading() as tx:
+            from sqlalchemy import text
+
+            nodes = sorted(tx.execute(text("SELECT node FROM processor")).scalars())
+        assert nodes == ["clock-ahead:2", "killed:1"]
+    finally:
+        gateway.close()
+
+
+def test_no_telling_whether_a_worker_runs_is_no_worker(make_settings, url: str) -> None:
+    """The pipe cannot read the table (dropped, or a role without the right
+    to read it): it answers False and processes the mail itself, never an
+    error that would bounce the mail."""
     settings = make_settings(storage={"url": url})
     gateway = Gateway(settings)
     try:
-        door = direct.open_inbox(settings.storage)
-        assert door is not None
-        with door:
-            assert not door.processor_alive(NOW)
-        processors.seen(gateway.db, "node-a:1", NOW - timedelta(seconds=direct.ALIVE_WITHIN + 1))
-        processors.seen(gateway.db, "node-b:2", NOW - timedelta(seconds=5))
-        with direct.open_inbox(settings.storage) as door:
-            assert door.processor_alive(NOW)
-        processors.gone(gateway.db, "node-b:2")
-        with direct.open_inbox(settings.storage) as door:
-            assert not door.processor_alive(NOW), "only a stale row is left"
-        processors.seen(gateway.db, "node-a:1", NOW)  # renewed: the same row, newer
-        with direct.open_inbox(settings.storage) as door:
-            assert door.processor_alive(NOW + timedelta(seconds=direct.ALIVE_WITHIN - 1))
-            assert not door.processor_alive(NOW + timedelta(seconds=direct.ALIVE_WITHIN + 1))
+        processors.seen(gateway.db, "node:1")
+        from sqlalchemy import text
+
+        with gateway.db.transaction() as tx:
+            tx.execute(text("DROP TABLE processor"))
     finally:
         gateway.close()
+    with direct.open_inbox(settings.storage) as door:
+        assert door.processor_alive() is False
+        assert door.accept(_delivery(make_mail())).accepted, "and the door still stores"
 
 
 def test_a_locked_database_is_a_tempfail_and_stores_nothing(make_settings, monkeypatch) -> None:
