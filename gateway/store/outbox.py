@@ -31,6 +31,11 @@ INSERT = OUTBOX.insert
 _COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
     OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
     OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
+# The same for a subaddressed recipient (robo+123@crm): its whole family,
+# the bare address and every +tag of it (see count_recent).
+_COUNT_RECENT_FAMILY = Compiled(select(func.count()).select_from(OutboxRow).where(
+    or_(OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.first_rcpt.like(bindparam("tagged"), escape="\\")),
+    OutboxRow.kind == bindparam("kind"), OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
 
 
 #: Team notices: the kinds that wait behind the citizens' mails.
@@ -153,9 +158,35 @@ def next_due(tx: Session) -> datetime | None:
 
 
 def count_recent(tx: Tx, *, rcpt: str, kind: str, since: datetime) -> int:
-    written = int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}, merged=True) or 0)
+    """Mails of ``kind`` to ``rcpt`` since ``since``: the automatic answers' rate limit.
+
+    A subaddressed ``rcpt`` counts with its family (``robo@crm`` and every
+    ``robo+<tag>@crm``): a CRM that answers each of our mails from a new
+    ``+tag`` address would otherwise be a new sender every round and never
+    reach the limit (freescout#688).  Plain addresses, nearly every mail,
+    keep the one indexed equality."""
+    family = _family(rcpt)
+    if family is None:
+        written = int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}, merged=True) or 0)
+        same = rcpt.__eq__
+    else:
+        bare, tagged = family
+        written = int(_COUNT_RECENT_FAMILY.scalar(tx, {"rcpt": bare, "tagged": tagged, "kind": kind, "since": since},
+                                                  merged=True) or 0)
+        same = lambda address: _family(address) == family or address == bare  # noqa: E731
     return written + sum(1 for row in tx.pending(INSERT)  # queued in this transaction, not yet written
-                         if row["rcpt_tos"][0] == rcpt and row["kind"] == kind and row["created_at"] >= since)
+                         if same(row["rcpt_tos"][0]) and row["kind"] == kind and row["created_at"] >= since)
+
+
+def _family(address: str) -> tuple[str, str] | None:
+    """``("robo@crm", "robo+%@crm")`` (a LIKE pattern, ``%`` and ``_`` escaped)
+    for ``robo+123@crm``; None for an address without a ``+`` tag."""
+    local, at, domain = address.rpartition("@")
+    base, plus, _tag = local.partition("+")
+    if not (at and plus and base):
+        return None
+    escaped = [part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for part in (base, domain)]
+    return f"{base}@{domain}", f"{escaped[0]}+%@{escaped[1]}"
 
 
 def for_ticket(tx: Session, ticket_id: int) -> list[OutboxRow]:

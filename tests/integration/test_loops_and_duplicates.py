@@ -277,6 +277,45 @@ def test_the_ack_limit_per_sender_per_hour(start_gateway: Callable[..., RunningG
     assert len(gateway.outbox(kind="ack", to="carla.dias@example.org")) == 1
 
 
+def test_a_robot_answering_from_a_new_plus_address_each_round_stops_too(
+        start_gateway: Callable[..., RunningGateway]) -> None:
+    """freescout#688 "via a CRM that rewrites the address": each answer comes
+    from robo+<n>@crm, a new sender every round if counted by the exact
+    address.  The +tag family shares one limit, so the loop dies out there;
+    every mail still becomes a ticket (nothing is lost, only unanswered)."""
+    limit, max_rounds = 2, 10
+    gateway = start_gateway(limits={"acks_per_sender_per_hour": limit})
+    answered: set[str] = set()
+    sent = 0
+
+    def robot() -> str:
+        return f"robo+{1000 + sent}@crm.example.org"
+
+    def robot_mail() -> bytes:
+        return make_mail(sender=f"CRM Atendimento <{robot()}>", subject=f"[CRM #{1000 + sent}] Chamado aberto",
+                         body=f"Registramos seu contato sob o número CRM #{1000 + sent}.")
+
+    def acks() -> list[Any]:
+        return [a for a in gateway.outbox(kind="ack") if "@crm.example.org" in a["To"]]
+
+    send(gateway, robot_mail(), mail_from=robot())
+    sent += 1
+    for _round in range(max_rounds):
+        fresh = [a for a in acks() if a["Message-ID"] not in answered]
+        if not fresh:
+            break
+        for ack in fresh:
+            answered.add(ack["Message-ID"])
+            send(gateway, robot_mail(), mail_from=robot())
+            sent += 1
+    else:
+        pytest.fail(f"still acknowledging the robot's +addresses after {max_rounds} rounds")
+    assert len(acks()) == limit and sent == limit + 1
+    robot_tickets = [t for t in gateway.tickets() if t["requester"].endswith("@crm.example.org")]
+    assert len(robot_tickets) == sent
+    assert "ack_skipped" in events(gateway, robot_tickets[-1]["protocol"])
+
+
 def test_two_robots_answering_each_other_stop(start_gateway: Callable[..., RunningGateway]) -> None:
     """freescout#688: an auto-responder that ignores Auto-Submitted and
     answers each of our acknowledgements with a brand-new mail (its own
