@@ -3,8 +3,9 @@
 Every mail we send carries a Message-ID in the mailbox's domain (so a
 reply finds its ticket), In-Reply-To/References to thread in the
 citizen's client, ``Auto-Submitted: auto-replied`` and
-``X-Auto-Response-Suppress: All`` on automatic answers (RFC 3834,
-PITFALLS item 9), and header values cleaned of line breaks.
+``X-Auto-Response-Suppress: All`` and ``X-Loop: <mailbox>`` on automatic
+answers (RFC 3834, PITFALLS item 9), and header values cleaned of line
+breaks.
 
 Written out directly, not through the ``email`` package: every mail has
 the same shape (multipart/alternative text and HTML, in multipart/mixed
@@ -92,6 +93,9 @@ def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSen
     if envelope.auto_submitted:
         fields.append(("Auto-Submitted", _one_line(envelope.auto_submitted)))
         fields.append(("X-Auto-Response-Suppress", "All"))
+        # What RT, OTRS and list managers put on their automatic mail: a peer
+        # helpdesk that keeps it in its answer is recognised (mail.automatic).
+        fields.append(("X-Loop", _one_line(envelope.from_address)))
     fields.append(("Content-Language", envelope.language.replace("_", "-").lower()))
     fields.extend((name, _encoded(headers.clean(value))) for name, value in envelope.extra_headers.items())
     head = "".join(_field(name, value) for name, value in fields)

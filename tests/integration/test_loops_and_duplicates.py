@@ -277,6 +277,22 @@ def test_the_ack_limit_per_sender_per_hour(start_gateway: Callable[..., RunningG
     assert len(gateway.outbox(kind="ack", to="carla.dias@example.org")) == 1
 
 
+def test_a_peer_helpdesk_that_keeps_our_x_loop_gets_no_answer(start_gateway: Callable[..., RunningGateway]) -> None:
+    """osTicket-1.7#532: two helpdesks answering each other.  Our automatic
+    mail says X-Loop: <mailbox>, as RT's and OTRS's do; a peer that carries
+    it into its own new mail (no threading, a new subject) is recognised as
+    automatic and not acknowledged, so the pair cannot start a loop."""
+    gateway = start_gateway()
+    send(gateway, make_mail(subject="Pedido de certidão"))
+    [ack] = gateway.outbox(kind="ack")
+    assert ack["Auto-Submitted"] == "auto-replied" and ack["X-Loop"] == SERVICE
+    echo = make_mail(sender="Suporte <suporte@outro-helpdesk.example.org>", subject="Recebemos sua mensagem #55",
+                     body="Seu chamado #55 foi aberto.", headers={"X-Loop": ack["X-Loop"]})
+    row = send(gateway, echo, mail_from="suporte@outro-helpdesk.example.org")
+    assert row.outcome == "filed" and f"X-Loop names our address {SERVICE}" in row.reason
+    assert gateway.outbox(kind="ack", to="suporte@outro-helpdesk.example.org") == []
+
+
 def test_a_robot_answering_from_a_new_plus_address_each_round_stops_too(
         start_gateway: Callable[..., RunningGateway]) -> None:
     """freescout#688 "via a CRM that rewrites the address": each answer comes
