@@ -215,6 +215,46 @@ def test_two_mailboxes_one_with_a_wrong_password_the_other_keeps_working(
     assert "login refused" in failing.last_error
 
 
+def test_an_expired_oauth2_token_stops_only_its_mailbox_and_says_which_key(
+        dovecot: Dovecot, start_gateway: Callable[..., RunningGateway],
+        imap_config: Callable[..., dict[str, Any]], caplog: pytest.LogCaptureFixture, tmp_path) -> None:
+    """PITFALLS H (osTicket#6455, zammad#3294): a Microsoft 365 mailbox whose
+    token refresh fails must neither stop silently nor stop the others.  The
+    token command exits 1: one error naming the key and the command's own
+    words, the mailbox's mail left on the server, the other mailbox served."""
+    token = tmp_path / "cnes-token"
+    token.write_text("#!/bin/sh\necho 'AADSTS700082: The refresh token has expired' >&2\nexit 1\n")
+    token.chmod(0o700)
+    cnes = {key: value for key, value in imap_config("cnes").items() if key != "password_file"}
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        running = start_gateway(mailbox=[
+            mailbox(CNES, "CNES", **cnes, oauth2_token_command=str(token)),
+            mailbox(ADDRESS, "ATD", **imap_config("atendimento")),
+        ], admin={"max_imap_silence": 1.0})
+        dovecot.append("cnes", make_mail(subject="Para o CNES", to=CNES))
+        dovecot.append(USER, make_mail(subject="Para o atendimento"))
+        running.wait_processed(1, timeout=60)
+        wait_until(lambda: "oauth2_token_command" in caplog.text, timeout=15, what="the token failure to be logged")
+    assert [t["subject"] for t in running.tickets()] == ["Para o atendimento"]
+    assert dovecot.count("cnes", "INBOX") == 1  # untouched, waiting for a new token
+    line = next(r for r in caplog.records if "oauth2_token_command" in r.getMessage())
+    assert line.levelno == logging.ERROR and f"mailbox {CNES}" in line.getMessage()
+    assert "mailbox[0].imap.oauth2_token_command exited 1" in line.getMessage()
+    assert "AADSTS700082: The refresh token has expired" in line.getMessage()
+    failing = next(p for p in running.gateway.pollers if p.mailbox == CNES)
+    assert "oauth2_token_command" in failing.last_error and failing.last_success is None
+    # Not silent to the operator either: the admin /healthz fails, naming it.
+    import httpx
+
+    def unhealthy() -> Any:
+        answer = httpx.get(f"http://127.0.0.1:{running.gateway.admin_port}/healthz", timeout=30)
+        return answer if answer.status_code == 503 else None
+
+    checks = wait_until(unhealthy, timeout=20, what="/healthz to fail").json()["checks"]
+    assert checks[f"imap {CNES}"]["ok"] is False and "oauth2_token_command" in checks[f"imap {CNES}"]["last_error"]
+    assert checks[f"imap {ADDRESS}"]["ok"] is True
+
+
 def test_bad_and_oversized_mail_go_to_quarantine_and_the_folder_flows_on(
         dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
     dovecot.append(USER,
