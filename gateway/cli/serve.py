@@ -169,6 +169,9 @@ def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) 
             failed += 1
             click.echo(poller.describe(error), err=True)
             continue
+        if result.skipped:
+            click.echo(f"{poller.mailbox}: another process is polling {poller.config.folder}; left to it")
+            continue
         click.echo(f"{poller.mailbox}: took {result.accepted} mail(s), held {result.held} in quarantine")
     if not no_process:
         done = gateway.ingest.drain()

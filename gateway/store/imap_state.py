@@ -10,8 +10,15 @@ makes that second acceptance a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import text
 
 from gateway.store.db import Database
 from gateway.store.models import ImapStateRow
@@ -37,3 +44,42 @@ class ImapStateStore:
                                     last_uid=last_uid, updated_at=self._now()))
                 return
             row.account, row.uidvalidity, row.last_uid, row.updated_at = account, uidvalidity, last_uid, self._now()
+
+    @contextmanager
+    def exclusive(self, mailbox: str, folder: str) -> Iterator[bool]:
+        """Whether this process may poll ``mailbox``'s ``folder`` now: held
+        for as long as the ``with`` lasts, False while another process holds
+        it (an overlapping cron ``poll --once``, another node's ``gateway
+        run``).  Two sessions on one folder each fetched and moved the same
+        mails: copies in the processed folder, placeholders quarantined for
+        mails the other had just taken.  PostgreSQL: a session advisory lock
+        on a connection kept for the ``with``; SQLite: ``flock`` on a file
+        beside the database, released when the process dies, however."""
+        key = hashlib.sha256(f"gateway imap\0{mailbox}\0{folder}".encode()).digest()
+        if self._db.is_postgres:
+            number = int.from_bytes(key[:8], "big", signed=True)
+            with self._db.engine.connect() as connection:
+                mine = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": number}).scalar())
+                connection.commit()
+                try:
+                    yield mine
+                finally:
+                    if mine:
+                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": number})
+                        connection.commit()
+            return
+        database = self._db.url.database
+        if not database or database == ":memory:":
+            yield True  # one process's own database
+            return
+        path = Path(f"{database}.imap-{key.hex()[:16]}.lock")
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(handle)  # releases the lock

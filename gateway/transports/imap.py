@@ -56,7 +56,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final, Protocol
@@ -92,6 +92,10 @@ class FolderState(Protocol):
 
     def save(self, mailbox: str, folder: str, *, account: str, uidvalidity: int, last_uid: int) -> None: ...
 
+    def exclusive(self, mailbox: str, folder: str) -> AbstractContextManager[bool]:
+        """Held while this process polls the folder; False when another does."""
+        ...
+
 
 @dataclass
 class DrainResult:
@@ -99,6 +103,7 @@ class DrainResult:
     held: int = 0  # placeholders quarantined (too big, unreadable) and moved to the quarantine folder
     set_aside: int = 0  # accepted, but not a mail: moved to the quarantine folder
     acknowledged: int = 0  # moved or flagged on the server
+    skipped: bool = False  # another process was polling this folder: nothing was looked at
 
 
 class ImapPoller:
@@ -119,6 +124,7 @@ class ImapPoller:
         self._created: set[str] = set()
         self._keywords_ok = True
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
+        self.standby = False  # another process polls this folder (run): this one waits to take over
 
     @property
     def account(self) -> str:
@@ -127,21 +133,37 @@ class ImapPoller:
     # -- the two ways to run ----------------------------------------------
 
     def drain_once(self) -> DrainResult:
-        """Connect, take in everything waiting in the folder, log out."""
-        with self._session() as client:
-            return self._drain(client, full=True)
+        """Connect, take in everything waiting in the folder, log out; or
+        nothing, when another process is polling the folder."""
+        with self._state.exclusive(self.mailbox, self.config.folder) as mine:
+            if not mine:
+                log.info("mailbox %s: another process is polling %s; left to it", self.mailbox, self.config.folder)
+                return DrainResult(skipped=True)
+            with self._session() as client:
+                return self._drain(client, full=True)
 
     def run(self, stopping: threading.Event) -> None:
-        """Serve until ``stopping`` is set, reconnecting with backoff."""
+        """Serve until ``stopping`` is set, reconnecting with backoff.  While
+        another process polls the folder (another node), stand by and look
+        again every ``poll_interval``: it takes over when that one stops."""
         delay = 1.0
         while not stopping.is_set():
             connected = False
             try:
-                with self._session() as client:
-                    connected = True
-                    self.last_error = ""
-                    delay = 1.0
-                    self._serve(client, stopping)
+                with self._state.exclusive(self.mailbox, self.config.folder) as mine:
+                    if not mine:
+                        if not self.standby:
+                            log.info("mailbox %s: another process is polling %s; standing by", self.mailbox,
+                                     self.config.folder)
+                        self.standby = True
+                        stopping.wait(self.config.poll_interval)
+                        continue
+                    self.standby = False
+                    with self._session() as client:
+                        connected = True
+                        self.last_error = ""
+                        delay = 1.0
+                        self._serve(client, stopping)
             except Exception as error:  # noqa: BLE001 - every failure ends the session the same way
                 if connected and isinstance(error, (IMAPClientAbortError, OSError)):
                     delay = 1.0  # a drop after a good session: reconnect soon
@@ -471,13 +493,29 @@ class ImapPoller:
                     if not client.folder_exists(folder):  # not a race with another client
                         raise
             self._created.add(folder)
+        try:
+            self._move_now(client, list(uids), folder)
+        except IMAPClientError as error:
+            if "EXPUNGEISSUED" not in str(error):  # RFC 5530: some are gone, expunged by another session
+                raise
+            # Another session (a person, another client) took some first.
+            # Ours are committed, so gone is done; whatever is still in the
+            # folder is found at the next full look, and de-duplication makes
+            # it a no-op then.  Moving again now could copy a mail twice
+            # (this session's view still lists the ones already gone).
+            log.warning("mailbox %s: some of UID(s) %s left %s meanwhile, taken by another session; "
+                        "what is still there is moved at the next look", self.mailbox,
+                        ", ".join(map(str, uids)), self.config.folder)
+
+    @staticmethod
+    def _move_now(client: IMAPClient, uids: list[int], folder: str) -> None:
         if client.has_capability("MOVE"):
-            client.move(list(uids), folder)
+            client.move(uids, folder)
             return
-        client.copy(list(uids), folder)
-        client.add_flags(list(uids), [b"\\Deleted"])
+        client.copy(uids, folder)
+        client.add_flags(uids, [b"\\Deleted"])
         if client.has_capability("UIDPLUS"):
-            client.uid_expunge(list(uids))
+            client.uid_expunge(uids)
         # Without UIDPLUS a plain EXPUNGE would also remove mails other
         # people marked \Deleted; the copies stay flagged and are skipped.
 

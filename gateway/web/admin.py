@@ -177,8 +177,9 @@ class Admin:
         checks["storage"] = _storage(self.metrics)
         for poller in self.pollers():
             silent = time.monotonic() - (poller.last_success or self.started)
-            check = _limit(0.0 if poller.idling.is_set() else silent, config.max_imap_silence,
-                           idle=poller.idling.is_set())
+            waiting = poller.idling.is_set() or poller.standby  # standby: another node polls this folder
+            check = _limit(0.0 if waiting else silent, config.max_imap_silence, idle=poller.idling.is_set(),
+                           standby=poller.standby)
             if poller.last_error:
                 check["last_error"] = poller.last_error[:300]
             checks[f"imap {poller.mailbox}"] = check

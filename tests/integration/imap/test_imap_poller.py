@@ -351,3 +351,26 @@ def test_old_mail_in_the_folder_is_left_there_named_and_never_acknowledged(
     assert poller.drain_once().accepted == 3
     everything.ingest.process_pending()
     assert len(_tickets(everything)) == 4 and dovecot.count(USER, "INBOX") == 0
+
+
+def test_a_second_gateway_on_the_same_folder_stands_by_and_takes_over(
+        dovecot: Dovecot, start_gateway: Callable[..., RunningGateway],
+        imap_config: Callable[..., dict[str, Any]]) -> None:
+    """Two nodes whose roles both include "imap" (the default): one session
+    on the folder, the other waits, healthy, and takes over when the first
+    stops.  Two sessions moved the same mails: copies in Processed."""
+    settings = {"mailbox": [mailbox(**imap_config(poll_interval=0.5, idle=False))]}
+    first = start_gateway(**settings)
+    second = start_gateway(**settings)
+    [standing] = second.gateway.pollers
+    wait_until(lambda: standing.standby, timeout=15, what="the second poller to stand by")
+    dovecot.append(USER, make_mail(subject="Primeiro"))
+    first.wait_processed(1, timeout=20)
+    first.stop()
+    dovecot.append(USER, make_mail(subject="Depois da troca"))
+    wait_until(lambda: not standing.standby and dovecot.count(USER, "INBOX") == 0, timeout=20,
+               what="the second poller to take over")
+    second.wait_processed(2, timeout=20)
+    assert sorted(t["subject"] for t in second.tickets()) == ["Depois da troca", "Primeiro"]
+    assert dovecot.count(USER, "Processed") == 2
+

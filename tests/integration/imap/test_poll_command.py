@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -89,3 +90,33 @@ def test_kill_9_while_draining_then_restart_loses_and_duplicates_nothing(tmp_pat
     subjects = [row[0] for row in query(db, "select subject from ticket order by subject")]
     assert subjects == [f"Pedido {n:03d}" for n in range(total)]
     assert dovecot.count("atendimento", "INBOX") == 0
+
+
+def test_two_cron_polls_at_once_make_one_ticket_per_mail(tmp_path: Path, dovecot: Dovecot) -> None:
+    """osTicket#1976: cron runs that overlap fetched each mail twice or three
+    times, one ticket each.  Two `gateway poll --once` started together on
+    the same folder and database: each mail one ticket, one acknowledgement,
+    moved once (two sessions moving the same mails left copies in Processed
+    and quarantined placeholders), both processes exit 0."""
+    import subprocess
+    import sys
+
+    total = 40
+    dovecot.append("atendimento", *[make_mail(subject=f"Pedido {n:02d}", sender=f"Cidadão {n} <cidadao{n}@example.org>")
+                                    for n in range(total)])
+    config = _config(tmp_path, dovecot, extra="batch_size = 5\n")
+    assert run(config, "tickets", "list").returncode == 0  # the schema exists before the race
+    polls = [subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(config), "poll", "--once"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [poll.communicate(timeout=120) for poll in polls]
+    assert [poll.returncode for poll in polls] == [0, 0], [[l for l in err.decode().splitlines() if "INFO" not in l] for _, err in outputs]
+    db = tmp_path / "gateway.db"
+    assert query(db, "select count(*), count(distinct subject) from ticket") == [(total, total)]
+    assert query(db, "select count(*) from outbox where kind = 'ack'") == [(total,)]
+    assert query(db, "select count(*) from inbox where status = 'accepted'") == [(0,)]
+    assert (dovecot.count("atendimento", "INBOX"), dovecot.count("atendimento", "Processed")) == (0, total)
+    # One session at a time: the other stood aside, or came after and found nothing.
+    said = [out.decode() for out, _ in outputs]
+    took = [int(found.group(1)) if (found := re.search(r"took (\d+) mail", text)) else 0 for text in said]
+    assert sum(took) == total and all("took" in text or "another process is polling INBOX" in text for text in said)
+    assert query(db, "select status, count(*) from inbox group by status") == [("processed", total)]
