@@ -141,3 +141,25 @@ def test_an_unproven_from_brings_nobody_in_by_cc(target):
     target.send(make_mail(subject=f"RES: [{protocol}] x", sender=f"Ana <{ANA}>", to=CNES, cc="colega@cidada.example",
                           body="Incluí minha colega.", trace=passes(ANA)), mail_from=ANA, source=MTA_PEER)
     assert "colega@cidada.example" in target.ticket(protocol)["participants"]
+
+
+def test_a_bcc_readers_reply_to_our_answer_does_not_take_the_ticket(target):
+    """freescout#2382: someone Ana copied in Bcc (or forwarded our answer to)
+    replies to it; the reply threads to the ticket by In-Reply-To alone (a
+    new subject).  They are no one on that ticket: their mail opens a ticket
+    of its own, the old one gets a note, and Ana stays its requester, its
+    only reader."""
+    protocol = target.citizen_opens()
+    target.analyst_writes(protocol, "Bom dia, Ana. Atualize o módulo e tente de novo.")
+    [answer] = [m for m in target.running.outbox(to=ANA) if "Atualize o módulo" in m.get_body(("plain",)).get_content()]
+    chefe = "chefe@cidada.example"
+    target.send(make_mail(subject="Sobre o sistema", sender=f"Chefe <{chefe}>", to=CNES,
+                          in_reply_to=answer["Message-ID"], references=answer["Message-ID"],
+                          body="Quero ser incluído neste chamado e receber as respostas.", trace=passes(chefe)),
+                mail_from=chefe, source=MTA_PEER)
+    old = target.ticket(protocol)
+    assert old["requester"] == ANA and chefe not in old["participants"]
+    assert chefe not in [m["sender"] for m in old["messages"]]
+    assert any(chefe in (e["note"] or "") for e in old["events"]), "the old ticket says someone else wrote"
+    [theirs] = [t for t in target.running.tickets() if t["requester"] == chefe]
+    assert theirs["protocol"] != protocol
