@@ -204,6 +204,9 @@ def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
     for key in ("batch_size", "max_message_size", "idle_timeout", "poll_interval", "timeout", "reconnect_max"):
         if not getattr(imap, key) > 0:
             raise ConfigError(source, f"{where}.{key}", f"{getattr(imap, key)!r} must be greater than 0")
+    if imap.max_age_days > 36500:
+        raise ConfigError(source, f"{where}.max_age_days", f"{imap.max_age_days} days is more than a century; "
+                                                            "0 takes every mail, whatever its age")
     if not _IMAP_ATOM.match(imap.keyword):
         raise ConfigError(source, f"{where}.keyword", f"{imap.keyword!r} is not an IMAP keyword like $GatewayProcessed")
     folders = {"folder": imap.folder, "processed_folder": imap.processed_folder,

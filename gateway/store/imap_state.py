@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
-from sqlalchemy import text
-
+from gateway.errors import ImapSetupError
 from gateway.store.db import Database
 from gateway.store.models import ImapStateRow
 
@@ -46,40 +46,82 @@ class ImapStateStore:
             row.account, row.uidvalidity, row.last_uid, row.updated_at = account, uidvalidity, last_uid, self._now()
 
     @contextmanager
-    def exclusive(self, mailbox: str, folder: str) -> Iterator[bool]:
+    def exclusive(self, mailbox: str, folder: str) -> Iterator[FolderHold]:
         """Whether this process may poll ``mailbox``'s ``folder`` now: held
-        for as long as the ``with`` lasts, False while another process holds
-        it (an overlapping cron ``poll --once``, another node's ``gateway
-        run``).  Two sessions on one folder each fetched and moved the same
-        mails: copies in the processed folder, placeholders quarantined for
-        mails the other had just taken.  PostgreSQL: a session advisory lock
-        on a connection kept for the ``with``; SQLite: ``flock`` on a file
-        beside the database, released when the process dies, however."""
+        for as long as the ``with`` lasts, not ``mine`` while another
+        process holds it (an overlapping cron ``poll --once``, another
+        node's ``gateway run``).  Two sessions on one folder each fetched and
+        moved the same mails: copies in the processed folder, placeholders
+        quarantined for mails the other had just taken.
+
+        PostgreSQL: a session advisory lock on a connection of its own,
+        outside the pool (a poller holds it for hours) and with TCP
+        keepalives, so a node that vanished lets go within a minute or two,
+        not the kernel's two hours; ``still()`` tells whether that
+        connection, and so the lock, is still there (a server restart, an
+        idle timeout end it).  It needs a session-mode connection: behind
+        pgbouncer in transaction mode the lock would outlive its holder.
+        SQLite: ``flock`` on a file beside the database, released when the
+        process ends, however."""
         key = hashlib.sha256(f"gateway imap\0{mailbox}\0{folder}".encode()).digest()
         if self._db.is_postgres:
-            number = int.from_bytes(key[:8], "big", signed=True)
-            with self._db.engine.connect() as connection:
-                mine = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": number}).scalar())
-                connection.commit()
-                try:
-                    yield mine
-                finally:
-                    if mine:
-                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": number})
-                        connection.commit()
+            with _advisory(self._db, int.from_bytes(key[:8], "big", signed=True)) as hold:
+                yield hold
             return
         database = self._db.url.database
         if not database or database == ":memory:":
-            yield True  # one process's own database
+            yield FolderHold(True)  # one process's own database
             return
         path = Path(f"{database}.imap-{key.hex()[:16]}.lock")
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # flock needs no write access
+        except OSError as error:
+            raise ImapSetupError(f"cannot open the lock file {path} ({error.strerror}): the gateway's user must "
+                                 "be able to create and read files beside the database") from error
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                yield False
+                yield FolderHold(False)
                 return
-            yield True
+            yield FolderHold(True)
         finally:
             os.close(handle)  # releases the lock
+
+
+class FolderHold:
+    """``mine``: this process polls the folder; ``still()``: and it still holds it."""
+
+    def __init__(self, mine: bool, still: Callable[[], bool] | None = None) -> None:
+        self.mine = mine
+        self._still = still
+
+    def still(self) -> bool:
+        return self.mine and (self._still is None or self._still())
+
+
+# Dead peer found within ~idle + interval * count seconds (libpq's names).
+_KEEPALIVES: Final = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+@contextmanager
+def _advisory(db: Database, key: int) -> Iterator[FolderHold]:
+    dialect = db.engine.dialect
+    args, params = dialect.create_connect_args(db.engine.url)
+    connection = dialect.loaded_dbapi.connect(*args, **{**params, **_KEEPALIVES, "autocommit": True})
+
+    def alive() -> bool:
+        try:
+            connection.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - the connection, and the lock with it, is gone
+            return False
+
+    try:
+        mine = bool(connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+        yield FolderHold(mine, alive)
+    finally:
+        try:
+            connection.close()  # ends the session: the lock goes with it
+        except Exception:  # noqa: BLE001 - already gone
+            pass

@@ -295,6 +295,8 @@ class OutboxRow(Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_claim", "status", "lane", "next_attempt_at", "id"),
         Index("ix_outbox_rate", "first_rcpt", "kind", "created_at"),
+        # A +tag family's rate (migration 0015): the hour's rows of one kind, not the table.
+        Index("ix_outbox_recent_kind", "kind", "created_at"),
     )
 
 

@@ -92,8 +92,18 @@ class FolderState(Protocol):
 
     def save(self, mailbox: str, folder: str, *, account: str, uidvalidity: int, last_uid: int) -> None: ...
 
-    def exclusive(self, mailbox: str, folder: str) -> AbstractContextManager[bool]:
-        """Held while this process polls the folder; False when another does."""
+    def exclusive(self, mailbox: str, folder: str) -> AbstractContextManager[Hold]:
+        """Held while this process polls the folder; not ``mine`` when another does."""
+        ...
+
+
+class Hold(Protocol):
+    """A process's hold on a folder (``FolderState.exclusive``)."""
+
+    mine: bool
+
+    def still(self) -> bool:
+        """Whether the hold is still there (a database connection can end under it)."""
         ...
 
 
@@ -125,6 +135,7 @@ class ImapPoller:
         self._keywords_ok = True
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
         self.standby = False  # another process polls this folder (run): this one waits to take over
+        self._look_again = False  # a move found mails gone: the next look is a full one
 
     @property
     def account(self) -> str:
@@ -135,8 +146,8 @@ class ImapPoller:
     def drain_once(self) -> DrainResult:
         """Connect, take in everything waiting in the folder, log out; or
         nothing, when another process is polling the folder."""
-        with self._state.exclusive(self.mailbox, self.config.folder) as mine:
-            if not mine:
+        with self._state.exclusive(self.mailbox, self.config.folder) as hold:
+            if not hold.mine:
                 log.info("mailbox %s: another process is polling %s; left to it", self.mailbox, self.config.folder)
                 return DrainResult(skipped=True)
             with self._session() as client:
@@ -150,8 +161,8 @@ class ImapPoller:
         while not stopping.is_set():
             connected = False
             try:
-                with self._state.exclusive(self.mailbox, self.config.folder) as mine:
-                    if not mine:
+                with self._state.exclusive(self.mailbox, self.config.folder) as hold:
+                    if not hold.mine:
                         if not self.standby:
                             log.info("mailbox %s: another process is polling %s; standing by", self.mailbox,
                                      self.config.folder)
@@ -163,7 +174,7 @@ class ImapPoller:
                         connected = True
                         self.last_error = ""
                         delay = 1.0
-                        self._serve(client, stopping)
+                        self._serve(client, stopping, hold)
             except Exception as error:  # noqa: BLE001 - every failure ends the session the same way
                 if connected and isinstance(error, (IMAPClientAbortError, OSError)):
                     delay = 1.0  # a drop after a good session: reconnect soon
@@ -233,21 +244,29 @@ class ImapPoller:
                                  f"{done.stderr.strip()[:300]}")
         return token
 
-    def _serve(self, client: IMAPClient, stopping: threading.Event) -> None:
-        """Drain, wait for news (IDLE or a timer), drain again, until asked to stop."""
+    def _serve(self, client: IMAPClient, stopping: threading.Event, hold: Hold) -> None:
+        """Drain, wait for news (IDLE or a timer), drain again, until asked to
+        stop; before each drain, make sure this process still holds the folder
+        (else another may have taken it over: the session ends, to be retried)."""
         use_idle = self.config.idle and client.has_capability("IDLE")
         if self.config.idle and not use_idle:
             log.info("mailbox %s: %s offers no IDLE; looking every %.0f s", self.mailbox, self.account,
                      self.config.poll_interval)
         full, next_full = True, time.monotonic() + self.config.idle_timeout
         while not stopping.is_set():
+            if not hold.still():
+                raise ImapSetupError(f"{self.where}: lost the hold on folder {self.config.folder!r} (its database "
+                                     "connection ended); another process may poll it now")
+            self._look_again = False
             result = self._drain(client, full=full)
             self.last_success = time.monotonic()
+            if self._look_again:  # a move found mails already gone: a full look finds what is left
+                next_full = time.monotonic()
             if result.accepted or result.held:
                 log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
                          result.held, self.config.folder)
             if use_idle:
-                full = not self._idle(client, stopping)  # the re-IDLE timer also runs a full look
+                full = not self._idle(client, stopping) or time.monotonic() >= next_full  # re-IDLE: a full look
             else:
                 stopping.wait(self.config.poll_interval)
                 full = time.monotonic() >= next_full
@@ -315,15 +334,29 @@ class ImapPoller:
         self._keywords_ok = _keeps_keyword(selected, config.keyword)
         if config.after == "flag" and not self._keywords_ok:
             full = False  # without keywords only the UID high-water mark tells what was taken
-        criteria: list[Any] = ["UID", f"{1 if full else last_uid + 1}:*", "NOT", "DELETED"]
+        waiting: list[Any] = ["NOT", "DELETED"]
         if config.after == "flag" and self._keywords_ok:
-            criteria += ["UNKEYWORD", config.keyword]
+            waiting += ["UNKEYWORD", config.keyword]
+        # The age rule (max_age_days) is for the backlog found on first sight
+        # (no position yet, or a rebuilt folder): the UIDs up to the folder's
+        # top then.  A mail above that arrived later, whatever its date (one
+        # rescued from Junk, an oversized one moved back after days): new.
         cutoff = self._cutoff()
-        if full and cutoff is not None:
-            self._name_old_mail(client, criteria, cutoff)
-        # "n:*" also matches the highest UID when n is above it: filter.
-        uids = sorted(uid for uid in client.search(criteria + (["SINCE", cutoff] if cutoff else []))
-                      if full or uid > last_uid)
+        first_sight = last_uid == 0
+        if cutoff is not None and (full or first_sight):
+            self._name_old_mail(client, ["UID", "1:*" if first_sight else f"1:{last_uid}", *waiting], cutoff)
+        dated = ["SINCE", cutoff] if cutoff is not None else []
+        if first_sight:
+            found = client.search(["UID", "1:*", *waiting, *dated])
+        elif full:
+            found = [*client.search(["UID", f"1:{last_uid}", *waiting, *dated]),
+                     *(uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid)]
+        else:  # "n:*" also matches the highest UID when n is above it: filter.
+            found = [uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid]
+        uids = sorted(set(found))
+        # On first sight with old mail left behind, the position moves to the
+        # folder's top then, so that only later arrivals count as new.
+        top = int(selected.get(b"UIDNEXT", 1)) - 1 if first_sight and cutoff is not None and self.left_for_age else 0
         result = DrainResult()
         saved = last_uid
         for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
@@ -337,17 +370,22 @@ class ImapPoller:
                 self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
                                  last_uid=last_uid)
                 saved = last_uid
+        if top > saved:  # every new mail up to the top was taken above; the rest is the history left
+            self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
+                             last_uid=top)
         return result
 
     def _cutoff(self) -> date | None:
-        """The first arrival day taken (IMAP ``SINCE``: the server's arrival
-        date, not the sender's Date header), or None when every mail is."""
+        """The first arrival day taken from the backlog (IMAP ``SINCE``: the
+        server's arrival date, in its own time zone, not the sender's Date
+        header), or None when every mail is."""
         days = self.config.max_age_days
         return (self._clock.now() - timedelta(days=days)).date() if days else None
 
     def _name_old_mail(self, client: IMAPClient, criteria: list[Any], cutoff: date) -> None:
-        """Say, at each full look, how many mails are left in the folder for
-        their age, and what to do with them; nothing is moved or flagged."""
+        """Say, at each full look, how many mails of the backlog are left in
+        the folder for their age, and what to do with them; nothing is moved
+        or flagged."""
         old = client.search(criteria + ["BEFORE", cutoff])
         self.left_for_age = len(old)
         if old:
@@ -500,12 +538,14 @@ class ImapPoller:
                 raise
             # Another session (a person, another client) took some first.
             # Ours are committed, so gone is done; whatever is still in the
-            # folder is found at the next full look, and de-duplication makes
-            # it a no-op then.  Moving again now could copy a mail twice
-            # (this session's view still lists the ones already gone).
+            # folder is found by the next look, made a full one, and
+            # de-duplication makes it a no-op then.  Moving again now could
+            # copy a mail twice (this session's view still lists the ones
+            # already gone).
             log.warning("mailbox %s: some of UID(s) %s left %s meanwhile, taken by another session; "
                         "what is still there is moved at the next look", self.mailbox,
                         ", ".join(map(str, uids)), self.config.folder)
+            self._look_again = True
 
     @staticmethod
     def _move_now(client: IMAPClient, uids: list[int], folder: str) -> None:

@@ -57,6 +57,7 @@ def test_starttls_and_plain_default_to_port_143(tmp_path: Path) -> None:
     ("idle = \"yes\"\n", "mailbox[1].imap.idle", "true or false"),
     ("passwd = \"x\"\n", "mailbox[1].imap.passwd", "unknown key"),
     ("max_age_days = -1\n", "mailbox[1].imap.max_age_days", "whole number >= 0"),
+    ("max_age_days = 1000000\n", "mailbox[1].imap.max_age_days", "more than a century"),
 ])
 def test_a_wrong_imap_key_names_mailbox_imap_key_and_expectation(tmp_path: Path, extra: str, key: str,
                                                                  words: str) -> None:

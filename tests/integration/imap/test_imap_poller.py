@@ -345,12 +345,21 @@ def test_old_mail_in_the_folder_is_left_there_named_and_never_acknowledged(
 
         assert tx.query(OutboxRow).filter(OutboxRow.kind == "ack").count() == 1
 
+    # A mail that reaches the folder later is new, whatever its arrival date
+    # (one rescued from Junk keeps the date it first arrived with).
+    with dovecot.client(USER) as client:
+        client.append("INBOX", make_mail(subject="Resgatado do lixo eletrônico"),
+                      msg_time=datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc))
+    assert poller.drain_once().accepted == 1 and dovecot.count(USER, "INBOX") == 3
+    gateway.ingest.process_pending()
+    assert sorted(t["subject"] for t in _tickets(gateway)) == ["Pedido de hoje", "Resgatado do lixo eletrônico"]
+
     gateway.close()
     everything = offline(max_age_days=0)  # the operator's choice: take them as new requests
     [poller] = everything.imap_pollers()
     assert poller.drain_once().accepted == 3
     everything.ingest.process_pending()
-    assert len(_tickets(everything)) == 4 and dovecot.count(USER, "INBOX") == 0
+    assert len(_tickets(everything)) == 5 and dovecot.count(USER, "INBOX") == 0
 
 
 def test_a_second_gateway_on_the_same_folder_stands_by_and_takes_over(
@@ -373,4 +382,30 @@ def test_a_second_gateway_on_the_same_folder_stands_by_and_takes_over(
     second.wait_processed(2, timeout=20)
     assert sorted(t["subject"] for t in second.tickets()) == ["Depois da troca", "Primeiro"]
     assert dovecot.count(USER, "Processed") == 2
+
+
+def test_without_keywords_flag_mode_leaves_the_old_backlog_but_takes_what_comes_later(
+        dovecot: Dovecot, offline: Callable[..., Gateway], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A server that keeps no keywords: flag mode looks only above its
+    position.  The old backlog is named and left on first sight, and an old
+    mail arriving later (a new UID) is taken, not skipped silently."""
+    from datetime import datetime, timezone
+
+    from gateway.transports import imap
+
+    monkeypatch.setattr(imap, "_keeps_keyword", lambda selected, keyword: False)
+    with dovecot.client(USER) as client:
+        client.append("INBOX", make_mail(subject="Antigo"), msg_time=datetime(2020, 5, 1, tzinfo=timezone.utc))
+    dovecot.append(USER, make_mail(subject="Novo"))
+    gateway = offline(after="flag")
+    [poller] = gateway.imap_pollers()
+    with caplog.at_level(logging.ERROR, logger="gateway.imap"):
+        assert poller.drain_once().accepted == 1
+    assert "1 mail(s) in INBOX" in caplog.text
+    with dovecot.client(USER) as client:
+        client.append("INBOX", make_mail(subject="Movido depois"), msg_time=datetime(2021, 5, 1, tzinfo=timezone.utc))
+    assert poller.drain_once().accepted == 1
+    gateway.ingest.process_pending()
+    assert sorted(t["subject"] for t in _tickets(gateway)) == ["Movido depois", "Novo"]
 

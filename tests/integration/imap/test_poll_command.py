@@ -120,3 +120,31 @@ def test_two_cron_polls_at_once_make_one_ticket_per_mail(tmp_path: Path, dovecot
     took = [int(found.group(1)) if (found := re.search(r"took (\d+) mail", text)) else 0 for text in said]
     assert sum(took) == total and all("took" in text or "another process is polling INBOX" in text for text in said)
     assert query(db, "select status, count(*) from inbox group by status") == [("processed", total)]
+
+
+def test_a_poll_while_another_process_holds_the_folder_takes_nothing_and_exits_0(
+        tmp_path: Path, dovecot: Dovecot) -> None:
+    """The deterministic half of the overlap: while another process holds the
+    folder (here, this test, through the store's own hold), a cron poll
+    leaves it alone, says so, exits 0; once released, the next poll takes all."""
+    from datetime import datetime, timezone
+
+    from gateway.config import StorageConfig
+    from gateway.store.db import Database
+    from gateway.store.imap_state import ImapStateStore
+
+    dovecot.append("atendimento", make_mail(subject="Aguardando"))
+    config = _config(tmp_path, dovecot)
+    assert run(config, "tickets", "list").returncode == 0
+    database = Database(StorageConfig(url=f"sqlite:///{tmp_path}/gateway.db"))
+    try:
+        with ImapStateStore(database, lambda: datetime.now(timezone.utc)).exclusive(ADDRESS, "INBOX") as held:
+            assert held.mine
+            skipped = run(config, "poll", "--once")
+            assert skipped.returncode == 0, skipped.stderr.decode()
+            assert "another process is polling INBOX; left to it" in skipped.stdout.decode()
+            assert dovecot.count("atendimento", "INBOX") == 1
+    finally:
+        database.dispose()
+    taken = run(config, "poll", "--once")
+    assert "took 1 mail(s)" in taken.stdout.decode() and dovecot.count("atendimento", "INBOX") == 0
