@@ -6,7 +6,8 @@ Exit codes follow sysexits, as MTAs expect, and each says who must act:
 0     EX_OK        stored; the MTA may forget the mail
 65    EX_DATAERR   nothing could ever accept it (empty, too big); the MTA
                    bounces it, and the raw bytes are still kept in a file
-                   beside the database so nothing is lost
+                   beside the database so nothing is lost (75 instead when
+                   that file cannot be written: the MTA keeps the mail)
 67    EX_NOUSER    no recipient is one of our mailboxes (the MTA's maps are
                    stale); bounced as "addressee unknown"
 75    EX_TEMPFAIL  not stored now: the database is down or full, or the
@@ -59,7 +60,13 @@ def deliver(ingest: Accepts, clock: Clock, *, stream: BinaryIO, mailbox: str | N
     if not raw.strip():
         return EX_DATAERR, "empty input: nothing to store"
     if len(raw) > max_size:
-        path = _keep(rejects, raw + stream.read(), clock)
+        whole = raw + stream.read()
+        try:
+            path = _keep(rejects, whole, clock)
+        except OSError as error:  # 65 would have the MTA bounce a mail kept nowhere: it keeps it instead
+            return EX_TEMPFAIL, (f"mail larger than smtp.max_message_size ({max_size} bytes), and it could not be "
+                                 f"kept in {rejects} ({error.strerror}); the MTA keeps it: make that folder "
+                                 "writable for the gateway's user, or raise the limit")
         return EX_DATAERR, f"mail larger than smtp.max_message_size ({max_size} bytes); kept in {path}"
     delivery = Delivery(raw=raw, mail_from=sender if sender is not None else (envelope_sender or ""),
                         rcpt_tos=tuple(dict.fromkeys(r.strip() for r in recipients if r.strip())), via="pipe",

@@ -104,6 +104,19 @@ def test_oversized_mail_exits_65_and_is_kept_on_disk(tmp_path):
     assert len(kept) == 1 and kept[0].read_bytes() == mail
 
 
+def test_an_oversized_mail_that_cannot_be_kept_exits_75_not_65(tmp_path):
+    """65 makes the MTA bounce the mail: only when its bytes are kept.  A
+    rejected/ folder that cannot be made (here a file is in its way; in the
+    field, a pipe run from Postfix's queue directory) answers 75, naming
+    the folder, and the MTA keeps the mail."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nmax_message_size = 5000\n"))
+    (tmp_path / "rejected").write_text("in the way")
+    result = run(config, "ingest", stdin=make_mail(body="x" * 20_000))
+    assert result.returncode == 75, result.stderr.decode()
+    assert f"could not be kept in {tmp_path / 'rejected'}".encode() in result.stderr + result.stdout
+
+
 def test_storage_down_exits_75_so_the_mta_retries(tmp_path):
     down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
     result = run(write_config(tmp_path, storage_url=down), "ingest", stdin=make_mail())
