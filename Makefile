@@ -22,7 +22,7 @@ run: $(VENV)/.installed
 ## Install what the tests need (services where we can) and run every test.
 test: $(VENV)/.installed test-deps
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile  # one worker per CPU, each test file whole on one worker
 
 test-deps:
 	@bash tests/install-services.sh
