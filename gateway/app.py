@@ -35,6 +35,7 @@ from gateway.services.due import DueActions
 from gateway.services import rulebook
 from gateway.services.intake import Intake
 from gateway.store import processors, schema
+from gateway.store.direct import ALIVE_EVERY
 from gateway.store.db import Database
 from gateway.workers.processing import process_loop
 from gateway.workers.sender import Sender
@@ -98,7 +99,7 @@ class Gateway:
             self._processor_node = processors.this_node()
             self._spawn("processor", lambda: process_loop(self.ingest, self.stopping,
                                                           self.settings.processing.poll_interval,
-                                                          alive=self._processor_alive, alive_every=processors.EVERY))
+                                                          alive=self._processor_alive, alive_every=ALIVE_EVERY))
         if "send" in roles:
             self._spawn("sender", lambda: self.sender.loop(self.stopping))
         if "imap" in roles:

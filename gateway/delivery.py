@@ -3,7 +3,9 @@
 These are the only gateway types a transport sees: it turns its protocol
 into a Delivery, calls ``Ingest.accept``, and turns the Receipt into the
 protocol's answer (SMTP code, IMAP move, pipe exit status).  It never
-sees a ticket.
+sees a ticket.  Also here, for every writer of an accepted mail: its inbox
+row (``inbox_row``, ``ACCEPTED_COLUMNS``, ``quick_message_id``) and its
+``accepted`` log line.
 """
 
 from __future__ import annotations

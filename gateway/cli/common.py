@@ -110,10 +110,18 @@ def ticket_reads(ctx: click.Context, settings: Settings | None = None) -> Iterat
         return
     from gateway.store.reads import SessionReads
 
+    with reading(ctx, settings) as tx:
+        yield SessionReads(tx)
+
+
+@contextmanager
+def reading(ctx: click.Context, settings: Settings | None = None) -> Iterator[Any]:
+    """A read-only transaction on the full path (:func:`database_of`), the
+    Database disposed of after."""
     database = database_of(ctx, settings)
     try:
         with database.reading() as tx:
-            yield SessionReads(tx)
+            yield tx
     finally:
         database.dispose()
 

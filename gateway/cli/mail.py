@@ -61,23 +61,34 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
                               or verp.is_return_path(r, domains) for r in recipients):
         fail(pipe.EX_NOUSER, f"none of {', '.join(recipients)} is a mailbox in {settings.source}; "
                              "regenerate the MTA's maps with `gateway mta-config postfix`")
-    _store_for_a_worker(settings, fail, mailbox=mailbox, sender=sender, recipients=recipients, no_process=no_process)
+    envelope = {"mailbox": mailbox, "sender": sender, "recipients": recipients}
+    _store_for_a_worker(settings, fail, envelope, no_process=no_process)
     gateway = _open_gateway(settings, fail)
     db_path = Path(gateway.db.url.database or "var/gateway.db")
     try:
-        code, message = pipe.deliver(gateway.ingest, gateway.clock, stream=pipe.stdin_bytes(), mailbox=mailbox,
-                                     sender=sender, recipients=recipients,
-                                     max_size=settings.smtp.max_message_size, rejects=db_path.parent / "rejected")
+        code, message = _piped(gateway.ingest, gateway.clock, settings, db_path.parent / "rejected", envelope)
         if code == pipe.EX_OK and not no_process:
             _process_now(gateway)
     finally:
         gateway.close()
-    click.echo(message, err=code != pipe.EX_OK)
+    _exit(code, message)
+
+
+def _piped(door: Any, clock: Any, settings: Any, rejects: Path, envelope: dict[str, Any]) -> tuple[int, str]:
+    """The mail on standard input through ``door`` (the Gateway's Ingest, or store.direct's inbox)."""
+    from gateway.transports import pipe
+
+    return pipe.deliver(door, clock, stream=pipe.stdin_bytes(), max_size=settings.smtp.max_message_size,
+                        rejects=rejects, **envelope)
+
+
+def _exit(code: int, message: str) -> NoReturn:
+    click.echo(message, err=code != 0)
     sys.exit(code)
 
 
-def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], *, mailbox: str | None,
-                        sender: str | None, recipients: tuple[str, ...], no_process: bool) -> None:
+def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], envelope: dict[str, Any], *,
+                        no_process: bool) -> None:
     """Store the mail and exit, when a processing worker will take it (or
     ``--no-process``): through the database's driver (``store.direct``),
     without loading SQLAlchemy and the pipeline (~0.2 s a mail instead of
@@ -99,11 +110,8 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], *, 
     with door:
         if not (no_process or door.processor_alive()):
             return
-        code, message = pipe.deliver(door, clock, stream=pipe.stdin_bytes(), mailbox=mailbox, sender=sender,
-                                     recipients=recipients, max_size=settings.smtp.max_message_size,
-                                     rejects=door.rejects)
-    click.echo(message, err=code != pipe.EX_OK)
-    sys.exit(code)
+        code, message = _piped(door, clock, settings, door.rejects, envelope)
+    _exit(code, message)
 
 
 def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import click
 
-from gateway.cli.common import REVEAL_HELP, database_of, instant, iso, settings_of, ticket_reads
+from gateway.cli.common import REVEAL_HELP, instant, iso, reading, settings_of, ticket_reads
 
 # Words people use for a status besides the labels the mails and pages show
 # (``Status.label``, and each mailbox's ``[mailbox.status_names]``): the
@@ -139,16 +139,12 @@ def _overdue(ctx: click.Context, settings: Any, now: Any, *, mailbox: str | None
     from gateway.services import deadlines, views
     from gateway.store import due
 
-    database = database_of(ctx, settings)
-    try:
-        with database.reading() as tx:
-            return [{**views.summary(t, reveal=reveal, settings=settings, now=now),
-                     "overdue": deadlines.late_targets(t, now),
-                     "first_response_due_at": iso(t.first_response_due_at),
-                     "resolution_due_at": iso(t.resolution_due_at)}
-                    for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
-    finally:
-        database.dispose()
+    with reading(ctx, settings) as tx:
+        return [{**views.summary(t, reveal=reveal, settings=settings, now=now),
+                 "overdue": deadlines.late_targets(t, now),
+                 "first_response_due_at": iso(t.first_response_due_at),
+                 "resolution_due_at": iso(t.resolution_due_at)}
+                for t in due.overdue(tx, now, mailbox=mailbox, limit=limit)]
 
 
 @tickets.command(name="show")

@@ -21,7 +21,6 @@ from sqlalchemy.orm import sessionmaker
 from gateway.config import StorageConfig
 from gateway.errors import ConfigError
 from gateway.store.direct import SQLITE_BUSY_SECONDS
-from gateway.store.revisions import MIGRATIONS
 from gateway.store.tx import Tx
 
 if TYPE_CHECKING:

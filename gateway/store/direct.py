@@ -29,10 +29,10 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from gateway.config import StorageConfig
 from gateway.delivery import ACCEPTED_COLUMNS, Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
@@ -54,23 +54,33 @@ _log = logging.getLogger("gateway.ingest")  # the accepted line, as Ingest logs 
 Row = SimpleNamespace  # a row: columns as attributes, as the ORM's objects have them
 
 
-class DirectReads:
-    """The reads ``services.views`` and the short commands make, in one
-    read-only transaction on one driver connection (close it, or ``with``)."""
+class _Connected:
+    """One driver connection, closed by ``close`` or at the end of ``with``."""
 
     def __init__(self, connection: Any, *, sqlite: bool) -> None:
         self._connection = connection
         self._sqlite = sqlite
-        self._declared: dict[str, dict[str, str]] = {}
 
-    def __enter__(self) -> DirectReads:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        _close(self._connection)  # it only read
+        _close(self._connection)
+
+
+_Self = TypeVar("_Self", bound=_Connected)
+
+
+class DirectReads(_Connected):
+    """The reads ``services.views`` and the short commands make, in one
+    read-only transaction on one driver connection (close it, or ``with``)."""
+
+    def __init__(self, connection: Any, *, sqlite: bool) -> None:
+        super().__init__(connection, sqlite=sqlite)
+        self._declared: dict[str, dict[str, str]] = {}
 
     # The ORM functions of store.tickets / store.fields / store.outbox these stand for.
 
@@ -143,26 +153,16 @@ class DirectReads:
         return _SQLITE_TYPES.get(self._declared[table].get(column, ""), _same)
 
 
-class DirectInbox:
-    """The MTA pipe's door while a processing worker runs: the mail stored
-    as ``Ingest``'s writer stores it (the row of ``delivery.inbox_row``,
-    status ``accepted``, committed before the pipe exits 0), and left to
-    that worker, without loading the pipeline.  A test compares the stored
-    text of both writers' rows, column by column."""
+class DirectInbox(_Connected):
+    """The MTA pipe's door while a processing worker runs (or with
+    ``--no-process``): the mail stored as ``Ingest``'s writer stores it (the
+    row of ``delivery.inbox_row``, status ``accepted``, committed before the
+    pipe exits 0), and left to a worker, without loading the pipeline.  A
+    test compares the stored text of both writers' rows, column by column."""
 
     def __init__(self, connection: Any, *, sqlite: bool, rejects: Path) -> None:
-        self._connection = connection
-        self._sqlite = sqlite
+        super().__init__(connection, sqlite=sqlite)
         self.rejects = rejects  # beside the database, as the full path keeps a mail nothing can accept
-
-    def __enter__(self) -> DirectInbox:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        _close(self._connection)
 
     def processor_alive(self) -> bool:
         """Whether a processing worker renewed its row within ``ALIVE_WITHIN``

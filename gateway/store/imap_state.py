@@ -5,7 +5,13 @@ hands it an ``ImapStateStore``, which fits the poller's ``FolderState``
 protocol.  The row is written only after the mails up to ``last_uid`` were
 committed *and* moved or flagged on the server, so a crash anywhere leaves
 at worst a mail that is fetched again, and the pipeline's de-duplication
-makes that second acceptance a no-op.
+makes that second acceptance a no-op.  Two exceptions, both on purpose:
+on first sight the position jumps to the folder's top past the old mail
+left there (``max_age_days``), and a move that found mails already taken
+by another session leaves them to the next, full, look.
+
+``exclusive`` is the hold that keeps one session per folder across
+processes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which processing workers are alive: each says when it last looked.
 
 A worker (``gateway run`` with the ``process`` role) renews its row every
-``EVERY`` seconds while it runs and deletes it when it stops.  ``gateway
+``direct.ALIVE_EVERY`` seconds while it runs and deletes it when it stops.  ``gateway
 ingest`` (``store.direct.DirectInbox.processor_alive``) asks whether any
 row was renewed within ``direct.ALIVE_WITHIN`` (three renewals): then that
 worker takes the mail the pipe just stored, and the pipe does not load the
@@ -20,10 +20,6 @@ from typing import Final
 from sqlalchemy import text
 
 from gateway.store.db import Database
-from gateway.store.direct import ALIVE_EVERY
-
-EVERY: Final = ALIVE_EVERY  # seconds between a worker's renewals
-
 # The database's now, as each dialect stores a UtcDateTime (SQLite: the
 # six-digit text SQLAlchemy writes).
 _NOW: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'", "postgresql": "now()"}

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.errors import ConfigError, StorageUnavailable
-from gateway.store.revisions import head
+from gateway.store.revisions import MIGRATIONS, head
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -96,8 +96,6 @@ def masked(database: Database) -> str:
 @lru_cache(maxsize=1)
 def _scripts() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
-
-    from gateway.store.db import MIGRATIONS
 
     return ScriptDirectory(str(MIGRATIONS))
 
@@ -179,7 +177,6 @@ def _upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from gateway.store.db import MIGRATIONS
 
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))

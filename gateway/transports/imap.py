@@ -16,11 +16,15 @@ store's implementation; a transport never imports the store).  New mail is
 looked for above that UID; a full look over the folder (every mail not yet
 moved or flagged, never "UNSEEN only": PITFALLS E) runs at every connect
 and every re-IDLE, and a changed UIDVALIDITY starts again from UID 1.
-A mail that reached the folder more than ``max_age_days`` ago (IMAP
-``SINCE``/``BEFORE``: the server's arrival date) is not taken: a legacy
-mailbox pointed at by mistake would otherwise become thousands of new
-tickets and acknowledgements to citizens about years-old mail (PITFALLS
-E, zammad#243); each full look logs how many were left, and the fix.
+Of the backlog found on first sight (no position yet, or a rebuilt
+folder), a mail that reached the folder more than ``max_age_days`` ago
+(IMAP ``SINCE``/``BEFORE``: the server's arrival date) is not taken: a
+legacy mailbox pointed at by mistake would otherwise become thousands of
+new tickets and acknowledgements to citizens about years-old mail
+(PITFALLS E, zammad#243); each full look logs how many were left, and the
+fix.  Whatever arrives later is new, whatever its date.  One session per
+folder across processes (``FolderState.exclusive``): another process
+polling it makes ``poll --once`` leave it and ``run`` stand by.
 
 Mails are fetched in UID batches, sizes first (``RFC822.SIZE``), bodies in
 groups bounded by ``max_message_size`` bytes, so memory stays bounded on a
@@ -148,8 +152,8 @@ class ImapPoller:
         nothing, when another process is polling the folder."""
         with self._state.exclusive(self.mailbox, self.config.folder) as hold:
             if not hold.mine:
-                log.info("mailbox %s: another process is polling %s; left to it", self.mailbox, self.config.folder)
-                return DrainResult(skipped=True)
+                log.debug("mailbox %s: another process is polling %s; left to it", self.mailbox, self.config.folder)
+                return DrainResult(skipped=True)  # the caller says so (`poll --once` prints it)
             with self._session() as client:
                 return self._drain(client, full=True)
 
@@ -346,12 +350,13 @@ class ImapPoller:
         if cutoff is not None and (full or first_sight):
             self._name_old_mail(client, ["UID", "1:*" if first_sight else f"1:{last_uid}", *waiting], cutoff)
         dated = ["SINCE", cutoff] if cutoff is not None else []
+        # "n:*" also matches the highest UID when n is above it: filter.
         if first_sight:
             found = client.search(["UID", "1:*", *waiting, *dated])
         elif full:
             found = [*client.search(["UID", f"1:{last_uid}", *waiting, *dated]),
                      *(uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid)]
-        else:  # "n:*" also matches the highest UID when n is above it: filter.
+        else:
             found = [uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid]
         uids = sorted(set(found))
         # On first sight with old mail left behind, the position moves to the

@@ -38,7 +38,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     from alembic import command
     from alembic.config import Config
 
-    from gateway.store.db import MIGRATIONS
+    from gateway.store.revisions import MIGRATIONS
 
     db = _migrated(tmp_path)
     try:

@@ -373,6 +373,10 @@ def test_a_second_gateway_on_the_same_folder_stands_by_and_takes_over(
     second = start_gateway(**settings)
     [standing] = second.gateway.pollers
     wait_until(lambda: standing.standby, timeout=15, what="the second poller to stand by")
+    import httpx
+
+    health = httpx.get(f"http://127.0.0.1:{second.gateway.admin_port}/healthz", timeout=30).json()["checks"]
+    assert health[f"imap {ADDRESS}"]["ok"] is True and health[f"imap {ADDRESS}"]["standby"] is True
     dovecot.append(USER, make_mail(subject="Primeiro"))
     first.wait_processed(1, timeout=20)
     first.stop()

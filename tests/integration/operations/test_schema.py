@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from gateway.store.db import MIGRATIONS
+from gateway.store.revisions import MIGRATIONS
 from gateway.store.schema import head
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.process import GATEWAY, run, smtp_port, write_config

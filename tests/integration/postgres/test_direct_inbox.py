@@ -152,6 +152,11 @@ def test_a_locked_database_is_a_tempfail_and_stores_nothing(make_settings, monke
         assert connection.execute("SELECT count(*) FROM inbox").fetchone() == (0,)
 
 
-def test_a_database_not_at_head_is_the_full_paths(tmp_path: Path) -> None:
+def test_a_database_not_at_head_is_the_full_paths(tmp_path: Path, make_settings) -> None:
     assert direct.open_inbox(StorageConfig(url=f"sqlite:///{tmp_path}/none.db")) is None
     assert not (tmp_path / "none.db").exists()
+    settings = make_settings()
+    Gateway(settings).close()
+    with sqlite3.connect(settings.storage.url.removeprefix("sqlite:///")) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0014'")
+    assert direct.open_inbox(settings.storage) is None, "behind: the full path refuses it (exit 75)"

@@ -11,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 
 from gateway.config import StorageConfig
-from gateway.store.db import MIGRATIONS, Database
+from gateway.store.db import Database
+from gateway.store.revisions import MIGRATIONS
 
 _ROW = ("INSERT INTO ticket (protocol, mailbox, status, requester, requester_name, subject, priority, language, "
         "created_at, updated_at, solution_round, sla_done, missing_fields, assignee) VALUES "
