@@ -14,10 +14,14 @@ any command that opens the database).
 
 Target (issue 19): ``tickets list``, ``tickets show``, ``link`` and
 ``ingest`` (the MTA pipe: one process per mail) under 0.3 s median each.
-``ingest`` is timed twice: alone (it stores the mail and processes it
-itself) and beside a running ``gateway run --only process`` on a second
-database, as the pipe is deployed (it only stores; the worker processes,
-and the run checks it did, each mail once).
+``ingest`` is timed twice: alone (no gateway runs: it stores the mail and
+starts ``gateway process`` in the background) and beside a running
+``gateway run --only process`` on a second database, as the pipe is
+deployed (it only stores; the worker processes).  The run checks that
+each mail was processed once on both.  Alone, it also reports (untargeted)
+the time from the pipe's start until its mail is processed, and waits for
+that background process to end before the next command, so that it does
+not weigh on the next measurement.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ TARGET_SECONDS = 0.3
 TARGETED = ("tickets list", "tickets show", "link", "ingest", "ingest beside a worker")
 MAILBOX = "atendimento@example.gov.br"
 MAX_SECONDS = 30.0
+PROCESSED = "ingest alone, until its mail is processed"
 
 MAIL = (b"From: Ana Souza <ana.souza@example.org>\r\nTo: " + MAILBOX.encode() + b"\r\n"
         b"Subject: Certificado digital nao abre\r\nMessage-ID: <{n}@bench.example.org>\r\n"
@@ -78,12 +83,23 @@ def _count(db: Path, sql: str) -> int:
         return int(connection.execute(sql).fetchone()[0])
 
 
-def _until(check: Callable[[], bool], what: str) -> None:
+def _until(check: Callable[[], bool], what: str, poll: float = 0.1) -> None:
     deadline = time.monotonic() + MAX_SECONDS
     while not check():
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up waiting for {what} after {MAX_SECONDS} s")
-        time.sleep(0.1)
+        time.sleep(poll)
+
+
+def _no_background_process() -> bool:
+    """No `gateway process --from-pipe` left running (they are not our children)."""
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"--from-pipe" in stat.read_bytes():
+                return False
+        except OSError:
+            continue
+    return True
 
 
 def measure(repeat: int) -> dict[str, Any]:
@@ -117,10 +133,22 @@ def measure(repeat: int) -> dict[str, Any]:
             "ingest beside a worker": ([*beside, "ingest", "--", MAILBOX], True),
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
+        times[PROCESSED] = []
         for round_ in range(repeat):
             for name, (argv, mail) in commands.items():
                 stdin = MAIL.replace(b"{n}", f"{round_}".encode()) if mail else b""
+                started = time.perf_counter()
                 times[name].append(_run(argv, stdin))
+                if name == "ingest":  # then wait (untimed for the pipe) for its background `gateway process`
+                    _until(lambda: _count(work / "gateway.db", "SELECT count(*) FROM inbox WHERE status = 'accepted'")
+                           == 0, "the background gateway process to process the piped mail", poll=0.005)
+                    times[PROCESSED].append(time.perf_counter() - started)
+                    _until(lambda: _count(work / "gateway.db", "SELECT count(*) FROM processor") == 0,
+                           "the background gateway process to leave")
+                    _until(_no_background_process, "the background gateway process to exit")
+        alone_tickets = _count(work / "gateway.db", "SELECT count(*) FROM ticket")
+        if alone_tickets != repeat + 1:
+            raise SystemExit(f"alone: {alone_tickets} tickets for {repeat + 1} mails")
         # Every mail the pipe stored there was processed, once, by the worker.
         _until(lambda: _count(work / "beside.db", "SELECT count(*) FROM inbox WHERE status = 'accepted'") == 0,
                "the worker to process the piped mails")
@@ -160,6 +188,11 @@ def write(report: dict[str, Any], out: Path) -> None:
         target = "" if row["target_s"] is None else ("met" if row["met"] else "**not met**")
         lines.append(f"| `{name}` | {row['median_s']:.3f} | {row['min_s']:.3f}-{row['max_s']:.3f} | "
                      f"{row['over_baseline_s']:.3f} | {target} |")
+    lines += ["", "`ingest`: the pipe with no gateway running: it stores the mail, starts `gateway process` in the "
+              "background and exits; the MTA waits for this much.  The next row is what the citizen waits for "
+              "there: from the pipe's start until its mail is processed by that background process (which loads "
+              "the pipeline; untargeted).  `ingest beside a worker`: the pipe beside `gateway run --only process` "
+              "(only stores).  Each mail was processed once on both databases."]
     (out / "cli.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,7 +38,7 @@ from gateway.services.intake import Intake
 from gateway.store import processors, schema
 from gateway.store.direct import ALIVE_EVERY
 from gateway.store.db import Database
-from gateway.workers.processing import process_loop
+from gateway.workers.processing import process_loop, say_alive
 from gateway.workers.sender import Sender
 from gateway.workers.sweeps import Sweeper, SweepResult
 
@@ -50,6 +51,14 @@ if TYPE_CHECKING:  # the serving parts are imported where they serve (see Gatewa
 log = logging.getLogger("gateway.app")
 
 ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web", "admin")
+
+# Gateway.process_backlog: mails per pass between renewals of its row (a few
+# seconds of work), the bound on its passes, and how it waits for mail
+# another worker holds.
+_CHUNK: Final = 500
+_BACKLOG_ROUNDS: Final = 100_000
+_IDLE_ROUNDS: Final = 20
+_IDLE_PAUSE: Final = 0.25
 
 # The listeners, the pages, the scheduler and the IMAP client are imported by
 # the methods that start them, not here: `gateway ingest` runs once per mail
@@ -201,13 +210,49 @@ class Gateway:
 
     def stop(self) -> None:
         self.stopping.set()
-        self._processor_gone()  # first: a pipe from now on processes its mail itself
+        self._processor_gone()  # first: a pipe from now on starts `gateway process` for its mail
         self.ingest.accepted.set()
         self.sender.wake.set()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
         self.ingest.close()
+
+    def process_backlog(self) -> int:
+        """Process every accepted mail as a worker pipes can see, then leave
+        (``gateway process``, also what the pipe starts when no worker runs).
+
+        Its row in store.processors, renewed between chunks of mails, tells
+        each pipe that stores a mail meanwhile to leave it here.  So that
+        none is left behind, it leaves the living first and only then looks
+        for accepted mail once more: a pipe commits its mail before it looks
+        for a worker, so it either stored before that last look or found no
+        worker and started one.  Mail another worker holds is waited for a
+        little (``_IDLE_PAUSE``), at most ``_IDLE_ROUNDS`` times."""
+        node, said, done, idle = processors.this_node(), float("-inf"), 0, 0
+        try:
+            for _ in range(_BACKLOG_ROUNDS):
+                if time.monotonic() - said >= ALIVE_EVERY:
+                    with self._processor_lock:
+                        self._processor_node = node
+                    said = say_alive(self._processor_alive, said)
+                passed = self.ingest.drain(limit=_CHUNK)
+                done += passed
+                if passed == _CHUNK:
+                    continue
+                self._processor_gone()
+                said = float("-inf")
+                if not self.ingest.has_pending():
+                    return done
+                idle = 0 if passed else idle + 1
+                if idle > _IDLE_ROUNDS:
+                    log.warning("accepted mail left to the worker that holds it (another process)")
+                    return done
+                time.sleep(_IDLE_PAUSE if not passed else 0)
+            log.warning("gateway process stopped after %d mail(s): more kept arriving; the rest waits", done)
+            return done
+        finally:
+            self._processor_gone()
 
     def _processor_alive(self) -> None:
         """The processing worker renews its row (store.processors), unless

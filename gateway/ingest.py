@@ -255,6 +255,11 @@ class Ingest:
                     return
             after = ids[-1]
 
+    def has_pending(self) -> bool:
+        """Whether any accepted mail waits (or is in another worker's hands)."""
+        with self.db.transaction() as tx:
+            return bool(inbox.pending_ids(tx, 1))
+
     def process_pending(self, limit: int | None = None) -> list[Processed]:
         """All the results, for callers that look at them (tests, small batches)."""
         return list(self.iter_pending(limit))

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import click
 
-from gateway.cli.common import gateway_of, settings_of
+from gateway.cli.common import EX_TEMPFAIL, gateway_of, settings_of
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.mail import verp
+
+log = logging.getLogger("gateway.pipe")
 
 
 @click.command()
@@ -34,8 +38,9 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     Needs a config (--config before `ingest`, or GATEWAY_CONFIG): a pipe
     started elsewhere must not fill a stray ./var/gateway.db.  Recipients
     come as arguments (Postfix: `-- ${recipient}`) and/or --recipient.
-    Beside a running gateway that processes mail, the mail is only stored
-    and left to it; otherwise it is processed here too.
+    On a database ready for it the mail is only stored, and left to a
+    running gateway's processing worker, or to `gateway process` started
+    in the background when none runs; otherwise it is processed here too.
     """
     from gateway.transports import pipe
 
@@ -62,9 +67,10 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
         fail(pipe.EX_NOUSER, f"none of {', '.join(recipients)} is a mailbox in {settings.source}; "
                              "regenerate the MTA's maps with `gateway mta-config postfix`")
     envelope = {"mailbox": mailbox, "sender": sender, "recipients": recipients}
-    _store_for_a_worker(settings, fail, envelope, no_process=no_process)
+    _store_for_a_worker(settings, fail, envelope, no_process=no_process, config=config)
     gateway = _open_gateway(settings, fail)
     db_path = Path(gateway.db.url.database or "var/gateway.db")
+    (db_path.parent / NOT_READY).unlink(missing_ok=True)
     try:
         code, message = _piped(gateway.ingest, gateway.clock, settings, db_path.parent / "rejected", envelope)
         if code == pipe.EX_OK and not no_process:
@@ -88,14 +94,20 @@ def _exit(code: int, message: str) -> NoReturn:
 
 
 def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], envelope: dict[str, Any], *,
-                        no_process: bool) -> None:
-    """Store the mail and exit, when a processing worker will take it (or
-    ``--no-process``): through the database's driver (``store.direct``),
-    without loading SQLAlchemy and the pipeline (~0.2 s a mail instead of
-    ~1.5 s on the 2-CPU machine).  Returns, having read nothing, when the
-    full path must do it: no worker seen lately (or no telling), or a
-    database not ready for the direct path (missing, at another
-    revision...), whose checks and answers are the full path's."""
+                        no_process: bool, config: str) -> None:
+    """Store the mail and exit, leaving its processing to a worker: through
+    the database's driver (``store.direct``), without loading SQLAlchemy
+    and the pipeline (~0.2 s a mail instead of ~1.5 s on the 2-CPU machine).
+
+    The mail is committed first, and only then is a worker looked for
+    (``processor_alive``): a worker that leaves the living looks for mail
+    once more after it left (``Gateway.process_backlog``), so a mail is
+    either seen by a worker or finds none and starts ``gateway process``
+    in the background (:func:`_start_processing`).  Returns, having read
+    nothing, when the full path must do it: a database not ready for the
+    direct path (missing, at another revision...), or a background
+    processing that could not start last time (:data:`NOT_READY`): the full
+    path then answers 75 naming the broken rule file, as before."""
     from gateway.clock import SystemClock
     from gateway.store import direct
     from gateway.transports import pipe
@@ -106,16 +118,83 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
         fail(pipe.EX_TEMPFAIL, f"cannot open storage ({error})")
     if door is None:
         return
-    clock = SystemClock()
+    folder = door.rejects.parent
     with door:
-        if not (no_process or door.processor_alive()):
+        if not no_process and (folder / NOT_READY).exists():
             return
-        code, message = _piped(door, clock, settings, door.rejects, envelope)
+        code, message = _piped(door, SystemClock(), settings, door.rejects, envelope)
+        if code == pipe.EX_OK and not no_process and not door.processor_alive():
+            message = f"{message}; {_start_processing(config, folder)}"
     _exit(code, message)
 
 
+# Beside the rejected/ folder: why `gateway process --from-pipe` could not
+# start (a broken rule file...), and what it logs.
+NOT_READY: Final = "process-not-ready.txt"
+PROCESS_LOG: Final = "process.log"
+
+
+def _start_processing(config: str, folder: Path) -> str:
+    """``gateway process`` in the background, in a session of its own: the
+    MTA neither waits for it nor stops it.  Its standard streams are not
+    the MTA's (Postfix would wait for their end); warnings go to
+    ``process.log`` in ``folder``.  Says what was done, for the pipe's line."""
+    import subprocess
+
+    command = [*_this_command(), "--config", str(Path(config).resolve()), "process", "--from-pipe",
+               str(folder.resolve())]
+    try:
+        with open(folder / PROCESS_LOG, "ab") as log:
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                     start_new_session=True, close_fds=True)
+    except OSError as error:
+        return (f"no processing worker runs and `gateway process` could not be started ({error}); "
+                "the mail waits in the inbox for `gateway process` or `gateway run`")
+    return f"no processing worker runs: `gateway process` started in the background (pid {child.pid})"
+
+
+def _this_command() -> list[str]:
+    """How this process was started: the ``gateway`` script (a venv's, or a
+    launcher that sets up its own path) through this interpreter, or
+    ``python -m gateway``."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is None or script.name == "__main__.py" or not script.is_file():
+        return [sys.executable, "-m", "gateway"]
+    return [sys.executable, str(script.resolve())]
+
+
+def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
+    """``gateway process --from-pipe FOLDER``: what :func:`_start_processing`
+    runs.  A gateway that cannot start for a reason an operator must fix
+    (a broken rule file, a schema to upgrade) says why in ``FOLDER``'s
+    :data:`NOT_READY`, so that the next pipes take the full path and answer
+    75 (the MTA keeps their mails) until it is fixed; the mail that found
+    it out stays in the inbox for the first gateway that starts.  The
+    first one that starts removes the file."""
+    from gateway.app import Gateway
+    from gateway.store.schema import SchemaMismatch
+
+    settings = settings_of(ctx)
+    if not ctx.obj.get("verbose"):  # the log file holds what needs a person, not a line per mail
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
+    not_ready = folder / NOT_READY
+    try:
+        gateway = Gateway(settings)
+    except (ConfigError, SchemaMismatch) as error:
+        not_ready.write_text(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} "
+                             f"gateway process could not start: {error}\n", encoding="utf-8")
+        log.error("gateway process could not start: %s; the pipe answers 75 until it is fixed", error)
+        sys.exit(EX_TEMPFAIL)
+    not_ready.unlink(missing_ok=True)
+    try:
+        gateway.process_backlog()
+    finally:
+        gateway.close()
+
+
 def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:
-    """The gateway, or the exit code that tells the MTA who must act."""
+    """The gateway, or the exit code that tells the MTA who must act.  One
+    that starts lifts a background processing's :data:`NOT_READY`."""
     from gateway.app import Gateway
     from gateway.transports import pipe
 

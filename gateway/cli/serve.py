@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import sys
+from pathlib import Path
 from typing import Final, NoReturn
 
 import click
@@ -181,12 +182,21 @@ def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) 
 
 
 @click.command(name="process")
+@click.option("--from-pipe", "pipe_folder", default=None, hidden=True, type=click.Path(file_okay=False),
+              help="Started by `gateway ingest`: its folder for rejected mails.")
 @click.pass_context
-def process_cmd(ctx: click.Context) -> None:
-    """Process every accepted mail once, then exit."""
+def process_cmd(ctx: click.Context, pipe_folder: str | None) -> None:
+    """Process every accepted mail, then exit; while it runs, pipes leave their mail to it."""
+    if pipe_folder is not None:
+        from gateway.cli.mail import process_for_the_pipe
+
+        process_for_the_pipe(ctx, Path(pipe_folder))
+        return
     gateway = gateway_of(ctx)
-    done = gateway.ingest.drain()
-    gateway.close()
+    try:
+        done = gateway.process_backlog()
+    finally:
+        gateway.close()
     click.echo(f"processed {done} mail(s)")
 
 

@@ -168,7 +168,7 @@ class DirectInbox(_Connected):
         """Whether a processing worker renewed its row within ``ALIVE_WITHIN``
         seconds, by the database's clock (a row dated ahead of it by more than
         a few seconds is ignored).  Any error answers False: the pipe then
-        processes the mail itself, slower, never bounced."""
+        starts ``gateway process`` for its mail, never bounces it."""
         if self._sqlite:
             sql = ("SELECT count(*) FROM processor WHERE seen_at > strftime('%Y-%m-%d %H:%M:%f', 'now', ?) "
                    "AND seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?)")

@@ -1,11 +1,12 @@
 """Which processing workers are alive: each says when it last looked.
 
-A worker (``gateway run`` with the ``process`` role) renews its row every
-``direct.ALIVE_EVERY`` seconds while it runs and deletes it when it stops.  ``gateway
-ingest`` (``store.direct.DirectInbox.processor_alive``) asks whether any
-row was renewed within ``direct.ALIVE_WITHIN`` (three renewals): then that
-worker takes the mail the pipe just stored, and the pipe does not load the
-pipeline to process one mail itself.  Both sides read the database's
+A worker (``gateway run`` with the ``process`` role, or ``gateway process``
+while it drains) renews its row every ``direct.ALIVE_EVERY`` seconds while
+it runs and deletes it when it stops.  ``gateway ingest``
+(``store.direct.DirectInbox.processor_alive``), once it has stored a mail,
+asks whether any row was renewed within ``direct.ALIVE_WITHIN`` (three
+renewals): then that worker takes the mail, and the pipe starts no
+``gateway process`` of its own.  Both sides read the database's
 clock, so a node whose clock is off cannot keep pipes from processing; a
 worker killed without stopping leaves its row, which simply grows old and
 is deleted by the next worker's renewal a day later.
@@ -42,6 +43,6 @@ def seen(db: Database, node: str) -> None:
 
 
 def gone(db: Database, node: str) -> None:
-    """``node`` stopped: the pipe processes its mail itself again (unless another worker runs)."""
+    """``node`` stopped: pipes have their mail processed elsewhere again (unless another worker runs)."""
     with db.transaction() as tx:
         tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": node})

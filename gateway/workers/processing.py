@@ -69,16 +69,16 @@ def process_loop(backlog: Backlog, stop: threading.Event, interval: float, *,
             continue
         pause = _FIRST_PAUSE
         if alive is not None and not stop.is_set() and time.monotonic() - said >= alive_every:
-            said = _say_alive(alive, said)
+            said = say_alive(alive, said)
         backlog.accepted.wait(wait)
 
 
-def _say_alive(alive: Callable[[], None], said: float) -> float:
+def say_alive(alive: Callable[[], None], said: float) -> float:
     """When ``alive`` last succeeded: a failure (the database busy) is
     logged and tried again after the next pass, never stops processing."""
     try:
         alive()
-    except Exception as error:  # noqa: BLE001 - the pipe then processes its mail itself: slower, never lost
+    except Exception as error:  # noqa: BLE001 - the pipe then has its mail processed elsewhere: slower, never lost
         log.warning("could not record this processing worker as alive (%s: %s)", type(error).__name__, error)
         return said
     return time.monotonic()

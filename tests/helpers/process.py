@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import smtplib
 import subprocess
@@ -58,9 +59,37 @@ def smtp_port(config: Path) -> int:
     return int(tomllib.loads(config.read_text())["smtp"]["port"])
 
 
-def run(config: Path, *args: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*GATEWAY, "--config", str(config), *args], input=stdin, capture_output=True,
+def run(config: Path, *args: str, stdin: bytes | None = None, timeout: float = 60,
+        background: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """One command, to its exit.  A pipe (``ingest``) that started ``gateway
+    process`` in the background is also waited for, so that the test reads
+    the processed mail, unless ``background``."""
+    done = subprocess.run([*GATEWAY, "--config", str(config), *args], input=stdin, capture_output=True,
                           timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if not background:
+        wait_for_background(done.stdout + done.stderr, timeout)
+    return done
+
+
+def background_pid(output: bytes) -> int | None:
+    """The pid of the ``gateway process`` a pipe started, from its line."""
+    found = re.search(rb"started in the background \(pid (\d+)\)", output)
+    return int(found.group(1)) if found else None
+
+
+def wait_for_background(output: bytes, timeout: float = 60) -> None:
+    """Until the background ``gateway process`` named in ``output`` has exited."""
+    pid = background_pid(output)
+    if pid is not None:
+        wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=timeout,
+                   what=f"the background gateway process (pid {pid}) to finish")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class GatewayProcess:

@@ -17,7 +17,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.process import GATEWAY, GatewayProcess, free_port, query, run, write_config
+from tests.helpers.process import (GATEWAY, GatewayProcess, background_pid, free_port, query, run,
+                                   wait_for_background, write_config)
 from tests.helpers.servers import wait_until
 
 ATENDIMENTO = "atendimento@example.gov.br"
@@ -204,7 +205,7 @@ def test_beside_a_running_worker_the_pipe_stores_and_the_worker_processes(tmp_pa
 
 def test_a_worker_not_seen_lately_leaves_the_mail_to_the_pipe(tmp_path):
     """A worker killed without stopping leaves its row: once it is older
-    than three renewals the pipe processes its mail itself, as with none."""
+    than three renewals the pipe has its mail processed, as with none."""
     config, db = write_config(tmp_path), tmp_path / "gateway.db"
     assert run(config, "tickets", "list").returncode == 0  # creates the database
     long_ago = (datetime.now(timezone.utc) - timedelta(seconds=45)).replace(tzinfo=None).isoformat(" ")
@@ -213,6 +214,83 @@ def test_a_worker_not_seen_lately_leaves_the_mail_to_the_pipe(tmp_path):
     result = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail())
     assert result.returncode == 0, result.stderr.decode()
     assert query(db, "select status, outcome from inbox") == [("processed", "new_ticket")]
+
+
+def test_with_no_worker_the_pipe_stores_and_starts_gateway_process_in_the_background(tmp_path):
+    """No gateway runs: the pipe still only stores (no SQLAlchemy, no
+    pipeline: issue 19, item 7), then starts `gateway process` in a session
+    of its own, which processes the mail, leaves no row among the living and
+    logs nothing (its log holds warnings only)."""
+    config, db = write_config(tmp_path), tmp_path / "gateway.db"
+    assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail()).returncode == 0  # creates the database
+    piped = subprocess.run([sys.executable, "-X", "importtime", "-m", "gateway", "--config", str(config),
+                            "ingest", "--mailbox", ATENDIMENTO], input=make_mail(subject="Segunda"),
+                           capture_output=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr.decode()[-2000:]
+    pid = background_pid(piped.stderr + piped.stdout)
+    assert pid is not None, piped.stderr.decode()[-2000:]
+    modules = _imported(piped.stderr)
+    assert [m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("gateway.pipeline")] == []
+    wait_for_background(piped.stderr + piped.stdout)
+    assert query(db, "select status, outcome from inbox order by id") == [("processed", "new_ticket")] * 2
+    assert query(db, "select count(*) from outbox where kind = 'ack'") == [(2,)]
+    assert query(db, "select count(*) from processor") == [(0,)]
+    assert (tmp_path / "process.log").read_text() == ""
+    assert not (tmp_path / "process-not-ready.txt").exists()
+
+
+def test_a_burst_of_pipes_with_no_worker_processes_each_mail_once(tmp_path):
+    """Twelve pipes at once, as Postfix delivers a burst: each stores and
+    exits 0; whichever background `gateway process` runs takes the mails
+    (pipes that find one alive start none); every mail is processed once."""
+    config, db = write_config(tmp_path), tmp_path / "gateway.db"
+    assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail()).returncode == 0
+    pipes = [subprocess.Popen([*GATEWAY, "--config", str(config), "ingest", "--mailbox", ATENDIMENTO],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(12)]
+    outputs = [pipe.communicate(make_mail(subject=f"Pedido {n}", sender=f"cidadao{n}@example.org"), timeout=60)
+               for n, pipe in enumerate(pipes)]
+    assert [pipe.returncode for pipe in pipes] == [0] * 12, [err.decode()[-500:] for _, err in outputs]
+    started = [pid for out, err in outputs if (pid := background_pid(out + err)) is not None]
+    assert started, "the first pipes found no worker"
+    for out, err in outputs:
+        wait_for_background(out + err)
+    wait_until(lambda: query(db, "select count(*) from inbox where status = 'accepted'") == [(0,)], timeout=60,
+               what="every piped mail processed")
+    assert query(db, "select status, count(*) from inbox group by status") == [("processed", 13)]
+    assert query(db, "select count(*), count(distinct protocol) from ticket") == [(13, 13)]
+    assert query(db, "select count(*) from outbox where kind = 'ack'") == [(13,)]
+    assert query(db, "select count(*) from processor") == [(0,)]
+
+
+def test_a_broken_rule_file_found_in_the_background_makes_the_next_pipes_answer_75(tmp_path):
+    """The rule file broke after the database was made: the pipe cannot see
+    it without loading the rules (what it avoids), so the first mail is
+    stored (0) and its background `gateway process` cannot start; it says
+    why beside rejected/, and the next pipes take the full path: 75 naming
+    the file, the MTA keeps their mail.  Once fixed, the next mail is
+    processed with the one left waiting, and the mark is lifted."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("")
+    config, db = write_config(tmp_path, extra=f'rules = "{rules}"'), tmp_path / "gateway.db"
+    assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail()).returncode == 0
+    rules.write_text("this is [not toml\n")
+    first = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Primeira"))
+    assert first.returncode == 0 and background_pid(first.stderr + first.stdout), first.stderr.decode()
+    not_ready = tmp_path / "process-not-ready.txt"
+    assert str(rules) in not_ready.read_text() and "not valid TOML" in not_ready.read_text()
+    assert str(rules) in (tmp_path / "process.log").read_text()
+    second = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Segunda"))
+    assert second.returncode == 75 and str(rules).encode() in second.stderr, second.stderr.decode()
+    assert query(db, "select status from inbox order by id") == [("processed",), ("accepted",)]
+    rules.write_text("")
+    third = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Segunda"))
+    assert third.returncode == 0, third.stderr.decode()
+    assert query(db, "select status from inbox order by id") == [("processed",)] * 3
+    assert not not_ready.exists()
+    fourth = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Quarta"), background=True)
+    assert background_pid(fourth.stderr + fourth.stdout), "the quick path again"
+    wait_for_background(fourth.stderr + fourth.stdout)
 
 
 def test_no_process_stores_through_the_driver_and_keeps_the_pipes_answers(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.process import GATEWAY, smtp_port, write_config
+from tests.helpers.process import GATEWAY, background_pid, smtp_port, wait_for_background, write_config
 from tests.helpers.servers import wait_until
 
 PARENT_UMASK = 0o022
@@ -56,11 +56,15 @@ def test_one_shot_commands_write_nothing_world_readable(tmp_path: Path) -> None:
     assert ingested.returncode == 0, ingested.stderr
     refused = _gateway(config, "ingest", stdin=make_mail(subject="Grande", body="x" * 30_000))
     assert refused.returncode == 65 and b"kept in" in refused.stderr, refused.stderr
+    # On the database made by the first, the pipe stores and starts `gateway process` (its log beside rejected/).
+    again = _gateway(config, "ingest", stdin=make_mail(subject="Outro pedido"))
+    assert again.returncode == 0 and background_pid(again.stdout + again.stderr), again.stderr
+    wait_for_background(again.stdout + again.stderr)
     sent = _gateway(config, "send")
-    assert sent.returncode == 0 and b"tried 2 mail(s)" in sent.stdout, sent.stdout + sent.stderr
+    assert sent.returncode == 0 and b"tried 4 mail(s)" in sent.stdout, sent.stdout + sent.stderr
 
-    assert (var / "gateway.db").is_file()
-    assert len(list((var / "outbox" / "new").iterdir())) == 2, "the acknowledgement and the team notification"
+    assert (var / "gateway.db").is_file() and (var / "process.log").is_file()
+    assert len(list((var / "outbox" / "new").iterdir())) == 4, "two acknowledgements and two team notifications"
     assert len(list((var / "rejected").iterdir())) == 1
     assert _world_accessible(var) == []
 

@@ -44,6 +44,12 @@ def test_postfix_pipes_mail_to_gateway_ingest_with_every_recipient(postfix):
     wait_until(lambda: len(re.findall(rf"to=<{CNES}>, relay=gateway,.* status=sent", postfix.log())) == 2,
                timeout=20, what="the second mail to CNES piped")
 
+    # The second found a database ready for the pipe's quick path: it was
+    # stored, Postfix told "delivered", and a `gateway process` the pipe
+    # started in the background (no worker runs here) processes it.
+    wait_until(lambda: query(folder / "gateway.db", "select count(*) from inbox where status = 'accepted'") == [(0,)],
+               timeout=30, what=lambda: "the background gateway process to process the second mail; its log: "
+               + "".join(p.read_text(errors="replace") for p in folder.glob("process*")))
     rows = query(folder / "gateway.db", "select rcpt_tos, mail_from, via, status from inbox order by id")
     # One Postfix delivery, one `gateway ingest`, both recipients on it; one
     # mail to two of our addresses is one ticket (test_smtp_intake), the

@@ -160,3 +160,43 @@ def test_a_database_not_at_head_is_the_full_paths(tmp_path: Path, make_settings)
     with sqlite3.connect(settings.storage.url.removeprefix("sqlite:///")) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0014'")
     assert direct.open_inbox(settings.storage) is None, "behind: the full path refuses it (exit 75)"
+
+
+def test_a_backlog_process_looks_for_mail_again_once_it_has_left_the_living(make_settings, url: str,
+                                                                            monkeypatch) -> None:
+    """``gateway process`` (also the one a pipe starts when no worker runs)
+    leaves the living first, then looks for mail once more: a pipe that
+    stored its mail while the process still looked alive left the mail to it,
+    and must not find it stranded (issue 19, item 7)."""
+    settings = make_settings(storage={"url": url})
+    gateway = Gateway(settings)
+    pipe_saw_a_worker: list[bool] = []
+    leave = gateway._processor_gone
+
+    def a_pipe_stores_just_before_the_process_leaves() -> None:
+        if not pipe_saw_a_worker:
+            with direct.open_inbox(settings.storage) as door:
+                assert door.accept(_pipe_delivery("<late@client.example.org>")).accepted
+                pipe_saw_a_worker.append(door.processor_alive())
+        leave()
+
+    monkeypatch.setattr(gateway, "_processor_gone", a_pipe_stores_just_before_the_process_leaves)
+    try:
+        assert gateway.ingest.accept(_pipe_delivery("<first@client.example.org>")).accepted
+        assert gateway.process_backlog() == 2
+        assert pipe_saw_a_worker == [True], "the pipe left its mail to this process"
+        with gateway.db.reading() as tx:
+            from sqlalchemy import text
+
+            statuses = tx.execute(text("SELECT message_id, status, outcome FROM inbox ORDER BY id")).all()
+            living = tx.execute(text("SELECT count(*) FROM processor")).scalar()
+    finally:
+        gateway.close()
+    assert [tuple(row) for row in statuses] == [("first@client.example.org", "processed", "new_ticket"),
+                                                ("late@client.example.org", "processed", "new_ticket")]
+    assert living == 0
+
+
+def _pipe_delivery(message_id: str) -> Delivery:
+    return Delivery(raw=make_mail(message_id=message_id), mail_from="ana.souza@example.org",
+                    rcpt_tos=("atendimento@example.gov.br",), via="pipe", received_at=datetime.now(timezone.utc))
