@@ -91,14 +91,16 @@ def _until(check: Callable[[], bool], what: str, poll: float = 0.1) -> None:
         time.sleep(poll)
 
 
-def _no_background_process() -> bool:
-    """No `gateway process --from-pipe` left running (they are not our children)."""
-    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+def _no_background_process(config: Path) -> bool:
+    """No `gateway process --from-pipe` of this run's ``config`` left
+    running (they are not our children: /proc tells)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"--from-pipe" in stat.read_bytes():
-                return False
+            words = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
+        if b"--from-pipe" in words and str(config).encode() in words:
+            return False
     return True
 
 
@@ -145,7 +147,7 @@ def measure(repeat: int) -> dict[str, Any]:
                     times[PROCESSED].append(time.perf_counter() - started)
                     _until(lambda: _count(work / "gateway.db", "SELECT count(*) FROM processor") == 0,
                            "the background gateway process to leave")
-                    _until(_no_background_process, "the background gateway process to exit")
+                    _until(lambda: _no_background_process(config), "the background gateway process to exit")
         alone_tickets = _count(work / "gateway.db", "SELECT count(*) FROM ticket")
         if alone_tickets != repeat + 1:
             raise SystemExit(f"alone: {alone_tickets} tickets for {repeat + 1} mails")

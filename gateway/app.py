@@ -53,12 +53,14 @@ log = logging.getLogger("gateway.app")
 ROLES: Final = ("smtp", "process", "send", "imap", "schedule", "web", "admin")
 
 # Gateway.process_backlog: mails per pass between renewals of its row (a few
-# seconds of work), the bound on its passes, and how it waits for mail
-# another worker holds.
+# seconds of work), the bound on its passes, how it waits for mail another
+# worker holds, and how often a failed pass is tried again (pauses of 0.5 s
+# doubling: ~16 s in all).
 _CHUNK: Final = 500
 _BACKLOG_ROUNDS: Final = 100_000
 _IDLE_ROUNDS: Final = 20
 _IDLE_PAUSE: Final = 0.25
+_FAILED_ROUNDS: Final = 5
 
 # The listeners, the pages, the scheduler and the IMAP client are imported by
 # the methods that start them, not here: `gateway ingest` runs once per mail
@@ -227,28 +229,43 @@ class Gateway:
         none is left behind, it leaves the living first and only then looks
         for accepted mail once more: a pipe commits its mail before it looks
         for a worker, so it either stored before that last look or found no
-        worker and started one.  Mail another worker holds is waited for a
-        little (``_IDLE_PAUSE``), at most ``_IDLE_ROUNDS`` times."""
-        node, said, done, idle = processors.this_node(), float("-inf"), 0, 0
+        worker and had a process started.  Mail another worker holds is
+        waited for a little (``_IDLE_PAUSE``, ``_IDLE_ROUNDS`` times); a pass
+        that fails (the database locked, full or gone) is tried again after
+        a pause that doubles, ``_FAILED_ROUNDS`` times; ``stopping`` (SIGTERM)
+        ends it between groups.  Whatever is left waits for the next pipe's
+        process, the next ``gateway process`` or a gateway's start."""
+        node, said, done, idle, failed = processors.this_node(), float("-inf"), 0, 0, 0
         try:
             for _ in range(_BACKLOG_ROUNDS):
+                if self.stopping.is_set():
+                    return done
                 if time.monotonic() - said >= ALIVE_EVERY:
                     with self._processor_lock:
                         self._processor_node = node
                     said = say_alive(self._processor_alive, said)
-                passed = self.ingest.drain(limit=_CHUNK)
-                done += passed
+                try:
+                    passed = self.ingest.drain(limit=_CHUNK, stop=self.stopping)
+                except Exception as error:  # the storage's fault: the mails stay accepted
+                    failed += 1
+                    if failed > _FAILED_ROUNDS:
+                        raise
+                    log.warning("processing pass failed (%s: %s); trying again in %.1f s", type(error).__name__,
+                                error, _IDLE_PAUSE * 2 ** failed)
+                    self.stopping.wait(_IDLE_PAUSE * 2 ** failed)
+                    continue
+                failed, done = 0, done + passed
                 if passed == _CHUNK:
                     continue
                 self._processor_gone()
                 said = float("-inf")
-                if not self.ingest.has_pending():
+                if self.stopping.is_set() or not self.ingest.has_pending():
                     return done
                 idle = 0 if passed else idle + 1
                 if idle > _IDLE_ROUNDS:
                     log.warning("accepted mail left to the worker that holds it (another process)")
                     return done
-                time.sleep(_IDLE_PAUSE if not passed else 0)
+                self.stopping.wait(_IDLE_PAUSE if not passed else 0)
             log.warning("gateway process stopped after %d mail(s): more kept arriving; the rest waits", done)
             return done
         finally:

@@ -7,13 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import click
 
 from gateway.cli.common import EX_TEMPFAIL, gateway_of, settings_of
+from gateway.cli.signals import stop_on_termination
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.mail import verp
@@ -70,7 +70,6 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     _store_for_a_worker(settings, fail, envelope, no_process=no_process, config=config)
     gateway = _open_gateway(settings, fail)
     db_path = Path(gateway.db.url.database or "var/gateway.db")
-    (db_path.parent / NOT_READY).unlink(missing_ok=True)
     try:
         code, message = _piped(gateway.ingest, gateway.clock, settings, db_path.parent / "rejected", envelope)
         if code == pipe.EX_OK and not no_process:
@@ -97,17 +96,18 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
                         no_process: bool, config: str) -> None:
     """Store the mail and exit, leaving its processing to a worker: through
     the database's driver (``store.direct``), without loading SQLAlchemy
-    and the pipeline (~0.2 s a mail instead of ~1.5 s on the 2-CPU machine).
+    and the pipeline (~0.15 s a mail instead of ~1.5 s on the 2-CPU machine).
 
     The mail is committed first, and only then is a worker looked for
     (``processor_alive``): a worker that leaves the living looks for mail
     once more after it left (``Gateway.process_backlog``), so a mail is
-    either seen by a worker or finds none and starts ``gateway process``
-    in the background (:func:`_start_processing`).  Returns, having read
-    nothing, when the full path must do it: a database not ready for the
-    direct path (missing, at another revision...), or a background
-    processing that could not start last time (:data:`NOT_READY`): the full
-    path then answers 75 naming the broken rule file, as before."""
+    either seen by a worker or finds none and has ``gateway process``
+    started in the background (:func:`_start_processing`) by this pipe, or
+    by the pipe that claimed the start a moment before (``claim_start``).
+    Returns, having read nothing, when the full path must do it: a database
+    not ready for the direct path (missing, at another revision...), or a
+    process that could not start last time (``not_ready``): the full path
+    then answers 75 naming the broken rule file, as before."""
     from gateway.clock import SystemClock
     from gateway.store import direct
     from gateway.transports import pipe
@@ -118,45 +118,69 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
         fail(pipe.EX_TEMPFAIL, f"cannot open storage ({error})")
     if door is None:
         return
-    folder = door.rejects.parent
+    started: str | None = ""
     with door:
-        if not no_process and (folder / NOT_READY).exists():
+        if not no_process and door.not_ready():
             return
         code, message = _piped(door, SystemClock(), settings, door.rejects, envelope)
         if code == pipe.EX_OK and not no_process and not door.processor_alive():
-            message = f"{message}; {_start_processing(config, folder)}"
-    _exit(code, message)
+            started = (_start_processing(config, door.rejects.parent) if door.claim_start()
+                       else "a gateway process another pipe started takes it")
+    if started is None:  # no process could be started: this one does it, as a standalone pipe did
+        started = _process_here(settings)
+    _exit(code, f"{message}; {started}" if started else message)
 
 
-# Beside the rejected/ folder: why `gateway process --from-pipe` could not
-# start (a broken rule file...), and what it logs.
-NOT_READY: Final = "process-not-ready.txt"
+# Beside the rejected/ folder: the log of `gateway process --from-pipe`
+# (warnings and errors only, rotated).
 PROCESS_LOG: Final = "process.log"
+_LOG_BYTES: Final = 1024 * 1024
+_LOG_KEPT: Final = 2
 
 
-def _start_processing(config: str, folder: Path) -> str:
+def _start_processing(config: str, folder: Path) -> str | None:
     """``gateway process`` in the background, in a session of its own: the
-    MTA neither waits for it nor stops it.  Its standard streams are not
-    the MTA's (Postfix would wait for their end); warnings go to
-    ``process.log`` in ``folder``.  Says what was done, for the pipe's line."""
+    MTA does not wait for it, and its standard streams are not the MTA's
+    (Postfix would wait for their end); it logs to ``process.log`` in
+    ``folder``.  Says what was done, for the pipe's line, or ``None`` when
+    no process could be started."""
     import subprocess
 
     command = [*_this_command(), "--config", str(Path(config).resolve()), "process", "--from-pipe",
                str(folder.resolve())]
     try:
-        with open(folder / PROCESS_LOG, "ab") as log:
-            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                     start_new_session=True, close_fds=True)
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     except OSError as error:
-        return (f"no processing worker runs and `gateway process` could not be started ({error}); "
-                "the mail waits in the inbox for `gateway process` or `gateway run`")
+        click.echo(f"gateway ingest: could not start `gateway process` ({error})", err=True)
+        return None
     return f"no processing worker runs: `gateway process` started in the background (pid {child.pid})"
+
+
+def _process_here(settings: Any) -> str:
+    """The stored mail processed by this process, when none could be started
+    for it; whatever fails, the mail is committed and the exit stays 0."""
+    from gateway.app import Gateway
+
+    try:
+        gateway = Gateway(settings)
+    except Exception as error:  # noqa: BLE001 - a broken rule file, the database gone: the mail waits
+        return (f"not processed ({type(error).__name__}: {error}); it waits in the inbox for "
+                "`gateway process` or `gateway run`")
+    try:
+        _process_now(gateway)
+    finally:
+        gateway.close()
+    return "processed here"
 
 
 def _this_command() -> list[str]:
     """How this process was started: the ``gateway`` script (a venv's, or a
-    launcher that sets up its own path) through this interpreter, or
-    ``python -m gateway``."""
+    launcher that sets up its own path) through this interpreter,
+    ``python -m gateway``, or one frozen binary.  Interpreter options
+    (``-I``, ``-X``) are not carried over."""
+    if getattr(sys, "frozen", False):  # one binary (PyInstaller): it is the command
+        return [sys.executable]
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is None or script.name == "__main__.py" or not script.is_file():
         return [sys.executable, "-m", "gateway"]
@@ -165,46 +189,72 @@ def _this_command() -> list[str]:
 
 def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
     """``gateway process --from-pipe FOLDER``: what :func:`_start_processing`
-    runs.  A gateway that cannot start for a reason an operator must fix
-    (a broken rule file, a schema to upgrade) says why in ``FOLDER``'s
-    :data:`NOT_READY`, so that the next pipes take the full path and answer
-    75 (the MTA keeps their mails) until it is fixed; the mail that found
-    it out stays in the inbox for the first gateway that starts.  The
-    first one that starts removes the file."""
+    runs, logging warnings and errors to ``FOLDER/process.log`` (rotated).
+    A gateway that cannot start for a reason an operator must fix (a broken
+    rule file) sets ``store.processors.not_ready``: the next pipes take the
+    full path and answer 75 (the MTA keeps their mails) until it is fixed;
+    the mail that found it out stays in the inbox for the first gateway that
+    starts, and that gateway lifts the mark."""
     from gateway.app import Gateway
-    from gateway.store.schema import SchemaMismatch
+    from gateway.store import processors
+    from gateway.store.db import Database
 
     settings = settings_of(ctx)
-    if not ctx.obj.get("verbose"):  # the log file holds what needs a person, not a line per mail
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
-    not_ready = folder / NOT_READY
+    _log_to(folder / PROCESS_LOG, verbose=bool(ctx.obj.get("verbose")))
     try:
         gateway = Gateway(settings)
-    except (ConfigError, SchemaMismatch) as error:
-        not_ready.write_text(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} "
-                             f"gateway process could not start: {error}\n", encoding="utf-8")
-        log.error("gateway process could not start: %s; the pipe answers 75 until it is fixed", error)
+    except ConfigError as error:
+        log.error("gateway process could not start: %s; pipes answer 75 until it is fixed", error)
+        try:
+            processors.not_ready(Database(settings.storage))
+        except Exception as unmarked:  # noqa: BLE001 - then the next pipe starts a process that fails alike
+            log.error("could not tell the pipes (%s: %s)", type(unmarked).__name__, unmarked)
         sys.exit(EX_TEMPFAIL)
-    not_ready.unlink(missing_ok=True)
+    stop_on_termination(gateway.stopping)
     try:
         gateway.process_backlog()
     finally:
         gateway.close()
 
 
+def _log_to(path: Path, *, verbose: bool) -> None:
+    """This process's log records (warnings and errors, unless ``-v``) to
+    ``path``, kept to ``_LOG_KEPT`` files of ``_LOG_BYTES``; nowhere when it
+    cannot be written (the process matters more than its log)."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    try:
+        handler = RotatingFileHandler(path, maxBytes=_LOG_BYTES, backupCount=_LOG_KEPT, encoding="utf-8")
+    except OSError:
+        return
+    for old in root.handlers:
+        handler.setFormatter(old.formatter)
+    root.handlers = [handler]
+    if not verbose:
+        root.setLevel(max(root.level, logging.WARNING))
+
+
 def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:
     """The gateway, or the exit code that tells the MTA who must act.  One
-    that starts lifts a background processing's :data:`NOT_READY`."""
+    that starts lifts the pipes' ``store.processors.not_ready`` mark."""
     from gateway.app import Gateway
     from gateway.transports import pipe
 
     try:
-        return Gateway(settings)
+        gateway = Gateway(settings)
     except ConfigError as error:  # a broken rule file, a schema to upgrade: the mail waits while the operator acts
         fail(pipe.EX_TEMPFAIL, f"not ready (the MTA keeps the mail; fix, then flush its queue): {error}")
     except Exception as error:  # the database is unreachable or full: the MTA keeps the mail and retries
         fail(pipe.EX_TEMPFAIL, f"cannot open storage ({settings.storage.url.split('@')[-1]}): "
                                f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    from gateway.store import processors
+
+    try:
+        processors.ready(gateway.db)
+    except Exception as error:  # noqa: BLE001 - no table or no right to it: pipes then keep the full path
+        log.warning("could not lift the pipes' not-ready mark (%s: %s)", type(error).__name__, error)
+    return gateway
 
 
 def _process_now(gateway: Any) -> None:

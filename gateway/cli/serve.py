@@ -14,7 +14,7 @@ from typing import Final, NoReturn
 import click
 
 from gateway.cli.common import gateway_of, instant, refuse_unsafe, settings_of
-from gateway.cli.signals import hold_hangups, take_hangup
+from gateway.cli.signals import hold_hangups, stop_on_termination, take_hangup
 from gateway.config import Settings
 from gateway.errors import ConfigError
 
@@ -193,6 +193,7 @@ def process_cmd(ctx: click.Context, pipe_folder: str | None) -> None:
         process_for_the_pipe(ctx, Path(pipe_folder))
         return
     gateway = gateway_of(ctx)
+    stop_on_termination(gateway.stopping)
     try:
         done = gateway.process_backlog()
     finally:

@@ -44,3 +44,12 @@ def take_hangup() -> bool:
     came = _hangup.is_set()
     _hangup.clear()
     return came
+
+
+def stop_on_termination(stopping: threading.Event) -> None:
+    """SIGTERM sets ``stopping``: a one-shot command (``gateway process``)
+    ends between groups and leaves the living, instead of dying with its
+    row still saying it takes the pipes' mail.  The pipe's background
+    process gets it too when the MTA's unit stops (systemd stops the whole
+    control group)."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())

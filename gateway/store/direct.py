@@ -46,6 +46,10 @@ SQLITE_BUSY_SECONDS: Final = 60.0  # here and in store.db's engine: wait for a w
 ALIVE_EVERY: Final = 10.0
 ALIVE_WITHIN: Final = 3 * ALIVE_EVERY
 _AHEAD: Final = 5.0  # seconds a row may be dated after the database's now; later ones are ignored
+# The marks beside the workers' rows in the processor table (store.processors,
+# which cannot be imported here: it builds on SQLAlchemy).
+STARTING: Final = "!starting"
+NOT_READY: Final = "!not-ready"
 
 _IDS_PER_SELECT: Final = 500  # SQLAlchemy's selectinload batch: far below any driver's parameter limit
 
@@ -167,21 +171,58 @@ class DirectInbox(_Connected):
     def processor_alive(self) -> bool:
         """Whether a processing worker renewed its row within ``ALIVE_WITHIN``
         seconds, by the database's clock (a row dated ahead of it by more than
-        a few seconds is ignored).  Any error answers False: the pipe then
-        starts ``gateway process`` for its mail, never bounces it."""
+        a few seconds is ignored; the marks, ``!...``, are no workers).  Any
+        error answers False: the pipe then has a process started for its
+        mail, never bounces it."""
         if self._sqlite:
             sql = ("SELECT count(*) FROM processor WHERE seen_at > strftime('%Y-%m-%d %H:%M:%f', 'now', ?) "
-                   "AND seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?)")
+                   "AND seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?) AND node NOT LIKE '!%'")
             params: list[Any] = [f"-{ALIVE_WITHIN} seconds", f"+{_AHEAD} seconds"]
         else:
             sql = ("SELECT count(*) FROM processor WHERE seen_at > now() - make_interval(secs => %s) "
-                   "AND seen_at <= now() + make_interval(secs => %s)")
+                   "AND seen_at <= now() + make_interval(secs => %s) AND node NOT LIKE '!%%'")
             params = [ALIVE_WITHIN, _AHEAD]
+        return bool(self._ask(sql, params, "whether a processing worker runs", failed=0))
+
+    def not_ready(self) -> bool:
+        """Whether the last ``gateway process`` a pipe started could not
+        start (``store.processors.NOT_READY``): a broken rule file, which
+        only the full path, loading the rules, can name (and answer 75 for)."""
+        mark = "?" if self._sqlite else "%s"
+        return bool(self._ask(f"SELECT count(*) FROM processor WHERE node = {mark}", [NOT_READY],
+                              "whether processing can start", failed=0))
+
+    def claim_start(self) -> bool:
+        """Whether this pipe is the one to start ``gateway process``: the
+        ``!starting`` mark set now, unless another pipe set it within
+        ``ALIVE_WITHIN`` seconds (its process is starting, and will take
+        this mail).  A burst of pipes starts one process, not one per mail.
+        Any error answers True: two processes are better than none."""
+        if self._sqlite:
+            sql = ("INSERT INTO processor (node, seen_at) VALUES (?, strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') "
+                   "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at "
+                   "WHERE processor.seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?) RETURNING 1")
+            params: list[Any] = [STARTING, f"-{ALIVE_WITHIN} seconds"]
+        else:
+            sql = ("INSERT INTO processor (node, seen_at) VALUES (%s, now()) "
+                   "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at "
+                   "WHERE processor.seen_at <= now() - make_interval(secs => %s) RETURNING 1")
+            params = [STARTING, ALIVE_WITHIN]
+        return self._ask(sql, params, "whether a gateway process is starting", failed=1, write=True) is not None
+
+    def _ask(self, sql: str, params: list[Any], what: str, *, failed: int, write: bool = False) -> Any:
+        """One statement's first column (``None`` without a row), in a
+        transaction of its own; ``failed`` when it cannot be asked (no
+        table, no right to it, a dropped connection), logged."""
         try:
             cursor = self._connection.cursor()
             try:
+                if write and self._sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
                 cursor.execute(sql, params)
-                (alive,) = cursor.fetchone()
+                row = cursor.fetchone()
+                if write and self._sqlite:
+                    cursor.execute("COMMIT")
             finally:
                 cursor.close()
             if not self._sqlite:
@@ -191,10 +232,9 @@ class DirectInbox(_Connected):
                 self._connection.rollback()  # PostgreSQL: the failed statement ended the transaction
             except Exception:  # noqa: BLE001 - a connection gone: accept says so if used
                 pass
-            _log.warning("could not tell whether a processing worker runs (%s: %s); processing the mail here",
-                         type(error).__name__, _first_line(error))
-            return False
-        return bool(alive)
+            _log.warning("could not tell %s (%s: %s)", what, type(error).__name__, _first_line(error))
+            return failed
+        return None if row is None else row[0]
 
     def accept(self, delivery: Delivery) -> Receipt:
         """Store the mail; return only after the commit (or a TEMPFAIL)."""

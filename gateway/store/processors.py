@@ -10,6 +10,12 @@ renewals): then that worker takes the mail, and the pipe starts no
 clock, so a node whose clock is off cannot keep pipes from processing; a
 worker killed without stopping leaves its row, which simply grows old and
 is deleted by the next worker's renewal a day later.
+
+Two marks share the table (``!`` rows, never counted as workers): a pipe
+that starts ``gateway process`` sets ``STARTING`` first, so that the pipes
+of a burst do not start one each before it has registered; a process that
+cannot start (a broken rule file) sets ``NOT_READY``, so that the next
+pipes take the full path, which names the file and answers 75.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Final
 from sqlalchemy import text
 
 from gateway.store.db import Database
+from gateway.store.direct import NOT_READY, STARTING
 # The database's now, as each dialect stores a UtcDateTime (SQLite: the
 # six-digit text SQLAlchemy writes).
 _NOW: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'", "postgresql": "now()"}
@@ -34,12 +41,32 @@ def this_node() -> str:
 
 def seen(db: Database, node: str) -> None:
     """Renew ``node``'s row, in a short transaction of its own, and forget
-    rows a day old (workers killed without stopping)."""
+    rows a day old (workers killed without stopping).  A worker that runs
+    also lifts the marks: the process a pipe started has started
+    (``STARTING``), and processing can start (``NOT_READY``)."""
     dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.transaction() as tx:
         tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
                         "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": node})
-        tx.execute(text(f"DELETE FROM processor WHERE seen_at < {_DAY_AGO[dialect]}"))
+        tx.execute(text(f"DELETE FROM processor WHERE seen_at < {_DAY_AGO[dialect]} OR node IN (:a, :b)"),
+                   {"a": STARTING, "b": NOT_READY})
+
+
+def not_ready(db: Database) -> None:
+    """The process a pipe started could not start (a broken rule file): the
+    next pipes take the full path, which names the file and answers 75,
+    until a worker runs or a gateway starts (:func:`ready`)."""
+    dialect = "sqlite" if db.is_sqlite else "postgresql"
+    with db.transaction() as tx:
+        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
+                        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": NOT_READY})
+        tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": STARTING})
+
+
+def ready(db: Database) -> None:
+    """A gateway started with these settings: pipes may take the quick path again."""
+    with db.transaction() as tx:
+        tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": NOT_READY})
 
 
 def gone(db: Database, node: str) -> None:

@@ -200,3 +200,56 @@ def test_a_backlog_process_looks_for_mail_again_once_it_has_left_the_living(make
 def _pipe_delivery(message_id: str) -> Delivery:
     return Delivery(raw=make_mail(message_id=message_id), mail_from="ana.souza@example.org",
                     rcpt_tos=("atendimento@example.gov.br",), via="pipe", received_at=datetime.now(timezone.utc))
+
+
+def test_a_burst_of_pipes_claims_one_start_and_a_worker_lifts_the_marks(make_settings, url: str) -> None:
+    """``claim_start`` answers True once in ``ALIVE_WITHIN`` seconds; the
+    marks are never counted as workers; a worker's renewal lifts both."""
+    settings = make_settings(storage={"url": url})
+    gateway = Gateway(settings)
+    try:
+        doors = [direct.open_inbox(settings.storage) for _ in range(3)]
+        try:
+            assert [door.claim_start() for door in doors] == [True, False, False]
+            assert not doors[0].processor_alive(), "a process starting is no worker yet"
+            processors.not_ready(gateway.db)
+            assert doors[1].not_ready() and not doors[1].processor_alive()
+            processors.seen(gateway.db, "node-c:9")
+            assert not doors[2].not_ready() and doors[2].processor_alive()
+            processors.gone(gateway.db, "node-c:9")
+            assert doors[2].claim_start(), "the mark went with the worker's renewal"
+        finally:
+            for door in doors:
+                door.close()
+    finally:
+        gateway.close()
+
+
+def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_settings, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """A storage error in a pass (SQLite locked past its timeout, PostgreSQL
+    restarting) is tried again after a pause; ``gateway process`` does not
+    give up on the mails that pipes left to it."""
+    import sqlalchemy.exc
+
+    monkeypatch.setattr("gateway.app._IDLE_PAUSE", 0.01)
+    gateway = Gateway(make_settings(storage={"url": f"sqlite:///{tmp_path}/gateway.db"}))
+    drain, failures = gateway.ingest.drain, [2]
+
+    def failing(*args, **kwargs):
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlalchemy.exc.OperationalError("BEGIN", {}, Exception("database is locked"))
+        return drain(*args, **kwargs)
+
+    monkeypatch.setattr(gateway.ingest, "drain", failing)
+    try:
+        assert gateway.ingest.accept(_pipe_delivery("<locked@client.example.org>")).accepted
+        assert gateway.process_backlog() == 1
+        with gateway.db.reading() as tx:
+            from sqlalchemy import text
+
+            assert tx.execute(text("SELECT status FROM inbox")).scalars().all() == ["processed"]
+            assert tx.execute(text("SELECT count(*) FROM processor")).scalar() == 0
+    finally:
+        gateway.close()
