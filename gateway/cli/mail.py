@@ -132,10 +132,9 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
 
 
 # Beside the rejected/ folder: the log of `gateway process --from-pipe`
-# (warnings and errors only, rotated).
+# (warnings and errors only), and the size at which it is set aside.
 PROCESS_LOG: Final = "process.log"
 _LOG_BYTES: Final = 1024 * 1024
-_LOG_KEPT: Final = 2
 
 
 def _start_processing(config: str, folder: Path) -> str | None:
@@ -148,30 +147,60 @@ def _start_processing(config: str, folder: Path) -> str | None:
 
     command = [*_this_command(), "--config", str(Path(config).resolve()), "process", "--from-pipe",
                str(folder.resolve())]
+    try:  # its stderr: what it logs, and what kills it before it can log (a settings error, an import)
+        log: Any = open(folder / PROCESS_LOG, "ab")
+    except OSError as error:  # the process matters more than its log
+        click.echo(f"gateway ingest: cannot write {folder / PROCESS_LOG} ({error}); "
+                   "the background gateway process logs nothing", err=True)
+        log = subprocess.DEVNULL
     try:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                 start_new_session=True, close_fds=True)
     except OSError as error:
         click.echo(f"gateway ingest: could not start `gateway process` ({error})", err=True)
         return None
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
     return f"no processing worker runs: `gateway process` started in the background (pid {child.pid})"
 
 
 def _process_here(settings: Any) -> str:
-    """The stored mail processed by this process, when none could be started
-    for it; whatever fails, the mail is committed and the exit stays 0."""
+    """The backlog processed by this process, when none could be started for
+    it: as ``gateway process`` would (registered, which lifts this pipe's
+    ``!starting`` claim, and looking again before it leaves), or marked not
+    ready for the next pipes when the rules are broken.  Whatever fails, the
+    mail is committed and the exit stays 0."""
     from gateway.app import Gateway
 
     try:
         gateway = Gateway(settings)
-    except Exception as error:  # noqa: BLE001 - a broken rule file, the database gone: the mail waits
+    except ConfigError as error:  # a broken rule file: the next pipes answer 75 naming it
+        _mark_not_ready(settings, error)
+        return f"not processed ({error}); it waits in the inbox until the configuration is fixed"
+    except Exception as error:  # noqa: BLE001 - the database gone: the mail waits
         return (f"not processed ({type(error).__name__}: {error}); it waits in the inbox for "
                 "`gateway process` or `gateway run`")
     try:
-        _process_now(gateway)
+        gateway.process_backlog()
+    except Exception as error:  # noqa: BLE001 - exit 0 stands: the mail is committed
+        return f"stored, but processing failed ({type(error).__name__}: {error}); it waits in the inbox"
     finally:
         gateway.close()
     return "processed here"
+
+
+def _mark_not_ready(settings: Any, error: ConfigError) -> None:
+    """``store.processors.not_ready``, logged: the pipes take the full path,
+    which answers 75 naming ``error``'s file, until a gateway starts."""
+    from gateway.store import processors
+    from gateway.store.db import Database
+
+    log.error("gateway process could not start: %s; pipes answer 75 until it is fixed", error)
+    try:
+        processors.not_ready(Database(settings.storage))
+    except Exception as unmarked:  # noqa: BLE001 - then the next pipe starts a process that fails alike
+        log.error("could not tell the pipes (%s: %s)", type(unmarked).__name__, unmarked)
 
 
 def _this_command() -> list[str]:
@@ -189,26 +218,22 @@ def _this_command() -> list[str]:
 
 def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
     """``gateway process --from-pipe FOLDER``: what :func:`_start_processing`
-    runs, logging warnings and errors to ``FOLDER/process.log`` (rotated).
+    runs, logging warnings and errors to ``FOLDER/process.log`` (its stderr).
     A gateway that cannot start for a reason an operator must fix (a broken
     rule file) sets ``store.processors.not_ready``: the next pipes take the
     full path and answer 75 (the MTA keeps their mails) until it is fixed;
     the mail that found it out stays in the inbox for the first gateway that
     starts, and that gateway lifts the mark."""
     from gateway.app import Gateway
-    from gateway.store import processors
-    from gateway.store.db import Database
 
+    _keep_log_small(folder / PROCESS_LOG)
     settings = settings_of(ctx)
-    _log_to(folder / PROCESS_LOG, verbose=bool(ctx.obj.get("verbose")))
+    if not ctx.obj.get("verbose"):  # the log holds what needs a person, not a line per mail
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     try:
         gateway = Gateway(settings)
     except ConfigError as error:
-        log.error("gateway process could not start: %s; pipes answer 75 until it is fixed", error)
-        try:
-            processors.not_ready(Database(settings.storage))
-        except Exception as unmarked:  # noqa: BLE001 - then the next pipe starts a process that fails alike
-            log.error("could not tell the pipes (%s: %s)", type(unmarked).__name__, unmarked)
+        _mark_not_ready(settings, error)
         sys.exit(EX_TEMPFAIL)
     stop_on_termination(gateway.stopping)
     try:
@@ -217,22 +242,16 @@ def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
         gateway.close()
 
 
-def _log_to(path: Path, *, verbose: bool) -> None:
-    """This process's log records (warnings and errors, unless ``-v``) to
-    ``path``, kept to ``_LOG_KEPT`` files of ``_LOG_BYTES``; nowhere when it
-    cannot be written (the process matters more than its log)."""
-    from logging.handlers import RotatingFileHandler
-
-    root = logging.getLogger()
+def _keep_log_small(path: Path) -> None:
+    """``process.log`` (this process's stderr, appended to by each one the
+    pipes start) renamed to ``process.log.1`` once over ``_LOG_BYTES``: two
+    files at most, whatever the processes write at once (a rename is atomic;
+    a process goes on writing to the file it opened)."""
     try:
-        handler = RotatingFileHandler(path, maxBytes=_LOG_BYTES, backupCount=_LOG_KEPT, encoding="utf-8")
-    except OSError:
-        return
-    for old in root.handlers:
-        handler.setFormatter(old.formatter)
-    root.handlers = [handler]
-    if not verbose:
-        root.setLevel(max(root.level, logging.WARNING))
+        if path.stat().st_size > _LOG_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    except OSError:  # gone, or not ours to rename: the log is not worth a failure
+        pass
 
 
 def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:

@@ -409,7 +409,12 @@ def _postgresql(uri: str, *, write: bool) -> Any:
     import psycopg
 
     connection = psycopg.connect(uri)
-    if not write:
+    if write:
+        # Whatever the server's default: a claim's ON CONFLICT DO UPDATE
+        # waits for a concurrent one instead of failing to serialise (which
+        # would count as a win for both: DirectInbox.claim_start).
+        connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+    else:
         # Set before the transaction the first SELECT begins: one snapshot for
         # every read of a command, as SQLite's BEGIN gives (a mail committed
         # between two SELECTs is in both or in neither), and no writes.

@@ -70,6 +70,10 @@ def ready(db: Database) -> None:
 
 
 def gone(db: Database, node: str) -> None:
-    """``node`` stopped: pipes have their mail processed elsewhere again (unless another worker runs)."""
+    """``node`` stopped: pipes have their mail processed elsewhere again
+    (unless another worker runs).  A ``STARTING`` mark goes too: a process
+    that could not register (the database busy) must not leave the pipes
+    believing one is on its way."""
     with db.transaction() as tx:
-        tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": node})
+        tx.execute(text("DELETE FROM processor WHERE node IN (:node, :starting)"),
+                   {"node": node, "starting": STARTING})

@@ -246,11 +246,14 @@ def test_a_burst_of_pipes_with_no_worker_processes_each_mail_once(tmp_path):
     every mail is processed once."""
     config, db = write_config(tmp_path), tmp_path / "gateway.db"
     assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail()).returncode == 0
-    pipes = [subprocess.Popen([*GATEWAY, "--config", str(config), "ingest", "--mailbox", ATENDIMENTO],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(12)]
-    outputs = [pipe.communicate(make_mail(subject=f"Pedido {n}", sender=f"cidadao{n}@example.org"), timeout=60)
-               for n, pipe in enumerate(pipes)]
+    pipes = []
+    for n in range(12):  # each mail in a file of its own, so that no pipe waits for its input: they run at once
+        mail = tmp_path / f"mail-{n}.eml"
+        mail.write_bytes(make_mail(subject=f"Pedido {n}", sender=f"cidadao{n}@example.org"))
+        with mail.open("rb") as stdin:
+            pipes.append(subprocess.Popen([*GATEWAY, "--config", str(config), "ingest", "--mailbox", ATENDIMENTO],
+                                          stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [pipe.communicate(timeout=60) for pipe in pipes]
     assert [pipe.returncode for pipe in pipes] == [0] * 12, [err.decode()[-500:] for _, err in outputs]
     started = [pid for out, err in outputs if (pid := background_pid(out + err)) is not None]
     # One claims the start (store.processors.STARTING); another only once that
@@ -374,3 +377,6 @@ def test_when_no_process_can_be_started_the_pipe_processes_the_mail_itself(tmp_p
     assert result.returncode == 0, output
     assert "could not start `gateway process`" in output and "processed here" in output
     assert query(db, "select status, outcome from inbox order by id") == [("processed", "new_ticket")] * 2
+    assert query(db, "select count(*) from processor") == [(0,)], "its claim to start one is lifted"
+    following = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Depois"))
+    assert background_pid(following.stdout + following.stderr), "the next pipe starts a process again"

@@ -80,7 +80,8 @@ def _dated(gateway: Gateway, node: str, seconds: float) -> None:
             shift: object = f"{seconds:+} seconds"
         else:
             at, shift = "now() + make_interval(secs => :shift)", seconds
-        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {at})"), {"node": node, "shift": shift})
+        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {at}) "
+                        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": node, "shift": shift})
 
 
 def test_a_worker_is_alive_until_three_renewals_are_missed_by_the_databases_clock(make_settings, url: str) -> None:
@@ -218,6 +219,9 @@ def test_a_burst_of_pipes_claims_one_start_and_a_worker_lifts_the_marks(make_set
             assert not doors[2].not_ready() and doors[2].processor_alive()
             processors.gone(gateway.db, "node-c:9")
             assert doors[2].claim_start(), "the mark went with the worker's renewal"
+            assert not doors[0].claim_start()
+            _dated(gateway, direct.STARTING, -(direct.ALIVE_WITHIN + 1))  # its process never came
+            assert doors[0].claim_start() and not doors[1].claim_start(), "a stale claim is taken over once"
         finally:
             for door in doors:
                 door.close()
@@ -246,10 +250,15 @@ def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_set
     try:
         assert gateway.ingest.accept(_pipe_delivery("<locked@client.example.org>")).accepted
         assert gateway.process_backlog() == 1
+        assert gateway.ingest.accept(_pipe_delivery("<gone@client.example.org>")).accepted
+        failures[0] = 6  # the database stays away: it gives up after five pauses, and leaves the living
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            gateway.process_backlog()
         with gateway.db.reading() as tx:
             from sqlalchemy import text
 
-            assert tx.execute(text("SELECT status FROM inbox")).scalars().all() == ["processed"]
+            assert tx.execute(text("SELECT status FROM inbox ORDER BY id")).scalars().all() == ["processed",
+                                                                                             "accepted"]
             assert tx.execute(text("SELECT count(*) FROM processor")).scalar() == 0
     finally:
         gateway.close()
