@@ -43,7 +43,30 @@ def status(ctx: click.Context) -> None:
         "ahead": "ahead: this gateway is older than the database; install the newer version",
         "foreign": "not a gateway database: it holds tables but no alembic_version",
     }[found.status])
+    if found.status == "current":
+        _say_backlog(database)
     sys.exit(0 if found.status == "current" else 1)
+
+
+def _say_backlog(database: Any) -> None:
+    """Mail waiting for processing, the workers alive, and the pipes' marks:
+    where a desk without `gateway run` sees mail stuck (README, "Pipe")."""
+    from gateway.store import processors
+
+    try:
+        backlog = processors.backlog(database)
+    except Exception as error:  # noqa: BLE001 - the revision was read: this is extra
+        click.echo(f"processing: could not tell ({type(error).__name__}: {error})")
+        return
+    oldest = f", the oldest received {backlog.oldest:%Y-%m-%d %H:%M:%S} UTC" if backlog.oldest else ""
+    click.echo(f"processing: {backlog.waiting} mail(s) waiting{oldest}; "
+               f"{backlog.workers} processing worker(s) alive")
+    if backlog.not_ready_since is not None:
+        click.echo(f"pipes: not ready since {backlog.not_ready_since:%Y-%m-%d %H:%M:%S} UTC: a background "
+                   "`gateway process` could not start (`gateway check-config` names why); pipes answer 75")
+    if backlog.starting_since is not None:
+        click.echo(f"pipes: a background `gateway process` claimed its start at "
+                   f"{backlog.starting_since:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @db.command()

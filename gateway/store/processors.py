@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Final
 
 from sqlalchemy import text
 
 from gateway.store.db import Database
-from gateway.store.direct import NOT_READY, STARTING
+from gateway.store.direct import ALIVE_WITHIN, NOT_READY, STARTING
+from gateway.store.utc import as_utc, from_sqlite_text
 # The database's now, as each dialect stores a UtcDateTime (SQLite: the
 # six-digit text SQLAlchemy writes).
 _NOW: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'", "postgresql": "now()"}
@@ -77,3 +80,43 @@ def gone(db: Database, node: str) -> None:
     with db.transaction() as tx:
         tx.execute(text("DELETE FROM processor WHERE node IN (:node, :starting)"),
                    {"node": node, "starting": STARTING})
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What ``gateway db status`` says of processing: mail waiting for a
+    worker, the workers alive, and the pipes' marks (times as the database
+    stored them, UTC)."""
+
+    waiting: int
+    oldest: datetime | None
+    workers: int
+    not_ready_since: datetime | None
+    starting_since: datetime | None
+
+
+def backlog(db: Database) -> Backlog:
+    """Read in one transaction; workers alive as the pipe counts them (renewed
+    within ``ALIVE_WITHIN`` seconds, by the database's clock)."""
+    dialect = "sqlite" if db.is_sqlite else "postgresql"
+    with db.reading() as tx:
+        waiting, oldest = tx.execute(text("SELECT count(*), min(received_at) FROM inbox "
+                                          "WHERE status = 'accepted'")).one()
+        now = tx.execute(text(f"SELECT {_NOW[dialect]}")).scalar_one()
+        rows = tx.execute(text("SELECT node, seen_at FROM processor")).all()
+    now, oldest = _instant(now), _instant(oldest)
+    seen = {node: _instant(at) for node, at in rows}
+    alive = [node for node, at in seen.items()
+             if not node.startswith("!") and at is not None and now is not None
+             and (now - at).total_seconds() <= ALIVE_WITHIN]
+    return Backlog(waiting=int(waiting), oldest=oldest, workers=len(alive), not_ready_since=seen.get(NOT_READY),
+                   starting_since=seen.get(STARTING))
+
+
+def _instant(value: object) -> datetime | None:
+    """A timestamp as either database hands it back in a text query: UTC, aware."""
+    if isinstance(value, str):
+        return from_sqlite_text(value)
+    if isinstance(value, datetime):  # PostgreSQL: naive for a TIMESTAMP column, which holds UTC
+        return as_utc(value) if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return None

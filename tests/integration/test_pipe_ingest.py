@@ -290,6 +290,9 @@ def test_a_broken_rule_file_found_in_the_background_makes_the_next_pipes_answer_
     second = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Segunda"))
     assert second.returncode == 75 and str(rules).encode() in second.stderr, second.stderr.decode()
     assert query(db, "select status from inbox order by id") == [("processed",), ("accepted",)]
+    status = run(config, "db", "status")  # where an operator without `gateway run` sees it
+    assert b"processing: 1 mail(s) waiting, the oldest received" in status.stdout, status.stdout.decode()
+    assert b"pipes: not ready since" in status.stdout and b"check-config" in status.stdout
     rules.write_text("")
     third = run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail(subject="Segunda"))
     assert third.returncode == 0 and background_pid(third.stderr + third.stdout) is None, third.stderr.decode()

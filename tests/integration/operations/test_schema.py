@@ -61,6 +61,7 @@ def test_an_empty_database_is_created_at_head_by_any_command(tmp_path, url):
     assert _revision(url) == head()
     status = run(config, "db", "status")
     assert status.returncode == 0 and b"up to date" in status.stdout
+    assert b"processing: 0 mail(s) waiting; 0 processing worker(s) alive" in status.stdout
 
 
 def test_a_database_behind_is_refused_until_db_upgrade(tmp_path, url):

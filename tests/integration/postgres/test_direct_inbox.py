@@ -262,3 +262,25 @@ def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_set
             assert tx.execute(text("SELECT count(*) FROM processor")).scalar() == 0
     finally:
         gateway.close()
+
+
+def test_the_backlog_db_status_reports_reads_both_databases(make_settings, url: str) -> None:
+    """Waiting mail, its age, the workers alive and the pipes' marks, read
+    back as aware UTC instants from either database's own types."""
+    settings = make_settings(storage={"url": url})
+    gateway = Gateway(settings)
+    try:
+        assert processors.backlog(gateway.db) == processors.Backlog(0, None, 0, None, None)
+        with direct.open_inbox(settings.storage) as door:
+            assert door.accept(_pipe_delivery("<waiting@client.example.org>")).accepted
+            assert door.claim_start()
+        processors.not_ready(gateway.db)
+        processors.seen(gateway.db, "node-d:1")  # a worker renewing lifts both marks
+        processors.not_ready(gateway.db)
+        found = processors.backlog(gateway.db)
+    finally:
+        gateway.close()
+    assert (found.waiting, found.workers, found.starting_since) == (1, 1, None)
+    for instant in (found.oldest, found.not_ready_since):
+        assert instant is not None and instant.tzinfo is not None
+        assert abs((datetime.now(timezone.utc) - instant).total_seconds()) < 60
