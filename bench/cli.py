@@ -99,7 +99,7 @@ def _no_background_process(config: Path) -> bool:
             words = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"--from-pipe" in words and str(config).encode() in words:
+        if b"--from-pipe" in words and str(config.resolve()).encode() in words:  # the pipe passes it resolved
             return False
     return True
 

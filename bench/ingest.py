@@ -767,13 +767,13 @@ def analysis(res: dict[str, Any]) -> list[str]:
                    f"{n(s16['server_cpu_ms_per_mail'], 2)} ms for the bare sink: its event-loop thread "
                    f"{n(g16.get('main_cpu_ms_per_mail'), 2)} ms (the sink's only thread "
                    f"{n(s16.get('main_cpu_ms_per_mail'), 2)} ms) plus the group-commit writer thread "
-                   f"{n(g16.get('other_cpu_ms_per_mail'), 2)} ms, on the same core. 0.8x leaves "
+                   f"{n(g16.get('other_cpu_ms_per_mail'), 2)} ms, on the same core. {TARGET_ACCEPT:g}x leaves "
                    f"{n((s16['server_cpu_ms_per_mail'] or 0) / TARGET_ACCEPT, 2)} ms per mail in all.")
     p = next((p for p in res["processing"] if p["kind"] == "3k"), None)
     if p and p.get("processor_cpu_ms_per_mail"):
         need = 1000 / (TARGET_PROCESS * (_sink_for(p, m) or 1))
         out.append(f"- Processing costs {n(p['processor_cpu_ms_per_mail'], 1)} ms CPU per ~3 KB mail in one thread; "
-                   f"the 0.25x target needs <= {n(need, 1)} ms per mail.")
+                   f"the {TARGET_PROCESS:g}x target needs <= {n(need, 1)} ms per mail.")
     if p and p.get("rss_slope_bytes_per_mail") is not None:
         out.append(f"- RSS over the {p['expected']:,}-mail backlog grows steadily by about "
                    f"{p['rss_slope_bytes_per_mail']:.0f} bytes per mail processed (least squares after the first 10%).")

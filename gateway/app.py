@@ -63,9 +63,9 @@ _IDLE_PAUSE: Final = 0.25
 _FAILED_ROUNDS: Final = 5
 
 # The listeners, the pages, the scheduler and the IMAP client are imported by
-# the methods that start them, not here: `gateway ingest` runs once per mail
-# from Postfix's pipe and only processes (issue 19: 0.84 s of start-up, most of
-# it uvicorn, Starlette, APScheduler and aiosmtpd it never used).
+# the methods that start them, not here: `gateway process`, which the MTA's
+# pipe starts when no worker runs, only processes (issue 19: 0.84 s of
+# start-up, most of it uvicorn, Starlette, APScheduler and aiosmtpd it never used).
 
 
 class Gateway:
@@ -232,8 +232,8 @@ class Gateway:
         worker and had a process started.  Mail another worker holds is
         waited for a little (``_IDLE_PAUSE``, ``_IDLE_ROUNDS`` times); a pass
         that fails (the database locked, full or gone) is tried again after
-        a pause that doubles, ``_FAILED_ROUNDS`` times; ``stopping`` (SIGTERM)
-        ends it between groups.  Whatever is left waits for the next pipe's
+        a pause that doubles, ``_FAILED_ROUNDS`` times, out of the living
+        meanwhile; ``stopping`` (SIGTERM) ends it between groups.  Whatever is left waits for the next pipe's
         process, the next ``gateway process`` or a gateway's start."""
         node, said, done, idle, failed = processors.this_node(), float("-inf"), 0, 0, 0
         try:
@@ -247,7 +247,10 @@ class Gateway:
                 try:
                     passed = self.ingest.drain(limit=_CHUNK, stop=self.stopping)
                 except Exception as error:  # the storage's fault: the mails stay accepted
-                    failed += 1
+                    # Not a worker while it cannot reach the database: a pipe meanwhile has a
+                    # process started (one, by its claim), which may be the one that gets through.
+                    self._processor_gone()
+                    said, failed = float("-inf"), failed + 1
                     if failed > _FAILED_ROUNDS:
                         raise
                     log.warning("processing pass failed (%s: %s); trying again in %.1f s", type(error).__name__,

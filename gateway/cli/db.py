@@ -1,4 +1,4 @@
-"""``gateway db``: the database's schema revision, its upgrade and its backup.
+"""``gateway db``: the database's schema revision (and what waits for processing), its upgrade and its backup.
 
 These commands open the database themselves instead of building a Gateway:
 a Gateway refuses a database at another revision, and these are what an
@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gateway.cli.common import EX_CONFIG, EX_TEMPFAIL, settings_of
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.store.db import Database
+    from gateway.store.processors import Backlog
 
 
 @click.group(name="db")
@@ -25,12 +29,14 @@ def db() -> None:
 @db.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Say whether the database is at this version's schema. Exit 0 up to date, 1 otherwise."""
+    """Say whether the database is at this version's schema, and, when it is,
+    what waits for processing. Exit 0 up to date, 1 otherwise."""
     from gateway.store import schema
 
     database = _database(ctx)
     try:
         found = _or_exit(database, lambda: schema.state(database))
+        backlog = _backlog(database) if found.status == "current" else None
     finally:
         database.dispose()
     click.echo(f"database: {found.url}")
@@ -43,20 +49,26 @@ def status(ctx: click.Context) -> None:
         "ahead": "ahead: this gateway is older than the database; install the newer version",
         "foreign": "not a gateway database: it holds tables but no alembic_version",
     }[found.status])
-    if found.status == "current":
-        _say_backlog(database)
+    if backlog is not None:
+        _say_backlog(backlog)
     sys.exit(0 if found.status == "current" else 1)
 
 
-def _say_backlog(database: Any) -> None:
+def _backlog(database: Database) -> Backlog | str:
     """Mail waiting for processing, the workers alive, and the pipes' marks:
-    where a desk without `gateway run` sees mail stuck (README, "Pipe")."""
+    where a desk without `gateway run` sees mail stuck (README, "Pipe"); or
+    why it could not be read."""
     from gateway.store import processors
 
     try:
-        backlog = processors.backlog(database)
+        return processors.backlog(database)
     except Exception as error:  # noqa: BLE001 - the revision was read: this is extra
-        click.echo(f"processing: could not tell ({type(error).__name__}: {error})")
+        return f"could not tell ({type(error).__name__}: {error})"
+
+
+def _say_backlog(backlog: Backlog | str) -> None:
+    if isinstance(backlog, str):
+        click.echo(f"processing: {backlog}")
         return
     oldest = f", the oldest received {backlog.oldest:%Y-%m-%d %H:%M:%S} UTC" if backlog.oldest else ""
     click.echo(f"processing: {backlog.waiting} mail(s) waiting{oldest}; "

@@ -1,4 +1,4 @@
-"""Commands that take one mail: the MTA's pipe, and explain."""
+"""Commands that take one mail: the MTA's pipe, and explain (the pipe's background process: ``cli.background``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from gateway.cli.common import EX_TEMPFAIL, gateway_of, settings_of
-from gateway.cli.signals import stop_on_termination
+from gateway.cli import background
+from gateway.cli.common import gateway_of, settings_of
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.mail import verp
@@ -96,14 +96,14 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
                         no_process: bool, config: str) -> None:
     """Store the mail and exit, leaving its processing to a worker: through
     the database's driver (``store.direct``), without loading SQLAlchemy
-    and the pipeline (~0.15 s a mail instead of ~1.5 s on the 2-CPU machine).
+    and the pipeline (~0.17 s a mail instead of ~1.5 s on the 2-CPU machine).
 
     The mail is committed first, and only then is a worker looked for
     (``processor_alive``): a worker that leaves the living looks for mail
     once more after it left (``Gateway.process_backlog``), so a mail is
     either seen by a worker or finds none and has ``gateway process``
-    started in the background (:func:`_start_processing`) by this pipe, or
-    by the pipe that claimed the start a moment before (``claim_start``).
+    started in the background (``cli.background``) by this pipe, or by the
+    pipe that claimed the start a moment before (``claim_start``).
     Returns, having read nothing, when the full path must do it: a database
     not ready for the direct path (missing, at another revision...), or a
     process that could not start last time (``not_ready``): the full path
@@ -118,140 +118,15 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
         fail(pipe.EX_TEMPFAIL, f"cannot open storage ({error})")
     if door is None:
         return
-    started: str | None = ""
     with door:
         if not no_process and door.not_ready():
             return
         code, message = _piped(door, SystemClock(), settings, door.rejects, envelope)
-        if code == pipe.EX_OK and not no_process and not door.processor_alive():
-            started = (_start_processing(config, door.rejects.parent) if door.claim_start()
-                       else "a gateway process another pipe started takes it")
-    if started is None:  # no process could be started: this one does it, as a standalone pipe did
-        started = _process_here(settings)
-    _exit(code, f"{message}; {started}" if started else message)
-
-
-# Beside the rejected/ folder: the log of `gateway process --from-pipe`
-# (warnings and errors only), and the size at which it is set aside.
-PROCESS_LOG: Final = "process.log"
-_LOG_BYTES: Final = 1024 * 1024
-
-
-def _start_processing(config: str, folder: Path) -> str | None:
-    """``gateway process`` in the background, in a session of its own: the
-    MTA does not wait for it, and its standard streams are not the MTA's
-    (Postfix would wait for their end); it logs to ``process.log`` in
-    ``folder``.  Says what was done, for the pipe's line, or ``None`` when
-    no process could be started."""
-    import subprocess
-
-    command = [*_this_command(), "--config", str(Path(config).resolve()), "process", "--from-pipe",
-               str(folder.resolve())]
-    try:  # its stderr: what it logs, and what kills it before it can log (a settings error, an import)
-        log: Any = open(folder / PROCESS_LOG, "ab")
-    except OSError as error:  # the process matters more than its log
-        click.echo(f"gateway ingest: cannot write {folder / PROCESS_LOG} ({error}); "
-                   "the background gateway process logs nothing", err=True)
-        log = subprocess.DEVNULL
-    try:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                 start_new_session=True, close_fds=True)
-    except OSError as error:
-        click.echo(f"gateway ingest: could not start `gateway process` ({error})", err=True)
-        return None
-    finally:
-        if log is not subprocess.DEVNULL:
-            log.close()
-    return f"no processing worker runs: `gateway process` started in the background (pid {child.pid})"
-
-
-def _process_here(settings: Any) -> str:
-    """The backlog processed by this process, when none could be started for
-    it: as ``gateway process`` would (registered, which lifts this pipe's
-    ``!starting`` claim, and looking again before it leaves), or marked not
-    ready for the next pipes when the rules are broken.  Whatever fails, the
-    mail is committed and the exit stays 0."""
-    from gateway.app import Gateway
-
-    try:
-        gateway = Gateway(settings)
-    except ConfigError as error:  # a broken rule file: the next pipes answer 75 naming it
-        _mark_not_ready(settings, error)
-        return f"not processed ({error}); it waits in the inbox until the configuration is fixed"
-    except Exception as error:  # noqa: BLE001 - the database gone: the mail waits
-        return (f"not processed ({type(error).__name__}: {error}); it waits in the inbox for "
-                "`gateway process` or `gateway run`")
-    try:
-        gateway.process_backlog()
-    except Exception as error:  # noqa: BLE001 - exit 0 stands: the mail is committed
-        return f"stored, but processing failed ({type(error).__name__}: {error}); it waits in the inbox"
-    finally:
-        gateway.close()
-    return "processed here"
-
-
-def _mark_not_ready(settings: Any, error: ConfigError) -> None:
-    """``store.processors.not_ready``, logged: the pipes take the full path,
-    which answers 75 naming ``error``'s file, until a gateway starts."""
-    from gateway.store import processors
-    from gateway.store.db import Database
-
-    log.error("gateway process could not start: %s; pipes answer 75 until it is fixed", error)
-    try:
-        processors.not_ready(Database(settings.storage))
-    except Exception as unmarked:  # noqa: BLE001 - then the next pipe starts a process that fails alike
-        log.error("could not tell the pipes (%s: %s)", type(unmarked).__name__, unmarked)
-
-
-def _this_command() -> list[str]:
-    """How this process was started: the ``gateway`` script (a venv's, or a
-    launcher that sets up its own path) through this interpreter,
-    ``python -m gateway``, or one frozen binary.  Interpreter options
-    (``-I``, ``-X``) are not carried over."""
-    if getattr(sys, "frozen", False):  # one binary (PyInstaller): it is the command
-        return [sys.executable]
-    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if script is None or script.name == "__main__.py" or not script.is_file():
-        return [sys.executable, "-m", "gateway"]
-    return [sys.executable, str(script.resolve())]
-
-
-def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
-    """``gateway process --from-pipe FOLDER``: what :func:`_start_processing`
-    runs, logging warnings and errors to ``FOLDER/process.log`` (its stderr).
-    A gateway that cannot start for a reason an operator must fix (a broken
-    rule file) sets ``store.processors.not_ready``: the next pipes take the
-    full path and answer 75 (the MTA keeps their mails) until it is fixed;
-    the mail that found it out stays in the inbox for the first gateway that
-    starts, and that gateway lifts the mark."""
-    from gateway.app import Gateway
-
-    _keep_log_small(folder / PROCESS_LOG)
-    settings = settings_of(ctx)
-    if not ctx.obj.get("verbose"):  # the log holds what needs a person, not a line per mail
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
-    try:
-        gateway = Gateway(settings)
-    except ConfigError as error:
-        _mark_not_ready(settings, error)
-        sys.exit(EX_TEMPFAIL)
-    stop_on_termination(gateway.stopping)
-    try:
-        gateway.process_backlog()
-    finally:
-        gateway.close()
-
-
-def _keep_log_small(path: Path) -> None:
-    """``process.log`` (this process's stderr, appended to by each one the
-    pipes start) renamed to ``process.log.1`` once over ``_LOG_BYTES``: two
-    files at most, whatever the processes write at once (a rename is atomic;
-    a process goes on writing to the file it opened)."""
-    try:
-        if path.stat().st_size > _LOG_BYTES:
-            path.replace(path.with_name(path.name + ".1"))
-    except OSError:  # gone, or not ours to rename: the log is not worth a failure
-        pass
+        wanted = code == pipe.EX_OK and not no_process and not door.processor_alive()
+        claimed = wanted and door.claim_start()
+    if wanted:
+        message = f"{message}; {background.hand_over(config, door.rejects.parent, settings, claimed=claimed)}"
+    _exit(code, message)
 
 
 def _open_gateway(settings: Any, fail: Callable[[int, str], NoReturn]) -> Any:

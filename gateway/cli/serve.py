@@ -188,7 +188,7 @@ def poll(ctx: click.Context, once: bool, mailbox: str | None, no_process: bool) 
 def process_cmd(ctx: click.Context, pipe_folder: str | None) -> None:
     """Process every accepted mail, then exit; while it runs, pipes leave their mail to it."""
     if pipe_folder is not None:
-        from gateway.cli.mail import process_for_the_pipe
+        from gateway.cli.background import process_for_the_pipe
 
         process_for_the_pipe(ctx, Path(pipe_folder))
         return

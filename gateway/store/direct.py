@@ -1,8 +1,8 @@
 """Short commands through the database's own driver, without SQLAlchemy.
 
 ``gateway tickets list``, ``tickets show`` and ``link`` read a few rows and
-exit; ``gateway ingest`` beside a running gateway stores one mail and
-exits.  Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine,
+exit; ``gateway ingest`` stores one mail and exits, leaving it to a worker
+(a running gateway's, or the one it starts: ``cli.background``).  Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine,
 more than such a command may take (issue 19: under 0.3 s); ``sqlite3``
 takes 5 ms.  So they work here, with plain SQL:
 
@@ -158,10 +158,11 @@ class DirectReads(_Connected):
 
 
 class DirectInbox(_Connected):
-    """The MTA pipe's door while a processing worker runs (or with
-    ``--no-process``): the mail stored as ``Ingest``'s writer stores it (the
-    row of ``delivery.inbox_row``, status ``accepted``, committed before the
-    pipe exits 0), and left to a worker, without loading the pipeline.  A
+    """The MTA pipe's door on a database at head: the mail stored as
+    ``Ingest``'s writer stores it (the row of ``delivery.inbox_row``, status
+    ``accepted``, committed before the pipe exits 0), and left to a worker,
+    without loading the pipeline; the ``processor`` table says whether one
+    runs, and claims the start of one.  A
     test compares the stored text of both writers' rows, column by column."""
 
     def __init__(self, connection: Any, *, sqlite: bool, rejects: Path) -> None:

@@ -397,8 +397,8 @@ class TeamSessionRow(Base):
 
 class ProcessorRow(Base):
     """A running processing worker, ``host:pid`` (migration 0015): when it
-    last looked for mail.  ``gateway ingest`` leaves a stored mail to a
-    worker seen lately instead of processing it itself (store.processors)."""
+    last looked for mail; and the pipes' marks, ``!starting`` and
+    ``!not-ready`` (store.processors)."""
 
     __tablename__ = "processor"
 

@@ -7,7 +7,7 @@ it runs and deletes it when it stops.  ``gateway ingest``
 asks whether any row was renewed within ``direct.ALIVE_WITHIN`` (three
 renewals): then that worker takes the mail, and the pipe starts no
 ``gateway process`` of its own.  Both sides read the database's
-clock, so a node whose clock is off cannot keep pipes from processing; a
+clock, so a node whose clock is off cannot keep a pipe from having its mail processed; a
 worker killed without stopping leaves its row, which simply grows old and
 is deleted by the next worker's renewal a day later.
 
@@ -58,7 +58,8 @@ def seen(db: Database, node: str) -> None:
 def not_ready(db: Database) -> None:
     """The process a pipe started could not start (a broken rule file): the
     next pipes take the full path, which names the file and answers 75,
-    until a worker runs or a gateway starts (:func:`ready`)."""
+    until a worker renews its row (:func:`seen`) or a pipe's full path
+    starts a gateway (:func:`ready`)."""
     dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.transaction() as tx:
         tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
@@ -67,7 +68,7 @@ def not_ready(db: Database) -> None:
 
 
 def ready(db: Database) -> None:
-    """A gateway started with these settings: pipes may take the quick path again."""
+    """A pipe's full path started a gateway with these settings: pipes may take the quick path again."""
     with db.transaction() as tx:
         tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": NOT_READY})
 
@@ -96,8 +97,9 @@ class Backlog:
 
 
 def backlog(db: Database) -> Backlog:
-    """Read in one transaction; workers alive as the pipe counts them (renewed
-    within ``ALIVE_WITHIN`` seconds, by the database's clock)."""
+    """Read in one transaction; workers alive: renewed within
+    ``ALIVE_WITHIN`` seconds by the database's clock (the pipe also ignores
+    rows dated ahead of it; this does not)."""
     dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.reading() as tx:
         waiting, oldest = tx.execute(text("SELECT count(*), min(received_at) FROM inbox "
@@ -117,6 +119,6 @@ def _instant(value: object) -> datetime | None:
     """A timestamp as either database hands it back in a text query: UTC, aware."""
     if isinstance(value, str):
         return from_sqlite_text(value)
-    if isinstance(value, datetime):  # PostgreSQL: naive for a TIMESTAMP column, which holds UTC
+    if isinstance(value, datetime):  # PostgreSQL's timestamptz: aware; naive would be UTC, as stored
         return as_utc(value) if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
     return None

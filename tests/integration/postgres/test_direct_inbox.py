@@ -115,8 +115,8 @@ def test_a_worker_is_alive_until_three_renewals_are_missed_by_the_databases_cloc
 
 def test_no_telling_whether_a_worker_runs_is_no_worker(make_settings, url: str) -> None:
     """The pipe cannot read the table (dropped, or a role without the right
-    to read it): it answers False and processes the mail itself, never an
-    error that would bounce the mail."""
+    to read it): it answers False and has a process started for the mail,
+    never an error that would bounce the mail."""
     settings = make_settings(storage={"url": url})
     gateway = Gateway(settings)
     try:
@@ -229,7 +229,7 @@ def test_a_burst_of_pipes_claims_one_start_and_a_worker_lifts_the_marks(make_set
         gateway.close()
 
 
-def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_settings, tmp_path: Path,
+def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_settings, url: str,
                                                                          monkeypatch) -> None:
     """A storage error in a pass (SQLite locked past its timeout, PostgreSQL
     restarting) is tried again after a pause; ``gateway process`` does not
@@ -237,7 +237,7 @@ def test_a_failed_pass_is_tried_again_and_the_process_leaves_the_living(make_set
     import sqlalchemy.exc
 
     monkeypatch.setattr("gateway.app._IDLE_PAUSE", 0.01)
-    gateway = Gateway(make_settings(storage={"url": f"sqlite:///{tmp_path}/gateway.db"}))
+    gateway = Gateway(make_settings(storage={"url": url}))
     drain, failures = gateway.ingest.drain, [2]
 
     def failing(*args, **kwargs):
@@ -274,6 +274,8 @@ def test_the_backlog_db_status_reports_reads_both_databases(make_settings, url: 
         with direct.open_inbox(settings.storage) as door:
             assert door.accept(_pipe_delivery("<waiting@client.example.org>")).accepted
             assert door.claim_start()
+        starting = processors.backlog(gateway.db)
+        assert starting.starting_since is not None and starting.waiting == 1 and starting.workers == 0
         processors.not_ready(gateway.db)
         processors.seen(gateway.db, "node-d:1")  # a worker renewing lifts both marks
         processors.not_ready(gateway.db)
