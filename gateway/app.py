@@ -233,8 +233,9 @@ class Gateway:
         waited for a little (``_IDLE_PAUSE``, ``_IDLE_ROUNDS`` times); a pass
         that fails (the database locked, full or gone) is tried again after
         a pause that doubles, ``_FAILED_ROUNDS`` times, out of the living
-        meanwhile; ``stopping`` (SIGTERM) ends it between groups.  Whatever is left waits for the next pipe's
-        process, the next ``gateway process`` or a gateway's start."""
+        meanwhile; ``stopping`` (SIGTERM) ends it between groups.  Whatever
+        is left waits for the next pipe's process, the next ``gateway
+        process`` or a gateway's start."""
         node, said, done, idle, failed = processors.this_node(), float("-inf"), 0, 0, 0
         try:
             for _ in range(_BACKLOG_ROUNDS):

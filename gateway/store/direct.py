@@ -2,17 +2,18 @@
 
 ``gateway tickets list``, ``tickets show`` and ``link`` read a few rows and
 exit; ``gateway ingest`` stores one mail and exits, leaving it to a worker
-(a running gateway's, or the one it starts: ``cli.background``).  Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine,
-more than such a command may take (issue 19: under 0.3 s); ``sqlite3``
-takes 5 ms.  So they work here, with plain SQL:
+(a running gateway's, or the one it starts: ``cli.background``).
+Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine, more than
+such a command may take (issue 19: under 0.3 s); ``sqlite3`` takes 5 ms.  So they work here, with plain SQL:
 
 - :class:`DirectReads` gives rows with the same attribute names and Python
   values the ORM gives (aware UTC datetimes, booleans, the JSON tags as a
   list), which ``services.views`` turns into what the operator sees, one
   code for both; nothing it does writes.
 - :class:`DirectInbox` stores an accepted mail as ``Ingest``'s writer does
-  (``delivery.inbox_row``, committed before the pipe exits 0) and tells
-  whether a processing worker is alive to take it (``store.processors``).
+  (``delivery.inbox_row``, committed before the pipe exits 0), tells
+  whether a processing worker is alive to take it, and reads and sets the
+  pipes' marks (``store.processors``).
 
 Only when everything is in order: a SQLite file (or PostgreSQL through
 psycopg) already at this version's schema revision.  Anything else, an
