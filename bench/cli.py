@@ -63,6 +63,7 @@ MAIL = (b"From: Ana Souza <ana.souza@example.org>\r\nTo: " + MAILBOX.encode() + 
 def _config(work: Path, name: str = "gateway") -> Path:
     path = work / f"{name}.toml"
     path.write_text(f'[storage]\nurl = "sqlite:///{work}/{name}.db"\n\n'
+                    f'[outbound]\nmode = "maildir"\npath = "{work}/{name}-outbox"\n\n'
                     f'[[mailbox]]\naddress = "{MAILBOX}"\nname = "Atendimento"\nprotocol_prefix = "ATD"\n'
                     f'team = ["equipe@example.gov.br"]\n', encoding="utf-8")
     return path

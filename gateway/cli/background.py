@@ -102,7 +102,8 @@ _PROCESSED: Final = "processed here"
 
 def _process(settings: Any, *, leave_waiting: bool) -> str:
     """``Gateway.process_backlog`` (registered as a worker, which lifts the
-    start claim, and looking again before it leaves).  A broken rule file
+    start claim, and looking again before it leaves), then what is due in
+    the outbox sent.  A broken rule file
     marks the pipes not ready (``store.processors.not_ready``): the next
     ones take the full path and answer 75 naming it, until a worker runs
     or a pipe's full path starts; the mails that came before wait in the
@@ -120,7 +121,8 @@ def _process(settings: Any, *, leave_waiting: bool) -> str:
         return f"not processed ({type(error).__name__}: {error}); the mail waits in the inbox"
     stop_on_termination(gateway.stopping)
     try:
-        gateway.process_backlog()
+        if gateway.process_backlog():
+            _send_what_is_due(gateway)
     except Exception as error:
         if not leave_waiting:
             raise
@@ -128,6 +130,17 @@ def _process(settings: Any, *, leave_waiting: bool) -> str:
     finally:
         gateway.close()
     return _PROCESSED
+
+
+def _send_what_is_due(gateway: Any) -> None:
+    """The acknowledgements just queued, sent now: no gateway runs here (a
+    pipe started this process), so nothing else would send them before
+    cron's ``gateway send``, and the citizen waits for a protocol number.
+    A sender running elsewhere is no harm: each row is claimed by one."""
+    try:
+        gateway.sender.run_once(stop=gateway.stopping)
+    except Exception as error:  # noqa: BLE001 - the rows stay queued for the next sender; processing is done
+        log.warning("processed, but sending failed (%s: %s); the mails stay queued", type(error).__name__, error)
 
 
 def _mark_not_ready(settings: Any) -> None:

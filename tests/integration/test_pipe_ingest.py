@@ -220,8 +220,9 @@ def test_a_worker_not_seen_lately_leaves_the_mail_to_the_pipe(tmp_path):
 def test_with_no_worker_the_pipe_stores_and_starts_gateway_process_in_the_background(tmp_path):
     """No gateway runs: the pipe still only stores (no SQLAlchemy, no
     pipeline: issue 19, item 7), then starts `gateway process` in a session
-    of its own, which processes the mail, leaves no row among the living and
-    logs nothing (its log holds warnings only)."""
+    of its own, which processes the mail, sends what is due (the citizen's
+    acknowledgement), leaves no row among the living and logs nothing (its
+    log holds warnings only)."""
     config, db = write_config(tmp_path), tmp_path / "gateway.db"
     assert run(config, "ingest", "--mailbox", ATENDIMENTO, stdin=make_mail()).returncode == 0  # creates the database
     piped = subprocess.run([sys.executable, "-X", "importtime", "-m", "gateway", "--config", str(config),
@@ -235,6 +236,9 @@ def test_with_no_worker_the_pipe_stores_and_starts_gateway_process_in_the_backgr
     wait_for_background(piped.stderr + piped.stdout)
     assert query(db, "select status, outcome from inbox order by id") == [("processed", "new_ticket")] * 2
     assert query(db, "select count(*) from outbox where kind = 'ack'") == [(2,)]
+    # And sent: no gateway runs here to send them (the first mail's too, queued by the pipe that made the database).
+    assert query(db, "select status, count(*) from outbox group by status") == [("sent", 4)]
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 4
     assert query(db, "select count(*) from processor") == [(0,)], "neither the process nor the pipe's mark"
     assert (tmp_path / "process.log").read_text() == "", "nothing that needs a person"
 
