@@ -41,7 +41,7 @@ def hand_over(config: str, folder: Path, settings: Any, *, claimed: bool) -> str
     pid = _start(config, folder)
     if pid is not None:
         return f"no processing worker runs: `gateway process` started in the background (pid {pid})"
-    return _process(settings, leave_waiting=True)
+    return _process(settings, leave_waiting=True) or "processed here"
 
 
 def _start(config: str, folder: Path) -> int | None:
@@ -91,24 +91,21 @@ def process_for_the_pipe(ctx: click.Context, folder: Path) -> None:
     settings = settings_of(ctx)
     if not ctx.obj.get("verbose"):  # the log holds what needs a person, not a line per mail
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
-    outcome = _process(settings, leave_waiting=False)
-    if outcome != _PROCESSED:
-        log.error("%s", outcome)
+    failure = _process(settings, leave_waiting=False)
+    if failure is not None:
+        log.error("%s", failure)
         sys.exit(EX_TEMPFAIL)
 
 
-_PROCESSED: Final = "processed here"
-
-
-def _process(settings: Any, *, leave_waiting: bool) -> str:
+def _process(settings: Any, *, leave_waiting: bool) -> str | None:
     """``Gateway.process_backlog`` (registered as a worker, which lifts the
     start claim, and looking again before it leaves), then what is due in
-    the outbox sent.  A broken rule file
-    marks the pipes not ready (``store.processors.not_ready``): the next
-    ones take the full path and answer 75 naming it, until a worker runs
-    or a pipe's full path starts; the mails that came before wait in the
-    inbox.  Returns what happened, for a line or the log; ``leave_waiting``:
-    a failure of processing itself is said, not raised (the pipe's exit 0
+    the outbox sent.  A broken rule file marks the pipes not ready
+    (``store.processors.not_ready``): the next ones take the full path and
+    answer 75 naming it, until a worker runs or a pipe's full path starts;
+    the mails that came before wait in the inbox.  Returns ``None``, or
+    why nothing was processed, for a line or the log; ``leave_waiting``: a
+    failure of processing itself is said, not raised (the pipe's exit 0
     stands)."""
     from gateway.app import Gateway
 
@@ -129,7 +126,7 @@ def _process(settings: Any, *, leave_waiting: bool) -> str:
         return f"stored, but processing failed ({type(error).__name__}: {error}); the mail waits in the inbox"
     finally:
         gateway.close()
-    return _PROCESSED
+    return None
 
 
 def _send_what_is_due(gateway: Any) -> None:

@@ -4,7 +4,8 @@
 exit; ``gateway ingest`` stores one mail and exits, leaving it to a worker
 (a running gateway's, or the one it starts: ``cli.background``).
 Importing SQLAlchemy alone took 0.3-0.5 s on the 2-CPU machine, more than
-such a command may take (issue 19: under 0.3 s); ``sqlite3`` takes 5 ms.  So they work here, with plain SQL:
+such a command may take (issue 19: under 0.3 s); ``sqlite3`` takes 5 ms.
+So they work here, with plain SQL:
 
 - :class:`DirectReads` gives rows with the same attribute names and Python
   values the ORM gives (aware UTC datetimes, booleans, the JSON tags as a
@@ -51,6 +52,8 @@ _AHEAD: Final = 5.0  # seconds a row may be dated after the database's now; late
 # which cannot be imported here: it builds on SQLAlchemy).
 STARTING: Final = "!starting"
 NOT_READY: Final = "!not-ready"
+# The database's now as SQLite stores a UtcDateTime: the six-digit text SQLAlchemy writes.
+SQLITE_NOW: Final = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
 
 _IDS_PER_SELECT: Final = 500  # SQLAlchemy's selectinload batch: far below any driver's parameter limit
 
@@ -163,8 +166,8 @@ class DirectInbox(_Connected):
     ``Ingest``'s writer stores it (the row of ``delivery.inbox_row``, status
     ``accepted``, committed before the pipe exits 0), and left to a worker,
     without loading the pipeline; the ``processor`` table says whether one
-    runs, and claims the start of one.  A
-    test compares the stored text of both writers' rows, column by column."""
+    runs, and claims the start of one.  A test compares the stored text of
+    both writers' rows, column by column."""
 
     def __init__(self, connection: Any, *, sqlite: bool, rejects: Path) -> None:
         super().__init__(connection, sqlite=sqlite)
@@ -201,7 +204,7 @@ class DirectInbox(_Connected):
         this mail).  A burst of pipes starts one process, not one per mail.
         Any error answers True: two processes are better than none."""
         if self._sqlite:
-            sql = ("INSERT INTO processor (node, seen_at) VALUES (?, strftime('%Y-%m-%d %H:%M:%f', 'now') || '000') "
+            sql = (f"INSERT INTO processor (node, seen_at) VALUES (?, {SQLITE_NOW}) "
                    "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at "
                    "WHERE processor.seen_at <= strftime('%Y-%m-%d %H:%M:%f', 'now', ?) RETURNING 1")
             params: list[Any] = [STARTING, f"-{ALIVE_WITHIN} seconds"]

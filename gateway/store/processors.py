@@ -28,13 +28,16 @@ from typing import Final
 
 from sqlalchemy import text
 
-from gateway.store.db import Database
-from gateway.store.direct import ALIVE_WITHIN, NOT_READY, STARTING
+from gateway.store.db import Database, Transaction
+from gateway.store.direct import ALIVE_WITHIN, NOT_READY, SQLITE_NOW, STARTING
 from gateway.store.utc import as_utc, from_sqlite_text
-# The database's now, as each dialect stores a UtcDateTime (SQLite: the
-# six-digit text SQLAlchemy writes).
-_NOW: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'", "postgresql": "now()"}
+
+# The database's now, as each dialect stores a UtcDateTime; a day ago; the
+# last instant a worker renewed within ALIVE_WITHIN seconds counts as alive.
+_NOW: Final = {"sqlite": SQLITE_NOW, "postgresql": "now()"}
 _DAY_AGO: Final = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 day')", "postgresql": "now() - interval '1 day'"}
+_ALIVE_SINCE: Final = {"sqlite": f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-{ALIVE_WITHIN:g} seconds')",
+                       "postgresql": f"now() - interval '{ALIVE_WITHIN:g} seconds'"}
 
 
 def this_node() -> str:
@@ -47,11 +50,9 @@ def seen(db: Database, node: str) -> None:
     rows a day old (workers killed without stopping).  A worker that runs
     also lifts the marks: the process a pipe started has started
     (``STARTING``), and processing can start (``NOT_READY``)."""
-    dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.transaction() as tx:
-        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
-                        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": node})
-        tx.execute(text(f"DELETE FROM processor WHERE seen_at < {_DAY_AGO[dialect]} OR node IN (:a, :b)"),
+        _renew(tx, db, node)
+        tx.execute(text(f"DELETE FROM processor WHERE seen_at < {_DAY_AGO[_dialect(db)]} OR node IN (:a, :b)"),
                    {"a": STARTING, "b": NOT_READY})
 
 
@@ -60,11 +61,18 @@ def not_ready(db: Database) -> None:
     next pipes take the full path, which names the file and answers 75,
     until a worker renews its row (:func:`seen`) or a pipe's full path
     starts a gateway (:func:`ready`)."""
-    dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.transaction() as tx:
-        tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[dialect]}) "
-                        "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": NOT_READY})
+        _renew(tx, db, NOT_READY)
         tx.execute(text("DELETE FROM processor WHERE node = :node"), {"node": STARTING})
+
+
+def _renew(tx: Transaction, db: Database, node: str) -> None:
+    tx.execute(text(f"INSERT INTO processor (node, seen_at) VALUES (:node, {_NOW[_dialect(db)]}) "
+                    "ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at"), {"node": node})
+
+
+def _dialect(db: Database) -> str:
+    return "sqlite" if db.is_sqlite else "postgresql"
 
 
 def ready(db: Database) -> None:
@@ -100,19 +108,15 @@ def backlog(db: Database) -> Backlog:
     """Read in one transaction; workers alive: renewed within
     ``ALIVE_WITHIN`` seconds by the database's clock (the pipe also ignores
     rows dated ahead of it; this does not)."""
-    dialect = "sqlite" if db.is_sqlite else "postgresql"
     with db.reading() as tx:
         waiting, oldest = tx.execute(text("SELECT count(*), min(received_at) FROM inbox "
                                           "WHERE status = 'accepted'")).one()
-        now = tx.execute(text(f"SELECT {_NOW[dialect]}")).scalar_one()
-        rows = tx.execute(text("SELECT node, seen_at FROM processor")).all()
-    now, oldest = _instant(now), _instant(oldest)
-    seen = {node: _instant(at) for node, at in rows}
-    alive = [node for node, at in seen.items()
-             if not node.startswith("!") and at is not None and now is not None
-             and (now - at).total_seconds() <= ALIVE_WITHIN]
-    return Backlog(waiting=int(waiting), oldest=oldest, workers=len(alive), not_ready_since=seen.get(NOT_READY),
-                   starting_since=seen.get(STARTING))
+        workers = tx.execute(text(f"SELECT count(*) FROM processor WHERE node NOT LIKE '!%' "
+                                  f"AND seen_at > {_ALIVE_SINCE[_dialect(db)]}")).scalar_one()
+        marks = dict(tx.execute(text("SELECT node, seen_at FROM processor WHERE node IN (:a, :b)"),
+                                {"a": STARTING, "b": NOT_READY}).all())
+    return Backlog(waiting=int(waiting), oldest=_instant(oldest), workers=int(workers),
+                   not_ready_since=_instant(marks.get(NOT_READY)), starting_since=_instant(marks.get(STARTING)))
 
 
 def _instant(value: object) -> datetime | None:
