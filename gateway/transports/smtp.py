@@ -4,7 +4,7 @@ Only ``handle_RCPT`` and ``handle_DATA`` are ours.  A recipient that is no
 configured mailbox gets ``550`` at RCPT, so the gateway is never an open
 relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
 4.5.1, and ``bounce+<token>@``, the return path of our own mail); an ``internal`` mailbox takes mail only from a trusted peer (a
-logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced by aiosmtpd (``552``);
+logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced (``552``) by aiosmtpd at MAIL and by ``smtp_data``'s chunked reader in DATA;
 the idle timeout closes slow clients (``421``), and a connection beyond
 ``[smtp] max_connections_per_peer`` or ``max_connections`` is answered
 ``421`` and closed before the greeting (:class:`ConnectionLimits`).
@@ -31,6 +31,7 @@ from gateway.logins import peer_address
 from gateway.mail import verp
 from gateway.metrics import Metrics
 from gateway.transports import replies
+from gateway.transports.smtp_data import ChunkedDataSMTP
 
 log = logging.getLogger("gateway.smtp")
 
@@ -162,10 +163,11 @@ class ConnectionLimits:
         return reply
 
 
-class LimitedSMTP(SMTP):
+class LimitedSMTP(ChunkedDataSMTP):
     """aiosmtpd's SMTP protocol, counted in :class:`ConnectionLimits`: a
     connection over a cap gets the refusal and is closed before aiosmtpd
-    starts serving it (no greeting, no task)."""
+    starts serving it (no greeting, no task).  The body of DATA is read in
+    chunks (``transports.smtp_data``)."""
 
     def __init__(self, handler: Any, *, limits: ConnectionLimits, metrics: Metrics | None = None,
                  **kwargs: Any) -> None:
@@ -187,8 +189,8 @@ class LimitedSMTP(SMTP):
         super().connection_made(transport)
 
     async def push(self, status: AnyStr) -> None:
-        """aiosmtpd answers a mail over the size limit itself (``552``, at
-        MAIL's SIZE= or during DATA); this is where it can be counted."""
+        """A mail over the size limit is answered ``552`` by aiosmtpd at
+        MAIL's SIZE= and by ``smtp_data`` during DATA; this is where it can be counted."""
         if self._metrics is not None and status[:3] in ("552", b"552"):
             self._metrics.refused("too_big")
         await super().push(status)
