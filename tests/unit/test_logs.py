@@ -92,6 +92,28 @@ def test_the_mail_content_aiosmtpd_traces_at_debug_is_logged_by_length_only(mask
     assert record.getMessage() == f"DATA readline: <{len(line)} bytes of mail content, not logged>"
 
 
+def test_the_accepted_line_masked_by_its_arguments_reads_as_the_whole_line_masked(masked_records):
+    """``logs`` masks only the peer and Message-ID of the ``accepted`` line
+    (a third of the cost); the line must come out as if the whole were
+    masked, for Message-IDs and peers that hold a CPF or a phone."""
+    from gateway.delivery import ACCEPTED_LINE
+    from gateway.tickets.fields import mask_personal_data
+
+    phone = "61999998888"
+    cases = [("127.0.0.1:2525", f"{DIGITS}@cidada.example"), ("[2001:db8::1]:25", f"pii-{DIGITS}@example.org"),
+             ("192.0.2.7:587", f"<{CPF}@example.org>"), ("-", f"tel.{phone}@example.org"), (f"{CPF}:25", "-"),
+             ("198.51.100.2:25", "fill.1234.abcdef12@example.org"), ("127.0.0.1:1", f"x {CPF} y")]
+    logger = logging.getLogger("gateway.ingest")
+    for peer, message_id in cases:
+        args = (1234567, "smtp", peer, message_id, 3060, 1.2)
+        record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, ACCEPTED_LINE, args, None)
+        assert record.getMessage() == mask_personal_data(ACCEPTED_LINE % args)
+        assert CPF not in record.getMessage() and DIGITS not in record.getMessage() and phone not in record.getMessage()
+    # A call that does not fit the line is masked as any other.
+    record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, ACCEPTED_LINE, (CPF,), None)
+    assert CPF not in str(record.msg) + str(record.args)
+
+
 def test_the_formatter_masks_what_it_writes_even_from_an_unmasked_record():
     """Our own handler's second layer: a record made before the factory was
     installed (or by ``makeLogRecord``) is masked all the same."""
