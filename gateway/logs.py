@@ -69,7 +69,9 @@ _MAIL_CONTENT: Final = frozenset({("mail.log", "DATA readline: %s")})
 # of the arguments that may hold a citizen's data; the others are the
 # gateway's own numbers and words.  Masking those alone costs a third of
 # masking the whole line made from them, on the thread every mail's ``250``
-# waits for (bench/results/ingest.md).
+# waits for (bench/results/ingest.md); it differs only where the whole
+# line's masking would take one of our numbers for the end of one that
+# begins in an argument (tests/unit/test_logs.py).
 _ARGUMENTS_TO_MASK: Final = {("gateway.ingest", ACCEPTED_LINE): (2, 3)}
 _TRACEBACKS: Final = logging.Formatter()
 # Set on a record once ``mask_record`` has masked it where it was made.
@@ -167,7 +169,8 @@ def configure(*, verbose: bool) -> None:
     mask_records()
     # The Logging HOWTO's "Optimization": no format of ours shows where a
     # call was made, its thread or its process, and finding out costs a
-    # sixth of a log call, paid once or twice for every mail.
+    # sixth of a log call, paid once or twice for every mail.  (Python 3.11
+    # then ignores ``stack_info=``: no call of ours asks for a stack.)
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = _Handler()

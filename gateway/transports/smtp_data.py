@@ -8,10 +8,15 @@ ms a 100 KB one, against 0.3 and 0.6 read in chunks).  Here the body is
 taken from the stream in pieces up to the end-of-data line, and the rules
 aiosmtpd applies to each line are applied to the whole: dot-unstuffing
 (RFC 5321 4.5.2), the line-length limit (``500``, 4.5.3.1.6) and the size
-limit (``552``), each answered only once the body has been read, as
-aiosmtpd answers them.  What the handler receives is byte for byte what
-aiosmtpd's own reader would hand it (tests/integration/test_smtp_data.py
-compares the two on real and random mail).
+limit (``552``; none when it is 0, as for aiosmtpd), each answered only
+once the body has been read, as aiosmtpd answers them.  What the handler
+receives is byte for byte what aiosmtpd's own reader would hand it
+(tests/integration/test_smtp_data.py compares the two on real and random
+mail, tests/unit/transports/test_smtp_data.py on random bodies cut at
+every size of piece).  One difference: a body over the size limit is
+answered ``552`` even when it also has a line over the limit, where
+aiosmtpd answers for whichever it met first; the mail is refused either
+way, and the size is what the sender must change.
 
 Nothing is read past the end-of-data line: what a client sends after it
 (the next command, in the same packet) stays in the stream for the
@@ -44,7 +49,8 @@ class Body:
 
 
 async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int) -> Body:
-    """Read up to and including the end-of-data line.
+    """Read up to and including the end-of-data line; ``size_limit`` None or
+    0: no limit.
 
     ``matched`` counts the bytes of ``\\r\\n.\\r\\n`` the data read so far
     ends with (2 at the start: the body begins a line).  With none, the
@@ -54,6 +60,7 @@ async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, lin
     read: if those bytes are not the rest, nothing past a later end was
     consumed either, since no end can begin before the bytes matched.
     """
+    size_limit = size_limit or None
     chunks: list[bytes] = []
     size = 0  # bytes read, the end-of-data line's too
     matched = 2
@@ -75,11 +82,13 @@ async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, lin
             chunks.clear()  # over the limit: keep reading to the end, keep nothing
         if done:
             break
-        tail = chunk[-4:] if len(chunk) >= 4 else (_END[:matched] + chunk)[-4:]
-        matched = next((k for k, begun in _BEGUN if tail.endswith(begun)), 0)
+        # The end has no overlap with itself that reaches back past this
+        # piece: after k bytes matched, the next 5 - k hold any new match.
+        matched = next((k for k, begun in _BEGUN if chunk.endswith(begun)), 0)
     if size_limit is not None and size - 3 > size_limit:
         return Body(None, "552 Error: Too much mail data", size)
     data = b"".join(chunks)[:-3]  # without the end's ".\r\n" (its CRLF ends the last line)
+    chunks.clear()  # a 25 MB body is held twice at most, not three times
     # A line is what ends in CRLF (a bare CR or LF is a byte of the line); its limit counts the CRLF.
     if len(data) > line_limit - 2 and max(map(len, data.split(b"\r\n"))) > line_limit - 2:
         return Body(None, "500 Line too long (see RFC5321 4.5.3.1.6)", size)
@@ -95,11 +104,12 @@ class ChunkedDataSMTP(SMTP):
     The rest of DATA is aiosmtpd's: the checks before ``354``, the
     envelope's ``content`` and ``original_content``, the ``handle_DATA``
     hook and its reply, the state after.  A listener that decodes the data
-    to text keeps aiosmtpd's reader (the gateway's never do)."""
+    to text, or whose handler has no ``handle_DATA`` (aiosmtpd's older
+    ``process_message``), keeps aiosmtpd's reader; the gateway's never do."""
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
-        if self._decode_data:
+        if self._decode_data or "DATA" not in self._handle_hooks:
             await super().smtp_DATA(arg)
             return
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
@@ -129,6 +139,6 @@ class ChunkedDataSMTP(SMTP):
             self._set_post_data_state()
             return
         self.envelope.content = self.envelope.original_content = body.content
-        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+        status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)

@@ -32,17 +32,17 @@ class Capture:
         self.contents: list[bytes] = []
 
     async def handle_DATA(self, server: SMTP, session: object, envelope: object) -> str:
-        self.contents.append(envelope.original_content)  # type: ignore[attr-defined]
+        self.contents.append((envelope.content, envelope.original_content))  # type: ignore[attr-defined]
         return "250 stored"
 
 
 class _Serving(Controller):
-    def __init__(self, kind: type[SMTP]) -> None:
-        self.kind, self.capture = kind, Capture()
+    def __init__(self, kind: type[SMTP], *, size_limit: int = SIZE_LIMIT, decode: bool = False) -> None:
+        self.kind, self.capture, self.size_limit, self.decode = kind, Capture(), size_limit, decode
         super().__init__(self.capture, hostname="127.0.0.1", port=0)
 
     def factory(self) -> SMTP:
-        return self.kind(self.capture, data_size_limit=SIZE_LIMIT, enable_SMTPUTF8=True, decode_data=False)
+        return self.kind(self.capture, data_size_limit=self.size_limit, enable_SMTPUTF8=True, decode_data=self.decode)
 
     def _trigger_server(self) -> None:  # port 0: ask the socket which port it got
         self.port = self.server.sockets[0].getsockname()[1]
@@ -61,8 +61,9 @@ def servers() -> Iterator[tuple[_Serving, _Serving]]:
 
 def _replies(port: int, pieces: list[bytes], *, pause: float) -> list[bytes]:
     """Send ``pieces`` one write each (``pause`` apart, so the server tends to
-    read them apart) after EHLO/MAIL/RCPT/DATA, then RSET and QUIT; every
-    reply line from DATA's on."""
+    read them apart) after EHLO/MAIL/RCPT/DATA, the last one followed in the
+    same write by NOOP and QUIT (a reader that took more than the body would
+    swallow them); the replies to the body, NOOP and QUIT."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         lines = conn.makefile("rb")
@@ -73,12 +74,12 @@ def _replies(port: int, pieces: list[bytes], *, pause: float) -> list[bytes]:
         conn.sendall(b"MAIL FROM:<ana.souza@example.org>\r\nRCPT TO:<atendimento@example.gov.br>\r\nDATA\r\n")
         got = [lines.readline() for _ in range(3)]
         assert got[2].startswith(b"354"), got
+        # What follows the end in the same stream is the next command, never body.
+        pieces = [*pieces[:-1], pieces[-1] + b"NOOP\r\nQUIT\r\n"]
         for piece in pieces:
             conn.sendall(piece)
             if pause:
                 time.sleep(pause)
-        # What follows the end in the same stream is the next command, never body.
-        conn.sendall(b"NOOP\r\nQUIT\r\n")
         return [lines.readline(), lines.readline(), lines.readline()]
 
 
@@ -93,7 +94,7 @@ def _same(servers: tuple[_Serving, _Serving], wire: bytes, cuts: list[int], paus
     pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)]) if a < b]
     before = [len(s.capture.contents) for s in servers]
     answers = [_replies(s.port, pieces, pause=pause) for s in servers]
-    assert answers[0][1:] == [b"250 OK\r\n", b"221 Bye\r\n"], answers[0]
+    assert answers[0][1:] == [b"250 OK\r\n", b"221 Bye\r\n"], answers[0]  # NOOP and QUIT answered
     assert answers[1] == answers[0], f"aiosmtpd {answers[0]!r}, chunked {answers[1]!r}, cuts {cuts}"
     stored = [s.capture.contents[n:] for s, n in zip(servers, before)]
     assert stored[1] == stored[0], f"cuts {cuts}"
@@ -135,9 +136,34 @@ def test_refusals_are_aiosmtpd_s(servers):
         answers = [_replies(s.port, [wire], pause=0.0) for s in servers]
         assert answers[1] == answers[0]
         assert answers[0][0][:3] in (b"500", b"552")
+    # Over the size limit with a long line before the limit: aiosmtpd answers
+    # for the line it met first, the chunked reader for the size (documented).
+    wire = b"x" * 1500 + b"\r\n" + (b"y" * 70 + b"\r\n") * 400 + b".\r\n"
+    answers = [_replies(s.port, [wire], pause=0.0) for s in servers]
+    assert answers[0][0].startswith(b"500") and answers[1][0].startswith(b"552")
+    assert answers[0][1:] == answers[1][1:] == [b"250 OK\r\n", b"221 Bye\r\n"]
     # Exactly at the limits: taken.
     _same(servers, b"x" * 999 + b"\r\n.\r\n", [])
     _same(servers, (b"w" * 998 + b"\r\n") * 19 + b"v" * (SIZE_LIMIT - 19_000 - 2) + b"\r\n.\r\n", [4000, 15000])
+
+
+@pytest.mark.parametrize("options", [{"size_limit": 0}, {"size_limit": 0, "decode": True}],
+                         ids=["no size limit", "decoded"])
+def test_no_size_limit_and_decoded_data_are_aiosmtpd_s(options):
+    """0 is no limit for aiosmtpd (nothing is refused for its size); a
+    listener that decodes the data keeps aiosmtpd's reader."""
+    pair = (_Serving(SMTP, **options), _Serving(ChunkedDataSMTP, **options))
+    for one in pair:
+        one.start()
+    try:
+        wire = (b"z" * 900 + b"\r\n..dot\r\n") * 40 + "é fim\r\n.\r\n".encode()  # 36 KB
+        assert [_replies(one.port, [wire], pause=0.0)[0] for one in pair] == [b"250 stored\r\n"] * 2
+        _same(pair, wire, [7, 20_000])
+        assert pair[1].capture.contents[-1][0] == pair[0].capture.contents[-1][0]
+        assert isinstance(pair[1].capture.contents[-1][0], str if options.get("decode") else bytes)
+    finally:
+        for one in pair:
+            one.stop()
 
 
 def test_real_mails_big_and_small_read_as_aiosmtpd_reads_them(servers):

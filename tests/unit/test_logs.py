@@ -95,7 +95,10 @@ def test_the_mail_content_aiosmtpd_traces_at_debug_is_logged_by_length_only(mask
 def test_the_accepted_line_masked_by_its_arguments_reads_as_the_whole_line_masked(masked_records):
     """``logs`` masks only the peer and Message-ID of the ``accepted`` line
     (a third of the cost); the line must come out as if the whole were
-    masked, for Message-IDs and peers that hold a CPF or a phone."""
+    masked, for Message-IDs and peers that hold a CPF or a phone.  The one
+    difference: the gateway's own numbers (the size) are never read as the
+    end of a number that begins in the Message-ID, as the whole line's
+    masking would read them."""
     from gateway.delivery import ACCEPTED_LINE
     from gateway.tickets.fields import mask_personal_data
 
@@ -109,6 +112,12 @@ def test_the_accepted_line_masked_by_its_arguments_reads_as_the_whole_line_maske
         record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, ACCEPTED_LINE, args, None)
         assert record.getMessage() == mask_personal_data(ACCEPTED_LINE % args)
         assert CPF not in record.getMessage() and DIGITS not in record.getMessage() and phone not in record.getMessage()
+    # "390, 533" in a Message-ID, then ", 44705 bytes": the whole line's masking takes the size
+    # for a CPF's end; the citizen's six digits are no CPF, and the size is the gateway's.
+    args = (7, "smtp", "127.0.0.1:25", "<a@b.example> 390, 533", 44705, 1.0)
+    record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, ACCEPTED_LINE, args, None)
+    assert record.getMessage() == ACCEPTED_LINE % args
+    assert mask_personal_data(ACCEPTED_LINE % args) != ACCEPTED_LINE % args
     # A call that does not fit the line is masked as any other.
     record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, ACCEPTED_LINE, (CPF,), None)
     assert CPF not in str(record.msg) + str(record.args)
