@@ -108,6 +108,8 @@ def _field(name: str, value: str) -> str:
     """One header field, folded at spaces to lines of at most 78
     characters where it can be (RFC 5322 2.1.1); ``value`` may already
     hold folds (encoded words)."""
+    if len(name) + len(value) < _MAX_LINE - 1 and "\r\n" not in value:  # most fields: nothing to fold
+        return f"{name}: {value}\r\n"
     out = []
     for index, segment in enumerate(f"{name}: {value}".split("\r\n")):
         words = segment.split(" ")
@@ -146,14 +148,14 @@ def _encoded(value: str) -> str:
     cut = next(i for i, c in enumerate(value) if not c.isascii())
     cut = value.rfind(" ", 0, cut) + 1
     head, value = value[:cut], value[cut:]
-    words, chunk = [], b""
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > _WORD_BYTES:
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
+    data, words = value.encode("utf-8"), []
+    while len(data) > _WORD_BYTES:
+        end = _WORD_BYTES
+        while data[end] & 0xC0 == 0x80:  # a character's continuation byte: the character goes whole to the next word
+            end -= 1
+        words.append(data[:end])
+        data = data[end:]
+    words.append(data)
     encoded = "\r\n ".join(f"=?utf-8?b?{b64encode(w).decode('ascii')}?=" for w in words)
     return f"{head.rstrip()}\r\n {encoded}" if head.strip() else encoded
 

@@ -123,7 +123,7 @@ class Opening:
         return notice(Template.ACK, To.REQUESTER, thread=thread_of(incoming.mail))
 
     def _ack_allowed(self, tx: Transaction, sender: str, now: datetime) -> bool:
-        sent = outbox.count_recent(tx, rcpt=sender, kind=Template.ACK.value, since=now - timedelta(hours=1))
+        sent = outbox.count_recent(tx, rcpt=sender, kinds=(Template.ACK.value,), since=now - timedelta(hours=1))
         return sent < self.settings.limits.acks_per_sender_per_hour
 
 

@@ -119,7 +119,7 @@ class TicketWriter:
         ``acks_per_sender_per_hour`` of them in the hour (acknowledgements
         included): a robot answering us stops here."""
         since, limit = at - timedelta(hours=1), self.settings.limits.acks_per_sender_per_hour
-        sent = sum(outbox.count_recent(tx, rcpt=ticket.requester, kind=kind, since=since) for kind in AUTO_ANSWERS)
+        sent = outbox.count_recent(tx, rcpt=ticket.requester, kinds=AUTO_ANSWERS, since=since)
         if sent < limit:
             return True
         tickets.add_event(tx, ticket, at=at, actor="gateway", kind=EventKind.ANSWER_SKIPPED.value,

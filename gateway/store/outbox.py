@@ -12,6 +12,7 @@ own host (:func:`release_leases`).
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -28,14 +29,18 @@ if TYPE_CHECKING:
 
 # Built once and run on the driver's cursor (store.compiled says why).
 INSERT = OUTBOX.insert
-_COUNT_RECENT = Compiled(select(func.count()).select_from(OutboxRow).where(
-    OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.kind == bindparam("kind"),
-    OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
-# The same for a subaddressed recipient (robo+123@crm): its whole family,
-# the bare address and every +tag of it (see count_recent).
-_COUNT_RECENT_FAMILY = Compiled(select(func.count()).select_from(OutboxRow).where(
-    or_(OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.first_rcpt.like(bindparam("tagged"), escape="\\")),
-    OutboxRow.kind == bindparam("kind"), OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
+
+
+@lru_cache(maxsize=16)
+def _count_recent(kinds: int, family: bool) -> Compiled:
+    """Mails of any of ``kinds`` kinds to one recipient since a time (``kind0``
+    ...: one statement for the four kinds of automatic answer, not four);
+    ``family``: the bare address and every +tag of it (see count_recent)."""
+    rcpt = (or_(OutboxRow.first_rcpt == bindparam("rcpt"), OutboxRow.first_rcpt.like(bindparam("tagged"), escape="\\"))
+            if family else OutboxRow.first_rcpt == bindparam("rcpt"))
+    return Compiled(select(func.count()).select_from(OutboxRow).where(
+        rcpt, OutboxRow.kind.in_([bindparam(f"kind{index}") for index in range(kinds)]),
+        OutboxRow.created_at >= bindparam("since", type_=OutboxRow.created_at.type)))
 
 
 #: Team notices: the kinds that wait behind the citizens' mails.
@@ -157,25 +162,28 @@ def next_due(tx: Session) -> datetime | None:
     return tx.scalar(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "queued"))
 
 
-def count_recent(tx: Tx, *, rcpt: str, kind: str, since: datetime) -> int:
-    """Mails of ``kind`` to ``rcpt`` since ``since``: the automatic answers' rate limit.
+def count_recent(tx: Tx, *, rcpt: str, kinds: Collection[str], since: datetime) -> int:
+    """Mails of ``kinds`` to ``rcpt`` since ``since``: the automatic answers' rate limit.
 
     A subaddressed ``rcpt`` counts with its family (``robo@crm`` and every
     ``robo+<tag>@crm``): a CRM that answers each of our mails from a new
     ``+tag`` address would otherwise be a new sender every round and never
     reach the limit (freescout#688).  Plain addresses, nearly every mail,
     keep the one indexed equality."""
+    kinds = tuple(kinds)
+    named = {f"kind{index}": kind for index, kind in enumerate(kinds)}
     family = _family(rcpt)
     if family is None:
-        written = int(_COUNT_RECENT.scalar(tx, {"rcpt": rcpt, "kind": kind, "since": since}, merged=True) or 0)
+        written = int(_count_recent(len(kinds), False).scalar(tx, {"rcpt": rcpt, "since": since, **named},
+                                                               merged=True) or 0)
         same = rcpt.__eq__
     else:
         bare, tagged = family
-        written = int(_COUNT_RECENT_FAMILY.scalar(tx, {"rcpt": bare, "tagged": tagged, "kind": kind, "since": since},
-                                                  merged=True) or 0)
+        written = int(_count_recent(len(kinds), True).scalar(
+            tx, {"rcpt": bare, "tagged": tagged, "since": since, **named}, merged=True) or 0)
         same = lambda address: _family(address) == family or address == bare  # noqa: E731
     return written + sum(1 for row in tx.pending(INSERT)  # queued in this transaction, not yet written
-                         if same(row["rcpt_tos"][0]) and row["kind"] == kind and row["created_at"] >= since)
+                         if same(row["rcpt_tos"][0]) and row["kind"] in kinds and row["created_at"] >= since)
 
 
 def _family(address: str) -> tuple[str, str] | None:

@@ -81,8 +81,8 @@ def test_requester_thread_orders_our_mails_and_theirs_by_time(db: Database) -> N
                                                                     "<team-1@example.gov.br>"]
         assert tickets.last_event_note(tx, ticket.id, "asked") == "segunda"
         assert tickets.last_event_note(tx, ticket.id, "solved") is None
-        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW) == 1
-        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW + timedelta(seconds=2)) == 0
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kinds=("ack",), since=NOW) == 1
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kinds=("ack",), since=NOW + timedelta(seconds=2)) == 0
 
 
 def test_a_rolled_back_transaction_takes_the_compiled_writes_with_it(db: Database) -> None:
@@ -141,7 +141,7 @@ def test_deferred_rows_are_seen_by_every_read_of_the_same_transaction(db: Databa
         assert tickets.last_event_note(tx, ticket.id, "asked") == "CNES?"
         assert tickets.thread_for(tx, ticket.id, ours_only=False) == ["<ack@example.gov.br>"]
         assert tickets.thread_for(tx, ticket.id, ours_only=True, kinds=("team_new",)) == ["<team@example.gov.br>"]
-        assert outbox.count_recent(tx, rcpt="ana@example.org", kind="ack", since=NOW) == 1
+        assert outbox.count_recent(tx, rcpt="ana@example.org", kinds=("ack",), since=NOW) == 1
         assert len(deferred_rows(tx, outbox.INSERT)) == 2
         # ...and anything run through the Session writes them first.
         assert [e.kind for e in tickets.events(tx, ticket.id)] == ["asked"]
