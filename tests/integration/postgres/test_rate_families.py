@@ -32,3 +32,14 @@ def test_a_plus_address_counts_with_its_family_and_only_it(db: Database) -> None
         outbox.add(tx, ticket_id=None, kind="ack", message_id="<new@gw.example.gov.br>",
                    mail_from="bounce@example.gov.br", rcpt_tos=["robo+77@crm.example.org"], raw=b"x", at=NOW)
         assert outbox.count_recent(tx, rcpt="robo+9@crm.example.org", kinds=("ack",), since=since) == 4
+        # Several kinds in one count (the automatic answers' limit): each counted once, others not at all.
+        for kind, rcpt in (("rejected", "robo@crm.example.org"), ("missing_fields", "robo+3@crm.example.org"),
+                           ("team_new", "robo+4@crm.example.org")):
+            outbox.add(tx, ticket_id=None, kind=kind, message_id=f"<{kind}@gw.example.gov.br>",
+                       mail_from="bounce@example.gov.br", rcpt_tos=[rcpt], raw=b"x", at=NOW)
+        kinds = ("ack", "rejected", "missing_fields", "attachments_refused")
+        assert outbox.count_recent(tx, rcpt="robo+9@crm.example.org", kinds=kinds, since=since) == 6
+        assert outbox.count_recent(tx, rcpt="robo@crm.example.org", kinds=kinds[1:], since=since) == 1
+    with db.transaction() as tx:  # the same once written
+        assert outbox.count_recent(tx, rcpt="robo+9@crm.example.org", kinds=kinds, since=since) == 6
+        assert outbox.count_recent(tx, rcpt="outro@crm.example.org", kinds=kinds, since=since) == 1
