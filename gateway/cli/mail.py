@@ -69,9 +69,9 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     envelope = {"mailbox": mailbox, "sender": sender, "recipients": recipients}
     _store_for_a_worker(settings, fail, envelope, no_process=no_process, config=config)
     gateway = _open_gateway(settings, fail)
-    db_path = Path(gateway.db.url.database or "var/gateway.db")
     try:
-        code, message = _piped(gateway.ingest, gateway.clock, settings, db_path.parent / "rejected", envelope)
+        code, message = _piped(gateway.ingest, gateway.clock, settings, settings.storage.pipe_place() / "rejected",
+                               envelope)
         if code == pipe.EX_OK and not no_process:
             _process_now(gateway)
     finally:

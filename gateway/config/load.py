@@ -109,6 +109,7 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     checks.networks(source, "web.trusted_proxies", sections["web"].trusted_proxies)
     checks.postmaster(source, sections["smtp"])
     checks.storage_url(source, sections["storage"])
+    sections["storage"] = _with_pipe_folder(source, sections["storage"])
     for name, lowest in checks.PORT_SECTIONS.items():
         checks.port(source, f"{name}.port", sections[name].port, lowest)
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
@@ -168,6 +169,16 @@ def _sla_table(source: str, where: str, value: Any) -> tuple[tuple[str, SlaConfi
                                                             f"got {targets!r}")
         table.append((category.strip(), dataclass_from(SlaConfig, targets, source, f"{where}.{category}")))
     return tuple(table)
+
+
+def _with_pipe_folder(source: str, storage: StorageConfig) -> StorageConfig:
+    """``[storage] pipe_folder`` resolved against the config file's folder, as
+    ``rules`` are: the pipe runs in the MTA's working directory, not ours."""
+    folder = storage.pipe_folder.strip()
+    if not folder:
+        return storage
+    base = Path(source).parent if source != "<defaults>" else Path()
+    return dataclasses.replace(storage, pipe_folder=os.path.normpath(base / folder))
 
 
 def _with_rules(source: str, index: int, mailbox: MailboxConfig) -> MailboxConfig:

@@ -7,6 +7,7 @@ comment; ``load.load_settings`` builds these from it and the user's file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.config.mailbox import MailboxConfig
 from gateway.config.networks import LOOPBACK, in_networks
@@ -16,6 +17,21 @@ from gateway.config.networks import LOOPBACK, in_networks
 class StorageConfig:
     url: str = "sqlite:///var/gateway.db"
     sqlite_synchronous: str = "FULL"
+    # Where the MTA pipe (`gateway ingest`) keeps a mail it cannot accept
+    # (rejected/) and the log of the `gateway process` it starts
+    # (process.log); relative to the config file.  Empty: the SQLite
+    # database's folder, or on PostgreSQL the pipe's working directory
+    # (Postfix's queue directory, which its user cannot write: set it there).
+    pipe_folder: str = ""
+
+    def pipe_place(self) -> Path:
+        """The pipe's folder (see ``pipe_folder``)."""
+        if self.pipe_folder:
+            return Path(self.pipe_folder)
+        scheme, _, rest = self.url.partition("://")
+        if scheme.lower().startswith("sqlite") and rest.startswith("/") and rest[1:]:
+            return Path(rest[1:].partition("?")[0]).parent
+        return Path()
 
 
 @dataclass(frozen=True)

@@ -329,8 +329,8 @@ def open_inbox(storage: StorageConfig) -> DirectInbox | None:
     opened = _opened(storage, write=True)
     if opened is None:
         return None
-    connection, sqlite, place = opened
-    return DirectInbox(connection, sqlite=sqlite, rejects=Path(place).parent / "rejected")
+    connection, sqlite, _ = opened
+    return DirectInbox(connection, sqlite=sqlite, rejects=storage.pipe_place() / "rejected")
 
 
 def _opened(storage: StorageConfig, *, write: bool) -> tuple[Any, bool, str] | None:

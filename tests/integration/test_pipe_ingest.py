@@ -119,6 +119,37 @@ def test_an_oversized_mail_that_cannot_be_kept_exits_75_not_65(tmp_path):
     assert f"could not be kept in {tmp_path / 'rejected'}".encode() in result.stderr + result.stdout
 
 
+def test_the_pipe_keeps_what_it_refuses_and_its_process_logs_in_its_folder(tmp_path):
+    """``[storage] pipe_folder`` (relative to the config file): on
+    PostgreSQL there is no database folder, and the pipe runs in Postfix's
+    queue directory.  A refused mail is kept there, on both of the pipe's
+    paths (the database not made yet, then made), and the process the pipe
+    starts logs there; nothing lands beside the database or in the pipe's
+    working directory."""
+    data, spool, queue_dir = tmp_path / "data", tmp_path / "spool", tmp_path / "queue"
+    data.mkdir()
+    queue_dir.mkdir()
+    config = write_config(tmp_path, storage_url=f"sqlite:///{data}/gateway.db")
+    config.write_text(config.read_text().replace("[storage]\n", '[storage]\npipe_folder = "spool"\n')
+                      .replace("[smtp]\n", "[smtp]\nmax_message_size = 5000\n"))
+    big = make_mail(body="x" * 20_000)
+
+    def pipe(mail: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*GATEWAY, "--config", str(config), "ingest", "--mailbox", ATENDIMENTO], input=mail,
+                              capture_output=True, timeout=60, cwd=queue_dir)
+
+    assert pipe(big).returncode == 65  # no database yet: the full path (which makes it)
+    piped = pipe(make_mail())  # the quick path, and a background process
+    assert piped.returncode == 0 and background_pid(piped.stderr + piped.stdout), piped.stderr.decode()[-2000:]
+    wait_for_background(piped.stderr + piped.stdout)
+    assert query(data / "gateway.db", "select status from inbox where size < 5000") == [("processed",)]
+    assert pipe(big).returncode == 65  # the quick path
+    assert [p.read_bytes() for p in sorted((spool / "rejected").glob("*.eml"))] == [big, big]
+    assert (spool / "process.log").is_file()
+    assert sorted(p.name for p in data.iterdir() if not p.name.startswith("gateway.db")) == []
+    assert list(queue_dir.iterdir()) == []
+
+
 def test_storage_down_exits_75_so_the_mta_retries(tmp_path):
     down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=2"
     result = run(write_config(tmp_path, storage_url=down), "ingest", stdin=make_mail())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,28 @@ def test_the_values_written_in_the_mailbox_example_are_the_defaults():
                          team=example.team)
     differing = [f.name for f in dataclasses.fields(MailboxConfig) if getattr(example, f.name) != getattr(bare, f.name)]
     assert not differing, f"defaults.toml [[mailbox]] shows other values than MailboxConfig's for {differing}"
+
+
+@pytest.mark.parametrize(("url", "folder", "expected"), [
+    ("sqlite:///var/gateway.db", "", "var"),
+    ("sqlite:////srv/gateway/data/gateway.db", "", "/srv/gateway/data"),
+    ("sqlite:////srv/gateway/data/gateway.db?timeout=5", "", "/srv/gateway/data"),
+    ("postgresql+psycopg://gateway@db.example.gov.br/gateway", "", "."),  # the working directory: set it
+    ("postgresql+psycopg://gateway@db.example.gov.br/gateway", "/var/spool/gateway", "/var/spool/gateway"),
+])
+def test_the_pipe_folder_is_set_or_beside_the_sqlite_database(url, folder, expected):
+    from gateway.config.settings import StorageConfig
+
+    assert str(StorageConfig(url=url, pipe_folder=folder).pipe_place()) == expected
+
+
+def test_a_relative_pipe_folder_is_the_config_file_s(tmp_path):
+    """The pipe runs in the MTA's working directory: a relative folder
+    there would be Postfix's queue, so it is read against the config file."""
+    config = tmp_path / "etc" / "gateway.toml"
+    config.parent.mkdir()
+    config.write_text('[storage]\nurl = "postgresql+psycopg://gateway@db/gateway"\npipe_folder = "../spool"\n'
+                      '[[mailbox]]\naddress = "a@example.gov.br"\nprotocol_prefix = "ATD"\n')
+    assert load_settings(str(config)).storage.pipe_place() == tmp_path / "spool"
+    config.write_text(config.read_text().replace("../spool", "/var/spool/gateway"))
+    assert load_settings(str(config)).storage.pipe_place() == Path("/var/spool/gateway")
