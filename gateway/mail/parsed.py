@@ -56,6 +56,7 @@ _FALLBACK_AUTHORS: Final = ("sender", "reply-to")
 _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
 _MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
+_MAX_SUBJECT: Final = 16 * 1024  # characters of a Subject read (a ticket keeps 500)
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ def _assemble(
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return ParsedMail(
         message_id=_normalise_id(first("message-id")),
-        subject=decode_header_value(first("subject")),
+        subject=_subject(first("subject"), defects),
         from_addr=sender.address,
         from_name=sender.name,
         to=_addresses(raw_headers, "to"),
@@ -284,6 +285,19 @@ def _assemble(
         fallback_header=fallback.name if fallback else "",
         thread_index=conversation_of(first("thread-index")),
     )
+
+
+def _subject(raw: str, defects: list[str]) -> str:
+    """The Subject, decoded; of an absurd one only its first ``_MAX_SUBJECT``
+    characters, cut at a fold, and a defect says so.  Flanker's
+    long-header.eml has 209,684 characters in 6,600 encoded words, which
+    took 40 ms to decode for a ticket that keeps 500 of them."""
+    if len(raw) <= _MAX_SUBJECT:
+        return decode_header_value(raw)
+    cut = raw.rfind("\n", 0, _MAX_SUBJECT)
+    cut = cut if cut > 0 else _MAX_SUBJECT
+    defects.append(f"Subject of {len(raw):,} characters: the first {cut:,} read")
+    return decode_header_value(raw[:cut])
 
 
 def _author(raw_headers: tuple[tuple[str, str], ...], defects: list[str]) -> Mailbox:
