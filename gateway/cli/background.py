@@ -54,6 +54,7 @@ def _start(config: str, folder: Path) -> int | None:
     command = [*_this_command(), "--config", str(Path(config).resolve()), "process", "--from-pipe",
                str(folder.resolve())]
     try:  # its stderr: what it logs, and what kills it before it can log (a settings error, an import)
+        folder.mkdir(parents=True, exist_ok=True)  # [storage] pipe_folder may not exist yet
         stderr: Any = open(folder / PROCESS_LOG, "ab")
     except OSError as error:  # the process matters more than its log
         click.echo(f"gateway ingest: cannot write {folder / PROCESS_LOG} ({error}); "

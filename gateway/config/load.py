@@ -176,7 +176,7 @@ def _with_pipe_folder(source: str, storage: StorageConfig) -> StorageConfig:
     ``rules`` are: the pipe runs in the MTA's working directory, not ours."""
     folder = storage.pipe_folder.strip()
     if not folder:
-        return storage
+        return dataclasses.replace(storage, pipe_folder="")  # blank is unset, not a folder named " "
     base = Path(source).parent if source != "<defaults>" else Path()
     return dataclasses.replace(storage, pipe_folder=os.path.normpath(base / folder))
 

@@ -146,6 +146,12 @@ def test_the_pipe_keeps_what_it_refuses_and_its_process_logs_in_its_folder(tmp_p
     assert pipe(big).returncode == 65  # the quick path
     assert [p.read_bytes() for p in sorted((spool / "rejected").glob("*.eml"))] == [big, big]
     assert (spool / "process.log").is_file()
+    # A folder that does not exist yet is made for the process's log too (nothing refused made it here).
+    config.write_text(config.read_text().replace('pipe_folder = "spool"', 'pipe_folder = "spool2/pipe"'))
+    piped = pipe(make_mail(subject="Terceira"))
+    assert piped.returncode == 0 and background_pid(piped.stderr + piped.stdout), piped.stderr.decode()[-2000:]
+    wait_for_background(piped.stderr + piped.stdout)
+    assert b"cannot write" not in piped.stderr and (tmp_path / "spool2" / "pipe" / "process.log").is_file()
     assert sorted(p.name for p in data.iterdir() if not p.name.startswith("gateway.db")) == []
     assert list(queue_dir.iterdir()) == []
 

@@ -167,3 +167,5 @@ def test_a_relative_pipe_folder_is_the_config_file_s(tmp_path):
     assert load_settings(str(config)).storage.pipe_place() == tmp_path / "spool"
     config.write_text(config.read_text().replace("../spool", "/var/spool/gateway"))
     assert load_settings(str(config)).storage.pipe_place() == Path("/var/spool/gateway")
+    config.write_text(config.read_text().replace('"/var/spool/gateway"', '"  "'))  # blank: unset
+    assert load_settings(str(config)).storage.pipe_place() == Path()
