@@ -4,6 +4,7 @@ migrate a legacy mailbox."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -74,6 +75,10 @@ def check_config(ctx: click.Context) -> None:
     database = _check_database(settings)
     if problems or unsafe or database:
         sys.exit(2)
+    if settings.storage.pipe_place() == Path():  # not an error: a desk on LMTP or IMAP never runs the pipe
+        click.echo(f"note: storage.pipe_folder is not set: the MTA pipe (`gateway ingest`) would keep the mail it "
+                   "refuses, and the log of the process it starts, in its working directory (Postfix's queue "
+                   "directory); set it if the MTA pipes mail to the gateway")
     click.echo(f"{settings.source}: OK ({len(settings.mailboxes)} mailbox(es))")
 
 
