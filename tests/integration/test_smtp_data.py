@@ -222,3 +222,28 @@ def test_client_gone_in_the_middle_of_a_body_leaves_nothing_and_the_listener_ser
         client.sendmail("ana.souza@example.org", [gateway.address], mail)
     gateway.wait_processed(1)
     assert _raw_of_inbox(gateway) == [mail]
+
+
+def test_a_client_that_stalls_in_the_middle_of_a_body_is_dropped_and_nothing_is_stored(start_gateway):
+    """The idle timeout holds inside DATA too: a body begun and never ended
+    (slowloris) is cut at ``[smtp] timeout``, the half mail is not stored,
+    and the listener goes on serving."""
+    gateway = start_gateway(smtp={"timeout": 1})
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn, conn.makefile("rb") as lines:
+        lines.readline()
+        conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
+                     + f"RCPT TO:<{gateway.address}>\r\nDATA\r\n".encode())
+        assert [lines.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        conn.sendall(b"Subject: devagar\r\n\r\numa linha e mais nada")
+        started = time.monotonic()
+        rest = conn.recv(1024)  # the listener's goodbye, or the close itself
+        while rest and time.monotonic() - started < 8:  # bounded: a 421 line, then the close
+            if not conn.recv(1024):
+                break
+        assert time.monotonic() - started < 8, "the stalled body was never cut"
+        assert rest == b"" or rest.startswith(b"421"), rest
+    mail = f"From: ana.souza@example.org\r\nTo: {gateway.address}\r\nSubject: inteiro\r\n\r\ncorpo\r\n".encode()
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
+        client.sendmail("ana.souza@example.org", [gateway.address], mail)
+    gateway.wait_processed(1)
+    assert _raw_of_inbox(gateway) == [mail]
