@@ -12,7 +12,7 @@ limit (``552``; none when it is 0, as for aiosmtpd), each answered only
 once the body has been read, as aiosmtpd answers them.  What the handler
 receives is byte for byte what aiosmtpd's own reader would hand it
 (tests/integration/test_smtp_data.py compares the two on real and random
-mail, tests/unit/transports/test_smtp_data.py on random bodies cut at
+mail, tests/unit/test_smtp_data_reader.py on random bodies cut at
 every size of piece).  One difference: a body over the size limit is
 answered ``552`` even when it also has a line over the limit, where
 aiosmtpd answers for whichever it met first; the mail is refused either
