@@ -45,6 +45,7 @@ from typing import Final
 
 from gateway.clock import Clock
 from gateway.config import Settings
+from gateway import logs
 from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
@@ -223,8 +224,9 @@ class Ingest:
         _answer([(waiter, Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id))
                  for (_, waiter, _), inbox_id in zip(batch, ids)])
         # After the answers: the peers do not wait for the log.
-        for (delivery, _, handed_over), row, inbox_id in zip(batch, rows, ids):
-            self._accepted(delivery, row, inbox_id, committed - handed_over)
+        with logs.together():
+            for (delivery, _, handed_over), row, inbox_id in zip(batch, rows, ids):
+                self._accepted(delivery, row, inbox_id, committed - handed_over)
 
     def _accepted(self, delivery: Delivery, row: dict[str, object], inbox_id: int, seconds: float) -> None:
         """The ``accepted`` log line and metrics of one stored mail."""

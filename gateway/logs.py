@@ -40,7 +40,8 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -159,7 +160,47 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Our handler on the root logger, so that ``apply`` finds it again."""
+    """Our handler on the root logger, so that ``apply`` finds it again.
+
+    Inside :func:`together`, a thread's lines are kept and written at its
+    end in one write: the group-commit writer logs one line per mail it
+    stored, and each write let go of the interpreter lock, for the event
+    loop the mails' 250 wait on to take it and hand it back."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        held = getattr(_HELD, "lines", None)
+        if held is None:
+            super().emit(record)
+            return
+        try:
+            held.setdefault(self, []).append(self.format(record) + self.terminator)
+        except Exception:  # noqa: BLE001 - as StreamHandler.emit: the logging error handler says it
+            self.handleError(record)
+
+
+_HELD = threading.local()  # .lines: {handler: its lines} inside ``together``, else None
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Lines logged by this thread inside the block reach our handler's stream in one write."""
+    if getattr(_HELD, "lines", None) is not None:  # nested: the outer block writes them
+        yield
+        return
+    _HELD.lines = held = {}
+    try:
+        yield
+    finally:
+        _HELD.lines = None
+        for handler, lines in held.items():
+            handler.acquire()
+            try:
+                handler.stream.write("".join(lines))
+                handler.flush()
+            except Exception:  # noqa: BLE001 - a closed or broken stream: there is nowhere left to say so
+                pass
+            finally:
+                handler.release()
 
 
 def configure(*, verbose: bool) -> None:

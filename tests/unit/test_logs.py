@@ -259,3 +259,71 @@ def test_under_journald_text_lines_have_a_priority_and_no_timestamp(tmp_path: Pa
     # The variable inherited by a child whose stderr is elsewhere (a file, a pipe) is not the journal.
     elsewhere = _run_applied(tmp_path, journal="1:2").splitlines()
     assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO gateway.ingest: accepted #1$", elsewhere[0]), elsewhere
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+TOGETHER = "gateway.ingest.together_test"  # one of our loggers, held apart from what other tests configure
+
+
+@pytest.fixture
+def our_handler(masked_records) -> Iterator[_CountingStream]:
+    """Our handler (gateway.logs._Handler) on a stream that counts its writes,
+    alone on a logger of ours (other tests may have quieted the shared ones)."""
+    from gateway.logs import MaskingFormatter, _Handler
+
+    stream = _CountingStream()
+    handler = _Handler(stream)
+    handler.setFormatter(MaskingFormatter("%(name)s: %(message)s"))
+    logger = logging.getLogger(TOGETHER)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate, logger.disabled = False, False
+    yield stream
+    logger.removeHandler(handler)
+
+
+def test_lines_logged_together_reach_the_stream_in_one_write_in_order_masked(our_handler):
+    """The group-commit writer's accepted lines: one write for the group
+    (each write let the event loop take the interpreter lock and hand it
+    back), the lines as they would have been, in order."""
+    from gateway.logs import together
+
+    logger = logging.getLogger(TOGETHER)
+    with together():
+        for number in range(3):
+            logger.info("accepted #%d, CPF %s", number, CPF)
+        assert our_handler.getvalue() == "" and our_handler.writes == 0  # held until the block ends
+    assert our_handler.writes == 1
+    assert our_handler.getvalue() == "".join(f"{TOGETHER}: accepted #{n}, CPF {MASKED}\n" for n in range(3))
+
+
+def test_another_thread_s_lines_are_not_held_and_a_failing_block_still_writes_its_own(our_handler):
+    import threading
+
+    from gateway.logs import together
+
+    logger = logging.getLogger(TOGETHER)
+    with pytest.raises(RuntimeError):
+        with together():
+            logger.info("first")
+            other = threading.Thread(target=lambda: logger.info("from another thread"))
+            other.start()
+            other.join()
+            assert our_handler.getvalue() == f"{TOGETHER}: from another thread\n"
+            with together():  # nested: written once, by the outer block
+                logger.info("nested")
+            assert "nested" not in our_handler.getvalue()
+            raise RuntimeError("the commit failed")
+    assert our_handler.getvalue().splitlines()[1:] == [f"{TOGETHER}: first", f"{TOGETHER}: nested"]
+    assert our_handler.writes == 2
+    logger.info("after")  # outside any block: at once
+    assert our_handler.getvalue().endswith(f"{TOGETHER}: after\n") and our_handler.writes == 3
