@@ -14,6 +14,7 @@ import enum
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,12 @@ class Ingest(Accepts, Protocol):
     def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
         """Store the mail durably straight into quarantine, with the transport's reason
         (e.g. an IMAP mail too big to fetch, kept as a placeholder naming where it is)."""
+        ...
+
+    def count_senders(self, open_sessions: Callable[[], int]) -> None:
+        """A listener's count of the peers in a session with it now: the
+        group commit waits for company only while one of them may still
+        send, not when every one waits for this commit."""
         ...
 
 

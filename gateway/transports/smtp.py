@@ -68,7 +68,7 @@ class SmtpHandler:
                  max_recipients: int, via: str = "smtp",
                  trusts: Callable[[str, str], bool] = lambda peer, via: False,
                  metrics: Metrics | None = None) -> None:
-        self._ingest, self._recipients, self._clock = ingest, recipients, clock
+        self.ingest, self._recipients, self._clock = ingest, recipients, clock
         self._max_recipients, self._via, self._trusts = max_recipients, via, trusts
         # The ingest's own when none is given (the submission listener's handler).
         self._metrics: Metrics = metrics or getattr(ingest, "metrics", None) or Metrics()
@@ -95,7 +95,7 @@ class SmtpHandler:
             received_at=self._clock.now(), peer=_peer(session),
             authenticated_as=_login(session),
         )
-        receipt = await self._ingest.stored(delivery)
+        receipt = await self.ingest.stored(delivery)
         reply = replies.for_receipt(receipt)
         if not receipt.accepted:
             log.error("answered %s to %s: %s", reply, delivery.peer, receipt.reason)
@@ -213,6 +213,7 @@ def server_factory(handler: SmtpHandler, config: SmtpConfig, metrics: Metrics | 
     each, all counted in one :class:`ConnectionLimits`."""
     kind: Any = LimitedLMTP if config.lmtp else LimitedSMTP
     limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp", metrics)
+    handler.ingest.count_senders(lambda: limits.open)  # the group commit knows when all of them wait
 
     def make() -> SMTP:
         return kind(handler, limits=limits, metrics=metrics, data_size_limit=config.max_message_size,

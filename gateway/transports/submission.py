@@ -79,6 +79,7 @@ async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifi
     guard = AuthGuard(verify, failure_delay=config.failure_delay, max_failure_delay=config.max_failure_delay,
                       concurrent_checks=config.concurrent_checks, remembered=remembered)
     limits = ConnectionLimits.of(smtp, "submission")
+    ingest.count_senders(lambda: limits.open)
     handler = SubmissionHandler(ingest, recipient_check(settings), clock,
                                 max_recipients=smtp.max_recipients, via="submission", guard=guard)
     context = None

@@ -104,3 +104,39 @@ def test_a_crowd_is_committed_in_groups_and_a_lone_mail_never_waits_for_one(make
         assert sizes[-1] == 1
     finally:
         gateway.close()
+
+
+def test_the_writer_does_not_wait_for_company_when_every_sender_waits_for_its_commit(make_settings, monkeypatch):
+    """A listener counts its open sessions (``count_senders``); when every
+    one of them has a mail waiting, no one is left to join the group, and
+    lingering would only idle the event loop.  The linger is 30 s here: a
+    writer that lingered would miss the 10 s bound."""
+    from gateway import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_LINGER", 30.0)
+    monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 100)
+    sizes: list[int] = []
+    gateway = Gateway(make_settings(), SystemClock())
+    gateway.ingest.count_senders(lambda: 2)  # say, the MTA's two connections
+    gateway.ingest.count_senders(lambda: 1)  # and an analyst on the submission listener
+    real_commit = gateway.ingest._commit
+    committing, crowd_in = threading.Event(), threading.Event()
+
+    def commit(batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:  # the three senders' mails arrive during the first commit
+            committing.set()
+            crowd_in.wait(10)
+        real_commit(batch)
+
+    monkeypatch.setattr(gateway.ingest, "_commit", commit)
+    try:
+        first = gateway.ingest.submit(_delivery(0))
+        assert committing.wait(10)
+        crowd = [gateway.ingest.submit(_delivery(i)) for i in range(1, 4)]
+        crowd_in.set()
+        assert first.result(timeout=10).accepted
+        assert all(future.result(timeout=10).accepted for future in crowd), "the writer lingered"
+        assert sizes == [1, 3]
+    finally:
+        gateway.close()
