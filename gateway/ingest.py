@@ -235,13 +235,14 @@ class Ingest:
             self.metrics.mails_refused.labels("storage_unavailable").inc(len(batch))
             return
         committed = time.perf_counter()
-        self.accepted.set()
         _answer([(waiter, Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id))
                  for (_, waiter, _), inbox_id in zip(batch, ids)])
-        # After the answers: the peers do not wait for the log.
+        # After the answers: the peers do not wait for the log.  Before the
+        # processors wake: a mail's accepted line comes before its processed one.
         with logs.together():
             for (delivery, _, handed_over), row, inbox_id in zip(batch, rows, ids):
                 self._accepted(delivery, row, inbox_id, committed - handed_over)
+        self.accepted.set()
 
     def _accepted(self, delivery: Delivery, row: dict[str, object], inbox_id: int, seconds: float) -> None:
         """The ``accepted`` log line and metrics of one stored mail."""

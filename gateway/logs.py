@@ -193,12 +193,13 @@ def together() -> Iterator[None]:
     finally:
         _HELD.lines = None
         for handler, lines in held.items():
+            text = "".join(lines)
             handler.acquire()
             try:
-                handler.stream.write("".join(lines))
+                handler.stream.write(text)
                 handler.flush()
-            except Exception:  # noqa: BLE001 - a closed or broken stream: there is nowhere left to say so
-                pass
+            except Exception:  # noqa: BLE001 - a broken stream: said as StreamHandler.emit says it
+                handler.handleError(logging.makeLogRecord({"msg": "%d log line(s) not written", "args": (len(lines),)}))
             finally:
                 handler.release()
 

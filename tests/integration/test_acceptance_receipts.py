@@ -19,6 +19,7 @@ from gateway.delivery import Delivery
 from gateway.ingest import _resolve
 from gateway.store import inbox
 from tests.helpers.mailfactory import make_mail
+from tests.helpers.servers import wait_until
 
 SERVICE = "atendimento@example.gov.br"
 T = TypeVar("T")
@@ -140,3 +141,97 @@ def test_the_writer_does_not_wait_for_company_when_every_sender_waits_for_its_co
         assert sizes == [1, 3]
     finally:
         gateway.close()
+
+
+def test_the_writer_still_waits_for_company_while_a_counted_sender_may_send(make_settings, monkeypatch):
+    """The counts of all listeners add up: two listeners with two sessions
+    each and three mails waiting leave a sender who may still send, so the
+    writer lingers, and a mail sent meanwhile joins the group."""
+    import time
+    from types import SimpleNamespace
+
+    from gateway import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 100)
+    sizes: list[int] = []
+    lingered: list[float] = []
+    gateway = Gateway(make_settings(), SystemClock())
+    gateway.ingest.count_senders(lambda: 2)
+    gateway.ingest.count_senders(lambda: 2)
+    late: list[Any] = []
+
+    def linger(seconds: float) -> None:  # the fourth sender sends while the writer waits
+        lingered.append(seconds)
+        late.append(gateway.ingest.submit(_delivery(4)))
+        time.sleep(0.05)
+
+    monkeypatch.setattr(ingest_module, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=linger))
+    real_commit = gateway.ingest._commit
+    committing, crowd_in = threading.Event(), threading.Event()
+
+    def commit(batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            committing.set()
+            crowd_in.wait(10)
+        real_commit(batch)
+
+    monkeypatch.setattr(gateway.ingest, "_commit", commit)
+    try:
+        first = gateway.ingest.submit(_delivery(0))
+        assert committing.wait(10)
+        crowd = [gateway.ingest.submit(_delivery(i)) for i in range(1, 4)]
+        crowd_in.set()
+        assert all(future.result(timeout=10).accepted for future in [first, *crowd])
+        assert lingered == [ingest_module._LINGER], "three waiting of four counted senders: it must linger"
+        assert late[0].result(timeout=10).accepted and sizes == [1, 4]
+    finally:
+        gateway.close()
+
+
+def test_the_smtp_listener_counts_its_open_sessions_to_the_writer(start_gateway):
+    """The wiring: the listener's count of open connections is what the
+    writer reads (``count_senders``), rising and falling with them."""
+    import socket
+
+    gateway = start_gateway()
+    counts = gateway.gateway.ingest._senders
+    assert counts and sum(count() for count in counts) == 0
+    peers = [socket.create_connection(("127.0.0.1", gateway.port), timeout=10) for _ in range(2)]
+    try:
+        for peer in peers:
+            assert peer.recv(1024).startswith(b"220")  # counted by now: admitted before the greeting
+        assert sum(count() for count in counts) == 2
+    finally:
+        for peer in peers:
+            peer.close()
+    wait_until(lambda: sum(count() for count in counts) == 0, timeout=10, what="both sessions counted out")
+
+
+def test_a_group_s_accepted_lines_are_logged_together_before_the_processors_wake(make_settings, monkeypatch):
+    """One write for a group's ``accepted`` lines (logs.together), and the
+    processors woken after it: a mail's accepted line comes before its
+    processed one."""
+    from contextlib import contextmanager
+
+    from gateway import ingest as ingest_module
+
+    events: list[str] = []
+    real_together = ingest_module.logs.together
+
+    @contextmanager
+    def together() -> Any:
+        events.append("together")
+        with real_together():
+            yield
+        events.append(f"written, processors woken: {gateway.ingest.accepted.is_set()}")
+
+    monkeypatch.setattr(ingest_module.logs, "together", together)
+    gateway = Gateway(make_settings(), SystemClock())
+    monkeypatch.setattr(gateway.ingest, "_accepted", lambda *args: events.append("accepted line"))
+    try:
+        assert gateway.ingest.submit(_delivery(0)).result(timeout=10).accepted
+        gateway.ingest.close()
+    finally:
+        gateway.close()
+    assert events == ["together", "accepted line", "written, processors woken: False"]
