@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
+from gateway import logs
 from gateway.clock import Clock
 from gateway.config import Settings
-from gateway import logs
 from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics

@@ -329,23 +329,23 @@ def open_inbox(storage: StorageConfig) -> DirectInbox | None:
     opened = _opened(storage, write=True)
     if opened is None:
         return None
-    connection, sqlite, _ = opened
+    connection, sqlite = opened
     return DirectInbox(connection, sqlite=sqlite, rejects=storage.pipe_place() / "rejected")
 
 
-def _opened(storage: StorageConfig, *, write: bool) -> tuple[Any, bool, str] | None:
+def _opened(storage: StorageConfig, *, write: bool) -> tuple[Any, bool] | None:
     """A driver connection to a database at head: (connection, whether
-    SQLite, its file or database name), or ``None``."""
+    SQLite), or ``None``."""
     url = storage.url
     scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme in _SQLITE_SCHEMES and rest.startswith("/"):
-        sqlite, place = True, rest[1:]
-        open_ = lambda: _sqlite(place, write=write, synchronous=storage.sqlite_synchronous)  # noqa: E731
+        sqlite = True
+        open_ = lambda: _sqlite(rest[1:], write=write, synchronous=storage.sqlite_synchronous)  # noqa: E731
     elif scheme in _POSTGRESQL_SCHEMES and not any(mark in rest for mark in "?,"):
         # Query options (several hosts, sslrootcert...) are read one way by
         # SQLAlchemy and another by libpq: such a URL is the full path's.
-        sqlite, place = False, rest.rpartition("/")[2]
+        sqlite = False
         open_ = lambda: _postgresql("postgresql://" + rest, write=write)  # noqa: E731
     else:
         return None
@@ -367,7 +367,7 @@ def _opened(storage: StorageConfig, *, write: bool) -> tuple[Any, bool, str] | N
             return None  # empty, or not ours: the full path creates or refuses it
         raise Unreachable(f"{_masked(url)}: {_first_line(error)}") from error
     if revision == head():
-        return connection, sqlite, place
+        return connection, sqlite
     _close(connection)  # behind or ahead: the full path refuses it, naming the fix
     return None
 

@@ -71,6 +71,30 @@ def test_a_cancelled_waiter_is_skipped_and_the_others_answered() -> None:
     assert cancelled and receipt.inbox_id == 2
 
 
+def _crowd_during_first_commit(gateway: Gateway, monkeypatch: Any, count: int) -> tuple[list[int], list[Any]]:
+    """One mail, then ``count`` more submitted while its commit is held:
+    they arrive during a commit however fast the machine.  The sizes of
+    the groups committed (growing as they are) and every mail's future,
+    the first's first."""
+    sizes: list[int] = []
+    real_commit = gateway.ingest._commit
+    committing, crowd_in = threading.Event(), threading.Event()
+
+    def commit(batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            committing.set()
+            crowd_in.wait(10)
+        real_commit(batch)
+
+    monkeypatch.setattr(gateway.ingest, "_commit", commit)
+    first = gateway.ingest.submit(_delivery(0))
+    assert committing.wait(10)
+    crowd = [gateway.ingest.submit(_delivery(i)) for i in range(1, count + 1)]
+    crowd_in.set()
+    return sizes, [first, *crowd]
+
+
 def test_a_crowd_is_committed_in_groups_and_a_lone_mail_never_waits_for_one(make_settings, monkeypatch) -> None:
     """Group commit's linger: mail that arrived during a commit makes the
     writer wait for a fuller group; a mail alone (nothing arrived during
@@ -80,24 +104,9 @@ def test_a_crowd_is_committed_in_groups_and_a_lone_mail_never_waits_for_one(make
 
     monkeypatch.setattr(ingest_module, "_LINGER", 30.0)
     monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 4)
-    sizes: list[int] = []
     gateway = Gateway(make_settings(), SystemClock())
-    real_commit = gateway.ingest._commit
-    committing, crowd_in = threading.Event(), threading.Event()
-
-    def commit(batch: list[Any]) -> None:
-        sizes.append(len(batch))
-        if len(sizes) == 1:  # the crowd arrives during the first commit, however fast the machine
-            committing.set()
-            crowd_in.wait(10)
-        real_commit(batch)
-
-    monkeypatch.setattr(gateway.ingest, "_commit", commit)
     try:
-        first = gateway.ingest.submit(_delivery(0))
-        assert committing.wait(10)
-        crowd = [first, *(gateway.ingest.submit(_delivery(i)) for i in range(1, 12))]
-        crowd_in.set()
+        sizes, crowd = _crowd_during_first_commit(gateway, monkeypatch, 11)
         assert all(future.result(timeout=10).accepted for future in crowd)
         assert sizes == [1, 11], "the eleven that came during the first commit went in one group"
         alone = gateway.ingest.submit(_delivery(99))
@@ -116,26 +125,11 @@ def test_the_writer_does_not_wait_for_company_when_every_sender_waits_for_its_co
 
     monkeypatch.setattr(ingest_module, "_LINGER", 30.0)
     monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 100)
-    sizes: list[int] = []
     gateway = Gateway(make_settings(), SystemClock())
     gateway.ingest.count_senders(lambda: 2)  # say, the MTA's two connections
     gateway.ingest.count_senders(lambda: 1)  # and an analyst on the submission listener
-    real_commit = gateway.ingest._commit
-    committing, crowd_in = threading.Event(), threading.Event()
-
-    def commit(batch: list[Any]) -> None:
-        sizes.append(len(batch))
-        if len(sizes) == 1:  # the three senders' mails arrive during the first commit
-            committing.set()
-            crowd_in.wait(10)
-        real_commit(batch)
-
-    monkeypatch.setattr(gateway.ingest, "_commit", commit)
     try:
-        first = gateway.ingest.submit(_delivery(0))
-        assert committing.wait(10)
-        crowd = [gateway.ingest.submit(_delivery(i)) for i in range(1, 4)]
-        crowd_in.set()
+        sizes, (first, *crowd) = _crowd_during_first_commit(gateway, monkeypatch, 3)  # the three senders' mails
         assert first.result(timeout=10).accepted
         assert all(future.result(timeout=10).accepted for future in crowd), "the writer lingered"
         assert sizes == [1, 3]
@@ -153,7 +147,6 @@ def test_the_writer_still_waits_for_company_while_a_counted_sender_may_send(make
     from gateway import ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "_LINGER_GROUP", 100)
-    sizes: list[int] = []
     lingered: list[float] = []
     gateway = Gateway(make_settings(), SystemClock())
     gateway.ingest.count_senders(lambda: 2)
@@ -166,23 +159,9 @@ def test_the_writer_still_waits_for_company_while_a_counted_sender_may_send(make
         time.sleep(0.05)
 
     monkeypatch.setattr(ingest_module, "time", SimpleNamespace(perf_counter=time.perf_counter, sleep=linger))
-    real_commit = gateway.ingest._commit
-    committing, crowd_in = threading.Event(), threading.Event()
-
-    def commit(batch: list[Any]) -> None:
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            committing.set()
-            crowd_in.wait(10)
-        real_commit(batch)
-
-    monkeypatch.setattr(gateway.ingest, "_commit", commit)
     try:
-        first = gateway.ingest.submit(_delivery(0))
-        assert committing.wait(10)
-        crowd = [gateway.ingest.submit(_delivery(i)) for i in range(1, 4)]
-        crowd_in.set()
-        assert all(future.result(timeout=10).accepted for future in [first, *crowd])
+        sizes, crowd = _crowd_during_first_commit(gateway, monkeypatch, 3)
+        assert all(future.result(timeout=10).accepted for future in crowd)
         assert lingered == [ingest_module._LINGER], "three waiting of four counted senders: it must linger"
         assert late[0].result(timeout=10).accepted and sizes == [1, 4]
     finally:
