@@ -294,6 +294,8 @@ class ImapPoller:
                 return True
             deadline, early_empties = time.monotonic() + self.config.idle_timeout, 0
             while not stopping.is_set():
+                if _already_read(client):
+                    return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -617,3 +619,23 @@ def _groups(uids: list[int], sizes: dict[int, int], *, budget: int) -> Iterator[
         total += sizes[uid]
     if group:
         yield group
+
+
+def _already_read(client: IMAPClient) -> bool:
+    """Whether the server's answers already wait in imaplib's read buffer.
+
+    ``idle_check`` polls the socket, not that buffer.  A mail that landed
+    just before IDLE is announced by Dovecot in the same packet as its
+    "+ idling"; ``idle()`` read both into the buffer and returned on the
+    first line, so the socket stayed quiet and the mail waited for the
+    server's next keepalive (two minutes on Dovecot).  Anything there is
+    news: a drain follows, and DONE reads what it was."""
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)  # peek must not wait for the network, only look
+    try:
+        return bool(client._imap.file.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
