@@ -4,12 +4,15 @@ and a bounded wait.  Every wait has a deadline; nothing loops forever."""
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
@@ -20,10 +23,43 @@ from gateway.config import Settings
 T = TypeVar("T")
 
 
+def _ports() -> Iterator[int]:
+    """This process's ports, each tried once: a slice of the range below the
+    kernel's ephemeral ports, one slice per xdist worker, from a random start.
+
+    A port the kernel hands out (``bind(0)``) is free only until the kernel
+    hands it out again, as a client connection's local port or to the other
+    worker's ``bind(0)``; CI lost a gateway to that ("Address already in
+    use" on a port picked a moment before).  Below the ephemeral range only
+    another chooser like this one picks ports, and the workers' slices do
+    not meet.  The random start keeps two runs on one machine apart."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    first, last = 10_000, max(low, 12_000)
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
+    size = (last - first) // workers
+    start = first + worker * size
+    offset = random.randrange(size)
+    for step in range(size):
+        yield start + (offset + step) % size
+
+
+_PORTS = _ports()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing is bound to now and no other worker will pick."""
+    for port in _PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone else's, or still in TIME_WAIT: the next one
+            return port
+    raise AssertionError("no free port left in this worker's slice (tests/helpers/servers.py _ports)")
 
 
 def wait_until(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05,
@@ -57,10 +93,20 @@ class RunningGateway:
 
     def start(self) -> RunningGateway:
         ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self.gateway.serve(ready=ready)), daemon=True)
+        failed: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                asyncio.run(self.gateway.serve(ready=ready))
+            except BaseException as error:  # noqa: BLE001 - handed to the test below
+                failed.append(error)
+                raise
+
+        self._thread = threading.Thread(target=serve, daemon=True)
         self._thread.start()
-        if not ready.wait(15):
-            raise AssertionError("the gateway did not start within 15 s")
+        wait_until(lambda: ready.is_set() or failed, timeout=15, interval=0.01, what="the gateway to start")
+        if failed:
+            raise AssertionError(f"the gateway did not start: {failed[0]!r}") from failed[0]
         return self
 
     def stop(self) -> None:
