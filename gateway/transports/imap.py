@@ -280,11 +280,13 @@ class ImapPoller:
     def _idle(self, client: IMAPClient, stopping: threading.Event) -> bool:
         """Wait in IDLE; True when the server announced new mail, False on timeout or stop."""
         # A mail that arrived after the drain's SELECT was announced
-        # ("* N EXISTS") in answer to one of its commands, or before the
-        # server's "+ idling": imaplib files those away instead of returning
-        # them, and unread the mail waited for the re-IDLE timer (29
-        # minutes).  _drain drops the SELECT's own count, so what is left
-        # here is news.
+        # ("* N EXISTS") in answer to one of its commands: imaplib files
+        # those away instead of returning them, and unread the mail waited
+        # for the re-IDLE timer (29 minutes).  _drain drops the SELECT's own
+        # count, so what is left here is news.  (One sent before "+ idling"
+        # makes imapclient's idle() raise: the session starts again, and its
+        # first drain takes the mail.)  One sent right behind "+ idling" is
+        # in imaplib's read buffer: _already_read.
         pending = client._imap.untagged_responses
         client.idle()
         self.idling.set()
@@ -622,20 +624,22 @@ def _groups(uids: list[int], sizes: dict[int, int], *, budget: int) -> Iterator[
 
 
 def _already_read(client: IMAPClient) -> bool:
-    """Whether the server's answers already wait in imaplib's read buffer.
+    """Whether the server has said something: bytes already in imaplib's
+    read buffer, or readable from the socket right now without waiting.
 
     ``idle_check`` polls the socket, not that buffer.  A mail that landed
     just before IDLE is announced by Dovecot in the same packet as its
     "+ idling"; ``idle()`` read both into the buffer and returned on the
     first line, so the socket stayed quiet and the mail waited for the
     server's next keepalive (two minutes on Dovecot).  Anything there is
-    news: a drain follows, and DONE reads what it was."""
+    news: a drain follows, and DONE reads what it was (what ``peek`` took
+    off the socket stays in the buffer)."""
     sock = client.socket()
     timeout = sock.gettimeout()
-    sock.settimeout(0.0)  # peek must not wait for the network, only look
+    sock.settimeout(0.0)  # peek must not wait for the network
     try:
         return bool(client._imap.file.peek(1))
-    except (BlockingIOError, ssl.SSLWantReadError):
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return False
     finally:
         sock.settimeout(timeout)

@@ -4,9 +4,11 @@ and a bounded wait.  Every wait has a deadline; nothing loops forever."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import random
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,43 +25,68 @@ from gateway.config import Settings
 T = TypeVar("T")
 
 
-def _ports() -> Iterator[int]:
-    """This process's ports, each tried once: a slice of the range below the
-    kernel's ephemeral ports, one slice per xdist worker, from a random start.
+_SLICE = 500  # ports a process takes at a time
+_HELD: list[int] = []  # the slices' lock files, open (and so held) until the process ends
+
+
+def _port_range() -> range:
+    """Ports the kernel never hands out by itself: below its ephemeral range
+    (from 10000), else above it."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low - 10_000 >= 4 * _SLICE:
+        return range(10_000, low)
+    if 65_535 - high >= 4 * _SLICE:
+        return range(high + 1, 65_536)
+    raise AssertionError(f"the ephemeral port range {low}-{high} leaves no room for the tests' ports "
+                         "(tests/helpers/servers.py); narrow net.ipv4.ip_local_port_range")
+
+
+def _ports(folder: Path | None = None) -> Iterator[int]:
+    """This process's ports, each tried once: whole slices of ``_port_range``,
+    each locked for the life of the process.
 
     A port the kernel hands out (``bind(0)``) is free only until the kernel
-    hands it out again, as a client connection's local port or to the other
-    worker's ``bind(0)``; CI lost a gateway to that ("Address already in
-    use" on a port picked a moment before).  Below the ephemeral range only
-    another chooser like this one picks ports, and the workers' slices do
-    not meet.  The random start keeps two runs on one machine apart."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    first, last = 10_000, max(low, 12_000)
-    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % workers
-    size = (last - first) // workers
-    start = first + worker * size
-    offset = random.randrange(size)
-    for step in range(size):
-        yield start + (offset + step) % size
+    hands it out again, as a client connection's local port or to another
+    xdist worker's ``bind(0)``; CI lost a gateway to that ("Address already
+    in use" on a port picked a moment before).  Outside the ephemeral range
+    only a chooser like this one picks ports, and a slice's ``flock`` keeps
+    every other process on the machine (another worker, a worker xdist
+    started in place of a crashed one, another run) out of it."""
+    folder = folder or Path(tempfile.gettempdir()) / "gateway-test-ports"
+    folder.mkdir(mode=0o1777, exist_ok=True)
+    ports = _port_range()
+    starts = list(range(ports.start, ports.stop - _SLICE + 1, _SLICE))
+    random.shuffle(starts)
+    for first in starts:
+        try:
+            handle = os.open(folder / f"{first}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        except OSError:
+            continue  # another user's lock file
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            continue  # another process's slice
+        _HELD.append(handle)
+        yield from range(first, first + _SLICE)
 
 
 _PORTS = _ports()
 
 
 def free_port() -> int:
-    """A loopback port nothing is bound to now and no other worker will pick."""
+    """A loopback port nothing is bound to now and no other process will pick."""
     for port in _PORTS:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
-                continue  # someone else's, or still in TIME_WAIT: the next one
+                continue  # not ours after all, or still in TIME_WAIT: the next one
             return port
-    raise AssertionError("no free port left in this worker's slice (tests/helpers/servers.py _ports)")
+    raise AssertionError("no free port left: every slice of tests/helpers/servers.py _port_range is taken")
 
 
 def wait_until(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05,

@@ -96,7 +96,6 @@ def test_idle_wakes_the_poller_within_seconds_not_the_poll_interval(
     assert running.tickets()[0]["subject"] == "Chegou durante o IDLE"
 
 
-
 def test_a_mail_announced_with_the_idle_continuation_is_taken_at_once(
         dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], monkeypatch: pytest.MonkeyPatch) -> None:
     """A mail that lands between a drain and IDLE is announced by Dovecot
@@ -130,6 +129,7 @@ def test_a_mail_announced_with_the_idle_continuation_is_taken_at_once(
     wait_until(appended.is_set, timeout=15, what="the poller to enter IDLE")
     running.wait_processed(1, timeout=20)
     assert running.tickets()[0]["subject"] == "Chegou antes do IDLE"
+
 
 def test_without_idle_the_poller_looks_every_poll_interval(
         dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway]) -> None:
