@@ -80,6 +80,7 @@ _BODY: Final = b"BODY[]"
 _HEADER_FIELDS: Final = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
 _COMMIT_TIMEOUT: Final = 300.0  # seconds to wait for the ingest writer before giving up on a pass
 _IDLE_TICK: Final = 1.0  # how often an idling poller looks at the stop flag
+_MAX_LINES_BEFORE_IDLE: Final = 1000  # untagged answers taken before IDLE's "+"
 _SAVE_EVERY: Final = 10  # batches between two saves of the folder's position
 # The same test the parse step applies first: a mail starts with a header
 # line (after blank lines and an mbox "From " line).  Cheap, so no mail is
@@ -163,7 +164,7 @@ class ImapPoller:
         again every ``poll_interval``: it takes over when that one stops."""
         delay = 1.0
         while not stopping.is_set():
-            connected = False
+            drained = self.last_success
             try:
                 with self._state.exclusive(self.mailbox, self.config.folder) as hold:
                     if not hold.mine:
@@ -175,13 +176,16 @@ class ImapPoller:
                         continue
                     self.standby = False
                     with self._session() as client:
-                        connected = True
                         self.last_error = ""
-                        delay = 1.0
                         self._serve(client, stopping, hold)
             except Exception as error:  # noqa: BLE001 - every failure ends the session the same way
-                if connected and isinstance(error, (IMAPClientAbortError, OSError)):
-                    delay = 1.0  # a drop after a good session: reconnect soon
+                # A session that read the folder through at least once was a
+                # good one: reconnect soon.  One that logged in and failed
+                # before (a mail the server will not hand over or move, a
+                # database that will not commit) backs off like a refused
+                # login: resetting at each login retried it every second.
+                if self.last_success != drained:
+                    delay = 1.0
                 self.last_error = self.describe(error)
                 log.log(logging.ERROR if isinstance(error, (LoginError, ImapSetupError)) else logging.WARNING,
                         "%s; reconnecting in %.0f s", self.last_error, delay)
@@ -196,20 +200,23 @@ class ImapPoller:
         context = ssl.create_default_context()
         client = IMAPClient(config.host, port=config.port, ssl=config.tls == "implicit", ssl_context=context,
                             timeout=config.timeout)
+        _keep_alive(client.socket())
         try:
             if config.tls == "starttls":
                 client.starttls(context)
             self._login(client)
             self._created.clear()
             yield client
-        finally:
-            try:
-                client.logout()
-            except Exception:  # noqa: BLE001 - the connection may already be gone
-                try:
-                    client.shutdown()
-                except Exception:  # noqa: BLE001
-                    pass
+        except BaseException:
+            # Abandoned mid-conversation (perhaps inside IDLE, where a server
+            # waits for DONE and never answers LOGOUT: the close waited out
+            # ``timeout``): drop the connection instead.
+            _hang_up(client)
+            raise
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            _hang_up(client)
 
     def _login(self, client: IMAPClient) -> None:
         config = self.config
@@ -283,12 +290,11 @@ class ImapPoller:
         # ("* N EXISTS") in answer to one of its commands: imaplib files
         # those away instead of returning them, and unread the mail waited
         # for the re-IDLE timer (29 minutes).  _drain drops the SELECT's own
-        # count, so what is left here is news.  (One sent before "+ idling"
-        # makes imapclient's idle() raise: the session starts again, and its
-        # first drain takes the mail.)  One sent right behind "+ idling" is
-        # in imaplib's read buffer: _already_read.
+        # count, so what is left here is news, as is one sent before
+        # "+ idling" (_begin_idle).  One sent right behind "+ idling" is in
+        # imaplib's read buffer: _already_read.
         pending = client._imap.untagged_responses
-        client.idle()
+        _begin_idle(client)
         self.idling.set()
         alive = True
         try:
@@ -434,15 +440,22 @@ class ImapPoller:
         not_mail = {uid for uid, raw in bodies.items() if not _FIRST_HEADER.match(raw, 0, 4096)}
         futures = {uid: self._ingest.submit(self._delivery(raw, uid)) for uid, raw in bodies.items()}
         del bodies  # the writer holds the bytes now; do not keep a second reference
-        receipts: dict[int, Receipt] = {uid: future.result(timeout=_COMMIT_TIMEOUT) for uid, future in futures.items()}
+        try:
+            receipts: dict[int, Receipt] = {uid: future.result(timeout=_COMMIT_TIMEOUT)
+                                            for uid, future in futures.items()}
+        except TimeoutError as error:  # not the IMAP server's: describe() would blame its `timeout`
+            raise StorageUnavailable(f"the database did not commit within {_COMMIT_TIMEOUT:.0f} s") from error
         accepted = [uid for uid in group if uid in receipts and receipts[uid].accepted]
         result.accepted += len(accepted)
         for callback in self.on_accepted:
             callback(accepted)
-        self._acknowledge(client, [uid for uid in accepted if uid not in not_mail])
+        kept = [uid for uid in accepted if uid not in not_mail]
+        with self._left_if_refused(kept, "processed_folder" if self.config.after == "move" else "keyword"):
+            self._acknowledge(client, kept)
         aside = [uid for uid in accepted if uid in not_mail]
         if aside:
-            self._move(client, aside, self.config.quarantine_folder)
+            with self._left_if_refused(aside, "quarantine_folder"):
+                self._move(client, aside, self.config.quarantine_folder)
             result.set_aside += len(aside)
             log.warning("mailbox %s: UID(s) %s in %s are not mails (no header block); stored for the quarantine "
                         "list and moved to the server folder %s", self.mailbox, ", ".join(map(str, aside)),
@@ -503,7 +516,8 @@ class ImapPoller:
         receipt = self._ingest.hold(self._placeholder(uid, headers[:16384], reason), step="imap", reason=reason)
         if not receipt.accepted:
             raise StorageUnavailable(receipt.reason)
-        self._move(client, [uid], config.quarantine_folder)
+        with self._left_if_refused([uid], "quarantine_folder"):
+            self._move(client, [uid], config.quarantine_folder)
         result.held += 1
         log.warning("mailbox %s: %s", self.mailbox, reason)
 
@@ -517,6 +531,25 @@ class ImapPoller:
             f"Date: {email.utils.format_datetime(self._clock.now())}\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n").encode()
         return self._delivery(head + reason.encode() + b"\r\n", uid)
+
+    @contextmanager
+    def _left_if_refused(self, uids: list[int], key: str) -> Iterator[None]:
+        """Mails already stored that the server will not move or flag (no
+        such folder and none can be made, a quota, a right): an error names
+        them and the setting, and the drain goes on.  Raised, it stopped at
+        the first such mail, and every reconnect met it again: nothing after
+        it in the folder was taken.  They stay in the folder; the next full
+        look (``idle_timeout``) finds them, de-duplication takes nothing
+        twice, and the move or flag is tried again."""
+        try:
+            yield
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as error:
+            log.error("mailbox %s: UID(s) %s of %s are stored but the server refused to %s them: %s; they stay "
+                      "in %s until that is fixed (check %s.%s and the account's rights and quota)", self.mailbox,
+                      ", ".join(map(str, uids)), self.config.folder, "flag" if key == "keyword" else "move",
+                      _words(error.args), self.config.folder, self.where, key)
 
     def _acknowledge(self, client: IMAPClient, uids: list[int]) -> None:
         if not uids:
@@ -643,3 +676,39 @@ def _already_read(client: IMAPClient) -> bool:
         return False
     finally:
         sock.settimeout(timeout)
+
+
+def _begin_idle(client: IMAPClient) -> None:
+    """IDLE, as ``IMAPClient.idle`` starts it, except that untagged answers
+    before the server's "+" are kept (imaplib files them in
+    ``untagged_responses``, where ``_idle`` looks for EXISTS) instead of
+    raising: Exchange has been seen announcing mail ("* 12 EXISTS") before
+    "+ IDLE accepted", and the raise dropped a session left inside IDLE."""
+    imap = client._imap
+    tag = imap._command("IDLE")
+    for _ in range(_MAX_LINES_BEFORE_IDLE):
+        if imap._get_response() is None:  # the continuation: idling
+            client._idle_tag = tag
+            return
+        answer = imap.tagged_commands.get(tag)
+        if answer is not None:
+            raise IMAPClientError(f"IDLE refused: {_words(answer)}")
+    raise IMAPClientError(f"no '+' from the server after {_MAX_LINES_BEFORE_IDLE} lines in answer to IDLE")
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    """TCP keepalives on the IMAP connection, as on the PostgreSQL lock's:
+    a NAT or firewall that drops an idle flow silently left the poller in
+    IDLE on a dead connection, hearing no news until ``idle_timeout``.
+    Probes keep such a flow alive, and end a dead one within about 2 min."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+        if hasattr(socket, option):  # Linux names; elsewhere the system's defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def _hang_up(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass

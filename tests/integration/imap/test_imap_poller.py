@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 
 from gateway.app import Gateway
 from gateway.config import Settings
+from gateway.transports import imap as imap_transport
 from tests.helpers.dovecot import Dovecot, wait_for_count
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import RunningGateway, wait_until
@@ -105,30 +106,44 @@ def test_a_mail_announced_with_the_idle_continuation_is_taken_at_once(
     the gateway started was not taken within 20 s.  Here the mail is
     appended just before IDLE and the client reads only once both lines
     are there."""
-    real_idle = IMAPClient.idle
+    real_begin = imap_transport._begin_idle
     appended = threading.Event()
 
-    def idle_after_a_mail(client: IMAPClient) -> None:
+    def begin_after_a_mail(client: IMAPClient) -> None:
         if appended.is_set():
-            return real_idle(client)
+            return real_begin(client)
         dovecot.append(USER, make_mail(subject="Chegou antes do IDLE"))
         appended.set()
-        imap, send = client._imap, client._imap.send
+        connection, send = client._imap, client._imap.send
 
         def send_then_wait(data: bytes) -> None:
             send(data)
             time.sleep(0.5)  # Dovecot answers "+ idling" and the news before the first read
-        imap.send = send_then_wait
+        connection.send = send_then_wait
         try:
-            return real_idle(client)
+            return real_begin(client)
         finally:
-            del imap.send
+            del connection.send
 
-    monkeypatch.setattr(IMAPClient, "idle", idle_after_a_mail)
+    # Dovecot's keepalive comes at a random point of its two minutes: the
+    # slow path sometimes took the mail within the wait below.  What tells
+    # them apart is who read the news: idle_check (after that keepalive
+    # woke it) or the look at the buffer (the DONE that follows reads it).
+    heard: list[Any] = []
+    real_check = IMAPClient.idle_check
+
+    def check_and_note(client: IMAPClient, timeout: float | None = None) -> list[Any]:
+        responses = real_check(client, timeout)
+        heard.extend(responses)
+        return responses
+
+    monkeypatch.setattr(imap_transport, "_begin_idle", begin_after_a_mail)
+    monkeypatch.setattr(IMAPClient, "idle_check", check_and_note)
     running = imap_gateway(idle=True, poll_interval=300)
     wait_until(appended.is_set, timeout=15, what="the poller to enter IDLE")
     running.wait_processed(1, timeout=20)
     assert running.tickets()[0]["subject"] == "Chegou antes do IDLE"
+    assert not [r for r in heard if len(r) >= 2 and r[1] == b"EXISTS"], heard
 
 
 def test_without_idle_the_poller_looks_every_poll_interval(
@@ -352,6 +367,53 @@ def test_a_missing_folder_is_named_with_the_key_to_fix(dovecot: Dovecot, offline
     assert "cannot open folder 'Entradas' (check mailbox[0].imap.folder)" in line
     assert "Mailbox doesn't exist" in line  # Dovecot's words
 
+
+
+def test_a_mail_the_server_will_not_move_does_not_stop_the_folder(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture) -> None:
+    """The processed folder cannot be made (Dovecot: "Begins with '~'"), as
+    with a quota or a missing right.  The mails are stored: an error names
+    them and the key, and the drain goes on.  Before, the refusal ended the
+    drain at the first mail and every reconnect met it again, once a second:
+    nothing after it in the folder was ever taken."""
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        running = imap_gateway(processed_folder="~Processados")
+        dovecot.append(USER, make_mail(subject="Primeira"))
+        running.wait_processed(1, timeout=20)
+        dovecot.append(USER, make_mail(subject="Segunda"))
+        running.wait_processed(2, timeout=20)
+    assert sorted(t["subject"] for t in running.tickets()) == ["Primeira", "Segunda"]
+    refused = [r.getMessage() for r in caplog.records if "refused to move" in r.getMessage()]
+    assert len(refused) == 2 and "check mailbox[0].imap.processed_folder" in refused[0]
+    assert "Invalid mailbox name" in refused[0]  # Dovecot's words
+    assert not [r for r in caplog.records if "reconnecting" in r.getMessage()], caplog.text
+    assert dovecot.count(USER, "INBOX") == 2  # left where they were, stored once
+
+
+def test_a_session_that_fails_after_login_backs_off_like_a_refused_login(
+        dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture) -> None:
+    """A folder that cannot be opened fails every session after a good
+    login.  The wait between sessions doubles up to reconnect_max; it was
+    reset to 1 s at each login, a login a second for as long as it lasted."""
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        imap_gateway(folder="Entradas", reconnect_max=8)
+        wait_until(lambda: sum("reconnecting in" in r.getMessage() for r in caplog.records) >= 4, timeout=30,
+                   what="four failed sessions")
+    waits = [r.getMessage().rsplit("reconnecting in ", 1)[1] for r in caplog.records
+             if "reconnecting in" in r.getMessage()]
+    assert waits[:4] == ["1 s", "2 s", "4 s", "8 s"], waits
+
+
+def test_the_session_has_tcp_keepalives(dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    """A NAT that drops an idle flow without a word left IDLE deaf until
+    idle_timeout; keepalive probes keep the flow, or end a dead one."""
+    import socket
+
+    [poller] = offline().imap_pollers()
+    with poller._session() as client:
+        sock = client.socket()
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 60
 
 def test_old_mail_in_the_folder_is_left_there_named_and_never_acknowledged(
         dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture) -> None:
