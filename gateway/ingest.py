@@ -161,17 +161,26 @@ class Ingest:
                 self._writer.start()
         self._queue.put((delivery, waiter, time.perf_counter()))
 
-    def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
+    def hold(self, delivery: Delivery, *, step: str, reason: str, key: str | None = None) -> Receipt:
         """Store a mail that a transport already judged, straight into quarantine.
 
         One transaction: the inbox row and its quarantine row, so
         ``gateway quarantine list`` shows it with the transport's reason.
+        ``key`` names what is held (an IMAP account, folder and UID): held
+        once already, nothing more is stored and the first one's id comes
+        back, so a transport that must try again (a move it could not
+        make) does not fill the quarantine with copies.
         """
         started, row = time.perf_counter(), inbox_row(delivery)
         try:
             with self.db.transaction() as tx:
+                owner = inbox.key_owner(tx, key) if key is not None else None
+                if owner is not None:
+                    return Receipt(ReceiptStatus.ACCEPTED, inbox_id=owner)
                 [inbox_id] = inbox.add_accepted(tx, [row])
                 inbox.quarantine(tx, inbox_id, step=step, reason=reason[:4000], at=self.clock.now())
+                if key is not None:
+                    inbox.add_key(tx, key, inbox_id)
         except Exception as error:  # the database is down or full: the peer must retry
             log.error("could not store a quarantined mail (%s): %s", step, error)
             self.metrics.refused("storage_unavailable")

@@ -141,6 +141,7 @@ class ImapPoller:
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
+        self._uidvalidity = 0  # the folder's, as the drain in hand found it
 
     @property
     def account(self) -> str:
@@ -343,7 +344,7 @@ class ImapPoller:
         except IMAPClientError as error:
             raise IMAPClientError(f"cannot open folder {config.folder!r} (check {self.where}.folder): "
                                   f"{_words(error.args)}") from error
-        uidvalidity = int(selected[b"UIDVALIDITY"])
+        uidvalidity = self._uidvalidity = int(selected[b"UIDVALIDITY"])
         last_uid = self._position(uidvalidity)
         self._keywords_ok = _keeps_keyword(selected, config.keyword)
         if config.after == "flag" and not self._keywords_ok:
@@ -513,7 +514,10 @@ class ImapPoller:
             pass  # the placeholder still names the UID
         reason = (f"IMAP {self.account} folder {config.folder} UID {uid}: {why}; the mail is in the server folder "
                   f"{config.quarantine_folder!r}. To take it in, fix the cause and move it back to {config.folder}.")
-        receipt = self._ingest.hold(self._placeholder(uid, headers[:16384], reason), step="imap", reason=reason)
+        # One placeholder per mail, however often its move is tried again.
+        key = f"held:imap:{self.account}/{config.folder}/{self._uidvalidity}/{uid}"
+        receipt = self._ingest.hold(self._placeholder(uid, headers[:16384], reason), step="imap", reason=reason,
+                                    key=key)
         if not receipt.accepted:
             raise StorageUnavailable(receipt.reason)
         with self._left_if_refused([uid], "quarantine_folder"):

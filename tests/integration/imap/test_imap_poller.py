@@ -390,6 +390,24 @@ def test_a_mail_the_server_will_not_move_does_not_stop_the_folder(
     assert dovecot.count(USER, "INBOX") == 2  # left where they were, stored once
 
 
+
+def test_a_mail_held_whose_move_is_refused_is_held_once_however_often_it_is_tried(
+        dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    """Too big, so held; the quarantine folder cannot be made, so the mail
+    stays and every full look meets it again: one placeholder, not one a look."""
+    dovecot.append(USER, make_mail(subject="Anexo enorme", attachments=[("laudo.pdf", "application/pdf",
+                                                                          b"%PDF" * 10_000)]))
+    gateway = offline(max_message_size=20_000, quarantine_folder="~Quarentena")
+    [poller] = gateway.imap_pollers()
+    for _ in range(3):
+        poller.drain_once()
+    with gateway.db.transaction() as tx:
+        from gateway.store import inbox
+
+        held = inbox.quarantined(tx)
+    assert len(held) == 1 and "max_message_size" in held[0][0].reason
+    assert dovecot.count(USER, "INBOX") == 1
+
 def test_a_session_that_fails_after_login_backs_off_like_a_refused_login(
         dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture) -> None:
     """A folder that cannot be opened fails every session after a good
