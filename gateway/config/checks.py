@@ -223,7 +223,7 @@ def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
 
 
 def unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:
-    """No two mailboxes share an address or a protocol prefix."""
+    """No two mailboxes share an address, a protocol prefix, or an IMAP folder."""
     seen: dict[str, int] = {}
     for index, mailbox in enumerate(mailboxes):
         for key, value in (("address", mailbox.address), ("protocol_prefix", mailbox.protocol_prefix)):
@@ -232,3 +232,17 @@ def unique(source: str, mailboxes: tuple[MailboxConfig, ...]) -> None:
                 raise ConfigError(source, f"mailbox[{index}].{key}",
                                   f"{value!r} is already used by mailbox[{seen[marker]}]; each mailbox needs its own")
             seen[marker] = index
+        imap = mailbox.imap
+        if imap is None:
+            continue
+        # The poller's lock is per mailbox and folder: two mailboxes on one
+        # account's folder would each hold a session on it, and each take
+        # the same mails (one ticket, then a duplicate, and a placeholder
+        # for every mail the other moved first).  INBOX is any case (RFC 3501).
+        folder = "INBOX" if imap.folder.upper() == "INBOX" else imap.folder
+        marker = f"imap:{imap.user.lower()}@{imap.host.lower()}:{imap.port}/{folder}"
+        if marker in seen:
+            raise ConfigError(source, f"mailbox[{index}].imap.folder",
+                              f"{imap.folder!r} of {imap.user}@{imap.host} is already read by "
+                              f"mailbox[{seen[marker]}]; give each mailbox its own account or folder")
+        seen[marker] = index

@@ -71,3 +71,15 @@ def test_host_and_user_are_required(tmp_path: Path) -> None:
     path.write_text(BASE.replace('host = "imap.example.gov.br"\n', ""))
     with pytest.raises(ConfigError, match=r"mailbox\[1\]\.imap\.host: missing"):
         load_settings(path)
+
+
+def test_two_mailboxes_may_not_read_one_accounts_folder(tmp_path: Path) -> None:
+    """Each would hold a session on it and take the same mails (an audit's finding)."""
+    same = ('\n[[mailbox]]\naddress = "cnes2@example.gov.br"\nprotocol_prefix = "CNS"\n\n[mailbox.imap]\n'
+            'host = "IMAP.example.gov.br"\nuser = "CNES"\npassword_env = "X"\nfolder = "inbox"\n')
+    with pytest.raises(ConfigError) as error:
+        _load(tmp_path, same)
+    assert "mailbox[2].imap.folder" in str(error.value) and "already read by mailbox[1]" in str(error.value)
+    other_folder = same.replace('folder = "inbox"', 'folder = "CNES-2"')
+    assert _load(tmp_path, other_folder).mailboxes[2].imap.folder == "CNES-2"  # type: ignore[attr-defined]
+
