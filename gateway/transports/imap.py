@@ -157,7 +157,7 @@ class ImapPoller:
                 log.debug("mailbox %s: another process is polling %s; left to it", self.mailbox, self.config.folder)
                 return DrainResult(skipped=True)  # the caller says so (`poll --once` prints it)
             with self._session() as client:
-                return self._drain(client, full=True)
+                return self._drain(client, full=True, hold=hold)
 
     def run(self, stopping: threading.Event) -> None:
         """Serve until ``stopping`` is set, reconnecting with backoff.  While
@@ -266,11 +266,9 @@ class ImapPoller:
                      self.config.poll_interval)
         full, next_full = True, time.monotonic() + self.config.idle_timeout
         while not stopping.is_set():
-            if not hold.still():
-                raise ImapSetupError(f"{self.where}: lost the hold on folder {self.config.folder!r} (its database "
-                                     "connection ended); another process may poll it now")
+            self._still_held(hold)
             self._look_again = False
-            result = self._drain(client, full=full)
+            result = self._drain(client, full=full, hold=hold)
             self.last_success = time.monotonic()
             if self._look_again:  # a move found mails already gone: a full look finds what is left
                 next_full = time.monotonic()
@@ -334,7 +332,15 @@ class ImapPoller:
 
     # -- draining ---------------------------------------------------------
 
-    def _drain(self, client: IMAPClient, *, full: bool) -> DrainResult:
+    def _still_held(self, hold: Hold) -> None:
+        """Before each drain and each batch of one: a drain of a long backlog
+        went on after the hold's connection was gone and another process
+        had taken the folder over, both fetching and moving the same mails."""
+        if not hold.still():
+            raise ImapSetupError(f"{self.where}: lost the hold on folder {self.config.folder!r} (its database "
+                                 "connection ended); another process may poll it now")
+
+    def _drain(self, client: IMAPClient, *, full: bool, hold: Hold) -> DrainResult:
         config = self.config
         try:
             selected = client.select_folder(config.folder)
@@ -377,6 +383,8 @@ class ImapPoller:
         saved = last_uid
         for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
             chunk = uids[start:start + config.batch_size]
+            if number > 1:
+                self._still_held(hold)
             self._take(client, chunk, result)
             last_uid = max(last_uid, chunk[-1])
             # Every batch up to last_uid is committed and acknowledged.  Saving

@@ -408,6 +408,37 @@ def test_a_mail_held_whose_move_is_refused_is_held_once_however_often_it_is_trie
     assert len(held) == 1 and "max_message_size" in held[0][0].reason
     assert dovecot.count(USER, "INBOX") == 1
 
+
+def test_a_drain_stops_between_batches_once_the_hold_is_gone(
+        dovecot: Dovecot, offline: Callable[..., Gateway], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hold's database connection can end during a long drain (another
+    node then takes the folder over): the drain stops at the next batch,
+    not at the end of the backlog."""
+    from contextlib import contextmanager
+
+    from gateway.errors import ImapSetupError
+
+    dovecot.append(USER, make_mail(subject="Primeira"), make_mail(subject="Segunda"))
+    [poller] = offline(batch_size=1).imap_pollers()
+    asked: list[bool] = []
+
+    class Fading:
+        mine = True
+
+        def still(self) -> bool:  # asked before each batch after the first: gone by then
+            asked.append(True)
+            return False
+
+    @contextmanager
+    def exclusive(mailbox: str, folder: str) -> Iterator[Fading]:
+        yield Fading()
+
+    monkeypatch.setattr(poller._state, "exclusive", exclusive)
+    with pytest.raises(ImapSetupError, match="lost the hold"):
+        poller.drain_once()
+    assert asked == [True]
+    assert dovecot.count(USER, "INBOX") == 1 and dovecot.count(USER, "Processed") == 1
+
 def test_a_session_that_fails_after_login_backs_off_like_a_refused_login(
         dovecot: Dovecot, imap_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture) -> None:
     """A folder that cannot be opened fails every session after a good
