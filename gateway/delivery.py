@@ -75,9 +75,10 @@ class Ingest(Accepts, Protocol):
         reach the loop together, one wake-up per group of mails."""
         ...
 
-    def hold(self, delivery: Delivery, *, step: str, reason: str) -> Receipt:
+    def hold(self, delivery: Delivery, *, step: str, reason: str, key: str | None = None) -> Receipt:
         """Store the mail durably straight into quarantine, with the transport's reason
-        (e.g. an IMAP mail too big to fetch, kept as a placeholder naming where it is)."""
+        (e.g. an IMAP mail too big to fetch, kept as a placeholder naming where it is).
+        ``key`` names what is held: held once already, nothing more is stored."""
         ...
 
     def count_senders(self, open_sessions: Callable[[], int]) -> None:

@@ -142,6 +142,9 @@ class ImapPoller:
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
         self._uidvalidity = 0  # the folder's, as the drain in hand found it
+        self._idle_refused = False  # the server answered IDLE with NO or BAD: poll
+        self._woken_by: bytes | None = None  # the count sent before IDLE's "+" that ended the last wait
+        self._quiet_count: bytes | None = None  # one such count a drain then found nothing new at
 
     @property
     def account(self) -> str:
@@ -201,8 +204,8 @@ class ImapPoller:
         context = ssl.create_default_context()
         client = IMAPClient(config.host, port=config.port, ssl=config.tls == "implicit", ssl_context=context,
                             timeout=config.timeout)
-        _keep_alive(client.socket())
         try:
+            _keep_alive(client.socket())
             if config.tls == "starttls":
                 client.starttls(context)
             self._login(client)
@@ -218,6 +221,9 @@ class ImapPoller:
             client.logout()
         except Exception:  # noqa: BLE001 - the connection may already be gone
             _hang_up(client)
+        except BaseException:  # a Ctrl-C: hang up, and let it through
+            _hang_up(client)
+            raise
 
     def _login(self, client: IMAPClient) -> None:
         config = self.config
@@ -260,10 +266,10 @@ class ImapPoller:
         """Drain, wait for news (IDLE or a timer), drain again, until asked to
         stop; before each drain, make sure this process still holds the folder
         (else another may have taken it over: the session ends, to be retried)."""
-        use_idle = self.config.idle and client.has_capability("IDLE")
+        use_idle = self.config.idle and client.has_capability("IDLE") and not self._idle_refused
         if self.config.idle and not use_idle:
-            log.info("mailbox %s: %s offers no IDLE; looking every %.0f s", self.mailbox, self.account,
-                     self.config.poll_interval)
+            log.info("mailbox %s: %s %s; looking every %.0f s", self.mailbox, self.account,
+                     "refused IDLE" if self._idle_refused else "offers no IDLE", self.config.poll_interval)
         full, next_full = True, time.monotonic() + self.config.idle_timeout
         while not stopping.is_set():
             self._still_held(hold)
@@ -275,6 +281,9 @@ class ImapPoller:
             if result.accepted or result.held:
                 log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
                          result.held, self.config.folder)
+            elif self._woken_by is not None:
+                self._quiet_count = self._woken_by  # that count, sent before "+", was no news
+            self._woken_by = None
             if use_idle:
                 full = not self._idle(client, stopping) or time.monotonic() >= next_full  # re-IDLE: a full look
             else:
@@ -289,15 +298,27 @@ class ImapPoller:
         # ("* N EXISTS") in answer to one of its commands: imaplib files
         # those away instead of returning them, and unread the mail waited
         # for the re-IDLE timer (29 minutes).  _drain drops the SELECT's own
-        # count, so what is left here is news, as is one sent before
-        # "+ idling" (_begin_idle).  One sent right behind "+ idling" is in
-        # imaplib's read buffer: _already_read.
-        pending = client._imap.untagged_responses
-        _begin_idle(client)
+        # count, so what is left here is news.  One sent right behind
+        # "+ idling" is in imaplib's read buffer: _already_read.
+        if client._imap.untagged_responses.pop("EXISTS", None):
+            return True
+        try:
+            _begin_idle(client)
+        except IdleRefused as refused:
+            # Answered, not broken: poll instead, or each new session would
+            # drain, be refused again, and start over at once.
+            self._idle_refused = True
+            raise ImapSetupError(f"{self.where}: the server refused IDLE ({refused}); this mailbox is looked at "
+                                 f"every {self.config.poll_interval:g} s (poll_interval) from now on") from refused
         self.idling.set()
         alive = True
         try:
-            if pending.pop("EXISTS", None):
+            # Sent before "+" (Exchange does): news, unless it is the count
+            # a drain just found nothing new at (a server that sends the
+            # total each time would otherwise never let the poller wait).
+            early = client._imap.untagged_responses.pop("EXISTS", None)
+            if early and early[-1] != self._quiet_count:
+                self._woken_by = early[-1]
                 return True
             deadline, early_empties = time.monotonic() + self.config.idle_timeout, 0
             while not stopping.is_set():
@@ -703,9 +724,15 @@ def _begin_idle(client: IMAPClient) -> None:
             client._idle_tag = tag
             return
         answer = imap.tagged_commands.get(tag)
-        if answer is not None:
-            raise IMAPClientError(f"IDLE refused: {_words(answer)}")
-    raise IMAPClientError(f"no '+' from the server after {_MAX_LINES_BEFORE_IDLE} lines in answer to IDLE")
+        if answer is not None:  # ("NO", [b"words"])
+            raise IdleRefused(_words([answer[0], *answer[1]]))
+        if "BYE" in imap.untagged_responses:
+            raise IMAPClientAbortError(f"server said BYE: {_words(imap.untagged_responses['BYE'])}")
+    raise IdleRefused(f"no '+' after {_MAX_LINES_BEFORE_IDLE} lines in answer to IDLE")
+
+
+class IdleRefused(IMAPClientError):
+    """The server answered IDLE (NO, BAD) instead of idling."""
 
 
 def _keep_alive(sock: socket.socket) -> None:
@@ -713,10 +740,15 @@ def _keep_alive(sock: socket.socket) -> None:
     a NAT or firewall that drops an idle flow silently left the poller in
     IDLE on a dead connection, hearing no news until ``idle_timeout``.
     Probes keep such a flow alive, and end a dead one within about 2 min."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
-        if hasattr(socket, option):  # Linux names; elsewhere the system's defaults
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    options += [(socket.IPPROTO_TCP, getattr(socket, name), value)
+                for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4))
+                if hasattr(socket, name)]  # Linux names; elsewhere the system's defaults
+    for level, option, value in options:
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError as error:  # a convenience: never the reason a session fails
+            log.debug("TCP keepalive option %s not set: %s", option, error)
 
 
 def _hang_up(client: IMAPClient) -> None:

@@ -382,6 +382,9 @@ def test_a_mail_the_server_will_not_move_does_not_stop_the_folder(
         running.wait_processed(1, timeout=20)
         dovecot.append(USER, make_mail(subject="Segunda"))
         running.wait_processed(2, timeout=20)
+        # The refusal is logged after the commit, while the mail is processed.
+        wait_until(lambda: sum("refused to move" in r.getMessage() for r in caplog.records) >= 2, timeout=15,
+                   what="both refusals to be logged")
     assert sorted(t["subject"] for t in running.tickets()) == ["Primeira", "Segunda"]
     refused = [r.getMessage() for r in caplog.records if "refused to move" in r.getMessage()]
     assert len(refused) == 2 and "check mailbox[0].imap.processed_folder" in refused[0]
