@@ -142,6 +142,7 @@ class ImapPoller:
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
         self._uidvalidity = 0  # the folder's, as the drain in hand found it
+        self._unmoved: dict[int, str] = {}  # UIDs stored whose move or flag was refused -> the key to check
         self._idle_refused = False  # the server answered IDLE with NO or BAD: poll
         self._woken_by: bytes | None = None  # the count sent before IDLE's "+" that ended the last wait
         self._quiet_count: bytes | None = None  # one such count a drain then found nothing new at
@@ -371,9 +372,14 @@ class ImapPoller:
         except IMAPClientError as error:
             raise IMAPClientError(f"cannot open folder {config.folder!r} (check {self.where}.folder): "
                                   f"{_words(error.args)}") from error
-        uidvalidity = self._uidvalidity = int(selected[b"UIDVALIDITY"])
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        if uidvalidity != self._uidvalidity:
+            self._unmoved.clear()  # those UIDs name other mails now
+        self._uidvalidity = uidvalidity
         last_uid = self._position(uidvalidity)
         self._keywords_ok = _keeps_keyword(selected, config.keyword)
+        if full and self._unmoved:
+            self._retry_unmoved(client)
         if config.after == "flag" and not self._keywords_ok:
             full = False  # without keywords only the UID high-water mark tells what was taken
         waiting: list[Any] = ["NOT", "DELETED"]
@@ -396,7 +402,7 @@ class ImapPoller:
                      *(uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid)]
         else:
             found = [uid for uid in client.search(["UID", f"{last_uid + 1}:*", *waiting]) if uid > last_uid]
-        uids = sorted(set(found))
+        uids = sorted(set(found) - self._unmoved.keys())  # stored already: only their move is due
         # On first sight with old mail left behind, the position moves to the
         # folder's top then, so that only later arrivals count as new.
         top = int(selected.get(b"UIDNEXT", 1)) - 1 if first_sight and cutoff is not None and self.left_for_age else 0
@@ -571,18 +577,34 @@ class ImapPoller:
         such folder and none can be made, a quota, a right): an error names
         them and the setting, and the drain goes on.  Raised, it stopped at
         the first such mail, and every reconnect met it again: nothing after
-        it in the folder was taken.  They stay in the folder; the next full
-        look (``idle_timeout``) finds them, de-duplication takes nothing
-        twice, and the move or flag is tried again."""
+        it in the folder was taken.  They stay in the folder, remembered:
+        each full look (``idle_timeout``) tries the move or flag again
+        without fetching them again (each look had stored every such mail
+        once more, for de-duplication to drop)."""
         try:
             yield
+            for uid in uids:
+                self._unmoved.pop(uid, None)
         except IMAPClientAbortError:
             raise
         except IMAPClientError as error:
+            self._unmoved.update(dict.fromkeys(uids, key))
             log.error("mailbox %s: UID(s) %s of %s are stored but the server refused to %s them: %s; they stay "
                       "in %s until that is fixed (check %s.%s and the account's rights and quota)", self.mailbox,
                       ", ".join(map(str, uids)), self.config.folder, "flag" if key == "keyword" else "move",
                       _words(error.args), self.config.folder, self.where, key)
+
+    def _retry_unmoved(self, client: IMAPClient) -> None:
+        """The moves and flags refused before, tried again (``_left_if_refused``)."""
+        by_key: dict[str, list[int]] = {}
+        for uid, key in sorted(self._unmoved.items()):
+            by_key.setdefault(key, []).append(uid)
+        for key, uids in by_key.items():
+            with self._left_if_refused(uids, key):
+                if key == "quarantine_folder":
+                    self._move(client, uids, self.config.quarantine_folder)
+                else:
+                    self._acknowledge(client, uids)
 
     def _acknowledge(self, client: IMAPClient, uids: list[int]) -> None:
         if not uids:

@@ -394,6 +394,27 @@ def test_a_mail_the_server_will_not_move_does_not_stop_the_folder(
 
 
 
+
+def test_a_stored_mail_whose_move_is_refused_is_not_fetched_again_only_moved_again(
+        dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture) -> None:
+    """Each full look re-found the mail left in the folder and stored it once
+    more for de-duplication to drop; now only its move is tried again."""
+    dovecot.append(USER, make_mail(subject="Fica na caixa"))
+    gateway = offline(processed_folder="~Processados")
+    [poller] = gateway.imap_pollers()
+    with caplog.at_level(logging.ERROR, logger="gateway.imap"):
+        assert poller.drain_once().accepted == 1
+        assert poller.drain_once().accepted == 0  # a full look
+    assert _inbox(gateway) == {"accepted": 1}  # stored once
+    assert sum("refused to move" in r.getMessage() for r in caplog.records) == 2  # tried again, said again
+    assert dovecot.count(USER, "INBOX") == 1
+    from dataclasses import replace
+
+    poller.config = replace(poller.config, processed_folder="Processados")  # the operator fixes it
+    assert poller.drain_once().accepted == 0
+    assert (dovecot.count(USER, "INBOX"), dovecot.count(USER, "Processados")) == (0, 1)
+    assert _inbox(gateway) == {"accepted": 1}
+
 def test_a_mail_held_whose_move_is_refused_is_held_once_however_often_it_is_tried(
         dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
     """Too big, so held; the quarantine folder cannot be made, so the mail
