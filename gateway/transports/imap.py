@@ -144,7 +144,7 @@ class ImapPoller:
         self._uidvalidity = 0  # the folder's, as the drain in hand found it
         self._unmoved: dict[int, str] = {}  # UIDs stored whose move or flag was refused -> the key to check
         self._idle_refused = False  # the server answered IDLE with NO or BAD: poll
-        self._woken_by: bytes | None = None  # the count sent before IDLE's "+" that ended the last wait
+        self._woken_by: bytes | None = None  # the unasked count that ended the last wait (_news)
         self._quiet_count: bytes | None = None  # one such count a drain then found nothing new at
 
     @property
@@ -283,7 +283,7 @@ class ImapPoller:
                 log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
                          result.held, self.config.folder)
             elif self._woken_by is not None:
-                self._quiet_count = self._woken_by  # that count, sent before "+", was no news
+                self._quiet_count = self._woken_by  # that count was no news
             self._woken_by = None
             if use_idle:
                 full = not self._idle(client, stopping) or time.monotonic() >= next_full  # re-IDLE: a full look
@@ -299,9 +299,9 @@ class ImapPoller:
         # ("* N EXISTS") in answer to one of its commands: imaplib files
         # those away instead of returning them, and unread the mail waited
         # for the re-IDLE timer (29 minutes).  _drain drops the SELECT's own
-        # count, so what is left here is news.  One sent right behind
-        # "+ idling" is in imaplib's read buffer: _already_read.
-        if client._imap.untagged_responses.pop("EXISTS", None):
+        # count, so what is left here is news (_news).  One sent right
+        # behind "+ idling" is in imaplib's read buffer: _already_read.
+        if self._news(client):
             return True
         try:
             _begin_idle(client)
@@ -314,12 +314,7 @@ class ImapPoller:
         self.idling.set()
         alive = True
         try:
-            # Sent before "+" (Exchange does): news, unless it is the count
-            # a drain just found nothing new at (a server that sends the
-            # total each time would otherwise never let the poller wait).
-            early = client._imap.untagged_responses.pop("EXISTS", None)
-            if early and early[-1] != self._quiet_count:
-                self._woken_by = early[-1]
+            if self._news(client):  # sent before "+" (Exchange does)
                 return True
             deadline, early_empties = time.monotonic() + self.config.idle_timeout, 0
             while not stopping.is_set():
@@ -351,6 +346,18 @@ class ImapPoller:
             self.idling.clear()
             if alive:
                 client.idle_done()
+
+    def _news(self, client: IMAPClient) -> bool:
+        """Whether a count the server sent unasked ("* N EXISTS", filed by
+        imaplib) is news: not when it is the count a drain just found
+        nothing new at.  A server that sends the folder's total with every
+        answer, or before each IDLE's "+", would otherwise keep the poller
+        draining without ever waiting."""
+        counts = client._imap.untagged_responses.pop("EXISTS", None)
+        if counts and counts[-1] != self._quiet_count:
+            self._woken_by = counts[-1]
+            return True
+        return False
 
     # -- draining ---------------------------------------------------------
 

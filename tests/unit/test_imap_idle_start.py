@@ -28,8 +28,8 @@ class ScriptedServer:
     DONE and LOGOUT, one connection after another.  Inside IDLE it answers
     nothing but DONE, as Dovecot does.  Every line it got is kept."""
 
-    def __init__(self, before_plus: bytes = b"", refuse: bytes = b"") -> None:
-        self.before_plus, self.refuse = before_plus, refuse
+    def __init__(self, before_plus: bytes = b"", refuse: bytes = b"", with_search: bytes = b"") -> None:
+        self.before_plus, self.refuse, self.with_search = before_plus, refuse, with_search
         self.lines: list[bytes] = []
         self.closed = threading.Event()
         self._stopping = False
@@ -79,7 +79,7 @@ class ScriptedServer:
                               b"* OK [PERMANENTFLAGS (\\Seen \\Deleted \\*)] ok\r\n* OK [UIDVALIDITY 7] ok\r\n"
                               b"* OK [UIDNEXT 4] ok\r\n" + tag + b" OK [READ-WRITE] selected\r\n")
                 elif words[:2] == [b"UID", b"SEARCH"]:
-                    answer = b"* SEARCH\r\n" + tag + b" OK searched\r\n"
+                    answer = b"* SEARCH\r\n" + self.with_search + tag + b" OK searched\r\n"
                 elif words[0] == b"IDLE":
                     if self.refuse:
                         answer = tag + b" " + self.refuse + b"\r\n"
@@ -189,6 +189,25 @@ def test_a_server_that_sends_the_same_count_before_each_plus_lets_the_poller_wai
     assert idles == 2, server.lines  # the first woken by the count, the second waits
     assert not poller.last_error
 
+
+
+def test_a_server_that_sends_the_count_with_every_answer_lets_the_poller_wait(
+        servers: list[ScriptedServer], tmp_path: Path) -> None:
+    """The same with a count sent unasked in answer to the drain's own
+    commands: it went straight to another drain, never to IDLE."""
+    servers.append(server := ScriptedServer(with_search=b"* 3 EXISTS\r\n"))
+    poller = _poller(server, tmp_path, idle=True)
+    stopping = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stopping,), daemon=True)
+    thread.start()
+    try:
+        assert poller.idling.wait(15), "the poller never waited in IDLE"
+        assert not stopping.wait(2.5)
+    finally:
+        stopping.set()
+        thread.join(timeout=15)
+    selects = sum(b" SELECT " in line.upper() for line in server.lines)
+    assert selects == 2 and server.idles() == 1, server.lines  # one drain woken by the count, then a wait
 
 def test_a_server_that_refuses_idle_is_polled_instead(servers: list[ScriptedServer], tmp_path: Path) -> None:
     servers.append(server := ScriptedServer(refuse=b"BAD IDLE disabled"))
