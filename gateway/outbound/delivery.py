@@ -59,11 +59,20 @@ class Deliverer(Protocol):
         ...
 
 
+def _sync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 class MaildirDeliverer:
     """Writes each mail into a local Maildir: nothing leaves the machine.
 
-    The Maildir way: write under ``tmp/``, fsync, then rename into ``new/``,
-    with a name no other writer can choose (time, a random token, host).
+    The Maildir way: write under ``tmp/``, fsync, then rename into ``new/``
+    and fsync ``new/`` (the database says "sent" next, durably), with a name
+    no other writer can choose (time, a random token, host).
     ``mailbox.Maildir`` names files by process id and a per-object counter,
     which two senders in one process can repeat.
     """
@@ -82,6 +91,7 @@ class MaildirDeliverer:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(temporary, self.path / "new" / name)
+            _sync_folder(self.path / "new")  # the rename itself survives a power cut only once new/ is synced
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
         return {}

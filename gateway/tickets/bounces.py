@@ -123,7 +123,10 @@ def on_bounce(failures: Sequence[Failure], *, mail_kind: str, team: Collection[s
     mark = tuple(f for f in failures if f.hard and not f.complaint and f.address not in team)
     fresh = [f for f in mark if f.address not in bouncing]
     worth_telling = fresh or [f for f in failures if f.permanent and not f.complaint and not f.hard]
-    if worth_telling:
+    # The team's own notice of a bounce, bounced (a full mailbox in the
+    # team): telling the team again sends it to the same full mailbox, whose
+    # bounce told the team again, without end.  The timeline has it.
+    if worth_telling and mail_kind != Template.TEAM_BOUNCE.value:
         change += notice(Template.TEAM_BOUNCE, To.TEAM, automatic="auto-generated", context={
             "failures": [{"address": f.address, "status": f.status, "reason": f.reason, "diagnostic": f.diagnostic[:500],
                           "hard": f.hard, "why": words(f.reason), "why_en": words(f.reason, "en")}

@@ -140,6 +140,17 @@ def test_a_dead_address_is_marked_and_the_team_told_once() -> None:
     assert again.change.notices == () and len(again.change.events) == 1
 
 
+
+def test_a_bounced_notice_of_a_bounce_is_recorded_and_not_told_again() -> None:
+    """A team member's mailbox is full: the team's notice of a bounce goes to
+    that member too and bounces; telling the team of that bounce looped."""
+    full = Failure("analista@example.gov.br", "5.2.2", "mailboxfull", "552 Mailbox full", permanent=True)
+    first = on_bounce([full], mail_kind="team_new", team={"analista@example.gov.br"}, bouncing=set())
+    assert [n.template for n in first.change.notices] == [Template.TEAM_BOUNCE]
+    again = on_bounce([full], mail_kind="team_bounce", team={"analista@example.gov.br"}, bouncing=set())
+    assert again.change.notices == () and again.mark == ()
+    assert "aviso team_bounce" in again.change.events[0].note
+
 def test_a_delay_only_records_and_a_team_address_is_never_marked() -> None:
     late = Failure("ana@example.org", "4.2.2", "mailboxfull", permanent=False)
     decision = on_bounce([late], mail_kind="ack", team=set(), bouncing=set())
