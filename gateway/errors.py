@@ -94,3 +94,10 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Not worth retrying: the relay answered 5xx for this mail."""
+
+
+class RelayUnavailable(TransientDeliveryError):
+    """The relay, not the mail: no session could be opened (refused
+    connection, a 421/554 greeting, STARTTLS or AUTH refused).  No mail is
+    charged an attempt for it, or failed for good: the pass stops and the
+    sender tries again later."""

@@ -31,7 +31,7 @@ from typing import Final, Protocol
 import aiosmtplib
 
 from gateway.config import OutboundConfig
-from gateway.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from gateway.errors import DeliveryError, PermanentDeliveryError, RelayUnavailable, TransientDeliveryError
 from gateway.mail.addresses import addr_spec_problem, ascii_domain
 
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
@@ -173,7 +173,11 @@ class SmtpDeliverer:
                 timeout=config.timeout,
                 tls_context=ssl.create_default_context() if config.security != "none" else None)
             self._client = None
-            await client.connect()
+            try:
+                await client.connect()  # the greeting, EHLO, STARTTLS and AUTH
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+                client.close()
+                raise _NoSession(error) from error
             self._client = client
             self.connections += 1
         return client
@@ -235,12 +239,23 @@ def _envelope(mail_from: str, rcpt_tos: Sequence[str]) -> tuple[str, list[str]]:
     return (ascii_domain(mail_from) if mail_from else ""), [ascii_domain(rcpt) for rcpt in rcpt_tos]
 
 
+class _NoSession(Exception):
+    """Opening the session failed: the relay's fault, whatever its code."""
+
+
 @contextmanager
 def _smtp_errors(where: str, needs_utf8: Sequence[str] = ()) -> Iterator[None]:
     """Turn aiosmtplib's errors into ours: 4xx can be retried, 5xx cannot,
-    and an envelope this relay cannot carry is permanent."""
+    and an envelope this relay cannot carry is permanent.  A session that
+    could not be opened is the relay's: a 535 after a password change, or a
+    554 greeting, had failed every queued mail for good, one by one."""
     try:
         yield
+    except _NoSession as exc:
+        cause = exc.__cause__
+        said = f"{cause.code} {cause.message}" if isinstance(cause, aiosmtplib.SMTPResponseException) else \
+            f"{type(cause).__name__}: {cause}"
+        raise RelayUnavailable(f"relay {where} unavailable: {said}") from cause
     except aiosmtplib.SMTPNotSupported as exc:
         if not needs_utf8:  # some other extension: as any other client-side SMTP error
             raise TransientDeliveryError(f"relay {where} unreachable: {exc}") from exc

@@ -61,7 +61,7 @@ from typing import Final
 
 from gateway.clock import Clock
 from gateway.config import OutboundConfig
-from gateway.errors import DeliveryError, PermanentDeliveryError, StorageUnavailable
+from gateway.errors import DeliveryError, PermanentDeliveryError, RelayUnavailable, StorageUnavailable
 from gateway.metrics import Metrics
 from gateway.outbound.delivery import Deliverer
 from gateway.store import outbox, tickets
@@ -169,6 +169,13 @@ class Sender:
                     break
                 started = time.perf_counter()
                 outcome = self._try(mail)
+                down = next((e for e in outcome.values() if isinstance(e, RelayUnavailable)), None)
+                if down is not None:
+                    # Not this mail's failure: it and the rest go back
+                    # uncharged (the finally), and the pass ends; the loop
+                    # waits longer each time.  One attempt per mail had
+                    # failed a whole queue behind a relay that was down.
+                    raise down
                 done += 1
                 self._attempted(mail, outcome, time.perf_counter() - started)
                 if not self._settle_alone(mail, outcome):
@@ -382,9 +389,10 @@ class Sender:
         while not stop.is_set():
             try:
                 tried = self.run_once(limit=_PASS, stop=stop)
-            except Exception as error:  # the database went away: keep the worker alive
+            except Exception as error:  # the database or the relay went away: keep the worker alive
+                expected = isinstance(error, (StorageUnavailable, RelayUnavailable)) or storage_fault(error) is not None
                 log.error("sender pass failed (%s: %s); trying again in %.1f s", type(error).__name__, error, pause,
-                          exc_info=not isinstance(error, StorageUnavailable) and storage_fault(error) is None)
+                          exc_info=not expected)
                 stop.wait(pause)
                 pause = min(max(pause, 0.25) * 2, _MAX_PAUSE)
                 continue

@@ -40,11 +40,12 @@ class Row:
     rcpt_tos: list[str]
     last_error: str
     ticket_id: int | None
+    attempts: int = 0
 
 
 def rows(target: Target) -> list[Row]:
     with target.running.gateway.db.transaction() as tx:
-        return [Row(r.id, r.kind, r.status, list(r.rcpt_tos), r.last_error or "", r.ticket_id)
+        return [Row(r.id, r.kind, r.status, list(r.rcpt_tos), r.last_error or "", r.ticket_id, r.attempts)
                 for r in tx.scalars(select(OutboxRow).order_by(OutboxRow.id))]
 
 
@@ -105,9 +106,11 @@ def wait_settled(target: Target, queued_rows: int) -> list[Row]:
 def relay_comes_up(target: Target, relay_later: Callable[..., CaptureRelay], port: int, *,
                    smtputf8: bool) -> CaptureRelay:
     """Start the relay, move the clock past every retry and wake the sender:
-    every row is due at once and is claimed in one batch, oldest first."""
-    wait_until(lambda: all(r.status == "queued" and r.last_error for r in rows(target)),
-               what="a failed attempt on every row while the relay is down")
+    every row is due at once and is claimed in one batch, oldest first.
+    While the relay was down no row was charged an attempt (the relay's
+    failure, not the mails')."""
+    wait_until(lambda: all(r.status == "queued" and r.attempts == 0 and not r.last_error for r in rows(target)),
+               what="every row queued, uncharged, while the relay is down")
     relay = relay_later(port, smtputf8=smtputf8)
     target.clock.advance(timedelta(hours=1))
     target.running.gateway.sender.wake.set()
@@ -172,11 +175,10 @@ def test_any_error_of_one_row_and_a_failed_settle_leave_the_rest_of_the_batch_de
         settle(self, mail, error)
 
     monkeypatch.setattr(Sender, "_settle", settle_failing_once_for_carla)
-    # Armed only once every row failed its first attempt on the down relay
-    # (the fixed clock keeps them from a second one): armed earlier, Bruno's
-    # row could fail for good before the relay came up.
-    wait_until(lambda: all(r.status == "queued" and r.last_error for r in rows(target)),
-               what="a failed attempt on every row while the relay is down")
+    # While the relay is down each pass stops at the oldest row, uncharged
+    # (RelayUnavailable), so Bruno's row is not tried before the relay is up.
+    wait_until(lambda: all(r.status == "queued" and r.attempts == 0 for r in rows(target)),
+               what="every row queued while the relay is down")
     exploding.armed = True
     relay = relay_comes_up(target, relay_later, port, smtputf8=True)
 
