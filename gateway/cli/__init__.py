@@ -23,6 +23,8 @@ from gateway.cli.common import restrict_umask  # noqa: E402
 
 # Command name -> (module under gateway.cli, attribute); `gateway --help`
 # lists them sorted, as click does.
+_EX_TEMPFAIL: Final = 75  # sysexits.h: try again later
+
 COMMANDS: Final = {
     "run": ("serve", "run"),
     "ingest": ("mail", "ingest"),
@@ -48,8 +50,31 @@ COMMANDS: Final = {
 }
 
 
+#: Run by an MTA, which bounces the mail on any exit but 0 and 75
+#: (Postfix pipe(8)): a wrong option in master.cf must keep it queued.
+_RUN_BY_THE_MTA: Final = frozenset({"ingest"})
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported when one is looked up by name."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: object) -> click.Context:
+        given = list(args)  # click consumes the list
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[arg-type]
+        except click.UsageError as error:  # e.g. --config naming a folder
+            if _RUN_BY_THE_MTA & set(given):
+                error.exit_code = _EX_TEMPFAIL
+            raise
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:  # e.g. an option `ingest` does not have
+            if ctx.invoked_subcommand in _RUN_BY_THE_MTA:
+                error.exit_code = _EX_TEMPFAIL
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *super().list_commands(ctx)})

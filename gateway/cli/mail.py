@@ -42,6 +42,19 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     running gateway's processing worker, or to `gateway process` started
     in the background when none runs; otherwise it is processed here too.
     """
+    try:
+        _ingest(ctx, mailbox, sender, recipient_options, no_process, recipient_args)
+    except Exception as error:  # noqa: BLE001 - our fault, never the sender's bounce
+        # Any exit but 0 and 75 makes the MTA bounce (Postfix pipe(8)): a
+        # bug, a broken install or an unforeseen error of ours must keep
+        # the mail in its queue.  After the commit, _ingest exits 0 itself.
+        click.echo(f"gateway ingest: unexpected {type(error).__name__}: {error}; the MTA keeps the mail and "
+                   "retries", err=True)
+        sys.exit(os.EX_TEMPFAIL)
+
+
+def _ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipient_options: tuple[str, ...],
+            no_process: bool, recipient_args: tuple[str, ...]) -> None:
     from gateway.transports import pipe
 
     def fail(code: int, message: str) -> NoReturn:
@@ -75,7 +88,10 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
         if code == pipe.EX_OK and not no_process:
             _process_now(gateway)
     finally:
-        gateway.close()
+        try:
+            gateway.close()
+        except Exception as error:  # noqa: BLE001 - the answer stands: a stored mail is stored
+            click.echo(f"gateway ingest: closing failed ({type(error).__name__}: {error})", err=True)
     _exit(code, message)
 
 
@@ -122,10 +138,16 @@ def _store_for_a_worker(settings: Any, fail: Callable[[int, str], NoReturn], env
         if not no_process and door.not_ready():
             return
         code, message = _piped(door, SystemClock(), settings, door.rejects, envelope)
-        wanted = code == pipe.EX_OK and not no_process and not door.processor_alive()
-        claimed = wanted and door.claim_start()
+        try:
+            wanted = code == pipe.EX_OK and not no_process and not door.processor_alive()
+            claimed = wanted and door.claim_start()
+        except Exception as error:  # noqa: BLE001 - stored: 0 stands; a running gateway finds the mail
+            wanted, message = False, f"{message}; no worker looked for ({type(error).__name__}: {error})"
     if wanted:
-        message = f"{message}; {background.hand_over(config, door.rejects.parent, settings, claimed=claimed)}"
+        try:
+            message = f"{message}; {background.hand_over(config, door.rejects.parent, settings, claimed=claimed)}"
+        except Exception as error:  # noqa: BLE001 - as above
+            message = f"{message}; `gateway process` not started ({type(error).__name__}: {error})"
     _exit(code, message)
 
 

@@ -173,8 +173,8 @@ def _master_cf(gateway: str, user: str, config: str | None) -> str:
     argv = " ".join(_master_word(part) for part in (gateway, "--config", config, "ingest"))
     return (
         "# pipe(8) runs `gateway ingest` for each mail, as the gateway's user, with every\n"
-        "# recipient of the mail as arguments after `--`.  Exit 75 or 78 makes Postfix keep\n"
-        "# the mail and retry (database down, config broken); 65 bounces it.  --config is\n"
+        "# recipient of the mail as arguments after `--`.  Exit 75 makes Postfix keep the\n"
+        "# mail and retry (database down, config broken); 65, 67 and 78 bounce it.  --config is\n"
         "# explicit: the pipe runs from Postfix's queue directory, not from yours.\n"
         f"{PIPE_SERVICE:<9} unix  -       n       n       -       -       pipe\n"
         f"  flags={PIPE_FLAGS} user={user} null_sender=\n"

@@ -89,6 +89,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "-", "file not found; pass an existing file with --config or GATEWAY_CONFIG") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "-", f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "-", f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+    except OSError as exc:  # a folder, no right to read it: the pipe's user is often another one
+        raise ConfigError(path, "-", f"cannot be read ({exc.strerror or exc}); check the path and that the "
+                                     "gateway's user may read it") from exc
 
 
 def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Settings:

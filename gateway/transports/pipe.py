@@ -56,10 +56,12 @@ def deliver(ingest: Accepts, clock: Clock, *, stream: BinaryIO, mailbox: str | N
     line's sender is used then (an empty ``--sender`` is the null sender).
     """
     envelope_sender, head = read_from_line(stream)
-    raw = head + stream.read(max(max_size + 1 - len(head), 0))
+    # 0 is no limit, as on the SMTP and LMTP listeners (it read one byte
+    # and refused every mail as "larger than 0 bytes": a bounce each).
+    raw = head + (stream.read(max(max_size + 1 - len(head), 0)) if max_size else stream.read())
     if not raw.strip():
         return EX_DATAERR, "empty input: nothing to store"
-    if len(raw) > max_size:
+    if max_size and len(raw) > max_size:
         whole = raw + stream.read()
         try:
             path = _keep(rejects, whole, clock)

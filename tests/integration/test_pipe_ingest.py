@@ -188,6 +188,45 @@ def test_bad_config_file_exits_75_so_the_mail_waits_and_names_the_key(tmp_path):
     assert b"smtp.prot" in result.stderr and b"unknown key" in result.stderr
 
 
+
+def test_a_config_file_that_is_not_utf8_or_not_a_file_exits_75_naming_it(tmp_path):
+    """Any code but 0 and 75 makes Postfix bounce: a config the pipe could
+    not read (not UTF-8, a folder in its place) raised and exited 1."""
+    config = write_config(tmp_path)
+    config.write_bytes(config.read_bytes().replace(b"[smtp]\n", "[smtp]\n# Configura\u00e7\u00e3o\n".encode("latin-1")))
+    result = run(config, "ingest", stdin=make_mail())
+    assert result.returncode == 75, result.stderr.decode()
+    assert b"not UTF-8 text" in result.stderr and str(config).encode() in result.stderr
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    result = run(folder, "ingest", stdin=make_mail())
+    assert result.returncode == 75, result.stderr.decode()  # click's usage error, made a "later"
+    assert b"is a directory" in result.stderr
+    result = run(config, "ingest", "--sendr", "a@example.org", stdin=make_mail())  # master.cf's typo
+    assert result.returncode == 75 and b"No such option '--sendr'" in result.stderr
+    assert run(folder, "tickets", "list").returncode == 2  # a person at a terminal: click's own code
+
+
+def test_an_unexpected_error_of_ours_exits_75_not_a_bounce(tmp_path):
+    """A bug or a broken install must keep the mail in the MTA's queue.  The
+    pipe is made to fail where nothing expects it: its mailbox lookup."""
+    config = write_config(tmp_path)
+    boot = ("import sys, runpy; import gateway.config.settings as s; "
+            "s.Settings.mailbox_for = lambda self, address: 1 / 0; "
+            "sys.argv = ['gateway', '--config', sys.argv[1], 'ingest', '--mailbox', 'x@example.gov.br']; "
+            "runpy.run_module('gateway', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", boot, str(config)], input=make_mail(), capture_output=True,
+                            timeout=120)
+    assert result.returncode == 75, result.stderr.decode()
+    assert b"unexpected ZeroDivisionError" in result.stderr and b"the MTA keeps the mail" in result.stderr
+
+
+def test_max_message_size_0_is_no_limit_for_the_pipe_as_for_smtp(tmp_path):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nmax_message_size = 0\n"))
+    result = run(config, "ingest", stdin=make_mail(body="x" * 20_000))
+    assert result.returncode == 0, result.stderr.decode()
+
 def test_unknown_mailbox_exits_78_naming_it(tmp_path):
     """The MTA's line and our config disagree: the operator must act, the mail waits."""
     result = run(write_config(tmp_path), "ingest", "--mailbox", "nobody@example.gov.br", stdin=make_mail())
