@@ -21,7 +21,11 @@ from datetime import datetime
 from typing import Final, Protocol
 
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID: Final = re.compile(rb"message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]{1,900})>?", re.IGNORECASE)
+# No control character either: PostgreSQL's text refuses NUL, and a mail
+# carrying one in its Message-ID failed its whole commit group (451 to
+# every mail in it, on every retry of it).
+_MESSAGE_ID: Final = re.compile(rb"message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>\x00-\x1f\x7f]{1,900})>?",
+                                re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -102,15 +106,20 @@ def inbox_row(delivery: Delivery) -> dict[str, object]:
         "received_at": delivery.received_at,
         "via": delivery.via,
         "peer": delivery.peer[:255],
-        "mail_from": delivery.mail_from[:512],
-        "rcpt_tos": list(delivery.rcpt_tos),
-        "authenticated_as": delivery.authenticated_as,
-        "mailbox_hint": delivery.mailbox_hint,
+        "mail_from": delivery.mail_from.replace("\x00", "")[:512],  # PostgreSQL's text refuses NUL
+        "rcpt_tos": [rcpt.replace("\x00", "") for rcpt in delivery.rcpt_tos],
+        "authenticated_as": _no_nul(delivery.authenticated_as),
+        "mailbox_hint": _no_nul(delivery.mailbox_hint),
         "sha256": hashlib.sha256(delivery.raw).hexdigest(),
         "message_id": quick_message_id(delivery.raw),
         "size": len(delivery.raw),
         "raw": delivery.raw,
     }
+
+
+def _no_nul(text: str | None) -> str | None:
+    """A client's text for a text column: PostgreSQL refuses NUL in text."""
+    return None if text is None else text.replace("\x00", "")
 
 
 #: The ``accepted`` line; its peer and Message-ID (arguments 2 and 3) are the

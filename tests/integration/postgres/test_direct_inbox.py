@@ -286,3 +286,27 @@ def test_the_backlog_db_status_reports_reads_both_databases(make_settings, url: 
     for instant in (found.oldest, found.not_ready_since):
         assert instant is not None and instant.tzinfo is not None
         assert abs((datetime.now(timezone.utc) - instant).total_seconds()) < 60
+
+
+def test_a_nul_in_the_message_id_or_envelope_is_stored_without_it_by_either_door(make_settings, url: str) -> None:
+    """PostgreSQL's text refuses NUL: such a mail failed its whole commit
+    group (451 to every mail in it, each retry) and could never be stored."""
+    settings = make_settings(storage={"url": url})
+    gateway = Gateway(settings)
+    try:
+        raw = make_mail(message_id="<a\x00b@client.example.org>")
+        poisoned = Delivery(raw=raw, mail_from="ana\x00@example.org", rcpt_tos=("atendimento@example.gov.br\x00",),
+                            via="smtp", received_at=NOW, mailbox_hint="cnes@b.org\x00")
+        ours = gateway.ingest.accept(poisoned)
+        door = direct.open_inbox(settings.storage)
+        assert door is not None
+        with door:
+            theirs = door.accept(poisoned)
+        assert ours.accepted and theirs.accepted, (ours, theirs)
+        for inbox_id in (ours.inbox_id, theirs.inbox_id):
+            stored = _stored_text(url, inbox_id)
+            assert stored[COLUMNS.index("message_id")] == "a"  # the part before the NUL
+            assert stored[COLUMNS.index("mail_from")] == "ana@example.org"
+            assert stored[COLUMNS.index("raw")] == raw  # the bytes themselves are kept as they came
+    finally:
+        gateway.close()
