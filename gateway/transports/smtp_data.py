@@ -29,6 +29,7 @@ import asyncio
 import logging
 from typing import Final
 
+from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 log = logging.getLogger("gateway.smtp")
@@ -135,7 +136,11 @@ class ChunkedDataSMTP(SMTP):
         # Its length only: aiosmtpd's line reader traced each line, the mail's content.
         trace.debug("%r DATA: %d bytes", self.session.peer, body.size)
         if body.refusal is not None:
-            await self.push(body.refusal)
+            # LMTP answers DATA once per recipient (RFC 2033): one refusal for
+            # two recipients left the MTA waiting for the second (Postfix:
+            # lmtp_data_done_timeout, 600 s) and out of step after.
+            count = len(self.envelope.rcpt_tos) if isinstance(self, LMTP) else 1
+            await self.push("\r\n".join([body.refusal] * count))
             self._set_post_data_state()
             return
         self.envelope.content = self.envelope.original_content = body.content

@@ -146,6 +146,36 @@ def test_lmtp_listener_answers_per_recipient(start_gateway):
     assert len(gateway.tickets()) == 1, "one mail to two of our addresses is one ticket"
 
 
+
+def test_lmtp_refuses_a_body_too_big_once_per_recipient_and_stays_in_step(start_gateway):
+    """RFC 2033: after DATA, one reply per accepted recipient, refusals too.
+    One 552 for two recipients left the MTA waiting for the second (Postfix:
+    600 s) and then reading each later reply as the answer to the wrong command."""
+    gateway = start_gateway(smtp={"lmtp": True, "max_message_size": 5_000},
+                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
+                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
+        lines = conn.makefile("rb")
+
+        def say(command: bytes) -> bytes:
+            conn.sendall(command + b"\r\n")
+            reply = lines.readline()
+            while reply[3:4] == b"-":
+                reply = lines.readline()
+            return reply
+
+        assert lines.readline().startswith(b"220")
+        assert say(b"LHLO client.example.org").startswith(b"250")
+        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")  # no SIZE=: the body is measured
+        assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
+        assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
+        assert say(b"DATA").startswith(b"354")
+        conn.sendall(make_mail(body="x" * 20_000).replace(b"\n.", b"\n..") + b"\r\n.\r\n")
+        replies = [lines.readline(), lines.readline()]
+        assert all(r.startswith(b"552") for r in replies), replies
+        assert say(b"NOOP").startswith(b"250"), "the next reply answers the next command"
+    assert gateway.inbox_counts() == {}
+
 def test_header_injection_in_subject_and_name_does_not_reach_our_headers(gateway, smtp_client):
     raw = (b"From: =?utf-8?q?Ana=0D=0ABcc=3A_victim=40example=2Enet?= <ana@example.org>\r\n"
            b"To: atendimento@example.gov.br\r\nSubject: =?utf-8?q?Oi=0D=0ABcc=3A_victim=40example=2Enet?=\r\n"
