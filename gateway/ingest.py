@@ -218,7 +218,13 @@ class Ingest:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(more)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception:  # a bug of ours: the writer must live, and no peer wait for ever
+                log.exception("acceptance writer failed on a group of %d mail(s); answering 451 to those "
+                              "not answered yet", len(batch))
+                failed = Receipt(ReceiptStatus.TEMPFAIL, reason="internal error while storing; try again later")
+                _answer([(waiter, failed) for _, waiter, _ in batch])  # the answered ones keep their answer
             crowded = not self._queue.empty()
 
     def count_senders(self, open_sessions: Callable[[], int]) -> None:

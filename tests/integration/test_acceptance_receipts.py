@@ -214,3 +214,32 @@ def test_a_group_s_accepted_lines_are_logged_together_before_the_processors_wake
     finally:
         gateway.close()
     assert events == ["together", "accepted line", "written, processors woken: False"]
+
+
+def test_a_bug_in_the_writer_answers_451_and_the_writer_serves_the_next_mail(make_settings, monkeypatch) -> None:
+    """Anything the writer did not foresee killed its thread: the group's
+    peers waited for an answer that never came (an SMTP session until its
+    idle timeout, the pipe until the MTA killed it), and nothing more was
+    stored until another mail restarted the writer."""
+    import gateway.ingest as ingest_module
+
+    real = ingest_module.inbox_row
+
+    def choking(delivery: Delivery) -> dict[str, object]:
+        if b"choke" in delivery.raw:
+            raise RuntimeError("a bug in building the row")
+        return real(delivery)
+
+    monkeypatch.setattr(ingest_module, "inbox_row", choking)
+    gateway = Gateway(make_settings())
+    try:
+        bad = _delivery(1)
+        bad = Delivery(**{**bad.__dict__, "raw": bad.raw + b"choke\r\n"})
+        refused = gateway.ingest.submit(bad).result(timeout=15)
+        assert not refused.accepted and "internal error" in refused.reason
+        stored = gateway.ingest.submit(_delivery(2)).result(timeout=15)
+        assert stored.accepted
+        with gateway.db.transaction() as tx:
+            assert inbox.counts(tx) == {"accepted": 1}
+    finally:
+        gateway.close()
