@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import aiosmtplib
 
@@ -166,7 +166,7 @@ class SmtpDeliverer:
                 client.close()
         if client is None or not client.is_connected:
             config = self.config
-            client = aiosmtplib.SMTP(
+            client = _Client(
                 hostname=config.host, port=config.port,
                 username=config.username or None, password=config.password or None,
                 use_tls=config.security == "tls", start_tls=True if config.security == "starttls" else False,
@@ -237,6 +237,23 @@ def _envelope(mail_from: str, rcpt_tos: Sequence[str]) -> tuple[str, list[str]]:
         if problem:
             raise PermanentDeliveryError(f"the address {address!r} cannot be sent to: {problem}")
     return (ascii_domain(mail_from) if mail_from else ""), [ascii_domain(rcpt) for rcpt in rcpt_tos]
+
+
+#: Seconds DATA may take, its final reply above all (RFC 5321 4.5.3.2.6:
+#: 10 minutes; Postfix's smtp_data_done_timeout is 600 s too).
+_DATA_TIMEOUT: Final = 600.0
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, with DATA given its own time.  A relay that
+    scans content (amavis, a milter) may answer the final dot after our
+    ``timeout`` (30 s): given up on, the mail was sent again at each retry,
+    and the relay delivered each copy."""
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = aiosmtplib.smtp.Default.token) -> Any:
+        if timeout is aiosmtplib.smtp.Default.token:
+            timeout = max(self.timeout or 0.0, _DATA_TIMEOUT)
+        return await super().data(message, timeout=timeout)
 
 
 class _NoSession(Exception):

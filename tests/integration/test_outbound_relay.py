@@ -117,3 +117,20 @@ def test_a_temporary_refusal_is_retried_until_accepted(start_gateway, relay):
     relay.answer = None
     wait_until(lambda: {r[1] for r in _outbox_rows(gateway)} == {"sent"}, timeout=20, what="all mails sent")
     assert len(relay.messages) == 2
+
+
+def test_a_relay_slower_than_timeout_to_answer_the_final_dot_gets_each_mail_once(start_gateway):
+    """RFC 5321 gives the final dot 10 minutes; a content-scanning relay may
+    take longer than our 5 s ``timeout`` here.  Given up on, each mail was
+    sent again at each retry, and the relay delivered every copy."""
+    relay = CaptureRelay(delay=6.5).start()
+    try:
+        gateway = start_gateway(outbound=_relay_settings(relay.port))
+        with smtplib.SMTP("127.0.0.1", gateway.port) as client:
+            client.sendmail("ana.souza@example.org", [gateway.address], make_mail())
+        gateway.wait_processed(1)
+        wait_until(lambda: {r[1] for r in _outbox_rows(gateway)} == {"sent"}, timeout=60, what="both mails sent")
+        assert len(relay.messages) == 2 and all(r[2] == 1 for r in _outbox_rows(gateway))
+    finally:
+        relay.stop()
+
