@@ -225,6 +225,7 @@ class Ingest:
                               "not answered yet", len(batch))
                 failed = Receipt(ReceiptStatus.TEMPFAIL, reason="internal error while storing; try again later")
                 _answer([(waiter, failed) for _, waiter, _ in batch])  # the answered ones keep their answer
+                self.accepted.set()  # some may have been stored before it failed: the processors look
             crowded = not self._queue.empty()
 
     def count_senders(self, open_sessions: Callable[[], int]) -> None:

@@ -21,10 +21,10 @@ import click  # noqa: E402
 from gateway import logs  # noqa: E402
 from gateway.cli.common import restrict_umask  # noqa: E402
 
-# Command name -> (module under gateway.cli, attribute); `gateway --help`
-# lists them sorted, as click does.
 _EX_TEMPFAIL: Final = 75  # sysexits.h: try again later
 
+# Command name -> (module under gateway.cli, attribute); `gateway --help`
+# lists them sorted, as click does.
 COMMANDS: Final = {
     "run": ("serve", "run"),
     "ingest": ("mail", "ingest"),
@@ -69,12 +69,21 @@ class LazyGroup(click.Group):
             raise
 
     def invoke(self, ctx: click.Context) -> object:
+        by_the_mta = bool(_RUN_BY_THE_MTA & {*ctx._protected_args[:1], *ctx.args[:1]})
         try:
             return super().invoke(ctx)
         except click.UsageError as error:  # e.g. an option `ingest` does not have
-            if ctx.invoked_subcommand in _RUN_BY_THE_MTA:
+            if ctx.invoked_subcommand in _RUN_BY_THE_MTA or by_the_mta:
                 error.exit_code = _EX_TEMPFAIL
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:  # a broken install: the command's module would not even import
+            if not by_the_mta:
+                raise
+            click.echo(f"gateway ingest: unexpected {type(error).__name__}: {error}; the MTA keeps the mail and "
+                       "retries", err=True)
+            raise SystemExit(_EX_TEMPFAIL) from error
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *super().list_commands(ctx)})

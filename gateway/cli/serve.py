@@ -205,9 +205,16 @@ def process_cmd(ctx: click.Context, pipe_folder: str | None) -> None:
 @click.pass_context
 def send(ctx: click.Context) -> None:
     """Deliver what is due in the outbox once, then exit."""
+    from gateway.errors import RelayUnavailable
+
     gateway = gateway_of(ctx)
-    tried = gateway.sender.run_once()
-    gateway.close()
+    try:
+        tried = gateway.sender.run_once()
+    except RelayUnavailable as error:  # nothing was charged: the mails wait for the next run
+        click.echo(f"gateway send: {error}; the mails stay queued, uncharged", err=True)
+        sys.exit(75)
+    finally:
+        gateway.close()
     click.echo(f"tried {tried} mail(s)")
 
 

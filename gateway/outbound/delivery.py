@@ -18,6 +18,7 @@ again only the temporary refusals.  It raises only when nobody got the mail.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import ssl
@@ -33,6 +34,8 @@ import aiosmtplib
 from gateway.config import OutboundConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, RelayUnavailable, TransientDeliveryError
 from gateway.mail.addresses import addr_spec_problem, ascii_domain
+
+log = logging.getLogger("gateway.sender")
 
 _HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 #: Seconds a session may sit unused before it is checked (NOOP) rather than trusted.
@@ -91,9 +94,12 @@ class MaildirDeliverer:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(temporary, self.path / "new" / name)
-            _sync_folder(self.path / "new")  # the rename itself survives a power cut only once new/ is synced
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
+        try:
+            _sync_folder(self.path / "new")  # the rename itself survives a power cut only once new/ is synced
+        except OSError as exc:  # delivered: a retry would add a second copy (some network mounts refuse it)
+            log.warning("Maildir %s: the folder new/ could not be synced (%s); the mail is there", self.path, exc)
         return {}
 
     def hang_up(self) -> None:
@@ -285,6 +291,9 @@ def _smtp_errors(where: str, needs_utf8: Sequence[str] = ()) -> Iterator[None]:
         kind = TransientDeliveryError if all(400 <= c < 500 for c in codes) else PermanentDeliveryError
         raise kind(f"relay {where} refused every recipient: {exc}") from exc
     except aiosmtplib.SMTPResponseException as exc:
+        if exc.code == 530:  # "authentication required", "STARTTLS first": said to us, not to this mail
+            raise RelayUnavailable(f"relay {where} unavailable: {exc.code} {exc.message}; check [outbound] "
+                                   "security, username and password") from exc
         kind = TransientDeliveryError if 400 <= exc.code < 500 else PermanentDeliveryError
         raise kind(f"relay {where} answered {exc.code} {exc.message}") from exc
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.process import run, write_config
+from tests.helpers.process import query, run, write_config
 from tests.helpers.servers import free_port
 
 
@@ -250,3 +252,37 @@ def test_the_banner_shows_only_on_a_terminal_with_the_embedded_defaults_and_mask
     assert "Send a first mail" in shown and "gw:***@127.0.0.1/gw" in shown and "senha" not in shown
     assert "Send a first mail" not in _banner(None, terminal=False)
     assert "Send a first mail" not in _banner(str(write_config(tmp_path)), terminal=True)
+
+
+def test_send_with_the_relay_down_exits_75_naming_it_and_charges_no_mail(tmp_path):
+    """Cron's `gateway send` against a relay that is down: one line, no
+    traceback, and the mails wait uncharged for the next run."""
+    closed = free_port()  # nothing listens there
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[outbound]\n", f'[outbound]\nmode = "smtp"\nhost = "127.0.0.1"\n'
+                                                                  f"port = {closed}\ntimeout = 5\n"))
+    assert run(config, "ingest", stdin=make_mail()).returncode == 0  # an acknowledgement and a team notice queued
+    result = run(config, "send")
+    assert result.returncode == 75, result.stderr
+    assert f"relay 127.0.0.1:{closed} unavailable".encode() in result.stderr and b"uncharged" in result.stderr
+    _no_traceback(result)
+    assert query(tmp_path / "gateway.db", "select status, attempts from outbox") == [("queued", 0), ("queued", 0)]
+
+
+def test_a_pipe_whose_command_module_cannot_be_imported_exits_75(tmp_path):
+    """A broken install (an upgrade half done): the import of the command's
+    own module fails before the command's catch-all; it still must not bounce."""
+    config = write_config(tmp_path)
+
+    def broken(command: str, *args: str) -> str:
+        return (f"import sys, runpy, gateway.cli as c; c.COMMANDS[{command!r}] = ('no_such_module', 'x'); "
+                f"sys.argv = ['gateway', '--config', sys.argv[1], {command!r}, *{list(args)!r}]; "
+                "runpy.run_module('gateway', run_name='__main__')")
+
+    result = subprocess.run([sys.executable, "-c", broken("ingest"), str(config)], input=make_mail(),
+                            capture_output=True, timeout=120)
+    assert result.returncode == 75, result.stderr.decode()
+    assert b"ModuleNotFoundError" in result.stderr and b"the MTA keeps the mail" in result.stderr
+    other = subprocess.run([sys.executable, "-c", broken("tickets", "list"), str(config)], capture_output=True,
+                           timeout=120)
+    assert other.returncode == 1 and b"Traceback" in other.stderr  # a person at a terminal sees the error itself

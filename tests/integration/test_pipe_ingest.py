@@ -221,6 +221,23 @@ def test_an_unexpected_error_of_ours_exits_75_not_a_bounce(tmp_path):
     assert b"unexpected ZeroDivisionError" in result.stderr and b"the MTA keeps the mail" in result.stderr
 
 
+
+def test_an_error_after_the_mail_is_stored_still_exits_0(tmp_path):
+    """75 after the commit would have the MTA deliver the mail again: a
+    second copy.  Here the last step, the answer itself, breaks, on the
+    full path (a new database) and on the direct one (the next mail)."""
+    config = write_config(tmp_path)
+    boot = ("import sys, runpy; import gateway.cli.mail as m; "
+            "m._exit = lambda code, message: (_ for _ in ()).throw(BrokenPipeError('stderr gone')); "
+            "sys.argv = ['gateway', '--config', sys.argv[1], 'ingest', '--no-process']; "
+            "runpy.run_module('gateway', run_name='__main__')")
+    for count, mail in enumerate((make_mail(), make_mail(message_id="<segundo@example.org>")), 1):
+        result = subprocess.run([sys.executable, "-c", boot, str(config)], input=mail, capture_output=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr.decode()
+        assert b"BrokenPipeError" in result.stderr and b"the mail is stored" in result.stderr
+        assert query(tmp_path / "gateway.db", "select count(*) from inbox") == [(count,)]
+
 def test_max_message_size_0_is_no_limit_for_the_pipe_as_for_smtp(tmp_path):
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nmax_message_size = 0\n"))

@@ -73,6 +73,15 @@ def relay_later() -> Iterator[Callable[..., CaptureRelay]]:
         relay.stop()
 
 
+@pytest.fixture
+def short_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's pause after a pass that met the relay down grows to 30 s;
+    here to 1 s, so that the relay coming up is seen within the tests' waits."""
+    import gateway.workers.sender as sender_module
+
+    monkeypatch.setattr(sender_module, "_MAX_PAUSE", 1.0)
+
+
 def desk_with_relay_down(attack_desk: Callable[..., Target]) -> tuple[Target, int]:
     port = free_port()
     target = attack_desk(outbound={"mode": "smtp", "host": "127.0.0.1", "port": port, "timeout": 5,
@@ -103,12 +112,30 @@ def wait_settled(target: Target, queued_rows: int) -> list[Row]:
     return wait_until(settled, timeout=30, what="every outbox row sent or failed")
 
 
+def relay_refused(target: Target) -> None:
+    """Wait for a sender pass to have met the down relay (RelayUnavailable)."""
+    sender = target.running.gateway.sender
+    passes: list[int] = []
+    real = sender.run_once
+
+    def counting(*args: Any, **kwargs: Any) -> int:
+        try:
+            return real(*args, **kwargs)
+        except Exception:
+            passes.append(1)
+            raise
+
+    sender.run_once = counting  # type: ignore[method-assign]
+    wait_until(lambda: passes, what="a sender pass to meet the relay down")
+
+
 def relay_comes_up(target: Target, relay_later: Callable[..., CaptureRelay], port: int, *,
                    smtputf8: bool) -> CaptureRelay:
     """Start the relay, move the clock past every retry and wake the sender:
     every row is due at once and is claimed in one batch, oldest first.
     While the relay was down no row was charged an attempt (the relay's
     failure, not the mails')."""
+    relay_refused(target)
     wait_until(lambda: all(r.status == "queued" and r.attempts == 0 and not r.last_error for r in rows(target)),
                what="every row queued, uncharged, while the relay is down")
     relay = relay_later(port, smtputf8=smtputf8)
@@ -118,7 +145,7 @@ def relay_comes_up(target: Target, relay_later: Callable[..., CaptureRelay], por
 
 
 def test_a_non_ascii_local_part_fails_alone_and_every_other_mail_reaches_the_relay(
-        attack_desk: Callable[..., Target], relay_later: Callable[..., CaptureRelay]) -> None:
+        attack_desk: Callable[..., Target], relay_later: Callable[..., CaptureRelay], short_pauses: None) -> None:
     target, port = desk_with_relay_down(attack_desk)
     opened = {JOAO: opens_in_utf8(target, f"João <{JOAO}>")}  # first: its rows lead the batch
     opened.update(citizens_write(target))
@@ -158,7 +185,7 @@ class _Exploding:
 
 def test_any_error_of_one_row_and_a_failed_settle_leave_the_rest_of_the_batch_delivered(
         attack_desk: Callable[..., Target], relay_later: Callable[..., CaptureRelay],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, short_pauses: None) -> None:
     target, port = desk_with_relay_down(attack_desk)
     sender = target.running.gateway.sender
     bruno, carla = CITIZENS[1], CITIZENS[2]
@@ -177,8 +204,7 @@ def test_any_error_of_one_row_and_a_failed_settle_leave_the_rest_of_the_batch_de
     monkeypatch.setattr(Sender, "_settle", settle_failing_once_for_carla)
     # While the relay is down each pass stops at the oldest row, uncharged
     # (RelayUnavailable), so Bruno's row is not tried before the relay is up.
-    wait_until(lambda: all(r.status == "queued" and r.attempts == 0 for r in rows(target)),
-               what="every row queued while the relay is down")
+    relay_refused(target)
     exploding.armed = True
     relay = relay_comes_up(target, relay_later, port, smtputf8=True)
 
