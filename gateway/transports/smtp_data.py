@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from aiosmtpd.lmtp import LMTP
@@ -49,7 +50,8 @@ class Body:
         self.content, self.refusal, self.size = content, refusal, size  # size: as sent, dots and end included
 
 
-async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int) -> Body:
+async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, line_limit: int,
+                    progress: Callable[[], None] | None = None) -> Body:
     """Read up to and including the end-of-data line; ``size_limit`` None or
     0: no limit.
 
@@ -60,6 +62,7 @@ async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, lin
     never hold the end's first byte).  With some, only the rest of it is
     read: if those bytes are not the rest, nothing past a later end was
     consumed either, since no end can begin before the bytes matched.
+    ``progress`` is called after each piece read (the idle timer's reset).
     """
     size_limit = size_limit or None
     chunks: list[bytes] = []
@@ -77,6 +80,8 @@ async def read_body(reader: asyncio.StreamReader, *, size_limit: int | None, lin
                 chunk = await reader.read(exc.consumed)
                 done = False
         size += len(chunk)
+        if progress is not None:
+            progress()
         if size_limit is None or size - 3 <= size_limit:
             chunks.append(chunk)
         elif chunks:
@@ -108,6 +113,21 @@ class ChunkedDataSMTP(SMTP):
     to text, or whose handler has no ``handle_DATA`` (aiosmtpd's older
     ``process_message``), keeps aiosmtpd's reader; the gateway's never do."""
 
+    def _still_sending(self) -> Callable[[], None]:
+        """The idle timer, reset while the body keeps coming (at most once a
+        second: a reset per piece of ~1 KB cost more than reading it).  It
+        was reset per command only, so a 25 MB mail on a link slower than
+        ``timeout`` allows (~700 kbit/s at 300 s) was cut every time, and
+        bounced in the end; a body that stops coming is still cut."""
+        loop, last = self.loop, [self.loop.time()]
+
+        def progress() -> None:
+            now = loop.time()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                self._reset_timeout()
+        return progress
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         if self._decode_data or "DATA" not in self._handle_hooks:
@@ -124,7 +144,8 @@ class ChunkedDataSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            body = await read_body(self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit)
+            body = await read_body(self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit,
+                                   progress=self._still_sending())
         except asyncio.CancelledError:  # the connection went in the middle of the body
             log.info("connection lost during DATA")
             self._writer.close()

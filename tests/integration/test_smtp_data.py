@@ -247,3 +247,26 @@ def test_a_client_that_stalls_in_the_middle_of_a_body_is_dropped_and_nothing_is_
         client.sendmail("ana.souza@example.org", [gateway.address], mail)
     gateway.wait_processed(1)
     assert _raw_of_inbox(gateway) == [mail]
+
+
+def test_a_body_that_keeps_coming_is_not_cut_at_the_idle_timeout(start_gateway):
+    """The idle timer was reset per command only: a big mail on a slow link
+    (25 MB at under ~700 kbit/s with the 300 s default) was cut every time
+    and bounced in the end.  Here, ``timeout`` 2 s and a body arriving in
+    pieces over ~5 s, never 2 s apart: stored whole."""
+    gateway = start_gateway(smtp={"timeout": 2})
+    head = f"From: ana.souza@example.org\r\nTo: {gateway.address}\r\nSubject: devagar e sempre\r\n\r\n".encode()
+    pieces = [(f"linha {n} " + "x" * 60 + "\r\n").encode() * 40 for n in range(7)]  # ~2.8 KB each
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn, conn.makefile("rb") as lines:
+        lines.readline()
+        conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
+                     + f"RCPT TO:<{gateway.address}>\r\nDATA\r\n".encode())
+        assert [lines.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        conn.sendall(head)
+        for piece in pieces:
+            time.sleep(0.75)
+            conn.sendall(piece)
+        conn.sendall(b".\r\n")
+        assert lines.readline().startswith(b"250"), "stored, not cut"
+    gateway.wait_processed(1)
+    assert _raw_of_inbox(gateway) == [head + b"".join(pieces)]
