@@ -76,7 +76,9 @@ class SourceError(GatewayError):
 
 
 class ImapSetupError(GatewayError):
-    """Something on our side keeps an IMAP poller from logging in (a missing secret)."""
+    """Something on our side, or the server's answer to it, keeps an IMAP
+    poller from working its session: a missing secret, a lost hold on the
+    folder, IDLE refused (the mailbox is polled from then on)."""
 
 
 class StorageUnavailable(GatewayError):
@@ -98,6 +100,7 @@ class PermanentDeliveryError(DeliveryError):
 
 class RelayUnavailable(TransientDeliveryError):
     """The relay, not the mail: no session could be opened (refused
-    connection, a 421/554 greeting, STARTTLS or AUTH refused).  No mail is
+    connection, a 421/554 greeting, STARTTLS or AUTH refused), or the relay
+    wants one we did not open (530 at MAIL FROM).  No mail is
     charged an attempt for it, or failed for good: the pass stops and the
     sender tries again later."""

@@ -69,7 +69,11 @@ class LazyGroup(click.Group):
             raise
 
     def invoke(self, ctx: click.Context) -> object:
-        by_the_mta = bool(_RUN_BY_THE_MTA & {*ctx._protected_args[:1], *ctx.args[:1]})
+        # The command's name: click 8.2 keeps it in _protected_args, 8.1 in protected_args.
+        named = getattr(ctx, "_protected_args", None)
+        if named is None:
+            named = ctx.protected_args
+        by_the_mta = bool(_RUN_BY_THE_MTA & {*named[:1], *ctx.args[:1]})
         try:
             return super().invoke(ctx)
         except click.UsageError as error:  # e.g. an option `ingest` does not have

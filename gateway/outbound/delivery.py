@@ -1,9 +1,11 @@
 """The only code that opens an outbound connection.
 
 A ``Deliverer`` hands one rendered mail over and says how it went; it
-sorts failures into "try again later" (4xx, refused connection, timeout)
-and "give up and record it" (5xx), so the sender never has to know which
-library was underneath.  A mail whose envelope no relay could take (an
+sorts failures into "try again later" (4xx, a timeout), "give up and
+record it" (5xx), and "the relay is unavailable" (no session: a refused
+connection, a 421/554 greeting, STARTTLS or AUTH refused, 530 at MAIL FROM;
+no mail is charged), so the sender never has to know which library was
+underneath.  A mail whose envelope no relay could take (an
 address with a NUL or a space, a non-ASCII local part for a relay without
 SMTPUTF8) is a permanent failure of that mail, found before or while
 talking to the relay, and never an error of another kind.

@@ -282,6 +282,7 @@ class ImapPoller:
             if result.accepted or result.held:
                 log.info("mailbox %s: took %d mail(s), held %d, from %s", self.mailbox, result.accepted,
                          result.held, self.config.folder)
+                self._quiet_count = None  # the folder changed: any count may be news again
             elif self._woken_by is not None:
                 self._quiet_count = self._woken_by  # that count was no news
             self._woken_by = None
@@ -493,17 +494,19 @@ class ImapPoller:
         for callback in self.on_accepted:
             callback(accepted)
         kept = [uid for uid in accepted if uid not in not_mail]
-        with self._left_if_refused(kept, "processed_folder" if self.config.after == "move" else "keyword"):
+        with self._left_if_refused(kept, "processed_folder" if self.config.after == "move" else "keyword") as done:
             self._acknowledge(client, kept)
+        acknowledged = len(kept) if done else 0
         aside = [uid for uid in accepted if uid in not_mail]
         if aside:
-            with self._left_if_refused(aside, "quarantine_folder"):
+            with self._left_if_refused(aside, "quarantine_folder") as done:
                 self._move(client, aside, self.config.quarantine_folder)
+            acknowledged += len(aside) if done else 0
             result.set_aside += len(aside)
             log.warning("mailbox %s: UID(s) %s in %s are not mails (no header block); stored for the quarantine "
                         "list and moved to the server folder %s", self.mailbox, ", ".join(map(str, aside)),
                         self.config.folder, self.config.quarantine_folder)
-        result.acknowledged += len(accepted)
+        result.acknowledged += acknowledged
         for uid, reason in unreadable.items():
             self._hold(client, uid, reason, result)
         refused = [receipt.reason for receipt in receipts.values() if not receipt.accepted]
@@ -579,7 +582,7 @@ class ImapPoller:
         return self._delivery(head + reason.encode() + b"\r\n", uid)
 
     @contextmanager
-    def _left_if_refused(self, uids: list[int], key: str) -> Iterator[None]:
+    def _left_if_refused(self, uids: list[int], key: str) -> Iterator[list[bool]]:
         """Mails already stored that the server will not move or flag (no
         such folder and none can be made, a quota, a right): an error names
         them and the setting, and the drain goes on.  Raised, it stopped at
@@ -587,9 +590,12 @@ class ImapPoller:
         it in the folder was taken.  They stay in the folder, remembered:
         each full look (``idle_timeout``) tries the move or flag again
         without fetching them again (each look had stored every such mail
-        once more, for de-duplication to drop)."""
+        once more, for de-duplication to drop).  What it yields holds True
+        once the move or flag was made."""
+        done: list[bool] = []
         try:
-            yield
+            yield done
+            done.append(True)
             for uid in uids:
                 self._unmoved.pop(uid, None)
         except IMAPClientAbortError:
@@ -725,8 +731,9 @@ def _already_read(client: IMAPClient) -> bool:
     ``idle_check`` polls the socket, not that buffer.  A mail that landed
     just before IDLE is announced by Dovecot in the same packet as its
     "+ idling"; ``idle()`` read both into the buffer and returned on the
-    first line, so the socket stayed quiet and the mail waited for the
-    server's next keepalive (two minutes on Dovecot).  Anything there is
+    first line (``_begin_idle`` reads as it did), so the socket stayed
+    quiet and the mail waited for the server's next keepalive (two
+    minutes on Dovecot).  Anything there is
     news: a drain follows, and DONE reads what it was (what ``peek`` took
     off the socket stays in the buffer)."""
     sock = client.socket()

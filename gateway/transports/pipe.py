@@ -10,8 +10,10 @@ Exit codes follow sysexits, as MTAs expect, and each says who must act:
                    that file cannot be written: the MTA keeps the mail)
 67    EX_NOUSER    no recipient is one of our mailboxes (the MTA's maps are
                    stale); bounced as "addressee unknown"
-75    EX_TEMPFAIL  not stored now: the database is down or full, or the
-                   config file is broken; the MTA keeps the mail and retries
+75    EX_TEMPFAIL  not stored now: the database is down or full, the config
+                   file is broken or unreadable, the pipe's command line has
+                   an option it does not know, or an error we did not
+                   foresee; the MTA keeps the mail and retries
 78    EX_CONFIG    the command line is wrong (no --config/GATEWAY_CONFIG,
                    an unknown --mailbox); fails at once, nothing is stored
 ====  ===========  =========================================================

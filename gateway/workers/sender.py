@@ -20,14 +20,19 @@ kept in memory and written first thing when the database answers, before
 anything else is claimed.  4xx and connection errors are retried with
 exponential backoff; 5xx, or too many attempts, mark the row failed and
 write an event on the ticket so an analyst sees the citizen never got it.
+A relay that cannot be reached or refuses the session itself
+(``RelayUnavailable``: a 421/554 greeting, STARTTLS or AUTH refused, 530)
+is no mail's failure: the pass ends, the mail in hand and the rest go back
+uncharged, and ``loop`` waits longer each time.
 
 Results are per recipient (``rcpt_results``): a relay that takes a team
 notice for one address and refuses the other at ``RCPT`` leaves the first
 delivered; only an address refused for now (4xx) is tried again, and the
 ticket's event names only the addresses that were refused for good.
 
-Every row is on its own: whatever one row raises in delivery, the rest of
-the batch is still delivered and settled.  A single poisoned address once
+Every row is on its own: whatever one row raises in delivery (but a relay
+unavailable to all of them), the rest of the batch is still delivered and
+settled.  A single poisoned address once
 raised out of the loop, left every claimed row ``sending``, and after the
 lease came first again, for ever.
 
@@ -217,7 +222,8 @@ class Sender:
             thread.join(timeout=60)
 
     def _try(self, mail: _Claimed) -> Outcome:
-        """Deliver one row to its pending recipients; what goes wrong is this row's alone.
+        """Deliver one row to its pending recipients; what goes wrong is this row's
+        alone, but RelayUnavailable, which ``_deliver`` stops the pass for.
 
         A DeliveryError says itself whether to retry.  Anything else (a NUL
         in an address, UnicodeEncodeError, a bug in a library) would happen
