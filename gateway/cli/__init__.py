@@ -82,7 +82,9 @@ class LazyGroup(click.Group):
             raise
         except (click.exceptions.Exit, click.Abort):
             raise
-        except Exception as error:  # a broken install: the command's module would not even import
+        except Exception as error:  # a bug, a broken install (the command's module would not import)...
+            # Any exit but 0 and 75 makes the MTA bounce (Postfix pipe(8)):
+            # an error of ours keeps the mail in its queue.
             if not by_the_mta:
                 raise
             click.echo(f"gateway ingest: unexpected {type(error).__name__}: {error}; the MTA keeps the mail and "

@@ -45,13 +45,12 @@ def ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipien
     stored: list[bool] = []  # set once the mail is committed
     try:
         _ingest(ctx, mailbox, sender, recipient_options, no_process, recipient_args, stored)
-    except Exception as error:  # noqa: BLE001 - our fault, never the sender's bounce
-        # Any exit but 0 and 75 makes the MTA bounce (Postfix pipe(8)): a
-        # bug, a broken install or an unforeseen error of ours must keep
-        # the mail in its queue; once it is stored, 0 (75 would store it twice).
-        click.echo(f"gateway ingest: unexpected {type(error).__name__}: {error}; "
-                   + ("the mail is stored" if stored else "the MTA keeps the mail and retries"), err=True)
-        sys.exit(0 if stored else os.EX_TEMPFAIL)
+    except Exception as error:
+        if not stored:
+            raise  # the group answers 75 for an error of ours (gateway.cli.LazyGroup.invoke)
+        # Stored: 0, or the MTA would deliver it again (a second copy).
+        click.echo(f"gateway ingest: unexpected {type(error).__name__}: {error}; the mail is stored", err=True)
+        sys.exit(0)
 
 
 def _ingest(ctx: click.Context, mailbox: str | None, sender: str | None, recipient_options: tuple[str, ...],

@@ -14,6 +14,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -182,6 +183,13 @@ def test_real_mails_big_and_small_read_as_aiosmtpd_reads_them(servers):
 # -- through the gateway's listener -------------------------------------------------------------
 
 
+def _up_to_data(conn: socket.socket, lines: BinaryIO, address: str) -> list[bytes]:
+    """HELO, MAIL, RCPT and DATA in one write (after the greeting); their reply codes."""
+    conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
+                 + f"RCPT TO:<{address}>\r\nDATA\r\n".encode())
+    return [lines.readline()[:3] for _ in range(4)]
+
+
 def _raw_of_inbox(gateway) -> list[bytes]:
     with gateway.gateway.db.transaction() as tx:
         return [bytes(r[0]) for r in tx.execute(text("select raw from inbox order by id"))]
@@ -212,10 +220,7 @@ def test_client_gone_in_the_middle_of_a_body_leaves_nothing_and_the_listener_ser
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
         lines = conn.makefile("rb")
         lines.readline()
-        conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
-                     + f"RCPT TO:<{gateway.address}>\r\nDATA\r\n".encode())
-        for _ in range(4):
-            lines.readline()
+        _up_to_data(conn, lines, gateway.address)
         conn.sendall(b"Subject: pela metade\r\n\r\numa linha\r\n.")  # no end: then gone
     mail = f"From: ana.souza@example.org\r\nTo: {gateway.address}\r\nSubject: inteiro\r\n\r\ncorpo\r\n".encode()
     with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
@@ -231,9 +236,7 @@ def test_a_client_that_stalls_in_the_middle_of_a_body_is_dropped_and_nothing_is_
     gateway = start_gateway(smtp={"timeout": 1})
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn, conn.makefile("rb") as lines:
         lines.readline()
-        conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
-                     + f"RCPT TO:<{gateway.address}>\r\nDATA\r\n".encode())
-        assert [lines.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        assert _up_to_data(conn, lines, gateway.address) == [b"250", b"250", b"250", b"354"]
         conn.sendall(b"Subject: devagar\r\n\r\numa linha e mais nada")
         started = time.monotonic()
         rest = conn.recv(1024)  # the listener's goodbye, or the close itself
@@ -259,9 +262,7 @@ def test_a_body_that_keeps_coming_is_not_cut_at_the_idle_timeout(start_gateway):
     pieces = [(f"linha {n} " + "x" * 60 + "\r\n").encode() * 40 for n in range(7)]  # ~2.8 KB each
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn, conn.makefile("rb") as lines:
         lines.readline()
-        conn.sendall(b"HELO client.example.org\r\nMAIL FROM:<ana.souza@example.org>\r\n"
-                     + f"RCPT TO:<{gateway.address}>\r\nDATA\r\n".encode())
-        assert [lines.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+        assert _up_to_data(conn, lines, gateway.address) == [b"250", b"250", b"250", b"354"]
         conn.sendall(head)
         for piece in pieces:
             time.sleep(0.75)

@@ -7,7 +7,10 @@ import re
 import smtplib
 import socket
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -15,6 +18,9 @@ from gateway.tickets.protocol import find_all
 from tests.conftest import TEAM
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import parse_message, wait_until
+
+TWO_MAILBOXES = [{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
+                 {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}]
 
 CITIZEN = "ana.souza@example.org"
 
@@ -90,8 +96,7 @@ def test_oversized_mail_is_refused_with_552_and_size_is_advertised(start_gateway
 
 def test_too_many_recipients_get_452_for_the_extra_ones(start_gateway):
     gateway = start_gateway(smtp={"max_recipients": 1},
-                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
-                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
+                            mailbox=TWO_MAILBOXES)
     with smtplib.SMTP("127.0.0.1", gateway.port) as client:
         client.ehlo()
         client.mail(CITIZEN)
@@ -116,11 +121,11 @@ def test_bad_commands_and_slow_clients_do_not_take_the_listener_down(start_gatew
     assert len(gateway.tickets()) == 1
 
 
-def test_lmtp_listener_answers_per_recipient(start_gateway):
-    gateway = start_gateway(smtp={"lmtp": True},
-                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
-                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
-    # smtplib.LMTP reads one reply after DATA; LMTP sends one per recipient.
+@contextmanager
+def _lmtp(gateway) -> Iterator[tuple[socket.socket, BinaryIO, Callable[[bytes], bytes]]]:
+    """A raw LMTP conversation: smtplib.LMTP reads one reply after DATA,
+    LMTP sends one per recipient.  ``say`` sends a command and returns the
+    last line of its reply."""
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
         lines = conn.makefile("rb")
 
@@ -131,6 +136,13 @@ def test_lmtp_listener_answers_per_recipient(start_gateway):
                 reply = lines.readline()
             return reply
 
+        yield conn, lines, say
+
+
+def test_lmtp_listener_answers_per_recipient(start_gateway):
+    gateway = start_gateway(smtp={"lmtp": True},
+                            mailbox=TWO_MAILBOXES)
+    with _lmtp(gateway) as (conn, lines, say):
         assert lines.readline().startswith(b"220")
         assert say(b"LHLO client.example.org").startswith(b"250")
         assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")
@@ -146,24 +158,13 @@ def test_lmtp_listener_answers_per_recipient(start_gateway):
     assert len(gateway.tickets()) == 1, "one mail to two of our addresses is one ticket"
 
 
-
 def test_lmtp_refuses_a_body_too_big_once_per_recipient_and_stays_in_step(start_gateway):
     """RFC 2033: after DATA, one reply per accepted recipient, refusals too.
     One 552 for two recipients left the MTA waiting for the second (Postfix:
     600 s) and then reading each later reply as the answer to the wrong command."""
     gateway = start_gateway(smtp={"lmtp": True, "max_message_size": 5_000},
-                            mailbox=[{"address": "atendimento@example.gov.br", "protocol_prefix": "ATD"},
-                                     {"address": "cnes@example.gov.br", "protocol_prefix": "CNES"}])
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as conn:
-        lines = conn.makefile("rb")
-
-        def say(command: bytes) -> bytes:
-            conn.sendall(command + b"\r\n")
-            reply = lines.readline()
-            while reply[3:4] == b"-":
-                reply = lines.readline()
-            return reply
-
+                            mailbox=TWO_MAILBOXES)
+    with _lmtp(gateway) as (conn, lines, say):
         assert lines.readline().startswith(b"220")
         assert say(b"LHLO client.example.org").startswith(b"250")
         assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")  # no SIZE=: the body is measured

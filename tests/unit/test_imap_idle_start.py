@@ -150,6 +150,20 @@ def _poller(server: ScriptedServer, tmp_path: Path, **options: Any) -> ImapPolle
     return ImapPoller("atendimento@example.gov.br", config, unused, _State(server.port), SystemClock())
 
 
+def _run_until_idle_and_then(poller: ImapPoller, seconds: float) -> None:
+    """Run the poller in a thread until it waits in IDLE, then ``seconds``
+    more, then stop it."""
+    stopping = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stopping,), daemon=True)
+    thread.start()
+    try:
+        assert poller.idling.wait(15), "the poller never waited in IDLE"
+        assert not stopping.wait(seconds)
+    finally:
+        stopping.set()
+        thread.join(timeout=15)
+
+
 def test_news_before_the_plus_is_kept_for_the_idle_loop(servers: list[ScriptedServer]) -> None:
     servers.append(server := ScriptedServer(before_plus=b"* 12 EXISTS\r\n"))
     client = _client(server)
@@ -176,19 +190,9 @@ def test_a_server_that_sends_the_same_count_before_each_plus_lets_the_poller_wai
     same count is not news."""
     servers.append(server := ScriptedServer(before_plus=b"* 3 EXISTS\r\n"))
     poller = _poller(server, tmp_path, idle=True)
-    stopping = threading.Event()
-    thread = threading.Thread(target=poller.run, args=(stopping,), daemon=True)
-    thread.start()
-    try:
-        assert poller.idling.wait(15), "the poller never waited in IDLE"
-        assert not stopping.wait(2.5)  # the poller's time to spin, if it would
-        idles = server.idles()
-    finally:
-        stopping.set()
-        thread.join(timeout=15)
-    assert idles == 2, server.lines  # the first woken by the count, the second waits
+    _run_until_idle_and_then(poller, 2.5)  # the poller's time to spin, if it would
+    assert server.idles() == 2, server.lines  # the first woken by the count, the second waits
     assert not poller.last_error
-
 
 
 def test_a_server_that_sends_the_count_with_every_answer_lets_the_poller_wait(
@@ -197,15 +201,7 @@ def test_a_server_that_sends_the_count_with_every_answer_lets_the_poller_wait(
     commands: it went straight to another drain, never to IDLE."""
     servers.append(server := ScriptedServer(with_search=b"* 3 EXISTS\r\n"))
     poller = _poller(server, tmp_path, idle=True)
-    stopping = threading.Event()
-    thread = threading.Thread(target=poller.run, args=(stopping,), daemon=True)
-    thread.start()
-    try:
-        assert poller.idling.wait(15), "the poller never waited in IDLE"
-        assert not stopping.wait(2.5)
-    finally:
-        stopping.set()
-        thread.join(timeout=15)
+    _run_until_idle_and_then(poller, 2.5)
     selects = sum(b" SELECT " in line.upper() for line in server.lines)
     assert selects == 2 and server.idles() == 1, server.lines  # one drain woken by the count, then a wait
 
