@@ -12,7 +12,9 @@ parts are the body and which are files, and keeps oversized parts out
 Its walk, :func:`walk`, reads at most ``max_parts`` parts and
 ``max_depth`` levels of nesting: a mail of 10,000 tiny parts once took
 seconds to process and drew a 1.5 MB answer; now the parts beyond the caps
-stay in the raw mail only, and a defect says how many there were.
+stay in the raw mail only, and a defect says how many there were.  The
+parser itself stops soon after ``max_parts`` parts (:class:`Stopped`,
+``gateway.mail.parsed``), so the tree it builds is bounded too.
 """
 
 from __future__ import annotations
@@ -89,6 +91,22 @@ class Attachment:
         return len(self.data)
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """Where the parser stopped reading a mail of more than ``max_parts``
+    parts: a 25 MB mail of one-line parts is millions of parts, and
+    building their tree took seconds and gigabytes before the walk read
+    its first ``max_parts`` of them."""
+
+    #: Characters of the mail read, of ``size``.
+    at: int
+    size: int
+    #: The parts still open where reading stopped (``id()`` of each), from
+    #: the mail itself down: an attached mail or a file among them holds
+    #: only what was read of it.
+    open_parts: frozenset[int]
+
+
 @dataclass
 class Parts:
     """A message split into the body the person wrote and everything else."""
@@ -101,7 +119,7 @@ class Parts:
 
 def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
                 max_parts: int = 500, max_depth: int = 20,
-                undeclared: UndeclaredReader = decode_undeclared) -> Parts:
+                undeclared: UndeclaredReader = decode_undeclared, stopped: Stopped | None = None) -> Parts:
     """Walk the MIME tree once (:func:`walk`): inline text/plain and
     text/html parts form the body (several, as Apple Mail splits text around
     inline images, are joined); named or non-text leaves are attachments;
@@ -115,10 +133,18 @@ def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
     ``undeclared`` (UTF-8, the mail's other charsets, then detection); an
     Outlook ``winmail.dat`` is kept and the files inside it are added
     after it (:mod:`gateway.mail.tnef`).
+
+    Where the parser ``stopped`` inside a file or an attached mail, that
+    part is left out: half a file would be offered as the whole of it.
     """
     parts = Parts()
-    for part, attached in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects):
+    for part, attached in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects,
+                               stopped=stopped):
         if attached or _is_multipart(part):
+            continue
+        if stopped is not None and id(part) in stopped.open_parts and part is not message:
+            defects.append(f"{part.get_content_type()} part left out: reading stopped inside it "
+                           "(max_parts); it is kept in the raw mail only")
             continue
         try:
             _add_leaf(part, parts, max_part_bytes, defects, undeclared)
@@ -128,7 +154,8 @@ def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
     return parts
 
 
-def walk(message: Message, *, max_parts: int, max_depth: int, defects: list[str]) -> Iterator[tuple[Message, bool]]:
+def walk(message: Message, *, max_parts: int, max_depth: int, defects: list[str],
+         stopped: Stopped | None = None) -> Iterator[tuple[Message, bool]]:
     """Yield the parts of ``message`` in document order, the message itself
     first, each with whether it lies inside an attached ``message/*`` part;
     at most ``max_parts`` of them, and none nested deeper than ``max_depth``
@@ -137,15 +164,16 @@ def walk(message: Message, *, max_parts: int, max_depth: int, defects: list[str]
     What is left unread stays in the raw mail; ``defects`` says so, e.g.
     ``"read 500 of 10,002 MIME parts (max_parts); the rest is kept in the
     raw mail only"``.  Counting the unread ones only follows the tree the
-    parser already built: nothing is decoded.
+    parser already built: nothing is decoded.  Where the parser
+    ``stopped``, the count is of the parts it built: "at least".
     """
     stack: list[tuple[Message, int, bool]] = [(message, 0, False)]
     read = too_deep = 0
     while stack:
         if read >= max_parts:
-            unread = _count([part for part, _, _ in stack])
-            defects.append(f"read {read:,} of {read + unread + too_deep:,} MIME parts (max_parts); "
-                           "the rest is kept in the raw mail only")
+            total = read + _count([part for part, _, _ in stack]) + too_deep
+            of = f"at least {total:,}" if stopped is not None else f"{total:,}"
+            defects.append(f"read {read:,} of {of} MIME parts (max_parts); the rest is kept in the raw mail only")
             return
         part, depth, attached = stack.pop()
         read += 1
@@ -163,11 +191,15 @@ def walk(message: Message, *, max_parts: int, max_depth: int, defects: list[str]
                        "are kept in the raw mail only")
 
 
-def prune(message: Message, *, max_parts: int, max_depth: int, defects: list[str]) -> None:
+def prune(message: Message, *, max_parts: int, max_depth: int, defects: list[str],
+          stopped: Stopped | None = None) -> None:
     """Cut ``message``'s tree, in place, down to the parts :func:`walk`
     reads: another parser's walk over it (mail-parser, the fallback) is then
     bounded the same way."""
-    kept = [part for part, _ in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects)]
+    kept = [part for part, _ in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects,
+                                     stopped=stopped)]
+    if stopped is not None:  # what split_parts leaves out, another parser does not offer either
+        kept = [part for part in kept if part is message or _is_multipart(part) or id(part) not in stopped.open_parts]
     ids = {id(part) for part in kept}
     for part in kept:
         if part.is_multipart():

@@ -26,13 +26,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
+from email.feedparser import FeedParser
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Callable, Final, Iterable
 
 from gateway.errors import ParseError
 from gateway.mail.addresses import normalise
-from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts, walk
+from gateway.mail.attachments import Attachment, Parts, Stopped, prune, sniff, split_parts, walk
 from gateway.mail.charsets import Undeclared, decode, decode_header_value, declared_charsets
 from gateway.mail.mailboxes import Mailbox, first_mailbox
 from gateway.mail.text import html_to_text
@@ -57,6 +58,7 @@ _ANGLED: Final = re.compile(r"<([^<>]*)>")
 _WHITESPACE: Final = re.compile(r"\s+")
 _MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
 _MAX_SUBJECT: Final = 16 * 1024  # characters of a Subject read (a ticket keeps 500)
+_FEED_CHARS: Final = 8192  # what the stdlib's Parser feeds its FeedParser at a time
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,8 @@ def parse(
     defects: list[str] = []
     data = _prepare(raw, max_header_bytes, defects)
     try:
-        message = email.message_from_bytes(data, policy=email.policy.compat32)
-        return _build(message, defects, max_part_bytes, max_parts=max_parts, max_depth=max_depth)
+        message, stopped = _bounded_parse(data, max_parts, defects)
+        return _build(message, defects, max_part_bytes, max_parts=max_parts, max_depth=max_depth, stopped=stopped)
     except RecursionError as error:
         defects.append(f"stdlib walk failed: {type(error).__name__}")
         failure: Exception = error
@@ -176,6 +178,47 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
     return data
 
 
+def _bounded_parse(data: bytes, max_parts: int, defects: list[str]) -> tuple[Message, Stopped | None]:
+    """What ``email.message_from_bytes(data, policy=compat32)`` returns,
+    but the parser is fed a piece at a time and stops once it has made
+    more than ``max_parts`` parts: the walk reads no more than that, and
+    the tree of a 25 MB mail of one-line parts (millions of them) took
+    seconds and gigabytes to build.  The rest stays in the raw mail."""
+    made = 0
+    last: Message | None = None
+
+    def new_part(policy: email.policy.Compat32 = email.policy.compat32) -> Message:
+        nonlocal made, last
+        made += 1
+        last = Message(policy)
+        return last
+
+    parser = FeedParser(_factory=new_part, policy=email.policy.compat32)
+    made = 0  # the parser made one to try the factory
+    text = data.decode("ascii", "surrogateescape")  # as BytesParser does
+    for start in range(0, len(text), _FEED_CHARS):
+        parser.feed(text[start:start + _FEED_CHARS])
+        read = start + _FEED_CHARS
+        if made > max_parts and read < len(text):
+            message = parser.close()
+            defects.append(f"more than {max_parts:,} MIME parts (max_parts): reading stopped at character "
+                           f"{read:,} of {len(text):,}; the rest is kept in the raw mail only")
+            return message, Stopped(at=read, size=len(text), open_parts=_path_to(message, last))
+    return parser.close(), None
+
+
+def _path_to(root: Message, target: Message | None) -> frozenset[int]:
+    """The ``id()`` of ``target`` and of each part that holds it, up to ``root``."""
+    stack: list[tuple[Message, tuple[int, ...]]] = [(root, (id(root),))]
+    while stack:
+        part, path = stack.pop()
+        if part is target:
+            return frozenset(path)
+        if part.is_multipart():
+            stack.extend((child, (*path, id(child))) for child in part.get_payload() if isinstance(child, Message))
+    return frozenset()
+
+
 def _without_preamble(data: bytes, defects: list[str]) -> bytes:
     """Drop one line written above the headers (``---- Original email
     message ----``, what some clients and export tools put there) when a
@@ -209,12 +252,12 @@ def _lone_crs_as_data(data: bytes, defects: list[str]) -> bytes:
 
 
 def _build(message: Message, defects: list[str], max_part_bytes: int, *, max_parts: int,
-           max_depth: int) -> ParsedMail:
+           max_depth: int, stopped: Stopped | None = None) -> ParsedMail:
     """Turn a compat32 message into a ParsedMail."""
     undeclared = _undeclared(message, max_parts=max_parts, max_depth=max_depth)
     raw_headers = _readable(message.raw_items(), undeclared)
     body = split_parts(message, max_part_bytes, defects, max_parts=max_parts, max_depth=max_depth,
-                       undeclared=undeclared)
+                       undeclared=undeclared, stopped=stopped)
     return _assemble(raw_headers, body, defects)
 
 
@@ -398,9 +441,9 @@ def _with_mailparser(
     try:
         import mailparser
 
-        message = email.message_from_bytes(data, policy=email.policy.compat32)  # as parse_from_bytes does
         pruned: list[str] = []
-        prune(message, max_parts=max_parts, max_depth=max_depth, defects=pruned)
+        message, stopped = _bounded_parse(data, max_parts, pruned)  # what parse_from_bytes does, bounded
+        prune(message, max_parts=max_parts, max_depth=max_depth, defects=pruned, stopped=stopped)
         defects = defects + [defect for defect in pruned if defect not in defects]
         fallback = mailparser.MailParser(message)
         raw_headers = _readable(fallback.message.raw_items(),
