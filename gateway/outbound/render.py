@@ -57,11 +57,12 @@ class Renderer:
     def render(self, name: str, *, language: str, mailbox: str, context: dict[str, Any]) -> Rendered:
         environment = _environment(str(self.root), language, mailbox)
         try:
-            parts = [self._template(environment, language, mailbox, f"{name}.{part}.j2").render(context)
-                     for part in ("subject", "txt", "html")]
+            templates = [self._template(environment, language, mailbox, f"{name}.{part}.j2")
+                         for part in ("subject", "txt", "html")]
         except TemplateNotFound as exc:
             raise ConfigError(self.root / "email" / language, exc.name or name,
                               "template missing; every notice needs .subject.j2, .txt.j2 and .html.j2") from exc
+        parts = _render_all(environment, templates, context)
         return Rendered(subject=" ".join(parts[0].split()), text=parts[1].strip() + "\n", html=parts[2])
 
     def _template(self, environment: Environment, language: str, mailbox: str, name: str) -> Template:
@@ -83,6 +84,24 @@ class Renderer:
     def names(self, language: str = DEFAULT_LANGUAGE) -> list[str]:
         folder = self.root / "email" / language
         return sorted({p.name.split(".")[0] for p in folder.glob("*.j2")})
+
+
+def _render_all(environment: Environment, templates: list[Template], context: dict[str, Any]) -> list[str]:
+    """The parts rendered from one set of variables: ``Template.render``
+    copies the environment's globals and the variables into a new context
+    for each part, a third of rendering a notice.  The variables are only
+    read (a template's ``{% set %}`` writes to its own context).  A part
+    that raises is rendered again the ordinary way, which raises with
+    Jinja's own message and a traceback into the template."""
+    variables = {**environment.globals, **context}
+    parts = []
+    for template in templates:
+        try:
+            parts.append(environment.concat(  # type: ignore[attr-defined]
+                template.root_render_func(template.new_context(variables, shared=True))))
+        except Exception:  # noqa: BLE001 - re-raised below, as Jinja words it
+            parts.append(template.render(context))
+    return parts
 
 
 def _forget_edited(environment: Environment) -> None:

@@ -118,3 +118,31 @@ def test_a_promise_close_at_hand_says_today_or_tomorrow():
     assert words.day_and_time(NOW + timedelta(hours=2), NOW, zone, "pt_BR") == "hoje, às 10h19"
     assert words.day_and_time(NOW + timedelta(hours=24), NOW, zone, "pt_BR") == "amanhã, às 8h19"
     assert words.day_and_time(NOW + timedelta(days=3), NOW, zone, "pt_BR") == "segunda-feira, 07/12/2026, às 8h19"
+
+
+# -- the three parts from one set of variables ---------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["pt_BR", "en"])
+def test_rendering_the_parts_together_gives_what_each_template_renders_alone(language):
+    """``_render_all`` shares one set of variables among the three parts;
+    every shipped notice must come out as Jinja's own ``render`` writes it."""
+    from gateway.outbound import render as render_module
+
+    renderer = Renderer()
+    context = sample_context()
+    names = [name for name in renderer.names(language) if not name.startswith("_")]  # _base: layouts, not notices
+    assert len(names) > 20
+    for name in names:
+        environment = render_module._environment(str(renderer.root), language, "atendimento@example.gov.br")
+        templates = [environment.get_template(f"{name}.{part}.j2") for part in ("subject", "txt", "html")]
+        assert render_module._render_all(environment, templates, context) == [t.render(context) for t in templates], name
+
+
+def test_a_missing_variable_still_raises_jinjas_error_naming_it():
+    from jinja2 import UndefinedError
+
+    context = sample_context()
+    del context["protocol"]
+    with pytest.raises(UndefinedError, match="'protocol' is undefined"):
+        Renderer().render("ack", language="pt_BR", mailbox="atendimento@example.gov.br", context=context)
