@@ -35,14 +35,15 @@ class Notifier:
               to: Sequence[str], now: datetime, context: dict[str, Any] | None = None,
               reply_to: str | None = None, in_reply_to: str | None = None, references: Sequence[str] = (),
               attachments: Sequence[compose.FileToSend] = (), auto_submitted: str | None = "auto-replied",
-              from_name: str | None = None, role: str = "system") -> str:
+              from_name: str | None = None, role: str = "system", common: dict[str, Any] | None = None) -> str:
         """Render, compose and queue one mail; it also goes on the ticket's
         timeline as an outgoing message (team notices as internal ones).
+        ``common``: what :meth:`common` gave for this ticket, mailbox and
+        ``now``, when several mails of one change share it.
         Returns the mail's Message-ID."""
         language = ticket.language or mailbox.language
-        common = {**self.common_context(ticket, mailbox, language), **still_missing(tx, ticket),
-                  "promised": promised(ticket, mailbox, language, now),
-                  "status_label": statuses.label(ticket, mailbox, language, now)}  # the desk's words, now
+        if common is None:
+            common = self.common(tx, ticket, mailbox, now)
         parts = self.renderer.render(kind, language=language, mailbox=mailbox.address,
                                      context={**common, **(context or {})})
         message_id = new_message_id(kind, mailbox.domain)
@@ -67,6 +68,13 @@ class Notifier:
                    mail_from=verp.return_path(token, mailbox.domain), rcpt_tos=list(to), raw=raw, at=now,
                    verp_token=token)
         return message_id
+
+    def common(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, now: datetime) -> dict[str, Any]:
+        """The variables every mail about ``ticket`` has at ``now``."""
+        language = ticket.language or mailbox.language
+        return {**self.common_context(ticket, mailbox, language), **still_missing(tx, ticket),
+                "promised": promised(ticket, mailbox, language, now),
+                "status_label": statuses.label(ticket, mailbox, language, now)}  # the desk's words, now
 
     def common_context(self, ticket: TicketRow, mailbox: MailboxConfig, language: str) -> dict[str, Any]:
         web = self.settings.web

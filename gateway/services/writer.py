@@ -61,8 +61,9 @@ class TicketWriter:
             self._revive(tx, ticket, address, at)
         if mailbox is None:
             return  # a mailbox no longer configured: nobody to write as
+        shared: dict[str, Any] = {}  # the variables every mail of this change has, once the first needs them
         for notice in change.notices:
-            self._send(tx, ticket, mailbox, notice, at, sender)
+            self._send(tx, ticket, mailbox, notice, at, sender, shared)
 
     def mailbox_of(self, ticket: TicketRow) -> MailboxConfig | None:
         found = self.settings.mailbox_for(ticket.mailbox)
@@ -85,7 +86,7 @@ class TicketWriter:
             ticket.closed_at = ticket.closed_reason = None
 
     def _send(self, tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, notice: Notice, at: datetime,
-              sender: str) -> None:
+              sender: str, shared: dict[str, Any]) -> None:
         to = self._recipients(ticket, mailbox, notice.to, sender)
         if not to:
             return
@@ -96,6 +97,8 @@ class TicketWriter:
             return
         thread = self._thread(tx, ticket, notice)
         answerable = notice.to is not To.REQUESTER and notice.answerable
+        if not shared:  # nothing between two mails of one change alters the ticket
+            shared.update(self.notifier.common(tx, ticket, mailbox, at))
         self.notifier.queue(
             tx, kind=template, ticket=ticket, mailbox=mailbox, to=to, now=at,
             context=self._context(ticket, mailbox, notice),
@@ -103,7 +106,7 @@ class TicketWriter:
             in_reply_to=thread[-1] if thread else None, references=thread, attachments=notice.files,
             auto_submitted=notice.automatic,
             from_name=f"{notice.sender_name} via {mailbox.display_name}" if notice.sender_name else None,
-            role="analyst" if notice.to is To.REQUESTER and notice.automatic is None else "system")
+            role="analyst" if notice.to is To.REQUESTER and notice.automatic is None else "system", common=shared)
 
     @staticmethod
     def _recipients(ticket: TicketRow, mailbox: MailboxConfig, to: To, sender: str) -> list[str]:
