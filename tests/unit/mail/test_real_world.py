@@ -329,3 +329,34 @@ def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail()
         message, stopped = _bounded_parse(data, 10_000, defects)
         assert stopped is None and defects == [], path
         assert _tree(message) == _tree(email.message_from_bytes(data, policy=email.policy.compat32)), path
+
+
+def test_plain_address_lists_read_as_getaddresses_reads_them():
+    """``_addresses`` reads a list of plain mailboxes by one expression;
+    for every To, Cc and Reply-To of the corpus it must give what
+    ``getaddresses`` gives (the expression declines anything else)."""
+    import email
+    import email.policy
+    from email.utils import getaddresses
+
+    from gateway.mail.addresses import normalise
+    from gateway.mail.parsed import _SIMPLE_LIST, _addresses
+    from tests.helpers.corpus import full_mails
+
+    simple = 0
+    for path in full_mails():
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+        headers = tuple((k, str(v)) for k, v in message.raw_items())
+        for name in ("to", "cc", "reply-to"):
+            values = [" ".join(v.splitlines()) for k, v in headers if k.lower() == name]
+            if not values or any("\ufffd" in v or not v.isascii() for v in values):
+                continue
+            expected = tuple(normalise(a) for _, a in getaddresses(values) if a.strip())
+            assert _addresses(headers, name) == expected, (path, values)
+            simple += all(_SIMPLE_LIST.fullmatch(v) for v in values)
+    assert simple > 500, "the expression reads most real lists"
+    odd = ('"Souza, Ana" <ana@example.org>', "ana@example.org (Ana)", "=?utf-8?q?Jo=C3=A3o?= <j@example.org>",
+           "equipe: ana@example.org, b@example.org;", "<@relay.example:ana@example.org>", "Ana <ana@example.org")
+    for value in odd:
+        assert not _SIMPLE_LIST.fullmatch(value), value
+        assert _addresses((("To", value),), "to") == tuple(normalise(a) for _, a in getaddresses([value]) if a.strip())
