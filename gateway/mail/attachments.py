@@ -273,6 +273,8 @@ def _filename(part: Message, undeclared: UndeclaredReader) -> str:
     """The part's file name, decoded.  compat32 hands 8-bit bytes in a
     parameter back as U+FFFD (``Hofj\ufffd\ufffdgeralle.jpg``); then the
     raw header is decoded first and the name read from that."""
+    if not any("name" in str(part.get(header, "")).lower() for header in ("content-disposition", "content-type")):
+        return ""  # no filename or name parameter: spares parsing the parameters of every text part
     name = part.get_filename() or ""
     if "\ufffd" in name:
         readable = Message()

@@ -360,3 +360,28 @@ def test_plain_address_lists_read_as_getaddresses_reads_them():
     for value in odd:
         assert not _SIMPLE_LIST.fullmatch(value), value
         assert _addresses((("To", value),), "to") == tuple(normalise(a) for _, a in getaddresses([value]) if a.strip())
+
+
+def test_a_part_without_name_parameters_has_no_filename_as_the_stdlib_says():
+    """``_filename`` skips the parameter parsing when neither header holds
+    "name": for every part of the corpus it must agree with the stdlib."""
+    import email
+    import email.policy
+
+    from gateway.mail.attachments import _filename
+    from gateway.mail.charsets import decode_undeclared
+    from tests.helpers.corpus import full_mails
+
+    parts = named = 0
+    for path in full_mails():
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+        for part in message.walk():
+            parts += 1
+            try:
+                expected = part.get_filename()
+            except Exception:  # noqa: BLE001 - a part the stdlib cannot read: not this test's question
+                continue
+            found = _filename(part, decode_undeclared)
+            assert bool(found) == bool(expected), (path, part.get_content_type(), expected, found)
+            named += bool(found)
+    assert parts > 3000 and named > 300
