@@ -253,16 +253,19 @@ class DirectInbox(_Connected):
         return Receipt(ReceiptStatus.ACCEPTED, inbox_id=inbox_id)
 
     def _insert(self, row: dict[str, Any]) -> int:
-        names = ", ".join((*ACCEPTED_COLUMNS, "status"))
-        values = [self._stored(name, row[name]) for name in ACCEPTED_COLUMNS]
-        marks = ", ".join(["?" if self._sqlite else "%s"] * len(values))
-        sql = f"INSERT INTO inbox ({names}) VALUES ({marks}, 'accepted') RETURNING id"
+        """The inbox row, and its bytes beside it in ``inbox_raw`` (models.InboxRawRow)."""
+        columns = [name for name in ACCEPTED_COLUMNS if name != "raw"]
+        values = [self._stored(name, row[name]) for name in columns]
+        mark = "?" if self._sqlite else "%s"
+        sql = f"INSERT INTO inbox ({', '.join(columns)}, status) VALUES ({', '.join([mark] * len(values))}, 'accepted') " \
+              "RETURNING id"
         cursor = self._connection.cursor()
         try:
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(sql, values)
             (inbox_id,) = cursor.fetchone()
+            cursor.execute(f"INSERT INTO inbox_raw (inbox_id, raw) VALUES ({mark}, {mark})", [inbox_id, row["raw"]])
             if self._sqlite:
                 cursor.execute("COMMIT")
         finally:

@@ -1,7 +1,9 @@
 """Raw mail in, outcomes recorded, duplicates recognised, quarantine kept.
 
 The inbox row is written and committed before the peer hears ``250``;
-everything after that (processing, quarantine) only updates it.
+everything after that (processing, quarantine) only updates it.  The
+mail's bytes are written beside it, in ``inbox_raw``, once: an update of
+the row never rewrites them (``models.InboxRawRow``).
 """
 
 from __future__ import annotations
@@ -16,17 +18,33 @@ from sqlalchemy.orm import Session, attributes, configure_mappers, make_transien
 
 from gateway.delivery import ACCEPTED_COLUMNS
 from gateway.store.compiled import Compiled
-from gateway.store.models import InboxRow, MailKeyRow, QuarantineRow
-from gateway.store.rows import INBOX, MAIL_KEY
+from gateway.store.models import InboxRawRow, InboxRow, MailKeyRow, QuarantineRow
+from gateway.store.rows import INBOX, INBOX_RAW, MAIL_KEY
 from gateway.store.tx import Tx
+
+#: What acceptance writes to the inbox row: ``ACCEPTED_COLUMNS`` but the bytes.
+ENVELOPE_COLUMNS = tuple(column for column in ACCEPTED_COLUMNS if column != "raw")
 
 
 def add_accepted(tx: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert accepted mails; returns their ids in the same order."""
-    objects = [InboxRow(**INBOX.complete(_accepted(row))) for row in rows]
+    """Insert accepted mails (``delivery.inbox_row``'s rows, bytes
+    included); returns their ids in the same order."""
+    objects = [InboxRow(**INBOX.complete(_accepted(envelope(row)))) for row in rows]
     tx.add_all(objects)
     tx.flush()
-    return [obj.id for obj in objects]
+    ids = [obj.id for obj in objects]
+    tx.execute(insert(InboxRawRow), raw_rows(ids, rows))
+    return ids
+
+
+def envelope(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An inbox row's fields without its bytes (they go to ``inbox_raw``)."""
+    return {key: value for key, value in row.items() if key != "raw"}
+
+
+def raw_rows(ids: Sequence[int], rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``inbox_raw`` rows of inbox rows just given ``ids``."""
+    return [{"inbox_id": inbox_id, "raw": row["raw"]} for inbox_id, row in zip(ids, rows, strict=True)]
 
 
 def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
@@ -39,10 +57,15 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
 # more than running it); values are bound at execution.
 _INSERT_KEY = MAIL_KEY.insert
 _INBOX = InboxRow.__table__
-_CLAIM_QUERY = select(*_INBOX.columns).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.status == "accepted")
+_RAW = InboxRawRow.__table__
+# An outer join: an inbox row without its bytes (none should be) still reads,
+# as an empty mail the parser refuses, rather than waiting for ever.
+_CLAIM_QUERY = (select(*_INBOX.columns, _RAW.c.raw).outerjoin(_RAW, _RAW.c.inbox_id == _INBOX.c.id)
+                .where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.status == "accepted"))
 _CLAIM = Compiled(_CLAIM_QUERY)
-_CLAIM_SKIP_LOCKED = Compiled(_CLAIM_QUERY.with_for_update(skip_locked=True))
-_INBOX_KEYS = tuple(column.key for column in _INBOX.columns)
+_CLAIM_SKIP_LOCKED = Compiled(_CLAIM_QUERY.with_for_update(of=_INBOX, skip_locked=True))
+_INBOX_KEYS = (*(column.key for column in _INBOX.columns), "raw")
+
 _FINISH = Compiled(update(InboxRow.__table__).where(InboxRow.__table__.c.id == bindparam("row_id"))
            .values(status=bindparam("status"), outcome=bindparam("outcome"), reason=bindparam("reason"),
                    ticket_id=bindparam("ticket_id"),
@@ -66,6 +89,8 @@ def claim(tx: Tx, inbox_id: int, *, skip_locked: bool) -> InboxRow | None:
     configure_mappers()  # what the mapped constructor would have done first; a no-op once done
     row = INBOX.new_object()  # the values straight into its dict: no constructor event per column
     row.__dict__.update(zip(_INBOX_KEYS, found))
+    if row.__dict__["raw"] is None:
+        row.__dict__["raw"] = b""
     make_transient_to_detached(row)
     return row
 
@@ -142,7 +167,9 @@ def discard(tx: Session, quarantine_id: int, at: datetime, note: str) -> InboxRo
         return None
     entry, row = taken
     row.status = row.outcome = "discarded"
-    row.reason, row.processed_at, row.raw = f"{note}; was: {entry.reason}"[:4000], at, b""
+    row.reason, row.processed_at = f"{note}; was: {entry.reason}"[:4000], at
+    tx.execute(update(InboxRawRow).where(InboxRawRow.inbox_id == row.id).values(raw=b""))
+    attributes.set_committed_value(row, "raw", b"")
     return row
 
 
@@ -173,8 +200,9 @@ class InboxWriter:
     """
 
     # What acceptance knows of a mail; the outcome columns stay NULL until processing.
-    _COLUMNS = (*ACCEPTED_COLUMNS, "status")
+    _COLUMNS = (*ENVELOPE_COLUMNS, "status")
     _INSERT = INBOX.insert_of_only(_COLUMNS, fixed={"status": "accepted"})
+    _INSERT_RAW = INBOX_RAW.insert
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -184,26 +212,30 @@ class InboxWriter:
     def insert(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         if not self._sqlite:
             with self._engine.begin() as connection:
-                table = InboxRow.__table__
                 result = connection.execute(
-                    insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                    [INBOX.complete(_accepted(row)) for row in rows])
-                return [row_id for (row_id,) in result]
+                    insert(_INBOX).returning(_INBOX.c.id, sort_by_parameter_order=True),
+                    [INBOX.complete(_accepted(envelope(row))) for row in rows])
+                ids = [row_id for (row_id,) in result]
+                connection.execute(insert(_RAW), raw_rows(ids, rows))
+                return ids
         if self._raw is None:
             self._raw = self._engine.raw_connection()  # pragmas (WAL, synchronous) set on connect
-        sql, values = self._INSERT.driver_rows(self._engine.dialect, rows)  # status: accepted
+        dialect = self._engine.dialect
+        sql, values = self._INSERT.driver_rows(dialect, rows)  # status: accepted; the bytes are not its
         cursor = self._raw.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE")
             cursor.executemany(sql, values)
             last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
+            ids = list(range(last - len(rows) + 1, last + 1))
+            cursor.executemany(*self._INSERT_RAW.driver_rows(dialect, raw_rows(ids, rows)))
             cursor.execute("COMMIT")
         except BaseException:
             self.close()  # rolls back; the next group opens a fresh connection
             raise
         finally:
             cursor.close()
-        return list(range(last - len(rows) + 1, last + 1))
+        return ids
 
     def close(self) -> None:
         if self._raw is not None:

@@ -59,6 +59,7 @@ from gateway.store.models import (
     BouncingAddressRow,
     CounterRow,
     EventRow,
+    InboxRawRow,
     InboxRow,
     MailKeyRow,
     MessageRow,
@@ -101,12 +102,20 @@ def drop_raw(tx: Session, before: datetime) -> Counts:
     """One batch: raw bytes of processed mails received before ``before``,
     bodies of outbox mails done with before it, counter windows before it."""
     counts: Counts = Counter()
-    counts["inbox.raw"] = _empty_raw(tx, InboxRow, InboxRow.received_at < before,
-                                     InboxRow.status.not_in(("accepted", "quarantined")))
+    counts["inbox.raw"] = _empty_inbox_raw(tx, InboxRow.received_at < before,
+                                           InboxRow.status.not_in(("accepted", "quarantined")))
     counts["outbox.raw"] = _empty_raw(tx, OutboxRow, OutboxRow.created_at < before,
                                       OutboxRow.status.in_(("sent", "failed")))
     counts["counter"] = tx.execute(delete(CounterRow).where(CounterRow.window_start < before)).rowcount
     return +counts
+
+
+def _empty_inbox_raw(tx: Session, *where: Any) -> int:
+    """``_empty_raw`` for the inbox, whose bytes are in ``inbox_raw``."""
+    ids = (select(InboxRawRow.inbox_id).join(InboxRow, InboxRow.id == InboxRawRow.inbox_id)
+           .where(*where, func.length(InboxRawRow.raw) > 0).limit(BATCH))
+    return tx.execute(update(InboxRawRow).where(InboxRawRow.inbox_id.in_(ids)).values(raw=b"")
+                      .execution_options(synchronize_session=False)).rowcount
 
 
 def _empty_raw(tx: Session, table: Any, *where: Any) -> int:
@@ -186,7 +195,8 @@ def _scrub_inbox(tx: Session, inbox_ids: list[int]) -> Counts:
     counts: Counts = Counter()
     for chunk in _chunks(inbox_ids):
         counts["inbox"] += _changed(tx, update(InboxRow).where(InboxRow.id.in_(chunk)).values(
-            raw=b"", mail_from=ANONYMOUS, message_id=None, reason=None))
+            mail_from=ANONYMOUS, message_id=None, reason=None))
+        _changed(tx, update(InboxRawRow).where(InboxRawRow.inbox_id.in_(chunk)).values(raw=b""))
         counts["quarantine"] += _changed(tx, update(QuarantineRow).where(QuarantineRow.inbox_id.in_(chunk))
                                          .values(reason=REMOVED))
         counts["mail_key"] += _changed(tx, delete(MailKeyRow).where(MailKeyRow.inbox_id.in_(chunk)))
@@ -260,7 +270,8 @@ def _raw_holds(tx: Session, address: str) -> ColumnElement[bool]:
     has no lower() for bytea: ``encode(..., 'escape')`` gives ASCII text
     (other bytes as \\ooo), which an address, ASCII, is found in."""
     if tx.get_bind().dialect.name == "postgresql":
-        return text("position(:needle in lower(encode(inbox.raw, 'escape'))) > 0").bindparams(  # type: ignore[return-value]
+        return text("position(:needle in lower(encode((SELECT raw FROM inbox_raw WHERE inbox_raw.inbox_id = inbox.id), "  # type: ignore[return-value]
+                    "'escape'))) > 0").bindparams(
             bindparam("needle", address, type_=String))
     return func.instr(func.lower(InboxRow.raw), bindparam("needle", address.encode(), type_=LargeBinary)) > 0
 

@@ -36,6 +36,7 @@ from gateway.store.compiled import Compiled, insert_of
 from gateway.store.models import (
     AttachmentRow,
     EventRow,
+    InboxRawRow,
     InboxRow,
     MailKeyRow,
     MessageRow,
@@ -105,6 +106,7 @@ class Rows(Generic[RowT]):
 
 TICKET: Final = Rows(TicketRow)
 INBOX: Final = Rows(InboxRow)
+INBOX_RAW: Final = Rows(InboxRawRow)
 MAIL_KEY: Final = Rows(MailKeyRow)
 PARTICIPANT: Final = Rows(ParticipantRow)
 MESSAGE: Final = Rows(MessageRow)
@@ -115,4 +117,4 @@ THREAD_REF: Final = Rows(ThreadRefRow)
 QUARANTINE: Final = Rows(QuarantineRow)
 
 BY_TABLE: Final[dict[str, Rows[Any]]] = {rows.name: rows for rows in (
-    TICKET, INBOX, MAIL_KEY, PARTICIPANT, MESSAGE, ATTACHMENT, EVENT, OUTBOX, THREAD_REF, QUARANTINE)}
+    TICKET, INBOX, INBOX_RAW, MAIL_KEY, PARTICIPANT, MESSAGE, ATTACHMENT, EVENT, OUTBOX, THREAD_REF, QUARANTINE)}

@@ -69,7 +69,7 @@ def test_the_mbox_from_line_is_taken_off_and_its_sender_used(tmp_path):
     result = run(config, "ingest", ATENDIMENTO,
                  stdin=b"From ana.souza@example.org  Mon Nov 23 12:00:01 2026\n" + mail)
     assert result.returncode == 0, result.stderr.decode()
-    assert query(tmp_path / "gateway.db", "select raw, mail_from, outcome from inbox") == [
+    assert query(tmp_path / "gateway.db", "select r.raw, i.mail_from, i.outcome from inbox i join inbox_raw r on r.inbox_id = i.id") == [
         (mail, "ana.souza@example.org", "new_ticket")]
 
 
@@ -86,7 +86,7 @@ def test_a_from_header_is_not_taken_for_a_from_line(tmp_path):
     mail = make_mail()
     assert mail.startswith(b"From: ")
     assert run(config, "ingest", ATENDIMENTO, stdin=mail).returncode == 0
-    assert query(tmp_path / "gateway.db", "select raw, mail_from from inbox") == [(mail, "")]
+    assert query(tmp_path / "gateway.db", "select r.raw, i.mail_from from inbox i join inbox_raw r on r.inbox_id = i.id") == [(mail, "")]
 
 
 def test_empty_input_exits_65(tmp_path):

@@ -192,7 +192,7 @@ def _up_to_data(conn: socket.socket, lines: BinaryIO, address: str) -> list[byte
 
 def _raw_of_inbox(gateway) -> list[bytes]:
     with gateway.gateway.db.transaction() as tx:
-        return [bytes(r[0]) for r in tx.execute(text("select raw from inbox order by id"))]
+        return [bytes(r[0]) for r in tx.execute(text("select raw from inbox_raw order by inbox_id"))]
 
 
 def test_gateway_stores_dot_stuffed_lines_as_written_and_refuses_without_losing_the_session(start_gateway):

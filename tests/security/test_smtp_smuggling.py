@@ -41,5 +41,5 @@ def test_a_smuggled_second_mail_is_text_of_the_first(target: Target, end: bytes)
     [ticket] = target.tickets()
     assert ticket["subject"] == "primeira" and SPOOFED not in ticket["requester"]
     with target.running.gateway.db.transaction() as tx:  # the smuggled lines: bytes of the one mail
-        [raw] = [bytes(r[0]) for r in tx.execute(text("select raw from inbox"))]
+        [raw] = [bytes(r[0]) for r in tx.execute(text("select raw from inbox_raw"))]
     assert f"MAIL FROM:<{SPOOFED}>".encode() in raw and raw.endswith(b"Pague o boleto.\r\n\r\n")

@@ -97,7 +97,8 @@ def test_legacy_pitfalls_in_one_mailbox(tmp_path):
     assert reply_text.startswith("Ainda n") and "consegui" in reply_text
 
     # G: the lone bounce and out-of-office are kept with their reason, not opened as tickets.
-    held = query(db, "select i.status, q.reason, i.raw from inbox i join quarantine q on q.inbox_id = i.id")
+    held = query(db, "select i.status, q.reason, r.raw from inbox i join quarantine q on q.inbox_id = i.id "
+                       "join inbox_raw r on r.inbox_id = i.id")
     for message_id in ("dsn1@mx.example.org", "ooo1@example.org"):
         assert message_id not in by_id
         [(status, reason)] = [(s, r) for s, r, raw in held if f"<{message_id}>".encode() in raw]

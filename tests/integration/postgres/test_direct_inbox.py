@@ -31,6 +31,9 @@ def _delivery(raw: bytes) -> Delivery:
                     via="pipe", received_at=NOW.astimezone(timezone(timedelta(hours=-3))), mailbox_hint="cnes@b.org")
 
 
+_JOINED = "inbox JOIN inbox_raw ON inbox_raw.inbox_id = inbox.id"  # the bytes beside the row
+
+
 def _stored_text(url: str, inbox_id: int) -> tuple[str, ...]:
     """The row as the database holds it, every column as text: what a change
     of date format or JSON spacing would alter, which reading back through
@@ -38,11 +41,11 @@ def _stored_text(url: str, inbox_id: int) -> tuple[str, ...]:
     columns = ", ".join(f"CAST({c} AS TEXT)" if c != "raw" else "raw" for c in COLUMNS)
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
-            return tuple(connection.execute(f"SELECT {columns} FROM inbox WHERE id = ?", (inbox_id,)).fetchone())
+            return tuple(connection.execute(f"SELECT {columns} FROM {_JOINED} WHERE id = ?", (inbox_id,)).fetchone())
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as connection:
-        row = connection.execute(f"SELECT {columns} FROM inbox WHERE id = %s", (inbox_id,)).fetchone()
+        row = connection.execute(f"SELECT {columns} FROM {_JOINED} WHERE id = %s", (inbox_id,)).fetchone()
         return tuple(bytes(value) if isinstance(value, memoryview) else value for value in row)
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import LargeBinary, Table, Text, cast, func, select
 from gateway.store import inbox, tickets
 from gateway.store.bulk import BulkWriter
 from gateway.store.db import Database
-from gateway.store.models import InboxRow, TicketRow
-from gateway.store.rows import INBOX, TICKET, Rows
+from gateway.store.models import InboxRawRow, InboxRow, TicketRow
+from gateway.store.rows import INBOX, INBOX_RAW, TICKET, Rows
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=-3)))
 
@@ -45,11 +45,17 @@ def test_an_accepted_mail_is_stored_alike_by_every_writer(db: Database) -> None:
         writer.close()
     with db.transaction() as tx:
         inbox.add_accepted(tx, [MAIL])  # the ORM
-        INBOX.insert.execute(tx, {**MAIL, "status": "accepted"})  # the live path's compiled insert
-    with BulkWriter(db.engine).batch() as batch:
-        batch.insert_ids("inbox", [{**MAIL, "status": "accepted"}])
+        [row_id] = [INBOX.insert_returning_id.scalar(tx, {**inbox.envelope(MAIL), "status": "accepted"})]
+        INBOX_RAW.insert.execute(tx, {"inbox_id": row_id, "raw": MAIL["raw"]})  # the compiled inserts
+    with BulkWriter(db.engine).batch() as batch:  # the legacy import
+        ids = batch.insert_ids("inbox", [{**inbox.envelope(MAIL), "status": "accepted"}])
+        batch.insert("inbox_raw", inbox.raw_rows(ids, [MAIL]))
     stored = _stored(db, InboxRow.__table__)  # type: ignore[arg-type]
     assert len(stored) == 4 and len(set(stored)) == 1, stored
+    with db.transaction() as tx:  # each row's bytes beside it, as they came
+        assert list(tx.execute(select(InboxRawRow.inbox_id, InboxRawRow.raw).order_by(InboxRawRow.inbox_id))) == [
+            (row_id, MAIL["raw"]) for (row_id,) in tx.execute(select(InboxRow.id).order_by(InboxRow.id))]
+        assert [row.raw for row in tx.scalars(select(InboxRow))] == [MAIL["raw"]] * 4  # and InboxRow.raw reads them
 
 
 def test_a_ticket_is_stored_alike_by_every_writer(db: Database) -> None:
@@ -68,5 +74,7 @@ def test_a_row_builder_refuses_what_is_no_column_and_asks_for_what_has_no_defaul
     with pytest.raises(TypeError, match="colour is not a column of ticket"):
         TICKET.complete({"colour": "blue"})
     with pytest.raises(TypeError, match="inbox: no value for rcpt_tos"):
-        INBOX.complete({key: value for key, value in MAIL.items() if key != "rcpt_tos"})
+        INBOX.complete({key: value for key, value in inbox.envelope(MAIL).items() if key != "rcpt_tos"})
+    with pytest.raises(TypeError, match="raw is not a column of inbox"):  # the bytes are inbox_raw's
+        INBOX.complete(MAIL)
     assert Rows(TicketRow).complete({})["priority"] == "normal"  # the mapped column's default

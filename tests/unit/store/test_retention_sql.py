@@ -95,4 +95,4 @@ def test_drop_raw_keeps_sizes_and_hashes(gateway):
     assert counts["inbox.raw"] == 2
     with gateway.db.reading() as tx:
         assert tx.execute(text("SELECT id, size, sha256 FROM inbox ORDER BY id")).all() == before
-        assert tx.scalar(text("SELECT count(*) FROM inbox WHERE length(raw) > 0")) == 0
+        assert tx.scalar(text("SELECT count(*) FROM inbox_raw WHERE length(raw) > 0")) == 0
