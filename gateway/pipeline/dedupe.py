@@ -15,9 +15,7 @@ from gateway.store import inbox
 def dedupe(ctx: MailContext) -> Stop | None:
     mail = ctx.require_mail()
     key = f"mid:{mail.message_id}" if mail.message_id else f"sha:{ctx.inbox.sha256}"
-    owner = inbox.key_owner(ctx.tx, key)
+    owner = inbox.take_key(ctx.tx, key, ctx.inbox.id)
     if owner is not None and owner != ctx.inbox.id:
         return Stop(Outcome.DUPLICATE, f"already processed as inbox #{owner} ({key[:80]})")
-    if owner is None:
-        inbox.add_key(ctx.tx, key, ctx.inbox.id)
     return None

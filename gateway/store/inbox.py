@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes, configure_mappers, make_transient_to_detached
 
@@ -56,6 +57,9 @@ def pending_ids(tx: Session, limit: int, after: int = 0) -> list[int]:
 # Per-mail statements built once (building and keying one per call cost
 # more than running it); values are bound at execution.
 _INSERT_KEY = MAIL_KEY.insert
+_TAKE_KEY = {name: Compiled(dialect.insert(MailKeyRow.__table__).values(
+                 key=bindparam("key"), inbox_id=bindparam("inbox_id")).on_conflict_do_nothing(index_elements=["key"]))
+             for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INBOX = InboxRow.__table__
 _RAW = InboxRawRow.__table__
 # An outer join: an inbox row without its bytes (none should be) still reads,
@@ -181,6 +185,17 @@ def key_owner(tx: Tx, key: str) -> int | None:
 
 def add_key(tx: Tx, key: str, inbox_id: int) -> None:
     _INSERT_KEY.execute(tx, {"key": key, "inbox_id": inbox_id})  # nothing reads it back as an object
+
+
+def take_key(tx: Tx, key: str, inbox_id: int) -> int | None:
+    """Give ``key`` to ``inbox_id`` unless a mail holds it already: None
+    when it was free, else the holder's id (``inbox_id`` itself for a mail
+    redone).  One statement for the common case, a new key, where a look
+    and then an insert were two (a round trip each on PostgreSQL); a key
+    another node is inserting makes the insert wait for that node's commit,
+    then find it taken."""
+    inserted = _TAKE_KEY[tx.get_bind().dialect.name].execute(tx, {"key": key, "inbox_id": inbox_id})
+    return None if inserted.rowcount == 1 else key_owner(tx, key)
 
 
 def counts(tx: Session) -> dict[str, int]:
