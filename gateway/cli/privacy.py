@@ -28,7 +28,7 @@ LABELS: Final = {
     "ticket_field": "campos como CPF (ticket_field)",
     "thread_ref": "referências de conversa (thread_ref)",
     "inbox": "mensagens recebidas (inbox)",
-    "inbox.raw": "cópias originais de mensagens recebidas (inbox.raw)",
+    "inbox.raw": "cópias originais de mensagens recebidas (inbox_raw)",
     "outbox": "mensagens enviadas (outbox)",
     "outbox.raw": "cópias de mensagens enviadas (outbox.raw)",
     "quarantine": "quarentena (quarantine)",

@@ -60,7 +60,7 @@ def quarantine_show(ctx: click.Context, quarantine_id: int, as_json: bool, raw: 
                 "received_at": mail.received_at.isoformat(), "via": mail.via, "peer": mail.peer,
                 "mail_from": mail.mail_from, "rcpt_tos": list(mail.rcpt_tos or []), "size": mail.size,
                 "message_id": mail.message_id, "headers": _headers(mail.raw),
-                "raw": f"table inbox, id {mail.id}, in {masked_url(gateway.settings.storage.url)}"
+                "raw": f"table inbox_raw, inbox_id {mail.id}, in {masked_url(gateway.settings.storage.url)}"
                        if mail.raw else "deleted (discarded)",
                 "note": mail.reason if mail.status == "discarded" else None,  # who discarded it, when
             }

@@ -56,13 +56,13 @@ class Renderer:
 
     def render(self, name: str, *, language: str, mailbox: str, context: dict[str, Any]) -> Rendered:
         environment = _environment(str(self.root), language, mailbox)
-        try:
+        try:  # a part, or a layout or include it names at render time
             templates = [self._template(environment, language, mailbox, f"{name}.{part}.j2")
                          for part in ("subject", "txt", "html")]
+            parts = _render_all(environment, templates, context)
         except TemplateNotFound as exc:
             raise ConfigError(self.root / "email" / language, exc.name or name,
                               "template missing; every notice needs .subject.j2, .txt.j2 and .html.j2") from exc
-        parts = _render_all(environment, templates, context)
         return Rendered(subject=" ".join(parts[0].split()), text=parts[1].strip() + "\n", html=parts[2])
 
     def _template(self, environment: Environment, language: str, mailbox: str, name: str) -> Template:

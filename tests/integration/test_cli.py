@@ -130,7 +130,7 @@ def test_quarantine_show_gives_reason_headers_size_and_the_raw_mail(tmp_path):
     assert shown.returncode == 0
     text = shown.stdout.decode()
     assert f"quarantine #{entry} (waiting)" in text and "reason: no sender address" in text
-    assert f"size: {len(raw)} bytes" in text and "raw mail: table inbox, id 1, in sqlite:///" in text
+    assert f"size: {len(raw)} bytes" in text and "raw mail: table inbox_raw, inbox_id 1, in sqlite:///" in text
     assert "Subject: CPF ***.533.447-** no cadastro" in text and "390.533.447-05" not in text
     assert run(config, "quarantine", "show", str(entry), "--raw").stdout == raw
     missing = run(config, "quarantine", "show", "999")

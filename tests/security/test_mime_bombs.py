@@ -283,3 +283,61 @@ def test_the_team_list_of_attachments_ends_with_how_many_more(language: str, exp
         context = {**sample_context(), "attachments_more": 9980}
         rendered = Renderer().render(name, language=language, mailbox=CNES, context=context)
         assert expected in rendered.text and expected in rendered.html, name
+
+
+def _tiny(count: int, boundary: str) -> str:
+    return f"--{boundary}\r\n\r\nx\r\n" * count + f"--{boundary}--\r\n"
+
+
+def _deep(levels: int, inside: str) -> str:
+    """``levels`` nested multiparts, a line of text at each, ``inside`` at the bottom."""
+    opening = "".join(f'Content-Type: multipart/mixed; boundary="d{level}"\r\n\r\n--d{level}\r\n'
+                      f"Content-Type: text/plain\r\n\r\nnivel {level}\r\n--d{level}\r\n" for level in range(levels))
+    closing = "".join(f"\r\n--d{level}--\r\n" for level in reversed(range(levels)))
+    return opening + inside + closing
+
+
+def test_parts_below_max_depth_do_not_stop_the_parser_before_the_body_after_them():
+    """600 parts under 21 levels of nesting, then the mail's own text and a
+    PDF: the walk never reads the deep ones, so they do not count towards
+    max_parts and the parser reads on to the text and the file."""
+    deep = _deep(MAX_DEPTH + 1, 'Content-Type: multipart/mixed; boundary="t"\r\n\r\n' + _tiny(600, "t"))
+    pdf = base64.b64encode(b"%PDF-1.4\n" + b"0" * 200).decode("ascii")
+    raw = (HEAD.format(subject="fundo") + 'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+           f"--o\r\n{deep}\r\n--o\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nO texto do cidadao.\r\n"
+           '--o\r\nContent-Type: application/pdf; name="oficio.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+           f"{pdf}\r\n--o--\r\n").encode("ascii")
+    mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert "O texto do cidadao." in mail.text
+    assert [a.filename for a in mail.attachments] == ["oficio.pdf"]
+    assert not any(d.startswith("more than") for d in mail.defects)
+    assert any(d.startswith("MIME nesting deeper than 20 levels (max_depth)") for d in mail.defects)
+
+
+def test_a_bomb_below_max_depth_still_stops_the_parser(monkeypatch):
+    raw = (HEAD.format(subject="bomba-funda").encode("ascii")
+           + _deep(MAX_DEPTH + 1, 'Content-Type: multipart/mixed; boundary="t"\r\n\r\n' + _tiny(200_000, "t"))
+           .encode("ascii"))
+    monkeypatch.setattr(parsed_module, "Message", CountingMessage)
+    CountingMessage.made = 0
+    mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert CountingMessage.made <= 10 * MAX_PARTS + 2 + 8192 // len("--t\r\n\r\nx\r\n")
+    assert any(d.startswith("more than 5,000 MIME parts in all (10 x max_parts): reading stopped")
+               for d in mail.defects)
+
+
+def test_an_attached_mail_read_whole_before_reading_stopped_is_kept_whole():
+    """The parser stops in the outer mail's epilogue, after the attached
+    mail (itself of 500 parts) was read to its end: it is offered whole."""
+    inner = (HEAD.format(subject="anexada") + 'Content-Type: multipart/mixed; boundary="i"\r\n\r\n'
+             + _tiny(500, "i"))
+    raw = (HEAD.format(subject="externa") + 'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+           "--o\r\nContent-Type: text/plain\r\n\r\nVeja a anexada.\r\n"
+           '--o\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="anexada.eml"\r\n\r\n'
+           f"{inner}\r\n--o--\r\n" + "epilogo\r\n" * 3_000).encode("ascii")
+    mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert any(d.startswith("more than 500 MIME parts (max_parts): reading stopped") for d in mail.defects)
+    [file] = mail.attachments
+    assert file.filename == "anexada.eml"
+    assert email.message_from_bytes(file.data).get("Subject") == "anexada"
+    assert len(email.message_from_bytes(file.data).get_payload()) == 500

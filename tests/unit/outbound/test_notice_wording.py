@@ -146,3 +146,18 @@ def test_a_missing_variable_still_raises_jinjas_error_naming_it():
     del context["protocol"]
     with pytest.raises(UndefinedError, match="'protocol' is undefined"):
         Renderer().render("ack", language="pt_BR", mailbox="atendimento@example.gov.br", context=context)
+
+
+def test_a_layout_missing_at_render_time_is_a_config_error_naming_it(tmp_path):
+    """A site's notice that extends a layout it lacks: a ConfigError (the
+    rules' check and reload catch those), not Jinja's own exception."""
+    from gateway.errors import ConfigError
+
+    folder = tmp_path / "email" / "pt_BR"
+    folder.mkdir(parents=True)
+    (folder / "ack.subject.j2").write_text("Recebido {{ protocol }}")
+    (folder / "ack.txt.j2").write_text("{% include '_nao_existe.txt.j2' %}")
+    (folder / "ack.html.j2").write_text("<p>{{ protocol }}</p>")
+    with pytest.raises(ConfigError, match="_nao_existe.txt.j2"):
+        Renderer(tmp_path).render("ack", language="pt_BR", mailbox="atendimento@example.gov.br",
+                                  context=sample_context())
