@@ -92,10 +92,14 @@ class Ingest(Accepts, Protocol):
         ...
 
 
-#: The inbox columns acceptance fills (``inbox_row``'s keys, in order); the
-#: others stay NULL until processing, ``status`` is ``accepted``.
+#: What acceptance stores of a mail (``inbox_row``'s keys, in order): the
+#: inbox row's columns and ``raw``, the bytes, which go beside it to
+#: ``inbox_raw``.  The row's other columns stay NULL until processing,
+#: ``status`` is ``accepted``.
 ACCEPTED_COLUMNS: Final = ("received_at", "via", "peer", "mail_from", "rcpt_tos", "authenticated_as",
                            "mailbox_hint", "sha256", "message_id", "size", "raw")
+#: The inbox row's own: ``ACCEPTED_COLUMNS`` but the bytes.
+ENVELOPE_COLUMNS: Final = tuple(column for column in ACCEPTED_COLUMNS if column != "raw")
 
 
 def inbox_row(delivery: Delivery) -> dict[str, object]:

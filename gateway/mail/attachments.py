@@ -13,8 +13,8 @@ Its walk, :func:`walk`, reads at most ``max_parts`` parts and
 ``max_depth`` levels of nesting: a mail of 10,000 tiny parts once took
 seconds to process and drew a 1.5 MB answer; now the parts beyond the caps
 stay in the raw mail only, and a defect says how many there were.  The
-parser itself stops soon after ``max_parts`` parts (:class:`Stopped`,
-``gateway.mail.parsed``), so the tree it builds is bounded too.
+parser itself stops soon after (:mod:`gateway.mail.bounded`), so the
+tree it builds is bounded too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Final
 import filetype
 
 from gateway.mail import tnef
+from gateway.mail.bounded import Stopped
 from gateway.mail.charsets import codec_for, decode, decode_header_value, decode_undeclared
 
 #: Reads bytes that declare no charset (``gateway.mail.charsets.Undeclared``).
@@ -91,22 +92,6 @@ class Attachment:
         return len(self.data)
 
 
-@dataclass(frozen=True)
-class Stopped:
-    """Where the parser stopped reading a mail of more than ``max_parts``
-    parts: a 25 MB mail of one-line parts is millions of parts, and
-    building their tree took seconds and gigabytes before the walk read
-    its first ``max_parts`` of them."""
-
-    #: Characters of the mail read, of ``size``.
-    at: int
-    size: int
-    #: The parts still open where reading stopped (``id()`` of each), from
-    #: the mail itself down: an attached mail or a file among them holds
-    #: only what was read of it.
-    open_parts: frozenset[int]
-
-
 @dataclass
 class Parts:
     """A message split into the body the person wrote and everything else."""
@@ -134,17 +119,17 @@ def split_parts(message: Message, max_part_bytes: int, defects: list[str], *,
     Outlook ``winmail.dat`` is kept and the files inside it are added
     after it (:mod:`gateway.mail.tnef`).
 
-    Where the parser ``stopped`` inside a file or an attached mail, that
-    part is left out: half a file would be offered as the whole of it.
+    A part the parser ``stopped`` inside (a file, an attached mail, a
+    text) is left out: half of it would be offered as the whole.
     """
     parts = Parts()
     for part, attached in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects,
                                stopped=stopped):
         if attached or _is_multipart(part):
             continue
-        if stopped is not None and id(part) in stopped.open_parts and part is not message:
+        if stopped is not None and id(part) in stopped.open_parts:
             defects.append(f"{part.get_content_type()} part left out: reading stopped inside it "
-                           "(max_parts); it is kept in the raw mail only")
+                           "(a part limit); it is kept in the raw mail only")
             continue
         try:
             _add_leaf(part, parts, max_part_bytes, defects, undeclared)
@@ -187,7 +172,8 @@ def walk(message: Message, *, max_parts: int, max_depth: int, defects: list[str]
         inside = attached or part.get_content_maintype() == "message"
         stack.extend((child, depth + 1, inside) for child in reversed(children))
     if too_deep:
-        defects.append(f"MIME nesting deeper than {max_depth} levels (max_depth): {too_deep:,} parts inside "
+        some = f"at least {too_deep:,}" if stopped is not None else f"{too_deep:,}"
+        defects.append(f"MIME nesting deeper than {max_depth} levels (max_depth): {some} parts inside "
                        "are kept in the raw mail only")
 
 
@@ -199,7 +185,7 @@ def prune(message: Message, *, max_parts: int, max_depth: int, defects: list[str
     kept = [part for part, _ in walk(message, max_parts=max_parts, max_depth=max_depth, defects=defects,
                                      stopped=stopped)]
     if stopped is not None:  # what split_parts leaves out, another parser does not offer either
-        kept = [part for part in kept if part is message or _is_multipart(part) or id(part) not in stopped.open_parts]
+        kept = [part for part in kept if _is_multipart(part) or id(part) not in stopped.open_parts]
     ids = {id(part) for part in kept}
     for part in kept:
         if part.is_multipart():

@@ -26,14 +26,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from email.feedparser import FeedParser
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Callable, Final, Iterable
 
 from gateway.errors import ParseError
 from gateway.mail.addresses import normalise
-from gateway.mail.attachments import Attachment, Parts, Stopped, prune, sniff, split_parts, walk
+from gateway.mail import bounded
+from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts, walk
+from gateway.mail.bounded import MAX_DEPTH, MAX_PARTS, Stopped
 from gateway.mail.charsets import Undeclared, decode, decode_header_value, declared_charsets
 from gateway.mail.mailboxes import Mailbox, first_mailbox
 from gateway.mail.text import html_to_text
@@ -69,10 +70,6 @@ _SIMPLE_ITEM: Final = re.compile(
 _SIMPLE_LIST: Final = re.compile(rf"{_SIMPLE_ITEM.pattern}(?:,{_SIMPLE_ITEM.pattern})*")
 _MAX_ID: Final = 900  # characters of a Message-ID kept as it is (columns hold 998)
 _MAX_SUBJECT: Final = 16 * 1024  # characters of a Subject read (a ticket keeps 500)
-_FEED_CHARS: Final = 8192  # what the stdlib's Parser feeds its FeedParser at a time
-#: Parts deeper than max_depth are not read, but the parser makes them:
-#: this many times max_parts of them in all, and it stops too.
-_IN_ALL: Final = 10
 
 
 @dataclass(frozen=True)
@@ -141,8 +138,8 @@ def parse(
     *,
     max_header_bytes: int = 256 * 1024,
     max_part_bytes: int = 32 * 1024 * 1024,
-    max_parts: int = 500,
-    max_depth: int = 20,
+    max_parts: int = MAX_PARTS,
+    max_depth: int = MAX_DEPTH,
 ) -> ParsedMail:
     """Parse raw RFC 5322 bytes.  Never raises on a real mail; raises
     :class:`ParseError` for empty input or bytes without a header block.
@@ -153,7 +150,7 @@ def parse(
     defects: list[str] = []
     data = _prepare(raw, max_header_bytes, defects)
     try:
-        message, stopped = _bounded_parse(data, max_parts, defects, max_depth=max_depth)
+        message, stopped = bounded.parse(data, defects, max_parts=max_parts, max_depth=max_depth)
         return _build(message, defects, max_part_bytes, max_parts=max_parts, max_depth=max_depth, stopped=stopped)
     except RecursionError as error:
         defects.append(f"stdlib walk failed: {type(error).__name__}")
@@ -190,51 +187,6 @@ def _prepare(raw: bytes, max_header_bytes: int, defects: list[str]) -> bytes:
                        f"{max_header_bytes}; headers after byte {cut + 1} dropped")
         data = data[: cut + 1] + b"\n" + body
     return data
-
-
-def _bounded_parse(data: bytes, max_parts: int, defects: list[str], *,
-                   max_depth: int = 20) -> tuple[Message, Stopped | None]:
-    """What ``email.message_from_bytes(data, policy=compat32)`` returns,
-    but the parser is fed a piece at a time and stops once it has made
-    more than ``max_parts`` parts that the walk would read (those no deeper
-    than ``max_depth``), or ``_IN_ALL`` times that many in all: the walk
-    reads no more, and the tree of a 25 MB mail of one-line parts
-    (millions of them) took seconds and gigabytes to build.  The rest
-    stays in the raw mail.
-
-    A part's depth, and which parts are still open where reading stops,
-    are read from the parser's stack of open parts (``_msgstack``, there
-    since Python 2.4); without it every part counts, and the open ones are
-    the path to the last part made."""
-    made = in_all = 0
-    last: Message | None = None
-
-    def new_part(policy: email.policy.Compat32 = email.policy.compat32) -> Message:
-        nonlocal made, in_all, last
-        in_all += 1
-        if stack is None or len(stack) <= max_depth:  # its ancestors are open: their number is its depth
-            made += 1
-        last = Message(policy)
-        return last
-
-    stack: list[Message] | None = None
-    parser = FeedParser(_factory=new_part, policy=email.policy.compat32)
-    stack = getattr(parser, "_msgstack", None)
-    made = in_all = 0  # the parser made one to try the factory
-    text = data.decode("ascii", "surrogateescape")  # as BytesParser does
-    for start in range(0, len(text), _FEED_CHARS):
-        parser.feed(text[start:start + _FEED_CHARS])
-        read = start + _FEED_CHARS
-        if read < len(text) and (made > max_parts or in_all > _IN_ALL * max_parts):
-            still_open = frozenset(id(part) for part in stack) if stack is not None else None
-            message = parser.close()
-            many = (f"more than {max_parts:,} MIME parts (max_parts)" if made > max_parts else
-                    f"more than {_IN_ALL * max_parts:,} MIME parts in all ({_IN_ALL} x max_parts)")
-            defects.append(f"{many}: reading stopped at character {read:,} of {len(text):,}; "
-                           "the rest is kept in the raw mail only")
-            return message, Stopped(at=read, size=len(text),
-                                    open_parts=still_open if still_open is not None else _path_to(message, last))
-    return parser.close(), None
 
 
 def _without_preamble(data: bytes, defects: list[str]) -> bytes:
@@ -462,7 +414,7 @@ def _with_mailparser(
         import mailparser
 
         pruned: list[str] = []
-        message, stopped = _bounded_parse(data, max_parts, pruned, max_depth=max_depth)  # parse_from_bytes, bounded
+        message, stopped = bounded.parse(data, pruned, max_parts=max_parts, max_depth=max_depth)  # parse_from_bytes's
         prune(message, max_parts=max_parts, max_depth=max_depth, defects=pruned, stopped=stopped)
         defects = defects + [defect for defect in pruned if defect not in defects]
         fallback = mailparser.MailParser(message)

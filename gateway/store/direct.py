@@ -37,7 +37,7 @@ from types import SimpleNamespace
 from typing import Any, Final, TypeVar
 
 from gateway.config import StorageConfig
-from gateway.delivery import ACCEPTED_COLUMNS, Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
+from gateway.delivery import ENVELOPE_COLUMNS, Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.store.revisions import head
 from gateway.store.utc import from_sqlite_text, sqlite_text
 
@@ -254,7 +254,7 @@ class DirectInbox(_Connected):
 
     def _insert(self, row: dict[str, Any]) -> int:
         """The inbox row, and its bytes beside it in ``inbox_raw`` (models.InboxRawRow)."""
-        columns = [name for name in ACCEPTED_COLUMNS if name != "raw"]
+        columns = ENVELOPE_COLUMNS
         values = [self._stored(name, row[name]) for name in columns]
         mark = "?" if self._sqlite else "%s"
         sql = f"INSERT INTO inbox ({', '.join(columns)}, status) VALUES ({', '.join([mark] * len(values))}, 'accepted') " \

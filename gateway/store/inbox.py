@@ -17,14 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes, configure_mappers, make_transient_to_detached
 
-from gateway.delivery import ACCEPTED_COLUMNS
+from gateway.delivery import ENVELOPE_COLUMNS
 from gateway.store.compiled import Compiled
 from gateway.store.models import InboxRawRow, InboxRow, MailKeyRow, QuarantineRow
 from gateway.store.rows import INBOX, INBOX_RAW, MAIL_KEY
 from gateway.store.tx import Tx
 
-#: What acceptance writes to the inbox row: ``ACCEPTED_COLUMNS`` but the bytes.
-ENVELOPE_COLUMNS = tuple(column for column in ACCEPTED_COLUMNS if column != "raw")
 
 
 def add_accepted(tx: Session, rows: Sequence[dict[str, Any]]) -> list[int]:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 import gateway.mail.attachments as attachments_module
+import gateway.mail.bounded as bounded_module
 import gateway.mail.parsed as parsed_module
 from gateway.mail.parsed import parse
 from gateway.outbound.render import Renderer, sample_context
@@ -179,7 +180,7 @@ def test_the_parser_stops_soon_after_max_parts(count, monkeypatch):
             + b"--b\r\n\r\nx\r\n" * count + b"--b--\r\n"
     else:
         raw = many_parts(count)
-    monkeypatch.setattr(parsed_module, "Message", CountingMessage)
+    monkeypatch.setattr(bounded_module, "Message", CountingMessage)
     CountingMessage.made = 0
     mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
     smallest_part = len(b"--b\r\n\r\nx\r\n")
@@ -190,7 +191,7 @@ def test_the_parser_stops_soon_after_max_parts(count, monkeypatch):
 
 def test_a_mail_of_exactly_max_parts_is_read_whole(monkeypatch):
     raw = many_parts(MAX_PARTS - 2)  # the message, its text and 498 files: 500 parts
-    monkeypatch.setattr(parsed_module, "Message", CountingMessage)
+    monkeypatch.setattr(bounded_module, "Message", CountingMessage)
     CountingMessage.made = 0
     mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
     assert CountingMessage.made == MAX_PARTS + 1  # and one the parser makes to try its factory
@@ -215,7 +216,7 @@ def test_an_attached_mail_where_reading_stopped_is_left_out_not_offered_cut():
     [file] = mail.attachments
     assert file.filename == "pequena.eml"
     assert email.message_from_bytes(file.data).get("Subject") == "muitos-3"
-    assert "message/rfc822 part left out: reading stopped inside it (max_parts); it is kept in the raw mail only" \
+    assert "message/rfc822 part left out: reading stopped inside it (a part limit); it is kept in the raw mail only" \
         in mail.defects
 
 
@@ -318,7 +319,7 @@ def test_a_bomb_below_max_depth_still_stops_the_parser(monkeypatch):
     raw = (HEAD.format(subject="bomba-funda").encode("ascii")
            + _deep(MAX_DEPTH + 1, 'Content-Type: multipart/mixed; boundary="t"\r\n\r\n' + _tiny(200_000, "t"))
            .encode("ascii"))
-    monkeypatch.setattr(parsed_module, "Message", CountingMessage)
+    monkeypatch.setattr(bounded_module, "Message", CountingMessage)
     CountingMessage.made = 0
     mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
     assert CountingMessage.made <= 10 * MAX_PARTS + 2 + 8192 // len("--t\r\n\r\nx\r\n")
@@ -341,3 +342,18 @@ def test_an_attached_mail_read_whole_before_reading_stopped_is_kept_whole():
     assert file.filename == "anexada.eml"
     assert email.message_from_bytes(file.data).get("Subject") == "anexada"
     assert len(email.message_from_bytes(file.data).get_payload()) == 500
+
+
+def test_a_report_of_a_million_parts_is_read_as_far_as_any_mail(monkeypatch):
+    """A mail that calls itself a delivery report goes to the report reader
+    (gateway.mail.dsn) too, which parsed the whole of it: the bound holds there."""
+    from gateway.mail import dsn
+
+    raw = (HEAD.format(subject="relatorio").encode("ascii")
+           + b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+           + b"--b\r\n\r\nx\r\n" * 1_000_000 + b"--b--\r\n")
+    monkeypatch.setattr(bounded_module, "Message", CountingMessage)
+    CountingMessage.made = 0
+    report = dsn.read(raw)
+    assert CountingMessage.made <= MAX_PARTS + 2 + 8192 // len("--b\r\n\r\nx\r\n")
+    assert not report.recipients

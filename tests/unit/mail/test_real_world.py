@@ -312,13 +312,13 @@ def _tree(message: object) -> list[tuple[object, ...]]:
 
 
 def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail():
-    """Below max_parts, ``_bounded_parse`` (the stdlib's FeedParser fed by
+    """Below max_parts, ``bounded.parse`` (the stdlib's FeedParser fed by
     hand, to stop it on a MIME bomb) must be the stdlib's own parse, part by
     part, defects included, for every full mail of the corpus."""
     import email
     import email.policy
 
-    from gateway.mail.parsed import _bounded_parse
+    from gateway.mail import bounded
     from tests.helpers.corpus import full_mails
 
     mails = full_mails()
@@ -326,7 +326,7 @@ def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail()
     for path in mails:
         data = path.read_bytes()
         defects: list[str] = []
-        message, stopped = _bounded_parse(data, 10_000, defects)
+        message, stopped = bounded.parse(data, defects, max_parts=10_000)
         assert stopped is None and defects == [], path
         assert _tree(message) == _tree(email.message_from_bytes(data, policy=email.policy.compat32)), path
 

@@ -124,19 +124,30 @@ def test_a_promise_close_at_hand_says_today_or_tomorrow():
 
 
 @pytest.mark.parametrize("language", ["pt_BR", "en"])
-def test_rendering_the_parts_together_gives_what_each_template_renders_alone(language):
+def test_rendering_the_parts_together_gives_what_each_template_renders_alone(language, monkeypatch):
     """``_render_all`` shares one set of variables among the three parts;
-    every shipped notice must come out as Jinja's own ``render`` writes it."""
+    every shipped notice must come out as Jinja's own ``render`` writes it,
+    without falling back to it (``render`` raises once the expected text is taken)."""
+    from jinja2 import Template
+
     from gateway.outbound import render as render_module
 
     renderer = Renderer()
     context = sample_context()
     names = [name for name in renderer.names(language) if not name.startswith("_")]  # _base: layouts, not notices
     assert len(names) > 20
+    environment = render_module._environment(str(renderer.root), language, "atendimento@example.gov.br")
+    cases = []
     for name in names:
-        environment = render_module._environment(str(renderer.root), language, "atendimento@example.gov.br")
         templates = [environment.get_template(f"{name}.{part}.j2") for part in ("subject", "txt", "html")]
-        assert render_module._render_all(environment, templates, context) == [t.render(context) for t in templates], name
+        cases.append((name, templates, [t.render(context) for t in templates]))
+
+    def no_fallback(self: Template, *args: Any, **kwargs: Any) -> str:
+        raise AssertionError("the shared-variables path fell back to Template.render")
+
+    monkeypatch.setattr(Template, "render", no_fallback)
+    for name, templates, expected in cases:
+        assert render_module._render_all(environment, templates, context) == expected, name
 
 
 def test_a_missing_variable_still_raises_jinjas_error_naming_it():
