@@ -357,3 +357,23 @@ def test_a_report_of_a_million_parts_is_read_as_far_as_any_mail(monkeypatch):
     report = dsn.read(raw)
     assert CountingMessage.made <= MAX_PARTS + 2 + 8192 // len("--b\r\n\r\nx\r\n")
     assert not report.recipients
+
+
+def test_without_the_parsers_stack_every_part_counts_and_the_cut_path_is_left_out(monkeypatch):
+    """A Python whose FeedParser keeps no ``_msgstack``: the bound still
+    holds (every part made counts) and the attached mail reading stopped
+    inside is found by its path from the root."""
+    real_getattr = getattr
+    monkeypatch.setattr(bounded_module, "getattr",
+                        lambda obj, name, *default: None if name == "_msgstack" else real_getattr(obj, name, *default),
+                        raising=False)
+    outer = (HEAD.format(subject="sem-pilha") + 'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+             + "--o\r\nContent-Type: text/plain\r\n\r\nVeja abaixo.\r\n"
+             + _attached(many_parts(5_000), "grande.eml") + "--o--\r\n").encode("ascii")
+    monkeypatch.setattr(bounded_module, "Message", CountingMessage)
+    CountingMessage.made = 0
+    mail = parse(outer, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
+    assert CountingMessage.made <= MAX_PARTS + 2 + 8192 // 200
+    assert mail.attachments == () and mail.text.strip() == "Veja abaixo."
+    assert "message/rfc822 part left out: reading stopped inside it (a part limit); it is kept in the raw mail only" \
+        in mail.defects
