@@ -31,8 +31,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Callable, Final, Iterable
 
 from gateway.errors import ParseError
-from gateway.mail.addresses import normalise
 from gateway.mail import bounded
+from gateway.mail.addresses import normalise
 from gateway.mail.attachments import Attachment, Parts, prune, sniff, split_parts, walk
 from gateway.mail.bounded import MAX_DEPTH, MAX_PARTS, Stopped
 from gateway.mail.charsets import Undeclared, decode, decode_header_value, declared_charsets

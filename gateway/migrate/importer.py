@@ -33,6 +33,7 @@ from gateway.migrate.report import RunCounts
 from gateway.migrate.roles import Team
 from gateway.migrate.sources import SourceMail
 from gateway.migrate.states import CLOSED_REASON
+from gateway.store import inbox
 from gateway.store.bulk import Batch, BulkWriter
 from gateway.tickets.protocol import Protocol
 
@@ -99,8 +100,9 @@ class Importer:
             known = batch.known_keys(m.key for m in mails)
             keep = [m for m in mails if self._keep(m, known)]
             tickets = self._new_tickets(batch, [m.ticket for m in keep if m.problem is None and m.ticket])
-            inbox_ids = batch.insert_ids("inbox", [self._inbox_row(m) for m in keep])
-            batch.insert("inbox_raw", [{"inbox_id": i, "raw": m.source.raw} for m, i in zip(keep, inbox_ids)])
+            rows = [self._inbox_row(m) for m in keep]
+            inbox_ids = batch.insert_ids("inbox", [inbox.envelope(row) for row in rows])
+            batch.insert("inbox_raw", inbox.raw_rows(inbox_ids, rows))
             batch.insert("mail_key", [{"key": m.key, "inbox_id": i} for m, i in zip(keep, inbox_ids)],
                          skip_existing=True)
             stored = [(m, i) for m, i in zip(keep, inbox_ids) if m.problem is None]
@@ -205,7 +207,7 @@ class Importer:
                 "mail_from": (parsed.from_addr if parsed else "")[:512], "rcpt_tos": [self.mailbox.address],
                 "authenticated_as": None, "mailbox_hint": self.mailbox.address,
                 "sha256": mail.sha256, "message_id": (parsed.message_id if parsed else None),
-                "size": len(mail.source.raw),  # the bytes: inbox_raw
+                "size": len(mail.source.raw), "raw": mail.source.raw,
                 "status": "processed" if stored else "quarantined", "outcome": VIA if stored else "quarantined",
                 "reason": f"migrated into {ticket.protocol}" if stored and ticket else mail.problem,
                 "processed_at": self.now, "ticket_id": ticket.ticket_id if stored and ticket else None}

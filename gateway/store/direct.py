@@ -254,11 +254,10 @@ class DirectInbox(_Connected):
 
     def _insert(self, row: dict[str, Any]) -> int:
         """The inbox row, and its bytes beside it in ``inbox_raw`` (models.InboxRawRow)."""
-        columns = ENVELOPE_COLUMNS
-        values = [self._stored(name, row[name]) for name in columns]
+        values = [self._stored(name, row[name]) for name in ENVELOPE_COLUMNS]
         mark = "?" if self._sqlite else "%s"
-        sql = f"INSERT INTO inbox ({', '.join(columns)}, status) VALUES ({', '.join([mark] * len(values))}, 'accepted') " \
-              "RETURNING id"
+        sql = (f"INSERT INTO inbox ({', '.join(ENVELOPE_COLUMNS)}, status) "
+               f"VALUES ({', '.join([mark] * len(values))}, 'accepted') RETURNING id")
         cursor = self._connection.cursor()
         try:
             if self._sqlite:

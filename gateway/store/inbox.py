@@ -24,7 +24,6 @@ from gateway.store.rows import INBOX, INBOX_RAW, MAIL_KEY
 from gateway.store.tx import Tx
 
 
-
 def add_accepted(tx: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert accepted mails (``delivery.inbox_row``'s rows, bytes
     included); returns their ids in the same order."""
@@ -67,7 +66,6 @@ _CLAIM_QUERY = (select(*_INBOX.columns, _RAW.c.raw).outerjoin(_RAW, _RAW.c.inbox
 _CLAIM = Compiled(_CLAIM_QUERY)
 _CLAIM_SKIP_LOCKED = Compiled(_CLAIM_QUERY.with_for_update(of=_INBOX, skip_locked=True))
 _INBOX_KEYS = (*(column.key for column in _INBOX.columns), "raw")
-
 _FINISH = Compiled(update(InboxRow.__table__).where(InboxRow.__table__.c.id == bindparam("row_id"))
            .values(status=bindparam("status"), outcome=bindparam("outcome"), reason=bindparam("reason"),
                    ticket_id=bindparam("ticket_id"),

@@ -90,7 +90,6 @@ class InboxRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
     size: Mapped[int] = mapped_column(Integer)
-    # raw: the bytes, in inbox_raw (below)
     # accepted -> processed | duplicate | quarantined
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)

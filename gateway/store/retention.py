@@ -102,27 +102,25 @@ def drop_raw(tx: Session, before: datetime) -> Counts:
     """One batch: raw bytes of processed mails received before ``before``,
     bodies of outbox mails done with before it, counter windows before it."""
     counts: Counts = Counter()
-    counts["inbox.raw"] = _empty_inbox_raw(tx, InboxRow.received_at < before,
-                                           InboxRow.status.not_in(("accepted", "quarantined")))
-    counts["outbox.raw"] = _empty_raw(tx, OutboxRow, OutboxRow.created_at < before,
+    counts["inbox.raw"] = _empty_raw(tx, InboxRawRow, InboxRawRow.inbox_id, InboxRow.received_at < before,
+                                     InboxRow.status.not_in(("accepted", "quarantined")),
+                                     joined=(InboxRow, InboxRow.id == InboxRawRow.inbox_id))
+    counts["outbox.raw"] = _empty_raw(tx, OutboxRow, OutboxRow.id, OutboxRow.created_at < before,
                                       OutboxRow.status.in_(("sent", "failed")))
     counts["counter"] = tx.execute(delete(CounterRow).where(CounterRow.window_start < before)).rowcount
     return +counts
 
 
-def _empty_inbox_raw(tx: Session, *where: Any) -> int:
-    """``_empty_raw`` for the inbox, whose bytes are in ``inbox_raw``."""
-    ids = (select(InboxRawRow.inbox_id).join(InboxRow, InboxRow.id == InboxRawRow.inbox_id)
-           .where(*where, func.length(InboxRawRow.raw) > 0).limit(BATCH))
-    return tx.execute(update(InboxRawRow).where(InboxRawRow.inbox_id.in_(ids)).values(raw=b"")
-                      .execution_options(synchronize_session=False)).rowcount
-
-
-def _empty_raw(tx: Session, table: Any, *where: Any) -> int:
-    """Empty the ``raw`` bytes of up to BATCH rows of ``table`` matching ``where``
-    that still hold some (a row emptied before is not counted again)."""
-    ids = select(table.id).where(*where, func.length(table.raw) > 0).limit(BATCH)
-    return tx.execute(update(table).where(table.id.in_(ids)).values(raw=b"")
+def _empty_raw(tx: Session, table: Any, key: Any, *where: Any, joined: tuple[Any, Any] | None = None) -> int:
+    """Empty the ``raw`` bytes of up to BATCH rows of ``table`` (by ``key``)
+    matching ``where`` that still hold some (a row emptied before is not
+    counted again); ``joined``: the table ``where`` reads, and how (the
+    inbox's bytes are beside its rows, in ``inbox_raw``)."""
+    ids = select(key)
+    if joined is not None:
+        ids = ids.join(*joined)
+    ids = ids.where(*where, func.length(table.raw) > 0).limit(BATCH)
+    return tx.execute(update(table).where(key.in_(ids)).values(raw=b"")
                       .execution_options(synchronize_session=False)).rowcount
 
 
