@@ -187,6 +187,10 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A savepoint (one per mail of a processing group) copies each page it
+        # first changes aside; past 64 KiB those copies went to a temporary
+        # file, a write per page inside the write lock.  In memory instead.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.close()
 
