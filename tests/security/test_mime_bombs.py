@@ -329,13 +329,15 @@ def test_a_bomb_below_max_depth_still_stops_the_parser(monkeypatch):
 
 def test_an_attached_mail_read_whole_before_reading_stopped_is_kept_whole():
     """The parser stops in the outer mail's epilogue, after the attached
-    mail (itself of 500 parts) was read to its end: it is offered whole."""
+    mail (itself of 500 parts) was read to its end: it is offered whole.
+    (The epilogue's lines hold a space: a run of base64-like lines would be
+    fed as one line, and the parse would end before any stop.)"""
     inner = (HEAD.format(subject="anexada") + 'Content-Type: multipart/mixed; boundary="i"\r\n\r\n'
              + _tiny(500, "i"))
     raw = (HEAD.format(subject="externa") + 'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
            "--o\r\nContent-Type: text/plain\r\n\r\nVeja a anexada.\r\n"
            '--o\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="anexada.eml"\r\n\r\n'
-           f"{inner}\r\n--o--\r\n" + "epilogo\r\n" * 3_000).encode("ascii")
+           f"{inner}\r\n--o--\r\n" + "fim do epilogo\r\n" * 3_000).encode("ascii")
     mail = parse(raw, max_parts=MAX_PARTS, max_depth=MAX_DEPTH)
     assert any(d.startswith("more than 500 MIME parts (max_parts): reading stopped") for d in mail.defects)
     [file] = mail.attachments

@@ -1,0 +1,156 @@
+"""``gateway.mail.bounded`` feeds each run of base64 lines to the parser as
+one token line and puts the run back where the token landed.  The tree
+must be the stdlib's own, part by part, wherever a run sits: these mails
+put runs where the parser treats lines differently (a part's last line
+before a boundary, headers with no blank line after them, a delivery
+report's blocks, preamble and epilogue, the scan's and the feed's piece
+edges).  The corpus-wide check is in ``test_real_world.py``."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from email.message import Message
+
+import pytest
+
+import gateway.mail.bounded as bounded
+
+HEAD = ("From: Ana <ana@example.org>\r\nTo: cnes@example.gov.br\r\nSubject: {subject}\r\n"
+        "Message-ID: <{subject}@example.org>\r\nMIME-Version: 1.0\r\n")
+
+
+def b64_lines(size: int, seed: int = 0, eol: str = "\r\n", width: int = 76) -> str:
+    """``size`` bytes of varied data, base64 in lines of ``width``."""
+    data = bytes((seed + i * 7 + i // 251) % 256 for i in range(size))
+    text = base64.b64encode(data).decode("ascii")
+    return "".join(text[i:i + width] + eol for i in range(0, len(text), width))
+
+
+def tree(message: Message) -> list[tuple[object, ...]]:
+    return [(part.get_content_type(), tuple(part.raw_items()), part.get_payload() if not part.is_multipart() else None,
+             part.preamble, part.epilogue, [type(d).__name__ for d in part.defects]) for part in message.walk()]
+
+
+def stdlib(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def multipart(subject: str, *parts: str, preamble: str = "", epilogue: str = "", eol: str = "\r\n") -> bytes:
+    body = "".join(f"--b{eol}{part}{eol}" for part in parts)
+    text = (HEAD.format(subject=subject) + f'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            f"{preamble}{body}--b--{eol}{epilogue}")
+    return text.replace("\r\n", eol).encode("ascii")
+
+
+FILE = "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+
+CASES = {
+    # the line end before a boundary belongs to the boundary: the parser takes it off the part's text
+    "run ends a part": multipart("fim", "Content-Type: text/plain\r\n\r\nSegue.", FILE + b64_lines(40_000)),
+    "run ends a part, LF only": multipart("lf", FILE.replace("\r\n", "\n") + b64_lines(40_000, eol="\n"),
+                                          eol="\n"),
+    "text after the run in the same part": multipart("depois", FILE + b64_lines(20_000) + "fim do arquivo."),
+    "two runs, a short line between": multipart("dois", FILE + b64_lines(20_000) + "=\r\n" + b64_lines(20_000, 3)),
+    "mixed line ends": multipart("misto", FILE + b64_lines(9_000) + b64_lines(9_000, 1, eol="\n")
+                                 + b64_lines(9_000, 2)),
+    "long lines are fed as they are": multipart("longas", FILE + b64_lines(60_000, width=400)),
+    "two runs, a blank line between": multipart("branca", FILE + b64_lines(6_000) + "\r\n" + b64_lines(6_000)),
+    "headers with no blank line after them": multipart(
+        "sem-linha", "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64_lines(30_000)),
+    "preamble and epilogue": multipart("bordas", FILE + b64_lines(1_000), preamble=b64_lines(20_000, 5),
+                                       epilogue=b64_lines(20_000, 6)),
+    "an attached mail": multipart("anexada", 'Content-Type: message/rfc822\r\n\r\n'
+                                  + HEAD.format(subject="dentro") + "Content-Type: application/pdf\r\n"
+                                  "Content-Transfer-Encoding: base64\r\n\r\n" + b64_lines(30_000)),
+    "an attached mail with no blank line": multipart("anexada-sem", 'Content-Type: message/rfc822\r\n\r\n'
+                                                     + b64_lines(30_000)),
+    "a delivery report's blocks": (HEAD.format(subject="relatorio") + 'Content-Type: multipart/report; '
+                                   'report-type=delivery-status; boundary="r"\r\n\r\n--r\r\n'
+                                   "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n"
+                                   "\r\n" + b64_lines(20_000) + "\r\nAction: failed\r\n\r\n--r--\r\n").encode("ascii"),
+    "a plain mail that is all base64": (HEAD.format(subject="simples") + "Content-Type: application/pdf\r\n"
+                                        "Content-Transfer-Encoding: base64\r\n\r\n" + b64_lines(50_000)).encode(),
+    "the last line has no line end": (HEAD.format(subject="sem-fim") + "Content-Type: application/pdf\r\n"
+                                      "Content-Transfer-Encoding: base64\r\n\r\n" + b64_lines(50_000)
+                                      + "QUJD").encode("ascii"),
+    # more than the scan's stretch: runs cross it and the feed's 8 KB pieces
+    "runs across the scan's stretches": multipart("grande", FILE + b64_lines(500_000), FILE + b64_lines(300_000, 9)),
+    "8-bit text between runs": multipart("oito", FILE + b64_lines(20_000), "Content-Type: text/plain; "
+                                         "charset=iso-8859-1\r\n\r\nAtencao", FILE + b64_lines(20_000, 4))
+                                         .replace(b"Atencao", "Aten\xe7\xe3o".encode("latin-1")),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_folded_mail_parses_as_the_stdlib_parses_it(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = CASES[name]
+    fed: list[int] = []
+    real_feed = bounded.FeedParser.feed
+    monkeypatch.setattr(bounded.FeedParser, "feed", lambda self, text: (fed.append(len(text)), real_feed(self, text))[1])
+    defects: list[str] = []
+    message, stopped = bounded.parse(raw, defects)
+    folded = sum(fed)  # before the stdlib's own parse below feeds a FeedParser too
+    assert stopped is None and defects == []
+    assert tree(message) == tree(stdlib(raw))
+    if name == "long lines are fed as they are":
+        assert folded == len(raw)
+    else:
+        assert folded < len(raw) // 3, "the runs were fed as one line each"
+
+
+def test_runs_are_folded_so_the_parser_reads_few_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What makes it worth it: a 1 MB file (17,500 lines) reaches the parser
+    as a line per stretch scanned."""
+    raw = multipart("grande", "Content-Type: text/plain\r\n\r\nSegue.", FILE + b64_lines(1_000_000))
+    fed: list[str] = []
+    real_feed = bounded.FeedParser.feed
+    monkeypatch.setattr(bounded.FeedParser, "feed", lambda self, text: (fed.append(text), real_feed(self, text))[1])
+    message, _ = bounded.parse(raw, [])
+    assert "".join(fed).count("\n") < 40
+    pdf = message.get_payload()[1]
+    assert pdf.get_payload(decode=True) == bytes((i * 7 + i // 251) % 256 for i in range(1_000_000))
+
+
+def test_a_token_already_in_the_mail_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token's random part is drawn again until the mail does not hold it."""
+    draws = iter(["0" * 16, "0" * 16, "1" * 16])
+    monkeypatch.setattr(bounded.secrets, "token_hex", lambda n: next(draws))
+    raw = multipart("token", "Content-Type: text/plain\r\n\r\nGWRUN" + "0" * 16 + "0E", FILE + b64_lines(20_000))
+    message, _ = bounded.parse(raw, [])
+    assert tree(message) == tree(stdlib(raw))
+    assert next(draws, None) is None, "the colliding draw was refused and drawn again"
+
+
+def test_a_token_not_found_once_sends_the_mail_through_the_plain_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a token ever land where the restore cannot find it, the
+    folded tree is thrown away and the plain parse decides, with its
+    defects only once."""
+    raw = multipart("perdido", FILE + b64_lines(20_000))
+    calls: list[int] = []
+    monkeypatch.setattr(bounded._Folded, "restored", lambda self, message: calls.append(1) and False)
+    defects: list[str] = []
+    message, stopped = bounded.parse(raw, defects)
+    assert calls == [1]
+    assert stopped is None and defects == []
+    assert tree(message) == tree(stdlib(raw))
+    assert message.get_payload()[0].get_payload() == stdlib(raw).get_payload()[0].get_payload()
+
+
+def test_a_stop_after_a_folded_run_names_the_mails_own_character() -> None:
+    """The bound counts parts as before; where it stopped is said in the
+    mail's own characters, not the folded text's."""
+    tiny = "".join("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(2_000))
+    raw = (HEAD.format(subject="parada") + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+           + "--b\r\n" + FILE + b64_lines(300_000) + tiny + "--b--\r\n").encode("ascii")
+    run_end = raw.index(b"--b\r\nContent-Type: text/plain")
+    defects: list[str] = []
+    message, stopped = bounded.parse(raw, defects, max_parts=500)
+    assert stopped is not None
+    [defect] = defects
+    at, total = (int(n.replace(",", "")) for n in re.findall(r"character ([\d,]+) of ([\d,]+)", defect)[0])
+    assert total == len(raw) and run_end < at < len(raw)
+    pdf = message.get_payload()[0]
+    assert pdf.get_payload() == stdlib(raw).get_payload()[0].get_payload()
