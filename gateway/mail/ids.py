@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import secrets
+
+from gateway.mail import randomness
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def new_message_id(kind: str, domain: str) -> str:
     """``ack.3f9c0d1e2b4a5968@example.gov.br``, without angle brackets."""
-    return f"{_SAFE.sub('', kind)}.{secrets.token_hex(8)}@{domain}"
+    return f"{_SAFE.sub('', kind)}.{randomness.token_hex(8)}@{domain}"
 
 
 def bracket(message_id: str) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
 from collections.abc import Collection
 from typing import Final
+
+from gateway.mail import randomness
 
 #: The local part bounces come back to (with ``recipient_delimiter = +`` Postfix
 #: delivers ``bounce+TOKEN@`` as ``bounce@``, so one map entry is enough).
@@ -28,7 +29,7 @@ _TOKEN: Final = re.compile(r"^[a-z2-7]{16}$")
 
 def new_token() -> str:
     """A fresh token: 16 characters of base32 (80 random bits)."""
-    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+    return base64.b32encode(randomness.token_bytes(10)).decode("ascii").lower()
 
 
 def return_path(token: str, domain: str) -> str:

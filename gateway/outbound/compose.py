@@ -18,7 +18,6 @@ and with real clients' rules (tests/unit/test_outbound_parts.py).
 from __future__ import annotations
 
 import re
-import secrets
 from base64 import b64encode, encodebytes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from quopri import encodestring
 from typing import Final
 from urllib.parse import quote as quote_url
 
-from gateway.mail import headers
+from gateway.mail import headers, randomness
 from gateway.mail.ids import bracket
 from gateway.outbound.render import Rendered
 
@@ -136,7 +135,7 @@ def _boundary() -> str:
     """A boundary no part can contain: every part is quoted-printable or
     base64, and neither ever writes "=_".  Choosing it here spares the
     generator's search of the whole text for a collision."""
-    return f"=_{secrets.token_hex(12)}"
+    return f"=_{randomness.token_hex(12)}"
 
 
 def _encoded(value: str) -> str:
