@@ -30,7 +30,7 @@ LABELS: Final = {
     "inbox": "mensagens recebidas (inbox)",
     "inbox.raw": "cópias originais de mensagens recebidas (inbox_raw)",
     "outbox": "mensagens enviadas (outbox)",
-    "outbox.raw": "cópias de mensagens enviadas (outbox.raw)",
+    "outbox.raw": "cópias de mensagens enviadas (outbox_raw)",
     "quarantine": "quarentena (quarantine)",
     "mail_key": "chaves de duplicidade (mail_key)",
     "counter": "contadores de limite (counter)",

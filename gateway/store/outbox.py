@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.store.compiled import Compiled
 from gateway.store.models import OutboxRow
-from gateway.store.rows import OUTBOX
+from gateway.store.rows import OUTBOX, OUTBOX_RAW
 from gateway.store.tx import Tx
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Built once and run on the driver's cursor (store.compiled says why).
 INSERT = OUTBOX.insert
+INSERT_RAW = OUTBOX_RAW.insert
 
 
 @lru_cache(maxsize=16)
@@ -57,12 +58,15 @@ def lane_of(kind: str) -> int:
 def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime, verp_token: str | None = None) -> None:
     """Queue a rendered mail: deferred (store.tx) until the commit;
-    the sender reads it back in its own transaction, never this one.
+    the sender reads it back in its own transaction, never this one.  The
+    bytes go beside the row, to ``outbox_raw`` (the claim and the settle
+    update the row; they never write the bytes again).
     ``verp_token``: the token of its ``bounce+<token>@`` return path (mail.verp)."""
     INSERT.defer(tx, {
         "ticket_id": ticket_id, "kind": kind, "message_id": message_id, "mail_from": mail_from, "rcpt_tos": rcpt_tos,
-        "first_rcpt": rcpt_tos[0], "raw": raw, "status": "queued", "attempts": 0, "created_at": at,
+        "first_rcpt": rcpt_tos[0], "status": "queued", "attempts": 0, "created_at": at,
         "next_attempt_at": at, "verp_token": verp_token, "lane": lane_of(kind)})
+    INSERT_RAW.defer(tx, {"message_id": message_id, "raw": raw})  # after its row: written in that order
 
 
 def by_verp_token(tx: Session, token: str) -> OutboxRow | None:

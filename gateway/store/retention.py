@@ -63,6 +63,7 @@ from gateway.store.models import (
     InboxRow,
     MailKeyRow,
     MessageRow,
+    OutboxRawRow,
     OutboxRow,
     ParticipantRow,
     QuarantineRow,
@@ -105,10 +106,18 @@ def drop_raw(tx: Session, before: datetime) -> Counts:
     counts["inbox.raw"] = _empty_raw(tx, InboxRawRow, InboxRawRow.inbox_id, InboxRow.received_at < before,
                                      InboxRow.status.not_in(("accepted", "quarantined")),
                                      joined=(InboxRow, InboxRow.id == InboxRawRow.inbox_id))
-    counts["outbox.raw"] = _empty_raw(tx, OutboxRow, OutboxRow.id, OutboxRow.created_at < before,
-                                      OutboxRow.status.in_(("sent", "failed")))
+    counts["outbox.raw"] = _empty_raw(tx, OutboxRawRow, OutboxRawRow.message_id, OutboxRow.created_at < before,
+                                      OutboxRow.status.in_(("sent", "failed")),
+                                      joined=(OutboxRow, OutboxRow.message_id == OutboxRawRow.message_id))
     counts["counter"] = tx.execute(delete(CounterRow).where(CounterRow.window_start < before)).rowcount
     return +counts
+
+
+def _empty_outbox_raw(tx: Session, *where: Any) -> None:
+    """Empty the bytes of the outbox rows matching ``where`` (they live in
+    ``outbox_raw``, by Message-ID)."""
+    _changed(tx, update(OutboxRawRow).where(OutboxRawRow.message_id.in_(select(OutboxRow.message_id).where(*where)))
+             .values(raw=b""))
 
 
 def _empty_raw(tx: Session, table: Any, key: Any, *where: Any, joined: tuple[Any, Any] | None = None) -> int:
@@ -162,8 +171,9 @@ def anonymise(tx: Session, ticket_ids: Sequence[int], *, at: datetime, why: str)
     counts["ticket_field"] = _changed(tx, delete(TicketFieldRow).where(TicketFieldRow.ticket_id.in_(ids)))
     counts["thread_ref"] = _changed(tx, delete(ThreadRefRow).where(ThreadRefRow.ticket_id.in_(ids)))
     counts.update(_scrub_inbox(tx, inbox_ids))
+    _empty_outbox_raw(tx, OutboxRow.ticket_id.in_(ids))
     counts["outbox"] = _changed(tx, update(OutboxRow).where(OutboxRow.ticket_id.in_(ids)).values(
-        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
+        rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
     # A mail still waiting would now go nowhere: it is given up, saying why.
     _changed(tx, update(OutboxRow).where(OutboxRow.ticket_id.in_(ids), OutboxRow.status.in_(("queued", "sending")))
              .values(status="failed", last_error="apagado antes do envio (dados pessoais anonimizados)"))
@@ -243,10 +253,11 @@ def erase_address(tx: Session, address: str) -> Counts:
     outbox_hit = or_(mentions(OutboxRow.first_rcpt), mentions(cast(OutboxRow.rcpt_tos, Text)),
                      mentions(cast(OutboxRow.rcpt_results, Text)),
                      mentions(OutboxRow.last_error))
+    _empty_outbox_raw(tx, outbox_hit)  # first: the updates below change what outbox_hit reads
     _changed(tx, update(OutboxRow).where(outbox_hit, OutboxRow.status.in_(("queued", "sending")))
              .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
     counts["outbox"] = _changed(tx, update(OutboxRow).where(outbox_hit).values(
-        raw=b"", rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
+        rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
     return +counts
 
 

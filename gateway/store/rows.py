@@ -40,6 +40,7 @@ from gateway.store.models import (
     InboxRow,
     MailKeyRow,
     MessageRow,
+    OutboxRawRow,
     OutboxRow,
     ParticipantRow,
     QuarantineRow,
@@ -113,8 +114,10 @@ MESSAGE: Final = Rows(MessageRow)
 ATTACHMENT: Final = Rows(AttachmentRow)
 EVENT: Final = Rows(EventRow)
 OUTBOX: Final = Rows(OutboxRow)
+OUTBOX_RAW: Final = Rows(OutboxRawRow)
 THREAD_REF: Final = Rows(ThreadRefRow)
 QUARANTINE: Final = Rows(QuarantineRow)
 
 BY_TABLE: Final[dict[str, Rows[Any]]] = {rows.name: rows for rows in (
-    TICKET, INBOX, INBOX_RAW, MAIL_KEY, PARTICIPANT, MESSAGE, ATTACHMENT, EVENT, OUTBOX, THREAD_REF, QUARANTINE)}
+    TICKET, INBOX, INBOX_RAW, MAIL_KEY, PARTICIPANT, MESSAGE, ATTACHMENT, EVENT, OUTBOX, OUTBOX_RAW, THREAD_REF,
+    QUARANTINE)}

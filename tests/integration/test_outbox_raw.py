@@ -1,0 +1,116 @@
+"""Revision 0017: a queued mail's bytes live in ``outbox_raw``, written once
+with the row (``store.outbox.add``) and never again.
+
+The sender's claim and its settle each updated the outbox row, and SQLite
+writes an updated row whole: a team notice carrying a citizen's 3 MB scan
+went to the WAL three times.  Here the WAL is measured around a real
+sender delivering such a mail to a real relay; and the bytes are written
+with the row or not at all, read back as ``OutboxRow.raw``, and emptied by
+``purge`` only once the mail is done with."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from gateway.clock import FixedClock
+from gateway.config import OutboundConfig, StorageConfig
+from gateway.outbound.delivery import SmtpDeliverer
+from gateway.store import outbox, retention
+from gateway.store.db import Database
+from gateway.store.models import OutboxRow
+from gateway.workers.sender import Sender
+from tests.helpers.servers import CaptureRelay
+from tests.integration.postgres.conftest import db, postgres_url  # noqa: F401 - fixtures (SQLite and PostgreSQL)
+
+START = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+# A citizen's 3 MB scan, attached (base64) to a team notice.
+SCAN = b"".join(base64.encodebytes(bytes(range(256)) * 12 * 1024).splitlines(keepends=True))
+
+
+def _notice(message_id: str, body: bytes = b"Novo chamado.\r\n") -> bytes:
+    return (f"From: atendimento@example.gov.br\r\nTo: equipe@example.gov.br\r\nSubject: Novo chamado\r\n"
+            f"Message-ID: <{message_id}>\r\n\r\n").encode() + body
+
+
+def _queue(db: Database, message_id: str, raw: bytes, *, kind: str = "team_new", at: datetime = START) -> None:
+    with db.transaction() as tx:
+        outbox.add(tx, ticket_id=None, kind=kind, message_id=message_id, mail_from="atendimento@example.gov.br",
+                   rcpt_tos=["equipe@example.gov.br"], raw=raw, at=at)
+
+
+def _size(path: Path) -> int:
+    """A WAL's size; none at all once the last connection closed it."""
+    return path.stat().st_size if path.exists() else 0
+
+
+@pytest.fixture
+def relay() -> Iterator[CaptureRelay]:
+    server = CaptureRelay().start()
+    yield server
+    server.stop()
+
+
+def test_a_sent_mails_bytes_go_to_the_wal_once(tmp_path: Path, relay: CaptureRelay) -> None:
+    database = Database(StorageConfig(url=f"sqlite:///{tmp_path / 'gateway.db'}"))
+    database.migrate()
+    try:
+        raw = _notice("team_new.1@example.gov.br", SCAN)
+        _queue(database, "team_new.1@example.gov.br", raw)
+        database.engine.dispose()  # the queued mail into the database file, the WAL emptied
+        with closing(sqlite3.connect(tmp_path / "gateway.db")) as connection:
+            assert connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # not busy
+        wal = tmp_path / "gateway.db-wal"
+        assert _size(wal) == 0
+        config = OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10, retry_initial=30)
+        sender = Sender(database, config, SmtpDeliverer(config), FixedClock(START))
+        try:
+            assert sender.run_once() == 1  # claimed (status, lease), delivered, settled: two row updates
+        finally:
+            sender.deliverer.close()
+        [(_, _, delivered)] = relay.messages
+        assert delivered.replace(b"\r\n", b"\n").rstrip(b"\n") == raw.replace(b"\r\n", b"\n").rstrip(b"\n")
+        with database.transaction() as tx:
+            assert tx.scalar(select(OutboxRow.status)) == "sent"
+        assert 0 < _size(wal) < len(SCAN) // 10, "the claim or the settle wrote the mail's bytes again"
+    finally:
+        database.dispose()
+
+
+def test_a_mail_is_queued_with_its_bytes_or_not_at_all(db: Database) -> None:  # noqa: F811 - the fixture
+    raw = _notice("ack.1@example.gov.br", b"\x00bytes \xff como sairam\r\n")
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        outbox.add(tx, ticket_id=None, kind="ack", message_id="ack.1@example.gov.br",
+                   mail_from="atendimento@example.gov.br", rcpt_tos=["ana@example.org"], raw=raw, at=START)
+        tx.flush()
+        raise RuntimeError("the transaction fails after the mail was queued")
+    with db.transaction() as tx:
+        assert tx.scalar(text("SELECT count(*) FROM outbox")) == 0
+        assert tx.scalar(text("SELECT count(*) FROM outbox_raw")) == 0
+    _queue(db, "ack.1@example.gov.br", raw, kind="ack")
+    with db.transaction() as tx:
+        assert bytes(tx.scalars(select(OutboxRow)).one().raw) == raw
+        assert tx.execute(text("SELECT message_id FROM outbox_raw")).scalars().all() == ["ack.1@example.gov.br"]
+
+
+def test_purge_empties_the_bytes_of_mails_done_with_only(db: Database) -> None:  # noqa: F811 - the fixture
+    for n, status in enumerate(("sent", "failed", "queued")):
+        _queue(db, f"ack.{n}@example.gov.br", _notice(f"ack.{n}@example.gov.br"), kind="ack",
+               at=START - timedelta(days=400))
+        with db.transaction() as tx:
+            tx.execute(text("UPDATE outbox SET status = :status WHERE message_id = :id"),
+                       {"status": status, "id": f"ack.{n}@example.gov.br"})
+    counts = retention.purge(db, raw_before=START, closed_before=None, at=START, why="teste")
+    assert counts["outbox.raw"] == 2
+    with db.transaction() as tx:
+        kept = dict(tx.execute(text("SELECT outbox.status, length(outbox_raw.raw) FROM outbox "
+                                    "JOIN outbox_raw ON outbox_raw.message_id = outbox.message_id")).all())
+    assert kept["sent"] == kept["failed"] == 0 and kept["queued"] > 0
+    assert retention.purge(db, raw_before=START, closed_before=None, at=START, why="teste").get("outbox.raw") is None
