@@ -135,23 +135,30 @@ class _Folded:
         start = 0
         while start < len(self.text):
             end = self.data.find(b"\n", start + _SCAN_CHARS) + 1 or len(self.data)
-            folded, ends, shifts = self._fold(start, end)
+            folded, starts, ends, shifts = self._fold(start, end)
             first = len(self.runs) - len(ends)
-            for at in range(0, len(folded), _FEED_CHARS):
+            at = 0
+            while at < len(folded):
                 upto = min(at + _FEED_CHARS, len(folded))
                 whole = bisect_right(ends, upto)  # tokens of this stretch fed whole
+                if whole < len(starts) and starts[whole] < upto:  # never half a token: a stop would keep half
+                    upto = ends[whole]
+                    whole += 1
                 self.fed = first + whole
                 yield folded[at:upto], start + upto + (shifts[whole - 1] if whole else 0)
+                at = upto
             start = end
 
-    def _fold(self, start: int, end: int) -> tuple[str, list[int], list[int]]:
-        """The stretch ``start:end`` folded; where each token's line ends in
-        it, and how many characters the stretch has lost up to there."""
+    def _fold(self, start: int, end: int) -> tuple[str, list[int], list[int], list[int]]:
+        """The stretch ``start:end`` folded; where each token's line starts
+        and ends in it, and how many characters the stretch has lost up to
+        each end."""
         lines = self.data[start:end].translate(_KINDS).split(b"\n")
         flags = bytes(map(_BASE64_LINE.__contains__, lines))
         if lines and flags[-1:] == b"\x01":  # the mail's last line, with no line end: not a run's
             flags = flags[:-1] + b"\x00"
         out: list[str] = []
+        starts: list[int] = []
         ends: list[int] = []
         shifts: list[int] = []
         done = line = length = removed = 0
@@ -164,17 +171,22 @@ class _Folded:
             token = f"{self.prefix}{len(self.runs)}E{eol}"
             self.runs.append(self.text[at:run_end - len(eol)])
             out += (self.text[start + done:at], token)
-            length += at - start - done + len(token)
+            length += at - start - done
+            starts.append(length)
+            length += len(token)
             removed += run_end - at - len(token)
             ends.append(length)
             shifts.append(removed)
             done, line, at = run_end - start, after, run_end
         out.append(self.text[start + done:end])
-        return "".join(out), ends, shifts
+        return "".join(out), starts, ends, shifts
 
     def restored(self, message: Message) -> bool:
         """Put each run back in the part (or preamble, epilogue) its token
-        landed in; False unless each token fed was found, once."""
+        landed in; False if a token was found twice, or in a header (no
+        line of a run can be one).  A token not found at all is a line the
+        parser dropped, as it drops it unfolded (after a closing boundary
+        with no opening one, say)."""
         pattern = re.compile(re.escape(self.prefix) + r"(\d+)E")
         found: list[int] = []
 
@@ -194,7 +206,9 @@ class _Folded:
                 value = getattr(part, name)
                 if value and self.prefix in value:
                     setattr(part, name, pattern.sub(run, value))
-        return sorted(found) == list(range(self.fed))
+            if any(self.prefix in str(field) for header in part.raw_items() for field in header):
+                return False
+        return len(set(found)) == len(found) and all(index < self.fed for index in found)
 
 
 def _path_to(root: Message, target: Message | None) -> frozenset[int]:

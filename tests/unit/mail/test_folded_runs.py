@@ -139,18 +139,53 @@ def test_a_token_not_found_once_sends_the_mail_through_the_plain_parse(monkeypat
     assert message.get_payload()[0].get_payload() == stdlib(raw).get_payload()[0].get_payload()
 
 
-def test_a_stop_after_a_folded_run_names_the_mails_own_character() -> None:
+def test_a_stop_after_a_folded_run_names_the_mails_own_character(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bound counts parts as before; where it stopped is said in the
     mail's own characters, not the folded text's."""
     tiny = "".join("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(2_000))
     raw = (HEAD.format(subject="parada") + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
            + "--b\r\n" + FILE + b64_lines(300_000) + tiny + "--b--\r\n").encode("ascii")
     run_end = raw.index(b"--b\r\nContent-Type: text/plain")
+    fed: list[str] = []
+    real_feed = bounded.FeedParser.feed
+    monkeypatch.setattr(bounded.FeedParser, "feed", lambda self, text: (fed.append(text), real_feed(self, text))[1])
     defects: list[str] = []
     message, stopped = bounded.parse(raw, defects, max_parts=500)
     assert stopped is not None
     [defect] = defects
     at, total = (int(n.replace(",", "")) for n in re.findall(r"character ([\d,]+) of ([\d,]+)", defect)[0])
     assert total == len(raw) and run_end < at < len(raw)
+    # exactly where the last piece fed ends in the mail (that piece holds no token: it is past the run)
+    assert "GWRUN" not in fed[-1] and raw[:at].decode("ascii").endswith(fed[-1])
+    assert not raw[:at + 1].decode("ascii").endswith(fed[-1])
     pdf = message.get_payload()[0]
     assert pdf.get_payload() == stdlib(raw).get_payload()[0].get_payload()
+
+
+def test_no_piece_fed_holds_half_a_token() -> None:
+    """Tokens every few dozen characters of the folded text: the 8 KB
+    pieces end after a token, never inside one (a stop there would leave
+    half a token as text)."""
+    raw = multipart("denso", *(FILE + b64_lines(1_000, seed % 256) for seed in range(1_500)))
+    folded = bounded._Folded(raw, raw.decode("ascii"))
+    pieces = [piece for piece, _ in folded.pieces()]
+    token = re.compile(re.escape(folded.prefix) + r"\d+E")
+    assert len(folded.runs) > 1_450 and len(pieces) > 20  # a run cut by a 256 KB stretch may fall below 16 lines
+    for before, after in zip(pieces, pieces[1:]):  # a token across two pieces is one more match when joined
+        assert len(token.findall(before)) + len(token.findall(after)) == len(token.findall(before + after))
+    assert sum(len(token.findall(piece)) for piece in pieces) == len(folded.runs)
+
+
+def test_lines_the_parser_drops_are_dropped_folded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a closing boundary with no opening one the parser drops every
+    line; their tokens are never found, and that is no reason to parse the
+    mail again unfolded."""
+    raw = (HEAD.format(subject="sem-abertura") + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+           "texto antes\r\n--b--\r\n" + b64_lines(20_000) + "fim\r\n").encode("ascii")
+    fed: list[int] = []
+    real_feed = bounded.FeedParser.feed
+    monkeypatch.setattr(bounded.FeedParser, "feed", lambda self, text: (fed.append(len(text)), real_feed(self, text))[1])
+    message, stopped = bounded.parse(raw, [])
+    folded = sum(fed)
+    assert stopped is None and folded < len(raw) // 3
+    assert tree(message) == tree(stdlib(raw))

@@ -311,16 +311,27 @@ def _tree(message: object) -> list[tuple[object, ...]]:
              part.preamble, part.epilogue, [type(d).__name__ for d in part.defects]) for part in message.walk()]
 
 
-def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail():
+def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail(monkeypatch):
     """Below max_parts, ``bounded.parse`` (the stdlib's FeedParser fed by
-    hand, to stop it on a MIME bomb) must be the stdlib's own parse, part by
-    part, defects included, for every full mail of the corpus."""
+    hand, to stop it on a MIME bomb, with runs of base64 lines folded) must
+    be the stdlib's own parse, part by part, defects included, for every
+    full mail of the corpus; and no folded mail fell back to the plain parse."""
     import email
     import email.policy
 
     from gateway.mail import bounded
     from tests.helpers.corpus import full_mails
 
+    restored: list[bool] = []
+    real = bounded._Folded.restored
+
+    def recording(self: bounded._Folded, message: object) -> bool:
+        result = real(self, message)
+        if self.runs:  # a mail with runs folded
+            restored.append(result)
+        return result
+
+    monkeypatch.setattr(bounded._Folded, "restored", recording)
     mails = full_mails()
     assert len(mails) > 1000
     for path in mails:
@@ -329,6 +340,7 @@ def test_the_bounded_parse_builds_what_the_stdlib_builds_for_every_corpus_mail()
         message, stopped = bounded.parse(data, defects, max_parts=10_000)
         assert stopped is None and defects == [], path
         assert _tree(message) == _tree(email.message_from_bytes(data, policy=email.policy.compat32)), path
+    assert len(restored) > 50 and all(restored), "mails with base64 runs, each folded and restored"
 
 
 def test_plain_address_lists_read_as_getaddresses_reads_them():
