@@ -39,7 +39,10 @@ def token_hex(count: int) -> str:
 
 
 def _forget() -> None:
-    global _pool, _at
+    """A forked child: an empty pool, and a lock of its own (another thread
+    of the parent may have held the lock when it forked)."""
+    global _lock, _pool, _at
+    _lock = threading.Lock()
     _pool, _at = b"", 0
 
 

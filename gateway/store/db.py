@@ -189,7 +189,9 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # A savepoint (one per mail of a processing group) copies each page it
         # first changes aside; past 64 KiB those copies went to a temporary
-        # file, a write per page inside the write lock.  In memory instead.
+        # file, a write per page inside the write lock.  In memory instead;
+        # so are a big sort's spill and a VACUUM's or a new index's work
+        # (the gateway runs none on the hot path; the host has the memory).
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.close()

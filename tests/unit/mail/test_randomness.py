@@ -5,7 +5,9 @@ in a forked child as in its parent."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -72,3 +74,33 @@ def test_a_forked_child_does_not_hand_out_its_parents_bytes() -> None:
     parents_next = b"".join(randomness.token_bytes(32) for _ in range(127))  # the rest of the parent's pool
     assert len(child) == 32
     assert child not in parents_next
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_another_thread_draws_does_not_hang() -> None:
+    """The lock held by a thread of the parent at the fork is never
+    released in the child: the child gets a lock of its own."""
+    read, write = os.pipe()
+    held = randomness._lock
+    held.acquire()  # another thread in the middle of a draw
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(write, randomness.token_bytes(8))
+            finally:
+                os._exit(0)
+    finally:
+        held.release()
+    os.close(write)
+    for _ in range(100):  # up to 10 s
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parent's lock")
+    assert len(os.read(read, 64)) == 8
+    os.close(read)
