@@ -245,19 +245,24 @@ def erase_address(tx: Session, address: str) -> Counts:
     inbox_ids = list(tx.scalars(select(InboxRow.id).where(
         InboxRow.status != "accepted",  # still to be processed: it keeps its bytes until then
         or_(mentions(InboxRow.mail_from), mentions(cast(InboxRow.rcpt_tos, Text)), mentions(InboxRow.reason),
-            mentions(InboxRow.message_id), _raw_holds(tx, address)))))
+            mentions(InboxRow.message_id), _raw_holds(tx, address, InboxRow)))))
     counts.update(_scrub_inbox(tx, inbox_ids))
     counts["quarantine"] += _changed(tx, update(QuarantineRow).where(mentions(QuarantineRow.reason))
                                      .values(reason=REMOVED))
     counts["mail_key"] += _changed(tx, delete(MailKeyRow).where(mentions(MailKeyRow.key)))
+    # The bytes too: a postmaster forward (no ticket, to postmaster) carries the person's mail whole.
     outbox_hit = or_(mentions(OutboxRow.first_rcpt), mentions(cast(OutboxRow.rcpt_tos, Text)),
                      mentions(cast(OutboxRow.rcpt_results, Text)),
-                     mentions(OutboxRow.last_error))
-    _empty_outbox_raw(tx, outbox_hit)  # first: the updates below change what outbox_hit reads
-    _changed(tx, update(OutboxRow).where(outbox_hit, OutboxRow.status.in_(("queued", "sending")))
-             .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
-    counts["outbox"] = _changed(tx, update(OutboxRow).where(outbox_hit).values(
-        rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
+                     mentions(OutboxRow.last_error), _raw_holds(tx, address, OutboxRow))
+    # Chosen once: each change below alters what outbox_hit reads.
+    hit_ids = list(tx.scalars(select(OutboxRow.message_id).where(outbox_hit)))
+    for chunk in _chunks(hit_ids):
+        hit = OutboxRow.message_id.in_(chunk)
+        _empty_outbox_raw(tx, hit)
+        _changed(tx, update(OutboxRow).where(hit, OutboxRow.status.in_(("queued", "sending")))
+                 .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
+        counts["outbox"] += _changed(tx, update(OutboxRow).where(hit).values(
+            rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
     return +counts
 
 
@@ -274,15 +279,21 @@ def _mentioning(address: str) -> Callable[[Any], ColumnElement[bool]]:
     return mentions
 
 
-def _raw_holds(tx: Session, address: str) -> ColumnElement[bool]:
-    """The raw mail's bytes contain the address, in any case.  PostgreSQL
-    has no lower() for bytea: ``encode(..., 'escape')`` gives ASCII text
-    (other bytes as \\ooo), which an address, ASCII, is found in."""
+#: Where each table's rows keep their bytes: (table, its key, the row's key).
+_BYTES_OF: Final = {InboxRow: ("inbox_raw", "inbox_id", "inbox.id"),
+                    OutboxRow: ("outbox_raw", "message_id", "outbox.message_id")}
+
+
+def _raw_holds(tx: Session, address: str, model: type[InboxRow] | type[OutboxRow]) -> ColumnElement[bool]:
+    """The row's bytes (``model.raw``) contain the address, in any case.
+    PostgreSQL has no lower() for bytea: ``encode(..., 'escape')`` gives
+    ASCII text (other bytes as \\ooo), which an address, ASCII, is found in."""
     if tx.get_bind().dialect.name == "postgresql":
-        return text("position(:needle in lower(encode((SELECT raw FROM inbox_raw WHERE inbox_raw.inbox_id = inbox.id), "  # type: ignore[return-value]
+        table, key, row_key = _BYTES_OF[model]
+        return text(f"position(:needle in lower(encode((SELECT raw FROM {table} WHERE {table}.{key} = {row_key}), "  # type: ignore[return-value]
                     "'escape'))) > 0").bindparams(
             bindparam("needle", address, type_=String))
-    return func.instr(func.lower(InboxRow.raw), bindparam("needle", address.encode(), type_=LargeBinary)) > 0
+    return func.instr(func.lower(model.raw), bindparam("needle", address.encode(), type_=LargeBinary)) > 0
 
 
 # --- helpers -----------------------------------------------------------------
@@ -291,7 +302,7 @@ def _changed(tx: Session, statement: Any) -> int:
     return int(tx.execute(statement.execution_options(synchronize_session=False)).rowcount or 0)
 
 
-def _chunks(values: list[int], size: int = BATCH) -> Iterable[list[int]]:
+def _chunks(values: list[Any], size: int = BATCH) -> Iterable[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
 

@@ -96,3 +96,34 @@ def test_drop_raw_keeps_sizes_and_hashes(gateway):
     with gateway.db.reading() as tx:
         assert tx.execute(text("SELECT id, size, sha256 FROM inbox ORDER BY id")).all() == before
         assert tx.scalar(text("SELECT count(*) FROM inbox_raw WHERE length(raw) > 0")) == 0
+
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def forwarding(request: pytest.FixtureRequest, make_settings, tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway that forwards mail to postmaster@ to a person."""
+    url = (f"sqlite:///{tmp_path}/gateway.db" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    node = Gateway(make_settings(storage={"url": url}, smtp={"postmaster": "chefe@example.gov.br"}), FixedClock(NOW))
+    yield node
+    node.close()
+
+
+def test_forget_empties_a_postmaster_forward_of_the_persons_mail(forwarding):
+    """Mail to postmaster@ is forwarded whole, attached, with no ticket and
+    to the postmaster: only its bytes name the person, and they go too."""
+    receipt = forwarding.ingest.accept(Delivery(
+        raw=make_mail(sender=f"Carla Dias <{CARLA}>", to="postmaster@example.gov.br",
+                      subject="Paralelepipedal", body="Sou Carla Dias, CPF 111.444.777-35."),
+        mail_from=CARLA, rcpt_tos=("postmaster@example.gov.br",), via="smtp", received_at=NOW))
+    assert receipt.accepted
+    forwarding.ingest.process_pending()
+    with forwarding.db.reading() as tx:
+        [(ticket_id, first_rcpt, size)] = tx.execute(text(
+            "SELECT outbox.ticket_id, outbox.first_rcpt, length(outbox_raw.raw) FROM outbox "
+            "JOIN outbox_raw ON outbox_raw.message_id = outbox.message_id WHERE outbox.kind = 'postmaster'")).all()
+    assert ticket_id is None and first_rcpt == "chefe@example.gov.br" and size > 0
+    assert scan(_url(forwarding), NEEDLES)
+    counts = retention.forget(forwarding.db, CARLA, at=NOW, include_open=True)
+    assert counts["outbox"] == 1
+    assert scan(_url(forwarding), NEEDLES) == []
