@@ -584,8 +584,11 @@ def prepare_outbox(processed: str) -> int:
     """The processed database as the sender's template: its acknowledgements
     only (the team's copies deleted), all queued and due; returns how many."""
     with connect(processed) as conn:
+        # Their bytes first: outbox_raw refers to the rows by Message-ID (revision 0017).
+        conn.execute("DELETE FROM outbox_raw WHERE message_id IN (SELECT message_id FROM outbox WHERE kind <> 'ack')")
         conn.execute("DELETE FROM outbox WHERE kind <> 'ack'")
         conn.execute("VACUUM ANALYZE outbox")
+        conn.execute("VACUUM ANALYZE outbox_raw")
         left = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
     if set(left) != {"queued"}:
         raise RuntimeError(f"the stored outbox should hold queued acknowledgements only, holds {left}")
