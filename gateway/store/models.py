@@ -339,9 +339,11 @@ class OutboxRawRow(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+# Loaded when read (deferred): a ticket's page lists its mails' states, not their
+# bytes; the sender's claim loads them with the rows (store.outbox.claim_due).
 OutboxRow.raw = column_property(  # type: ignore[misc]
     select(OutboxRawRow.raw).where(OutboxRawRow.message_id == OutboxRow.message_id).correlate_except(OutboxRawRow)
-    .scalar_subquery())
+    .scalar_subquery(), deferred=True)
 
 
 class ThreadRefRow(Base):

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import bindparam, case, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from gateway.store.compiled import Compiled
 from gateway.store.models import OutboxRow
@@ -90,7 +90,8 @@ def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> l
     for status in ("sending", "queued"):
         if len(rows) >= limit:
             break
-        query = (select(OutboxRow).where(OutboxRow.status == status, OutboxRow.next_attempt_at <= now)
+        query = (select(OutboxRow).options(undefer(OutboxRow.raw))  # the bytes to send, in the same query
+                 .where(OutboxRow.status == status, OutboxRow.next_attempt_at <= now)
                  .order_by(OutboxRow.lane, OutboxRow.next_attempt_at, OutboxRow.id).limit(limit - len(rows)))
         if skip_locked:
             query = query.with_for_update(skip_locked=True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from gateway.clock import FixedClock
 from gateway.config import OutboundConfig, StorageConfig
@@ -115,3 +115,17 @@ def test_purge_empties_the_bytes_of_mails_done_with_only(db: Database) -> None: 
                                     "JOIN outbox_raw ON outbox_raw.message_id = outbox.message_id")).all())
     assert kept["sent"] == kept["failed"] == 0 and kept["queued"] > 0
     assert retention.purge(db, raw_before=START, closed_before=None, at=START, why="teste").get("outbox.raw") is None
+
+
+def test_the_bytes_are_read_with_the_claim_and_not_with_every_row(db: Database) -> None:  # noqa: F811 - the fixture
+    """A ticket's page lists its mails' states: their bytes stay where they
+    are until read; the sender's claim reads them in its own query."""
+    raw = _notice("ack.1@example.gov.br", SCAN)
+    _queue(db, "ack.1@example.gov.br", raw, kind="ack")
+    with db.transaction() as tx:
+        listed = tx.scalars(select(OutboxRow)).one()
+        assert "raw" in inspect(listed).unloaded
+        assert bytes(listed.raw) == raw  # and read when asked for
+    with db.transaction() as tx:
+        [claimed] = outbox.claim_due(tx, START, 10, skip_locked=db.is_postgres)
+        assert "raw" not in inspect(claimed).unloaded and bytes(claimed.raw) == raw

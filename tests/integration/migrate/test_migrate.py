@@ -145,7 +145,8 @@ def test_notify_open_queues_one_mail_per_open_ticket_and_only_once(tmp_path):
     report = migrate(cfg, source, "--notify-open", "--notify-per-minute", "60")
     open_requesters = sorted(c.requester for c in box.conversations if c.state == "open")
     assert report["run"]["notices_queued"] == len(open_requesters)
-    rows = query(db, "select o.first_rcpt, o.raw, o.kind, t.protocol, t.status, o.next_attempt_at from outbox o "
+    rows = query(db, "select o.first_rcpt, r.raw, o.kind, t.protocol, t.status, o.next_attempt_at from outbox o "
+                     "join outbox_raw r on r.message_id = o.message_id "
                      "join ticket t on t.id = o.ticket_id order by o.next_attempt_at")
     assert sorted(r[0] for r in rows) == open_requesters
     for rcpt, raw, kind, protocol, status, _ in rows:
