@@ -45,6 +45,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from gateway.app import Gateway
 from gateway.clock import FixedClock
@@ -215,8 +216,8 @@ def outcomes(gateway: Gateway) -> dict[int, Outcome]:
 
 def outbox_rows(gateway: Gateway, kind: str | None = None) -> list[OutboxRow]:
     with gateway.db.transaction() as tx:
-        rows = list(tx.scalars(select(OutboxRow).order_by(OutboxRow.id)))
-        tx.expunge_all()
+        rows = list(tx.scalars(select(OutboxRow).options(undefer(OutboxRow.raw)).order_by(OutboxRow.id)))
+        tx.expunge_all()  # the bytes were loaded with the rows (they are loaded when read otherwise)
     return [r for r in rows if kind is None or r.kind == kind]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from gateway.app import Gateway
 from gateway.clock import FixedClock
@@ -162,8 +163,8 @@ class SeedDesk:
 
     def _rows(self) -> list[OutboxRow]:
         with self.running.gateway.db.transaction() as tx:
-            rows = list(tx.scalars(select(OutboxRow).order_by(OutboxRow.id)))
-            tx.expunge_all()
+            rows = list(tx.scalars(select(OutboxRow).options(undefer(OutboxRow.raw)).order_by(OutboxRow.id)))
+            tx.expunge_all()  # the bytes were loaded with the rows (they are loaded when read otherwise)
             return rows
 
     def wait_sent(self) -> None:
