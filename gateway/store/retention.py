@@ -26,9 +26,13 @@ counts are exactly what a real run would do.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -46,12 +50,10 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    text,
     union,
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.types import LargeBinary
 
 from gateway.store.db import Database
 from gateway.store.models import (
@@ -220,10 +222,11 @@ def tickets_of(tx: Session, address: str) -> tuple[list[int], list[int]]:
     return [i for i, s in rows if s in ENDED], [i for i, s in rows if s not in ENDED]
 
 
-def erase_address(tx: Session, address: str) -> Counts:
+def erase_address(tx: Session, address: str, named: Named) -> Counts:
     """The address wherever it is left once the person's own tickets are
     anonymised: as a CC on other tickets, a sender, an actor, a recipient,
-    inside a text or a raw mail, a counter's or a dedupe key."""
+    inside a text or a raw mail (``named``: :func:`named_in_bytes`), a
+    counter's or a dedupe key."""
     counts: Counts = Counter()
     mentions = _mentioning(address)
     counts["participant"] = _changed(tx, delete(ParticipantRow).where(func.lower(ParticipantRow.address) == address))
@@ -245,17 +248,16 @@ def erase_address(tx: Session, address: str) -> Counts:
     inbox_ids = list(tx.scalars(select(InboxRow.id).where(
         InboxRow.status != "accepted",  # still to be processed: it keeps its bytes until then
         or_(mentions(InboxRow.mail_from), mentions(cast(InboxRow.rcpt_tos, Text)), mentions(InboxRow.reason),
-            mentions(InboxRow.message_id), _raw_holds(tx, address, InboxRow)))))
+            mentions(InboxRow.message_id), InboxRow.id.in_(named.inbox)))))
     counts.update(_scrub_inbox(tx, inbox_ids))
     counts["quarantine"] += _changed(tx, update(QuarantineRow).where(mentions(QuarantineRow.reason))
                                      .values(reason=REMOVED))
     counts["mail_key"] += _changed(tx, delete(MailKeyRow).where(mentions(MailKeyRow.key)))
-    # The bytes too: a postmaster forward (no ticket, to postmaster) carries the person's mail whole.
     outbox_hit = or_(mentions(OutboxRow.first_rcpt), mentions(cast(OutboxRow.rcpt_tos, Text)),
-                     mentions(cast(OutboxRow.rcpt_results, Text)),
-                     mentions(OutboxRow.last_error), _raw_holds(tx, address, OutboxRow))
-    # Chosen once: each change below alters what outbox_hit reads.
-    hit_ids = list(tx.scalars(select(OutboxRow.message_id).where(outbox_hit)))
+                     mentions(cast(OutboxRow.rcpt_results, Text)), mentions(OutboxRow.last_error))
+    # Chosen once: each change below alters what outbox_hit reads.  The bytes too:
+    # a postmaster forward (no ticket, to postmaster) carries the person's mail whole.
+    hit_ids = sorted(set(tx.scalars(select(OutboxRow.message_id).where(outbox_hit))) | set(named.outbox))
     for chunk in _chunks(hit_ids):
         hit = OutboxRow.message_id.in_(chunk)
         _empty_outbox_raw(tx, hit)
@@ -279,21 +281,67 @@ def _mentioning(address: str) -> Callable[[Any], ColumnElement[bool]]:
     return mentions
 
 
-#: Where each table's rows keep their bytes: (table, its key, the row's key).
-_BYTES_OF: Final = {InboxRow: ("inbox_raw", "inbox_id", "inbox.id"),
-                    OutboxRow: ("outbox_raw", "message_id", "outbox.message_id")}
+@dataclass(frozen=True)
+class Named:
+    """The stored mails whose bytes name an address: inbox ids, outbox Message-IDs."""
+
+    inbox: list[int]
+    outbox: list[str]
 
 
-def _raw_holds(tx: Session, address: str, model: type[InboxRow] | type[OutboxRow]) -> ColumnElement[bool]:
-    """The row's bytes (``model.raw``) contain the address, in any case.
-    PostgreSQL has no lower() for bytea: ``encode(..., 'escape')`` gives
-    ASCII text (other bytes as \\ooo), which an address, ASCII, is found in."""
-    if tx.get_bind().dialect.name == "postgresql":
-        table, key, row_key = _BYTES_OF[model]
-        return text(f"position(:needle in lower(encode((SELECT raw FROM {table} WHERE {table}.{key} = {row_key}), "  # type: ignore[return-value]
-                    "'escape'))) > 0").bindparams(
-            bindparam("needle", address, type_=String))
-    return func.instr(func.lower(model.raw), bindparam("needle", address.encode(), type_=LargeBinary)) > 0
+#: Stored mails read per query while looking for an address in their bytes.
+_SCAN_ROWS: Final = 20
+_SOFT_BREAK: Final = re.compile(rb"=\r?\n")  # quoted-printable's: "ana.souza@exam=\r\nple.org"
+_BASE64_LINES: Final = re.compile(rb"(?m)^(?:[A-Za-z0-9+/]{8,}={0,2}\r?\n)+")
+
+
+def named_in_bytes(tx: Session, address: str) -> Named:
+    """Every stored mail, received (processed) or queued, whose bytes name
+    the address once their transfer encodings are undone.  A plain search
+    of the bytes missed an address that quoted-printable had broken across
+    a line (a notice's text, a forwarded mail's "From") or a mail attached
+    in base64 (a postmaster forward of a mail with a long line).  Read in
+    a transaction of its own before the erasure: it reads every stored mail,
+    and SQLite's write lock would wait that long."""
+    needle = address.encode()
+    inbox = _scan(tx, needle, InboxRawRow.inbox_id, InboxRawRow.raw, InboxRow.status != "accepted",
+                  joined=(InboxRow, InboxRow.id == InboxRawRow.inbox_id))
+    outbox = _scan(tx, needle, OutboxRawRow.message_id, OutboxRawRow.raw)
+    return Named(inbox=inbox, outbox=outbox)
+
+
+def _scan(tx: Session, needle: bytes, key: Any, raw: Any, *where: Any, joined: tuple[Any, Any] | None = None) -> list[Any]:
+    found: list[Any] = []
+    after: Any = None
+    for _ in range(10_000_000):  # bounded: each pass moves past _SCAN_ROWS keys
+        query = select(key, raw)
+        if joined is not None:
+            query = query.join(*joined)
+        query = query.where(*where, func.length(raw) > 0, *(() if after is None else (key > after,)))
+        rows = tx.execute(query.order_by(key).limit(_SCAN_ROWS)).all()
+        found += [row_key for row_key, data in rows if _names(bytes(data), needle)]
+        if len(rows) < _SCAN_ROWS:
+            break
+        after = rows[-1][0]
+    return found
+
+
+def _names(data: bytes, needle: bytes, depth: int = 0) -> bool:
+    """``needle`` (lower case) in ``data``, quoted-printable's soft line
+    breaks taken out, or in a block of base64 lines decoded (two levels:
+    a mail attached in a mail)."""
+    if needle in _SOFT_BREAK.sub(b"", data).lower():
+        return True
+    if depth >= 2:
+        return False
+    for block in _BASE64_LINES.finditer(data):
+        try:
+            decoded = base64.b64decode(block.group())  # not validated: the line ends are skipped
+        except (binascii.Error, ValueError):
+            continue
+        if _names(decoded, needle, depth + 1):
+            return True
+    return False
 
 
 # --- helpers -----------------------------------------------------------------
@@ -354,12 +402,14 @@ def forget(db: Database, address: str, *, at: datetime, include_open: bool, dry_
     (the caller refuses first, naming how many: tickets_of)."""
     address = address.strip().lower()
     counts: Counts = Counter()
+    with db.reading() as tx:
+        named = named_in_bytes(tx, address)
     with (_rolled_back(db) if dry_run else db.transaction()) as tx:
         ended, still_open = tickets_of(tx, address)
         ids = ended + (still_open if include_open else [])
         for chunk in _chunks(ids):
             counts.update(anonymise(tx, chunk, at=at, why="pedido do titular"))
-        counts.update(erase_address(tx, address))
+        counts.update(erase_address(tx, address, named))
     return +counts
 
 

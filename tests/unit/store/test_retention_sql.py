@@ -127,3 +127,35 @@ def test_forget_empties_a_postmaster_forward_of_the_persons_mail(forwarding):
     counts = retention.forget(forwarding.db, CARLA, at=NOW, include_open=True)
     assert counts["outbox"] == 1
     assert scan(_url(forwarding), NEEDLES) == []
+
+
+def test_forget_finds_the_person_in_a_forward_that_attached_their_mail_in_base64(forwarding):
+    """A mail with a line over 998 bytes is attached in base64: the
+    person's address, CPF and all are in the stored bytes only encoded."""
+    raw = (f"From: Carla Dias <{CARLA}>\r\nTo: postmaster@example.gov.br\r\nSubject: Paralelepipedal\r\n"
+           f"Message-ID: <longa@example.org>\r\n\r\nSou Carla Dias, CPF 111.444.777-35.\r\n{'x' * 1_200}\r\n")
+    receipt = forwarding.ingest.accept(Delivery(raw=raw.encode("ascii"), mail_from=CARLA,
+                                                rcpt_tos=("postmaster@example.gov.br",), via="smtp", received_at=NOW))
+    assert receipt.accepted
+    forwarding.ingest.process_pending()
+    with forwarding.db.reading() as tx:
+        [raw] = tx.execute(text("SELECT outbox_raw.raw FROM outbox_raw JOIN outbox ON outbox.message_id = "
+                                "outbox_raw.message_id WHERE outbox.kind = 'postmaster'")).scalars().all()
+    assert b"111.444.777-35" not in bytes(raw), "the original is attached encoded"
+    assert retention.forget(forwarding.db, CARLA, at=NOW, include_open=True)["outbox"] == 1
+    assert scan(_url(forwarding), NEEDLES) == []
+
+
+def test_an_address_is_found_through_transfer_encodings():
+    import base64
+
+    from gateway.store.retention import _names
+
+    needle = b"carla.dias@example.org"
+    assert _names(b"de Carla.Dias@Example.org", needle)
+    assert _names(b"Enviado por carla.di=\r\nas@example.org em", needle)  # quoted-printable's soft break
+    attached = base64.encodebytes(b"From: Carla <carla.dias@example.org>\r\n\r\nCPF\r\n")
+    assert _names(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached, needle)
+    twice = base64.encodebytes(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached)  # a mail in a mail
+    assert _names(b"\r\n" + twice, needle)
+    assert not _names(b"carla@example.org, dias@example.org\r\n" + base64.encodebytes(b"outra pessoa"), needle)
