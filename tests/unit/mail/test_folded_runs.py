@@ -124,10 +124,9 @@ def test_a_token_already_in_the_mail_is_never_used(monkeypatch: pytest.MonkeyPat
     assert next(draws, None) is None, "the colliding draw was refused and drawn again"
 
 
-def test_a_token_not_found_once_sends_the_mail_through_the_plain_parse(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Should a token ever land where the restore cannot find it, the
-    folded tree is thrown away and the plain parse decides, with its
-    defects only once."""
+def test_a_failed_restore_sends_the_mail_through_the_plain_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a restore ever fail, the folded tree is thrown away and the
+    plain parse decides, with its defects only once."""
     raw = multipart("perdido", FILE + b64_lines(20_000))
     calls: list[int] = []
     monkeypatch.setattr(bounded._Folded, "restored", lambda self, message: calls.append(1) and False)
@@ -155,6 +154,7 @@ def test_a_stop_after_a_folded_run_names_the_mails_own_character(monkeypatch: py
     [defect] = defects
     at, total = (int(n.replace(",", "")) for n in re.findall(r"character ([\d,]+) of ([\d,]+)", defect)[0])
     assert total == len(raw) and run_end < at < len(raw)
+    assert sum(map(len, fed)) < len(raw) // 2, "the folded parse stopped (no second, plain one)"
     # exactly where the last piece fed ends in the mail (that piece holds no token: it is past the run)
     assert "GWRUN" not in fed[-1] and raw[:at].decode("ascii").endswith(fed[-1])
     assert not raw[:at + 1].decode("ascii").endswith(fed[-1])
@@ -189,3 +189,22 @@ def test_lines_the_parser_drops_are_dropped_folded_too(monkeypatch: pytest.Monke
     folded = sum(fed)
     assert stopped is None and folded < len(raw) // 3
     assert tree(message) == tree(stdlib(raw))
+
+
+def test_a_token_found_twice_or_in_a_header_fails_the_restore() -> None:
+    """No line of a run can be a header, and each token is fed once: either
+    would mean the parse went somewhere folding cannot follow."""
+    raw = multipart("restauro", FILE + b64_lines(20_000))
+    text = raw.decode("ascii")
+    folded = bounded._Folded(raw, text)
+    list(folded.pieces())
+    token = f"{folded.prefix}0E"
+    message = Message()
+    message.set_payload(f"{token}\r\n")
+    assert folded.restored(message) and message.get_payload() == folded.runs[0] + "\r\n"
+    twice = Message()
+    twice.set_payload(f"{token}\r\n{token}\r\n")
+    assert not folded.restored(twice)
+    header = Message()
+    header["X-Linha"] = token
+    assert not folded.restored(header)
