@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.errors
+import email.header
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -245,10 +247,10 @@ def erase_address(tx: Session, address: str, named: Named) -> Counts:
     counts["counter"] = _changed(tx, delete(CounterRow).where(mentions(CounterRow.key)))
     counts["bouncing_address"] = _changed(tx, delete(BouncingAddressRow).where(
         or_(mentions(BouncingAddressRow.address), mentions(BouncingAddressRow.diagnostic))))
-    inbox_ids = list(tx.scalars(select(InboxRow.id).where(
+    inbox_ids = sorted(set(tx.scalars(select(InboxRow.id).where(
         InboxRow.status != "accepted",  # still to be processed: it keeps its bytes until then
         or_(mentions(InboxRow.mail_from), mentions(cast(InboxRow.rcpt_tos, Text)), mentions(InboxRow.reason),
-            mentions(InboxRow.message_id), InboxRow.id.in_(named.inbox)))))
+            mentions(InboxRow.message_id))))) | set(named.inbox_now(tx)))
     counts.update(_scrub_inbox(tx, inbox_ids))
     counts["quarantine"] += _changed(tx, update(QuarantineRow).where(mentions(QuarantineRow.reason))
                                      .values(reason=REMOVED))
@@ -257,14 +259,15 @@ def erase_address(tx: Session, address: str, named: Named) -> Counts:
                      mentions(cast(OutboxRow.rcpt_results, Text)), mentions(OutboxRow.last_error))
     # Chosen once: each change below alters what outbox_hit reads.  The bytes too:
     # a postmaster forward (no ticket, to postmaster) carries the person's mail whole.
-    hit_ids = sorted(set(tx.scalars(select(OutboxRow.message_id).where(outbox_hit))) | set(named.outbox))
+    hit_ids = sorted(set(tx.scalars(select(OutboxRow.id).where(outbox_hit))) | set(named.outbox_now(tx)))
     for chunk in _chunks(hit_ids):
-        hit = OutboxRow.message_id.in_(chunk)
+        hit = OutboxRow.id.in_(chunk)
         _empty_outbox_raw(tx, hit)
-        _changed(tx, update(OutboxRow).where(hit, OutboxRow.status.in_(("queued", "sending")))
-                 .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
         counts["outbox"] += _changed(tx, update(OutboxRow).where(hit).values(
             rcpt_tos=[ANONYMOUS], first_rcpt=ANONYMOUS, last_error=None, rcpt_results=None))
+        # A mail still waiting would now go nowhere: given up, saying why (after the line above).
+        _changed(tx, update(OutboxRow).where(hit, OutboxRow.status.in_(("queued", "sending")))
+                 .values(status="failed", last_error="apagado antes do envio (pedido do titular)"))
     return +counts
 
 
@@ -283,55 +286,116 @@ def _mentioning(address: str) -> Callable[[Any], ColumnElement[bool]]:
 
 @dataclass(frozen=True)
 class Named:
-    """The stored mails whose bytes name an address: inbox ids, outbox Message-IDs."""
+    """What a scan of the stored mails' bytes found naming an address
+    (:func:`named_in_bytes`), and where it stopped: the erasure looks
+    again, in its own transaction, at what came after."""
 
-    inbox: list[int]
-    outbox: list[str]
+    needle: str
+    inbox: list[int]  # processed inbox mails
+    outbox: list[int]  # outbox rows (ids)
+    inbox_last: int  # the highest inbox id then
+    inbox_open: list[int]  # inbox mails still to be processed then
+    outbox_last: int  # the highest outbox id then
+
+    def inbox_now(self, tx: Session) -> list[int]:
+        """The inbox mails that name the address and still hold their bytes
+        (the person's own tickets' were emptied by ``anonymise`` since)."""
+        found = _still_held(tx, InboxRawRow.inbox_id, InboxRawRow.raw, self.inbox)
+        for chunk in [*_chunks(self.inbox_open), []]:  # processed since the scan, then received since
+            where = InboxRow.id.in_(chunk) if chunk else InboxRow.id > self.inbox_last
+            found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, InboxRow.status != "accepted", where,
+                           joined=(InboxRawRow, InboxRawRow.inbox_id == InboxRow.id))
+        return found
+
+    def outbox_now(self, tx: Session) -> list[int]:
+        """The outbox rows that name the address and still hold their bytes,
+        those queued since the scan included."""
+        held = _still_held(tx, OutboxRow.id, OutboxRawRow.raw, self.outbox,
+                           joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
+        return held + _scan(tx, self.needle, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id > self.outbox_last,
+                            joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
 
 
-#: Stored mails read per query while looking for an address in their bytes.
-_SCAN_ROWS: Final = 20
-_SOFT_BREAK: Final = re.compile(rb"=\r?\n")  # quoted-printable's: "ana.souza@exam=\r\nple.org"
-_BASE64_LINES: Final = re.compile(rb"(?m)^(?:[A-Za-z0-9+/]{8,}={0,2}\r?\n)+")
+#: Stored mails' sizes read per query, and the bytes read per query at most
+#: (one mail at least), while looking for an address in them.
+_SCAN_KEYS: Final = 500
+_SCAN_BYTES: Final = 64 * 1024 * 1024
+#: RFC 2047 encoded words side by side (an address may span two).
+_ENCODED_WORDS: Final = re.compile(rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:\s*=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)*")
+#: A block of base64 lines: a long first line, then lines of any length.
+_BASE64_LINES: Final = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}\r?\n(?:[A-Za-z0-9+/]+={0,2}\r?\n)*")
 
 
 def named_in_bytes(tx: Session, address: str) -> Named:
     """Every stored mail, received (processed) or queued, whose bytes name
-    the address once their transfer encodings are undone.  A plain search
-    of the bytes missed an address that quoted-printable had broken across
-    a line (a notice's text, a forwarded mail's "From") or a mail attached
-    in base64 (a postmaster forward of a mail with a long line).  Read in
-    a transaction of its own before the erasure: it reads every stored mail,
-    and SQLite's write lock would wait that long."""
-    needle = address.encode()
-    inbox = _scan(tx, needle, InboxRawRow.inbox_id, InboxRawRow.raw, InboxRow.status != "accepted",
-                  joined=(InboxRow, InboxRow.id == InboxRawRow.inbox_id))
-    outbox = _scan(tx, needle, OutboxRawRow.message_id, OutboxRawRow.raw)
-    return Named(inbox=inbox, outbox=outbox)
+    the address once their encodings are undone.  A plain search of the
+    bytes missed an address that quoted-printable had broken across a line
+    or written as ``=XX``, that RFC 2047 had encoded in a subject, or that
+    was in a mail attached in base64 (a postmaster forward of a mail with a
+    long line).  Read in a transaction of its own before the erasure: it
+    reads every stored mail, and SQLite's write lock would wait that long;
+    the erasure reads what came after (:meth:`Named.inbox_now`)."""
+    inbox_last = tx.scalar(select(func.max(InboxRow.id))) or 0
+    outbox_last = tx.scalar(select(func.max(OutboxRow.id))) or 0
+    open_ = list(tx.scalars(select(InboxRow.id).where(InboxRow.status == "accepted", InboxRow.id <= inbox_last)))
+    inbox = _scan(tx, address, InboxRow.id, InboxRawRow.raw, InboxRow.status != "accepted", InboxRow.id <= inbox_last,
+                  joined=(InboxRawRow, InboxRawRow.inbox_id == InboxRow.id))
+    outbox = _scan(tx, address, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id <= outbox_last,
+                   joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
+    return Named(address, inbox, outbox, inbox_last, open_, outbox_last)
 
 
-def _scan(tx: Session, needle: bytes, key: Any, raw: Any, *where: Any, joined: tuple[Any, Any] | None = None) -> list[Any]:
-    found: list[Any] = []
-    after: Any = None
-    for _ in range(10_000_000):  # bounded: each pass moves past _SCAN_ROWS keys
-        query = select(key, raw)
+def _scan(tx: Session, needle: str, key: Any, raw: Any, *where: Any, joined: tuple[Any, Any]) -> list[int]:
+    """The keys of the rows matching ``where`` whose bytes name ``needle``,
+    read in key order: sizes first, then the bytes ``_SCAN_BYTES`` at a time."""
+    found: list[int] = []
+    after = None
+    for _ in range(1_000_000):  # bounded: each pass moves past _SCAN_KEYS keys
+        sizes = tx.execute(select(key, func.length(raw)).join(*joined)
+                           .where(*where, func.length(raw) > 0, *(() if after is None else (key > after,)))
+                           .order_by(key).limit(_SCAN_KEYS)).all()
+        for batch in _by_size(sizes, _SCAN_BYTES):
+            rows = tx.execute(select(key, raw).join(*joined).where(key.in_(batch))).all()
+            found += [row_key for row_key, data in rows if _names(bytes(data), needle)]
+        if len(sizes) < _SCAN_KEYS:
+            break
+        after = sizes[-1][0]
+    return sorted(found)
+
+
+def _by_size(sizes: Sequence[Any], budget: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    total = 0
+    for key, size in sizes:
+        if batch and total + size > budget:
+            yield batch
+            batch, total = [], 0
+        batch.append(key)
+        total += size
+    if batch:
+        yield batch
+
+
+def _still_held(tx: Session, key: Any, raw: Any, keys: list[int], *, joined: tuple[Any, Any] | None = None) -> list[int]:
+    held: list[int] = []
+    for chunk in _chunks(keys):
+        query = select(key)
         if joined is not None:
             query = query.join(*joined)
-        query = query.where(*where, func.length(raw) > 0, *(() if after is None else (key > after,)))
-        rows = tx.execute(query.order_by(key).limit(_SCAN_ROWS)).all()
-        found += [row_key for row_key, data in rows if _names(bytes(data), needle)]
-        if len(rows) < _SCAN_ROWS:
-            break
-        after = rows[-1][0]
-    return found
+        held += tx.scalars(query.where(key.in_(chunk), func.length(raw) > 0)).all()
+    return held
 
 
-def _names(data: bytes, needle: bytes, depth: int = 0) -> bool:
-    """``needle`` (lower case) in ``data``, quoted-printable's soft line
-    breaks taken out, or in a block of base64 lines decoded (two levels:
-    a mail attached in a mail)."""
-    if needle in _SOFT_BREAK.sub(b"", data).lower():
+def _names(data: bytes, needle: str, depth: int = 0) -> bool:
+    """The address ``needle`` (lower case) in ``data``: as it is, with
+    quoted-printable undone (soft line breaks, ``=XX``), in RFC 2047 encoded
+    words, or in a block of base64 lines decoded (two levels deep: a mail
+    attached in a mail)."""
+    if _holds(data, needle) or _holds(binascii.a2b_qp(data), needle):
         return True
+    for words in _ENCODED_WORDS.finditer(data):
+        if _holds(_decoded_words(words.group()), needle):
+            return True
     if depth >= 2:
         return False
     for block in _BASE64_LINES.finditer(data):
@@ -342,6 +406,28 @@ def _names(data: bytes, needle: bytes, depth: int = 0) -> bool:
         if _names(decoded, needle, depth + 1):
             return True
     return False
+
+
+def _holds(data: bytes, needle: str) -> bool:
+    if needle.isascii():
+        return needle.encode("ascii") in data.lower()
+    return needle in data.decode("utf-8", "replace").lower()  # an SMTPUTF8 address
+
+
+def _decoded_words(words: bytes) -> bytes:
+    try:
+        parts = email.header.decode_header(words.decode("ascii", "replace"))
+    except (email.errors.HeaderParseError, ValueError, LookupError):
+        return b""
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            try:
+                chunk = chunk.decode(charset or "ascii", "replace")
+            except LookupError:
+                chunk = chunk.decode("latin-1")
+        out.append(chunk)
+    return "".join(out).encode("utf-8")
 
 
 # --- helpers -----------------------------------------------------------------

@@ -151,11 +151,58 @@ def test_an_address_is_found_through_transfer_encodings():
 
     from gateway.store.retention import _names
 
-    needle = b"carla.dias@example.org"
+    needle = "carla.dias@example.org"
     assert _names(b"de Carla.Dias@Example.org", needle)
     assert _names(b"Enviado por carla.di=\r\nas@example.org em", needle)  # quoted-printable's soft break
+    assert _names(b"Enviado por carla.dias=40example=2Eorg em", needle)  # and its escapes
+    subject = "Reclamação sobre carla.dias@example.org".encode()
+    words = b" ".join(b"=?utf-8?b?" + base64.b64encode(subject[i:i + 30]) + b"?=" for i in range(0, len(subject), 30))
+    assert _names(b"Subject: " + words + b"\r\n", needle)  # RFC 2047, the address across two words
     attached = base64.encodebytes(b"From: Carla <carla.dias@example.org>\r\n\r\nCPF\r\n")
     assert _names(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached, needle)
     twice = base64.encodebytes(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached)  # a mail in a mail
     assert _names(b"\r\n" + twice, needle)
+    assert _names(b"para jos\xc3\xa9@exemplo.br", "josé@exemplo.br")  # an SMTPUTF8 address
     assert not _names(b"carla@example.org, dias@example.org\r\n" + base64.encodebytes(b"outra pessoa"), needle)
+
+
+def test_forget_counts_each_mail_once(gateway):
+    """The person's own ticket's mails are emptied by the anonymisation;
+    the search of the bytes must not find and count them again."""
+    _deliver(gateway, CARLA, "Carla Dias", "Paralelepipedal quebrado", "Sou Carla Dias.")
+    with gateway.db.reading() as tx:
+        outbox_rows = tx.scalar(text("SELECT count(*) FROM outbox"))
+    counts = retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    assert counts["inbox"] == 1 and counts["outbox"] == outbox_rows >= 2
+    assert scan(_url(gateway), NEEDLES) == []
+
+
+def test_forget_reads_every_page_of_stored_mails(gateway, monkeypatch):
+    """Pages of three sizes, one mail's bytes per query: the mail naming the
+    person is on the last page."""
+    monkeypatch.setattr(retention, "_SCAN_KEYS", 3)
+    monkeypatch.setattr(retention, "_SCAN_BYTES", 1)
+    for n in range(7):
+        _deliver(gateway, f"pessoa{n}@example.org", f"Pessoa {n}", f"Pedido {n}", f"Texto {n}.")
+    _deliver(gateway, "davi@example.org", "Davi Rocha", "Outro pedido",
+             "Quem viu foi a vizinha, carla.dias@example.org, CPF 111.444.777-35.")
+    assert scan(_url(gateway), NEEDLES)
+    retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    assert scan(_url(gateway), NEEDLES) == []
+
+
+def test_forget_reads_the_mails_processed_and_queued_after_its_scan(gateway, monkeypatch):
+    """The bytes are searched before the erasure's transaction; what was
+    processed or queued meanwhile is searched inside it."""
+    _deliver(gateway, "pessoa@example.org", "Pessoa", "Pedido", "Texto.")
+    real = retention.named_in_bytes
+
+    def scan_then_mail_arrives(tx, address):
+        named = real(tx, address)
+        _deliver(gateway, "davi@example.org", "Davi Rocha", "Outro pedido",
+                 "Quem viu foi a vizinha, carla.dias@example.org, CPF 111.444.777-35.")
+        return named
+
+    monkeypatch.setattr(retention, "named_in_bytes", scan_then_mail_arrives)
+    retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    assert scan(_url(gateway), NEEDLES) == []
