@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.errors
-import email.header
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -287,41 +285,49 @@ def _mentioning(address: str) -> Callable[[Any], ColumnElement[bool]]:
 @dataclass(frozen=True)
 class Named:
     """What a scan of the stored mails' bytes found naming an address
-    (:func:`named_in_bytes`), and where it stopped: the erasure looks
-    again, in its own transaction, at what came after."""
+    (:func:`named_in_bytes`), and what it could not see: the erasure looks
+    again, in its own transaction, at the mails received, processed or
+    queued after (ids above the highest it saw, ids missing below it, which
+    on PostgreSQL may be a transaction not yet committed, and the inbox
+    mails that were still to be processed)."""
 
     needle: str
     inbox: list[int]  # processed inbox mails
     outbox: list[int]  # outbox rows (ids)
-    inbox_last: int  # the highest inbox id then
+    inbox_last: int  # the highest inbox id it saw
+    inbox_holes: list[tuple[int, int]]  # inbox ids (first, last) missing below it
     inbox_open: list[int]  # inbox mails still to be processed then
-    outbox_last: int  # the highest outbox id then
+    outbox_last: int
+    outbox_holes: list[tuple[int, int]]
 
     def inbox_now(self, tx: Session) -> list[int]:
-        """The inbox mails that name the address and still hold their bytes
-        (the person's own tickets' were emptied by ``anonymise`` since)."""
-        found = _still_held(tx, InboxRawRow.inbox_id, InboxRawRow.raw, self.inbox)
-        for chunk in [*_chunks(self.inbox_open), []]:  # processed since the scan, then received since
-            where = InboxRow.id.in_(chunk) if chunk else InboxRow.id > self.inbox_last
-            found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, InboxRow.status != "accepted", where,
-                           joined=(InboxRawRow, InboxRawRow.inbox_id == InboxRow.id))
+        """The processed inbox mails that name the address and still hold
+        their bytes (the person's own tickets' were emptied by ``anonymise``
+        since; a mail released from quarantine meanwhile is to be processed)."""
+        joined = (InboxRawRow, InboxRawRow.inbox_id == InboxRow.id)
+        processed = InboxRow.status != "accepted"
+        found = _still_held(tx, InboxRow.id, InboxRawRow.raw, self.inbox, processed, joined=joined)
+        for later in _later(InboxRow.id, self.inbox_last, self.inbox_holes, self.inbox_open):
+            found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, processed, later, joined=joined)
         return found
 
     def outbox_now(self, tx: Session) -> list[int]:
         """The outbox rows that name the address and still hold their bytes,
         those queued since the scan included."""
-        held = _still_held(tx, OutboxRow.id, OutboxRawRow.raw, self.outbox,
-                           joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
-        return held + _scan(tx, self.needle, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id > self.outbox_last,
-                            joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
+        joined = (OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id)
+        found = _still_held(tx, OutboxRow.id, OutboxRawRow.raw, self.outbox, joined=joined)
+        for later in _later(OutboxRow.id, self.outbox_last, self.outbox_holes, []):
+            found += _scan(tx, self.needle, OutboxRow.id, OutboxRawRow.raw, later, joined=joined)
+        return found
 
 
 #: Stored mails' sizes read per query, and the bytes read per query at most
 #: (one mail at least), while looking for an address in them.
 _SCAN_KEYS: Final = 500
 _SCAN_BYTES: Final = 64 * 1024 * 1024
-#: RFC 2047 encoded words side by side (an address may span two).
+#: RFC 2047 encoded words side by side (an address may span two), and one of them.
 _ENCODED_WORDS: Final = re.compile(rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:\s*=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)*")
+_ENCODED_WORD: Final = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
 #: A block of base64 lines: a long first line, then lines of any length.
 _BASE64_LINES: Final = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}\r?\n(?:[A-Za-z0-9+/]+={0,2}\r?\n)*")
 
@@ -334,7 +340,7 @@ def named_in_bytes(tx: Session, address: str) -> Named:
     was in a mail attached in base64 (a postmaster forward of a mail with a
     long line).  Read in a transaction of its own before the erasure: it
     reads every stored mail, and SQLite's write lock would wait that long;
-    the erasure reads what came after (:meth:`Named.inbox_now`)."""
+    the erasure reads what it could not see (:class:`Named`)."""
     inbox_last = tx.scalar(select(func.max(InboxRow.id))) or 0
     outbox_last = tx.scalar(select(func.max(OutboxRow.id))) or 0
     open_ = list(tx.scalars(select(InboxRow.id).where(InboxRow.status == "accepted", InboxRow.id <= inbox_last)))
@@ -342,7 +348,25 @@ def named_in_bytes(tx: Session, address: str) -> Named:
                   joined=(InboxRawRow, InboxRawRow.inbox_id == InboxRow.id))
     outbox = _scan(tx, address, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id <= outbox_last,
                    joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
-    return Named(address, inbox, outbox, inbox_last, open_, outbox_last)
+    return Named(address, inbox, outbox, inbox_last, _holes(tx, InboxRow.id, inbox_last), open_,
+                 outbox_last, _holes(tx, OutboxRow.id, outbox_last))
+
+
+def _holes(tx: Session, key: Any, last: int) -> list[tuple[int, int]]:
+    """The ids from 1 to ``last`` not there: rolled back, or not yet committed."""
+    holes: list[tuple[int, int]] = []
+    expected = 1
+    for value in tx.scalars(select(key).where(key <= last).order_by(key)):
+        if value > expected:
+            holes.append((expected, value - 1))
+        expected = value + 1
+    return holes
+
+
+def _later(key: Any, last: int, holes: list[tuple[int, int]], open_: list[int]) -> list[ColumnElement[bool]]:
+    """Where the rows a scan could not see are: above ``last``, in its holes, among ``open_``."""
+    return [key > last, *(key.in_(chunk) for chunk in _chunks(open_)),
+            *(or_(*(key.between(first, end) for first, end in chunk)) for chunk in _chunks(holes, 100))]
 
 
 def _scan(tx: Session, needle: str, key: Any, raw: Any, *where: Any, joined: tuple[Any, Any]) -> list[int]:
@@ -376,13 +400,10 @@ def _by_size(sizes: Sequence[Any], budget: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _still_held(tx: Session, key: Any, raw: Any, keys: list[int], *, joined: tuple[Any, Any] | None = None) -> list[int]:
+def _still_held(tx: Session, key: Any, raw: Any, keys: list[int], *where: Any, joined: tuple[Any, Any]) -> list[int]:
     held: list[int] = []
     for chunk in _chunks(keys):
-        query = select(key)
-        if joined is not None:
-            query = query.join(*joined)
-        held += tx.scalars(query.where(key.in_(chunk), func.length(raw) > 0)).all()
+        held += tx.scalars(select(key).join(*joined).where(key.in_(chunk), func.length(raw) > 0, *where)).all()
     return held
 
 
@@ -415,18 +436,21 @@ def _holds(data: bytes, needle: str) -> bool:
 
 
 def _decoded_words(words: bytes) -> bytes:
-    try:
-        parts = email.header.decode_header(words.decode("ascii", "replace"))
-    except (email.errors.HeaderParseError, ValueError, LookupError):
-        return b""
-    out = []
-    for chunk, charset in parts:
-        if isinstance(chunk, bytes):
-            try:
-                chunk = chunk.decode(charset or "ascii", "replace")
-            except LookupError:
-                chunk = chunk.decode("latin-1")
-        out.append(chunk)
+    """A run of RFC 2047 words as UTF-8, word by word (``email.header``'s
+    decoder grows with the square of a run's length); a word that cannot be
+    read is left out, never raised."""
+    out: list[str] = []
+    for word in _ENCODED_WORD.finditer(words):
+        charset, kind, text = word.groups()
+        try:
+            data = (base64.b64decode(text + b"=" * (-len(text) % 4)) if kind in b"Bb"
+                    else binascii.a2b_qp(text, header=True))
+        except (binascii.Error, ValueError):
+            continue
+        try:
+            out.append(data.decode(charset.decode("ascii", "replace").partition("*")[0], "replace"))
+        except (LookupError, ValueError):  # an unknown charset; idna's and punycode's refusals; a NUL in the name
+            out.append(data.decode("latin-1"))
     return "".join(out).encode("utf-8")
 
 

@@ -5,18 +5,19 @@ scanned for the person's data afterwards."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from gateway.app import Gateway
 from gateway.clock import FixedClock
 from gateway.delivery import Delivery
 from gateway.store import bounces, retention
-from gateway.store.models import TicketRow
+from gateway.store.models import InboxRow, TicketRow
 from tests.helpers.mailfactory import make_mail
 from tests.integration.operations.conftest import scan
 from tests.integration.postgres.conftest import postgres_url  # noqa: F401 - fixture
@@ -166,6 +167,26 @@ def test_an_address_is_found_through_transfer_encodings():
     assert not _names(b"carla@example.org, dias@example.org\r\n" + base64.encodebytes(b"outra pessoa"), needle)
 
 
+@pytest.mark.parametrize("header", [b"=?idna?q?x?=", b"=?punycode?q?a-=FF?=", b"=?a\x00?q?x?=", b"=?utf-8?b?@@@?=",
+                                    b"=?desconhecido?q?carla.dias=40example.org?=", b"=?a?q?x?= " * 100_000])
+def test_a_hostile_header_never_stops_the_search(header):
+    """Charsets whose codecs refuse ``errors="replace"`` (idna), raise on
+    their own (punycode) or hold a NUL, broken base64, and a run of 100,000
+    words (``email.header`` takes time growing with the square of it)."""
+    from gateway.store.retention import _names
+
+    found = _names(b"Subject: " + header + b"\r\n\r\ntexto\r\n", "carla.dias@example.org")
+    assert found is (b"carla.dias=40" in header)
+
+
+def test_holes_are_the_ids_missing_below_the_last():
+    from gateway.store.retention import _later
+
+    ids = InboxRow.id
+    assert [str(c.compile(compile_kwargs={"literal_binds": True})) for c in _later(ids, 9, [(3, 4), (6, 8)], [7])] == [
+        "inbox.id > 9", "inbox.id IN (7)", "inbox.id BETWEEN 3 AND 4 OR inbox.id BETWEEN 6 AND 8"]
+
+
 def test_forget_counts_each_mail_once(gateway):
     """The person's own ticket's mails are emptied by the anonymisation;
     the search of the bytes must not find and count them again."""
@@ -206,3 +227,46 @@ def test_forget_reads_the_mails_processed_and_queued_after_its_scan(gateway, mon
     monkeypatch.setattr(retention, "named_in_bytes", scan_then_mail_arrives)
     retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
     assert scan(_url(gateway), NEEDLES) == []
+
+
+def _davi_names_carla(gateway: Gateway) -> int:
+    _deliver(gateway, "davi@example.org", "Davi Rocha", "Outro pedido",
+             "Quem viu foi a vizinha, carla.dias@example.org, CPF 111.444.777-35.")
+    with gateway.db.reading() as tx:
+        return tx.scalar(select(func.max(InboxRow.id)))
+
+
+def test_forget_reads_a_mail_its_scan_could_not_see(gateway, monkeypatch):
+    """On PostgreSQL an id below the highest seen may belong to a
+    transaction not yet committed: such holes are read again."""
+    inbox_id = _davi_names_carla(gateway)
+    real = retention.named_in_bytes
+
+    def as_if_not_yet_committed(tx, address):
+        named = real(tx, address)
+        assert named.inbox == [inbox_id]
+        return dataclasses.replace(named, inbox=[], inbox_holes=[(inbox_id, inbox_id)])
+
+    monkeypatch.setattr(retention, "named_in_bytes", as_if_not_yet_committed)
+    retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    with gateway.db.reading() as tx:
+        assert tx.scalar(text("SELECT length(raw) FROM inbox_raw WHERE inbox_id = :id"), {"id": inbox_id}) == 0
+
+
+def test_a_mail_released_during_the_scan_keeps_its_bytes_until_processed(gateway, monkeypatch):
+    """A mail released from quarantine is 'accepted' again: to be processed,
+    so it keeps its bytes and sender, as every mail still to be processed."""
+    inbox_id = _davi_names_carla(gateway)
+    real = retention.named_in_bytes
+
+    def released_meanwhile(tx, address):
+        named = real(tx, address)
+        with gateway.db.transaction() as other:
+            other.execute(update(InboxRow).where(InboxRow.id == inbox_id).values(status="accepted"))
+        return named
+
+    monkeypatch.setattr(retention, "named_in_bytes", released_meanwhile)
+    retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    with gateway.db.reading() as tx:
+        row = tx.get(InboxRow, inbox_id)
+        assert row.mail_from == "davi@example.org" and b"carla.dias@example.org" in bytes(row.raw)
