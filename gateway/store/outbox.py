@@ -100,9 +100,13 @@ def claim_due(tx: Session, now: datetime, limit: int, *, skip_locked: bool) -> l
 
 
 def _settled(moment: str) -> Compiled:
-    """UPDATE of one row's fate by id, writing ``moment`` (sent_at or next_attempt_at) too."""
+    """UPDATE of one row's fate by id, writing ``moment`` (sent_at or next_attempt_at) too.
+
+    Not over a row given up while it was in flight (``failed``: only
+    ``retention``'s anonymisation and erasure fail a row the sender holds):
+    its recipient and the relay's words were erased, and stay so."""
     table = OutboxRow.__table__
-    return Compiled(lambda: update(table).where(table.c.id == bindparam("row_id")).values(
+    return Compiled(lambda: update(table).where(table.c.id == bindparam("row_id"), table.c.status != "failed").values(
         status=bindparam("status"), lease_owner=None, last_error=bindparam("last_error"),
         rcpt_results=bindparam("rcpt_results", type_=table.c.rcpt_results.type),
         **{moment: bindparam("at", type_=table.c[moment].type)}))

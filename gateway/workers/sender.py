@@ -305,7 +305,7 @@ class Sender:
             return
         with self.db.transaction() as tx:
             row = outbox.get(tx, mail.id)
-            if row is None:
+            if row is None or row.status == "failed":  # given up by an erasure meanwhile (store.outbox._settled)
                 return
             status, results, failed = self._fate(mail, outcome)
             row.status, row.rcpt_results, row.lease_owner = status, results, None

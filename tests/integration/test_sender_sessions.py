@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select, text
 
 from gateway.clock import FixedClock
 from gateway.config import OutboundConfig
 from gateway.outbound.delivery import SmtpDeliverer
 from gateway.store import outbox
 from gateway.store.db import Database
+from gateway.store.models import OutboxRow
 from gateway.workers.sender import Sender
 from tests.helpers.servers import CaptureRelay
 # the outbox on SQLite and on PostgreSQL (where the claim is FOR UPDATE SKIP LOCKED)
@@ -173,3 +175,41 @@ def test_a_backlog_larger_than_one_pass_is_not_left_waiting_for_the_poll(db: Dat
         worker.join(timeout=10)
         sender.deliverer.close()
     assert len(relay.messages) == 10
+
+
+@pytest.mark.parametrize("answer", [None, "550 5.1.1 <ana.souza@example.org>: no such user"],
+                         ids=["taken", "refused for good"])
+def test_a_mail_erased_while_in_flight_stays_erased(db: Database, answer: str | None) -> None:
+    """`gateway forget` gives up and scrubs a row the sender holds; the
+    sender's settle, once the relay answered, must not write the
+    recipient back (``rcpt_results``, the relay's words) nor call the row
+    sent (a refusal is settled by the other path, with a ticket event)."""
+    from gateway.store import retention
+
+    relay = CaptureRelay(refuse={"ana.souza@example.org": answer} if answer else None).start()
+    clock = FixedClock(START)
+    with db.transaction() as tx:
+        outbox.add(tx, ticket_id=None, kind="ack", message_id="ack.erased@gateway.example.gov.br",
+                   mail_from="atendimento@example.gov.br", rcpt_tos=["ana.souza@example.org"],
+                   raw=b"From: atendimento@example.gov.br\r\nTo: ana.souza@example.org\r\nSubject: x\r\n\r\nCorpo.\r\n",
+                   at=START)
+    sender = _sender(db, relay, clock)
+    deliver = sender.deliverer.deliver
+
+    def deliver_then_erase(mail_from: str, rcpt_tos: list[str], raw: bytes) -> object:
+        try:
+            return deliver(mail_from, rcpt_tos, raw)  # a refusal of every recipient raises
+        finally:
+            retention.forget(db, "ana.souza@example.org", at=START, include_open=True)
+
+    sender.deliverer.deliver = deliver_then_erase  # type: ignore[method-assign]
+    try:
+        assert sender.run_once() == 1
+    finally:
+        sender.deliverer.close()
+        relay.stop()
+    with db.transaction() as tx:
+        row = tx.scalars(select(OutboxRow)).one()
+        raw = tx.execute(text("SELECT length(raw) FROM outbox_raw")).scalar()
+    assert row.status == "failed" and not row.rcpt_results and "ana.souza" not in row.first_rcpt + str(row.rcpt_tos)
+    assert (row.last_error or "").startswith("apagado antes do envio") and raw == 0
