@@ -75,7 +75,7 @@ def codec_for(label: str | None) -> str | None:
         name = "cp125" + name[-1]
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
 
 
@@ -89,7 +89,7 @@ def decode(data: bytes, charset: str | None) -> str:
     if codec is not None:
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # UnicodeError, not only UnicodeDecodeError: punycode's and idna's
             pass
     if codec != "utf-8":
         try:

@@ -79,6 +79,19 @@ def test_charset_aliases() -> None:
     assert decode(b"\xff\xfe\x81", "utf-8")  # never raises
 
 
+@pytest.mark.parametrize("label", ["punycode", "idna", "a\x00b"])
+def test_a_charset_whose_codec_raises_otherwise_still_gives_the_text(label: str) -> None:
+    """``decode`` never raises: punycode raises UnicodeError (not its
+    subclass UnicodeDecodeError), a NUL in the label ValueError; the text
+    of such a part was lost ("unreadable text/plain part")."""
+    assert codec_for(label) in (None, "idna", "punycode")
+    assert decode(b"Bom dia\r\n", label) == "Bom dia\r\n"
+    raw = (f"From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\n"
+           f'Content-Type: text/plain; charset="{label}"\r\n\r\nBom dia, Ana.\r\n').encode("latin-1")
+    mail = parse(raw)
+    assert "Bom dia, Ana." in mail.text and not any("unreadable" in d for d in mail.defects)
+
+
 def test_decode_header_value_reads_raw_8bit_and_encoded_words() -> None:
     raw_8bit = "Solicitação".encode("utf-8").decode("ascii", "surrogateescape")
     assert decode_header_value(raw_8bit) == "Solicitação"
