@@ -26,9 +26,6 @@ counts are exactly what a real run would do.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from gateway.mail.naming import names
 from gateway.store.db import Database
 from gateway.store.models import (
     AttachmentRow,
@@ -304,50 +302,40 @@ class Named:
         """The processed inbox mails that name the address and still hold
         their bytes (the person's own tickets' were emptied by ``anonymise``
         since; a mail released from quarantine meanwhile is to be processed)."""
-        joined = (InboxRawRow, InboxRawRow.inbox_id == InboxRow.id)
         processed = InboxRow.status != "accepted"
-        found = _still_held(tx, InboxRow.id, InboxRawRow.raw, self.inbox, processed, joined=joined)
+        found = _still_held(tx, InboxRow.id, InboxRawRow.raw, self.inbox, processed, joined=_INBOX_BYTES)
         for later in _later(InboxRow.id, self.inbox_last, self.inbox_holes, self.inbox_open):
-            found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, processed, later, joined=joined)
+            found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, processed, later, joined=_INBOX_BYTES)
         return found
 
     def outbox_now(self, tx: Session) -> list[int]:
         """The outbox rows that name the address and still hold their bytes,
         those queued since the scan included."""
-        joined = (OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id)
-        found = _still_held(tx, OutboxRow.id, OutboxRawRow.raw, self.outbox, joined=joined)
+        found = _still_held(tx, OutboxRow.id, OutboxRawRow.raw, self.outbox, joined=_OUTBOX_BYTES)
         for later in _later(OutboxRow.id, self.outbox_last, self.outbox_holes, []):
-            found += _scan(tx, self.needle, OutboxRow.id, OutboxRawRow.raw, later, joined=joined)
+            found += _scan(tx, self.needle, OutboxRow.id, OutboxRawRow.raw, later, joined=_OUTBOX_BYTES)
         return found
 
 
+#: How an inbox or outbox row and its bytes join.
+_INBOX_BYTES: Final = (InboxRawRow, InboxRawRow.inbox_id == InboxRow.id)
+_OUTBOX_BYTES: Final = (OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id)
 #: Stored mails' sizes read per query, and the bytes read per query at most
 #: (one mail at least), while looking for an address in them.
 _SCAN_KEYS: Final = 500
 _SCAN_BYTES: Final = 64 * 1024 * 1024
-#: RFC 2047 encoded words side by side (an address may span two), and one of them.
-_ENCODED_WORDS: Final = re.compile(rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=(?:\s*=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)*")
-_ENCODED_WORD: Final = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
-#: A block of base64 lines: a long first line, then lines of any length.
-_BASE64_LINES: Final = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}\r?\n(?:[A-Za-z0-9+/]+={0,2}\r?\n)*")
-
-
 def named_in_bytes(tx: Session, address: str) -> Named:
     """Every stored mail, received (processed) or queued, whose bytes name
-    the address once their encodings are undone.  A plain search of the
-    bytes missed an address that quoted-printable had broken across a line
-    or written as ``=XX``, that RFC 2047 had encoded in a subject, or that
-    was in a mail attached in base64 (a postmaster forward of a mail with a
-    long line).  Read in a transaction of its own before the erasure: it
-    reads every stored mail, and SQLite's write lock would wait that long;
-    the erasure reads what it could not see (:class:`Named`)."""
+    the address once their encodings are undone (``gateway.mail.naming``).
+    Read in a transaction of its own before the erasure: it reads every
+    stored mail, and SQLite's write lock would wait that long; the erasure
+    reads what it could not see (:class:`Named`)."""
     inbox_last = tx.scalar(select(func.max(InboxRow.id))) or 0
     outbox_last = tx.scalar(select(func.max(OutboxRow.id))) or 0
     open_ = list(tx.scalars(select(InboxRow.id).where(InboxRow.status == "accepted", InboxRow.id <= inbox_last)))
     inbox = _scan(tx, address, InboxRow.id, InboxRawRow.raw, InboxRow.status != "accepted", InboxRow.id <= inbox_last,
-                  joined=(InboxRawRow, InboxRawRow.inbox_id == InboxRow.id))
-    outbox = _scan(tx, address, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id <= outbox_last,
-                   joined=(OutboxRawRow, OutboxRawRow.message_id == OutboxRow.message_id))
+                  joined=_INBOX_BYTES)
+    outbox = _scan(tx, address, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id <= outbox_last, joined=_OUTBOX_BYTES)
     return Named(address, inbox, outbox, inbox_last, _holes(tx, InboxRow.id, inbox_last), open_,
                  outbox_last, _holes(tx, OutboxRow.id, outbox_last))
 
@@ -380,7 +368,7 @@ def _scan(tx: Session, needle: str, key: Any, raw: Any, *where: Any, joined: tup
                            .order_by(key).limit(_SCAN_KEYS)).all()
         for batch in _by_size(sizes, _SCAN_BYTES):
             rows = tx.execute(select(key, raw).join(*joined).where(key.in_(batch))).all()
-            found += [row_key for row_key, data in rows if _names(bytes(data), needle)]
+            found += [row_key for row_key, data in rows if names(bytes(data), needle)]
         if len(sizes) < _SCAN_KEYS:
             break
         after = sizes[-1][0]
@@ -405,53 +393,6 @@ def _still_held(tx: Session, key: Any, raw: Any, keys: list[int], *where: Any, j
     for chunk in _chunks(keys):
         held += tx.scalars(select(key).join(*joined).where(key.in_(chunk), func.length(raw) > 0, *where)).all()
     return held
-
-
-def _names(data: bytes, needle: str, depth: int = 0) -> bool:
-    """The address ``needle`` (lower case) in ``data``: as it is, with
-    quoted-printable undone (soft line breaks, ``=XX``), in RFC 2047 encoded
-    words, or in a block of base64 lines decoded (two levels deep: a mail
-    attached in a mail)."""
-    if _holds(data, needle) or _holds(binascii.a2b_qp(data), needle):
-        return True
-    for words in _ENCODED_WORDS.finditer(data):
-        if _holds(_decoded_words(words.group()), needle):
-            return True
-    if depth >= 2:
-        return False
-    for block in _BASE64_LINES.finditer(data):
-        try:
-            decoded = base64.b64decode(block.group())  # not validated: the line ends are skipped
-        except (binascii.Error, ValueError):
-            continue
-        if _names(decoded, needle, depth + 1):
-            return True
-    return False
-
-
-def _holds(data: bytes, needle: str) -> bool:
-    if needle.isascii():
-        return needle.encode("ascii") in data.lower()
-    return needle in data.decode("utf-8", "replace").lower()  # an SMTPUTF8 address
-
-
-def _decoded_words(words: bytes) -> bytes:
-    """A run of RFC 2047 words as UTF-8, word by word (``email.header``'s
-    decoder grows with the square of a run's length); a word that cannot be
-    read is left out, never raised."""
-    out: list[str] = []
-    for word in _ENCODED_WORD.finditer(words):
-        charset, kind, text = word.groups()
-        try:
-            data = (base64.b64decode(text + b"=" * (-len(text) % 4)) if kind in b"Bb"
-                    else binascii.a2b_qp(text, header=True))
-        except (binascii.Error, ValueError):
-            continue
-        try:
-            out.append(data.decode(charset.decode("ascii", "replace").partition("*")[0], "replace"))
-        except (LookupError, ValueError):  # an unknown charset; idna's and punycode's refusals; a NUL in the name
-            out.append(data.decode("latin-1"))
-    return "".join(out).encode("utf-8")
 
 
 # --- helpers -----------------------------------------------------------------

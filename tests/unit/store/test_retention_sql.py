@@ -150,21 +150,21 @@ def test_forget_finds_the_person_in_a_forward_that_attached_their_mail_in_base64
 def test_an_address_is_found_through_transfer_encodings():
     import base64
 
-    from gateway.store.retention import _names
+    from gateway.mail.naming import names
 
     needle = "carla.dias@example.org"
-    assert _names(b"de Carla.Dias@Example.org", needle)
-    assert _names(b"Enviado por carla.di=\r\nas@example.org em", needle)  # quoted-printable's soft break
-    assert _names(b"Enviado por carla.dias=40example=2Eorg em", needle)  # and its escapes
+    assert names(b"de Carla.Dias@Example.org", needle)
+    assert names(b"Enviado por carla.di=\r\nas@example.org em", needle)  # quoted-printable's soft break
+    assert names(b"Enviado por carla.dias=40example=2Eorg em", needle)  # and its escapes
     subject = "Reclamação sobre carla.dias@example.org".encode()
     words = b" ".join(b"=?utf-8?b?" + base64.b64encode(subject[i:i + 30]) + b"?=" for i in range(0, len(subject), 30))
-    assert _names(b"Subject: " + words + b"\r\n", needle)  # RFC 2047, the address across two words
+    assert names(b"Subject: " + words + b"\r\n", needle)  # RFC 2047, the address across two words
     attached = base64.encodebytes(b"From: Carla <carla.dias@example.org>\r\n\r\nCPF\r\n")
-    assert _names(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached, needle)
+    assert names(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached, needle)
     twice = base64.encodebytes(b"Content-Transfer-Encoding: base64\r\n\r\n" + attached)  # a mail in a mail
-    assert _names(b"\r\n" + twice, needle)
-    assert _names(b"para jos\xc3\xa9@exemplo.br", "josé@exemplo.br")  # an SMTPUTF8 address
-    assert not _names(b"carla@example.org, dias@example.org\r\n" + base64.encodebytes(b"outra pessoa"), needle)
+    assert names(b"\r\n" + twice, needle)
+    assert names(b"para jos\xc3\xa9@exemplo.br", "josé@exemplo.br")  # an SMTPUTF8 address
+    assert not names(b"carla@example.org, dias@example.org\r\n" + base64.encodebytes(b"outra pessoa"), needle)
 
 
 @pytest.mark.parametrize("header", [b"=?idna?q?x?=", b"=?punycode?q?a-=FF?=", b"=?a\x00?q?x?=", b"=?utf-8?b?@@@?=",
@@ -173,9 +173,9 @@ def test_a_hostile_header_never_stops_the_search(header):
     """Charsets whose codecs refuse ``errors="replace"`` (idna), raise on
     their own (punycode) or hold a NUL, broken base64, and a run of 100,000
     words (``email.header`` takes time growing with the square of it)."""
-    from gateway.store.retention import _names
+    from gateway.mail.naming import names
 
-    found = _names(b"Subject: " + header + b"\r\n\r\ntexto\r\n", "carla.dias@example.org")
+    found = names(b"Subject: " + header + b"\r\n\r\ntexto\r\n", "carla.dias@example.org")
     assert found is (b"carla.dias=40" in header)
 
 
