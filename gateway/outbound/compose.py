@@ -21,7 +21,8 @@ import re
 from base64 import b64encode, encodebytes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from functools import lru_cache
+from datetime import datetime, timedelta
 from email.utils import format_datetime, quote
 from quopri import encodestring
 from typing import Final
@@ -77,10 +78,10 @@ def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSen
     fields = [
         ("Content-Type", content_type),
         ("MIME-Version", "1.0"),
-        ("From", _encoded(headers.address(envelope.from_name, envelope.from_address))),
+        ("From", _from(envelope.from_name, envelope.from_address)),
         ("To", _one_line(", ".join(envelope.to))),
         ("Subject", _encoded(headers.clean(parts.subject, limit=250))),
-        ("Date", format_datetime(envelope.date)),
+        ("Date", _date(envelope.date, envelope.date.utcoffset())),
         ("Message-ID", bracket(_one_line(envelope.message_id))),
     ]
     if envelope.reply_to:
@@ -125,6 +126,20 @@ def _field(name: str, value: str) -> str:
                 line += " " + word
         out.append(line)
     return "\r\n".join(out) + "\r\n"
+
+
+@lru_cache(maxsize=256)
+def _from(name: str, address: str) -> str:
+    """The From field's value: a mailbox's, the same for all its mails."""
+    return _encoded(headers.address(name, address))
+
+
+@lru_cache(maxsize=16)
+def _date(value: datetime, offset: timedelta | None) -> str:
+    """The Date field's value: one instant for all the mails of a change.
+    ``offset`` is in the key because equal instants in two zones compare
+    equal but are written with their own offsets."""
+    return format_datetime(value)
 
 
 def _one_line(value: str) -> str:

@@ -15,8 +15,21 @@ def as_utc(value: datetime) -> datetime:
 
 
 def sqlite_text(value: datetime) -> str:
-    """``2026-12-07 00:24:33.787000``: the instant in UTC, as stored on SQLite."""
-    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """``2026-12-07 00:24:33.787000``: the instant in UTC, as stored on SQLite.
+
+    The last instant written is remembered: one mail's rows carry the
+    clock's ``now`` a dozen times (created, updated, each event, each
+    queued mail), seven of them one after the other."""
+    global _last
+    held = _last
+    if held[0] is value:
+        return held[1]
+    text = as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last = (value, text)  # one tuple, swapped whole: a thread reading it never sees half of it
+    return text
+
+
+_last: tuple[datetime | None, str] = (None, "")
 
 
 def from_sqlite_text(text: str) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 
 import pytest
@@ -56,6 +56,24 @@ def test_composed_mail_threads_and_declares_itself_automatic():
     assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Olá\n"
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "relatório.pdf" and attachment.get_content() == b"%PDF-1.4"
+
+
+def test_each_mail_is_dated_in_its_own_zone_and_from_its_own_mailbox():
+    """The Date and From values are remembered between mails (every mail of
+    a change has the same instant, every mail of a mailbox the same From):
+    one instant written in two zones keeps each zone's offset, and another
+    mailbox its own name."""
+    parts = Rendered(subject="s", text="t\n", html="<p>t</p>")
+    utc_now = datetime(2026, 12, 7, 14, 0, tzinfo=timezone.utc)
+    brasilia = utc_now.astimezone(timezone(timedelta(hours=-3)))
+    read = []
+    for when, name in ((utc_now, "Central"), (brasilia, "Central"), (utc_now, "Ouvidoria Ação")):
+        envelope = Envelope(from_name=name, from_address="atendimento@example.gov.br", to=["ana@example.org"],
+                            message_id="m@example.gov.br", date=when)
+        mail = message_from_bytes(message(parts, envelope), policy=policy.default)
+        read.append((mail["Date"], mail["From"].addresses[0].display_name))
+    assert read == [("Mon, 07 Dec 2026 14:00:00 +0000", "Central"), ("Mon, 07 Dec 2026 11:00:00 -0300", "Central"),
+                    ("Mon, 07 Dec 2026 14:00:00 +0000", "Ouvidoria Ação")]
 
 
 def test_the_written_mail_keeps_every_byte_and_folds_long_headers():

@@ -119,6 +119,8 @@ def test_classify(status: str, words: str, command: str, reason: Reason) -> None
 def test_verp_tokens_are_unguessable_and_read_back_only_for_our_domains() -> None:
     token = verp.new_token()
     assert len(token) == 16 and token != verp.new_token()
+    drawn = "".join(verp.new_token() for _ in range(400))
+    assert set(drawn) == set("abcdefghijklmnopqrstuvwxyz234567"), "every base32 symbol, and nothing else"
     address = verp.return_path(token, "example.gov.br")
     assert verp.token_of(address.upper(), DOMAINS) == token, "MTAs may change the case of a local part"
     assert verp.token_of(address.replace("example.gov.br", "example.net"), DOMAINS) is None

@@ -35,3 +35,19 @@ def test_a_naive_datetime_is_refused_on_sqlite() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         process(datetime(2026, 11, 23, 12, 0))
     assert process(None) is None
+
+
+def test_the_remembered_instant_never_answers_for_another() -> None:
+    """``sqlite_text`` remembers the last value it wrote: each value, given
+    again or after another, is still written as itself."""
+    from gateway.store.utc import sqlite_text
+
+    now = datetime(2026, 12, 7, 14, 0, 0, 123456, tzinfo=timezone.utc)
+    later = now + timedelta(microseconds=1)
+    same_elsewhere = now.astimezone(timezone(timedelta(hours=-3)))
+    written = [sqlite_text(v) for v in (now, now, later, now, same_elsewhere, later)]
+    assert written == ["2026-12-07 14:00:00.123456", "2026-12-07 14:00:00.123456", "2026-12-07 14:00:00.123457",
+                       "2026-12-07 14:00:00.123456", "2026-12-07 14:00:00.123456", "2026-12-07 14:00:00.123457"]
+    with pytest.raises(ValueError, match="naive datetime"):
+        sqlite_text(now.replace(tzinfo=None))
+    assert sqlite_text(now) == "2026-12-07 14:00:00.123456"
