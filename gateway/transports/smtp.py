@@ -5,7 +5,10 @@ configured mailbox gets ``550`` at RCPT, so the gateway is never an open
 relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
 4.5.1, and ``bounce+<token>@``, the return path of our own mail); an ``internal`` mailbox takes mail only from a trusted peer (a
 logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced (``552``) by aiosmtpd at MAIL and by ``smtp_data``'s chunked reader in DATA;
-the idle timeout closes slow clients (``421``), and a connection beyond
+the idle timeout closes slow clients (``421``); a fault of ours while a
+command or a mail is handled is answered ``451`` (aiosmtpd's own answer,
+``500`` with the exception's text, told the client to bounce the mail and
+showed it our internals), and a connection beyond
 ``[smtp] max_connections_per_peer`` or ``max_connections`` is answered
 ``421`` and closed before the greeting (:class:`ConnectionLimits`).
 ``250`` is answered only after ``Ingest`` committed the raw mail, without
@@ -88,6 +91,28 @@ class SmtpHandler:
         return replies.OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """``250`` once the mail is stored; ``451`` (for each recipient, in
+        LMTP) when it is not, ours being at fault included: the client keeps
+        the mail and tries again.  A fault after the commit makes that retry
+        a second copy, which processing files as a duplicate of the first."""
+        try:
+            return await self._store(session, envelope)
+        except Exception:  # noqa: BLE001 - a bug of ours must not bounce the citizen's mail
+            log.exception("could not take a mail from %s (%d recipient(s)); answered %s", _peer(session),
+                          len(envelope.rcpt_tos), replies.TEMPFAIL[:3])
+            self._metrics.refused("internal_error")
+            return self._per_recipient(replies.TEMPFAIL, envelope)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's answer to anything raised while a command is handled
+        (outside DATA, which answers for itself), ours instead of its
+        ``500 Error: (Exception) text``."""
+        log.error("SMTP command failed: %s: %s; answered %s", type(error).__name__, error, replies.INTERNAL_ERROR[:3],
+                  exc_info=error)
+        self._metrics.refused("internal_error")
+        return replies.INTERNAL_ERROR
+
+    async def _store(self, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         delivery = Delivery(
             raw=raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape"),
@@ -99,7 +124,10 @@ class SmtpHandler:
         reply = replies.for_receipt(receipt)
         if not receipt.accepted:
             log.error("answered %s to %s: %s", reply, delivery.peer, receipt.reason)
-        if self._via == "lmtp":  # one reply per recipient
+        return self._per_recipient(reply, envelope)
+
+    def _per_recipient(self, reply: str, envelope: Envelope) -> str:
+        if self._via == "lmtp":  # RFC 2033: one reply per recipient
             return "\r\n".join([reply] * len(envelope.rcpt_tos))
         return reply
 

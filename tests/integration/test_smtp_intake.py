@@ -189,3 +189,78 @@ def test_header_injection_in_subject_and_name_does_not_reach_our_headers(gateway
         assert mail["Bcc"] is None
         header_block = mail.as_bytes().replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
         assert not any(line.lower().startswith(b"bcc:") for line in header_block.split(b"\n"))
+
+
+def test_a_fault_of_ours_in_data_is_a_451_and_the_session_goes_on(gateway, monkeypatch):
+    """aiosmtpd answers an exception in ``handle_DATA`` with ``500 Error:
+    (RuntimeError) ...``: permanent, so the client bounces the citizen's
+    mail, and it shows our internals.  Ours is ``451``: the client keeps the
+    mail, and the next mail of the same session is taken."""
+    stored = gateway.gateway.ingest.stored
+    calls = []
+
+    async def faulty(delivery):
+        calls.append(delivery)
+        if len(calls) == 1:
+            raise RuntimeError("segredo interno /srv/gateway")
+        return await stored(delivery)
+
+    monkeypatch.setattr(gateway.gateway.ingest, "stored", faulty)
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(CITIZEN, [gateway.address], make_mail(message_id="<falha-1@example.org>"))
+        assert refused.value.smtp_code == 451
+        assert b"segredo" not in refused.value.smtp_error and b"RuntimeError" not in refused.value.smtp_error
+        client.sendmail(CITIZEN, [gateway.address], make_mail(message_id="<falha-1@example.org>"))  # the retry
+    gateway.wait_processed(1)
+    assert len(gateway.tickets()) == 1 and len(calls) == 2
+
+
+def test_lmtp_answers_a_fault_of_ours_once_per_recipient(start_gateway, monkeypatch):
+    gateway = start_gateway(smtp={"lmtp": True}, mailbox=TWO_MAILBOXES)
+
+    async def faulty(delivery):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway.gateway.ingest, "stored", faulty)
+    with _lmtp(gateway) as (conn, lines, say):
+        assert lines.readline().startswith(b"220")
+        assert say(b"LHLO client.example.org").startswith(b"250")
+        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")
+        assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
+        assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
+        assert say(b"DATA").startswith(b"354")
+        conn.sendall(make_mail().replace(b"\n.", b"\n..") + b"\r\n.\r\n")
+        replies = [lines.readline(), lines.readline()]
+        assert all(r.startswith(b"451 4.3.0") for r in replies), replies
+        assert say(b"NOOP").startswith(b"250"), "the next reply answers the next command"
+        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250"), "the transaction was ended"
+    assert gateway.inbox_counts() == {}
+
+
+def test_a_fault_of_ours_at_rcpt_is_a_451_not_a_bounce(start_gateway, monkeypatch):
+    from gateway.transports import smtp
+
+    real = smtp.recipient_check
+
+    def check_that_breaks(settings):
+        check = real(settings)
+
+        def faulty(address, trusted):
+            if address.startswith("cnes@"):
+                raise LookupError("segredo interno")
+            return check(address, trusted)
+
+        return faulty
+
+    monkeypatch.setattr(smtp, "recipient_check", check_that_breaks)
+    gateway = start_gateway(mailbox=TWO_MAILBOXES)
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
+        client.ehlo()
+        client.mail(CITIZEN)
+        code, text = client.rcpt("cnes@example.gov.br")
+        assert code == 451 and b"segredo" not in text and b"LookupError" not in text
+        assert client.rcpt("atendimento@example.gov.br")[0] == 250
+        assert client.data(make_mail())[0] == 250
+    gateway.wait_processed(1)
+    assert len(gateway.tickets()) == 1
