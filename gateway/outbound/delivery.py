@@ -162,6 +162,12 @@ class SmtpDeliverer:
     async def _send(self, sender: str, recipients: list[str], raw: bytes,
                     mail_options: list[str] | None) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
         client = await self._session()
+        if not raw.isascii() and client.supports_extension("8bitmime"):
+            # RFC 6152: 8-bit content (a forwarded original kept as it came,
+            # a UTF-8 header) is declared; aiosmtplib's sendmail leaves that
+            # to its caller.  A relay without 8BITMIME gets it undeclared, as
+            # before: most take it, and none of ours is refused for it.
+            mail_options = [*(mail_options or ()), "BODY=8BITMIME"]
         return await client.sendmail(sender, recipients, raw, mail_options=mail_options)
 
     async def _session(self) -> aiosmtplib.SMTP:
@@ -182,7 +188,8 @@ class SmtpDeliverer:
                 tls_context=ssl.create_default_context() if config.security != "none" else None)
             self._client = None
             try:
-                await client.connect()  # the greeting, EHLO, STARTTLS and AUTH
+                await client.connect()  # the greeting (and EHLO, STARTTLS and AUTH when configured)
+                await client.hello()
             except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
                 client.close()
                 raise _NoSession(error) from error
@@ -262,6 +269,20 @@ class _Client(aiosmtplib.SMTP):
         if timeout is aiosmtplib.smtp.Default.token:
             timeout = max(self.timeout or 0.0, _DATA_TIMEOUT)
         return await super().data(message, timeout=timeout)
+
+    async def hello(self) -> None:
+        """EHLO (HELO if refused) once the session is open, as ``sendmail``
+        would before its first mail: what the relay offers (8BITMIME) is
+        then known before the first mail is sent.  ``connect`` says EHLO
+        only for STARTTLS or AUTH."""
+        if not self.is_ehlo_or_helo_needed:
+            return
+        try:
+            await self.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not self.is_connected:
+                raise
+            await self.helo()
 
 
 class _NoSession(Exception):

@@ -217,6 +217,7 @@ class CaptureRelay:
         self.delay = delay
         self.drop_after = drop_after
         self.messages: list[tuple[str, list[str], bytes]] = []
+        self.mail_options: list[list[str]] = []  # each kept mail's MAIL FROM parameters (BODY=8BITMIME ...)
         self.answer: str | None = None
         self.connections = 0
         self._controller: Controller | None = None
@@ -237,6 +238,7 @@ class CaptureRelay:
         if self.delay:
             await asyncio.sleep(self.delay)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        self.mail_options.append(list(envelope.mail_options))
         return "250 2.0.0 captured"
 
     def start(self) -> CaptureRelay:

@@ -213,3 +213,28 @@ def test_a_mail_erased_while_in_flight_stays_erased(db: Database, answer: str | 
         raw = tx.execute(text("SELECT length(raw) FROM outbox_raw")).scalar()
     assert row.status == "failed" and not row.rcpt_results and "ana.souza" not in row.first_rcpt + str(row.rcpt_tos)
     assert (row.last_error or "").startswith("apagado antes do envio") and raw == 0
+
+
+def test_eight_bit_content_is_declared_to_the_relay(relay: CaptureRelay) -> None:
+    """RFC 6152: a mail with 8-bit content goes with ``BODY=8BITMIME`` to a
+    relay that offers it (a team notice carrying the citizen's original,
+    kept as it came); a 7-bit mail with nothing.  aiosmtplib's ``sendmail``
+    adds nothing by itself."""
+    from gateway.outbound import compose
+    from gateway.outbound.render import Rendered
+
+    original = "From: ana@example.org\r\nSubject: Certidão\r\n\r\nNão recebi a certidão.\r\n".encode()
+    envelope = compose.Envelope(from_name="Central", from_address="atendimento@example.gov.br",
+                                to=["equipe@example.gov.br"], message_id="team.1@example.gov.br", date=START)
+    parts = Rendered(subject="Novo chamado", text="Veja o original.\n", html="<p>Veja o original.</p>")
+    forwarded = compose.message(parts, envelope, [compose.FileToSend("original.eml", "message/rfc822", original)])
+    plain = compose.message(parts, envelope)
+    assert not forwarded.isascii() and plain.isascii()
+    deliverer = SmtpDeliverer(OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10))
+    try:
+        assert deliverer.deliver("bounce@example.gov.br", ["equipe@example.gov.br"], forwarded) == {}
+        assert deliverer.deliver("bounce@example.gov.br", ["equipe@example.gov.br"], plain) == {}
+    finally:
+        deliverer.close()
+    assert [raw for _, _, raw in relay.messages] == [forwarded, plain], "the bytes as they were queued"
+    assert [[o for o in options if o.startswith("BODY=")] for options in relay.mail_options] == [["BODY=8BITMIME"], []]
