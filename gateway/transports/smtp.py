@@ -6,9 +6,10 @@ relay (``postmaster@`` and ``abuse@`` of our domains are accepted, RFC 5321
 4.5.1, and ``bounce+<token>@``, the return path of our own mail); an ``internal`` mailbox takes mail only from a trusted peer (a
 logged-in session, LMTP from the MTA, ``[smtp] trusted_networks``); size is advertised with SIZE and enforced (``552``) by aiosmtpd at MAIL and by ``smtp_data``'s chunked reader in DATA;
 the idle timeout closes slow clients (``421``); a fault of ours while a
-command or a mail is handled is answered ``451`` (aiosmtpd's own answer,
-``500`` with the exception's text, told the client to bounce the mail and
-showed it our internals), and a connection beyond
+recipient or a mail is handled is answered ``451`` and anywhere else
+``421`` with the session closed (aiosmtpd's own answer, ``500`` with the
+exception's text, told the client to bounce the mail and showed it our
+internals), and a connection beyond
 ``[smtp] max_connections_per_peer`` or ``max_connections`` is answered
 ``421`` and closed before the greeting (:class:`ConnectionLimits`).
 ``250`` is answered only after ``Ingest`` committed the raw mail, without
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, AnyStr, Final
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from gateway.clock import Clock
 from gateway.config import Settings, SmtpConfig
@@ -78,6 +79,17 @@ class SmtpHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
+        """``250``, a refusal, or ``451`` for this recipient alone when the
+        check itself fails (a fault of ours): the transaction goes on."""
+        try:
+            return self._recipient(session, envelope, address)
+        except Exception:  # noqa: BLE001 - a bug of ours must not refuse the address for good
+            log.exception("could not check RCPT %s from %s; answered %s", address, _peer(session),
+                          replies.INTERNAL_ERROR[:3])
+            self._metrics.refused("internal_error")
+            return replies.INTERNAL_ERROR
+
+    def _recipient(self, session: Session, envelope: Envelope, address: str) -> str:
         trusted = bool(session.authenticated) or self._trusts(_peer(session), self._via)
         reply = self._recipients(address, trusted)
         if reply != replies.OK:
@@ -102,15 +114,6 @@ class SmtpHandler:
                           len(envelope.rcpt_tos), replies.TEMPFAIL[:3])
             self._metrics.refused("internal_error")
             return self._per_recipient(replies.TEMPFAIL, envelope)
-
-    async def handle_exception(self, error: Exception) -> str:
-        """aiosmtpd's answer to anything raised while a command is handled
-        (outside DATA, which answers for itself), ours instead of its
-        ``500 Error: (Exception) text``."""
-        log.error("SMTP command failed: %s: %s; answered %s", type(error).__name__, error, replies.INTERNAL_ERROR[:3],
-                  exc_info=error)
-        self._metrics.refused("internal_error")
-        return replies.INTERNAL_ERROR
 
     async def _store(self, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
@@ -203,6 +206,7 @@ class LimitedSMTP(ChunkedDataSMTP):
         self._limits, self._metrics = limits, metrics
         self._counted: str | None = None  # the key this connection is counted under
         self._refused = False
+        self._close_after_reply = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counted is None:  # not the second call, after STARTTLS
@@ -218,10 +222,41 @@ class LimitedSMTP(ChunkedDataSMTP):
 
     async def push(self, status: AnyStr) -> None:
         """A mail over the size limit is answered ``552`` by aiosmtpd at
-        MAIL's SIZE= and by ``smtp_data`` during DATA; this is where it can be counted."""
+        MAIL's SIZE= and by ``smtp_data`` during DATA; this is where it can
+        be counted.  After the reply to a fault (``handle_exception``) the
+        session ends here: with no transport aiosmtpd's loop reads no
+        further line, not even one already received (the rest of a body)."""
         if self._metrics is not None and status[:3] in ("552", b"552"):
             self._metrics.refused("too_big")
-        await super().push(status)
+        try:
+            await super().push(status)
+        finally:
+            if self._close_after_reply:
+                self._close_after_reply = False
+                transport, self.transport = self.transport, None
+                if transport is not None:
+                    transport.close()  # after the reply, which is already in its buffer
+
+    async def handle_exception(self, error: Exception) -> str:
+        """What aiosmtpd answers anything raised while it serves a command
+        and no hook of ours answered for itself (RCPT and DATA do): its own
+        ``500 Error: (Exception) text`` was permanent (the client bounced
+        the mail) and showed our internals.  The session may be out of step
+        (a body read half-way, an envelope never reset, an LMTP client
+        waiting for one reply per recipient), so it gets ``421`` and is
+        closed: the client tries again later, from the start."""
+        if isinstance(error, (OSError, TLSSetupException)):  # the client's connection or handshake, not our fault
+            log.info("SMTP session with %s ended by %s: %s", self.session.peer if self.session else "?",
+                     type(error).__name__, error)
+        else:
+            log.error("SMTP session with %s failed: %s: %s; answered 421 and closed",
+                      self.session.peer if self.session else "?", type(error).__name__, error, exc_info=error)
+            if self._metrics is not None:
+                self._metrics.refused("internal_error")
+        # aiosmtpd closes a failed TLS handshake itself; otherwise ``push``
+        # closes the session once this reply is written.
+        self._close_after_reply = not isinstance(error, TLSSetupException)
+        return replies.CLOSING_ON_ERROR
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:

@@ -194,8 +194,10 @@ def test_header_injection_in_subject_and_name_does_not_reach_our_headers(gateway
 def test_a_fault_of_ours_in_data_is_a_451_and_the_session_goes_on(gateway, monkeypatch):
     """aiosmtpd answers an exception in ``handle_DATA`` with ``500 Error:
     (RuntimeError) ...``: permanent, so the client bounces the citizen's
-    mail, and it shows our internals.  Ours is ``451``: the client keeps the
-    mail, and the next mail of the same session is taken."""
+    mail, and it shows our internals.  Ours is ``451``, the transaction
+    ended: the same session's next MAIL (no RSET in between) is taken."""
+    from gateway.transports import replies
+
     stored = gateway.gateway.ingest.stored
     calls = []
 
@@ -206,14 +208,55 @@ def test_a_fault_of_ours_in_data_is_a_451_and_the_session_goes_on(gateway, monke
         return await stored(delivery)
 
     monkeypatch.setattr(gateway.gateway.ingest, "stored", faulty)
-    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            client.sendmail(CITIZEN, [gateway.address], make_mail(message_id="<falha-1@example.org>"))
-        assert refused.value.smtp_code == 451
-        assert b"segredo" not in refused.value.smtp_error and b"RuntimeError" not in refused.value.smtp_error
-        client.sendmail(CITIZEN, [gateway.address], make_mail(message_id="<falha-1@example.org>"))  # the retry
+    mail = make_mail(message_id="<falha-1@example.org>").replace(b"\n.", b"\n..") + b"\r\n.\r\n"
+    with _lmtp(gateway) as (conn, lines, say):  # a raw conversation: smtplib would send RSET after the 451
+        assert lines.readline().startswith(b"220")
+        assert say(b"EHLO client.example.org").startswith(b"250")
+        for attempt in (1, 2):
+            assert say(f"MAIL FROM:<{CITIZEN}>".encode()).startswith(b"250"), attempt
+            assert say(f"RCPT TO:<{gateway.address}>".encode()).startswith(b"250")
+            assert say(b"DATA").startswith(b"354")
+            conn.sendall(mail)
+            reply = lines.readline()
+            if attempt == 1:
+                assert reply.decode().rstrip("\r\n") == replies.TEMPFAIL
+            else:
+                assert reply.startswith(b"250 2.0.0"), reply
     gateway.wait_processed(1)
     assert len(gateway.tickets()) == 1 and len(calls) == 2
+
+
+def test_a_fault_of_ours_in_the_middle_of_a_body_closes_the_session_with_421(gateway, monkeypatch):
+    """Anything our hooks do not answer for (here the body reader, half-way
+    through a mail) reaches aiosmtpd's ``handle_exception``: the rest of the
+    body would be read as commands, so the session is answered ``421`` and
+    closed, and the client tries again on a new one."""
+    from gateway.transports import replies, smtp_data
+
+    real = smtp_data.read_body
+    broken = []
+
+    async def breaks_half_way(reader, **kwargs):
+        if not broken:
+            broken.append(await reader.readline())
+            raise RuntimeError("segredo interno")
+        return await real(reader, **kwargs)
+
+    monkeypatch.setattr(smtp_data, "read_body", breaks_half_way)
+    with _lmtp(gateway) as (conn, lines, say):
+        assert lines.readline().startswith(b"220")
+        assert say(b"EHLO client.example.org").startswith(b"250")
+        assert say(f"MAIL FROM:<{CITIZEN}>".encode()).startswith(b"250")
+        assert say(f"RCPT TO:<{gateway.address}>".encode()).startswith(b"250")
+        assert say(b"DATA").startswith(b"354")
+        conn.sendall(make_mail().replace(b"\n.", b"\n..") + b"\r\n.\r\n")
+        assert lines.readline().decode().rstrip("\r\n") == replies.CLOSING_ON_ERROR
+        assert lines.readline() == b"", "closed: nothing more is read from the session"
+    assert broken and gateway.inbox_counts() == {}
+    with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:  # the client's retry
+        client.sendmail(CITIZEN, [gateway.address], make_mail())
+    gateway.wait_processed(1)
+    assert len(gateway.tickets()) == 1
 
 
 def test_lmtp_answers_a_fault_of_ours_once_per_recipient(start_gateway, monkeypatch):
