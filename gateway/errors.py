@@ -100,7 +100,7 @@ class PermanentDeliveryError(DeliveryError):
 
 class RelayUnavailable(TransientDeliveryError):
     """The relay, not the mail: no session could be opened (refused
-    connection, a 421/554 greeting, STARTTLS or AUTH refused), or the relay
+    connection, a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused), or the relay
     wants one we did not open (530 at MAIL FROM).  No mail is
     charged an attempt for it, or failed for good: the pass stops and the
     sender tries again later."""

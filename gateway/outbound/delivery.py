@@ -3,7 +3,7 @@
 A ``Deliverer`` hands one rendered mail over and says how it went; it
 sorts failures into "try again later" (4xx, a timeout), "give up and
 record it" (5xx), and "the relay is unavailable" (no session: a refused
-connection, a 421/554 greeting, STARTTLS or AUTH refused, 530 at MAIL FROM;
+connection, a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused, 530 at MAIL FROM;
 no mail is charged), so the sender never has to know which library was
 underneath.  A mail whose envelope no relay could take (an
 address with a NUL or a space, a non-ASCII local part for a relay without
@@ -163,9 +163,8 @@ class SmtpDeliverer:
                     mail_options: list[str] | None) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
         client = await self._session()
         if not raw.isascii() and client.supports_extension("8bitmime"):
-            # RFC 6152: 8-bit content (a forwarded original kept as it came,
-            # a UTF-8 header) is declared; aiosmtplib's sendmail leaves that
-            # to its caller.  A relay without 8BITMIME gets it undeclared, as
+            # RFC 6152: 8-bit content (a forwarded original kept as it came)
+            # is declared; aiosmtplib's sendmail leaves that to its caller.  A relay without 8BITMIME gets it undeclared, as
             # before: most take it, and none of ours is refused for it.
             mail_options = [*(mail_options or ()), "BODY=8BITMIME"]
         return await client.sendmail(sender, recipients, raw, mail_options=mail_options)
@@ -190,9 +189,13 @@ class SmtpDeliverer:
             try:
                 await client.connect()  # the greeting (and EHLO, STARTTLS and AUTH when configured)
                 await client.hello()
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ValueError) as error:
+                # ValueError: a local host name EHLO cannot carry (not ASCII), every mail's alike
                 client.close()
                 raise _NoSession(error) from error
+            except BaseException:
+                client.close()  # never a half-open session left behind
+                raise
             self._client = client
             self.connections += 1
         return client

@@ -21,7 +21,7 @@ anything else is claimed.  4xx and connection errors are retried with
 exponential backoff; 5xx, or too many attempts, mark the row failed and
 write an event on the ticket so an analyst sees the citizen never got it.
 A relay that cannot be reached or refuses the session itself
-(``RelayUnavailable``: a 421/554 greeting, STARTTLS or AUTH refused, 530)
+(``RelayUnavailable``: a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused, 530)
 is no mail's failure: the pass ends, the mail in hand and the rest go back
 uncharged, and ``loop`` waits longer each time.
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import smtplib
 import time
 
+import pytest
+
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import CaptureRelay, free_port, wait_until
 
@@ -51,10 +53,17 @@ def test_relay_down_then_up_delivers_the_acknowledgement_once(start_gateway, cap
         relay.stop()
 
 
-def test_a_relay_that_refuses_every_session_fails_no_mail(start_gateway, caplog):
-    """A 554 greeting (or a 535 after a password change) is the relay's
-    answer to us, not to one mail: before, each queued mail got it as its
-    own permanent refusal and failed for good."""
+REFUSED_GREETING = (b"554 5.3.2 relay.example.gov.br not accepting mail from you\r\n",)
+# Greets, then refuses EHLO and HELO (the session is opened, and refused, before any mail).
+REFUSED_HELLO = (b"220 relay.example.gov.br ESMTP\r\n", b"554 5.3.2 not accepting mail from you\r\n",
+                 b"554 5.3.2 not accepting mail from you\r\n")
+
+
+@pytest.mark.parametrize("conversation", [REFUSED_GREETING, REFUSED_HELLO], ids=["greeting", "ehlo-and-helo"])
+def test_a_relay_that_refuses_every_session_fails_no_mail(start_gateway, caplog, conversation):
+    """A 554 greeting, a 554 to EHLO and HELO (or a 535 after a password
+    change) is the relay's answer to us, not to one mail: before, each
+    queued mail got it as its own permanent refusal and failed for good."""
     import logging
     import socket
     import threading
@@ -70,7 +79,14 @@ def test_a_relay_that_refuses_every_session_fails_no_mail(start_gateway, caplog)
             except OSError:
                 continue
             with connection:
-                connection.sendall(b"554 5.3.2 relay.example.gov.br not accepting mail from you\r\n")
+                connection.settimeout(5)
+                for index, line in enumerate(conversation):
+                    if index:  # each reply after the greeting answers a command
+                        try:
+                            connection.recv(1024)
+                        except OSError:
+                            break
+                    connection.sendall(line)
 
     thread = threading.Thread(target=greet_and_refuse, daemon=True)
     thread.start()

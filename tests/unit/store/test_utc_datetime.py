@@ -51,3 +51,6 @@ def test_the_remembered_instant_never_answers_for_another() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         sqlite_text(now.replace(tzinfo=None))
     assert sqlite_text(now) == "2026-12-07 14:00:00.123456"
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for step in range(200):  # each a new object, freed at once: its address is soon another's
+        assert sqlite_text(start + timedelta(seconds=step)) == f"2026-01-01 00:{step // 60:02d}:{step % 60:02d}.000000"
