@@ -22,7 +22,8 @@ folder), a mail that reached the folder more than ``max_age_days`` ago
 legacy mailbox pointed at by mistake would otherwise become thousands of
 new tickets and acknowledgements to citizens about years-old mail
 (PITFALLS E, zammad#243); each full look logs how many were left, and the
-fix.  Whatever arrives later is new, whatever its date.  One session per
+fix.  That pass saves no position until it is done, so one cut short is
+first sight again.  Whatever arrives later is new, whatever its date.  One session per
 folder across processes (``FolderState.exclusive``): another process
 polling it makes ``poll --once`` leave it and ``run`` stand by.
 
@@ -416,6 +417,13 @@ class ImapPoller:
         top = int(selected.get(b"UIDNEXT", 1)) - 1 if first_sight and cutoff is not None and self.left_for_age else 0
         result = DrainResult()
         saved = last_uid
+        # The backlog found on first sight, under the age rule, gets no
+        # position until all of it was taken: a position saved half-way
+        # made the next process (after a crash, a restart) take every UID
+        # above it as new, the old mail of the backlog included, each with
+        # an acknowledgement.  Interrupted, the pass is first sight again:
+        # what it took is moved (or flagged) already, or a duplicate.
+        checkpoints = not (first_sight and cutoff is not None)
         for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
             chunk = uids[start:start + config.batch_size]
             if number > 1:
@@ -425,7 +433,8 @@ class ImapPoller:
             # Every batch up to last_uid is committed and acknowledged.  Saving
             # is a commit of its own, so only every few batches and at the
             # end: a crash in between costs a re-fetch that dedupe absorbs.
-            if last_uid > saved and (number % _SAVE_EVERY == 0 or start + config.batch_size >= len(uids)):
+            if last_uid > saved and ((checkpoints and number % _SAVE_EVERY == 0)
+                                     or start + config.batch_size >= len(uids)):
                 self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
                                  last_uid=last_uid)
                 saved = last_uid

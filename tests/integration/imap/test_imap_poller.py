@@ -586,3 +586,41 @@ def test_without_keywords_flag_mode_leaves_the_old_backlog_but_takes_what_comes_
     gateway.ingest.process_pending()
     assert sorted(t["subject"] for t in _tickets(gateway)) == ["Movido depois", "Novo"]
 
+
+
+def test_a_first_pass_cut_short_leaves_the_old_backlog_old_after_a_restart(
+        dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    """PITFALLS E again, across a restart: the first pass over a folder with
+    old mail saved its position every ten batches, and a process that died
+    after one such save left the next one a position above which every UID
+    was new, the years-old mail of the backlog included, acknowledged to
+    each citizen.  The first pass now saves no position until it is done."""
+    from datetime import datetime, timezone
+
+    with dovecot.client(USER) as client:
+        for n in range(11):
+            client.append("INBOX", make_mail(subject=f"Recente {n}"))
+        for year in (2019, 2021):
+            client.append("INBOX", make_mail(subject=f"Antigo de {year}"),
+                          msg_time=datetime(year, 3, 4, 10, 0, tzinfo=timezone.utc))
+        client.append("INBOX", make_mail(subject="Recente depois dos antigos"))
+    first = offline(batch_size=1)
+    [poller] = first.imap_pollers()
+
+    def crash(uids: list[int]) -> None:
+        if 11 in uids:  # ten batches taken (a position save was due after the tenth), then the process dies
+            raise SimulatedCrash(f"killed after committing {uids}, before moving them")
+
+    poller.on_accepted.append(crash)
+    with pytest.raises(SimulatedCrash):
+        poller.drain_once()
+    assert dovecot.count(USER, "Processed") == 10
+    first.close()
+
+    restarted = offline(batch_size=1)  # same database, a new process
+    [poller] = restarted.imap_pollers()
+    poller.drain_once()
+    restarted.ingest.process_pending()
+    subjects = sorted(t["subject"] for t in _tickets(restarted))
+    assert subjects == sorted([f"Recente {n}" for n in range(11)] + ["Recente depois dos antigos"])
+    assert dovecot.count(USER, "INBOX") == 2 and poller.left_for_age == 2, "the old mail left where it was"
