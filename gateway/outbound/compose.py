@@ -2,7 +2,7 @@
 
 Every mail we send carries a Message-ID in the mailbox's domain (so a
 reply finds its ticket), In-Reply-To/References to thread in the
-citizen's client, ``Auto-Submitted: auto-replied`` and
+citizen's client (and Thread-Index/Thread-Topic for Outlook's), ``Auto-Submitted: auto-replied`` and
 ``X-Auto-Response-Suppress: All`` and ``X-Loop: <mailbox>`` on automatic
 answers (RFC 3834, PITFALLS item 9), and header values cleaned of line
 breaks.
@@ -60,6 +60,9 @@ class Envelope:
     auto_submitted: str | None = "auto-replied"
     language: str = "pt_BR"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: Outlook's conversation (``mail.threadindex.for_ticket``) and its topic.
+    thread_index: str | None = None
+    thread_topic: str | None = None
 
 
 def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSend] = ()) -> bytes:
@@ -90,6 +93,9 @@ def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSen
         fields.append(("In-Reply-To", bracket(_one_line(envelope.in_reply_to))))
     if envelope.references:
         fields.append(("References", " ".join(bracket(_one_line(r)) for r in envelope.references[-20:])))
+    if envelope.thread_index:
+        fields.append(("Thread-Topic", _encoded(headers.clean(envelope.thread_topic or "", limit=250))))
+        fields.append(("Thread-Index", _one_line(envelope.thread_index)))
     if envelope.auto_submitted:
         fields.append(("Auto-Submitted", _one_line(envelope.auto_submitted)))
         fields.append(("X-Auto-Response-Suppress", "All"))

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway import links
 from gateway.config import MailboxConfig, Settings
-from gateway.mail import verp
+from gateway.mail import threadindex, verp
 from gateway.mail.ids import new_message_id
 from gateway.calendar.mailboxes import deadline
 from gateway.outbound import compose, statuses, words
@@ -52,6 +52,8 @@ class Notifier:
             message_id=message_id, date=now, reply_to=reply_to, in_reply_to=in_reply_to,
             references=references, auto_submitted=auto_submitted, language=language,
             extra_headers={"X-Ticket-Protocol": ticket.protocol},
+            thread_index=threadindex.for_ticket(ticket.id, ticket.created_at, now, self.settings.web.secret),
+            thread_topic=ticket.subject or ticket.protocol,
         )
         raw = compose.message(parts, envelope, attachments)
         # No thread_ref row: replies find the ticket by the outbox's Message-ID.

@@ -7,9 +7,11 @@
    (a citizen replying to their own first mail threads too: PITFALLS A);
 4. for a bounce, the Message-IDs of ours quoted in the returned headers;
 5. last, Outlook's ``Thread-Index`` conversation (Exchange servers drop
-   In-Reply-To, and subjects lose the protocol), only when the sender is
-   already the ticket's requester or participant: the header is as easy to
-   copy as a subject, and must not take a stranger into someone's ticket.
+   In-Reply-To, and subjects lose the protocol): one of our mails' (it
+   names its ticket, signed: ``mail.threadindex``), else one a mail on the
+   ticket came with; only when the sender is already the ticket's
+   requester or participant: the header is as easy to copy as a subject,
+   and must not take a stranger into someone's ticket.
 
 A bounce is first tied to the mail of ours it reports on (its VERP return
 path, else the Message-ID it quotes): that mail's ticket is its ticket.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from gateway.mail import threadindex
 from gateway.pipeline.context import Flag, MailContext, Stop
 from gateway.services import bounces
 from gateway.store import tickets
@@ -61,9 +64,12 @@ def find_ticket(ctx: MailContext) -> Stop | None:
 
 
 def _same_conversation(ctx: MailContext) -> bool:
-    """Step 5: the Outlook conversation of a ticket, for someone on it."""
+    """Step 5: the Outlook conversation of a ticket, for someone on it: one
+    of our mails' (a reply keeps its Thread-Index), else the one a mail on
+    the ticket came with."""
     mail = ctx.require_mail()
-    found = tickets.by_thread_index(ctx.tx, mail.thread_index)
+    ours = threadindex.ticket_of(mail.thread_index, ctx.settings.web.secret)
+    found = tickets.by_id(ctx.tx, ours) if ours is not None else tickets.by_thread_index(ctx.tx, mail.thread_index)
     if found is None:
         return False
     sender = mail.from_addr

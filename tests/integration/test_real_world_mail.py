@@ -18,6 +18,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from gateway.mail.threadindex import conversation_of
 from gateway.store.models import InboxRow
 from tests.conftest import TEAM
 from tests.helpers.corpus import CORPUS, require_corpus
@@ -163,6 +164,32 @@ def test_a_bounce_for_no_ticket_is_filed_listed_and_counted(gateway: RunningGate
 
 
 # -- Thread-Index ------------------------------------------------------------------
+
+
+def test_our_mails_carry_the_ticket_s_conversation_and_an_outlook_reply_finds_it(gateway: RunningGateway) -> None:
+    """PITFALLS J (freescout#4922): the acknowledgement and the team's copy
+    carry one Thread-Index conversation and the subject as Thread-Topic, so
+    Outlook groups them; a citizen's reply from Outlook keeps that header,
+    and finds the ticket by it when the server dropped In-Reply-To and the
+    subject lost the protocol.  A stranger who copies it does not."""
+    first = send(gateway, make_mail(subject="Erro no cadastro do profissional"))
+    [ack] = gateway.outbox(kind="ack")
+    [team] = gateway.outbox(kind="team_new")
+    assert ack["Thread-Topic"] == team["Thread-Topic"] == "Erro no cadastro do profissional"
+    conversation = conversation_of(str(ack["Thread-Index"]))
+    assert conversation is not None and conversation == conversation_of(str(team["Thread-Index"]))
+
+    outlook_reply = base64.b64encode(base64.b64decode(str(ack["Thread-Index"])) + b"\x00\x00\x10\x20\x30").decode()
+    reply = make_mail(subject="Erro no cadastro do profissional", body="Segue o print.", message_id="<r1@example.org>",
+                      headers={"Thread-Index": outlook_reply, "Thread-Topic": "Erro no cadastro do profissional"})
+    row = send(gateway, reply)
+    assert (row.outcome, row.ticket_id) == ("follow_up", first.ticket_id), row.reason
+    assert "Thread-Index" in row.reason
+
+    stranger = make_mail(sender="Intruso <intruso@example.net>", subject="Erro no cadastro do profissional",
+                         message_id="<x1@example.net>", headers={"Thread-Index": outlook_reply})
+    row = send(gateway, stranger, mail_from="intruso@example.net")
+    assert row.outcome == "new_ticket" and row.ticket_id != first.ticket_id, row.reason
 
 
 def test_thread_index_finds_the_ticket_for_its_requester_only(gateway: RunningGateway) -> None:

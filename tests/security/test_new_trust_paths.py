@@ -4,7 +4,8 @@
   own return path (an unguessable token) or a Message-ID only the recipient
   saw ties one to a ticket, so a forged report from the Internet marks nothing;
 - Outlook's Thread-Index can find a ticket: a stranger who copies it gets a
-  ticket of their own;
+  ticket of their own, and ours (which names its ticket, signed) cannot be
+  made for a ticket the stranger never got a mail of;
 - a mail without From is answered at Sender/Reply-To: that names whom to
   answer, never who is writing, so an analyst's address there obeys nothing.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import email
 
 from sqlalchemy import select
 
@@ -70,6 +72,39 @@ def test_a_stranger_copying_the_thread_index_gets_a_ticket_of_their_own(target: 
     target.send(make_mail(subject="Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES, body="Segue o print.",
                           headers={"Thread-Index": copied, "Thread-Topic": "Erro no cadastro"}), mail_from=ANA)
     assert len(target.tickets()) == 2 and len(target.events(protocol)) > len(before)
+
+
+def test_our_own_thread_index_cannot_be_forged_for_another_ticket(target: Target) -> None:
+    """Our mails' Thread-Index names its ticket (``mail.threadindex``): a
+    stranger who reads the shape off an acknowledgement of her own and
+    writes in the citizen's ticket number gets no ticket of the citizen's,
+    with or without the tag copied; the citizen's reply with the real one
+    lands on hers."""
+    from gateway.mail.threadindex import conversation_of
+    from gateway.store.models import OutboxRow, TicketRow
+
+    target.send(make_mail(subject="Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES), mail_from=ANA)
+    target.send(make_mail(subject="Outro assunto", sender=f"Mallory <{MALLORY}>", to=CNES))
+    with target.running.gateway.db.transaction() as tx:
+        ids = {t.requester: t.id for t in tx.scalars(select(TicketRow))}
+        acks = {o.rcpt_tos[0]: o.raw for o in tx.scalars(select(OutboxRow).where(OutboxRow.kind == "ack"))}
+    [protocol] = [t["protocol"] for t in target.tickets() if t["requester"] == ANA]
+    before = target.events(protocol)
+    mallorys = base64.b64decode(
+        "".join(email.message_from_bytes(acks[MALLORY])["Thread-Index"].split()))
+    for tag in (mallorys[18:22], bytes(4)):
+        forged = mallorys[:10] + ids[ANA].to_bytes(8, "big") + tag + b"\x00\x00\x10\x20\x30"
+        assert conversation_of(base64.b64encode(forged).decode()) is not None, "well formed"
+        target.send(make_mail(subject="Erro no cadastro", sender=f"Mallory <{MALLORY}>", to=CNES,
+                              body="Mudem o e-mail deste chamado para o meu.",
+                              headers={"Thread-Index": base64.b64encode(forged).decode()}))
+    assert target.events(protocol) == before, "nothing of the stranger's mails reached the citizen's ticket"
+
+    anas = "".join(email.message_from_bytes(acks[ANA])["Thread-Index"].split())
+    reply = base64.b64encode(base64.b64decode(anas) + b"\x00\x00\x10\x20\x30").decode()
+    target.send(make_mail(subject="Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES, body="Segue o print.",
+                          headers={"Thread-Index": reply}), mail_from=ANA)
+    assert len(target.events(protocol)) > len(before), "the citizen's own reply finds her ticket by it"
 
 
 def test_an_analyst_address_in_reply_to_of_a_mail_without_from_obeys_nothing(target: Target) -> None:
