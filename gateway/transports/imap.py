@@ -22,8 +22,8 @@ folder), a mail that reached the folder more than ``max_age_days`` ago
 legacy mailbox pointed at by mistake would otherwise become thousands of
 new tickets and acknowledgements to citizens about years-old mail
 (PITFALLS E, zammad#243); each full look logs how many were left, and the
-fix.  That pass saves no position until it is done, so one cut short is
-first sight again.  Whatever arrives later is new, whatever its date.  One session per
+fix.  That pass saves no position below an old mail, so one cut short
+before it passed them is first sight again.  Whatever arrives later is new, whatever its date.  One session per
 folder across processes (``FolderState.exclusive``): another process
 polling it makes ``poll --once`` leave it and ``run`` stand by.
 
@@ -140,6 +140,7 @@ class ImapPoller:
         self._created: set[str] = set()
         self._keywords_ok = True
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
+        self._old_top = 0  # the highest UID of those
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
         self._uidvalidity = 0  # the folder's, as the drain in hand found it
@@ -417,13 +418,13 @@ class ImapPoller:
         top = int(selected.get(b"UIDNEXT", 1)) - 1 if first_sight and cutoff is not None and self.left_for_age else 0
         result = DrainResult()
         saved = last_uid
-        # The backlog found on first sight, under the age rule, gets no
-        # position until all of it was taken: a position saved half-way
-        # made the next process (after a crash, a restart) take every UID
-        # above it as new, the old mail of the backlog included, each with
-        # an acknowledgement.  Interrupted, the pass is first sight again:
+        # On first sight under the age rule, a position below an old mail of
+        # the backlog is never saved: it made the next process (after a
+        # crash, a restart) take every UID above it as new, the old mail
+        # included, each with an acknowledgement.  Interrupted before its
+        # position passed the last old mail, the pass is first sight again:
         # what it took is moved (or flagged) already, or a duplicate.
-        checkpoints = not (first_sight and cutoff is not None)
+        old_top = self._old_top if first_sight and cutoff is not None else 0
         for number, start in enumerate(range(0, len(uids), config.batch_size), 1):
             chunk = uids[start:start + config.batch_size]
             if number > 1:
@@ -433,12 +434,15 @@ class ImapPoller:
             # Every batch up to last_uid is committed and acknowledged.  Saving
             # is a commit of its own, so only every few batches and at the
             # end: a crash in between costs a re-fetch that dedupe absorbs.
-            if last_uid > saved and ((checkpoints and number % _SAVE_EVERY == 0)
-                                     or start + config.batch_size >= len(uids)):
+            # The last save is the folder's top, when history was left below
+            # it, in the same write.
+            final = start + config.batch_size >= len(uids)
+            position = max(last_uid, top) if final else last_uid
+            if position > saved and (final or (number % _SAVE_EVERY == 0 and last_uid >= old_top)):
                 self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
-                                 last_uid=last_uid)
-                saved = last_uid
-        if top > saved:  # every new mail up to the top was taken above; the rest is the history left
+                                 last_uid=position)
+                saved = position
+        if top > saved:  # no new mail was taken above; the rest is the history left
             self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
                              last_uid=top)
         return result
@@ -456,6 +460,7 @@ class ImapPoller:
         or flagged."""
         old = client.search(criteria + ["BEFORE", cutoff])
         self.left_for_age = len(old)
+        self._old_top = max(old, default=0)
         if old:
             log.error("mailbox %s: %d mail(s) in %s reached it before %s, more than %s.max_age_days = %d days "
                       "ago, and were left there: import them as history with `gateway migrate` (it sends no mail), "

@@ -624,3 +624,39 @@ def test_a_first_pass_cut_short_leaves_the_old_backlog_old_after_a_restart(
     subjects = sorted(t["subject"] for t in _tickets(restarted))
     assert subjects == sorted([f"Recente {n}" for n in range(11)] + ["Recente depois dos antigos"])
     assert dovecot.count(USER, "INBOX") == 2 and poller.left_for_age == 2, "the old mail left where it was"
+
+
+def test_a_first_pass_keeps_its_progress_once_past_the_old_mail(
+        dovecot: Dovecot, offline: Callable[..., Gateway]) -> None:
+    """The other side of the rule above: once the first pass has passed the
+    last old mail, a position is safe again and saved as usual, so a pass
+    cut short (in flag mode without keywords everything taken is fetched
+    again) does not start over from the first mail."""
+    from datetime import datetime, timezone
+
+    with dovecot.client(USER) as client:
+        for year in (2019, 2021):
+            client.append("INBOX", make_mail(subject=f"Antigo de {year}"),
+                          msg_time=datetime(year, 3, 4, 10, 0, tzinfo=timezone.utc))
+        for n in range(12):
+            client.append("INBOX", make_mail(subject=f"Recente {n}"))
+    first = offline(batch_size=1)
+    [poller] = first.imap_pollers()
+
+    def crash(uids: list[int]) -> None:
+        if 13 in uids:
+            raise SimulatedCrash(f"killed after committing {uids}, before moving them")
+
+    poller.on_accepted.append(crash)
+    with pytest.raises(SimulatedCrash):
+        poller.drain_once()
+    saved = first.imap_pollers()[0]._state.load(poller.mailbox, "INBOX")
+    assert saved is not None and saved[2] == 12, "saved after the tenth batch (UID 12), past the old UIDs 1 and 2"
+    first.close()
+
+    restarted = offline(batch_size=1)
+    [poller] = restarted.imap_pollers()
+    assert poller.drain_once().accepted == 2, "UID 13 again (a duplicate) and UID 14: not the eleven before"
+    restarted.ingest.process_pending()
+    assert sorted(t["subject"] for t in _tickets(restarted)) == sorted(f"Recente {n}" for n in range(12))
+    assert dovecot.count(USER, "INBOX") == 2
