@@ -111,6 +111,7 @@ def _tag(ident: bytes, secret: str) -> bytes:
 
 
 def _filetime(at: datetime) -> int:
-    """100-nanosecond intervals since 1601-01-01 UTC (Windows' FILETIME)."""
+    """100-nanosecond intervals since 1601-01-01 UTC (Windows' FILETIME);
+    0 for an earlier instant (a migrated ticket dated by a mangled Date)."""
     delta = at - _FILETIME_ZERO
-    return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+    return max(0, (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10)

@@ -95,9 +95,12 @@ def test_our_own_thread_index_cannot_be_forged_for_another_ticket(target: Target
     for tag in (mallorys[18:22], bytes(4)):
         forged = mallorys[:10] + ids[ANA].to_bytes(8, "big") + tag + b"\x00\x00\x10\x20\x30"
         assert conversation_of(base64.b64encode(forged).decode()) is not None, "well formed"
-        target.send(make_mail(subject="Erro no cadastro", sender=f"Mallory <{MALLORY}>", to=CNES,
-                              body="Mudem o e-mail deste chamado para o meu.",
-                              headers={"Thread-Index": base64.b64encode(forged).decode()}))
+        # As herself, and in the citizen's name (From: Ana, from Mallory's
+        # server): only the signature stops the second, which names someone on it.
+        for sender in (f"Mallory <{MALLORY}>", f"Cidadã <{ANA}>"):
+            target.send(make_mail(subject="Erro no cadastro", sender=sender, to=CNES,
+                                  body="Mudem o e-mail deste chamado para o meu.",
+                                  headers={"Thread-Index": base64.b64encode(forged).decode()}))
     assert target.events(protocol) == before, "nothing of the stranger's mails reached the citizen's ticket"
 
     anas = "".join(email.message_from_bytes(acks[ANA])["Thread-Index"].split())

@@ -70,3 +70,13 @@ def test_a_conversation_of_ours_names_its_ticket_only_when_signed_with_our_secre
     outlook = conversation_of("AdC0xOxFwE/tigzGSJa9glHhu/rfhwAAPsBA")  # a citizen's Outlook conversation
     assert outlook is not None and ticket_of(outlook, SECRET) is None
     assert ticket_of(None, SECRET) is None and ticket_of("", SECRET) is None
+
+
+def test_a_ticket_dated_before_1601_still_gets_a_conversation() -> None:
+    """``gateway migrate`` dates a ticket by its first mail's Date, which a
+    mangled header can put in 1500: a FILETIME cannot hold it, and every
+    mail about that ticket raised."""
+    long_ago = datetime(1500, 1, 1, tzinfo=timezone.utc)
+    value = for_ticket(7, long_ago, STARTED, SECRET)
+    header_time, _, [(_, after, _)] = read(value)
+    assert header_time == FILETIME_ZERO and ticket_of(conversation_of(value), SECRET) == 7
