@@ -207,6 +207,7 @@ class LimitedSMTP(ChunkedDataSMTP):
         self._counted: str | None = None  # the key this connection is counted under
         self._refused = False
         self._close_after_reply = False
+        self._faulted_transport: Any = None  # the transport push closed after a fault
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counted is None:  # not the second call, after STARTTLS
@@ -235,7 +236,17 @@ class LimitedSMTP(ChunkedDataSMTP):
                 self._close_after_reply = False
                 transport, self.transport = self.transport, None
                 if transport is not None:
+                    self._faulted_transport = transport
                     transport.close()  # after the reply, which is already in its buffer
+
+    def _timeout_cb(self) -> None:
+        """aiosmtpd's idle timer, which asserts a transport: one closed after
+        a fault (``push``) may still wait for a client that reads nothing
+        to take its reply, so it is cut."""
+        if self.transport is None and self._faulted_transport is not None:
+            self._faulted_transport.abort()
+            return
+        super()._timeout_cb()
 
     async def handle_exception(self, error: Exception) -> str:
         """What aiosmtpd answers anything raised while it serves a command
