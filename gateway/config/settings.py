@@ -97,7 +97,8 @@ class OutboundConfig:
     username: str = ""
     password: str = ""
     timeout: int = 30
-    max_attempts: int = 10
+    max_attempts: int = 150
+    give_up_after: float = 432000.0  # seconds: 5 days (RFC 5321 4.5.4.1)
     retry_initial: int = 30
     retry_max: int = 3600
     poll_interval: float = 2.0

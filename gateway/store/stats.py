@@ -24,6 +24,9 @@ class Stats:
     outbox_by_status: dict[str, int] = field(default_factory=dict)  # queued, sending, sent, failed
     outbox_retrying: int = 0  # queued again after a failed attempt
     outbox_oldest_queued: datetime | None = None
+    #: The oldest mail not yet sent that no attempt reached the relay for
+    #: (a relay down or refusing the session leaves them uncharged).
+    outbox_oldest_untried: datetime | None = None
     deadlines_due: int = 0  # tickets whose due_at has passed and that no sweep has handled yet
     oldest_due: datetime | None = None
     oldest_pending: datetime | None = None  # received_at of the oldest mail accepted and not yet processed
@@ -38,8 +41,9 @@ def ping(tx: Session) -> None:
 def collect(tx: Session, now: datetime) -> Stats:
     due_count, oldest_due = tx.execute(
         select(func.count(), func.min(TicketRow.due_at)).where(TicketRow.due_at <= now)).one()
-    retrying, oldest_queued = tx.execute(
-        select(func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at))
+    retrying, oldest_queued, oldest_untried = tx.execute(
+        select(func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at),
+               func.min(OutboxRow.created_at).filter(OutboxRow.attempts == 0))
         .where(OutboxRow.status.in_(("queued", "sending")))).one()
     oldest_pending = tx.execute(select(InboxRow.received_at).where(InboxRow.status == "accepted")
                                 .order_by(InboxRow.id).limit(1)).scalar()
@@ -51,6 +55,7 @@ def collect(tx: Session, now: datetime) -> Stats:
         outbox_by_status=_grouped(tx, OutboxRow.status),
         outbox_retrying=retrying or 0,
         outbox_oldest_queued=_aware(oldest_queued),
+        outbox_oldest_untried=_aware(oldest_untried),
         deadlines_due=due_count or 0,
         oldest_due=_aware(oldest_due),
         oldest_pending=_aware(oldest_pending),

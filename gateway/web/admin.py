@@ -13,8 +13,11 @@ JSON body naming each check, its figure and its limit:
 - ``database``: it answers a query;
 - ``processing_lag``: the oldest accepted mail not yet processed has waited
   less than ``max_processing_lag`` (a stopped or stuck processor);
-- ``outbox``: the oldest mail not yet sent was queued less than
-  ``max_outbox_age`` ago (a relay down or refusing);
+- ``outbox``: the oldest mail not yet tried (no attempt reached the
+  relay: it is down, refuses the session, or no sender runs) was queued
+  less than ``max_outbox_age`` ago.  A mail refused for now by its
+  recipient's server (a full mailbox) is retried for days and does not
+  fail it; ``retrying`` says how many are;
 - ``storage``: this process met no storage error (disk full, database
   unavailable, lock timeout, conflict) in the last minute; the last one's
   kind, where and text are shown while it fails.  A full disk does not fail
@@ -118,6 +121,9 @@ def store_gauges(collected: stats.Stats, now: datetime) -> Iterator[Metric]:
                   collected.outbox_retrying)
     yield _single("gateway_outbox_oldest_queued_seconds", "Age of the oldest mail not yet sent (0: none).",
                   _age(collected.outbox_oldest_queued, now))
+    yield _single("gateway_outbox_oldest_untried_seconds",
+                  "Age of the oldest mail not yet sent that no attempt reached the relay for (0: none).",
+                  _age(collected.outbox_oldest_untried, now))
     yield _single("gateway_deadlines_due", "Tickets whose deadline has passed and no sweep has handled yet.",
                   collected.deadlines_due)
     yield _single("gateway_sweep_lag_seconds",
@@ -172,8 +178,8 @@ class Admin:
             checks["database"] = {"ok": True}
             checks["processing_lag"] = _limit(_age(collected.oldest_pending, now), config.max_processing_lag,
                                               backlog=collected.mails_by_status.get("accepted", 0))
-            checks["outbox"] = _limit(_age(collected.outbox_oldest_queued, now), config.max_outbox_age,
-                                      due=collected.outbox_due)
+            checks["outbox"] = _limit(_age(collected.outbox_oldest_untried, now), config.max_outbox_age,
+                                      due=collected.outbox_due, retrying=collected.outbox_retrying)
         checks["storage"] = _storage(self.metrics)
         for poller in self.pollers():
             silent = time.monotonic() - (poller.last_success or self.started)

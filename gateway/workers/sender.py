@@ -18,8 +18,10 @@ A delivery whose result cannot be written (the database went away between
 the relay's ``250`` and the write) is not delivered again: its result is
 kept in memory and written first thing when the database answers, before
 anything else is claimed.  4xx and connection errors are retried with
-exponential backoff; 5xx, or too many attempts, mark the row failed and
-write an event on the ticket so an analyst sees the citizen never got it.
+exponential backoff; 5xx, or a 4xx once the mail was queued
+``give_up_after`` ago (5 days: RFC 5321 4.5.4.1) or had ``max_attempts``,
+mark the row failed and write an event on the ticket so an analyst sees
+the citizen never got it.
 A relay that cannot be reached or refuses the session itself
 (``RelayUnavailable``: a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused, 530)
 is no mail's failure: the pass ends, the mail in hand and the rest go back
@@ -61,7 +63,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from gateway.clock import Clock
@@ -108,6 +110,7 @@ class _Claimed:
     attempts: int
     #: Each recipient's result so far ("sent", "failed: ...", "deferred: ...").
     results: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None  # when it was queued: a refusal for now is final past give_up_after
 
     @property
     def pending(self) -> list[str]:
@@ -197,7 +200,8 @@ class Sender:
             for row in rows:
                 row.status, row.next_attempt_at, row.lease_owner = "sending", now + _LEASE, self.owner
                 row.attempts += 1
-            return [_Claimed(r.id, r.kind, r.mail_from, list(r.rcpt_tos), r.raw, r.attempts, dict(r.rcpt_results or {}))
+            return [_Claimed(r.id, r.kind, r.mail_from, list(r.rcpt_tos), r.raw, r.attempts, dict(r.rcpt_results or {}),
+                             r.created_at)
                     for r in rows]
 
     @contextmanager
@@ -245,7 +249,7 @@ class Sender:
     def _attempted(self, mail: _Claimed, outcome: Outcome, seconds: float) -> None:
         """The ``delivery`` log line and counter of one attempt."""
         errors = [error for error in outcome.values() if error is not None]
-        final = mail.attempts >= self.config.max_attempts
+        final = self._last_attempt(mail)
         retried = [e for e in errors if not isinstance(e, PermanentDeliveryError) and not final]
         result = "sent" if not errors else "deferred" if retried else "failed"
         self.metrics.deliveries.labels(result).inc()
@@ -322,11 +326,21 @@ class Sender:
                                       note=_printable(f"{mail.kind} to {', '.join(failed)} not delivered: "
                                                       f"{_errors({r: outcome[r] for r in failed})}"))
 
+    def _last_attempt(self, mail: _Claimed) -> bool:
+        """Whether a refusal for now (4xx) is final: after ``max_attempts``,
+        or once the mail was queued ``give_up_after`` ago (RFC 5321 4.5.4.1:
+        "at least 4-5 days"; ten attempts at most an hour apart gave up on a
+        citizen whose mailbox was full for three hours)."""
+        if mail.attempts >= self.config.max_attempts:
+            return True
+        return (mail.created_at is not None
+                and (self.clock.now() - mail.created_at).total_seconds() >= self.config.give_up_after)
+
     def _fate(self, mail: _Claimed, outcome: Outcome) -> tuple[str, dict[str, str], list[str]]:
         """The row's status after this attempt, every recipient's result, and
         the recipients this attempt refused for good."""
         results, failed = dict(mail.results), []
-        final = mail.attempts >= self.config.max_attempts
+        final = self._last_attempt(mail)
         for rcpt, error in outcome.items():
             if error is None:
                 results[rcpt] = "sent"

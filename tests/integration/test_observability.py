@@ -165,3 +165,45 @@ def test_healthz_fails_while_a_backlog_waits_longer_than_the_lag_limit(tmp_path:
         assert again.status_code == 200 and again.json()["checks"]["processing_lag"]["backlog"] == 0
     finally:
         process.terminate()
+
+
+def test_healthz_outbox_fails_for_a_relay_down_not_for_a_citizen_s_full_mailbox(tmp_path: Path):
+    """The outbox check looks at mails no attempt reached the relay for:
+    a relay that cannot be reached leaves them so (uncharged) and fails it
+    within max_outbox_age; an acknowledgement refused for now by the
+    citizen's full mailbox is retried for days (RFC 5321 4.5.4.1) and must
+    not keep /healthz failing meanwhile."""
+    from tests.helpers.servers import CaptureRelay
+
+    relay = CaptureRelay(refuse={CITIZENS[0]: "452 4.2.2 Mailbox full"}).start()
+    admin = free_port()
+    config = write_config(tmp_path, admin_port=admin)
+    text = config.read_text().replace("[admin]\n", "[admin]\nmax_outbox_age = 1.0\n", 1)
+    config.write_text(text.replace("[outbound]\n", f'[outbound]\nmode = "smtp"\nhost = "127.0.0.1"\n'
+                                                    f"port = {relay.port}\nretry_initial = 3600\n", 1))
+    process = GatewayProcess(config, tmp_path / "gateway.log", only="smtp,process,send,admin").start()
+    healthz = f"http://127.0.0.1:{admin}/healthz"
+    try:
+        _send(config, CITIZENS[:1])
+        wait_until(lambda: query(tmp_path / "gateway.db", "select status, attempts from outbox where kind = 'ack'")
+                   == [("queued", 1)], timeout=30, what="the acknowledgement deferred by the full mailbox")
+        wait_until(lambda: len(relay.messages) == 1, timeout=30, what="the team's notice delivered")
+        import time
+        time.sleep(1.5)  # past max_outbox_age
+        response = httpx.get(healthz, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"]["outbox"] == {"ok": True, "seconds": 0.0, "limit": 1.0, "due": 0,
+                                                       "retrying": 1}
+        relay.stop()  # the relay goes away: the next mail reaches nobody, and is not charged for it
+
+        _send(config, CITIZENS[1:2])
+
+        def unhealthy() -> httpx.Response | None:
+            answer = httpx.get(healthz, timeout=30)
+            return answer if answer.status_code == 503 else None
+
+        outbox = wait_until(unhealthy, timeout=30, interval=0.2, what="/healthz to see the relay down").json()
+        assert outbox["checks"]["outbox"]["ok"] is False and outbox["checks"]["outbox"]["seconds"] >= 1.0
+    finally:
+        process.terminate()
+        relay.stop()

@@ -238,3 +238,43 @@ def test_eight_bit_content_is_declared_to_the_relay(relay: CaptureRelay) -> None
         deliverer.close()
     assert [raw for _, _, raw in relay.messages] == [forwarded, plain], "the bytes as they were queued"
     assert [[o for o in options if o.startswith("BODY=")] for options in relay.mail_options] == [["BODY=8BITMIME"], []]
+
+
+def test_a_mailbox_full_for_a_day_still_gets_its_mail_and_one_full_for_days_fails(db: Database) -> None:
+    """RFC 5321 4.5.4.1: a mail refused for now is tried for "at least 4-5
+    days".  Ten attempts at most an hour apart gave up on a citizen whose
+    mailbox was full for three hours.  Now it is tried until it was queued
+    give_up_after ago (5 days), then fails for good."""
+    relay = CaptureRelay(refuse={"cidadao0@example.org": "452 4.2.2 Mailbox full"}).start()
+    try:
+        clock = FixedClock(START)
+        _queue(db, "ack", 1, at=START)
+        sender = _sender(db, relay, clock)
+        try:
+            for _ in range(30):  # a day and more of retries, each as soon as it is due
+                sender.run_once()
+                with db.transaction() as tx:
+                    [row] = tx.scalars(select(OutboxRow))
+                    status, attempts, due = row.status, row.attempts, row.next_attempt_at
+                assert status == "queued", (attempts, row.last_error)
+                clock.set(due)
+            assert attempts == 30 and clock.now() - START > timedelta(days=1)
+
+            relay.refuse.clear()  # the citizen emptied the mailbox
+            assert sender.run_once() == 1 and _statuses(db) == Counter({"sent": 1})
+
+            relay.refuse["cidadao1@example.org"] = "452 4.2.2 Mailbox full"
+            _queue(db, "ack", 1, at=clock.now(), first=1)
+            gave_up = clock.now() + timedelta(days=5)
+            for _ in range(200):  # bounded: hourly retries for five days are ~130
+                sender.run_once()
+                if _statuses(db)["failed"]:
+                    break
+                with db.transaction() as tx:
+                    clock.set(tx.scalars(select(OutboxRow).where(OutboxRow.status == "queued")).one().next_attempt_at)
+            assert _statuses(db) == Counter({"sent": 1, "failed": 1})
+            assert gave_up <= clock.now() < gave_up + timedelta(hours=1), "at the first attempt after five days"
+        finally:
+            sender.deliverer.close()
+    finally:
+        relay.stop()
