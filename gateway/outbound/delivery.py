@@ -3,8 +3,8 @@
 A ``Deliverer`` hands one rendered mail over and says how it went; it
 sorts failures into "try again later" (4xx, a timeout), "give up and
 record it" (5xx), and "the relay is unavailable" (no session: a refused
-connection, a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused, 530 at MAIL FROM;
-no mail is charged), so the sender never has to know which library was
+connection, a 421/554 greeting, EHLO and HELO, STARTTLS or AUTH refused, 530 at MAIL FROM,
+a Maildir that cannot be written; no mail is charged), so the sender never has to know which library was
 underneath.  A mail whose envelope no relay could take (an
 address with a NUL or a space, a non-ASCII local part for a relay without
 SMTPUTF8) is a permanent failure of that mail, found before or while
@@ -96,8 +96,8 @@ class MaildirDeliverer:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(temporary, self.path / "new" / name)
-        except OSError as exc:
-            raise TransientDeliveryError(f"cannot write to the Maildir {self.path}: {exc}") from exc
+        except OSError as exc:  # the folder's failure (disk full, permissions), not the mail's: no attempt charged
+            raise RelayUnavailable(f"cannot write to the Maildir {self.path}: {exc}") from exc
         try:
             _sync_folder(self.path / "new")  # the rename itself survives a power cut only once new/ is synced
         except OSError as exc:  # delivered: a retry would add a second copy (some network mounts refuse it)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from gateway.store.models import InboxRow, OutboxRow, TicketRow
@@ -41,9 +41,14 @@ def ping(tx: Session) -> None:
 def collect(tx: Session, now: datetime) -> Stats:
     due_count, oldest_due = tx.execute(
         select(func.count(), func.min(TicketRow.due_at)).where(TicketRow.due_at <= now)).one()
+    # Untried: no attempt has reached the relay, as far as is known: never
+    # charged one, or in its first attempt still (the relay may be dropping
+    # packets), or held by a sender whose lease ran out.
+    untried = or_(OutboxRow.attempts == 0,
+                  and_(OutboxRow.status == "sending", or_(OutboxRow.attempts == 1, OutboxRow.next_attempt_at < now)))
     retrying, oldest_queued, oldest_untried = tx.execute(
         select(func.count().filter(OutboxRow.attempts > 0), func.min(OutboxRow.created_at),
-               func.min(OutboxRow.created_at).filter(OutboxRow.attempts == 0))
+               func.min(OutboxRow.created_at).filter(untried))
         .where(OutboxRow.status.in_(("queued", "sending")))).one()
     oldest_pending = tx.execute(select(InboxRow.received_at).where(InboxRow.status == "accepted")
                                 .order_by(InboxRow.id).limit(1)).scalar()

@@ -62,7 +62,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -77,6 +77,10 @@ from gateway.store.faults import storage_fault
 from gateway.tickets.kinds import EventKind
 
 log = logging.getLogger("gateway.sender")
+
+#: Attempts a mail gets before its age alone makes a refusal for now final:
+#: 30 s, 1, 2, 4 and 8 minutes after the first (greylisting asks ~5).
+_RETRIES_BEFORE_GIVING_UP: Final = 5
 
 #: How long a claimed row stays this sender's without a heartbeat.
 _LEASE: Final = timedelta(seconds=60)
@@ -111,6 +115,9 @@ class _Claimed:
     #: Each recipient's result so far ("sent", "failed: ...", "deferred: ...").
     results: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None  # when it was queued: a refusal for now is final past give_up_after
+    #: Whether a refusal for now is final for this attempt, decided when it
+    #: was made (a result owed to the database is written later).
+    final: bool = False
 
     @property
     def pending(self) -> list[str]:
@@ -176,6 +183,7 @@ class Sender:
                 if stop is not None and stop.is_set():
                     break
                 started = time.perf_counter()
+                mail = replace(mail, final=self._last_attempt(mail))
                 outcome = self._try(mail)
                 down = next((e for e in outcome.values() if isinstance(e, RelayUnavailable)), None)
                 if down is not None:
@@ -249,7 +257,7 @@ class Sender:
     def _attempted(self, mail: _Claimed, outcome: Outcome, seconds: float) -> None:
         """The ``delivery`` log line and counter of one attempt."""
         errors = [error for error in outcome.values() if error is not None]
-        final = self._last_attempt(mail)
+        final = mail.final
         retried = [e for e in errors if not isinstance(e, PermanentDeliveryError) and not final]
         result = "sent" if not errors else "deferred" if retried else "failed"
         self.metrics.deliveries.labels(result).inc()
@@ -327,20 +335,23 @@ class Sender:
                                                       f"{_errors({r: outcome[r] for r in failed})}"))
 
     def _last_attempt(self, mail: _Claimed) -> bool:
-        """Whether a refusal for now (4xx) is final: after ``max_attempts``,
-        or once the mail was queued ``give_up_after`` ago (RFC 5321 4.5.4.1:
-        "at least 4-5 days"; ten attempts at most an hour apart gave up on a
-        citizen whose mailbox was full for three hours)."""
+        """Whether a refusal for now (4xx) in this attempt is final: after
+        ``max_attempts``, or once the mail was queued ``give_up_after`` ago
+        (RFC 5321 4.5.4.1: "at least 4-5 days"; ten attempts at most an hour
+        apart gave up on a citizen whose mailbox was full for three hours)
+        and was tried a few times (``_RETRIES_BEFORE_GIVING_UP``: a mail
+        that waited days for a relay that was down still gets past
+        greylisting, which refuses every first attempt)."""
         if mail.attempts >= self.config.max_attempts:
             return True
-        return (mail.created_at is not None
+        return (mail.created_at is not None and mail.attempts > _RETRIES_BEFORE_GIVING_UP
                 and (self.clock.now() - mail.created_at).total_seconds() >= self.config.give_up_after)
 
     def _fate(self, mail: _Claimed, outcome: Outcome) -> tuple[str, dict[str, str], list[str]]:
         """The row's status after this attempt, every recipient's result, and
         the recipients this attempt refused for good."""
         results, failed = dict(mail.results), []
-        final = self._last_attempt(mail)
+        final = mail.final
         for rcpt, error in outcome.items():
             if error is None:
                 results[rcpt] = "sent"

@@ -187,7 +187,8 @@ def test_healthz_outbox_fails_for_a_relay_down_not_for_a_citizen_s_full_mailbox(
         _send(config, CITIZENS[:1])
         wait_until(lambda: query(tmp_path / "gateway.db", "select status, attempts from outbox where kind = 'ack'")
                    == [("queued", 1)], timeout=30, what="the acknowledgement deferred by the full mailbox")
-        wait_until(lambda: len(relay.messages) == 1, timeout=30, what="the team's notice delivered")
+        wait_until(lambda: query(tmp_path / "gateway.db", "select status from outbox where kind = 'team_new'")
+                   == [("sent",)], timeout=30, what="the team's notice delivered and settled")
         import time
         time.sleep(1.5)  # past max_outbox_age
         response = httpx.get(healthz, timeout=30)

@@ -278,3 +278,88 @@ def test_a_mailbox_full_for_a_day_still_gets_its_mail_and_one_full_for_days_fail
             sender.deliverer.close()
     finally:
         relay.stop()
+
+
+def test_a_mail_that_waited_days_for_the_relay_still_gets_past_greylisting(db: Database) -> None:
+    """Its age alone does not make its first refusal final: a mail queued
+    six days ago, while the relay was down (no attempt charged), meets a
+    greylisting server that refuses every first try; it gets five retries
+    (30 s to 8 minutes after the first) before its age makes a 4xx final."""
+    relay = CaptureRelay(refuse={"cidadao0@example.org": "451 4.7.1 Greylisted, try again later"}).start()
+    try:
+        clock = FixedClock(START)
+        _queue(db, "ack", 1, at=START - timedelta(days=6))
+        sender = _sender(db, relay, clock)
+        try:
+            statuses = []
+            for _ in range(10):  # bounded: it fails at the sixth
+                sender.run_once()
+                with db.transaction() as tx:
+                    [row] = tx.scalars(select(OutboxRow))
+                    statuses.append((row.attempts, row.status))
+                    due = row.next_attempt_at
+                if row.status != "queued":
+                    break
+                clock.set(due)
+        finally:
+            sender.deliverer.close()
+    finally:
+        relay.stop()
+    assert statuses == [(n, "queued") for n in range(1, 6)] + [(6, "failed")]
+
+
+def test_a_maildir_that_cannot_be_written_charges_no_mail(tmp_path, db: Database) -> None:
+    """A full disk or a folder without permission is the channel's failure,
+    not the mail's: like a relay that is down, the pass stops and the mail
+    waits uncharged (and /healthz's outbox check sees it ageing)."""
+    from gateway.errors import RelayUnavailable
+    from gateway.outbound.delivery import MaildirDeliverer
+
+    blocked = tmp_path / "outbox"
+    blocked.write_text("a file where the Maildir should be")
+    clock = FixedClock(START)
+    _queue(db, "ack", 2, at=START)
+    config = OutboundConfig(mode="maildir", path=str(blocked))
+    sender = Sender(db, config, MaildirDeliverer(blocked), clock)
+    with pytest.raises(RelayUnavailable, match="cannot write to the Maildir"):
+        sender.run_once()
+    with db.transaction() as tx:
+        assert sorted((r.status, r.attempts) for r in tx.scalars(select(OutboxRow))) == [("queued", 0), ("queued", 0)]
+
+
+def test_the_health_check_counts_a_first_attempt_in_flight_and_a_lost_lease_as_untried(db: Database) -> None:
+    """``stats.collect``'s oldest untried mail, which /healthz's outbox
+    check reads: a mail in its first attempt may be stuck on a relay that
+    drops packets, and one whose sender's lease ran out is nobody's."""
+    from gateway.store import stats
+
+    now = START + timedelta(hours=3)
+    ages = {"queued, never tried": 5, "first attempt in flight": 4, "retried, in flight": 3,
+            "retried, lease lost": 2, "retried, waiting": 1}
+    _queue(db, "ack", len(ages), at=START)
+    with db.transaction() as tx:
+        rows = list(tx.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+        for row, (what, hours) in zip(rows, ages.items()):
+            row.created_at = now - timedelta(hours=hours)
+            row.status = "sending" if "in flight" in what or "lease" in what else "queued"
+            row.attempts = 0 if "never" in what else 1 if "first" in what else 3
+            row.next_attempt_at = now - timedelta(minutes=1) if "lease lost" in what else now + timedelta(minutes=1)
+
+    def oldest_untried() -> timedelta | None:
+        with db.transaction() as tx:
+            found = stats.collect(tx, now).outbox_oldest_untried
+        return None if found is None else now - found
+
+    assert oldest_untried() == timedelta(hours=5)
+    for what, hours in list(ages.items())[:2]:  # take the oldest away, one at a time
+        with db.transaction() as tx:
+            tx.execute(text("DELETE FROM outbox_raw WHERE message_id IN (SELECT message_id FROM outbox "
+                            "WHERE id = (SELECT min(id) FROM outbox))"))
+            tx.execute(text("DELETE FROM outbox WHERE id = (SELECT min(id) FROM outbox)"))
+        expected = {"queued, never tried": timedelta(hours=4), "first attempt in flight": timedelta(hours=2)}[what]
+        assert oldest_untried() == expected, what
+    with db.transaction() as tx:
+        tx.execute(text("DELETE FROM outbox_raw WHERE message_id IN (SELECT message_id FROM outbox "
+                        "WHERE id = (SELECT min(id) FROM outbox))"))
+        tx.execute(text("DELETE FROM outbox WHERE id = (SELECT min(id) FROM outbox)"))
+    assert oldest_untried() == timedelta(hours=2), "the lost lease; never the retried one in flight or waiting"

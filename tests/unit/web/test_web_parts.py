@@ -71,7 +71,8 @@ def test_the_database_gauges_in_prometheus_text_format():
     now = datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
     collected = Stats(mails_by_status={"processed": 7, "quarantined": 1, "accepted": 4}, tickets_by_status={"open": 2},
                       outbox_by_status={"queued": 3, "failed": 1, "weird\"status": 1}, outbox_retrying=1,
-                      outbox_oldest_queued=now - timedelta(seconds=90), deadlines_due=2,
+                      outbox_oldest_queued=now - timedelta(seconds=90), outbox_oldest_untried=now - timedelta(seconds=30),
+                      deadlines_due=2,
                       oldest_due=now - timedelta(minutes=5), oldest_pending=now - timedelta(seconds=42), outbox_due=2)
 
     class Fixed:
@@ -90,6 +91,7 @@ def test_the_database_gauges_in_prometheus_text_format():
     assert samples[("gateway_tickets", (("status", "closed"),))] == 0
     assert samples[("gateway_outbox_due", ())] == 2 and samples[("gateway_outbox_retrying", ())] == 1
     assert samples[("gateway_outbox_oldest_queued_seconds", ())] == 90
+    assert samples[("gateway_outbox_oldest_untried_seconds", ())] == 30
     assert samples[("gateway_sweep_lag_seconds", ())] == 300
     assert samples[("gateway_outbox_mails", (("status", 'weird"status'),))] == 1
     assert "# TYPE gateway_inbox_mails gauge" in text and "gateway_mails_received" not in text
