@@ -139,19 +139,32 @@ def _lmtp(gateway) -> Iterator[tuple[socket.socket, BinaryIO, Callable[[bytes], 
         yield conn, lines, say
 
 
+def _data(raw: bytes) -> bytes:
+    """A mail as DATA sends it: leading dots doubled, the final dot line."""
+    return raw.replace(b"\n.", b"\n..") + b"\r\n.\r\n"
+
+
+def _lmtp_to_both(conn: socket.socket, lines: BinaryIO, say: Callable[[bytes], bytes], raw: bytes, *,
+                  refused: tuple[bytes, ...] = ()) -> list[bytes]:
+    """Greeting, LHLO, MAIL, RCPT to both mailboxes (and to each of
+    ``refused``, answered 550), DATA and the mail: the two replies to it."""
+    assert lines.readline().startswith(b"220")
+    assert say(b"LHLO client.example.org").startswith(b"250")
+    assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")  # no SIZE=: the body is measured
+    assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
+    assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
+    for address in refused:
+        assert say(b"RCPT TO:<" + address + b">").startswith(b"550")
+    assert say(b"DATA").startswith(b"354")
+    conn.sendall(_data(raw))
+    return [lines.readline(), lines.readline()]
+
+
 def test_lmtp_listener_answers_per_recipient(start_gateway):
     gateway = start_gateway(smtp={"lmtp": True},
                             mailbox=TWO_MAILBOXES)
     with _lmtp(gateway) as (conn, lines, say):
-        assert lines.readline().startswith(b"220")
-        assert say(b"LHLO client.example.org").startswith(b"250")
-        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")
-        assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
-        assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
-        assert say(b"RCPT TO:<nobody@example.gov.br>").startswith(b"550")
-        assert say(b"DATA").startswith(b"354")
-        conn.sendall(make_mail().replace(b"\n.", b"\n..") + b"\r\n.\r\n")
-        replies = [lines.readline(), lines.readline()]
+        replies = _lmtp_to_both(conn, lines, say, make_mail(), refused=(b"nobody@example.gov.br",))
         assert all(r.startswith(b"250 2.0.0") for r in replies), replies
         assert say(b"QUIT").startswith(b"221")
     gateway.wait_processed(1)
@@ -165,14 +178,7 @@ def test_lmtp_refuses_a_body_too_big_once_per_recipient_and_stays_in_step(start_
     gateway = start_gateway(smtp={"lmtp": True, "max_message_size": 5_000},
                             mailbox=TWO_MAILBOXES)
     with _lmtp(gateway) as (conn, lines, say):
-        assert lines.readline().startswith(b"220")
-        assert say(b"LHLO client.example.org").startswith(b"250")
-        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")  # no SIZE=: the body is measured
-        assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
-        assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
-        assert say(b"DATA").startswith(b"354")
-        conn.sendall(make_mail(body="x" * 20_000).replace(b"\n.", b"\n..") + b"\r\n.\r\n")
-        replies = [lines.readline(), lines.readline()]
+        replies = _lmtp_to_both(conn, lines, say, make_mail(body="x" * 20_000))
         assert all(r.startswith(b"552") for r in replies), replies
         assert say(b"NOOP").startswith(b"250"), "the next reply answers the next command"
     assert gateway.inbox_counts() == {}
@@ -208,7 +214,7 @@ def test_a_fault_of_ours_in_data_is_a_451_and_the_session_goes_on(gateway, monke
         return await stored(delivery)
 
     monkeypatch.setattr(gateway.gateway.ingest, "stored", faulty)
-    mail = make_mail(message_id="<falha-1@example.org>").replace(b"\n.", b"\n..") + b"\r\n.\r\n"
+    mail = _data(make_mail(message_id="<falha-1@example.org>"))
     with _lmtp(gateway) as (conn, lines, say):  # a raw conversation: smtplib would send RSET after the 451
         assert lines.readline().startswith(b"220")
         assert say(b"EHLO client.example.org").startswith(b"250")
@@ -249,7 +255,7 @@ def test_a_fault_of_ours_in_the_middle_of_a_body_closes_the_session_with_421(gat
         assert say(f"MAIL FROM:<{CITIZEN}>".encode()).startswith(b"250")
         assert say(f"RCPT TO:<{gateway.address}>".encode()).startswith(b"250")
         assert say(b"DATA").startswith(b"354")
-        conn.sendall(make_mail().replace(b"\n.", b"\n..") + b"\r\n.\r\n")
+        conn.sendall(_data(make_mail()))
         assert lines.readline().decode().rstrip("\r\n") == replies.CLOSING_ON_ERROR
         assert lines.readline() == b"", "closed: nothing more is read from the session"
     assert broken and gateway.inbox_counts() == {}
@@ -267,14 +273,7 @@ def test_lmtp_answers_a_fault_of_ours_once_per_recipient(start_gateway, monkeypa
 
     monkeypatch.setattr(gateway.gateway.ingest, "stored", faulty)
     with _lmtp(gateway) as (conn, lines, say):
-        assert lines.readline().startswith(b"220")
-        assert say(b"LHLO client.example.org").startswith(b"250")
-        assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250")
-        assert say(b"RCPT TO:<atendimento@example.gov.br>").startswith(b"250")
-        assert say(b"RCPT TO:<cnes@example.gov.br>").startswith(b"250")
-        assert say(b"DATA").startswith(b"354")
-        conn.sendall(make_mail().replace(b"\n.", b"\n..") + b"\r\n.\r\n")
-        replies = [lines.readline(), lines.readline()]
+        replies = _lmtp_to_both(conn, lines, say, make_mail())
         assert all(r.startswith(b"451 4.3.0") for r in replies), replies
         assert say(b"NOOP").startswith(b"250"), "the next reply answers the next command"
         assert say(b"MAIL FROM:<ana.souza@example.org>").startswith(b"250"), "the transaction was ended"
