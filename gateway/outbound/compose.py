@@ -35,6 +35,7 @@ from gateway.outbound.render import Rendered
 _MAX_LINE: Final = 78
 _MIME_TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _BREAKS: Final = re.compile(r"[\r\n]+")
+_MAX_8BIT_LINE: Final = 998  # bytes before CRLF (RFC 5322 2.1.1, RFC 6152)
 _WORD_BYTES: Final = 45  # 45 bytes -> 60 base64 characters: each encoded word stays under 75
 
 
@@ -67,13 +68,13 @@ class Envelope:
 
 def message(parts: Rendered, envelope: Envelope, attachments: Sequence[FileToSend] = ()) -> bytes:
     """The mail's bytes, CRLF line ends, ready for the outbox."""
-    alternative = _boundary()
+    alternative = _boundary(parts.text, parts.html)
     body = (f"--{alternative}\r\n{_text(parts.text, 'plain')}\r\n"
             f"--{alternative}\r\n{_text(parts.html, 'html')}\r\n"
             f"--{alternative}--\r\n")
     content_type = f'multipart/alternative; boundary="{alternative}"'
     if attachments:
-        mixed = _boundary()
+        mixed = _boundary(parts.text, parts.html)
         files = "".join(f"--{mixed}\r\n{_attachment(item)}\r\n" for item in attachments)
         body = (f"--{mixed}\r\nContent-Type: {content_type}\r\n\r\n{body}\r\n"
                 f"{files}--{mixed}--\r\n")
@@ -152,11 +153,16 @@ def _one_line(value: str) -> str:
     return _BREAKS.sub(" ", value)
 
 
-def _boundary() -> str:
-    """A boundary no part can contain: every part is quoted-printable or
-    base64, and neither ever writes "=_".  Choosing it here spares the
-    generator's search of the whole text for a collision."""
-    return f"=_{randomness.token_hex(12)}"
+def _boundary(*texts: str) -> str:
+    """A boundary no part contains.  Quoted-printable and base64 never
+    write "=_"; a text part sent as it is (``_text``) could, so the two
+    texts are searched (96 random bits: in practice the first one is
+    taken).  Choosing it here spares the generator's search of the whole
+    mail for a collision."""
+    while True:  # each try fails with probability ~2^-96: bounded in practice
+        boundary = f"=_{randomness.token_hex(12)}"
+        if not any(boundary in text for text in texts):
+            return boundary
 
 
 def _encoded(value: str) -> str:
@@ -181,9 +187,21 @@ def _encoded(value: str) -> str:
 
 
 def _text(text: str, subtype: str) -> str:
-    payload = encodestring(text.replace("\r\n", "\n").encode("utf-8")).decode("ascii")
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
-            f"\r\n{payload.replace(chr(10), chr(13) + chr(10))}")
+    """A text part, as it is where it can be: UTF-8 lines of at most 998
+    bytes and no NUL go as ``8bit`` (``7bit`` when
+    ASCII), as Django and Thunderbird send them; quoted-printable only
+    for what cannot (a long paragraph in the citizen's HTML).  Encoding
+    every part had cost as much as building the rest of the mail, and a
+    relay without 8BITMIME gets the mail downgraded when it is sent
+    (``mail.seven_bit``, RFC 6152)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a CR alone is a line break no mail may carry bare
+    data = text.encode("utf-8")
+    if "\0" in text or max(map(len, data.split(b"\n"))) > _MAX_8BIT_LINE:
+        encoding, text = "quoted-printable", encodestring(data).decode("ascii")
+    else:
+        encoding = "7bit" if data.isascii() else "8bit"
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {encoding}\r\n'
+            f"\r\n{text.replace(chr(10), chr(13) + chr(10))}")
 
 
 def _attachment(item: FileToSend) -> str:

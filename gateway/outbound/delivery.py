@@ -36,6 +36,7 @@ import aiosmtplib
 from gateway.config import OutboundConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, RelayUnavailable, TransientDeliveryError
 from gateway.mail.addresses import addr_spec_problem, ascii_domain
+from gateway.mail.seven_bit import to_seven_bit
 
 log = logging.getLogger("gateway.sender")
 
@@ -162,11 +163,16 @@ class SmtpDeliverer:
     async def _send(self, sender: str, recipients: list[str], raw: bytes,
                     mail_options: list[str] | None) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
         client = await self._session()
-        if not raw.isascii() and client.supports_extension("8bitmime"):
-            # RFC 6152: 8-bit content (a forwarded original kept as it came)
-            # is declared; aiosmtplib's sendmail leaves that to its caller.  A relay without 8BITMIME gets it undeclared, as
-            # before: most take it, and none of ours is refused for it.
-            mail_options = [*(mail_options or ()), "BODY=8BITMIME"]
+        if not raw.isascii():
+            # RFC 6152: 8-bit content (our text parts, a forwarded original
+            # kept as it came) is declared, which aiosmtplib's sendmail leaves
+            # to its caller; a relay that did not offer 8BITMIME gets the mail
+            # converted to 7 bits (or, should that fail, undeclared, as
+            # every mail went before: most relays take it).
+            if client.supports_extension("8bitmime"):
+                mail_options = [*(mail_options or ()), "BODY=8BITMIME"]
+            else:
+                raw = _seven_bit(raw, f"{self.config.host}:{self.config.port}")
         return await client.sendmail(sender, recipients, raw, mail_options=mail_options)
 
     async def _session(self) -> aiosmtplib.SMTP:
@@ -216,6 +222,17 @@ class SmtpDeliverer:
     def close(self) -> None:
         self.hang_up()
         self._loop.close()
+
+
+def _seven_bit(raw: bytes, where: str) -> bytes:
+    """``raw`` converted for a relay without 8BITMIME (``mail.seven_bit``)."""
+    try:
+        converted = to_seven_bit(raw)
+    except Exception as error:  # noqa: BLE001 - a mail the email package cannot rewrite still goes, as it came
+        converted = raw
+        log.warning("relay %s does not offer 8BITMIME and this mail could not be converted to 7 bits (%s: %s): "
+                    "sent with its 8-bit bytes", where, type(error).__name__, error)
+    return converted
 
 
 def _session_clean(error: BaseException) -> bool:

@@ -207,12 +207,16 @@ class CaptureRelay:
     counts the SMTP sessions clients opened.  ``drop_after``: once this many
     mails are kept, the next DATA is neither kept nor answered: the relay
     drops that connection (once), as a relay restarting mid-batch does.
+    ``eight_bit_mime=False``: a relay that does not offer 8BITMIME (aiosmtpd
+    decoding what it reads); with ``smtputf8=False`` too, it refuses any
+    8-bit byte in DATA with ``500``, as a strict 7-bit relay may.
     """
 
     def __init__(self, port: int | None = None, *, smtputf8: bool = True, refuse: dict[str, str] | None = None,
-                 delay: float = 0.0, drop_after: int | None = None) -> None:
+                 delay: float = 0.0, drop_after: int | None = None, eight_bit_mime: bool = True) -> None:
         self.port = port or free_port()
         self.smtputf8 = smtputf8
+        self.eight_bit_mime = eight_bit_mime
         self.refuse = dict(refuse or {})
         self.delay = delay
         self.drop_after = drop_after
@@ -243,7 +247,7 @@ class CaptureRelay:
 
     def start(self) -> CaptureRelay:
         self._controller = _CountingController(self, hostname="127.0.0.1", port=self.port,
-                                               enable_SMTPUTF8=self.smtputf8)
+                                               enable_SMTPUTF8=self.smtputf8, decode_data=not self.eight_bit_mime)
         self._controller.start()
         self.connections = 0  # the controller's own check that it listens is not a client's
         return self

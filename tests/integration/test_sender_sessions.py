@@ -23,7 +23,7 @@ from gateway.store import outbox
 from gateway.store.db import Database
 from gateway.store.models import OutboxRow
 from gateway.workers.sender import Sender
-from tests.helpers.servers import CaptureRelay
+from tests.helpers.servers import CaptureRelay, parse_message
 # the outbox on SQLite and on PostgreSQL (where the claim is FOR UPDATE SKIP LOCKED)
 from tests.integration.postgres.conftest import db, postgres_url  # noqa: F401 - fixtures
 
@@ -238,6 +238,42 @@ def test_eight_bit_content_is_declared_to_the_relay(relay: CaptureRelay) -> None
         deliverer.close()
     assert [raw for _, _, raw in relay.messages] == [forwarded, plain], "the bytes as they were queued"
     assert [[o for o in options if o.startswith("BODY=")] for options in relay.mail_options] == [["BODY=8BITMIME"], []]
+
+
+def test_a_relay_without_8bitmime_gets_the_mail_in_seven_bits() -> None:
+    """RFC 6152 section 3: 8-bit content must not go to a relay that did
+    not offer 8BITMIME.  Our text parts go as ``8bit`` and a forwarded
+    original keeps its bytes; a strict 7-bit relay (no 8BITMIME, no
+    SMTPUTF8) answered such a mail ``500``, a permanent failure.  It now
+    gets the mail converted, every text as it was written."""
+    from gateway.outbound import compose
+    from gateway.outbound.render import Rendered
+
+    original = "From: ana@example.org\r\nSubject: Certidão\r\n\r\nNão recebi a certidão.\r\n".encode()
+    envelope = compose.Envelope(from_name="Central de Atendimento", from_address="atendimento@example.gov.br",
+                                to=["equipe@example.gov.br"], message_id="team.1@example.gov.br", date=START)
+    parts = Rendered(subject="Novo chamado", text="Solicitação recebida; veja o original.\n",
+                     html="<p>Solicitação recebida; veja o original.</p>")
+    raw = compose.message(parts, envelope, [compose.FileToSend("original.eml", "message/rfc822", original)])
+    assert b"Content-Transfer-Encoding: 8bit" in raw and "Solicitação".encode() in raw
+    relay = CaptureRelay(smtputf8=False, eight_bit_mime=False).start()
+    deliverer = SmtpDeliverer(OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10))
+    try:
+        assert deliverer.deliver("bounce@example.gov.br", ["equipe@example.gov.br"], raw) == {}
+    finally:
+        deliverer.close()
+        relay.stop()
+    [(_, _, sent)] = relay.messages
+    assert sent.isascii(), "7 bits"
+    assert [o for o in relay.mail_options[0] if o.startswith("BODY=")] == [], "no BODY= the relay never offered"
+    mail = parse_message(sent)
+    assert mail["Message-ID"] == "<team.1@example.gov.br>" and mail["Subject"] == "Novo chamado"
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == parts.text
+    assert mail.get_body(("html",)).get_content().replace("\r\n", "\n") == parts.html
+    [forwarded] = list(mail.iter_attachments())
+    inner = forwarded.get_content()
+    assert inner["Subject"] == "Certidão" and forwarded["Content-Transfer-Encoding"] == "7bit"
+    assert inner.get_payload(decode=True) == "Não recebi a certidão.\r\n".encode(), "the original's very bytes"
 
 
 def test_a_mailbox_full_for_a_day_still_gets_its_mail_and_one_full_for_days_fails(db: Database) -> None:

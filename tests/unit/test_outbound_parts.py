@@ -47,7 +47,8 @@ def test_composed_mail_threads_and_declares_itself_automatic():
                         message_id="ack.1@example.gov.br", date=NOW, in_reply_to="c1@example.org",
                         references=["c0@example.org", "c1@example.org"])
     raw = message(parts, envelope, [FileToSend("relatório.pdf", "application/pdf", b"%PDF-1.4")])
-    assert raw.isascii() and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    assert raw.partition(b"\r\n\r\n")[0].isascii(), "the header: encoded words; the texts go as 8bit"
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     mail = message_from_bytes(raw, policy=policy.default)
     assert mail["Subject"] == "[ATD-2026-000001-3] Solicitação recebida: Ação"
     assert mail["Message-ID"] == "<ack.1@example.gov.br>" and mail["In-Reply-To"] == "<c1@example.org>"
@@ -104,6 +105,50 @@ def test_the_written_mail_keeps_every_byte_and_folds_long_headers():
     assert first.get_filename() == 'ofício "final".pdf' and first.get_content() == binary
     assert second.get_content_type() == "application/octet-stream", "a type with a line break is not written"
     assert second.get_filename() == "plain name.png"
+
+
+def _encodings(raw: bytes) -> list[str]:
+    mail = message_from_bytes(raw, policy=policy.default)
+    return [str(part["Content-Transfer-Encoding"]) for part in mail.walk() if part.get_content_maintype() == "text"]
+
+
+@pytest.mark.parametrize(("text", "html", "expected"), [
+    ("Protocol ATD-2026-000001-3\n", "<p>ok</p>", ["7bit", "7bit"]),
+    ("Solicitação recebida.\n", "<p>Olá</p>", ["8bit", "8bit"]),
+    ("Parágrafo " + "ç" * 493 + "x\n", "<p>" + "ã" * 500 + "</p>", ["8bit", "quoted-printable"]),  # 998 / 1,007 bytes
+    ("um CR solto\rno meio\n", "<p>NUL\x00</p>", ["7bit", "quoted-printable"]),
+])
+def test_text_parts_go_as_they_are_unless_a_line_or_a_byte_forbids_it(text, html, expected):
+    """RFC 6152/5322: an 8-bit part is at most 998 bytes a line, with no NUL;
+    whatever passes goes as it is (``7bit`` when ASCII), the rest
+    quoted-printable; either way a client reads the text back.  A CR alone
+    (no mail may carry one bare; quoted-printable had let it through) is
+    a line break."""
+    parts = Rendered(subject="x", text=text, html=html)
+    envelope = Envelope(from_name="Central", from_address="atendimento@example.gov.br", to=["ana@example.org"],
+                        message_id="m.3@example.gov.br", date=NOW)
+    raw = message(parts, envelope)
+    assert _encodings(raw) == expected
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert b"\r" not in raw.replace(b"\r\n", b"") and b"\0" not in raw
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == text.replace("\r", "\n")
+    assert mail.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+
+
+def test_a_boundary_a_text_holds_is_not_chosen(monkeypatch):
+    """A part sent as it is may hold any line, "--=_<hex>" too: the boundary
+    is drawn again until neither text holds it."""
+    from gateway.outbound import compose
+
+    drawn = iter(["a" * 24, "b" * 24, "c" * 24])
+    monkeypatch.setattr(compose.randomness, "token_hex", lambda _n: next(drawn))
+    text = "Copiei isto de outro e-mail:\n--=_" + "a" * 24 + "\nfim\n"
+    raw = message(Rendered(subject="x", text=text, html="<p>x</p>"),
+                  Envelope(from_name="Central", from_address="atendimento@example.gov.br", to=["ana@example.org"],
+                           message_id="m.4@example.gov.br", date=NOW))
+    assert b'boundary="=_' + b"b" * 24 + b'"' in raw
+    assert message_from_bytes(raw, policy=policy.default).get_body(("plain",)).get_content().replace("\r\n", "\n") == text
 
 
 def test_a_long_non_ascii_file_name_keeps_lines_under_the_limit():

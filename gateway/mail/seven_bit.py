@@ -1,0 +1,96 @@
+"""A mail with 8-bit content, made fit for a relay without 8BITMIME.
+
+RFC 6152 section 3: a client must not send 8-bit data to a server that
+did not offer 8BITMIME; it may convert the mail to 7 bits.  Our own text
+parts go as ``8bit`` (``outbound.compose``) and a forwarded original keeps
+its bytes, while nearly every relay (Postfix, Exchange, sendmail, the big
+providers) offers 8BITMIME: the conversion is done here, when a mail is
+sent to one that does not, never at composing time.
+
+Each 8-bit leaf part gets its very bytes in base64, whatever charset it
+names or fails to name (the ``email`` package's own conversion needs a
+charset, and raises on a part without one); a mail inside another is
+converted inside and labelled ``7bit``; a header with 8-bit bytes is
+read as ``mail.charsets`` reads one (UTF-8, else windows-1252) and
+written in RFC 2047 encoded words, an address field name by name with
+its addresses as they were (the package's own conversion turns a whole
+``From`` into one ``unknown-8bit`` word, address included); and 8-bit
+bytes before or after a multipart's parts, which no client shows (RFC
+2046 5.1.1), are dropped.  Nothing the reader sees is lost.
+"""
+
+from __future__ import annotations
+
+from base64 import encodebytes
+from email import policy
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import formataddr, getaddresses
+from io import BytesIO
+from typing import Final
+
+from gateway.mail.charsets import decode_header_value
+
+# compat32 keeps every header as it came (no refolding of what is
+# already 7-bit) and never raises on a malformed one.
+_READ: Final = policy.compat32.clone(linesep="\r\n")
+_WRITE: Final = policy.compat32.clone(linesep="\r\n", cte_type="7bit")
+_EIGHT_BIT: Final = frozenset({"8bit", "binary"})
+_ADDRESS_FIELDS: Final = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to",
+                                    "resent-cc", "resent-sender", "disposition-notification-to"})
+
+
+def to_seven_bit(raw: bytes) -> bytes:
+    """``raw`` with its 8-bit parts re-encoded; ``raw`` itself when it is ASCII already."""
+    if raw.isascii():
+        return raw
+    message = BytesParser(policy=_READ).parsebytes(raw)
+    for part in message.walk():
+        _convert(part)
+    out = BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=_WRITE).flatten(message)
+    return out.getvalue()
+
+
+def _convert(part: Message) -> None:
+    _headers(part)
+    for edge in ("preamble", "epilogue"):
+        if not (getattr(part, edge) or "").isascii():
+            setattr(part, edge, None)
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if part.is_multipart():  # a multipart, or a message/rfc822 whose mail is converted in its turn
+        if part.get_content_maintype() == "message" and encoding in _EIGHT_BIT:
+            part.replace_header("Content-Transfer-Encoding", "7bit")
+        return
+    payload = part.get_payload()
+    if not isinstance(payload, str) or payload.isascii():
+        return
+    data = part.get_payload(decode=True)  # 8-bit text comes back as its bytes (quoted-printable or base64 were ASCII)
+    del part["Content-Transfer-Encoding"]
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(encodebytes(data).decode("ascii"))
+
+
+def _headers(part: Message) -> None:
+    """Every header field with 8-bit bytes rewritten, the order of all kept."""
+    fields = list(part.raw_items())
+    if all(value.isascii() for _, value in fields):
+        return
+    for name in {name for name, _ in fields}:
+        del part[name]
+    for name, value in fields:
+        part[name] = value if value.isascii() else _encoded(name, value)
+
+
+def _encoded(name: str, value: str) -> str | Header:
+    text = decode_header_value(value)
+    if name.lower() in _ADDRESS_FIELDS:
+        pairs = getaddresses([text])
+        if pairs and all(address for _, address in pairs):
+            try:
+                return ", ".join(formataddr(pair, charset="utf-8") for pair in pairs)
+            except UnicodeEncodeError:  # an address not in ASCII (RFC 6532): no encoded word can carry it
+                pass
+    return Header(text, "utf-8", header_name=name)
