@@ -4,15 +4,18 @@ Kept on the ticket with the quoted history removed; automatic mail (a
 bounce, an out-of-office) changes nothing; otherwise the rules that take
 follow-ups act, the reply's effect is decided (``tickets.requester``, or
 ``services.required`` for the data the ticket waits for), and the team is
-told.  A closed ticket takes a survey answer, reopens within the mailbox's
-window, holds an unproven reopening for a person, or hands the mail back
-to become a new ticket linked to it.
+told, with a warning when the MTA in front judged the From and did not
+confirm it (such a mail answers no waiting ticket).  A closed ticket
+takes a survey answer, reopens within the mailbox's window, holds an
+unproven reopening for a person, or hands the mail back to become a new
+ticket linked to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Final
 
 from gateway.calendar.mailboxes import deadline
 from gateway.config import Settings
@@ -30,6 +33,11 @@ from gateway.tickets.bounces import wrote_again
 from gateway.tickets.change import NOTHING, Change, To, event, fields, notice
 from gateway.tickets.kinds import EventKind, Template
 from gateway.tickets.states import Status
+
+#: The team's notice of a reply whose sender the MTA did not confirm, and of such an answer to a waiting ticket.
+_UNCONFIRMED: Final = "ATENÇÃO: o servidor de e-mail não confirmou o remetente desta mensagem."
+_STILL_WAITING: Final = ("Por isso ela não foi aceita como resposta: os dados não foram registrados e o chamado "
+                         "continua aguardando o solicitante. Se for mesmo dele, responda a ele.")
 
 #: Opens a new ticket linked to a closed one: (tx, incoming, previous, reason) -> the new ticket.
 OpenTicket = Callable[..., TicketRow]
@@ -57,22 +65,34 @@ class FollowUps:
                 kind, incoming.sender or "MAILER-DAEMON", f"stored, no state change ({match_reason})"), at=now,
                 mailbox=incoming.mailbox)
             return ticket, False
-        if incoming.check_sender().ok:  # an unproven From must not bring strangers into the ticket by Cc
+        checked = incoming.check_sender()
+        if checked.ok:  # an unproven From must not bring strangers into the ticket by Cc
             tickets.add_participants(tx, ticket.id, others(mail, ticket.requester, incoming.mailbox,
                                                            self.settings.own_addresses))
         ruled, ruled_lines = rulings.on_follow_up(ticket, incoming)
         self.writer.apply(tx, ticket, fields(updated_at=now)
                           + event(EventKind.FOLLOW_UP, incoming.sender, f"matched by {match_reason}") + ruled
                           + _works(incoming), at=now, mailbox=incoming.mailbox)
-        reply, headline = self._reply(tx, ticket, incoming, text, role)
-        lines = "\n".join(line for line in (headline, ruled_lines) if line)
+        unconfirmed = checked.failed and not checked.ok
+        reply, headline = self._reply(tx, ticket, incoming, text, role, unconfirmed=unconfirmed)
+        warning = _UNCONFIRMED if unconfirmed else ""
+        lines = "\n".join(line for line in (warning, headline, ruled_lines) if line)
         self.writer.apply(tx, ticket, reply + team_notice(incoming, Template.TEAM_FOLLOWUP, text=text, headline=lines),
                           at=now, mailbox=incoming.mailbox)
         return ticket, False
 
     def _reply(self, tx: Transaction, ticket: TicketRow, incoming: Incoming, text: str,
-               role: Role) -> tuple[Change, str | None]:
-        """What the reply does to the ticket as it is now (after the rules)."""
+               role: Role, *, unconfirmed: bool) -> tuple[Change, str | None]:
+        """What the reply does to the ticket as it is now (after the rules).
+        ``unconfirmed``: the MTA in front judged the From and did not
+        confirm it (PITFALLS item 3).  A decision is then confirmed by the
+        requester through signed links (``tickets.requester``), but an
+        answer to a waiting ticket had no such check: the forger's words
+        moved it on and filled in the data it waited for (a CPF on someone
+        else's request), and the requester was thanked for them.  It waits on."""
+        if ticket.status == Status.WAITING.value and unconfirmed:
+            return (event(EventKind.NOTE, "gateway", "answer not taken: the MTA did not confirm its sender"),
+                    _STILL_WAITING)
         if ticket.status == Status.WAITING.value and ticket.missing_fields and role is Role.REQUESTER:
             return required.answer(tx, ticket, incoming.mailbox, text, sender=incoming.sender, at=incoming.at)
         round_kinds = (requester.round_events(e.kind for e in tickets.events(tx, ticket.id))

@@ -5,12 +5,14 @@ confirm; a forger cannot click them, since they go to the address on file."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import httpx
 
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.web import csrf_of, link_in
+from tests.unit.rules.rule_helpers import generate_cpf
 from tests.security.conftest import ANA, CNES, MALLORY, MTA_PEER, PUBLIC_PEER, Target, passes, verdict
 
 
@@ -163,3 +165,34 @@ def test_a_bcc_readers_reply_to_our_answer_does_not_take_the_ticket(target):
     assert any(chefe in (e["note"] or "") for e in old["events"]), "the old ticket says someone else wrote"
     [theirs] = [t for t in target.running.tickets() if t["requester"] == chefe]
     assert theirs["protocol"] != protocol
+
+
+def test_a_reply_our_mta_found_forged_fills_in_no_data_and_moves_nothing(attack_desk, tmp_path):
+    """PITFALLS item 3: a plain reply (no decision) in Ana's name, which our
+    MTA judged (DMARC fail), was taken as hers: on a ticket waiting for her
+    data it stored the attacker's CPF, moved the ticket on and thanked Ana
+    for data she never sent.  It is now kept for the team, with a warning,
+    and the ticket waits on; Ana's own reply through the MTA is her answer."""
+    rules = tmp_path / "required.toml"
+    rules.write_text('required = ["nome", "cpf"]\n', encoding="utf-8")
+    target = attack_desk(cnes={"rules": str(rules)})
+    protocol = target.citizen_opens(body="Não consigo incluir a enfermeira na unidade.")
+    assert target.status(protocol) == "waiting"
+    forged_cpf, own_cpf = generate_cpf(random.Random(3)), generate_cpf(random.Random(4))
+
+    _as_ana(target, protocol, f"Nome: Mallory da Silva\nCPF: {forged_cpf}", source=MTA_PEER,
+            trace=verdict("spf=fail smtp.mailfrom=evil.example", "dkim=none", "dmarc=fail header.from=cidada.example"))
+
+    ticket = target.ticket(protocol)
+    assert ticket["status"] == "waiting" and not ticket.get("fields"), "no data stored, nothing moved"
+    assert "fields_completed" not in target.events(protocol) and not target.outbox(kind="fields_received")
+    assert [m["text"] for m in ticket["messages"] if m["direction"] == "in"][-1].startswith("Nome: Mallory")
+    [warned] = target.outbox(kind="team_followup")
+    said = warned.get_body(("plain",)).get_content()
+    assert "não confirmou o remetente" in said and "continua aguardando" in said
+
+    # The positive control: Ana's own answer, vouched for by the MTA.
+    _as_ana(target, protocol, f"Nome: Ana Souza\nCPF: {own_cpf}", source=MTA_PEER, trace=passes(ANA), mail_from=ANA)
+    ticket = target.ticket(protocol)
+    assert ticket["status"] == "open" and target.outbox(kind="fields_received", to=ANA)
+    assert ticket["fields"]["nome"]["value"] == "Ana Souza", "her data, not the forger's"
