@@ -113,6 +113,13 @@ class ParsedMail:
     #: (:mod:`gateway.mail.threadindex`); None without a valid one.
     thread_index: str | None = None
 
+    @property
+    def thread_root(self) -> str | None:
+        """The first Message-ID of the mail's thread (RFC 5322 3.6.4:
+        References begins with the root; a reply without them names its parent)."""
+        ids = self.references or self.in_reply_to
+        return ids[0] if ids else None
+
     def header(self, name: str, default: str = "") -> str:
         """The first ``name`` header, RFC 2047-decoded and unfolded."""
         values = self._by_name.get(name.lower())

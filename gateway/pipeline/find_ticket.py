@@ -5,6 +5,9 @@
 2. the ``+protocol`` token of the recipient address;
 3. In-Reply-To / References against every Message-ID we sent or received
    (a citizen replying to their own first mail threads too: PITFALLS A);
+   then the thread's root, the first of its References, against the roots
+   earlier mails named: two replies to a mail we never received share
+   nothing else (zammad#5716); only for someone already on the ticket;
 4. for a bounce, the Message-IDs of ours quoted in the returned headers;
 5. last, Outlook's ``Thread-Index`` conversation (Exchange servers drop
    In-Reply-To, and subjects lose the protocol): one of our mails' (it
@@ -53,6 +56,9 @@ def find_ticket(ctx: MailContext) -> Stop | None:
     thread = [*mail.references, *mail.in_reply_to]
     if _use(ctx, tickets.by_message_ids(ctx.tx, thread), "In-Reply-To/References"):
         return None
+    if _for_someone_on_it(ctx, tickets.by_thread_root(ctx.tx, mail.thread_root),
+                          "the root of its References, which another mail on the ticket named too"):
+        return None
     if Flag.BOUNCE in ctx.flags:
         quoted = [m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(ctx.inbox.raw)]
         if _use(ctx, tickets.by_message_ids(ctx.tx, quoted), "a Message-ID of ours in the bounce"):
@@ -70,14 +76,20 @@ def _same_conversation(ctx: MailContext) -> bool:
     mail = ctx.require_mail()
     ours = threadindex.ticket_of(mail.thread_index, ctx.settings.web.secret)
     found = tickets.by_id(ctx.tx, ours) if ours is not None else tickets.by_thread_index(ctx.tx, mail.thread_index)
+    return _for_someone_on_it(ctx, found, "the Outlook conversation (Thread-Index)")
+
+
+def _for_someone_on_it(ctx: MailContext, found: TicketRow | None, reason: str) -> bool:
+    """``found`` for a sender already on it (its requester or a participant):
+    a thread's root or an Outlook conversation is as easy to copy as a
+    subject, and must not take a stranger into someone's ticket."""
     if found is None:
         return False
-    sender = mail.from_addr
+    sender = ctx.require_mail().from_addr
     if not sender or (sender != found.requester and sender not in tickets.participants(ctx.tx, found.id)):
-        ctx.note(f"Thread-Index is the conversation of {found.protocol}, but {sender or 'the sender'} is not on "
-                 "it: not matched by Thread-Index")
+        ctx.note(f"{reason} leads to {found.protocol}, but {sender or 'the sender'} is not on it: not matched")
         return False
-    return _use(ctx, found, "the Outlook conversation (Thread-Index)")
+    return _use(ctx, found, reason)
 
 
 def _bounced_mail(ctx: MailContext) -> bool:

@@ -64,8 +64,9 @@ def keep(tx: Transaction, ticket: TicketRow, incoming: Incoming, *, role: Role, 
                       "size": a.size, "sha256": hashlib.sha256(a.data).hexdigest(),
                       "passed_on": incoming.passes_on(index)} for index, a in enumerate(mail.attachments)])
     tickets.add_thread_ref(tx, mail.message_id, ticket.id, ours=False)
-    if not incoming.automatic:  # a robot's Thread-Index is its own conversation, not the ticket's
+    if not incoming.automatic:  # a robot's Thread-Index or thread is its own conversation, not the ticket's
         tickets.add_thread_index(tx, mail.thread_index, ticket.id)
+        tickets.add_thread_root(tx, mail.thread_root, ticket.id)
 
 
 def team_notice(incoming: Incoming, template: Template, *, text: str, headline: str = "",

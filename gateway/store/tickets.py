@@ -133,10 +133,31 @@ def add_thread_index(tx: Tx, conversation: str | None, ticket_id: int) -> None:
 
 def by_thread_index(tx: Session, conversation: str | None) -> TicketRow | None:
     """The ticket an Outlook conversation was first seen on, if any."""
-    if not conversation:
-        return None
-    ticket_id = tx.scalar(select(ThreadRefRow.ticket_id)
-                          .where(ThreadRefRow.message_id == _THREAD_INDEX_KEY + conversation))
+    return _by_key(tx, _THREAD_INDEX_KEY + conversation) if conversation else None
+
+
+#: thread_ref keys for the first Message-ID a received mail's References
+#: name (its thread's root), kept apart as Thread-Index keys are: a root
+#: we never received is no Message-ID of the ticket's, and only
+#: ``by_thread_root`` finds it.
+_THREAD_ROOT_KEY = "thread-root "
+
+
+def add_thread_root(tx: Tx, root: str | None, ticket_id: int) -> None:
+    """Remember the root a mail's References name for the ticket it landed
+    on; the first ticket keeps it.  Two replies to a mail we never got
+    (zammad#5716) share nothing else."""
+    if root:
+        add_thread_ref(tx, _THREAD_ROOT_KEY + root, ticket_id, ours=False)
+
+
+def by_thread_root(tx: Session, root: str | None) -> TicketRow | None:
+    """The ticket a mail naming the same thread root landed on first, if any."""
+    return _by_key(tx, _THREAD_ROOT_KEY + root) if root else None
+
+
+def _by_key(tx: Session, key: str) -> TicketRow | None:
+    ticket_id = tx.scalar(select(ThreadRefRow.ticket_id).where(ThreadRefRow.message_id == key))
     return tx.get(TicketRow, ticket_id) if ticket_id is not None else None
 
 

@@ -199,6 +199,36 @@ def test_a_reply_to_the_citizens_own_first_mail_before_the_ticket_exists_is_a_fo
                      how="In-Reply-To/References")
 
 
+def test_two_replies_to_a_mail_we_never_received_are_one_ticket(gateway: RunningGateway) -> None:
+    """zammad#5716 (PITFALLS A): Ana wrote to her colleagues and not to us;
+    Bruno's reply copies us, and so does Ana's own answer to her first
+    mail.  The two share only the root of their References, a mail we
+    never got: one ticket, not two.  A stranger naming the same root is
+    no one on that ticket and opens one of their own."""
+    root = "<pergunta.original@client.example.org>"
+    send(gateway, make_mail(sender=f"Bruno Lima <{COLLEAGUE}>", to="atendimento@example.gov.br",
+                            cc=f"Ana Souza <{CITIZEN}>", subject="RE: " + SUBJECT,
+                            body="Encaminho à central; aconteceu aqui também.", in_reply_to=root, references=root),
+         mail_from=COLLEAGUE)
+    [ticket] = gateway.tickets()
+    protocol = ticket["protocol"]
+    assert gateway.ticket(protocol)["participants"] == [CITIZEN]
+    send(gateway, make_mail(subject="RE: " + SUBJECT, to="atendimento@example.gov.br",
+                            body="Complementando: é a UBS Centro.", in_reply_to=root,
+                            references=f"{root} <outra.resposta@client.example.org>"))
+    row = last_inbox(gateway)
+    assert row.outcome == "follow_up" and row.reason.startswith(f"added to {protocol} "), row.reason
+    assert "root of its References" in row.reason, row.reason
+    assert [t["protocol"] for t in gateway.tickets()] == [protocol]
+    assert incoming(gateway, protocol)[-1]["text"] == "Complementando: é a UBS Centro."
+
+    send(gateway, make_mail(sender=STRANGER, to="atendimento@example.gov.br", subject="RE: " + SUBJECT,
+                            body="Também quero ver.", in_reply_to=root, references=root), mail_from=STRANGER)
+    row = last_inbox(gateway)
+    assert row.outcome == "new_ticket", row.reason
+    assert len(gateway.tickets()) == 2 and STRANGER not in gateway.ticket(protocol)["participants"]
+
+
 def test_a_cc_colleague_replying_is_a_participant_follow_up(gateway: RunningGateway) -> None:
     protocol, _, original = open_ticket(gateway, cc=f"Bruno Lima <{COLLEAGUE}>")
     assert gateway.ticket(protocol)["participants"] == [COLLEAGUE]
