@@ -146,6 +146,64 @@ def test_a_release_that_fails_again_exits_1_and_names_the_new_entry(tmp_path):
     assert again["id"] != entry and f"quarantined again as #{again['id']}".encode() in released.stderr
 
 
+def test_a_release_after_the_fix_processes_and_acknowledges_once_and_a_second_release_is_refused(tmp_path):
+    """PITFALLS item 1 (exactly-once intake with an admin "replay" action):
+    a mail quarantined for a fault the operator can fix (here a site template
+    the acknowledgement needs, broken by an edit) is released once the fix is
+    in.  It must then become exactly one ticket with exactly one
+    acknowledgement, though its first attempt had already got as far as
+    opening the ticket; and releasing the same entry again, as a second
+    operator or a shell history would, is refused and changes nothing (one
+    more ticket and one more ack to the citizen per release is osTicket#1976's
+    duplicate-ticket failure, done by hand)."""
+    import shutil
+
+    from gateway.outbound.render import SHIPPED
+
+    shutil.copytree(SHIPPED, tmp_path / "templates")
+    ack = tmp_path / "templates" / "email" / "pt_BR" / "ack.txt.j2"
+    wording = ack.read_text(encoding="utf-8")
+    ack.write_text("{{ protocolo_inexistente }}", encoding="utf-8")
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + f'\n[templates]\npath = "{tmp_path / "templates"}"\n')
+    database = tmp_path / "gateway.db"
+
+    assert run(config, "ingest", stdin=make_mail(subject="Erro no cadastro")).returncode == 0
+    [entry] = json.loads(run(config, "quarantine", "list", "--json").stdout)
+    assert entry["step"] == "act" and "protocolo_inexistente" in entry["reason"]
+    assert query(database, "select count(*) from ticket") == [(0,)], "the failed attempt left a ticket behind"
+    assert query(database, "select count(*) from outbox") == [(0,)]
+
+    ack.write_text(wording, encoding="utf-8")  # the operator's fix
+    released = run(config, "quarantine", "release", str(entry["id"]))
+    assert released.returncode == 0, released.stderr.decode()
+    [(protocol,)] = query(database, "select protocol from ticket")
+    assert f"new_ticket: opened {protocol}".encode() in released.stdout
+
+    def effects() -> tuple[list[tuple[object, ...]], ...]:
+        return (query(database, "select id, status, outcome from inbox"),
+                query(database, "select id, protocol, status from ticket"),
+                query(database, "select id, kind, first_rcpt from outbox order by id"),
+                query(database, "select id, kind from event order by id"),
+                query(database, "select id, direction from message order by id"))
+
+    inbox, tickets, outbox, events, messages = done = effects()
+    assert inbox == [(entry["inbox_id"], "processed", "new_ticket")] and len(tickets) == 1
+    assert [(kind, to) for _, kind, to in outbox] == [("ack", "ana.souza@example.org"),
+                                                      ("team_new", "equipe@example.gov.br")]
+    assert [kind for _, kind in events] == ["created"]
+    assert [direction for _, direction in messages] == ["in", "out", "out"]  # the mail, the ack, the team's notice
+    assert json.loads(run(config, "quarantine", "list", "--json").stdout) == []
+    shown = json.loads(run(config, "quarantine", "show", str(entry["id"]), "--json").stdout)
+    assert shown["state"] == "released" and shown["released_at"]
+
+    twice = run(config, "quarantine", "release", str(entry["id"]))
+    assert twice.returncode == 1 and twice.stdout == b""
+    assert f"#{entry['id']}".encode() in twice.stderr
+    _no_traceback(twice)
+    assert effects() == done, "a second release of the same entry changed something"
+
+
 def test_quarantine_discard_asks_first_then_deletes_the_bytes_and_keeps_an_audit_line(tmp_path):
     config = write_config(tmp_path)
     _raw, entry = _quarantined_mail(config)

@@ -232,3 +232,56 @@ def test_the_scheduler_inside_gateway_run_wakes_the_sweep(make_settings):
         assert len(desk.to_citizen("closed_no_response")) == 1 and not desk.to_citizen("reminder_waiting")
     finally:
         desk.running.stop()
+
+
+def test_out_of_office_answers_neither_stop_nor_move_the_reminder_and_the_closure(desk):
+    """PITFALLS item 6(a) (remind-then-close "cancelled by any *genuine*
+    citizen reply") and K3 (out-of-office must not reopen, osTicket#2256):
+    the requester's robot answers the question, and later the reminder, while
+    she is away.  Neither answer is hers, so the ladder runs exactly as if
+    they had never arrived: reminded Tue 24 at 10h local, closed for no
+    response Wed 25 at 10h local, one mail of each, nothing sent to the robot.
+    A robot's mail that restarted the wait would keep a ticket open for as
+    long as the holiday lasts; one that cancelled it would leave it open forever."""
+    desk.citizen_writes()
+    desk.analyst_replies("#aguardando\nInforme o número do CNES da unidade, por favor.")
+    planned = (desk.ticket()["due_kind"], desk.ticket()["due_at"])
+    assert planned == ("remind_waiting", utc(24, 13).isoformat())
+    [question] = desk.to_citizen("question")
+    to_citizen_before = len(desk.to_citizen())
+
+    # Monday: the mail client's vacation responder (RFC 3834 header), a reply to the question.
+    desk.clock.set(utc(23, 14))
+    landed = desk.citizen_writes(subject=f"Resposta automática: {question['Subject']}",
+                                 body="Estou de férias até 30/11, sem acesso ao e-mail.",
+                                 in_reply_to=question["Message-ID"], references=question["Message-ID"],
+                                 headers={"Auto-Submitted": "auto-replied"})
+    assert landed == desk.protocol and len(desk.running.tickets()) == 1
+    ticket = desk.ticket()
+    assert (ticket["status"], ticket["due_kind"], ticket["due_at"]) == ("waiting", *planned), \
+        "the out-of-office moved the reminder"
+    assert desk.events()[-1] == "automatic_mail"
+
+    assert desk.sweep(utc(24, 12, 59)) == {}, "nothing before its time"
+    assert desk.sweep(utc(24, 13)) == {"remind_waiting": 1}
+    [reminder] = desk.to_citizen("reminder_waiting")
+    assert (desk.ticket()["due_kind"], desk.ticket()["due_at"]) == ("no_response", utc(25, 13).isoformat())
+
+    # Tuesday: a webmail responder with no RFC 3834 header at all answers the reminder.
+    desk.clock.set(utc(24, 14))
+    desk.citizen_writes(subject=f"Resposta automática: {reminder['Subject']}",
+                        body="Estou de férias até 30/11, sem acesso ao e-mail.",
+                        in_reply_to=reminder["Message-ID"], references=reminder["Message-ID"])
+    ticket = desk.ticket()
+    assert (ticket["status"], ticket["due_kind"], ticket["due_at"]) == \
+        ("waiting", "no_response", utc(25, 13).isoformat()), "the out-of-office moved the closure"
+
+    assert desk.sweep(utc(25, 12, 59)) == {}, "the closure is not earlier either"
+    assert desk.sweep(utc(25, 13)) == {"no_response": 1}
+    ticket = desk.ticket()
+    assert ticket["status"] == "closed" and ticket["due_at"] is None
+    assert desk.events()[-5:] == ["asked", "automatic_mail", "reminded", "automatic_mail", "closed"]
+    assert len(desk.running.tickets()) == 1
+    assert [len(desk.to_citizen(k)) for k in ("reminder_waiting", "closed_no_response")] == [1, 1]
+    assert len(desk.to_citizen()) == to_citizen_before + 2, \
+        "only the reminder and the closing notice: nothing answered the robot"
