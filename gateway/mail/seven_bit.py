@@ -12,11 +12,14 @@ names or fails to name (the ``email`` package's own conversion needs a
 charset, and raises on a part without one); a mail inside another is
 converted inside and labelled ``7bit``; a header with 8-bit bytes is
 read as ``mail.charsets`` reads one (UTF-8, else windows-1252) and
-written in RFC 2047 encoded words, an address field name by name with
-its addresses as they were (the package's own conversion turns a whole
-``From`` into one ``unknown-8bit`` word, address included); and 8-bit
-bytes before or after a multipart's parts, which no client shows (RFC
-2046 5.1.1), are dropped.  Nothing the reader sees is lost.
+written in RFC 2047 encoded words where they may go: free text, and an
+address field name by name with its domains in IDNA (the package's own
+conversion turns a whole ``From`` into one ``unknown-8bit`` word,
+address included); and 8-bit bytes before or after a multipart's parts,
+which no client shows (RFC 2046 5.1.1), are dropped.  Nothing the reader
+sees is lost; a mail that cannot be converted so (an 8-bit file name in
+``Content-Type``, a Message-ID or local part not in ASCII) raises
+``Unconvertible`` and goes as it came.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from email.utils import formataddr, getaddresses
 from io import BytesIO
 from typing import Final
 
+from gateway.mail.addresses import ascii_domain
 from gateway.mail.charsets import decode_header_value
 
 # compat32 keeps every header as it came (no refolding of what is
@@ -38,12 +42,15 @@ from gateway.mail.charsets import decode_header_value
 _READ: Final = policy.compat32.clone(linesep="\r\n")
 _WRITE: Final = policy.compat32.clone(linesep="\r\n", cte_type="7bit")
 _EIGHT_BIT: Final = frozenset({"8bit", "binary"})
+#: Fields of free text, where encoded words may stand for any word (RFC 2047 5(1)).
+_FREE_TEXT: Final = frozenset({"subject", "comments", "keywords", "thread-topic", "content-description"})
 _ADDRESS_FIELDS: Final = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to",
                                     "resent-cc", "resent-sender", "disposition-notification-to"})
 
 
 def to_seven_bit(raw: bytes) -> bytes:
-    """``raw`` with its 8-bit parts re-encoded; ``raw`` itself when it is ASCII already."""
+    """``raw`` with its 8-bit parts re-encoded; ``raw`` itself when it is
+    ASCII already.  ``Unconvertible`` when 7 bits cannot say the same."""
     if raw.isascii():
         return raw
     message = BytesParser(policy=_READ).parsebytes(raw)
@@ -67,6 +74,8 @@ def _convert(part: Message) -> None:
     payload = part.get_payload()
     if not isinstance(payload, str) or payload.isascii():
         return
+    if part.get_content_maintype() in ("multipart", "message"):  # malformed: its parts could not be read
+        raise Unconvertible(f"a {part.get_content_type()} part whose parts could not be read has 8-bit bytes")
     data = part.get_payload(decode=True)  # 8-bit text comes back as its bytes (quoted-printable or base64 were ASCII)
     del part["Content-Transfer-Encoding"]
     part["Content-Transfer-Encoding"] = "base64"
@@ -85,12 +94,28 @@ def _headers(part: Message) -> None:
 
 
 def _encoded(name: str, value: str) -> str | Header:
+    """An 8-bit field in 7 bits, where RFC 2047 allows it: free text in
+    encoded words; an address field name by name, its domains in IDNA.
+    Anywhere else (a parameter of ``Content-Type``, a Message-ID, a local
+    part not in ASCII) an encoded word would change what the field means:
+    ``Unconvertible``."""
     text = decode_header_value(value)
-    if name.lower() in _ADDRESS_FIELDS:
+    lowered = name.lower()
+    if lowered in _ADDRESS_FIELDS:
         pairs = getaddresses([text])
-        if pairs and all(address for _, address in pairs):
-            try:
-                return ", ".join(formataddr(pair, charset="utf-8") for pair in pairs)
-            except UnicodeEncodeError:  # an address not in ASCII (RFC 6532): no encoded word can carry it
-                pass
-    return Header(text, "utf-8", header_name=name)
+        if not pairs or not all(address for _, address in pairs):
+            raise Unconvertible(f"the {name} field names no address that can be read")
+        written = []
+        for display_name, address in pairs:
+            address = ascii_domain(address)
+            if not address.isascii():
+                raise Unconvertible(f"the {name} field holds an address that is not ASCII even in IDNA")
+            written.append(formataddr((display_name, address), charset="utf-8"))
+        return ", ".join(written)
+    if lowered in _FREE_TEXT or lowered.startswith("x-"):
+        return Header(text, "utf-8", header_name=name)
+    raise Unconvertible(f"the {name} field has 8-bit bytes where no encoded word may go")
+
+
+class Unconvertible(ValueError):
+    """A mail this module cannot put in 7 bits without changing it."""

@@ -228,7 +228,7 @@ def _seven_bit(raw: bytes, where: str) -> bytes:
     """``raw`` converted for a relay without 8BITMIME (``mail.seven_bit``)."""
     try:
         converted = to_seven_bit(raw)
-    except Exception as error:  # noqa: BLE001 - a mail the email package cannot rewrite still goes, as it came
+    except Exception as error:  # noqa: BLE001 - Unconvertible, or a mail the email package cannot rewrite: as it came
         converted = raw
         log.warning("relay %s does not offer 8BITMIME and this mail could not be converted to 7 bits (%s: %s): "
                     "sent with its 8-bit bytes", where, type(error).__name__, error)

@@ -276,6 +276,25 @@ def test_a_relay_without_8bitmime_gets_the_mail_in_seven_bits() -> None:
     assert inner.get_payload(decode=True) == "Não recebi a certidão.\r\n".encode(), "the original's very bytes"
 
 
+def test_a_mail_seven_bits_cannot_say_goes_as_it_came(caplog: pytest.LogCaptureFixture) -> None:
+    """A forwarded original whose file name is 8-bit inside Content-Type
+    (no encoded word may go there): converting it would lose the type and
+    the name, so it goes as before, undeclared, and the log says why."""
+    original = ('Content-Type: application/pdf; name="relatório.pdf"\r\nSubject: x\r\n\r\n%PDF-1.4\r\n').encode()
+    raw = ("From: ana@example.org\r\nSubject: Encaminhado\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + original
+    relay = CaptureRelay(eight_bit_mime=False).start()  # SMTPUTF8, so it reads 8-bit bytes
+    deliverer = SmtpDeliverer(OutboundConfig(mode="smtp", host="127.0.0.1", port=relay.port, timeout=10))
+    try:
+        with caplog.at_level("WARNING", logger="gateway.sender"):
+            assert deliverer.deliver("bounce@example.gov.br", ["equipe@example.gov.br"], raw) == {}
+    finally:
+        deliverer.close()
+        relay.stop()
+    assert [sent for _, _, sent in relay.messages] == [raw]
+    assert "could not be converted to 7 bits" in caplog.text and "Content-Type" in caplog.text
+
+
 def test_a_mailbox_full_for_a_day_still_gets_its_mail_and_one_full_for_days_fails(db: Database) -> None:
     """RFC 5321 4.5.4.1: a mail refused for now is tried for "at least 4-5
     days".  Ten attempts at most an hour apart gave up on a citizen whose

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
-from gateway.mail.seven_bit import to_seven_bit
+import pytest
+
+from gateway.mail.seven_bit import Unconvertible, to_seven_bit
 
 
 def _walk(raw: bytes) -> list[tuple[str, bytes | None]]:
@@ -48,3 +50,25 @@ def test_parts_already_in_seven_bits_are_not_touched():
     converted = to_seven_bit(raw)
     assert b"Content-Transfer-Encoding: quoted-printable\r\n\r\nN=C3=A3o\r\n" in converted
     assert _walk(converted)[1:] == [("text/plain", "Não".encode()), ("text/html", "<p>Não</p>".encode())]
+
+
+def test_an_address_keeps_its_meaning_and_a_domain_goes_in_idna():
+    raw = "From: Zé <ze@cidadã.example>\r\nTo: a@example.org\r\nSubject: Olá\r\n\r\nCorpo é\r\n".encode()
+    mail = message_from_bytes(to_seven_bit(raw), policy=policy.default)
+    [sender] = mail["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Zé", "ze@xn--cidad-era.example")
+    assert mail["Subject"] == "Olá"
+
+
+@pytest.mark.parametrize("field", [
+    'Content-Type: application/pdf; name="relatório.pdf"',  # no encoded word inside a parameter (RFC 2047 5)
+    "Message-ID: <ação@example.org>",
+    "From: Zé <josé@example.org>",  # a local part IDNA cannot write
+])
+def test_what_seven_bits_cannot_say_the_same_is_refused_not_mangled(field):
+    """An encoded word there would change the field's meaning (a type the
+    reader no longer knows, an id or an address no one has): the caller
+    sends the mail as it came instead (``outbound.delivery``)."""
+    raw = f"{field}\r\nSubject: x\r\n\r\nCorpo é\r\n".encode()
+    with pytest.raises(Unconvertible):
+        to_seven_bit(raw)
