@@ -66,14 +66,17 @@ class FollowUps:
                 mailbox=incoming.mailbox)
             return ticket, False
         checked = incoming.check_sender()
-        if checked.ok:  # an unproven From must not bring strangers into the ticket by Cc
+        # The MTA in front judged the From and did not confirm it (PITFALLS
+        # item 3): whatever [auth] requester_decisions says, as for a first mail.
+        unconfirmed = checked.failed
+        if checked.ok and not unconfirmed:  # an unproven From must not bring strangers into the ticket by Cc
             tickets.add_participants(tx, ticket.id, others(mail, ticket.requester, incoming.mailbox,
                                                            self.settings.own_addresses))
-        ruled, ruled_lines = rulings.on_follow_up(ticket, incoming)
+        # Nor may its words set off the follow-up rules (a rejection is final, and mails the requester).
+        ruled, ruled_lines = (NOTHING, "") if unconfirmed else rulings.on_follow_up(ticket, incoming)
         self.writer.apply(tx, ticket, fields(updated_at=now)
                           + event(EventKind.FOLLOW_UP, incoming.sender, f"matched by {match_reason}") + ruled
                           + _works(incoming), at=now, mailbox=incoming.mailbox)
-        unconfirmed = checked.failed and not checked.ok
         reply, headline = self._reply(tx, ticket, incoming, text, role, unconfirmed=unconfirmed)
         warning = _UNCONFIRMED if unconfirmed else ""
         lines = "\n".join(line for line in (warning, headline, ruled_lines) if line)

@@ -9,6 +9,7 @@ import random
 import re
 
 import httpx
+import pytest
 
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.web import csrf_of, link_in
@@ -167,15 +168,18 @@ def test_a_bcc_readers_reply_to_our_answer_does_not_take_the_ticket(target):
     assert theirs["protocol"] != protocol
 
 
-def test_a_reply_our_mta_found_forged_fills_in_no_data_and_moves_nothing(attack_desk, tmp_path):
+@pytest.mark.parametrize("decisions", ["aligned", "any"])
+def test_a_reply_our_mta_found_forged_fills_in_no_data_and_moves_nothing(attack_desk, tmp_path, decisions):
     """PITFALLS item 3: a plain reply (no decision) in Ana's name, which our
     MTA judged (DMARC fail), was taken as hers: on a ticket waiting for her
     data it stored the attacker's CPF, moved the ticket on and thanked Ana
     for data she never sent.  It is now kept for the team, with a warning,
-    and the ticket waits on; Ana's own reply through the MTA is her answer."""
+    and the ticket waits on; Ana's own reply through the MTA is her answer.
+    ``requester_decisions = "any"`` speaks of decisions, not of a verdict
+    the MTA gave: the reply waits all the same."""
     rules = tmp_path / "required.toml"
     rules.write_text('required = ["nome", "cpf"]\n', encoding="utf-8")
-    target = attack_desk(cnes={"rules": str(rules)})
+    target = attack_desk(cnes={"rules": str(rules)}, auth={"requester_decisions": decisions})
     protocol = target.citizen_opens(body="Não consigo incluir a enfermeira na unidade.")
     assert target.status(protocol) == "waiting"
     forged_cpf, own_cpf = generate_cpf(random.Random(3)), generate_cpf(random.Random(4))
