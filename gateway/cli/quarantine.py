@@ -136,9 +136,15 @@ def quarantine_release(ctx: click.Context, quarantine_id: int) -> None:
     gateway = gateway_of(ctx)
     with gateway.db.transaction() as tx:
         row = inbox.release(tx, quarantine_id, gateway.clock.now())
+        found = inbox.quarantine_entry(tx, quarantine_id) if row is None else None
     if row is None:
         gateway.close()
-        click.echo(f"no quarantined mail #{quarantine_id}", err=True)
+        if found is not None and found[0].released_at is not None:  # a second release would process it twice
+            how = "discarded" if found[1].status == "discarded" else "released"
+            click.echo(f"quarantined mail #{quarantine_id} was already {how} at {found[0].released_at.isoformat()}; "
+                       f"nothing done (`gateway quarantine show {quarantine_id}`)", err=True)
+        else:
+            click.echo(f"no quarantined mail #{quarantine_id}; `gateway quarantine list` shows them", err=True)
         sys.exit(1)
     result = gateway.ingest.process_one(row.id)
     again = None

@@ -199,7 +199,7 @@ def test_a_release_after_the_fix_processes_and_acknowledges_once_and_a_second_re
 
     twice = run(config, "quarantine", "release", str(entry["id"]))
     assert twice.returncode == 1 and twice.stdout == b""
-    assert f"#{entry['id']}".encode() in twice.stderr
+    assert f"#{entry['id']} was already released at".encode() in twice.stderr
     _no_traceback(twice)
     assert effects() == done, "a second release of the same entry changed something"
 
