@@ -9,12 +9,14 @@
    earlier mails named: two replies to a mail we never received share
    nothing else (zammad#5716); only for someone already on the ticket;
 4. for a bounce, the Message-IDs of ours quoted in the returned headers;
-5. last, Outlook's ``Thread-Index`` conversation (Exchange servers drop
+5. Outlook's ``Thread-Index`` conversation (Exchange servers drop
    In-Reply-To, and subjects lose the protocol): one of our mails' (it
    names its ticket, signed: ``mail.threadindex``), else one a mail on the
    ticket came with; only when the sender is already the ticket's
    requester or participant: the header is as easy to copy as a subject,
-   and must not take a stranger into someone's ticket.
+   and must not take a stranger into someone's ticket;
+6. last, a protocol in the body (our mails quote it), again only for a
+   sender already on that ticket (PITFALLS item 4).
 
 A bounce is first tied to the mail of ours it reports on (its VERP return
 path, else the Message-ID it quotes): that mail's ticket is its ticket.
@@ -32,8 +34,10 @@ from gateway.services import bounces
 from gateway.store import tickets
 from gateway.store.models import TicketRow
 from gateway.tickets import protocol
+from gateway.tickets.protocol import Protocol
 
 _MESSAGE_ID = re.compile(rb"<([^<>\s@]{1,200}@[^<>\s@]{1,200})>")
+_BODY_PROTOCOLS = 5  # a body listing hundreds of protocols costs five look-ups, not hundreds
 
 
 def find_ticket(ctx: MailContext) -> Stop | None:
@@ -65,8 +69,29 @@ def find_ticket(ctx: MailContext) -> Stop | None:
             return None
     if _same_conversation(ctx):
         return None
+    if _protocol_in_text(ctx, prefixes):
+        return None
     ctx.note("no ticket matched: this is a new request")
     return None
+
+
+def _protocol_in_text(ctx: MailContext, prefixes: list[str]) -> bool:
+    """Step 6: a protocol in the body, for someone on that ticket.  A reply
+    whose subject lost the protocol and whose headers another system
+    stripped (zammad#3022: ServiceNow) still quotes our mail, which names
+    it; the sender must be on the ticket, so a mention in a stranger's mail
+    or a new request naming an old ticket of someone else's stays apart.
+    At most ``_BODY_PROTOCOLS`` distinct ones are looked up."""
+    seen: set[Protocol] = set()
+    for candidate in protocol.find_in_text(ctx.require_mail().text, prefixes):
+        if candidate in seen:
+            continue
+        seen.add(candidate)
+        if _for_someone_on_it(ctx, tickets.by_protocol(ctx.tx, str(candidate)), f"protocol {candidate} in the body"):
+            return True
+        if len(seen) >= _BODY_PROTOCOLS:
+            break
+    return False
 
 
 def _same_conversation(ctx: MailContext) -> bool:

@@ -229,6 +229,25 @@ def test_two_replies_to_a_mail_we_never_received_are_one_ticket(gateway: Running
     assert len(gateway.tickets()) == 2 and STRANGER not in gateway.ticket(protocol)["participants"]
 
 
+def test_a_reply_that_kept_only_the_quoted_protocol_is_a_follow_up_for_its_requester(
+        gateway: RunningGateway) -> None:
+    """PITFALLS item 4, zammad#3022: another system stripped In-Reply-To and
+    References, and Ana's new subject has no protocol; the body still quotes
+    our acknowledgement, which names it.  For her, a follow-up; the same
+    mail from a stranger opens a ticket of its own, and hers gets no note."""
+    protocol, ack, _ = open_ticket(gateway)
+    quoted = "\n".join("> " + line for line in ack.get_body(("plain",)).get_content().splitlines())
+    assert protocol in quoted
+    body = f"Segue o print que faltava.\n\nEm 23/11/2026, Central escreveu:\n{quoted}"
+    send(gateway, make_mail(subject="Print do erro", body=body))
+    assert_follow_up(gateway, protocol, text="Segue o print que faltava.", how=f"protocol {protocol} in the body")
+
+    events = len(gateway.ticket(protocol)["events"])
+    send(gateway, make_mail(sender=STRANGER, subject="Print do erro", body=body), mail_from=STRANGER)
+    assert last_inbox(gateway).outcome == "new_ticket"
+    assert len(gateway.tickets()) == 2 and len(gateway.ticket(protocol)["events"]) == events
+
+
 def test_a_cc_colleague_replying_is_a_participant_follow_up(gateway: RunningGateway) -> None:
     protocol, _, original = open_ticket(gateway, cc=f"Bruno Lima <{COLLEAGUE}>")
     assert gateway.ticket(protocol)["participants"] == [COLLEAGUE]

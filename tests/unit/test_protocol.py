@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.tickets.protocol import Protocol, check_digit, find_all, parse
+from gateway.tickets.protocol import Protocol, check_digit, find_all, find_in_text, parse
 
 
 def _digit_by_hand(year: int, sequence: int) -> int:
@@ -77,3 +77,17 @@ def test_protocol_inside_longer_numbers_is_not_taken():
     assert list(find_all("ATD-2026-000123-01")) == []
     assert list(find_all("XATD-2026-000123-0", prefixes=["ATD"])) == []
     assert list(find_all("1ATD-2026-000123-0")) == []
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "Sem protocolo nenhum, só um CPF 123.456.789-09 e uma data 2026-11-23.",
+    "Recebemos sua mensagem sob o protocolo ATD-2026-000123-0.\n> Protocolo: atd - 2026 - 000124 - 1",
+    "Um número quase certo ATD-2026-000123-9 e um certo CNES-2026-000001-3, colados:xATD-2026-000123-0",
+    "-2026-000123-0 sem prefixo; ATD-2026-0001230-0; ATD-2026-000123-00; " * 3,
+])
+def test_the_body_search_finds_exactly_what_the_full_search_finds(text):
+    """``find_in_text`` skips to the number and only then searches as
+    ``find_all`` does: never fewer protocols, never others."""
+    for prefixes in (None, ["ATD"], ["CNES", "ATD"]):
+        assert list(find_in_text(text, prefixes)) == list(find_all(text, prefixes))
