@@ -106,6 +106,9 @@ class MailboxConfig:
     team: tuple[str, ...] = ()
     analysts: tuple[str, ...] = ()
     language: str = "pt_BR"
+    # A first mail plainly in another language we ship (mail.language) sets its ticket's language;
+    # an unclear one takes the requester's last ticket's, else ``language``.
+    detect_language: bool = False
     # Mail to an internal mailbox is taken only from the submission listener,
     # LMTP/pipe delivery or [smtp] trusted_networks; its analyst senders need no other proof.
     internal: bool = False

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import Settings
 from gateway.mail.headers import clean
+from gateway.mail.language import language_of
 from gateway.services import deadlines, rulings
 from gateway.services.incoming import NO_SUBJECT, Incoming, keep, others, team_notice, thread_of
 from gateway.services.types import Role
@@ -51,6 +52,7 @@ class Opening:
         mail, mailbox, now = incoming.mail, incoming.mailbox, incoming.at
         # Queries before the inserts: each query would flush what is pending.
         acks_left = not incoming.automatic and self._ack_allowed(tx, incoming.sender, now)
+        language = self._language(tx, incoming)
         forged = not incoming.automatic and incoming.check_sender().failed
         year = now.astimezone(_ZONE).year
         protocol = Protocol(mailbox.protocol_prefix, year, tickets.next_sequence(tx, mailbox.protocol_prefix, year))
@@ -58,7 +60,7 @@ class Opening:
             tx, protocol=str(protocol), mailbox=mailbox.address, status=Status.NEW.value,
             requester=incoming.sender, requester_name=clean(mail.from_name, limit=200),
             subject=self._subject(mail.subject, previous),
-            language=mailbox.language, created_at=now, updated_at=now,
+            language=language, created_at=now, updated_at=now,
             linked_ticket_id=previous.id if previous else None,
             before_insert=lambda new: deadlines.refresh(new, mailbox, now))  # the SLA targets of a new ticket
         keep(tx, ticket, incoming, role=Role.REQUESTER, text=mail.text)
@@ -81,6 +83,17 @@ class Opening:
         change += team_notice(incoming, Template.TEAM_NEW, text=mail.text, headline=headline, first=True)
         self.writer.apply(tx, ticket, change, at=now, mailbox=mailbox)
         return ticket
+
+    @staticmethod
+    def _language(tx: Transaction, incoming: Incoming) -> str:
+        """The language the ticket's mails are written in (PITFALLS item 7):
+        with ``detect_language``, the one the first mail is plainly written
+        in, else the one of the requester's last ticket (what we know of
+        them), else the mailbox's."""
+        mailbox = incoming.mailbox
+        if not mailbox.detect_language or incoming.automatic:
+            return mailbox.language
+        return language_of(incoming.mail.text, mailbox.language) or tickets.last_language(tx, incoming.sender) or mailbox.language
 
     def _subject(self, subject: str, previous: TicketRow | None) -> str:
         """The subject as written; for a ticket that follows another one,

@@ -161,6 +161,12 @@ def _by_key(tx: Session, key: str) -> TicketRow | None:
     return tx.get(TicketRow, ticket_id) if ticket_id is not None else None
 
 
+def last_language(tx: Session, requester: str) -> str | None:
+    """The language of the requester's newest ticket, if they had one."""
+    return tx.scalar(select(TicketRow.language).where(TicketRow.requester == requester)
+                     .order_by(TicketRow.id.desc()).limit(1))
+
+
 def participants(tx: Session, ticket_id: int) -> set[str]:
     return set(tx.scalars(select(ParticipantRow.address).where(ParticipantRow.ticket_id == ticket_id)))
 
