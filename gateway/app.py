@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the serving parts are imported where they serve (see Gatewa
     from starlette.applications import Starlette
 
     from gateway.transports.imap import ImapPoller
+    from gateway.transports.smtp import Listener
     from gateway.workers.scheduler import Scheduler
 
 log = logging.getLogger("gateway.app")
@@ -149,7 +150,7 @@ class Gateway:
 
         roles = set(roles)
         self.start_workers(roles)
-        servers: list[asyncio.AbstractServer] = []
+        servers: list[Listener] = []
         site = operator = None
         if "admin" in roles and self.settings.admin.enabled:  # first: a port in use fails before mail is accepted
             operator = await self.start_admin()
@@ -182,16 +183,16 @@ class Gateway:
                 await web.stop(*operator)
             if scheduler is not None:
                 scheduler.stop()
-            for server in servers:
-                server.close()
-                await server.wait_closed()
+            # Each session is told 421 (one storing a mail once it has its answer), all listeners at once.
+            await asyncio.gather(*(server.close() for server in servers))
 
     async def start_admin(self) -> tuple[asyncio.Task[None], Any]:
         """The admin listener (``/metrics``, ``/healthz``) on ``[admin] host:port``."""
         from gateway.web import admin, app as web
 
         config = self.settings.admin
-        app = admin.create_app(admin.Admin(config, self.db, self.clock, self.metrics, lambda: self.pollers))
+        app = admin.create_app(admin.Admin(config, self.db, self.clock, self.metrics, lambda: self.pollers,
+                                           self.settings.mailboxes))
         task, server, self.admin_port = await web.listen(app, config.host, config.port, section="admin")
         log.info("admin listener (/metrics, /healthz) on http://%s:%d", config.host, self.admin_port)
         return task, server

@@ -16,6 +16,7 @@ INTERNAL_ERROR: Final = "451 4.3.0 Internal error, please try again later"
 #: A fault of ours that may have left the session out of step: it is closed after this.
 CLOSING_ON_ERROR: Final = "421 4.3.0 Internal error, closing connection; please try again later"
 #: Before the greeting, to a connection beyond ``[smtp] max_connections_per_peer`` or ``max_connections``.
+SHUTTING_DOWN: Final = "421 4.3.2 Service shutting down, please try again later"
 TOO_MANY_FROM_PEER: Final = "421 4.7.0 Too many connections from your address; try again later"
 TOO_MANY_CONNECTIONS: Final = "421 4.7.0 Too many connections; try again later"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, AnyStr, Final
 
 from aiosmtpd.lmtp import LMTP
@@ -38,6 +39,11 @@ from gateway.transports import replies
 from gateway.transports.smtp_data import ChunkedDataSMTP
 
 log = logging.getLogger("gateway.smtp")
+
+#: Seconds a stopping listener waits for mails being received or stored
+#: (systemd's TimeoutStopSec is 90 s; a client's DATA timeout, 10 minutes).
+SHUTDOWN_GRACE: Final = 20.0
+_LEAVE_TICK: Final = 0.05
 
 
 #: ``(address, trusted)`` -> the reply to RCPT; ``trusted``: the peer may reach internal mailboxes.
@@ -153,6 +159,7 @@ class ConnectionLimits:
         self._open: dict[str, int] = {}  # peer_address -> open connections
         self._warned: set[str] = set()  # peers (and "*", the total) refused since last below their cap
         self.open = 0
+        self.sessions: set[LimitedSMTP] = set()  # the counted ones, for ``take_leave``
 
     @classmethod
     def of(cls, config: SmtpConfig, via: str, metrics: Metrics | None = None) -> ConnectionLimits:
@@ -185,6 +192,28 @@ class ConnectionLimits:
         if self.open < self._total:
             self._warned.discard("*")
 
+    async def take_leave(self, grace: float) -> None:
+        """The listener stops: each session is told ``421`` and closed, one
+        receiving or storing a mail once it has had its answer (within
+        ``grace`` seconds; past it, it is cut like the rest, and its client
+        tries again).  Sessions were dropped without a word, a mail
+        half-way through DATA included: its client saw the connection fail,
+        and one whose commit was in flight sent it again, a duplicate."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for _ in range(int(grace / _LEAVE_TICK) + 2):  # bounded: at the deadline every one is told
+            late = loop.time() >= deadline
+            for session in list(self.sessions):
+                if late or not session.in_data:
+                    session.take_leave()
+            if not any(session.in_data and not session.leaving for session in self.sessions):
+                break
+            await asyncio.sleep(_LEAVE_TICK)
+        for _ in range(20):  # the 421s written out before the loop ends (connection_lost empties the set)
+            if not self.sessions:
+                break
+            await asyncio.sleep(_LEAVE_TICK)
+
     def _refused(self, cap: str, reply: str, key: str) -> str:
         if self._metrics is not None:
             self._metrics.refused("too_many_connections")
@@ -208,6 +237,7 @@ class LimitedSMTP(ChunkedDataSMTP):
         self._refused = False
         self._close_after_reply = False
         self._faulted_transport: Any = None  # the transport push closed after a fault
+        self.leaving = False  # told 421: the listener stops (``ConnectionLimits.take_leave``)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._counted is None:  # not the second call, after STARTTLS
@@ -219,7 +249,17 @@ class LimitedSMTP(ChunkedDataSMTP):
                 transport.close()  # after the write is flushed
                 return
             self._counted = key
+            self._limits.sessions.add(self)
         super().connection_made(transport)
+
+    def take_leave(self) -> None:
+        """``421`` and close, now: the listener stops."""
+        transport = self.transport
+        if self.leaving or transport is None or transport.is_closing():
+            return
+        self.leaving = True
+        transport.write(replies.SHUTTING_DOWN.encode("ascii") + b"\r\n")
+        transport.close()  # after the write is flushed; aiosmtpd's loop then ends
 
     async def push(self, status: AnyStr) -> None:
         """A mail over the size limit is answered ``552`` by aiosmtpd at
@@ -274,6 +314,7 @@ class LimitedSMTP(ChunkedDataSMTP):
             return
         if self._counted is not None:
             self._limits.release(self._counted)
+            self._limits.sessions.discard(self)
             self._counted = None
         super().connection_lost(error)
 
@@ -282,11 +323,12 @@ class LimitedLMTP(LimitedSMTP, LMTP):
     """The same for LMTP."""
 
 
-def server_factory(handler: SmtpHandler, config: SmtpConfig, metrics: Metrics | None = None) -> Callable[[], SMTP]:
+def server_factory(handler: SmtpHandler, config: SmtpConfig, metrics: Metrics | None = None, *,
+                   limits: ConnectionLimits | None = None) -> Callable[[], SMTP]:
     """What ``loop.create_server`` calls for each connection: one protocol
     each, all counted in one :class:`ConnectionLimits`."""
     kind: Any = LimitedLMTP if config.lmtp else LimitedSMTP
-    limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp", metrics)
+    limits = limits or ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp", metrics)
     handler.ingest.count_senders(lambda: limits.open)  # the group commit knows when all of them wait
 
     def make() -> SMTP:
@@ -298,15 +340,30 @@ def server_factory(handler: SmtpHandler, config: SmtpConfig, metrics: Metrics | 
     return make
 
 
-async def start(ingest: Ingest, settings: Settings, clock: Clock, metrics: Metrics | None = None
-                ) -> asyncio.AbstractServer:
+@dataclass(frozen=True)
+class Listener:
+    """A listening server and the sessions it serves."""
+
+    server: asyncio.AbstractServer
+    limits: ConnectionLimits
+
+    async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop listening, take leave of every session (``ConnectionLimits.take_leave``)."""
+        self.server.close()
+        await self.limits.take_leave(grace)
+        await self.server.wait_closed()
+
+
+async def start(ingest: Ingest, settings: Settings, clock: Clock, metrics: Metrics | None = None) -> Listener:
     config = settings.smtp
     handler = SmtpHandler(ingest, recipient_check(settings), clock, max_recipients=config.max_recipients,
                           via="lmtp" if config.lmtp else "smtp", trusts=config.trusts, metrics=metrics)
+    limits = ConnectionLimits.of(config, "lmtp" if config.lmtp else "smtp", metrics)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(server_factory(handler, config, metrics), host=config.host, port=config.port)
+    server = await loop.create_server(server_factory(handler, config, metrics, limits=limits),
+                                      host=config.host, port=config.port)
     log.info("%s listener on %s:%s", "LMTP" if config.lmtp else "SMTP", config.host, config.port)
-    return server
+    return Listener(server, limits)
 
 
 def _peer(session: Session) -> str:

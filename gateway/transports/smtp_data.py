@@ -111,7 +111,11 @@ class ChunkedDataSMTP(SMTP):
     envelope's ``content`` and ``original_content``, the ``handle_DATA``
     hook and its reply, the state after.  A listener that decodes the data
     to text, or whose handler has no ``handle_DATA`` (aiosmtpd's older
-    ``process_message``), keeps aiosmtpd's reader; the gateway's never do."""
+    ``process_message``), keeps aiosmtpd's reader; the gateway's never do.  ``in_data``: a body
+    is being read, or its mail stored and answered (a stopping listener
+    lets it finish first)."""
+
+    in_data = False
 
     def _still_sending(self) -> Callable[[], None]:
         """The idle timer, reset while the body keeps coming (at most once a
@@ -142,6 +146,15 @@ class ChunkedDataSMTP(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
+        self.in_data = True
+        try:
+            await self._receive()
+        finally:
+            self.in_data = False
+
+    async def _receive(self) -> None:
+        """DATA from ``354`` to the reply: the body, then the handler's answer."""
+        assert self.envelope is not None
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
             body = await read_body(self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit,

@@ -33,7 +33,8 @@ from gateway.clock import Clock
 from gateway.config import Settings
 from gateway.delivery import Ingest
 from gateway.transports.auth_guard import AuthGuard, Verifier
-from gateway.transports.smtp import ConnectionLimits, LimitedSMTP, SmtpHandler, peer_address, recipient_check
+from gateway.transports.smtp import (ConnectionLimits, LimitedSMTP, Listener, SmtpHandler, peer_address,
+                                     recipient_check)
 
 log = logging.getLogger("gateway.submission")
 
@@ -72,7 +73,7 @@ class SubmissionHandler(SmtpHandler):
 
 
 async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifier,
-                remembered: Verifier | None = None) -> asyncio.AbstractServer:
+                remembered: Verifier | None = None) -> Listener:
     """``verify`` is the slow password check; ``remembered`` a fast one that
     knows only passwords already verified (they skip the busy cap)."""
     config, smtp = settings.submission, settings.smtp
@@ -97,4 +98,4 @@ async def start(ingest: Ingest, settings: Settings, clock: Clock, verify: Verifi
     loop = asyncio.get_running_loop()
     server = await loop.create_server(make, host=config.host, port=config.port)
     log.info("submission listener (SMTP AUTH) on %s:%s", config.host, config.port)
-    return server
+    return Listener(server, limits)

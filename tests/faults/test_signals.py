@@ -9,8 +9,11 @@ finishes it."""
 
 from __future__ import annotations
 
+import re
 import signal
 import smtplib
+import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -107,3 +110,57 @@ def test_sigterm_with_a_large_backlog_stops_after_the_group_in_hand(
     assert store.one("select count(*) from ticket") == BACKLOG
     assert store.one("select count(*) from outbox where kind = 'ack'") == BACKLOG, "one acknowledgement each"
     assert store.one("select count(*) from quarantine") == 0
+
+
+def _reply(conversation: socket.socket) -> bytes:
+    """One whole SMTP reply (its last line has a space after the code)."""
+    data = b""
+    while not re.search(rb"(?:^|\r\n)\d{3} [^\r\n]*\r\n$", data):
+        chunk = conversation.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def _session(port: int) -> socket.socket:
+    conversation = socket.create_connection(("127.0.0.1", port), timeout=15)
+    assert _reply(conversation).startswith(b"220")
+    conversation.sendall(b"EHLO cliente.example.org\r\n")
+    assert _reply(conversation).startswith(b"250")
+    return conversation
+
+
+def test_a_sigterm_lets_a_mail_in_data_finish_and_tells_every_session_421(
+        tmp_path: Path, processes: list[GatewayProcess]) -> None:
+    """A stopping listener dropped its sessions without a word: a client
+    half-way through DATA saw the connection fail and sent the mail again
+    later (a duplicate when its commit was in flight).  Now the mail being
+    received is taken and answered 250, then that session, like an idle
+    one, is told 421 and closed; the process exits 0 with the mail stored."""
+    config = write_config(tmp_path)
+    gateway = GatewayProcess(config, tmp_path / "gateway.log").start()
+    processes.append(gateway)
+    with _session(smtp_port(config)) as idle, _session(smtp_port(config)) as sending:
+        _stop_while_sending(gateway, idle, sending)
+    with sqlite3.connect(tmp_path / "gateway.db") as db:
+        assert db.execute("select message_id from inbox").fetchall() == [("parada.1@example.org",)]
+
+
+def _stop_while_sending(gateway: GatewayProcess, idle: socket.socket, sending: socket.socket) -> None:
+    for command in (b"MAIL FROM:<ana.souza@example.org>", b"RCPT TO:<atendimento@example.gov.br>", b"DATA"):
+        sending.sendall(command + b"\r\n")
+        assert _reply(sending)[:3] in (b"250", b"354")
+    mail = make_mail(subject="Enviado durante a parada", message_id="<parada.1@example.org>").replace(b"\n", b"\r\n")
+    sending.sendall(mail[: len(mail) // 2])
+
+    assert gateway.process is not None
+    gateway.process.send_signal(signal.SIGTERM)
+    assert _reply(idle).startswith(b"421 4.3.2"), "the idle session is told, not dropped"
+    assert idle.recv(1) == b"", "and closed"
+    time.sleep(0.5)
+    assert gateway.process.poll() is None, "the process waits for the mail being received"
+    sending.sendall(mail[len(mail) // 2:] + b"\r\n.\r\n")
+    assert _reply(sending).startswith(b"250"), "the mail is taken"
+    assert _reply(sending).startswith(b"421 4.3.2") and sending.recv(1) == b""
+    assert gateway.process.wait(timeout=30) == 0
