@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.mailbox import DIGEST_TIME, STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
 from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig, WebConfig
+from gateway.durations import Unit
 from gateway.errors import ConfigError
 
 ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -136,6 +137,37 @@ def mailbox(source: str, where: str, mailbox: MailboxConfig) -> None:
     _calendar(source, where, mailbox)
 
 
+def legacy_references(source: str, where: str, value: object) -> tuple[re.Pattern[str], ...]:
+    """``legacy_references``: the shapes of a legacy mailbox's old numbers,
+    compiled here, once, for every live mail's subject.  Each pattern has
+    exactly one group, the number (``Chamado nº\\s*(\\d+)``); a pattern that
+    does not compile, has no group or several, or matches an empty subject
+    (every mail would carry "an old number") stops the load."""
+    example = "e.g. legacy_references = ['Chamado nº\\s*(\\d+)', '\\[(SR-\\d{4}/\\d{4})\\]'] (TOML '...' strings)"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(source, where, f"expected a list of regular expressions, got {value!r}; {example}")
+    compiled = []
+    for text in value:
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(source, where, f"{text!r} is not a regular expression; {example}")
+        try:
+            pattern = re.compile(text)
+        except re.error as error:
+            raise ConfigError(source, where, f"{text!r} is not a valid regular expression ({error}); "
+                                             f"{example}") from None
+        if pattern.groups != 1:
+            raise ConfigError(source, where, f"{text!r} has {pattern.groups} groups; it needs exactly one, "
+                                             "around the number: write other groups as (?:...), e.g. "
+                                             "'(?:Chamado|Protocolo)\\s*nº?\\s*(\\d+)'")
+        if pattern.search("") is not None:
+            raise ConfigError(source, where, f"{text!r} matches an empty subject; make the number required, "
+                                             "e.g. (\\d+) rather than (\\d*)")
+        compiled.append(pattern)
+    return tuple(compiled)
+
+
 def status_names(source: str, where: str, value: object) -> tuple[tuple[str, str], ...]:
     """``[mailbox.status_names]``: state -> the desk's name for it, e.g.
     ``waiting = "Pendente Profissional"``; kept as (state, name) pairs."""
@@ -184,6 +216,16 @@ def _calendar(source: str, where: str, mailbox: MailboxConfig) -> None:
             raise ConfigError(source, f"{where}.closed_dates", f"{day!r} is not a date like 2026-12-24") from None
     if mailbox.uf and mailbox.uf.upper() not in _UFS:
         raise ConfigError(source, f"{where}.uf", f"{mailbox.uf!r} is not a Brazilian state (UF) such as SP or DF")
+    _max_silence(source, where, mailbox)
+
+
+def _max_silence(source: str, where: str, mailbox: MailboxConfig) -> None:
+    """``max_silence`` is counted in working time only, where a calendar day has no length."""
+    if mailbox.max_silence is not None and mailbox.max_silence.unit is Unit.DAYS:
+        days = mailbox.max_silence.amount
+        raise ConfigError(source, f"{where}.max_silence",
+                          f'"{mailbox.max_silence}" counts calendar days, but silence is counted in working '
+                          f'time only; write working hours or days, e.g. "4h" or "{days}bd" (or "" or 0 for off)')
 
 
 def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:

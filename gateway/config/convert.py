@@ -9,7 +9,8 @@
  ``tuple[X, ...]``      a list of X
  a dataclass            a table, e.g. ``[mailbox.imap]``
  ``Duration``           a duration string: ``30min``, ``2h``, ``5d``, ``3bd``, ``4bh``
- ``Duration | None``    the same, or ``""`` for none
+ ``Duration | None``    the same, or ``""`` for none (``max_silence``: also ``0``)
+ ``Reminders | None``   the same, or a list of them (a reminder ladder)
  ``SlaWarning | None``  ``"25%"`` (1-99%), a duration, or ``""`` for none
 =====================  =============================================
 
@@ -26,12 +27,13 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
-from gateway.config.mailbox import ERROR_NOTE, Share
+from gateway.config.mailbox import ERROR_NOTE, ZERO_IS_NONE, Share
 from gateway.durations import Duration
 from gateway.errors import ConfigError, DurationError
 
 T = TypeVar("T")
 _NO_CHOICES: Final[Mapping[str, tuple[str, ...]]] = {}
+_LADDER: Final = tuple[Duration, ...]  # in a field's hint (mailbox.Reminders): a list of durations is allowed
 
 
 def dataclass_from(cls: type[T], values: dict[str, Any], source: str, where: str,
@@ -47,6 +49,11 @@ def dataclass_from(cls: type[T], values: dict[str, Any], source: str, where: str
     converted = {}
     for key, value in values.items():
         note = fields[key].metadata.get(ERROR_NOTE, "")
+        if fields[key].metadata.get(ZERO_IS_NONE) and (value == "0" or type(value) is int):
+            if value not in (0, "0"):  # `max_silence = 4`: hours? days?
+                raise ConfigError(source, f"{where}.{key}", f'{value} has no unit; write a duration in quotes, '
+                                                            f'e.g. "{value}h" or "{value}bd" {note}')
+            value = ""  # `max_silence = 0`: off, as "" is
         converted[key] = _convert(value, hints[key], source, f"{where}.{key}", note)
         allowed = choices.get(f"{where}.{key}")
         if allowed and converted[key] not in allowed:
@@ -58,6 +65,11 @@ def _convert(value: Any, hint: Any, source: str, key: str, note: str = "") -> An
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if Share in args:
         return _sla_warning(value, source, key)
+    if _LADDER in args and not isinstance(value, str):
+        if not isinstance(value, list):
+            raise ConfigError(source, key, f'expected a duration like "1bd", a list of them like ["7bd", "3bd"], '
+                                           f'or "" for none; got {value!r}')
+        return _ladder(value, source, key)
     if hint is Duration or Duration in args:
         return _duration(value, source, key, none_allowed=type(None) in args, note=note)
     if origin is tuple:
@@ -93,6 +105,27 @@ def _duration(value: Any, source: str, key: str, *, none_allowed: bool, note: st
         return Duration.parse(text)
     except DurationError as error:
         raise ConfigError(source, key, f"{error} {note}" if note else str(error)) from None
+
+
+def _ladder(value: list[Any], source: str, key: str) -> Duration | tuple[Duration, ...] | None:
+    """``["7bd", "3bd"]`` -> a tuple of Durations, each a reminder that long
+    before the limit.  One entry is the plain form (``["1bd"]`` is ``"1bd"``)
+    and none is ``""``, so the code sees a tuple only for a real ladder."""
+    leads: list[Duration] = []
+    for index, item in enumerate(value):
+        if item == "" or not isinstance(item, str):
+            raise ConfigError(source, f"{key}[{index}]", f"{item!r} in {value!r} is not a duration; list only "
+                                                         'durations, e.g. ["7bd", "3bd"], or write "" for no reminder')
+        lead = _duration(item, source, f"{key}[{index}]", none_allowed=False,
+                         note='(each entry a duration before the limit, e.g. ["7bd", "3bd"])')
+        assert lead is not None
+        if lead in leads:
+            raise ConfigError(source, f"{key}[{index}]", f"{item!r} is listed twice in {value!r}; "
+                                                         "each reminder needs its own time before the limit")
+        leads.append(lead)
+    if len(leads) > 1:
+        return tuple(leads)
+    return leads[0] if leads else None
 
 
 def _sla_warning(value: Any, source: str, key: str) -> Share | Duration | None:

@@ -149,7 +149,9 @@ def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:
     entry = dict(entry)
     sla = _sla_table(source, f"{where}.sla", entry.pop("sla", {}))
     names = checks.status_names(source, f"{where}.status_names", entry.pop("status_names", {}))
-    mailbox = dataclasses.replace(dataclass_from(MailboxConfig, entry, source, where), sla=sla, status_names=names)
+    legacy = checks.legacy_references(source, f"{where}.legacy_references", entry.pop("legacy_references", []))
+    mailbox = dataclasses.replace(dataclass_from(MailboxConfig, entry, source, where), sla=sla, status_names=names,
+                                  legacy_references=legacy)
     checks.mailbox(source, where, mailbox)
     if mailbox.imap is not None:
         mailbox = dataclasses.replace(mailbox, imap=checks.imap(source, f"{where}.imap", mailbox.imap))

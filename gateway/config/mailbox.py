@@ -28,8 +28,16 @@ STATE_NAME_MAX: Final = 60  # characters: a status is a few words in a mail line
 # reminders have always said that "" turns them off.
 ERROR_NOTE: Final = "error_note"
 _OR_NONE: Final = {ERROR_NOTE: '(or "" for none)'}
+# Keys that also take 0 (or "0") for "off", as a limit of nothing reads: the loader makes it None.
+ZERO_IS_NONE: Final = "zero_is_none"
+_OFF: Final = {ERROR_NOTE: '(or "" or 0 for off)', ZERO_IS_NONE: True}
 #: ``[[mailbox]] digest``: a time of day, 24 h, written HH:MM ("08:00").
 DIGEST_TIME: Final = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
+#: ``[[mailbox]] legacy_references``: how much of a subject is searched (a
+#: subject is already cut to 16,384 characters by the parser), and
+#: the longest old number kept (anything longer is a pattern gone wrong).
+LEGACY_SUBJECT_CHARS: Final = 1000
+LEGACY_REFERENCE_MAX: Final = 100
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,13 @@ class Share:
 # left ("25%"), or this long before it ("30min").
 SlaWarning: TypeAlias = Share | Duration
 
+# ``wait_reminder`` / ``solved_reminder``: one reminder this long before the
+# limit ("1bd"), or a ladder of them (["7bd", "3bd"]: two reminders, the
+# closure at the limit).  The loader keeps one value as a Duration, so a
+# config written before ladders existed reads exactly as it did, and a list
+# of two or more as a tuple (PITFALLS 6).
+Reminders: TypeAlias = Duration | tuple[Duration, ...]
+
 
 @dataclass(frozen=True)
 class SlaConfig:
@@ -120,9 +135,10 @@ class MailboxConfig:
     solved_limit: Duration = Duration(3, Unit.BUSINESS_DAYS)  # solution unanswered -> closed (auto_accepted)
     reopen_window: Duration | None = None  # a reply to a closed ticket within it reopens; None: never
     survey_window: Duration = Duration(30, Unit.DAYS)  # survey answers accepted for this long after closing
-    # Remind the requester this long before wait_limit / solved_limit; None: no reminder.
-    wait_reminder: Duration | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
-    solved_reminder: Duration | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
+    # Remind the requester this long before wait_limit / solved_limit, or at each
+    # of several such moments (a ladder, see Reminders); None: no reminder.
+    wait_reminder: Reminders | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
+    solved_reminder: Reminders | None = field(default=Duration(1, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
     # One survey reminder this long after the invitation; None: none.
     survey_reminder: Duration | None = field(default=Duration(3, Unit.BUSINESS_DAYS), metadata=_OR_NONE)
     sla_default: SlaConfig | None = None  # [mailbox.sla_default]: targets for any category
@@ -133,6 +149,10 @@ class MailboxConfig:
     workday_start: str = "08:00"
     workday_end: str = "18:00"
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
+    # The admin /healthz fails, naming this mailbox, when no mail has reached it
+    # for this long in business time on the calendar above ("4h": four working
+    # hours; nights, weekends and holidays do not count).  None ("" or 0): not watched.
+    max_silence: Duration | None = field(default=None, metadata=_OFF)
     # The daily digest (services.digest) to the team and to each assignee, at this
     # local time ("08:00") on business days; "": none.
     digest: str = ""
@@ -147,6 +167,11 @@ class MailboxConfig:
     # [mailbox.status_names]: the desk's own name for a state, as its citizens know it
     # (waiting = "Pendente Profissional"), kept as (state, name); the others keep ours.
     status_names: tuple[tuple[str, str], ...] = ()
+    # The old numbers a legacy mailbox wrote in its subjects ("Chamado nº 1234"):
+    # regular expressions with one group, compiled at load (checks.legacy_references).
+    # `gateway migrate` keeps each ticket's as aliases; a later mail naming one in
+    # its subject finds that ticket, for someone already on it.
+    legacy_references: tuple[re.Pattern[str], ...] = ()
 
     @property
     def domain(self) -> str:
@@ -180,14 +205,47 @@ class MailboxConfig:
         return self.sla_default
 
     @property
+    def wait_reminders(self) -> tuple[Duration, ...]:
+        """``wait_reminder`` as a ladder: every lead before ``wait_limit``, () for none."""
+        return _ladder(self.wait_reminder)
+
+    @property
+    def solved_reminders(self) -> tuple[Duration, ...]:
+        """``solved_reminder`` as a ladder: every lead before ``solved_limit``, () for none."""
+        return _ladder(self.solved_reminder)
+
+    @property
     def state_names(self) -> dict[str, str]:
         """``[mailbox.status_names]`` as a mapping: state (``waiting``) -> the desk's name for it."""
         return dict(self.status_names)
+
+    def legacy_references_in(self, subject: str) -> list[str]:
+        """The old numbers ``subject`` names, in ``legacy_references``' shapes,
+        each once, as the patterns' group caught them with spaces collapsed
+        and letters in capitals (``(?i)`` patterns find ``sr-2024/0042`` and
+        ``SR-2024/0042`` alike): ``"RES: Chamado nº 1234"`` -> ``["1234"]``.
+
+        Only the subject, and only its first ``LEGACY_SUBJECT_CHARS``: this
+        runs on every live mail to the mailbox."""
+        found: list[str] = []
+        text = subject[:LEGACY_SUBJECT_CHARS]
+        for pattern in self.legacy_references:
+            for match in pattern.finditer(text):
+                number = " ".join((match.group(1) or "").split()).upper()
+                if number and len(number) <= LEGACY_REFERENCE_MAX and number not in found:
+                    found.append(number)
+        return found
 
     def address_with_token(self, token: str) -> str:
         """``atendimento+ATD-2026-000001-7@example.gov.br``: a reply to it finds its ticket."""
         local, domain = self.address.split("@", 1)
         return f"{local}+{token}@{domain}"
+
+
+def _ladder(reminders: Reminders | None) -> tuple[Duration, ...]:
+    if reminders is None:
+        return ()
+    return reminders if isinstance(reminders, tuple) else (reminders,)
 
 
 def _category_key(name: str) -> str:

@@ -5,7 +5,9 @@ mails into the inbox exactly as live mail is stored (status ``processed``,
 ``via = migrate``, so no worker ever runs the pipeline on them and no
 acknowledgement can go out), their dedupe keys, the Message-IDs for
 threading (a citizen's late reply to a legacy mail finds its ticket), the
-tickets the batch needs first, and the messages with their attachments.
+tickets the batch needs first with their old numbers (``legacy_references``:
+a later mail naming one finds the ticket too), and the messages with their
+attachments.
 
 Interrupting is safe at any moment: a batch is committed whole or not at
 all.  Running again skips every mail whose key (Message-ID, else SHA-256)
@@ -35,6 +37,7 @@ from gateway.migrate.sources import SourceMail
 from gateway.migrate.states import CLOSED_REASON
 from gateway.store import inbox
 from gateway.store.bulk import Batch, BulkWriter
+from gateway.store.tickets import legacy_key
 from gateway.tickets.protocol import Protocol
 
 log = logging.getLogger("gateway.migrate")
@@ -61,6 +64,7 @@ class Importer:
         self.source, self.now, self.limits = source[:255], now, limits
         self.counts = RunCounts()
         self._written: set[str] = set()  # keys written by this run (duplicates inside the source)
+        self._aliased: set[int] = set()  # tickets (plan numbers) whose old numbers this run wrote
 
     def find_earlier_tickets(self) -> int:
         """Point conversations already imported by an earlier run at their
@@ -100,6 +104,7 @@ class Importer:
             known = batch.known_keys(m.key for m in mails)
             keep = [m for m in mails if self._keep(m, known)]
             tickets = self._new_tickets(batch, [m.ticket for m in keep if m.problem is None and m.ticket])
+            self._legacy_aliases(batch, [m.ticket for m in mails if m.ticket is not None])
             rows = [self._inbox_row(m) for m in keep]
             inbox_ids = batch.insert_ids("inbox", [inbox.envelope(row) for row in rows])
             batch.insert("inbox_raw", inbox.raw_rows(inbox_ids, rows))
@@ -166,6 +171,22 @@ class Importer:
         batch.insert("participant", [{"ticket_id": t.ticket_id, "address": a[:320]}
                                      for t in fresh for a in t.participants])
         return len(fresh)
+
+    def _legacy_aliases(self, batch: Batch, touched: list[TicketPlan]) -> None:
+        """The old numbers of the batch's tickets as thread_ref keys
+        (``store.tickets.legacy_key``), in the batch's transaction.  Every
+        ticket the run meets gets them, one written by an earlier run too,
+        so a pattern added to ``legacy_references`` after an import takes
+        effect by running the same command again; a number already kept by
+        another ticket stays there (the first ticket keeps it)."""
+        rows = []
+        for ticket in touched:
+            if ticket.ticket_id is None or not ticket.legacy or ticket.number in self._aliased:
+                continue
+            self._aliased.add(ticket.number)
+            rows += [{"message_id": legacy_key(self.mailbox.address, number), "ticket_id": ticket.ticket_id,
+                      "ours": False} for number in ticket.legacy]
+        batch.insert("thread_ref", rows, skip_existing=True)
 
     def _messages(self, batch: Batch, stored: list[tuple[_Mail, int]]) -> None:
         rows, attachments = [], []

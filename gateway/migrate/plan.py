@@ -3,8 +3,9 @@ any body is read.
 
 Pass 1 ends here.  The plan is what ``--dry-run`` reports and what pass 2
 writes, so the report shows exactly what a real run would do.  It holds
-the ticket-level facts (requester, subject, state, dates, protocol year)
-and, per mail, which conversation it belongs to; bodies are read later.
+the ticket-level facts (requester, subject, state, dates, protocol year,
+the old numbers its subjects carried) and, per mail, which conversation
+it belongs to; bodies are read later.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class TicketPlan:
     year: int
     participants: list[str]
     orphan: bool
+    # Old numbers its mails' subjects carried ([[mailbox]] legacy_references), kept as
+    # aliases; a number that several conversations quote is only on the oldest one's.
+    legacy: list[str] = field(default_factory=list)
     ticket_id: int | None = None  # set when written (or found from an earlier run)
     protocol: str | None = None
 
@@ -50,6 +54,8 @@ class Plan:
     ticket_of: dict[str, int]  # mail key -> ticket number
     held: dict[str, str] = field(default_factory=dict)  # mail key -> why it is quarantined instead
     duplicates: int = 0  # mails whose Message-ID an earlier mail of the source has
+    # Old number -> the later tickets (numbers) that quote it too, not given the alias.
+    legacy_shared: dict[str, list[int]] = field(default_factory=dict)
 
     def by_state(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -82,7 +88,26 @@ def make_plan(index: list[MailHeaders], *, mailbox: MailboxConfig, team: Team, w
             plan.ticket_of[copy] = plan.ticket_of[original]
         elif original in plan.held:
             plan.held[copy] = plan.held[original]
+    if mailbox.legacy_references:
+        _legacy_numbers(plan, mailbox)
     return plan
+
+
+def _legacy_numbers(plan: Plan, mailbox: MailboxConfig) -> None:
+    """Give each ticket the old numbers its mails' subjects carry.  The
+    tickets come oldest conversation first, so a number that a later
+    conversation quotes too ("sobre o Chamado nº 1234") stays with the
+    one that started it; the report names the others."""
+    owner: dict[str, TicketPlan] = {}
+    for ticket in plan.tickets:
+        for number in ticket.mails:
+            for reference in mailbox.legacy_references_in(plan.index[number].subject):
+                first = owner.setdefault(reference, ticket)
+                if first is ticket:
+                    if reference not in ticket.legacy:
+                        ticket.legacy.append(reference)
+                elif ticket.number not in plan.legacy_shared.setdefault(reference, []):
+                    plan.legacy_shared[reference].append(ticket.number)
 
 
 def _ticket(number: int, conversation: Conversation, index: list[MailHeaders], team: Team,

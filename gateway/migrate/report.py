@@ -3,7 +3,8 @@
 An administrator decides from this report whether to run the import for
 real, so it answers their questions: how many tickets, in which states,
 which mails could not be threaded or read, which threads are suspiciously
-large (a newsletter glued into one ticket), who has most tickets.
+large (a newsletter glued into one ticket), who has most tickets, which
+old numbers become aliases of which ticket.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from gateway.migrate.plan import Plan
 
 TOP = 10
+LEGACY_SHOWN = 20  # old numbers listed in the text report; --json gives every one
 
 
 @dataclass
@@ -47,11 +49,24 @@ def summary(plan: Plan, source: str, mailbox: str, counts: RunCounts | None = No
         "largest_threads": [{"mails": len(t.mails), "subject": t.subject, "requester": t.requester,
                              "first": t.created_at.isoformat(), "protocol": t.protocol} for t in largest],
         "top_requesters": [{"requester": address, "tickets": n} for address, n in senders],
+        "legacy_references": _legacy_references(plan),
     }
     if counts is not None:
         data["run"] = asdict(counts)
         data["run"]["mails_per_s"] = round(counts.imported / counts.seconds, 1) if counts.seconds else None
     return data
+
+
+def _legacy_references(plan: Plan) -> dict[str, Any]:
+    """Every old number found (``[[mailbox]] legacy_references``) and the
+    ticket that keeps it as an alias, in the order of the tickets; ``also_in``
+    counts later conversations that quote it too and do not get it.  The
+    administrator checks here that the patterns catch numbers, not dates."""
+    aliases = [{"reference": reference, "protocol": t.protocol, "subject": t.subject, "requester": t.requester,
+                "first": t.created_at.isoformat(), "also_in": len(plan.legacy_shared.get(reference, ()))}
+               for t in plan.tickets for reference in t.legacy]
+    return {"tickets": sum(1 for t in plan.tickets if t.legacy), "shared": len(plan.legacy_shared),
+            "aliases": aliases}
 
 
 def render(data: dict[str, Any], *, dry_run: bool) -> str:
@@ -81,4 +96,20 @@ def render(data: dict[str, Any], *, dry_run: bool) -> str:
               f"{t['subject'][:60]}" for t in data["largest_threads"]]
     lines.append("  senders with most tickets:")
     lines += [f"    {s['tickets']:>5} tickets  {s['requester']}" for s in data["top_requesters"]]
+    lines += _render_legacy(data["legacy_references"])
     return "\n".join(lines)
+
+
+def _render_legacy(legacy: dict[str, Any]) -> list[str]:
+    """The old numbers kept as aliases: the first ``LEGACY_SHOWN`` (``--json`` has them all)."""
+    found = legacy["aliases"]
+    if not found:
+        return []
+    lines = [f"  old numbers           {len(found)} kept as aliases of {legacy['tickets']} ticket(s); "
+             f"{legacy['shared']} also quoted by later conversations (kept by the oldest)"]
+    lines += [f"    {r['reference']:<20} {r['first'][:10]}  {r['protocol'] or '':<20} {r['requester']:<32} "
+              f"{r['subject'][:50]}" + (f"  (+{r['also_in']} later)" if r["also_in"] else "")
+              for r in found[:LEGACY_SHOWN]]
+    if len(found) > LEGACY_SHOWN:
+        lines.append(f"    ... and {len(found) - LEGACY_SHOWN} more (--json lists them all)")
+    return lines

@@ -172,6 +172,8 @@ def sample_context(prefix: str = "ATD", mailbox_name: str = "Central de Atendime
         "greeting": "Prezado(a) Ana Souza,",  # notices.greeting: "Olá," when the name is unknown or asked for
         "promised": [{"what": "Prazo de atendimento", "until": "hoje, às 16h30"}],  # notices.promised: the SLA
         "received": ["CPF", "UF"],  # fields_received: the data the reply completed
+        # reminder_waiting/_solved of a ladder (timeouts.Rung): which one this is; None with one reminder
+        "reminder": {"number": 2, "last": True},
         # team_bounce (tickets.bounces): the failed recipients, the mail that bounced, the addresses marked
         "failures": [{"address": "ana.souza@example.org", "status": "5.1.1", "reason": "userunknown",
                       "diagnostic": "550 5.1.1 User unknown", "hard": True, "why": "endereço inexistente",

@@ -15,8 +15,11 @@
    ticket came with; only when the sender is already the ticket's
    requester or participant: the header is as easy to copy as a subject,
    and must not take a stranger into someone's ticket;
-6. last, a protocol in the body (our mails quote it), again only for a
-   sender already on that ticket (PITFALLS item 4).
+6. a protocol in the body (our mails quote it), again only for a
+   sender already on that ticket (PITFALLS item 4);
+7. last, an old number of a legacy mailbox in the subject (``[[mailbox]]
+   legacy_references``, kept as aliases by ``gateway migrate``), only for
+   a sender already on that ticket (PITFALLS item 8).
 
 A bounce is first tied to the mail of ours it reports on (its VERP return
 path, else the Message-ID it quotes): that mail's ticket is its ticket.
@@ -38,6 +41,7 @@ from gateway.tickets.protocol import Protocol
 
 _MESSAGE_ID = re.compile(rb"<([^<>\s@]{1,200}@[^<>\s@]{1,200})>")
 _BODY_PROTOCOLS = 5  # a body listing hundreds of protocols costs five look-ups, not hundreds
+_LEGACY_NUMBERS = 5  # the same for old numbers in a subject
 
 
 def find_ticket(ctx: MailContext) -> Stop | None:
@@ -71,6 +75,8 @@ def find_ticket(ctx: MailContext) -> Stop | None:
         return None
     if _protocol_in_text(ctx, prefixes):
         return None
+    if _legacy_number(ctx):
+        return None
     ctx.note("no ticket matched: this is a new request")
     return None
 
@@ -91,6 +97,24 @@ def _protocol_in_text(ctx: MailContext, prefixes: list[str]) -> bool:
             return True
         if len(seen) >= _BODY_PROTOCOLS:
             break
+    return False
+
+
+def _legacy_number(ctx: MailContext) -> bool:
+    """Step 7: an old number of the legacy mailbox in the subject, in one
+    of the shapes ``[[mailbox]] legacy_references`` gives (compiled at
+    load), which ``gateway migrate`` kept as an alias of the ticket its
+    conversation became.  Never signed or checked like our protocols, so
+    only for someone on that ticket: a stranger's "Chamado nº 1234" opens a
+    ticket of their own.  A mailbox without patterns does nothing here; at
+    most ``_LEGACY_NUMBERS`` are looked up."""
+    mailbox = ctx.mailbox
+    if mailbox is None or not mailbox.legacy_references:
+        return False
+    for number in mailbox.legacy_references_in(ctx.require_mail().subject)[:_LEGACY_NUMBERS]:
+        if _for_someone_on_it(ctx, tickets.by_legacy_reference(ctx.tx, mailbox.address, number),
+                              f"old number {number} of the legacy mailbox in the subject"):
+            return True
     return False
 
 

@@ -4,8 +4,9 @@
 ticket, a new category, a sweep): it records when the SLA targets were met,
 recomputes them on the mailbox's calendar, and stores the soonest thing due
 in ``due_at``/``due_kind`` for the sweep's indexed query.  On a transition
-(``limit`` given) it also sets the requester's limit and the one reminder
-before it, or, for a ticket closed with a survey, the survey reminder.
+(``limit`` given) it also sets the requester's limit and the first reminder
+before it (``next_reminder`` gives the sweep each later one of a ladder),
+or, for a ticket closed with a survey, the survey reminder.
 
 ``moments`` is the other direction: the row read back as the pure
 ``tickets.deadlines.Moments`` that decide what a sweep does.
@@ -111,17 +112,38 @@ def _stored(text: str | None) -> Duration | None:
 
 
 def _reminder(ticket: TicketRow, mailbox: MailboxConfig, status: Status, at: datetime) -> datetime | None:
-    calendar = calendar_for(mailbox)
     if status in (Status.WAITING, Status.SOLVED) and ticket.limit_at is not None:
-        before = mailbox.wait_reminder if status is Status.WAITING else mailbox.solved_reminder
-        if before is None:
-            return None
-        moment = calendar.subtract(ticket.limit_at, before)
-        # A reminder at (or before) the question itself would be noise: no reminder.
-        return moment if at < moment < ticket.limit_at else None
+        return next_reminder(ticket, mailbox, after=at)
     if survey.surveyed(ticket) and mailbox.survey_reminder is not None:
-        return calendar.add(at, mailbox.survey_reminder)
+        return calendar_for(mailbox).add(at, mailbox.survey_reminder)
     return None
+
+
+def reminder_ladder(ticket: TicketRow, mailbox: MailboxConfig) -> tuple[Duration, ...]:
+    """The reminders the mailbox sends before the ticket's limit
+    (``wait_reminder`` or ``solved_reminder``, by its status); () for none."""
+    status = Status(ticket.status)
+    if status is Status.WAITING:
+        return mailbox.wait_reminders
+    return mailbox.solved_reminders if status is Status.SOLVED else ()
+
+
+def next_reminder(ticket: TicketRow, mailbox: MailboxConfig, *, after: datetime) -> datetime | None:
+    """The first reminder of the ladder strictly after ``after`` and before
+    the limit; None when none is left.
+
+    Called with the question's (or solution's) moment it gives the first
+    reminder; called by the sweep with its ``now`` once a reminder went out,
+    the next one.  So the row's one ``remind_at`` walks the ladder with no
+    column to count the steps, and a sweep that comes late sends one
+    reminder, not every one it missed.
+    """
+    if ticket.limit_at is None:
+        return None
+    calendar = calendar_for(mailbox)
+    moments = sorted(calendar.subtract(ticket.limit_at, lead) for lead in reminder_ladder(ticket, mailbox))
+    # A reminder at (or before) the question itself would be noise: none.
+    return next((moment for moment in moments if after < moment < ticket.limit_at), None)
 
 
 def _target(mailbox: MailboxConfig | None, created_at: datetime, config: SlaConfig | None,

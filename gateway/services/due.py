@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.config import Settings
+from gateway.config import MailboxConfig, Settings
 from gateway.services import deadlines
 from gateway.services.writer import TicketWriter
-from gateway.store import tickets
+from gateway.store import due, tickets
 from gateway.store.db import Transaction
 from gateway.store.models import TicketRow
 from gateway.tickets import timeouts
@@ -46,13 +46,14 @@ class DueActions:
             if item.kind in (SLA_WARNING, SLA_BREACH):
                 continue
             assert mailbox is not None
-            last_note = ""
+            last_note, rung = "", None
             if item.kind in (REMIND_WAITING, REMIND_SOLVED):  # a reminder repeats the question or the solution
                 asked = EventKind.ASKED if item.kind == REMIND_WAITING else EventKind.SOLVED
                 last_note = tickets.last_event_note(tx, ticket.id, asked.value) or ""
+                rung = self._rung(tx, ticket, mailbox, now)
             self.writer.apply(tx, ticket, timeouts.requester_item(ticket, item, last_note=last_note,
                                                                   wait_limit=mailbox.wait_limit,
-                                                                  solved_limit=mailbox.solved_limit),
+                                                                  solved_limit=mailbox.solved_limit, rung=rung),
                               at=now, mailbox=mailbox)
             done.append(item.kind)
         # What is due next; a survey reminder too late to send is dropped, not kept due.
@@ -60,3 +61,13 @@ class DueActions:
         self.writer.apply(tx, ticket, Change(fields={"remind_at": None} if late else {}, refresh=True), at=now,
                           mailbox=mailbox)
         return done
+
+    @staticmethod
+    def _rung(tx: Transaction, ticket: TicketRow, mailbox: MailboxConfig, now: datetime) -> timeouts.Rung | None:
+        """Which reminder of a ladder is going out, and when the next one is
+        due (``remind_at`` moves to it in this transaction, so a second sweep
+        finds nothing due until then).  None for the plain one reminder."""
+        if len(deadlines.reminder_ladder(ticket, mailbox)) < 2:
+            return None
+        sent = due.events_since_last_move(tx, ticket.id, EventKind.REMINDED.value)
+        return timeouts.Rung(sent + 1, deadlines.next_reminder(ticket, mailbox, after=now))

@@ -1,4 +1,5 @@
-"""Deadline queries: what is due, one ticket locked for acting, what is overdue.
+"""Deadline queries: what is due, one ticket locked for acting, what is overdue,
+how many reminders the current wait has had.
 
 ``due_ids`` is one range scan of ``ix_ticket_due``; ``lock`` re-reads the
 ticket under a row lock (PostgreSQL ``FOR UPDATE SKIP LOCKED``: another
@@ -14,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.store.models import TicketRow
+from gateway.store.models import EventRow, TicketRow
 
 
 def due_ids(tx: Session, now: datetime, *, limit: int) -> list[int]:
@@ -43,6 +44,18 @@ _LOCK_MANY = (select(TicketRow)
                      TicketRow.due_at <= bindparam("now", type_=TicketRow.due_at.type))
               .execution_options(populate_existing=True))
 _LOCK_MANY_SKIP_LOCKED = _LOCK_MANY.with_for_update(skip_locked=True)
+
+
+def events_since_last_move(tx: Session, ticket_id: int, kind: str) -> int:
+    """How many ``kind`` events the ticket has had since its status last
+    changed: the reminders of the current wait (a new question or a new
+    solution is a move, and starts the count again).  A reminder ladder
+    numbers its mails by it, with no column of its own."""
+    moved = (select(func.coalesce(func.max(EventRow.id), 0))
+             .where(EventRow.ticket_id == ticket_id, EventRow.to_status.is_not(None)).scalar_subquery())
+    query = (select(func.count()).select_from(EventRow)
+             .where(EventRow.ticket_id == ticket_id, EventRow.kind == kind, EventRow.id > moved))
+    return int(tx.scalar(query) or 0)
 
 
 def overdue(tx: Session, now: datetime, *, mailbox: str | None = None, limit: int = 100) -> list[TicketRow]:

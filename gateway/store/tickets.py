@@ -156,6 +156,25 @@ def by_thread_root(tx: Session, root: str | None) -> TicketRow | None:
     return _by_key(tx, _THREAD_ROOT_KEY + root) if root else None
 
 
+#: thread_ref keys for a legacy mailbox's old numbers (``[[mailbox]]
+#: legacy_references``), ``"legacy <mailbox> <number>"``: written by
+#: ``gateway migrate`` for the ticket whose conversation carried the number
+#: first, found only by ``by_legacy_reference``.  Per mailbox: two legacy
+#: mailboxes may both have had a "Chamado nº 1234".
+_LEGACY_KEY = "legacy "
+
+
+def legacy_key(mailbox: str, number: str) -> str:
+    """The thread_ref key of old number ``number`` of ``mailbox`` (as
+    ``MailboxConfig.legacy_references_in`` gives it)."""
+    return f"{_LEGACY_KEY}{mailbox} {number}"
+
+
+def by_legacy_reference(tx: Session, mailbox: str, number: str) -> TicketRow | None:
+    """The migrated ticket that kept old number ``number`` of ``mailbox``, if any."""
+    return _by_key(tx, legacy_key(mailbox, number))
+
+
 def _by_key(tx: Session, key: str) -> TicketRow | None:
     ticket_id = tx.scalar(select(ThreadRefRow.ticket_id).where(ThreadRefRow.message_id == key))
     return tx.get(TicketRow, ticket_id) if ticket_id is not None else None

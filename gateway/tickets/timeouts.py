@@ -9,6 +9,7 @@ closes the same way whether an analyst or the clock closed it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -32,18 +33,38 @@ _TARGET_WORDS: Final = {"pt_BR": {FIRST_RESPONSE: "primeira resposta", "resoluti
                         "en": {FIRST_RESPONSE: "first response", "resolution": "resolution"}}
 
 
-def requester_item(ticket: Any, item: DueItem, *, last_note: str, wait_limit: Any, solved_limit: Any) -> Change:
+@dataclass(frozen=True)
+class Rung:
+    """Where a reminder stands on a ladder of them (``wait_reminder =
+    ["7bd", "3bd"]``): ``number`` 1 for the first of this wait, and the
+    next reminder's moment, None when this one is the last before the limit."""
+
+    number: int
+    next_at: datetime | None = None
+
+
+def requester_item(ticket: Any, item: DueItem, *, last_note: str, wait_limit: Any, solved_limit: Any,
+                   rung: Rung | None = None) -> Change:
     """A reminder, a closing for no answer, an auto-acceptance or the survey
     reminder.  ``last_note``: the question or solution a reminder repeats;
-    the limits are the mailbox's, named in the mails."""
+    the limits are the mailbox's, named in the mails.  ``rung``: for a
+    mailbox with a ladder of reminders, which one this is (the mail says
+    so) and when the next is due; None for the one reminder of the plain
+    form, whose mail reads as it always did."""
     status = Status(ticket.status)
     limit_at = ticket.limit_at or item.at
     deadline = Deadline(limit_at, wait_limit if status is Status.WAITING else solved_limit)
     if item.kind in (REMIND_WAITING, REMIND_SOLVED):
         template = Template.REMINDER_WAITING if item.kind == REMIND_WAITING else Template.REMINDER_SOLVED
-        return (fields(remind_at=None)
-                + event(EventKind.REMINDED, ACTOR, f"{template.value}: limit {limit_at.isoformat()}")
-                + notice(template, To.REQUESTER, automatic=None, context={"text": last_note}, deadline=deadline,
+        note = f"{template.value}: limit {limit_at.isoformat()}"
+        if rung is not None:
+            note += f"; reminder {rung.number}" + (", the last" if rung.next_at is None else
+                                                   f", next {rung.next_at.isoformat()}")
+        step = {"number": rung.number, "last": rung.next_at is None} if rung is not None else None
+        return (fields(remind_at=rung.next_at if rung is not None else None)
+                + event(EventKind.REMINDED, ACTOR, note)
+                + notice(template, To.REQUESTER, automatic=None, context={"text": last_note, "reminder": step},
+                         deadline=deadline,
                          links=frozenset({Link.SOLUTION}) if item.kind == REMIND_SOLVED else frozenset()))
     if item.kind == NO_RESPONSE:
         return (moves.close(status, ACTOR, reason=ClosedReason.NO_RESPONSE, note=f"no answer by {item.at.isoformat()}")

@@ -23,7 +23,9 @@ JSON body naming each check, its figure and its limit:
   kind, where and text are shown while it fails.  A full disk does not fail
   ``database`` (reads still work): this check is where it shows;
 - ``imap <mailbox>``: each IMAP poller of this process is waiting in IDLE
-  or finished reading its folder less than ``max_imap_silence`` ago.
+  or finished reading its folder less than ``max_imap_silence`` ago;
+- ``silence <mailbox>``: each mailbox with ``max_silence`` set had mail
+  within that much business time (:mod:`gateway.web.silence`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.clock import Clock
+from gateway.config import MailboxConfig
 from gateway.config.settings import AdminConfig
 from gateway.metrics import Metrics
 from gateway.store import stats
 from gateway.store.db import Database
 from gateway.tickets.states import Status
+from gateway.web import silence
 
 log = logging.getLogger("gateway.admin")
 
@@ -78,8 +82,10 @@ class StoreCollector(Collector):
     then a figure to alert on, not a missing target.
     """
 
-    def __init__(self, db: Database, clock: Clock, pollers: Callable[[], Sequence[Poller]]) -> None:
+    def __init__(self, db: Database, clock: Clock, pollers: Callable[[], Sequence[Poller]],
+                 watch: silence.SilenceWatch | None = None) -> None:
         self.db, self.clock, self.pollers = db, clock, pollers
+        self.watch = watch or silence.SilenceWatch((), clock.now())
 
     def collect(self) -> Iterator[Metric]:
         now = self.clock.now()
@@ -87,6 +93,7 @@ class StoreCollector(Collector):
         try:
             with self.db.reading() as tx:
                 collected = stats.collect(tx, now)
+                silences = self.watch.measure(tx, now)
         except Exception as error:  # noqa: BLE001 - reported as a figure
             log.warning("metrics: the database did not answer: %s: %s", type(error).__name__, error)
             up.add_metric([], 0)
@@ -95,6 +102,7 @@ class StoreCollector(Collector):
             up.add_metric([], 1)
             yield up
             yield from store_gauges(collected, now)
+            yield from silence.gauges(silences)
         yield from imap_gauges(self.pollers())
 
     def describe(self) -> Iterator[Metric]:
@@ -147,10 +155,12 @@ class Admin:
     """The admin listener's two routes on one gateway's parts."""
 
     def __init__(self, config: AdminConfig, db: Database, clock: Clock, metrics: Metrics,
-                 pollers: Callable[[], Sequence[Poller]]) -> None:
+                 pollers: Callable[[], Sequence[Poller]], mailboxes: Sequence[MailboxConfig] = ()) -> None:
         self.config, self.db, self.clock, self.metrics, self.pollers = config, db, clock, metrics, pollers
         self.started = time.monotonic()  # an IMAP poller that never succeeded is silent since then
-        metrics.registry.register(StoreCollector(db, clock, pollers))
+        # A watched mailbox that never had mail is silent since then.
+        self.watch = silence.SilenceWatch(mailboxes, clock.now())
+        metrics.registry.register(StoreCollector(db, clock, pollers, self.watch))
 
     async def metrics_page(self, _request: Request) -> Response:
         body = await run_in_threadpool(generate_latest, self.metrics.registry)
@@ -170,9 +180,10 @@ class Admin:
             with self.db.reading() as tx:
                 stats.ping(tx)
                 collected = stats.collect(tx, now)
+                silences = self.watch.measure(tx, now)
         except Exception as error:  # noqa: BLE001 - any failure to answer is the finding
             checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
-            for name in ("processing_lag", "outbox"):
+            for name in ("processing_lag", "outbox", *(f"silence {m.address}" for m in self.watch.mailboxes)):
                 checks[name] = {"ok": False, "error": "unknown: the database did not answer"}
         else:
             checks["database"] = {"ok": True}
@@ -180,6 +191,7 @@ class Admin:
                                               backlog=collected.mails_by_status.get("accepted", 0))
             checks["outbox"] = _limit(_age(collected.outbox_oldest_untried, now), config.max_outbox_age,
                                       due=collected.outbox_due, retrying=collected.outbox_retrying)
+            checks.update((f"silence {s.mailbox.address}", s.check()) for s in silences)
         checks["storage"] = _storage(self.metrics)
         for poller in self.pollers():
             silent = time.monotonic() - (poller.last_success or self.started)
