@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.mailbox import DIGEST_TIME, STATE_KEYS, STATE_NAME_MAX, ImapConfig, MailboxConfig
 from gateway.config.settings import SmtpConfig, StorageConfig, SubmissionConfig, WebConfig
-from gateway.durations import Unit
+from gateway.durations import Duration, Unit
 from gateway.errors import ConfigError
 
 ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -134,7 +134,27 @@ def mailbox(source: str, where: str, mailbox: MailboxConfig) -> None:
         if not (ADDRESS.match(entry.strip()) or ADDRESS.match("x" + entry.strip())) or "@" not in entry:
             raise ConfigError(source, f"{where}.assignable",
                               f"{entry!r} is neither an address nor a domain written as @example.gov.br")
+    for reminder, limit in (("wait_reminder", "wait_limit"), ("solved_reminder", "solved_limit")):
+        _reminders_before(source, where, reminder, getattr(mailbox, reminder), limit, getattr(mailbox, limit))
     _calendar(source, where, mailbox)
+
+
+def _reminders_before(source: str, where: str, key: str, leads: object, limit_key: str, limit: Duration) -> None:
+    """Each step of a ladder is that long *before* the limit: one not
+    shorter than the limit would fall before the question or solution and
+    was dropped without a word (the "2nd and last" reminder then came
+    alone).  Compared where the units can be: the same unit, or business
+    days against days (``7bd`` is never shorter than ``5d``).  The single
+    value keeps its old meaning, where a limit too short for the default
+    reminder simply has none."""
+    if not isinstance(leads, tuple):
+        return
+    for index, lead in enumerate(leads):
+        comparable = lead.unit is limit.unit or (lead.unit is Unit.BUSINESS_DAYS and limit.unit is Unit.DAYS)
+        if comparable and lead.amount >= limit.amount:
+            raise ConfigError(source, f"{where}.{key}[{index}]",
+                              f'"{lead}" before {limit_key} = "{limit}" falls before the question or solution '
+                              f"itself; each reminder of a list must be shorter than {limit_key}")
 
 
 def legacy_references(source: str, where: str, value: object) -> tuple[re.Pattern[str], ...]:

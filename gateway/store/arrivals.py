@@ -7,8 +7,9 @@ and no index by recipient, so no single query answers "the last mail to
 X".  What its primary key does serve is a walk by id, and ids grow with
 arrival.  :class:`LastArrivals` walks back from the newest row once, until
 it has met every watched mailbox (or the table's start), and afterwards
-reads only the rows added since its previous look: a scrape every 15 s
-costs the few mails that arrived in those 15 s.
+reads only the rows from a little behind its previous look on (a
+transaction on PostgreSQL may commit a lower id after a higher one was
+seen): a scrape costs those rows, not the inbox.
 
 Counted are the mails that came from outside: SMTP, LMTP, the MTA's pipe
 and IMAP.  A migration's rows (``via = "migrate"``, stamped with the time
@@ -33,6 +34,8 @@ from gateway.store.models import InboxRow
 ARRIVING_VIA: Final = ("smtp", "lmtp", "pipe", "imap")
 #: Rows read per query while walking.
 _BATCH: Final = 1000
+#: Batches the first look walks back at most (50,000 arrivals).
+_WALK_BATCHES: Final = 50
 #: Ids re-read behind the newest one seen at each look: on PostgreSQL a
 #: transaction may commit a lower id after a higher one was visible.
 _OVERLAP: Final = 1000
@@ -61,8 +64,13 @@ class LastArrivals:
             return dict(self._last)
 
     def _walk_back(self, tx: Session) -> None:
+        """Back from the newest row until every watched mailbox is met, or
+        ``_WALK_BATCHES`` batches: a mailbox not among the newest
+        ``_WALK_BATCHES * _BATCH`` arrivals (one given ``max_silence`` that
+        never had mail) then counts as silent since the listener started,
+        and a first scrape of a large inbox does not read all of it."""
         below: int | None = None
-        while True:
+        for _ in range(_WALK_BATCHES):
             rows = _rows(tx, below=below)
             if below is None:
                 self._seen_to = rows[0][0] if rows else 0

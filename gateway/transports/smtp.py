@@ -41,9 +41,11 @@ from gateway.transports.smtp_data import ChunkedDataSMTP
 log = logging.getLogger("gateway.smtp")
 
 #: Seconds a stopping listener waits for mails being received or stored
-#: (systemd's TimeoutStopSec is 90 s; a client's DATA timeout, 10 minutes).
+#: (the shipped systemd units give the process TimeoutStopSec = 45 s; a
+#: client's DATA timeout is 10 minutes).
 SHUTDOWN_GRACE: Final = 20.0
 _LEAVE_TICK: Final = 0.05
+_CLOSED_WAIT: Final = 5.0
 
 
 #: ``(address, trusted)`` -> the reply to RCPT; ``trusted``: the peer may reach internal mailboxes.
@@ -211,8 +213,10 @@ class ConnectionLimits:
             await asyncio.sleep(_LEAVE_TICK)
         for _ in range(20):  # the 421s written out before the loop ends (connection_lost empties the set)
             if not self.sessions:
-                break
+                return
             await asyncio.sleep(_LEAVE_TICK)
+        for session in list(self.sessions):  # a client that reads nothing, one closed after a fault: cut
+            session.abort()
 
     def _refused(self, cap: str, reply: str, key: str) -> str:
         if self._metrics is not None:
@@ -251,6 +255,12 @@ class LimitedSMTP(ChunkedDataSMTP):
             self._counted = key
             self._limits.sessions.add(self)
         super().connection_made(transport)
+
+    def abort(self) -> None:
+        """Cut the connection, whatever is left unwritten (``ConnectionLimits.take_leave``'s last resort)."""
+        for transport in (self.transport, self._faulted_transport):
+            if transport is not None:
+                transport.abort()
 
     def take_leave(self) -> None:
         """``421`` and close, now: the listener stops."""
@@ -348,10 +358,15 @@ class Listener:
     limits: ConnectionLimits
 
     async def close(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Stop listening, take leave of every session (``ConnectionLimits.take_leave``)."""
+        """Stop listening, take leave of every session (``ConnectionLimits.take_leave``).
+        From Python 3.12 ``wait_closed`` waits for every connection: bounded too."""
         self.server.close()
         await self.limits.take_leave(grace)
-        await self.server.wait_closed()
+        try:
+            await asyncio.wait_for(self.server.wait_closed(), timeout=_CLOSED_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("%d SMTP connection(s) still open after the shutdown's grace; leaving them",
+                        len(self.limits.sessions))
 
 
 async def start(ingest: Ingest, settings: Settings, clock: Clock, metrics: Metrics | None = None) -> Listener:

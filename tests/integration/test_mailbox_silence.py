@@ -171,3 +171,13 @@ def test_a_restart_finds_the_last_mail_behind_others_and_counts_a_never_used_one
                          "last_mail": "2026-11-30T16:00:00+00:00"}
     finally:
         second.stop()
+
+    # The walk is bounded (two batches here): a first look does not read a
+    # whole large inbox, and a mailbox not met counts from the start.
+    monkeypatch.setattr(arrivals, "_WALK_BATCHES", 2)
+    third = RunningGateway(first.settings, Gateway(first.settings, FixedClock(again))).start()
+    try:
+        check = healthz(third).json()["checks"][f"silence {WATCHED}"]
+        assert check == {"ok": True, "seconds": 0.0, "limit": 4 * HOUR, "last_mail": None}
+    finally:
+        third.stop()

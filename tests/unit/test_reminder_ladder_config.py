@@ -57,3 +57,22 @@ def test_a_bad_ladder_names_the_key_and_the_fix(written, key, words):
     with pytest.raises(ConfigError) as solved:
         mailbox(solved_reminder=written)
     assert solved.value.key == key.replace("wait_", "solved_")
+
+
+@pytest.mark.parametrize(("keys", "key"), [
+    ({"wait_reminder": ["7bd", "3bd"]}, "mailbox[0].wait_reminder[0]"),  # 7 business days before a 5-day limit
+    ({"wait_limit": "3bd", "wait_reminder": ["3bd", "1bd"]}, "mailbox[0].wait_reminder[0]"),
+    ({"solved_limit": "2bd", "solved_reminder": ["1bd", "2bd"]}, "mailbox[0].solved_reminder[1]"),
+])
+def test_a_reminder_not_shorter_than_its_limit_is_refused(keys, key):
+    """Such a step fell before the question or solution and was dropped
+    without a word, so a ladder's "2nd and last" came alone."""
+    with pytest.raises(ConfigError) as error:
+        mailbox(**keys)
+    assert error.value.key == key and "must be shorter than" in str(error.value)
+
+
+def test_reminders_in_other_units_still_load_and_the_single_value_keeps_its_meaning():
+    found = mailbox(wait_limit="5d", wait_reminder=["2bd", "4h"])
+    assert found.wait_reminders == (Duration(2, Unit.BUSINESS_DAYS), Duration(4, Unit.HOURS))
+    assert mailbox(solved_limit="1bd").solved_reminder == DAY  # as before: a limit too short for it, no reminder
