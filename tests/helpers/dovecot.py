@@ -40,11 +40,16 @@ def _account(name: str) -> pwd.struct_passwd | None:
 
 
 class Dovecot:
-    """``dovecot -F -c <tmp>/dovecot.conf`` with a passwd-file of ``users``."""
+    """``dovecot -F -c <tmp>/dovecot.conf`` with a passwd-file of ``users``.
 
-    def __init__(self, users: dict[str, str]) -> None:
+    With ``oauth2_introspection_url``, XOAUTH2 and OAUTHBEARER logins are
+    offered too, each token checked by POSTing it to that URL (RFC 7662:
+    ``{"active": true, "username": ...}`` lets the user in); passwords still work."""
+
+    def __init__(self, users: dict[str, str], *, oauth2_introspection_url: str | None = None) -> None:
         assert BINARY is not None, "dovecot is not installed"
         self.users = dict(users)
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
         self.root.chmod(0o755)  # the login process (another user) must reach its sockets
@@ -156,6 +161,24 @@ class Dovecot:
             uid, gid = me.pw_uid, me.pw_gid
         (root / "passwd").write_text("".join(f"{user}:{{PLAIN}}{password}::::::\n"
                                              for user, password in self.users.items()))
+        mechanisms, oauth2 = "plain login", ""
+        if self.oauth2_introspection_url:
+            (root / "oauth2.conf").write_text(f"""
+introspection_url = {self.oauth2_introspection_url}
+introspection_mode = post
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 10000
+""")
+            mechanisms += " xoauth2 oauthbearer"
+            oauth2 = f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf
+}}
+"""
         (root / "dovecot.conf").write_text(f"""
 base_dir = {root}/run
 state_dir = {root}/state
@@ -164,7 +187,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_cache_size = 0
 default_internal_user = {internal}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
@@ -186,7 +209,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
-passdb {{
+{oauth2}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
