@@ -280,6 +280,9 @@ def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
         raise ConfigError(source, f"{where}.processed_folder", "must differ from folder when after = \"move\"")
     if imap.quarantine_folder == imap.folder:
         raise ConfigError(source, f"{where}.quarantine_folder", "must differ from folder")
+    if imap.junk_folder and imap.junk_folder in folders.values():
+        raise ConfigError(source, f"{where}.junk_folder", "must differ from folder, processed_folder and "
+                                                           'quarantine_folder (or "" for off): it is only watched')
     port = imap.port or (993 if imap.tls == "implicit" else 143)
     return replace(imap, port=port)
 

@@ -56,6 +56,10 @@ class ImapConfig:
     processed_folder: str = "Processed"
     quarantine_folder: str = "Quarantine"
     keyword: str = "$GatewayProcessed"
+    # The account's spam folder ("Junk"), watched, never read: each full look
+    # asks STATUS for its unseen count and warns when it grew, since mail the
+    # provider files as spam never reaches ``folder`` (PITFALLS E).  "": off.
+    junk_folder: str = ""
     idle: bool = True
     idle_timeout: float = 29 * 60  # RFC 2177: re-issue IDLE before 30 minutes
     poll_interval: float = 60.0  # seconds between looks when the server has no IDLE

@@ -23,7 +23,9 @@ legacy mailbox pointed at by mistake would otherwise become thousands of
 new tickets and acknowledgements to citizens about years-old mail
 (PITFALLS E, zammad#243); each full look logs how many were left, and the
 fix.  That pass saves no position below an old mail, so one cut short
-before it passed them is first sight again.  Whatever arrives later is new, whatever its date.  One session per
+before it passed them is first sight again.  Whatever arrives later is new, whatever its date.  With
+``junk_folder`` set, each full look also counts that folder's unseen mails
+(STATUS only) and warns when the count grew.  One session per
 folder across processes (``FolderState.exclusive``): another process
 polling it makes ``poll --once`` leave it and ``run`` stand by.
 
@@ -141,6 +143,8 @@ class ImapPoller:
         self._keywords_ok = True
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
         self._old_top = 0  # the highest UID of those
+        self.junk_unseen: int | None = None  # unseen mails in junk_folder at the last full look; None: not known
+        self._junk_missing = False  # the junk folder could not be looked at, and that was said
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
         self._uidvalidity = 0  # the folder's, as the drain in hand found it
@@ -390,6 +394,8 @@ class ImapPoller:
         self._keywords_ok = _keeps_keyword(selected, config.keyword)
         if full and self._unmoved:
             self._retry_unmoved(client)
+        if full and config.junk_folder:
+            self._look_at_junk(client)
         if config.after == "flag" and not self._keywords_ok:
             full = False  # without keywords only the UID high-water mark tells what was taken
         waiting: list[Any] = ["NOT", "DELETED"]
@@ -446,6 +452,34 @@ class ImapPoller:
             self._state.save(self.mailbox, config.folder, account=self.account, uidvalidity=uidvalidity,
                              last_uid=top)
         return result
+
+    def _look_at_junk(self, client: IMAPClient) -> None:
+        """Count the unseen mails in ``junk_folder`` (STATUS: nothing fetched,
+        moved or flagged, as taking spam as tickets would be worse) and warn
+        when the count grew: a request the provider filed as spam never
+        reaches the watched folder, and nobody hears of it (PITFALLS E)."""
+        junk = self.config.junk_folder
+        try:
+            status = client.folder_status(junk, [b"MESSAGES", b"UNSEEN"])
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as error:  # no such folder, no right: a warning, never a failed session
+            self.junk_unseen = None
+            if not self._junk_missing:
+                log.warning("mailbox %s: cannot look at the junk folder %r on %s: %s; mail filed there as spam "
+                            "goes unnoticed: set %s.junk_folder to the folder's name as the server lists it, "
+                            'or "" to stop watching', self.mailbox, junk, self.account, _words(error.args),
+                            self.where)
+            self._junk_missing = True
+            return
+        self._junk_missing = False
+        unseen, before = int(status[b"UNSEEN"]), self.junk_unseen or 0
+        self.junk_unseen = unseen
+        if unseen > before:
+            log.warning("mailbox %s: %d unseen mail(s) in the junk folder %s on %s (%d before, %d in all); the "
+                        "gateway never takes junk: look at them, and move legitimate requests to %s, where the "
+                        "poller takes them", self.mailbox, unseen, junk, self.account, before,
+                        int(status[b"MESSAGES"]), self.config.folder)
 
     def _cutoff(self) -> date | None:
         """The first arrival day taken from the backlog (IMAP ``SINCE``: the

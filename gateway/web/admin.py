@@ -69,6 +69,7 @@ class Poller(Protocol):
     mailbox: str
     last_error: str
     last_success: float | None  # time.monotonic()
+    junk_unseen: int | None  # unseen mails in the junk folder at the last full look; None: not watched or unknown
 
     @property
     def idling(self) -> Any: ...  # a threading.Event, set while waiting in IDLE
@@ -149,6 +150,13 @@ def imap_gauges(pollers: Sequence[Poller]) -> Iterator[Metric]:
     for poller in pollers:
         family.add_metric([poller.mailbox], 0 if poller.last_success is None else poller.last_success + offset)
     yield family
+    junk = GaugeMetricFamily("gateway_imap_junk_unseen",
+                             "Unseen mails in each IMAP mailbox's junk_folder at the last full look (absent: "
+                             "not watched, or the folder could not be looked at).", labels=["mailbox"])
+    for poller in pollers:
+        if poller.junk_unseen is not None:
+            junk.add_metric([poller.mailbox], poller.junk_unseen)
+    yield junk
 
 
 class Admin:

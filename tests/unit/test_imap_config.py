@@ -40,6 +40,7 @@ def test_the_imap_table_belongs_to_the_mailbox_above_it_with_defaults(tmp_path: 
     assert (imap.host, imap.port, imap.tls, imap.folder, imap.after) == ("imap.example.gov.br", 993, "implicit", "INBOX", "move")
     assert (imap.processed_folder, imap.quarantine_folder, imap.keyword) == ("Processed", "Quarantine", "$GatewayProcessed")
     assert (imap.idle, imap.idle_timeout, imap.poll_interval, imap.batch_size) == (True, 29 * 60, 60.0, 50)
+    assert imap.junk_folder == ""  # junk is not watched unless named
 
 
 def test_starttls_and_plain_default_to_port_143(tmp_path: Path) -> None:
@@ -54,6 +55,7 @@ def test_starttls_and_plain_default_to_port_143(tmp_path: Path) -> None:
     ("port = 70000\n", "mailbox[1].imap.port", "not a TCP port"),
     ('keyword = "Gateway Processed"\n', "mailbox[1].imap.keyword", "not an IMAP keyword"),
     ('processed_folder = "INBOX"\n', "mailbox[1].imap.processed_folder", "must differ from folder"),
+    ('junk_folder = "Quarantine"\n', "mailbox[1].imap.junk_folder", "must differ from folder, processed_folder"),
     ("idle = \"yes\"\n", "mailbox[1].imap.idle", "true or false"),
     ("passwd = \"x\"\n", "mailbox[1].imap.passwd", "unknown key"),
     ("max_age_days = -1\n", "mailbox[1].imap.max_age_days", "whole number >= 0"),
