@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from gateway.calendar.mailboxes import calendar_for
 from gateway.clock import Clock, SystemClock
 from gateway.config import Settings
 from gateway.ingest import Ingest
@@ -84,6 +85,8 @@ class Gateway:
         self.renderer = Renderer(settings.templates.path or None)
         self.notifier = Notifier(settings, self.renderer)
         self.rules = rulebook.rule_store(settings, self.renderer)  # a broken rule file stops start-up here
+        for mailbox in settings.mailboxes:  # so does a closed_calendar that is no whole days off
+            calendar_for(mailbox)
         self.intake = Intake(settings, self.notifier, self.rules)  # #categoria reads the category's SLA there
         self.metrics = Metrics()  # this gateway's registry: several gateways in one process (tests) never collide
         self.ingest = Ingest(self.db, settings, self.clock, runner.steps(self.intake, self.rules),

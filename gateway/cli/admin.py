@@ -48,6 +48,7 @@ def check_config(ctx: click.Context) -> None:
     Each problem is one line on stderr that names the file, the key and the
     fix; the database is connected (never migrated or created).
     """
+    from gateway.calendar.mailboxes import calendar_for
     from gateway.outbound.render import Renderer, sample_context
     from gateway.safety import unsafe_settings
 
@@ -55,6 +56,7 @@ def check_config(ctx: click.Context) -> None:
     try:
         renderer = Renderer(settings.templates.path or None)
         for mailbox in settings.mailboxes:
+            calendar_for(mailbox)  # a closed_calendar file, read as whole days off
             for name in renderer.names(mailbox.language):
                 if not name.startswith("_"):
                     renderer.render(name, language=mailbox.language, mailbox=mailbox.address,

@@ -120,7 +120,7 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
     raw_mailboxes = user.get("mailbox", defaults["mailbox"])
     if not isinstance(raw_mailboxes, list) or not raw_mailboxes:
         raise ConfigError(source, "mailbox", "expected one or more [[mailbox]] tables")
-    mailboxes = tuple(_with_rules(source, index, _mailbox(source, index, entry))
+    mailboxes = tuple(_with_closed_calendar(source, index, _with_rules(source, index, _mailbox(source, index, entry)))
                       for index, entry in enumerate(raw_mailboxes))
     checks.unique(source, mailboxes)
     return Settings(**sections, mailboxes=mailboxes, source=source)
@@ -186,6 +186,21 @@ def _with_pipe_folder(source: str, storage: StorageConfig) -> StorageConfig:
         return dataclasses.replace(storage, pipe_folder="")  # blank is unset, not a folder named " "
     base = Path(source).parent if source != "<defaults>" else Path()
     return dataclasses.replace(storage, pipe_folder=os.path.normpath(base / folder))
+
+
+def _with_closed_calendar(source: str, index: int, mailbox: MailboxConfig) -> MailboxConfig:
+    """Resolve ``closed_calendar`` against the config file's folder and check
+    the file is there; its events are read into the mailbox's business
+    calendar (``calendar.mailboxes``: start-up and check-config)."""
+    if not mailbox.closed_calendar.strip():
+        return dataclasses.replace(mailbox, closed_calendar="")
+    base = Path(source).parent if source != "<defaults>" else Path()
+    path = Path(os.path.normpath(base / mailbox.closed_calendar.strip()))
+    if not path.is_file():
+        raise ConfigError(source, f"mailbox[{index}].closed_calendar",
+                          f"{str(path)!r} is not a file; give an iCalendar file such as calendars/feriados.ics "
+                          "(relative to this config file), or \"\" for none")
+    return dataclasses.replace(mailbox, closed_calendar=str(path))
 
 
 def _with_rules(source: str, index: int, mailbox: MailboxConfig) -> MailboxConfig:
