@@ -280,7 +280,10 @@ def imap(source: str, where: str, imap: ImapConfig) -> ImapConfig:
         raise ConfigError(source, f"{where}.processed_folder", "must differ from folder when after = \"move\"")
     if imap.quarantine_folder == imap.folder:
         raise ConfigError(source, f"{where}.quarantine_folder", "must differ from folder")
-    if imap.junk_folder and imap.junk_folder in folders.values():
+    # INBOX is case-insensitive (RFC 3501 5.1): "inbox" is the watched folder too.
+    named = {name.upper() if name.upper() == "INBOX" else name for name in folders.values()}
+    if imap.junk_folder and (imap.junk_folder.upper() if imap.junk_folder.upper() == "INBOX"
+                             else imap.junk_folder) in named:
         raise ConfigError(source, f"{where}.junk_folder", "must differ from folder, processed_folder and "
                                                            'quarantine_folder (or "" for off): it is only watched')
     port = imap.port or (993 if imap.tls == "implicit" else 143)

@@ -154,7 +154,7 @@ class MailboxConfig:
     workday_end: str = "18:00"
     closed_dates: tuple[str, ...] = ()  # extra days off, YYYY-MM-DD
     # An iCalendar file (relative to the config file) whose all-day events are days off too
-    # (calendar.feeds); read at load, its days added to closed_dates.
+    # (calendar.feeds), read when the mailbox's calendar is first built (start-up, check-config).
     closed_calendar: str = ""
     # The admin /healthz fails, naming this mailbox, when no mail has reached it
     # for this long in business time on the calendar above ("4h": four working

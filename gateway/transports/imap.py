@@ -144,6 +144,7 @@ class ImapPoller:
         self.left_for_age = 0  # mails left in the folder at the last full look for being older than max_age_days
         self._old_top = 0  # the highest UID of those
         self.junk_unseen: int | None = None  # unseen mails in junk_folder at the last full look; None: not known
+        self._junk_seen_before = 0  # the last count read, kept over a failed look: a rise is measured from it
         self._junk_missing = False  # the junk folder could not be looked at, and that was said
         self.standby = False  # another process polls this folder (run): this one waits to take over
         self._look_again = False  # a move found mails gone: the next look is a full one
@@ -461,25 +462,27 @@ class ImapPoller:
         junk = self.config.junk_folder
         try:
             status = client.folder_status(junk, [b"MESSAGES", b"UNSEEN"])
+            unseen, total = int(status[b"UNSEEN"]), int(status.get(b"MESSAGES", 0))
         except IMAPClientAbortError:
             raise
-        except IMAPClientError as error:  # no such folder, no right: a warning, never a failed session
-            self.junk_unseen = None
+        except (IMAPClientError, KeyError, ValueError, TypeError) as error:  # no such folder, no right, an odd
+            self.junk_unseen = None                                           # answer: a warning, never a failed look
             if not self._junk_missing:
                 log.warning("mailbox %s: cannot look at the junk folder %r on %s: %s; mail filed there as spam "
-                            "goes unnoticed: set %s.junk_folder to the folder's name as the server lists it, "
-                            'or "" to stop watching', self.mailbox, junk, self.account, _words(error.args),
+                            "goes unnoticed: set %s.junk_folder to the folder's name as a mail client shows it, "
+                            'or "" to stop watching', self.mailbox, junk, self.account,
+                            _words(error.args) if isinstance(error, IMAPClientError) else f"STATUS answered {error!r}",
                             self.where)
             self._junk_missing = True
             return
         self._junk_missing = False
-        unseen, before = int(status[b"UNSEEN"]), self.junk_unseen or 0
+        before, self._junk_seen_before = self._junk_seen_before, unseen
         self.junk_unseen = unseen
         if unseen > before:
             log.warning("mailbox %s: %d unseen mail(s) in the junk folder %s on %s (%d before, %d in all); the "
                         "gateway never takes junk: look at them, and move legitimate requests to %s, where the "
-                        "poller takes them", self.mailbox, unseen, junk, self.account, before,
-                        int(status[b"MESSAGES"]), self.config.folder)
+                        "poller takes them", self.mailbox, unseen, junk, self.account, before, total,
+                        self.config.folder)
 
     def _cutoff(self) -> date | None:
         """The first arrival day taken from the backlog (IMAP ``SINCE``: the

@@ -154,7 +154,7 @@ def imap_gauges(pollers: Sequence[Poller]) -> Iterator[Metric]:
                              "Unseen mails in each IMAP mailbox's junk_folder at the last full look (absent: "
                              "not watched, or the folder could not be looked at).", labels=["mailbox"])
     for poller in pollers:
-        if poller.junk_unseen is not None:
+        if poller.junk_unseen is not None and not getattr(poller, "standby", False):  # a standby's count is stale
             junk.add_metric([poller.mailbox], poller.junk_unseen)
     yield junk
 

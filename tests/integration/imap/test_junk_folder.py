@@ -72,7 +72,42 @@ def test_junk_growth_is_warned_once_per_growth_and_junk_is_never_taken(
         assert "3 unseen mail(s) in the junk folder Junk on" in grew and "(2 before, 3 in all)" in grew
     assert dovecot.count(USER, "Junk") == 3  # neither fetched nor moved...
     assert all(b"\\Seen" not in flags for flags in dovecot.flags(USER, "Junk"))  # ...nor marked read
-    assert poller.last_error == ""
+
+
+def test_a_failed_or_odd_junk_look_neither_stops_the_folder_nor_warns_the_same_junk_again(
+        dovecot: Dovecot, offline: Callable[..., Gateway], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A STATUS that fails once, then answers without UNSEEN: the watched
+    folder is still read each time, and when the count comes back the
+    same, nothing is warned again (a failure had reset it to 0, so all of
+    it was "new")."""
+    from imapclient import IMAPClient
+    from imapclient.exceptions import IMAPClientError
+
+    dovecot.append(USER, make_mail(subject="Parece spam"), make_mail(subject="Também"), folder="Junk")
+    [poller] = offline(junk_folder="Junk").imap_pollers()
+    real = IMAPClient.folder_status
+    answers = iter([IMAPClientError("STATUS failed: try later"), {b"MESSAGES": 2}])
+
+    def flaky(client: IMAPClient, folder: Any, what: Any = None) -> Any:
+        answer = next(answers, None)
+        if answer is None:
+            return real(client, folder, what)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with caplog.at_level(logging.WARNING, logger="gateway.imap"):
+        assert poller.drain_once().accepted == 0
+        assert poller.junk_unseen == 2 and len(_warnings(caplog)) == 1
+        caplog.clear()
+        monkeypatch.setattr(IMAPClient, "folder_status", flaky)
+        for subject in ("Pedido 1", "Pedido 2", "Pedido 3"):
+            dovecot.append(USER, make_mail(subject=subject))
+            assert poller.drain_once().accepted == 1, "the watched folder is read whatever the junk look did"
+        warned = _warnings(caplog)
+        assert len(warned) == 1 and "cannot look at the junk folder" in warned[0], warned
+        assert poller.junk_unseen == 2, "the count is back, and the same: no new warning"
 
 
 def test_metrics_show_each_mailboxs_unseen_junk_and_a_missing_folder_is_not_unhealthy(

@@ -112,3 +112,42 @@ def test_a_missing_feed_names_the_key(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_settings(config)
     assert error.value.key == "mailbox[0].closed_calendar" and "is not a file" in str(error.value)
+
+
+def _one(tmp_path: Path, *events: str) -> set[date]:
+    body = "".join(f"BEGIN:VEVENT\nUID:{index}@example.gov.br\n{event}\nEND:VEVENT\n" for index, event in enumerate(events))
+    return set(closed_days(_feed(tmp_path, f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n{body}END:VCALENDAR\n")))
+
+
+def test_rfc_5545_cases_desks_publish_are_read_as_they_mean(tmp_path):
+    # COUNT counts occurrences before EXDATE takes one out: 2026 only, not 2026 and 2028.
+    assert _one(tmp_path, "SUMMARY:A\nDTSTART;VALUE=DATE:20260310\nRRULE:FREQ=YEARLY;COUNT=2\n"
+                          "EXDATE;VALUE=DATE:20270310") == {date(2026, 3, 10)}
+    # DURATION instead of DTEND.
+    assert _one(tmp_path, "SUMMARY:Recesso\nDTSTART;VALUE=DATE:20261228\nDURATION:P3D") == \
+        {date(2026, 12, 28), date(2026, 12, 29), date(2026, 12, 30)}
+    # Outlook's yearly holiday, and RDATE's extra day.
+    days = _one(tmp_path, "SUMMARY:Consciência\nDTSTART;VALUE=DATE:20261120\n"
+                          "RRULE:FREQ=YEARLY;BYMONTH=11;BYMONTHDAY=20;WKST=SU;COUNT=2\nRDATE;VALUE=DATE:20261121")
+    assert days == {date(2026, 11, 20), date(2027, 11, 20), date(2026, 11, 21)}
+    # A cancelled event closes nothing.
+    assert _one(tmp_path, "SUMMARY:Cancelado\nSTATUS:CANCELLED\nDTSTART;VALUE=DATE:20261120") == set()
+
+
+def test_an_occurrence_moved_on_its_own_leaves_its_series(tmp_path):
+    series = "SUMMARY:Servidor\nDTSTART;VALUE=DATE:20261028\nRRULE:FREQ=YEARLY;COUNT=3"
+    moved = "SUMMARY:Servidor (2027, na segunda)\nRECURRENCE-ID;VALUE=DATE:20271028\nDTSTART;VALUE=DATE:20271101"
+    text = (f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\nBEGIN:VEVENT\nUID:s@example.gov.br\n{series}\nEND:VEVENT\n"
+            f"BEGIN:VEVENT\nUID:s@example.gov.br\n{moved}\nEND:VEVENT\nEND:VCALENDAR\n")
+    assert set(closed_days(_feed(tmp_path, text))) == {date(2026, 10, 28), date(2027, 11, 1), date(2028, 10, 28)}
+
+
+@pytest.mark.parametrize("event", [
+    "SUMMARY:Mensal\nDTSTART;VALUE=DATE:20261120\nRRULE:FREQ=YEARLY;BYMONTH=12",  # a yearly rule on another day
+    "SUMMARY:Zero\nDTSTART;VALUE=DATE:20261120\nRRULE:FREQ=YEARLY;INTERVAL=0",
+    "SUMMARY:Meia\nDTSTART;VALUE=DATE:20261120\nDURATION:PT4H",
+    "SUMMARY:Longe\nDTSTART;VALUE=DATE:99991231",  # no day after it: OverflowError, read as a FeedError
+])
+def test_more_that_cannot_be_whole_days_is_refused(tmp_path, event):
+    with pytest.raises(FeedError):
+        _one(tmp_path, event)
