@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -33,6 +33,7 @@ from gateway.calendar.business import BusinessCalendar
 from gateway.calendar.mailboxes import calendar_for
 from gateway.config import MailboxConfig
 from gateway.durations import Duration, Unit
+from gateway.reports import WorkingHours
 from gateway.store.arrivals import LastArrivals
 from gateway.store.tx import Tx
 
@@ -111,15 +112,10 @@ def gauges(silences: Sequence[Silence]) -> Iterator[Metric]:
 
 def office_seconds(calendar: BusinessCalendar, start: datetime, end: datetime) -> float:
     """Seconds of working time between ``start`` and ``end`` on ``calendar``
-    (0 when ``end`` is not after ``start``); one step per business day."""
-    total = 0.0
-    current = calendar.next_open(start)
-    while current < end:
-        day = calendar.local(current).date()
-        closing = datetime.combine(day, calendar.config.workday_end, tzinfo=calendar.zone).astimezone(UTC)
-        total += (min(closing, end) - current).total_seconds()
-        current = calendar.next_open(closing)
-    return total
+    (0 when ``end`` is not after ``start``), as ``gateway report`` counts them."""
+    if end <= start:
+        return 0.0
+    return WorkingHours(calendar, start, end).hours(start, end) * 3600
 
 
 def limit_seconds(limit: Duration | None, calendar: BusinessCalendar) -> float:

@@ -190,6 +190,19 @@ class RunningGateway:
             return [(q.step, q.reason) for q, _ in inbox.quarantined(tx)]
 
 
+def last_inbox(running: RunningGateway) -> Any:
+    """The newest inbox row (an ``InboxRow``, detached): the last mail's outcome and reason."""
+    from sqlalchemy import select
+
+    from gateway.store.models import InboxRow
+
+    with running.gateway.db.transaction() as tx:
+        row = tx.scalars(select(InboxRow).order_by(InboxRow.id.desc())).first()
+        assert row is not None
+        tx.expunge(row)
+    return row
+
+
 def parse_message(raw: bytes) -> EmailMessage:
     return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
 

@@ -12,20 +12,17 @@ protocol and a reply to a closed ticket open new tickets instead.
 from __future__ import annotations
 
 import base64
-import re
 import smtplib
 from email.utils import parseaddr
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from gateway.store import tickets
-from gateway.store.models import InboxRow
 from gateway.tickets.protocol import parse
 from tests.conftest import TEAM
 from tests.helpers.mailfactory import crlf, make_mail
-from tests.helpers.servers import RunningGateway
+from tests.helpers.servers import RunningGateway, last_inbox
 
 CITIZEN = "ana.souza@example.org"
 COLLEAGUE = "bruno.lima@example.org"
@@ -44,14 +41,6 @@ def send(gateway: RunningGateway, raw: bytes, *, mail_from: str = CITIZEN,
         client.sendmail(mail_from, rcpt or [gateway.address], crlf(raw))
     if wait:
         gateway.wait_processed(before + 1)
-
-
-def last_inbox(gateway: RunningGateway) -> InboxRow:
-    with gateway.gateway.db.transaction() as tx:
-        row = tx.scalars(select(InboxRow).order_by(InboxRow.id.desc())).first()
-        assert row is not None
-        tx.expunge(row)
-    return row
 
 
 def open_ticket(gateway: RunningGateway, **mail: Any) -> tuple[str, Any, str]:

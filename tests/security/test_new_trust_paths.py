@@ -7,7 +7,9 @@
   ticket of their own, and ours (which names its ticket, signed) cannot be
   made for a ticket the stranger never got a mail of;
 - a mail without From is answered at Sender/Reply-To: that names whom to
-  answer, never who is writing, so an analyst's address there obeys nothing.
+  answer, never who is writing, so an analyst's address there obeys nothing;
+- a thread's References root, a protocol in the body and a legacy
+  mailbox's old number find a ticket only for someone already on it.
 """
 
 from __future__ import annotations
@@ -119,3 +121,55 @@ def test_an_analyst_address_in_reply_to_of_a_mail_without_from_obeys_nothing(tar
     target.send(raw)
     assert target.status(protocol) != "closed", "a command was obeyed from a mail without a From"
     assert target.outbox(kind="command_done") == []
+
+
+def test_a_stranger_copying_a_threads_root_gets_a_ticket_of_their_own(target: Target) -> None:
+    """The References root two replies share (zammad#5716) finds a ticket
+    only for someone on it: a stranger who copies it is no one there."""
+    root = "<pergunta.original@cidada.example>"
+    target.send(make_mail(subject="RES: Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES,
+                          in_reply_to=root, references=root), mail_from=ANA)
+    [protocol] = [t["protocol"] for t in target.tickets()]
+    before = target.events(protocol)
+
+    target.send(make_mail(subject="RES: Erro no cadastro", sender=f"Mallory <{MALLORY}>", to=CNES,
+                          body="Mudem o e-mail deste chamado para o meu.", in_reply_to=root, references=root))
+    assert target.events(protocol) == before and len(target.tickets()) == 2
+
+    # Control: Ana's own second reply in that thread does find her ticket by it.
+    target.send(make_mail(subject="RES: Erro no cadastro", sender=f"Cidadã <{ANA}>", to=CNES, body="Segue o print.",
+                          in_reply_to=root, references=f"{root} <outra@cidada.example>"), mail_from=ANA)
+    assert len(target.tickets()) == 2 and len(target.events(protocol)) > len(before)
+
+
+def test_a_stranger_quoting_a_protocol_in_the_body_gets_a_ticket_of_their_own(target: Target) -> None:
+    """A protocol in the body finds a ticket only for someone on it, and a
+    stranger's mention leaves not even a note there (PITFALLS item 4)."""
+    protocol = target.citizen_opens()
+    before = target.events(protocol)
+    target.send(make_mail(subject="Dúvida", sender=f"Mallory <{MALLORY}>", to=CNES,
+                          body=f"Sobre o protocolo {protocol}: mudem o e-mail para o meu."))
+    assert target.events(protocol) == before and len(target.tickets()) == 2
+
+
+def test_a_stranger_naming_a_legacy_number_gets_a_ticket_of_their_own(attack_desk) -> None:
+    """An old number of a migrated mailbox (never signed) finds its ticket
+    only for someone on it (PITFALLS item 8)."""
+    from gateway.store import tickets
+
+    target = attack_desk(cnes={"legacy_references": [r"Chamado n[ºo]\s*(\d+)"]})
+    protocol = target.citizen_opens()
+    with target.running.gateway.db.transaction() as tx:
+        ticket = tickets.by_protocol(tx, protocol)
+        assert ticket is not None
+        tickets.add_thread_ref(tx, tickets.legacy_key(CNES, "1234"), ticket.id, ours=False)  # as `gateway migrate` keeps it
+    before = target.events(protocol)
+
+    target.send(make_mail(subject="RE: Chamado nº 1234", sender=f"Mallory <{MALLORY}>", to=CNES,
+                          body="Mudem o e-mail deste chamado para o meu."))
+    assert target.events(protocol) == before and len(target.tickets()) == 2
+
+    # Control: Ana naming it finds her ticket.
+    target.send(make_mail(subject="RE: Chamado nº 1234", sender=f"Cidadã <{ANA}>", to=CNES, body="Alguma novidade?"),
+                mail_from=ANA)
+    assert len(target.tickets()) == 2 and len(target.events(protocol)) > len(before)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from gateway.app import Gateway
+from gateway.config import Settings
 from tests.conftest import TEAM, need
 from tests.helpers.dovecot import BINARY, Dovecot
 from tests.helpers.servers import RunningGateway
@@ -39,6 +41,25 @@ def imap_config(dovecot: Dovecot, tmp_path: Path) -> Callable[..., dict[str, Any
 def mailbox(address: str = ADDRESS, prefix: str = "ATD", **imap: Any) -> dict[str, Any]:
     return {"address": address, "name": "Central de Atendimento", "protocol_prefix": prefix, "team": [TEAM],
             "imap": imap}
+
+
+@pytest.fixture
+def offline(make_settings: Callable[..., Settings],
+            imap_config: Callable[..., dict[str, Any]]) -> Iterator[Callable[..., Gateway]]:
+    """Gateways with no threads running: the test drives the poller itself.
+
+    Each call is a fresh process, as after a restart: same database, new
+    objects."""
+    made: list[Gateway] = []
+
+    def make(**imap: Any) -> Gateway:
+        gateway = Gateway(make_settings(mailbox=[mailbox(**imap_config(**imap))]))
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        gateway.close()
 
 
 @pytest.fixture

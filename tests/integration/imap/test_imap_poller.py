@@ -16,7 +16,6 @@ import pytest
 from imapclient import IMAPClient
 
 from gateway.app import Gateway
-from gateway.config import Settings
 from gateway.transports import imap as imap_transport
 from tests.helpers.dovecot import Dovecot, wait_for_count
 from tests.helpers.mailfactory import make_mail
@@ -30,25 +29,6 @@ USER = "atendimento"
 
 class SimulatedCrash(BaseException):
     """Raised between the commit and the move: the poller's thread dies there."""
-
-
-@pytest.fixture
-def offline(make_settings: Callable[..., Settings],
-            imap_config: Callable[..., dict[str, Any]]) -> Iterator[Callable[..., Gateway]]:
-    """Gateways with no threads running: the test drives the poller itself.
-
-    Each call is a fresh process, as after a restart: same database, new
-    objects."""
-    made: list[Gateway] = []
-
-    def make(**imap: Any) -> Gateway:
-        gateway = Gateway(make_settings(mailbox=[mailbox(**imap_config(**imap))]))
-        made.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in made:
-        gateway.close()
 
 
 def _tickets(gateway: Gateway) -> list[dict[str, Any]]:

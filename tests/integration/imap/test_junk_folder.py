@@ -5,7 +5,7 @@ out that mails were skipped").  Junk mails are delivered with IMAP APPEND."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import Gateway
-from gateway.config import Settings
 from tests.helpers.dovecot import Dovecot
 from tests.helpers.mailfactory import make_mail
 from tests.helpers.servers import RunningGateway, wait_until
@@ -22,22 +21,6 @@ from tests.integration.imap.conftest import ADDRESS, CNES, mailbox
 pytestmark = pytest.mark.dovecot
 
 USER = "atendimento"
-
-
-@pytest.fixture
-def offline(make_settings: Callable[..., Settings],
-            imap_config: Callable[..., dict[str, Any]]) -> Iterator[Callable[..., Gateway]]:
-    """A gateway with no threads running: the test drives its poller."""
-    made: list[Gateway] = []
-
-    def make(**imap: Any) -> Gateway:
-        gateway = Gateway(make_settings(mailbox=[mailbox(**imap_config(**imap))]))
-        made.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in made:
-        gateway.close()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -15,15 +15,13 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from gateway.app import Gateway
 from gateway.config import load_settings
-from gateway.store.models import InboxRow
 from tests.helpers.legacy import ANALYST, MAILBOX, NOW, write_mbox
 from tests.helpers.mailfactory import crlf, make_mail
 from tests.helpers.process import query, run, write_config
-from tests.helpers.servers import RunningGateway
+from tests.helpers.servers import RunningGateway, last_inbox
 from tests.integration.migrate.conftest import database, migrate
 
 # TOML literal strings, as the README tells an operator to write them.
@@ -119,17 +117,17 @@ def test_old_numbers_are_reported_kept_and_found_by_live_mail_for_people_on_the_
         # A stranger quoting Ana's number gets a ticket of their own; Ana's is not even
         # matched (no note of a stranger's mail on it), as for a protocol in a body.
         _send(live, STRANGER, "Chamado nº 1234 - Erro no cadastro")
-        assert _last(live).outcome == "new_ticket", _last(live).reason
+        assert last_inbox(live).outcome == "new_ticket", last_inbox(live).reason
         assert len(live.tickets()) == tickets + 1
         assert all(m["sender"] != STRANGER for m in live.ticket(ana_ticket)["messages"])
         assert live.ticket(ana_ticket)["events"] == events
         # Eva is on a ticket of her own, not on Ana's, which keeps the number.
         _send(live, EVA, "Chamado nº 1234")
-        assert _last(live).outcome == "new_ticket", _last(live).reason
+        assert last_inbox(live).outcome == "new_ticket", last_inbox(live).reason
         assert live.ticket(ana_ticket)["events"] == events
         # Only the subject counts: Ana naming the number in the body alone starts a new request.
         _send(live, ANA, "Outra dúvida", body="Sobre o Chamado nº 1234: e o outro cadastro?")
-        assert _last(live).outcome == "new_ticket", _last(live).reason
+        assert last_inbox(live).outcome == "new_ticket", last_inbox(live).reason
         assert len(live.tickets()) == tickets + 3
     finally:
         live.stop()
@@ -145,7 +143,7 @@ def test_without_patterns_nothing_is_kept_or_matched(tmp_path):
     live = _live(cfg)
     try:
         _send(live, ANA, "Re: Chamado nº 1234 - Erro no cadastro")
-        assert _last(live).outcome == "new_ticket", _last(live).reason
+        assert last_inbox(live).outcome == "new_ticket", last_inbox(live).reason
     finally:
         live.stop()
 
@@ -186,15 +184,7 @@ def _send(live: RunningGateway, sender: str, subject: str, *, body: str = "Algum
     live.wait_processed(before + 1)
 
 
-def _last(live: RunningGateway) -> InboxRow:
-    with live.gateway.db.transaction() as tx:
-        row = tx.scalars(select(InboxRow).order_by(InboxRow.id.desc())).first()
-        assert row is not None
-        tx.expunge(row)
-    return row
-
-
 def _assert_added(live: RunningGateway, protocol: str, how: str) -> None:
-    row = _last(live)
+    row = last_inbox(live)
     assert row.outcome == "follow_up" and row.reason.startswith(f"added to {protocol} "), row.reason
     assert how in row.reason, row.reason
