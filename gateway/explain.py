@@ -20,6 +20,7 @@ from gateway.pipeline.context import MailContext
 from gateway.rules import schema
 from gateway.rules.engine import human_size
 from gateway.rules.ruling import Ruling
+from gateway.outbound import compose
 from gateway.store import inbox, outbox, tickets
 from gateway.tickets.fields import mask_personal_data_in
 
@@ -174,7 +175,7 @@ def _ticket_after(tx: Any, ticket_id: int | None) -> dict[str, Any] | None:
 
 
 def _mail(row: Any) -> dict[str, Any]:
-    message = message_from_bytes(row.raw, policy=policy.default)
+    message = message_from_bytes(compose.sendable(row.raw), policy=policy.default)
     body = message.get_body(("plain",))
     return {"kind": row.kind, "to": list(row.rcpt_tos), "subject": str(message["Subject"] or ""),
             "attachments": [part.get_filename() for part in message.iter_attachments()],  # type: ignore[attr-defined]

@@ -55,7 +55,8 @@ class Notifier:
             thread_index=threadindex.for_ticket(ticket.id, ticket.created_at, now, self.settings.web.secret),
             thread_topic=ticket.subject or ticket.protocol,
         )
-        raw = compose.message(parts, envelope, attachments)
+        # Files go inside the mail now; a draft holds none (compose.sendable writes it when it is sent).
+        raw = compose.message(parts, envelope, attachments) if attachments else compose.draft(parts, envelope)
         # No thread_ref row: replies find the ticket by the outbox's Message-ID.
         timeline = {"direction": "out", "role": role, "sender": mailbox.address, "sent_at": now,
                     "subject": parts.subject, "text": parts.text, "message_id": message_id,

@@ -70,6 +70,7 @@ from gateway.clock import Clock
 from gateway.config import OutboundConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, RelayUnavailable, StorageUnavailable
 from gateway.metrics import Metrics
+from gateway.outbound import compose
 from gateway.outbound.delivery import Deliverer
 from gateway.store import outbox, tickets
 from gateway.store.db import Database
@@ -245,7 +246,7 @@ class Sender:
         if not recipients:  # every one settled already (a result written just before a crash)
             return {}
         try:
-            refused = self.deliverer.deliver(mail.mail_from, recipients, mail.raw) or {}
+            refused = self.deliverer.deliver(mail.mail_from, recipients, compose.sendable(mail.raw)) or {}
         except DeliveryError as error:
             return {rcpt: error for rcpt in recipients}
         except Exception as error:  # noqa: BLE001 - one row must not stop the others

@@ -53,6 +53,7 @@ from gateway.config import Settings
 from gateway.delivery import Delivery
 from gateway.mail.addresses import is_null_or_daemon
 from gateway.mail.headers import clean
+from gateway.outbound import compose
 from gateway.services import views
 from gateway.store import inbox, tickets
 from gateway.store.models import InboxRow, OutboxRow, SequenceRow
@@ -384,7 +385,7 @@ def test_ptbr_clients_match_their_ground_truth_in_a_fresh_database(corpus_gatewa
         assert ticket["subject"] == mask_personal_data(clean(meta["subject_decoded"])), name
         [ack] = acked
         assert ack.rcpt_tos == [meta["from"]], name
-        ack_mail = parse_message(ack.raw)
+        ack_mail = parse_message(compose.sendable(ack.raw))
         assert ack_mail["Auto-Submitted"] == "auto-replied" and ticket["protocol"] in ack_mail["Subject"]
         first = [m for m in ticket["messages"] if m["direction"] == "in"][0]
         first_ids[first["message_id"]] = row.ticket_id
@@ -400,7 +401,7 @@ def test_ptbr_clients_match_their_ground_truth_in_a_fresh_database(corpus_gatewa
             # the acknowledgement does not echo personal data back.
             assert cpf not in first["text"] and mask_cpf(cpf) in first["text"], name
             [notice] = [t for t in team if t.ticket_id == row.ticket_id]
-            assert cpf in parse_message(notice.raw).get_body(("plain",)).get_content(), name
+            assert cpf in parse_message(compose.sendable(notice.raw)).get_body(("plain",)).get_content(), name
             assert cpf.encode() not in ack.raw and re.sub(r"\D", "", cpf).encode() not in ack.raw, name
 
     assert by_kind["followup:follow_up"] == 1, by_kind  # 08 only

@@ -175,13 +175,14 @@ class RunningGateway:
         """Queued or sent mails, parsed, oldest first."""
         from sqlalchemy import select
 
+        from gateway.outbound import compose
         from gateway.store.models import OutboxRow
 
         with self.gateway.db.transaction() as tx:
             query = select(OutboxRow).order_by(OutboxRow.id)
             rows = [r for r in tx.scalars(query)
                     if (kind is None or r.kind == kind) and (to is None or to in r.rcpt_tos)]
-            return [parse_message(r.raw) for r in rows]
+            return [parse_message(compose.sendable(r.raw)) for r in rows]  # a draft as the sender writes it
 
     def quarantined(self) -> list[tuple[str, str]]:
         from gateway.store import inbox

@@ -215,6 +215,43 @@ def test_a_mail_erased_while_in_flight_stays_erased(db: Database, answer: str | 
     assert (row.last_error or "").startswith("apagado antes do envio") and raw == 0
 
 
+def test_a_draft_is_sent_as_a_mail_and_a_damaged_one_fails_alone(db: Database, relay: CaptureRelay) -> None:
+    """A notice waits in the outbox as a draft (outbound.compose) and the
+    relay gets the mail written from it; a draft stored damaged fails its
+    row for good, saying so, and the mails after it go."""
+    from gateway.outbound import compose
+    from gateway.outbound.render import Rendered
+
+    def queue(n: int, *, damaged: bool = False) -> None:
+        envelope = compose.Envelope(from_name="Central", from_address="atendimento@example.gov.br",
+                                    to=[f"cidadao{n}@example.org"], message_id=f"ack.{n}@gateway.example.gov.br",
+                                    date=START, in_reply_to=f"pedido.{n}@example.org")
+        stored = compose.draft(Rendered(subject=f"Solicitação {n}", text=f"Protocolo {n}.\n", html="<p>x</p>"),
+                               envelope)
+        with db.transaction() as tx:
+            outbox.add(tx, ticket_id=None, kind="ack", message_id=envelope.message_id, at=START,
+                       mail_from="atendimento@example.gov.br", rcpt_tos=list(envelope.to),
+                       raw=stored[:-3] if damaged else stored)
+
+    queue(1)
+    queue(2, damaged=True)
+    queue(3)
+    sender = _sender(db, relay, FixedClock(START))
+    try:
+        assert sender.run_once() == 3
+    finally:
+        sender.deliverer.close()
+    sent = relay.parsed()
+    assert [(str(m["Subject"]), m["In-Reply-To"], m.get_body(("plain",)).get_content().strip()) for m in sent] == [
+        ("Solicitação 1", "<pedido.1@example.org>", "Protocolo 1."),
+        ("Solicitação 3", "<pedido.3@example.org>", "Protocolo 3.")]
+    with db.transaction() as tx:
+        rows = {r.message_id: r for r in tx.scalars(select(OutboxRow))}
+    damaged = rows["ack.2@gateway.example.gov.br"]
+    assert damaged.status == "failed" and "a queued draft that cannot be read" in (damaged.last_error or "")
+    assert rows["ack.1@gateway.example.gov.br"].status == rows["ack.3@gateway.example.gov.br"].status == "sent"
+
+
 def test_eight_bit_content_is_declared_to_the_relay(relay: CaptureRelay) -> None:
     """RFC 6152: a mail with 8-bit content goes with ``BODY=8BITMIME`` to a
     relay that offers it (a team notice carrying the citizen's original,

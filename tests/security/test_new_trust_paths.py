@@ -19,6 +19,7 @@ import email
 
 from sqlalchemy import select
 
+from gateway.outbound import compose
 from gateway.store.models import BouncingAddressRow
 from tests.helpers.mailfactory import make_mail
 from tests.security.conftest import ANA, CNES, MALLORY, MARIA, Target
@@ -89,7 +90,8 @@ def test_our_own_thread_index_cannot_be_forged_for_another_ticket(target: Target
     target.send(make_mail(subject="Outro assunto", sender=f"Mallory <{MALLORY}>", to=CNES))
     with target.running.gateway.db.transaction() as tx:
         ids = {t.requester: t.id for t in tx.scalars(select(TicketRow))}
-        acks = {o.rcpt_tos[0]: o.raw for o in tx.scalars(select(OutboxRow).where(OutboxRow.kind == "ack"))}
+        acks = {o.rcpt_tos[0]: compose.sendable(o.raw)
+                for o in tx.scalars(select(OutboxRow).where(OutboxRow.kind == "ack"))}
     [protocol] = [t["protocol"] for t in target.tickets() if t["requester"] == ANA]
     before = target.events(protocol)
     mallorys = base64.b64decode(

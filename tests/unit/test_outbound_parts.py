@@ -300,3 +300,62 @@ def test_an_edited_layout_is_used_once_the_recheck_interval_has_passed(tmp_path,
     assert html() == "<div>moldura 1</div><p>corpo</p>"
     now[0] += render._RECHECK_SECONDS
     assert html() == "<div>moldura 2</div><p>corpo</p>"
+
+
+_DRAFTED = [
+    (Rendered(subject="[ATD-2026-000001-3] Solicitação recebida: Ação", text="Olá,\nrecebemos.\n", html="<p>Olá</p>"),
+     Envelope(from_name="Central de Atendimento", from_address="atendimento@example.gov.br", to=["ana@example.org"],
+              message_id="ack.1@example.gov.br", date=NOW, in_reply_to="c1@example.org",
+              references=["c0@example.org", "c1@example.org"], extra_headers={"X-Ticket-Protocol": "ATD-2026-000001-3"},
+              thread_index="AQHZ" + "A" * 28, thread_topic="Ação")),
+    # A team notice: no Auto-Submitted answer kind, many recipients, a Reply-To, a text QP must carry.
+    (Rendered(subject="Re: " + "assunto muito longo " * 12, text="ç" * 1200 + "\n\0fim\r\n", html="<p>" + "x" * 500),
+     Envelope(from_name="Ouvidoria Ação", from_address="ouvidoria@example.gov.br",
+              to=[f"analista{i}@example.gov.br" for i in range(12)], message_id="team.1@example.gov.br",
+              date=NOW.astimezone(timezone(timedelta(hours=-3))), reply_to="ouvidoria+ATD@example.gov.br",
+              auto_submitted="auto-generated", language="en", references=[f"r{i}@example.org" for i in range(30)])),
+    # An address and a Message-ID copied from a citizen's UTF-8 mail (RFC 6532), one as undecodable bytes.
+    (Rendered(subject="", text="", html=""),
+     Envelope(from_name="", from_address="atendimento@example.gov.br", to=["joão@exemplo.com.br", "ana\udce9@example.org"],
+              message_id="m.2@example.gov.br", date=NOW, in_reply_to="ação.\udcff@example.org", auto_submitted=None)),
+]
+
+
+@pytest.mark.parametrize(("parts", "envelope"), _DRAFTED)
+def test_a_queued_draft_is_sent_as_the_mail_it_stands_for(parts, envelope, monkeypatch):
+    """The outbox keeps a notice as a draft and the sender writes it:
+    byte for byte the mail that writing it at once gives (the boundary
+    drawn the same)."""
+    from gateway.outbound import compose
+
+    monkeypatch.setattr(compose.randomness, "token_hex", lambda _n: "5a" * 12)
+    stored = compose.draft(parts, envelope)
+    assert compose.sendable(stored) == message(parts, envelope)
+    assert compose.sendable(memoryview(stored)) == message(parts, envelope), "as PostgreSQL's driver may give it"
+    assert parts.text.encode() in stored, "the texts stored as they are: `gateway forget` finds what they name"
+    assert all(address.encode("utf-8", "surrogateescape") in stored for address in envelope.to)
+
+
+def test_a_stored_mail_is_sent_as_it_is():
+    """What was queued as a mail (a notice with files, rows from before
+    drafts) goes byte for byte."""
+    from gateway.outbound import compose
+
+    raw = message(*_DRAFTED[0], [FileToSend("a.pdf", "application/pdf", b"%PDF")])
+    assert compose.sendable(raw) == raw and compose.sendable(memoryview(raw)) == raw
+
+
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda d: d[:-1], "the texts are"),
+    (lambda d: d[:d.index(b"{") + 30], "no end to its head"),
+    (lambda d: d.replace(b'"subject"', b'"sujeito"', 1), "KeyError"),
+    (lambda d: d.replace(b'"date":"', b'"date":"x', 1), "Invalid isoformat"),
+    (lambda d: d.replace(b"{", b"[", 1), "JSONDecodeError"),
+])
+def test_a_damaged_draft_says_what_is_wrong(damage, says):
+    from gateway.outbound import compose
+
+    stored = damage(compose.draft(*_DRAFTED[0]))
+    with pytest.raises(ValueError, match="a queued draft that cannot be read") as caught:
+        compose.sendable(stored)
+    assert says in str(caught.value)

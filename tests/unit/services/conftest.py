@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from gateway.config import Settings, StorageConfig, load_settings
 from gateway.mail.parsed import parse
+from gateway.outbound import compose
 from gateway.outbound.notices import Notifier
 from gateway.outbound.render import Renderer
 from gateway.services.incoming import Incoming
@@ -69,7 +70,7 @@ class Store:
         """(kind, recipients, parsed mail) of what was queued, oldest first."""
         tx.write_pending()
         rows = tx.scalars(select(OutboxRow).order_by(OutboxRow.id))
-        return [(row.kind, list(row.rcpt_tos), message_from_bytes(row.raw, policy=policy.default))
+        return [(row.kind, list(row.rcpt_tos), message_from_bytes(compose.sendable(row.raw), policy=policy.default))
                 for row in rows if kind is None or row.kind == kind]
 
     def dispose(self) -> None:
