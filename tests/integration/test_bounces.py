@@ -24,7 +24,7 @@ ANALYST = "maria.lima@example.gov.br"
 TEAM = "equipe@example.gov.br"
 SERVICE = "atendimento@example.gov.br"
 TRUSTED = {"Authentication-Results": "mx.example.gov.br; dkim=pass header.d=example.gov.br"}
-VERP = re.compile(r"^bounce\+([a-z2-7]{16})@example\.gov\.br$")
+VERP = re.compile(r"^bounce\+([a-z2-7]{25})@example\.gov\.br$")
 
 
 class Desk:

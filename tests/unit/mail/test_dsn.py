@@ -118,15 +118,37 @@ def test_classify(status: str, words: str, command: str, reason: Reason) -> None
 
 def test_verp_tokens_are_unguessable_and_read_back_only_for_our_domains() -> None:
     token = verp.new_token()
-    assert len(token) == 16 and token != verp.new_token()
-    drawn = "".join(verp.new_token() for _ in range(400))
+    assert len(token) == 25 and token != verp.new_token()
+    drawn = "".join(verp.new_token()[9:] for _ in range(400))
     assert set(drawn) == set("abcdefghijklmnopqrstuvwxyz234567"), "every base32 symbol, and nothing else"
     address = verp.return_path(token, "example.gov.br")
     assert verp.token_of(address.upper(), DOMAINS) == token, "MTAs may change the case of a local part"
     assert verp.token_of(address.replace("example.gov.br", "example.net"), DOMAINS) is None
     assert verp.token_of("bounce+short@example.gov.br", DOMAINS) is None
+    assert verp.token_of(f"bounce+{token[:24]}@example.gov.br", DOMAINS) is None
+    old = "abcdefghijklmnop"  # drawn before the time came first: a bounce for it still finds its mail
+    assert verp.token_of(verp.return_path(old, "example.gov.br"), DOMAINS) == old
     assert verp.is_return_path("bounce@example.gov.br", DOMAINS)
     assert not verp.is_return_path("bouncer@example.gov.br", DOMAINS)
+
+
+def test_tokens_and_message_ids_sort_as_drawn_and_stay_unguessable(monkeypatch) -> None:
+    """What we draw for each mail begins with the time, so the outbox's
+    unique indexes grow at their end (mail.ids); two drawn in the same
+    millisecond still differ in their random part."""
+    import time
+
+    from gateway.mail.ids import new_message_id
+
+    moments = iter(range(1_795_000_000_000_000_000, 1_795_000_000_000_000_000 + 40 * 7_000_000, 7_000_000))
+    monkeypatch.setattr(time, "time_ns", lambda: next(moments))
+    tokens = [verp.new_token() for _ in range(20)]
+    ids = [new_message_id("ack", "example.gov.br") for _ in range(20)]
+    assert tokens == sorted(tokens) and ids == sorted(ids) and len(set(tokens)) == len(set(ids)) == 20
+    monkeypatch.setattr(time, "time_ns", lambda: 1_795_000_000_000_000_000)
+    same = [verp.new_token() for _ in range(2)] + [new_message_id("ack", "example.gov.br") for _ in range(2)]
+    assert same[0][:9] == same[1][:9] and same[0] != same[1] and same[2] != same[3]
+    assert len(same[2].partition("@")[0]) == len("ack.") + 11 + 16, "the time, then 64 random bits"
 
 
 def test_a_dead_address_is_marked_and_the_team_told_once() -> None:
