@@ -129,6 +129,8 @@ def _no_nul(text: str | None) -> str | None:
 #: The ``accepted`` line; its peer and Message-ID (arguments 2 and 3) are the
 #: only ones that may hold a citizen's data (``logs`` masks those alone).
 ACCEPTED_LINE: Final = "accepted #%d via %s from %s: Message-ID %s, %d bytes, %.1f ms"
+# Its counterpart once processed (``ingest``); ``logs`` masks both by their arguments.
+PROCESSED_LINE: Final = "processed #%d (Message-ID %s) for %s: %s%s, %.1f ms"
 
 
 def log_accepted(log: logging.Logger, delivery: Delivery, row: dict[str, object], inbox_id: int,

@@ -46,7 +46,7 @@ from typing import Final
 from gateway import logs
 from gateway.clock import Clock
 from gateway.config import Settings
-from gateway.delivery import Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
+from gateway.delivery import PROCESSED_LINE, Delivery, Receipt, ReceiptStatus, inbox_row, log_accepted
 from gateway.errors import StorageUnavailable
 from gateway.metrics import Metrics
 from gateway.pipeline import runner
@@ -374,7 +374,7 @@ class Ingest:
         self.metrics.mails_processed.labels(outcome).inc()
         self.metrics.processing_seconds.observe(result.seconds)
         ms = round(result.seconds * 1000, 1)
-        log.info("processed #%d (Message-ID %s) for %s: %s%s, %.1f ms", result.inbox_id, result.message_id or "-",
+        log.info(PROCESSED_LINE, result.inbox_id, result.message_id or "-",
                  result.mailbox or "-", outcome, f" {result.protocol}" if result.protocol else "", ms,
                  extra={"event": "processed", "inbox_id": result.inbox_id, "message_id": result.message_id,
                         "mailbox": result.mailbox, "outcome": outcome, "protocol": result.protocol, "ms": ms})

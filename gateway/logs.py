@@ -46,7 +46,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-from gateway.delivery import ACCEPTED_LINE
+from gateway.delivery import ACCEPTED_LINE, PROCESSED_LINE
 from gateway.tickets.fields import mask_personal_data, mask_personal_data_in
 
 if TYPE_CHECKING:
@@ -73,7 +73,9 @@ _MAIL_CONTENT: Final = frozenset({("mail.log", "DATA readline: %s")})
 # waits for (bench/results/ingest.md); it differs only where the whole
 # line's masking would take one of our numbers for the end of one that
 # begins in an argument (tests/unit/test_logs.py).
-_ARGUMENTS_TO_MASK: Final = {("gateway.ingest", ACCEPTED_LINE): (2, 3)}
+# The per-mail lines' arguments that may hold a citizen's text (a peer, a
+# Message-ID, a mailbox hint); the rest are the gateway's own numbers and words.
+_ARGUMENTS_TO_MASK: Final = {("gateway.ingest", ACCEPTED_LINE): (2, 3), ("gateway.ingest", PROCESSED_LINE): (1, 2, 4)}
 _TRACEBACKS: Final = logging.Formatter()
 # Set on a record once ``mask_record`` has masked it where it was made.
 MASKED: Final = "personal_data_masked"

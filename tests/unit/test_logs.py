@@ -123,6 +123,24 @@ def test_the_accepted_line_masked_by_its_arguments_reads_as_the_whole_line_maske
     assert CPF not in str(record.msg) + str(record.args)
 
 
+def test_the_processed_line_masked_by_its_arguments_reads_as_the_whole_line_masked(masked_records):
+    """The ``processed`` line, once for every mail, likewise: its
+    Message-ID, mailbox and protocol are masked, its numbers and outcome
+    are the gateway's."""
+    from gateway.delivery import PROCESSED_LINE
+    from gateway.tickets.fields import mask_personal_data
+
+    logger = logging.getLogger("gateway.ingest")
+    for message_id, mailbox in [(f"{DIGITS}@cidada.example", "cnes@example.gov.br"), (f"<{CPF}@example.org>", "-"),
+                                ("fill.1234.abcdef12@example.org", f"pii-{DIGITS}@example.org"), (f"x {CPF} y", "-")]:
+        args = (1234567, message_id, mailbox, "new_ticket", " CNES-2026-000001-3", 1.2)
+        record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, PROCESSED_LINE, args, None)
+        assert record.getMessage() == mask_personal_data(PROCESSED_LINE % args)
+        assert CPF not in record.getMessage() and DIGITS not in record.getMessage()
+    record = logger.makeRecord("gateway.ingest", logging.INFO, __file__, 1, PROCESSED_LINE, (CPF, 1), None)
+    assert CPF not in str(record.msg) + str(record.args), "a call that does not fit the line is masked as any other"
+
+
 def test_the_formatter_masks_what_it_writes_even_from_an_unmasked_record():
     """Our own handler's second layer: a record made before the factory was
     installed (or by ``makeLogRecord``) is masked all the same."""
