@@ -31,7 +31,7 @@ _TOKEN: Final = re.compile(r"^(?:[a-z2-7]{9})?[a-z2-7]{16}$")
 _BASE32: Final = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[byte & 31] for byte in range(256))
 # The time's digits: the same 32 symbols in the order they sort in, so that tokens sort as drawn.
 _SORTED: Final = "234567abcdefghijklmnopqrstuvwxyz"
-_TIME_DIGITS: Final = 9  # 45 bits of milliseconds: about 1,100 years from 1970
+_PAIRS: Final = tuple(high + low for high in _SORTED for low in _SORTED)  # 10 bits as two digits
 
 
 def new_token() -> str:
@@ -40,11 +40,9 @@ def new_token() -> str:
     Each random byte gives its low five bits to one character (the byte
     table, _BASE32), which ``base64.b32encode``'s Python loop did at several
     times the cost, once for every mail queued."""
-    ms, digits = time.time_ns() // 1_000_000, []
-    for _ in range(_TIME_DIGITS):
-        digits.append(_SORTED[ms & 31])
-        ms >>= 5
-    return "".join(reversed(digits)) + randomness.token_bytes(16).translate(_BASE32).decode("ascii")
+    ms = time.time_ns() // 1_000_000  # 45 bits, 9 digits: about 1,100 years from 1970
+    return (_SORTED[ms >> 40 & 31] + _PAIRS[ms >> 30 & 1023] + _PAIRS[ms >> 20 & 1023] + _PAIRS[ms >> 10 & 1023]
+            + _PAIRS[ms & 1023] + randomness.token_bytes(16).translate(_BASE32).decode("ascii"))
 
 
 def return_path(token: str, domain: str) -> str:
