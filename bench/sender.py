@@ -10,14 +10,16 @@ measures the sending side alone, in one run:
 
 * the bare sink (``bench/sink.py``: aiosmtpd answering ``250`` at once),
   started once and pinned to CPU 0;
-* **gateway**: ``--count`` ~3 KB mails queued in a fresh outbox (SQLite,
-  the production default ``synchronous=FULL``), then the gateway's
+* **gateway**: ``--count`` acknowledgements of ~3 KB queued in a fresh
+  outbox (SQLite, the production default ``synchronous=FULL``) as the
+  gateway queues them, drafts (outbound.compose), then the gateway's
   ``Sender`` with its ``SmtpDeliverer`` (the code ``gateway send`` runs)
-  delivers them all (claim in batches, one SMTP session, each row settled
-  in its own transaction as its SMTP transaction ends), pinned to CPU 1;
-* **bare**: aiosmtplib alone sends the same mails (same bytes, envelope,
-  sink) over one session, pinned to CPU 1: the floor of what a Python
-  SMTP client does, with no database.
+  delivers them all (claim in batches, the MIME written from each draft,
+  one SMTP session, each row settled in its own transaction as its SMTP
+  transaction ends), pinned to CPU 1;
+* **bare**: aiosmtplib alone sends the same mails (the same MIME, written
+  beforehand, envelope, sink) over one session, pinned to CPU 1: the floor
+  of what a Python SMTP client does, with no database.
 
 Each side runs in a process of its own, alternated ``--reps`` times (the
 order swapped each repetition), and the ratio is the median of the
@@ -71,14 +73,29 @@ def pinned(cpu: int | None, cmd: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if cpu is not None else cmd
 
 
-def the_mails(count: int, tag: str) -> list[tuple[str, bytes]]:
-    """(recipient, message bytes) of ``count`` ~3 KB mails: mails.make's wire form, dot-unstuffed
-    (the client stuffs it again)."""
+def the_mails(count: int, tag: str) -> list[tuple[str, bytes, bytes]]:
+    """(recipient, what the outbox holds, the mail it stands for) of ``count``
+    acknowledgements of ~3 KB: the gateway queues a notice as a draft and
+    its sender writes the MIME (outbound.compose); the bare client sends
+    that MIME as written at once (the same mail but for its boundary)."""
+    from html import escape
+
+    from gateway.outbound import compose
+    from gateway.outbound.render import Rendered
+
     out = []
+    now = dt.datetime.now(dt.timezone.utc)
     for index in range(count):
         wire, citizen = mails.make("3k", index, tag)
-        raw = wire.replace(b"\r\n..", b"\r\n.")
-        out.append((citizen, raw[1:] if raw.startswith(b"..") else raw))
+        text = wire.partition(b"\r\n\r\n")[2].decode("utf-8", "replace").replace("\r\n", "\n")
+        protocol = f"ATD-2026-{index + 1:06d}-3"
+        parts = Rendered(subject=f"[{protocol}] Solicitação recebida", text=text,
+                         html="".join(f"<p>{escape(line)}</p>\n" for line in text.splitlines()))
+        envelope = compose.Envelope(from_name="Central de Atendimento", from_address=FROM, to=[citizen],
+                                    message_id=f"{tag}.ack.{index}@example.gov.br", date=now,
+                                    in_reply_to=f"{tag}.{index}@example.org", references=[f"{tag}.{index}@example.org"],
+                                    extra_headers={"X-Ticket-Protocol": protocol})
+        out.append((citizen, compose.draft(parts, envelope), compose.message(parts, envelope)))
     return out
 
 
@@ -96,9 +113,9 @@ def work_gateway(port: int, count: int, tag: str, workdir: Path) -> dict[str, An
     db.migrate()
     now = SystemClock().now()
     with db.transaction() as tx:
-        for index, (citizen, raw) in enumerate(the_mails(count, tag)):
+        for index, (citizen, draft, _) in enumerate(the_mails(count, tag)):
             outbox.add(tx, ticket_id=None, kind="ack", message_id=f"<{tag}.ack.{index}@example.gov.br>",
-                       mail_from=FROM, rcpt_tos=[citizen], raw=raw, at=now)
+                       mail_from=FROM, rcpt_tos=[citizen], raw=draft, at=now)
     config = OutboundConfig(mode="smtp", host="127.0.0.1", port=port, timeout=30)
     deliverer = SmtpDeliverer(config)
     sender = Sender(db, config, deliverer, SystemClock())
@@ -122,7 +139,7 @@ def work_bare(port: int, count: int, tag: str) -> dict[str, Any]:
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
         await client.connect()
         sent = 0
-        for citizen, raw in batch:
+        for citizen, _, raw in batch:
             errors, _ = await client.sendmail(FROM, [citizen], raw)
             sent += not errors
         await client.quit()
@@ -197,9 +214,10 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"{cfg['count']:,} ~3 KB mails per run, {cfg['reps']} repetitions alternated (order swapped each time); "
         f"sink (`bench/sink.py`) on CPU {cfg['cpus'][0]}, each sender on CPU {cfg['cpus'][1]}. "
-        "Gateway: the outbox in SQLite (`synchronous=FULL`), `Sender.run_once` with `SmtpDeliverer` "
-        "(batches of 50, one SMTP session, each row settled in its own transaction). "
-        "Bare: aiosmtplib `sendmail` in a loop over one session, no database.",
+        "Gateway: the outbox in SQLite (`synchronous=FULL`) holding drafts, as the gateway queues its "
+        "acknowledgements, `Sender.run_once` with `SmtpDeliverer` (batches of 50, the MIME written from each "
+        "draft, one SMTP session, each row settled in its own transaction). "
+        "Bare: aiosmtplib `sendmail` of the same mails, written beforehand, in a loop over one session, no database.",
         "",
         "| | mails/s (median) | CPU ms/mail | SMTP sessions |",
         "|---|---:|---:|---:|",
