@@ -1,8 +1,10 @@
 """Where templates, message and queue meet: a notice becomes an outbox row.
 
 Mails are rendered when they are queued, in the caller's transaction: the
-outbox row holds the exact bytes and Message-ID, retries resend the same
-mail, and a later template change does not alter a queued one.
+outbox row holds the rendered parts, envelope and Message-ID (a draft, whose
+MIME the sender writes: ``outbound.compose``; a mail with files as its
+bytes), retries resend the same mail, and a later template change does not
+alter a queued one.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def lane_of(kind: str) -> int:
 
 def add(tx: Tx, *, ticket_id: int | None, kind: str, message_id: str, mail_from: str,
         rcpt_tos: list[str], raw: bytes, at: datetime, verp_token: str | None = None) -> None:
-    """Queue a rendered mail: deferred (store.tx) until the commit;
+    """Queue a rendered mail (its bytes, or a draft of it: ``outbound.compose``): deferred (store.tx) until the commit;
     the sender reads it back in its own transaction, never this one.  The
     bytes go beside the row, to ``outbox_raw`` (the claim and the settle
     update the row; they never write the bytes again).
