@@ -196,7 +196,7 @@ class _Folded:
         found: list[int] = []
 
         def run(match: re.Match[str]) -> str:
-            if match.group(1) != ours:  # another mail's prefix (one drawn to be unique in this mail): not a token
+            if match.group(1) != ours:  # text of the mail that looks like a token: ours is drawn unique in it
                 return match.group()
             found.append(int(match.group(2)))
             return self.runs[found[-1]]

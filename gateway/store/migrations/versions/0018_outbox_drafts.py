@@ -8,8 +8,10 @@ the database (its schema check finds it ahead) instead of sending a
 draft's bytes to citizens as a mail.
 
 Going down is refused while a draft waits to be sent: an older sender
-would send it as it is.  Let the sender empty the queue first (``gateway
-send``); drafts already sent stay as they are (nothing sends them again).
+would send it as it is.  Stop the gateway, let the sender empty the queue
+(``gateway send``), then go down: a gateway still running could queue a
+draft after the look.  Drafts already sent stay as they are (nothing sends
+them again).
 
 Revision ID: 0018
 Revises: 0017
