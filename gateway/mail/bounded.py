@@ -24,7 +24,7 @@ import email.policy
 import re
 import secrets
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import Final
@@ -53,6 +53,11 @@ _RUN: Final = re.compile(b"\x01{%d,}" % _RUN_LINES)
 #: pattern for every prefix: a pattern compiled per mail cost ~70 us, never cached.
 _TOKEN_HEAD: Final = "GWRUN"
 _TOKEN: Final = re.compile(_TOKEN_HEAD + r"([0-9a-f]{16})(\d+)E")
+#: The lines of a header block as the stdlib's parser takes them (its ``headerRE``: a field,
+#: a continuation, an mbox "From "), each with its line end (CRLF, CR or LF, as it splits).
+_HEADER_LINES: Final = re.compile(r"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n))*")
+#: A Content-Type that nests parts, seen in a header block at a glance (folded or not).
+_NESTS: Final = re.compile(r"(?im)^content-type[ \t]*:[ \t\r\n]*(?:multipart|message)\b")
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ def parse(data: bytes, defects: list[str], *, max_parts: int = MAX_PARTS,
         return last
 
     text = data.decode("ascii", "surrogateescape")  # as BytesParser does
+    whole = _one_part(text, new_part)
+    if whole is not None:
+        return whole, None
     folded = _Folded(data, text) if len(text) > _FEED_CHARS else None
     for pieces in (folded.pieces(), _pieces(text)) if folded is not None else (_pieces(text),):
         parser = FeedParser(_factory=new_part, policy=email.policy.compat32)
@@ -111,6 +119,29 @@ def parse(data: bytes, defects: list[str], *, max_parts: int = MAX_PARTS,
                            "the rest is kept in the raw mail only")
         return message, stopped
     raise AssertionError("unreachable: the plain parse is the last attempt")
+
+
+def _one_part(text: str, factory: Callable[..., Message]) -> Message | None:
+    """A mail of one part, its body not read line by line; None for any other.
+
+    For a part that is neither ``multipart/*`` nor ``message/*``, the parser
+    reads every line after the header block and joins them: the body is the
+    rest of the text, as it is.  Reading it line by line was most of parsing
+    a plain ~3 KB mail.  The header block is found as the parser finds it
+    (lines its ``headerRE`` takes, then an empty line) and parsed by it;
+    anything else (no empty line after the headers, a header block the
+    text ends in, a multipart or an attached mail) is the whole parse's."""
+    end = _HEADER_LINES.match(text).end()
+    blank = 2 if text.startswith("\r\n", end) else 1 if text[end:end + 1] in ("\r", "\n") else 0
+    if not blank or _NESTS.search(text, 0, end):
+        return None
+    parser = FeedParser(_factory=factory, policy=email.policy.compat32)
+    parser.feed(text[:end + blank])
+    message = parser.close()
+    if message.is_multipart() or message.get_content_maintype() in ("multipart", "message"):
+        return None  # a Content-Type the quick look did not read as one: the whole parse decides
+    message.set_payload(text[end + blank:])
+    return message
 
 
 def _pieces(text: str) -> Iterator[tuple[str, int]]:

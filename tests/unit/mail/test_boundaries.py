@@ -57,11 +57,13 @@ def test_the_process_parser_is_left_alone_and_ours_compiles_no_boundary(monkeypa
     assert email.feedparser.re is re and boundaries.FeedParser is not email.feedparser.FeedParser
     compiled: list[str] = []
     real_compile = re.compile
-    monkeypatch.setattr(re, "compile", lambda pattern, flags=0: compiled.append(pattern) or real_compile(pattern, flags))
+    monkeypatch.setattr(re, "compile",
+                        lambda pattern, flags=0: compiled.append(pattern) or real_compile(pattern, flags))
     raw = (b"From: ana@example.org\r\nSubject: Anexo\r\nMIME-Version: 1.0\r\n"
            b'Content-Type: multipart/mixed; boundary="=_outer 1"\r\n\r\n--=_outer 1\r\n'
            b'Content-Type: multipart/alternative; boundary="inner.2"\r\n\r\n--inner.2\r\n'
-           b"Content-Type: text/plain\r\n\r\nOl\xc3\xa1\r\n--inner.2\r\nContent-Type: text/html\r\n\r\n<p>Ol\xc3\xa1</p>\r\n"
+           b"Content-Type: text/plain\r\n\r\nOl\xc3\xa1\r\n"
+           b"--inner.2\r\nContent-Type: text/html\r\n\r\n<p>Ol\xc3\xa1</p>\r\n"
            b"--inner.2--\r\n--=_outer 1\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n--=_outer 1--\r\n")
     message, stopped = parse(raw, [])
     assert stopped is None and compiled == []

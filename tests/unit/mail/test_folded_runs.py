@@ -208,3 +208,41 @@ def test_a_token_found_twice_or_in_a_header_fails_the_restore() -> None:
     header = Message()
     header["X-Linha"] = token
     assert not folded.restored(header)
+
+
+ONE_PART = {
+    "CRLF": b"From: Ana <ana@example.org>\r\nSubject: Oi\r\n\r\nLinha 1\r\nLinha 2\r\n",
+    "LF, no line end at the end": b"From: ana@example.org\nSubject: Oi\n\nLinha 1\nLinha 2",
+    "CR only": b"From: ana@example.org\rSubject: Oi\r\rLinha 1\rLinha 2\r",
+    "empty body": b"From: ana@example.org\r\nSubject: Oi\r\n\r\n",
+    "folded header, mbox From line, 8-bit": (b"From ana@example.org Mon Dec  7 12:00:00 2026\r\n"
+                                             b"From: ana@example.org\r\nSubject: =?utf-8?q?Ol=C3=A1?=\r\n"
+                                             b" que continua\r\n\r\nN\xc3\xa3o recebi.\r\n"),
+    "a blank line of its own in the body": b"Subject: Oi\r\n\r\n\r\n\r\nfim\r\n",
+    "html, declared": b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Ol\xc3\xa1</p>\r\n",
+}
+WHOLE_PARSE = {
+    "no empty line after the headers": b"From: ana@example.org\r\nSubject: Oi\r\nLinha sem cabe\xc3\xa7alho\r\n",
+    "headers only, the text ends in them": b"From: ana@example.org\r\nSubject: Oi",
+    "multipart, folded Content-Type": b"Content-Type:\r\n multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    "an attached mail": b"Content-Type: message/rfc822\r\n\r\nSubject: dentro\r\n\r\ncorpo\r\n",
+    "a delivery report's blocks": (b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+                                   b"Final-Recipient: rfc822; ana@example.org\r\nAction: failed\r\n"),
+    "Content-Type in another case, after a CR-only header": (b"Subject: x\rCONTENT-TYPE: Multipart/Alternative; "
+                                                             b"boundary=z\r\r--z\r\rx\r--z--\r"),
+}
+
+
+@pytest.mark.parametrize("raw", list(ONE_PART.values()) + list(WHOLE_PARSE.values()),
+                         ids=list(ONE_PART) + list(WHOLE_PARSE))
+def test_a_one_part_mail_is_the_stdlib_tree_without_reading_its_body_line_by_line(raw, monkeypatch):
+    """``bounded._one_part`` sets a one-part mail's body from the text
+    after its header block; the tree is the stdlib's, and only a plain
+    one-part mail takes that way."""
+    quick: list[bool] = []
+    real = bounded._one_part
+    monkeypatch.setattr(bounded, "_one_part", lambda text, factory: quick.append(
+        (found := real(text, factory)) is not None) or found)
+    message, stopped = bounded.parse(raw, [])
+    assert stopped is None and tree(message) == tree(stdlib(raw))
+    assert quick == [raw in ONE_PART.values()]
