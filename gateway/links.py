@@ -52,9 +52,12 @@ def make_url(base_url: str, secret: str, protocol: str, action: str, extra: str 
     return f"{base_url.rstrip('/')}/{_PATHS[action]}/{make_token(secret, protocol, action, extra)}"
 
 
-def verify(secret: str, token: str, *, action: str, max_age_seconds: int) -> LinkClaim:
+def verify(secrets: str | tuple[str, ...], token: str, *, action: str, max_age_seconds: int) -> LinkClaim:
+    """The claim of a token signed with ``secrets`` (the web secret, or the
+    current one and those before it: ``WebConfig.verifying_secrets``)."""
+    keys = (secrets,) if isinstance(secrets, str) else secrets
     try:
-        protocol, claimed, extra = _serializer(secret).loads(token, max_age=max_age_seconds)
+        protocol, claimed, extra = _verifier(keys).loads(token, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise LinkError("the link has expired") from exc
     except (BadSignature, ValueError, TypeError) as exc:
@@ -80,3 +83,10 @@ class _Serializer(URLSafeTimedSerializer):
 def _serializer(secret: str) -> URLSafeTimedSerializer:
     """One per secret: building it derives keys, and every mail signs a link."""
     return _Serializer(secret, salt=_SALT)
+
+
+@lru_cache(maxsize=8)
+def _verifier(keys: tuple[str, ...]) -> URLSafeTimedSerializer:
+    """Reads what any of ``keys`` signed (itsdangerous tries each; it
+    takes the newest last)."""
+    return _Serializer(list(reversed(keys)), salt=_SALT) if len(keys) > 1 else _serializer(keys[0])

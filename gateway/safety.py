@@ -69,9 +69,13 @@ def is_loopback(host: str) -> bool:
 
 
 def _weak_web_secret(settings: Settings) -> list[ConfigError]:
+    """The secret, or one of the previous ones whose signatures are still
+    read: either signs links anyone could make when it is weak."""
     web = settings.web
-    reason = _weakness(web.secret)
-    if reason is None:
+    weak = [("web.secret", reason)] if (reason := _weakness(web.secret)) is not None else []
+    weak += [("web.previous_secrets", f"entry {index + 1} {reason}")
+             for index, old in enumerate(web.previous_secrets) if (reason := _weakness(old)) is not None]
+    if not weak:
         return []
     exposed = []
     if not is_loopback(urlsplit(web.base_url).hostname or ""):
@@ -81,11 +85,14 @@ def _weak_web_secret(settings: Settings) -> list[ConfigError]:
     if not exposed:
         return []
     verb = "is" if len(exposed) == 1 else "are"
+    fix = {"web.secret": f"set GATEWAY_WEB_SECRET to a long random value (at least {MIN_SECRET_LENGTH} characters), "
+                         f"e.g. the output of {_MAKE_SECRET}",
+           "web.previous_secrets": "drop it from the list (links it signed stop working; a strong secret never "
+                                   "needs a weak one kept)"}
     return [ConfigError(
-        settings.source, "web.secret",
+        settings.source, key,
         f"{reason} while {' and '.join(exposed)} {verb} not loopback: anyone can sign links to any ticket "
-        f"(protocols are sequential). Fix: set GATEWAY_WEB_SECRET to a long random value (at least "
-        f"{MIN_SECRET_LENGTH} characters), e.g. the output of {_MAKE_SECRET}")]
+        f"(protocols are sequential). Fix: {fix[key]}") for key, reason in weak]
 
 
 def _weakness(secret: str) -> str | None:

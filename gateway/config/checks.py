@@ -60,6 +60,18 @@ def team_page(source: str, web: WebConfig) -> None:
                                                            "(a session ends after this, or at logout; default 8)")
 
 
+def previous_secrets(source: str, web: WebConfig) -> None:
+    """``previous_secrets``: old secrets whose signatures are still read
+    while the links they signed may be in mailboxes (``link_max_age_days``)."""
+    for index, old in enumerate(web.previous_secrets):
+        if not isinstance(old, str) or not old.strip():
+            raise ConfigError(source, "web.previous_secrets", f"entry {index + 1} is empty; list the secrets used "
+                                                              "before [web] secret, or none")
+        if old == web.secret:
+            raise ConfigError(source, "web.previous_secrets", f"entry {index + 1} is [web] secret itself; list "
+                                                              "only the secrets used before it")
+
+
 def connections(source: str, smtp: SmtpConfig) -> None:
     for key in ("max_connections", "max_connections_per_peer"):
         if getattr(smtp, key) < 1:

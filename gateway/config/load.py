@@ -107,6 +107,7 @@ def _build(defaults: dict[str, Any], user: dict[str, Any], source: str) -> Setti
         sections[name] = dataclass_from(cls, merged, source, name, _CHOICES)
     sections["outbound"] = _with_secret(sections["outbound"], "password", "GATEWAY_RELAY_PASSWORD")
     sections["web"] = _with_secret(sections["web"], "secret", "GATEWAY_WEB_SECRET", override=True)
+    sections["web"] = _with_previous_secrets(source, sections["web"])
     checks.submission(source, sections["submission"])
     checks.team_page(source, sections["web"])
     checks.connections(source, sections["smtp"])
@@ -137,6 +138,17 @@ def _with_secret(section: Any, key: str, env: str, *, override: bool = False) ->
     if value and (override or not getattr(section, key)):
         return dataclasses.replace(section, **{key: value})
     return section
+
+
+def _with_previous_secrets(source: str, web: WebConfig) -> WebConfig:
+    """``GATEWAY_WEB_PREVIOUS_SECRETS`` (separated by spaces), when set, in
+    place of ``[web] previous_secrets``: secrets belong in the environment
+    as ``secret`` does."""
+    value = os.environ.get("GATEWAY_WEB_PREVIOUS_SECRETS")
+    if value is not None:
+        web = dataclasses.replace(web, previous_secrets=tuple(value.split()))
+    checks.previous_secrets(source, web)
+    return web
 
 
 def _mailbox(source: str, index: int, entry: Any) -> MailboxConfig:

@@ -129,6 +129,9 @@ class WebConfig:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"
     secret: str = "change-me-development-only"
+    # Secrets signed with before ``secret``: what they signed (links in mails,
+    # Outlook's conversation tags) is still read, nothing new is signed with them.
+    previous_secrets: tuple[str, ...] = ()
     link_max_age_days: int = 30  # links in mails stop working after this
     lookup_limit_per_ip: int = 10  # look-ups per client address per hour; more get 429
     lookup_limit_per_protocol: int = 3  # look-ups per protocol per hour (each may mail a link)
@@ -137,6 +140,11 @@ class WebConfig:
     team_session_hours: int = 8
     # Proxies (addresses or CIDR) whose X-Forwarded-For names the client; no one else's is read.
     trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def verifying_secrets(self) -> tuple[str, ...]:
+        """The secrets a signature may have been made with: the current one first."""
+        return (self.secret, *self.previous_secrets)
 
 
 @dataclass(frozen=True)

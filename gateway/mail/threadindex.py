@@ -82,14 +82,18 @@ def for_ticket(ticket_id: int, started: datetime, at: datetime, secret: str) -> 
     return base64.b64encode(header + block).decode("ascii")
 
 
-def ticket_of(conversation: str | None, secret: str) -> int | None:
+def ticket_of(conversation: str | None, secret: str | tuple[str, ...]) -> int | None:
     """The ticket of a conversation of ours (``conversation_of`` of a reply
     to one of our mails: Outlook keeps the header and adds a block), or
-    None: another conversation, or a tag not signed with ``secret``."""
+    None: another conversation, or a tag not signed with ``secret`` (or
+    any of several: the web secret and those before it)."""
     if not conversation or len(conversation) != 2 * BASE_BYTES:
         return None
     guid = bytes.fromhex(conversation)[6:]
-    if guid[:4] != _OURS or not hmac.compare_digest(guid[12:], _tag(guid[4:12], secret)):
+    if guid[:4] != _OURS:
+        return None
+    secrets = (secret,) if isinstance(secret, str) else secret
+    if not any(hmac.compare_digest(guid[12:], _tag(guid[4:12], key)) for key in secrets):
         return None
     return int.from_bytes(guid[4:12], "big")
 

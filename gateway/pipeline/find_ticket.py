@@ -123,7 +123,7 @@ def _same_conversation(ctx: MailContext) -> bool:
     of our mails' (a reply keeps its Thread-Index), else the one a mail on
     the ticket came with."""
     mail = ctx.require_mail()
-    ours = threadindex.ticket_of(mail.thread_index, ctx.settings.web.secret)
+    ours = threadindex.ticket_of(mail.thread_index, ctx.settings.web.verifying_secrets)
     found = tickets.by_id(ctx.tx, ours) if ours is not None else tickets.by_thread_index(ctx.tx, mail.thread_index)
     return _for_someone_on_it(ctx, found, "the Outlook conversation (Thread-Index)")
 

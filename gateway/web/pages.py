@@ -323,7 +323,7 @@ class Page:
     def verify(self, token: str, actions: tuple[str, ...]) -> links.LinkClaim | Response:
         for action in actions:
             try:
-                return links.verify(self.site.settings.web.secret, token, action=action,
+                return links.verify(self.site.settings.web.verifying_secrets, token, action=action,
                                     max_age_seconds=self.site.max_age_seconds)
             except LinkError as error:
                 if isinstance(error.__cause__, SignatureExpired):

@@ -209,3 +209,29 @@ def test_thread_index_finds_the_ticket_for_its_requester_only(gateway: RunningGa
     row = send(gateway, stranger, mail_from="intruso@example.net")
     assert row.outcome == "new_ticket" and row.ticket_id != first.ticket_id, row.reason
     assert len(gateway.tickets()) == 2
+
+
+def test_an_outlook_reply_finds_its_ticket_after_the_secret_is_rotated(start_gateway) -> None:
+    """The conversation tag in our Thread-Index is signed with the web
+    secret: with the old secret in ``[web] previous_secrets`` a reply from
+    Outlook to a mail sent before the rotation still finds its ticket;
+    without it, the tag is anybody's."""
+    old, new = "o" * 40, "n" * 40
+    before = start_gateway(web={"secret": old})
+    first = send(before, make_mail(subject="Erro no cadastro do profissional"))
+    [ack] = before.outbox(kind="ack")
+    before.stop()
+    outlook_reply = base64.b64encode(base64.b64decode(str(ack["Thread-Index"])) + b"\x00\x00\x10\x20\x30").decode()
+
+    def reply(n: int) -> bytes:
+        return make_mail(subject="Erro no cadastro do profissional", body="Segue o print.",
+                         message_id=f"<rot{n}@example.org>", headers={"Thread-Index": outlook_reply})
+
+    forgotten = start_gateway(web={"secret": new})
+    row = send(forgotten, reply(1))
+    assert row.outcome == "new_ticket" and row.ticket_id != first.ticket_id, row.reason
+    forgotten.stop()
+    rotated = start_gateway(web={"secret": new, "previous_secrets": [old]})
+    row = send(rotated, reply(2))
+    assert (row.outcome, row.ticket_id) == ("follow_up", first.ticket_id), row.reason
+    assert "Thread-Index" in row.reason

@@ -111,6 +111,11 @@ def _cases(tmp_path: Path) -> dict[str, Unsafe]:
             key="web.secret", fix=(*secret_fix, "only 11 characters")),
         "empty secret, public base_url": Unsafe(
             web='base_url = "https://atendimento.example.gov.br"\nsecret = ""', key="web.secret", fix=secret_fix),
+        # A secret signed with before, still read: a weak one signs what anyone could.
+        "short previous secret, public base_url": Unsafe(
+            web='base_url = "https://atendimento.example.gov.br"',
+            env=(("GATEWAY_WEB_SECRET", "k" * 43), ("GATEWAY_WEB_PREVIOUS_SECRETS", "s3nh4-v3lh4")),
+            key="web.previous_secrets", fix=("entry 1 is only 11 characters long", "drop it from the list")),
         "AUTH without TLS on a public submission listener": Unsafe(
             submission=f'[submission]\nenabled = true\nhost = "0.0.0.0"\nport = {free_port()}\n'
                        f'require_tls = false\ncredentials_file = "{_credentials(tmp_path)}"',
@@ -123,7 +128,7 @@ def _cases(tmp_path: Path) -> dict[str, Unsafe]:
 
 
 CASES = ["default secret, public base_url", "default secret, web host on all interfaces",
-         "short secret, public base_url", "empty secret, public base_url",
+         "short secret, public base_url", "empty secret, public base_url", "short previous secret, public base_url",
          "AUTH without TLS on a public submission listener", "IMAP in clear text to a remote server"]
 
 

@@ -54,6 +54,9 @@ def test_a_user_file_overrides_only_what_it_says(tmp_path):
      'write url = "postgresql+psycopg://gw@db.example.gov.br:5433/gw"'),
     ("[storage]\nurl = 'mysql://gw@db.example.gov.br/gw'\n", "storage.url", "postgresql+psycopg://"),
     ("[storage]\nurl = 'var/gateway.db'\n", "storage.url", "not a URL"),
+    ("[web]\nprevious_secrets = ['']\n", "web.previous_secrets", "entry 1 is empty"),
+    ("[web]\nsecret = 'a-long-enough-secret'\nprevious_secrets = ['an-older-secret', 'a-long-enough-secret']\n",
+     "web.previous_secrets", "entry 2 is [web] secret itself"),
 ])
 def test_a_wrong_key_or_value_names_file_key_and_expectation(tmp_path, text, key, words):
     path = tmp_path / "bad.toml"
@@ -68,6 +71,9 @@ def test_secrets_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GATEWAY_RELAY_PASSWORD", "relay-pass")
     settings = load_settings()
     assert settings.web.secret == "s3cr3t-from-env" and settings.outbound.password == "relay-pass"
+    assert settings.web.previous_secrets == () and settings.web.verifying_secrets == ("s3cr3t-from-env",)
+    monkeypatch.setenv("GATEWAY_WEB_PREVIOUS_SECRETS", " antigo-um  antigo-dois\n")
+    assert load_settings().web.verifying_secrets == ("s3cr3t-from-env", "antigo-um", "antigo-dois")
 
 
 def test_plus_token_addresses_reach_their_mailbox():

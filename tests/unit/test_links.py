@@ -40,3 +40,20 @@ def test_made_and_verified_through_the_module():
     assert (claim.protocol, claim.action, claim.extra) == ("ATD-2026-000001-3", "survey", "4")
     with pytest.raises(LinkError):
         links.verify("another secret" * 3, token, action="survey", max_age_seconds=60)
+
+
+def test_a_token_signed_with_a_previous_secret_is_read_and_an_old_one_still_expires():
+    """``WebConfig.verifying_secrets`` after a rotation: the current secret
+    first, then those before it; new tokens are the current secret's."""
+    old, new = "o" * 40, "n" * 40
+    token = links.make_token(old, "ATD-2026-000001-3", "accept", "2")
+    claim = links.verify((new, old), token, action="accept", max_age_seconds=60)
+    assert (claim.protocol, claim.extra) == ("ATD-2026-000001-3", "2")
+    assert links.verify((new, old), links.make_token(new, "ATD-2026-000001-3", "track"), action="track",
+                        max_age_seconds=60).protocol == "ATD-2026-000001-3"
+    with pytest.raises(LinkError, match="not valid"):
+        links.verify(new, token, action="accept", max_age_seconds=60)
+    with pytest.raises(LinkError, match="not valid"):
+        links.verify((new, "x" * 40), token, action="accept", max_age_seconds=60)
+    with pytest.raises(LinkError, match="expired"):
+        links.verify((new, old), token, action="accept", max_age_seconds=-1)

@@ -243,3 +243,25 @@ def test_the_public_healthz_says_up_and_nothing_more_and_there_is_no_public_metr
     health = browser_like.get("/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
     assert browser_like.get("/metrics").status_code == 404
+
+
+def test_links_signed_before_the_secret_was_rotated_still_open_their_page(open_web_desk):
+    """``[web] previous_secrets``: a secret rotated (leaked, or an
+    operator's routine) leaves the links already in citizens' mailboxes
+    working until they expire, and signs nothing new; without it, they
+    are invalid like any other."""
+    old, new = "o" * 40, "n" * 40
+    rotated = open_web_desk(web={"secret": new, "previous_secrets": [old]})
+    protocol = rotated.citizen_writes()
+    [ack] = rotated.to_citizen("ack")
+    with httpx.Client(base_url=rotated.running.settings.web.base_url) as client:
+        assert client.get(_path(link_in(ack, "t"))).status_code == 200
+        assert links.verify(new, link_in(ack, "t").rsplit("/", 1)[1], action="track", max_age_seconds=60), \
+            "new links are signed with the new secret"
+        assert client.get(f"/t/{links.make_token(old, protocol, 'track')}").status_code == 200
+        assert client.get(f"/t/{old_token(old, protocol, 'track')}").status_code == 410, "old links still expire"
+        assert client.get(f"/t/{links.make_token('x' * 40, protocol, 'track')}").status_code == 404
+    rotated.running.stop()
+    forgotten = open_web_desk(web={"secret": new})
+    with httpx.Client(base_url=forgotten.running.settings.web.base_url) as client:
+        assert client.get(f"/t/{links.make_token(old, protocol, 'track')}").status_code == 404

@@ -80,3 +80,10 @@ def test_a_ticket_dated_before_1601_still_gets_a_conversation() -> None:
     value = for_ticket(7, long_ago, STARTED, SECRET)
     header_time, _, [(_, after, _)] = read(value)
     assert header_time == FILETIME_ZERO and ticket_of(conversation_of(value), SECRET) == 7
+
+
+def test_a_conversation_signed_with_a_previous_secret_names_its_ticket_while_that_secret_is_listed() -> None:
+    ours = conversation_of(for_ticket(1234, STARTED, STARTED, "old-" + SECRET))
+    assert ticket_of(ours, (SECRET, "old-" + SECRET)) == 1234
+    assert ticket_of(ours, (SECRET,)) is None and ticket_of(ours, SECRET) is None
+    assert ticket_of(conversation_of(for_ticket(7, STARTED, STARTED, SECRET)), (SECRET, "old-" + SECRET)) == 7
