@@ -145,7 +145,7 @@ def _with_previous_secrets(source: str, web: WebConfig) -> WebConfig:
     place of ``[web] previous_secrets``: secrets belong in the environment
     as ``secret`` does."""
     value = os.environ.get("GATEWAY_WEB_PREVIOUS_SECRETS")
-    if value is not None:
+    if value:  # set and not empty, as GATEWAY_WEB_SECRET
         web = dataclasses.replace(web, previous_secrets=tuple(value.split()))
     checks.previous_secrets(source, web)
     return web

@@ -140,6 +140,8 @@ def _one_part(text: str, factory: Callable[..., Message]) -> Message | None:
     message = parser.close()
     if message.is_multipart() or message.get_content_maintype() in ("multipart", "message"):
         return None  # a Content-Type the quick look did not read as one: the whole parse decides
+    if message.get_payload():
+        return None  # the parser gave a header line back to the body (a "From " line last): the whole parse
     message.set_payload(text[end + blank:])
     return message
 

@@ -224,6 +224,8 @@ ONE_PART = {
 WHOLE_PARSE = {
     "no empty line after the headers": b"From: ana@example.org\r\nSubject: Oi\r\nLinha sem cabe\xc3\xa7alho\r\n",
     "headers only, the text ends in them": b"From: ana@example.org\r\nSubject: Oi",
+    # the parser gives a last "From " line that is not the first back to the body
+    "a From_ line last in the header block": b"Subject: x\r\nFrom ana@example.org Mon\r\n\r\ncorpo\r\n",
     "multipart, folded Content-Type": b"Content-Type:\r\n multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
     "an attached mail": b"Content-Type: message/rfc822\r\n\r\nSubject: dentro\r\n\r\ncorpo\r\n",
     "a delivery report's blocks": (b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
