@@ -3,8 +3,9 @@
 For every multipart it opens, ``email.feedparser`` compiles a regular
 expression for that part's boundary line, and boundaries are drawn at
 random: Python's cache of compiled patterns never holds one twice, and
-compiling it (~70 us) was most of parsing a ~3 KB mail with an
-attachment, twice that for Outlook's alternative inside mixed.
+compiling it took ~70 us a boundary, twice that for Outlook's alternative
+inside mixed (the 393 real mails of bench/peer.py parsed in 206 ms, 181
+without it).
 
 Here the parser module is loaded a second time, for the gateway alone,
 with ``re`` replaced by :data:`_RE`: a pattern of that one shape
