@@ -286,15 +286,18 @@ class Named:
     (:func:`named_in_bytes`), and what it could not see: the erasure looks
     again, in its own transaction, at the mails received, processed or
     queued after (ids above the highest it saw, ids missing below it, which
-    on PostgreSQL may be a transaction not yet committed, and the inbox
-    mails that were still to be processed)."""
+    on PostgreSQL may be a transaction not yet committed), and whether the
+    inbox mails that were still to be processed and name it were processed
+    since."""
 
     needle: str
     inbox: list[int]  # processed inbox mails
     outbox: list[int]  # outbox rows (ids)
     inbox_last: int  # the highest inbox id it saw
     inbox_holes: list[tuple[int, int]]  # inbox ids (first, last) missing below it
-    inbox_open: list[int]  # inbox mails still to be processed then
+    # Inbox mails still to be processed then whose bytes name the address: their bytes do
+    # not change, so the erasure only looks whether they were processed since.
+    inbox_open: list[int]
     outbox_last: int
     outbox_holes: list[tuple[int, int]]
 
@@ -303,8 +306,9 @@ class Named:
         their bytes (the person's own tickets' were emptied by ``anonymise``
         since; a mail released from quarantine meanwhile is to be processed)."""
         processed = InboxRow.status != "accepted"
-        found = _still_held(tx, InboxRow.id, InboxRawRow.raw, self.inbox, processed, joined=_INBOX_BYTES)
-        for later in _later(InboxRow.id, self.inbox_last, self.inbox_holes, self.inbox_open):
+        found = _still_held(tx, InboxRow.id, InboxRawRow.raw, self.inbox + self.inbox_open, processed,
+                            joined=_INBOX_BYTES)
+        for later in _later(InboxRow.id, self.inbox_last, self.inbox_holes, []):
             found += _scan(tx, self.needle, InboxRow.id, InboxRawRow.raw, processed, later, joined=_INBOX_BYTES)
         return found
 
@@ -332,7 +336,10 @@ def named_in_bytes(tx: Session, address: str) -> Named:
     reads what it could not see (:class:`Named`)."""
     inbox_last = tx.scalar(select(func.max(InboxRow.id))) or 0
     outbox_last = tx.scalar(select(func.max(OutboxRow.id))) or 0
-    open_ = list(tx.scalars(select(InboxRow.id).where(InboxRow.status == "accepted", InboxRow.id <= inbox_last)))
+    # Mails still to be processed are read here too, outside the erasure's write lock: a
+    # backlog of them was read inside it, holding up every mail arriving meanwhile.
+    open_ = _scan(tx, address, InboxRow.id, InboxRawRow.raw, InboxRow.status == "accepted", InboxRow.id <= inbox_last,
+                  joined=_INBOX_BYTES)
     inbox = _scan(tx, address, InboxRow.id, InboxRawRow.raw, InboxRow.status != "accepted", InboxRow.id <= inbox_last,
                   joined=_INBOX_BYTES)
     outbox = _scan(tx, address, OutboxRow.id, OutboxRawRow.raw, OutboxRow.id <= outbox_last, joined=_OUTBOX_BYTES)

@@ -229,6 +229,34 @@ def test_forget_reads_the_mails_processed_and_queued_after_its_scan(gateway, mon
     assert scan(_url(gateway), NEEDLES) == []
 
 
+def test_a_mail_still_to_be_processed_is_read_before_the_erasure_and_emptied_once_processed(gateway, monkeypatch):
+    """Mails still to be processed are searched with the rest, before the
+    erasure's transaction (a backlog read inside it held up every mail
+    arriving); one processed before the erasure is emptied, and the
+    erasure reads no mail's bytes again for it."""
+    raw = make_mail(sender="Davi Rocha <davi@example.org>", subject="Outro pedido",
+                    body="Quem viu foi a vizinha, carla.dias@example.org.")
+    receipt = gateway.ingest.accept(Delivery(raw=raw, mail_from="davi@example.org", rcpt_tos=(MAILBOX,), via="smtp",
+                                             received_at=NOW))
+    real, read = retention.named_in_bytes, []
+
+    def then_processed(tx, address):
+        named = real(tx, address)
+        assert named.inbox_open == [receipt.inbox_id] and named.inbox == []
+        gateway.ingest.process_pending()
+        read.clear()  # the mails the erasure reads from here on
+        return named
+
+    real_names = retention.names
+    monkeypatch.setattr(retention, "names", lambda data, needle: read.append(data) or real_names(data, needle))
+    monkeypatch.setattr(retention, "named_in_bytes", then_processed)
+    retention.forget(gateway.db, CARLA, at=NOW, include_open=True)
+    with gateway.db.reading() as tx:
+        assert tx.scalar(text("SELECT length(raw) FROM inbox_raw WHERE inbox_id = :id"),
+                         {"id": receipt.inbox_id}) == 0
+    assert raw not in read, "the mail's bytes are not read again inside the erasure"
+
+
 def _davi_names_carla(gateway: Gateway) -> int:
     _deliver(gateway, "davi@example.org", "Davi Rocha", "Outro pedido",
              "Quem viu foi a vizinha, carla.dias@example.org, CPF 111.444.777-35.")
