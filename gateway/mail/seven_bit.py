@@ -7,9 +7,12 @@ its bytes, while nearly every relay (Postfix, Exchange, sendmail, the big
 providers) offers 8BITMIME: the conversion is done here, when a mail is
 sent to one that does not, never at composing time.
 
-Each 8-bit leaf part gets its very bytes in base64, whatever charset it
+Each 8-bit leaf part gets its very bytes re-encoded, whatever charset it
 names or fails to name (the ``email`` package's own conversion needs a
-charset, and raises on a part without one); a mail inside another is
+charset, and raises on a part without one): a text in quoted-printable,
+which keeps it readable and grows a Portuguese text by 10-20% where
+base64 adds over a third (a mail near the relay's size limit stays under it),
+anything else in base64; a mail inside another is
 converted inside and labelled ``7bit``; a header with 8-bit bytes is
 read as ``mail.charsets`` reads one (UTF-8, else windows-1252) and
 written in RFC 2047 encoded words where they may go: free text, and an
@@ -25,6 +28,7 @@ sees is lost; a mail that cannot be converted so (an 8-bit file name in
 from __future__ import annotations
 
 from base64 import encodebytes
+from binascii import b2a_qp
 from email import policy
 from email.generator import BytesGenerator
 from email.header import Header
@@ -78,8 +82,21 @@ def _convert(part: Message) -> None:
         raise Unconvertible(f"a {part.get_content_type()} part whose parts could not be read has 8-bit bytes")
     data = part.get_payload(decode=True)  # 8-bit text comes back as its bytes (quoted-printable or base64 were ASCII)
     del part["Content-Transfer-Encoding"]
-    part["Content-Transfer-Encoding"] = "base64"
-    part.set_payload(encodebytes(data).decode("ascii"))
+    if part.get_content_maintype() == "text":  # its line breaks kept as breaks, every other byte as it was
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        part.set_payload(_quoted_printable(data))
+    else:
+        part["Content-Transfer-Encoding"] = "base64"
+        part.set_payload(encodebytes(data).decode("ascii"))
+
+
+def _quoted_printable(data: bytes) -> str:
+    """``data`` in quoted-printable lines, CRLF between them (RFC 2045 6.7).
+    The lines are split on CRLF only: a CR or LF alone is a byte of the
+    text, written ``=0D``/``=0A`` (binascii's binary mode), as are a NUL
+    and a space at a line's end, so the text decodes to its very bytes."""
+    return "\r\n".join(b2a_qp(line, quotetabs=False, istext=False, header=False).decode("ascii")
+                       .replace("=\n", "=\r\n") for line in data.split(b"\r\n"))
 
 
 def _headers(part: Message) -> None:
