@@ -149,5 +149,13 @@ def desk(open_desk: Callable[..., Desk]) -> Desk:
     return open_desk()
 
 
+@pytest.fixture
+def quiet_desk(open_desk: Callable[..., Desk]) -> Callable[..., Desk]:
+    """``open_desk`` with the scheduler off: only the sweeps a test runs happen."""
+    def start(**mailbox: Any) -> Desk:
+        return open_desk(schedule={"enabled": False}, **mailbox)
+    return start
+
+
 def text_of(mail: Any) -> str:
     return mail.get_body(("plain",)).get_content()

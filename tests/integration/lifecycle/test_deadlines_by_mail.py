@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,16 +27,8 @@ def utc(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def open_deadline_desk(open_desk: Callable[..., Desk]) -> Callable[..., Desk]:
-    """``open_desk`` with the scheduler off: only the sweeps a test runs happen."""
-    def start(**mailbox: Any) -> Desk:
-        return open_desk(schedule={"enabled": False}, **mailbox)
-    return start
-
-
-@pytest.fixture
-def desk(open_deadline_desk: Callable[..., Desk]) -> Desk:
-    return open_deadline_desk()
+def desk(quiet_desk: Callable[..., Desk]) -> Desk:
+    return quiet_desk()
 
 
 
@@ -152,8 +143,8 @@ def test_catch_up_after_downtime_does_only_the_final_action_once(desk, tmp_path)
     assert len(desk.to_citizen()) == 2 + 1 + 1 + 1 + 1 + 1, "2 acks, question, solution, 2 closures, survey"
 
 
-def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(open_deadline_desk, tmp_path):
-    desk = open_deadline_desk(sla={"Consulta Técnica": {"first_response": "1h", "resolution": "2h"}},
+def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(quiet_desk, tmp_path):
+    desk = quiet_desk(sla={"Consulta Técnica": {"first_response": "1h", "resolution": "2h"}},
                               sla_default={"first_response": "4h"})
     desk.citizen_writes()  # Friday 10:00 local; the default target: first response by 14:00 local
     assert desk.ticket()["due_kind"] == "sla_warning"
@@ -189,8 +180,8 @@ def test_sla_warns_the_team_then_records_the_breach_and_lists_it_overdue(open_de
     assert json.loads(result.stdout) == [], "a proposed solution meets the resolution target"
 
 
-def test_catch_up_of_an_sla_sends_the_breach_not_the_stale_warning(open_deadline_desk):
-    desk = open_deadline_desk(sla_default={"first_response": "1h", "resolution": "2h"})
+def test_catch_up_of_an_sla_sends_the_breach_not_the_stale_warning(quiet_desk):
+    desk = quiet_desk(sla_default={"first_response": "1h", "resolution": "2h"})
     desk.citizen_writes()
     assert desk.sweep(utc(23, 12)) == {"sla_breach": 1}
     [breach] = desk.running.outbox(kind="team_sla_breach", to=TEAM)
@@ -200,8 +191,8 @@ def test_catch_up_of_an_sla_sends_the_breach_not_the_stale_warning(open_deadline
     assert desk.events().count("sla_breach") == 2
 
 
-def test_english_mailbox_reads_english_deadlines(open_deadline_desk):
-    desk = open_deadline_desk(language="en")
+def test_english_mailbox_reads_english_deadlines(quiet_desk):
+    desk = quiet_desk(language="en")
     desk.citizen_writes()
     desk.analyst_replies("#aguardando\nWhich unit?")
     assert desk.sweep(utc(24, 13)) == {"remind_waiting": 1}

@@ -41,16 +41,8 @@ def one_line(mail: Any) -> str:
     return " ".join(text_of(mail).split())
 
 
-@pytest.fixture
-def open_ladder_desk(open_desk: Callable[..., Desk]) -> Callable[..., Desk]:
-    """``open_desk`` with the scheduler off: only the sweeps a test runs happen."""
-    def start(**mailbox: Any) -> Desk:
-        return open_desk(schedule={"enabled": False}, **mailbox)
-    return start
-
-
-def test_a_ladder_sends_each_reminder_at_its_time_then_closes(open_ladder_desk):
-    desk = open_ladder_desk(**LADDER)
+def test_a_ladder_sends_each_reminder_at_its_time_then_closes(quiet_desk):
+    desk = quiet_desk(**LADDER)
     desk.citizen_writes()
     desk.analyst_replies(QUESTION)
     assert (desk.ticket()["due_kind"], desk.ticket()["due_at"]) == ("remind_waiting", utc(24, 21).isoformat())
@@ -85,8 +77,8 @@ def test_a_ladder_sends_each_reminder_at_its_time_then_closes(open_ladder_desk):
     assert [len(desk.to_citizen(k)) for k in ("reminder_waiting", "closed_no_response")] == [2, 1]
 
 
-def test_a_genuine_reply_between_reminders_cancels_the_rest_and_an_out_of_office_does_not(open_ladder_desk):
-    desk = open_ladder_desk(**LADDER)
+def test_a_genuine_reply_between_reminders_cancels_the_rest_and_an_out_of_office_does_not(quiet_desk):
+    desk = quiet_desk(**LADDER)
     desk.citizen_writes()
     desk.analyst_replies(QUESTION)
     assert desk.sweep(utc(24, 21)) == {"remind_waiting": 1}
@@ -122,9 +114,9 @@ def test_a_genuine_reply_between_reminders_cancels_the_rest_and_an_out_of_office
     assert "Este é o 1º lembrete." in one_line(again), "the count starts with the new question"
 
 
-def test_a_solution_ladder_reminds_twice_with_its_links_then_accepts(open_ladder_desk):
+def test_a_solution_ladder_reminds_twice_with_its_links_then_accepts(quiet_desk):
     """Listed in any order: ["1bd", "2bd"] before a 3bd limit reminds on Mon 23 and Tue 24 at 18:00 local."""
-    desk = open_ladder_desk(language="en", solved_reminder=["1bd", "2bd"])
+    desk = quiet_desk(language="en", solved_reminder=["1bd", "2bd"])
     desk.citizen_writes()
     desk.analyst_replies("#solucao\nUpdate the system to version 3.2.")
     assert desk.sweep(utc(23, 21)) == {"remind_solved": 1}
@@ -144,11 +136,11 @@ def test_a_solution_ladder_reminds_twice_with_its_links_then_accepts(open_ladder
 
 
 @pytest.mark.parametrize("single", ["2bd", ["2bd"]], ids=["plain", "one-entry-list"])
-def test_the_single_reminder_config_behaves_as_it_always_did(open_ladder_desk, single):
+def test_the_single_reminder_config_behaves_as_it_always_did(quiet_desk, single):
     """``wait_reminder = "2bd"`` (and a list of one) is the one reminder of
     before: at its time, its mail without a word about a ladder, its event
     note as it was, then the closure."""
-    desk = open_ladder_desk(wait_reminder=single)
+    desk = quiet_desk(wait_reminder=single)
     desk.citizen_writes()
     desk.analyst_replies(QUESTION)
     # wait_limit 5d: Wed 25 at 10:00 local; 2bd before: Mon 23 at 10:00 local.

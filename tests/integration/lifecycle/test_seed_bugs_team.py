@@ -10,12 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.integration.lifecycle.conftest import ANALYST, TEAM, Desk, text_of
 
@@ -35,14 +32,6 @@ def bare(message_id: str) -> str:
 
 def ids_of(mails: list[Any]) -> set[str]:
     return {bare(str(mail["Message-ID"])) for mail in mails}
-
-
-@pytest.fixture
-def quiet_desk(open_desk: Callable[..., Desk]) -> Callable[..., Desk]:
-    """``open_desk`` with the scheduler off: only the sweeps a test runs happen."""
-    def start(**mailbox: Any) -> Desk:
-        return open_desk(schedule={"enabled": False}, **mailbox)
-    return start
 
 
 # --- bug 3: each reader's thread holds only their own mails ---------------------------------------
