@@ -26,6 +26,11 @@ def link_in(mail: EmailMessage, letter: str) -> str:
     return found.group(1)
 
 
+def path_of(url: str) -> str:
+    """``/t/<token>`` of ``http://host:port/t/<token>``: a link asked of the server a client is bound to."""
+    return "/" + url.split("/", 3)[3]
+
+
 def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, "the page has no CSRF field"

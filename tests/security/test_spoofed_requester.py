@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers.mailfactory import make_mail
-from tests.helpers.web import csrf_of, link_in
+from tests.helpers.web import csrf_of, link_in, path_of
 from tests.unit.rules.rule_helpers import generate_cpf
 from tests.security.conftest import ANA, CNES, MALLORY, MTA_PEER, PUBLIC_PEER, Target, passes, verdict
 
@@ -22,10 +22,6 @@ def _as_ana(target: Target, protocol: str, body: str, *, trace: dict[str, str] |
     target.send(make_mail(subject=f"RES: [{protocol}] Erro ao incluir profissional no CNES",
                           sender=f"Ana <{ANA}>", to=CNES, body=body, trace=trace),
                 mail_from=mail_from, source=source)
-
-
-def _path(url: str) -> str:
-    return "/" + url.split("/", 3)[3]
 
 
 def test_a_spoofed_yes_closes_nothing_and_asks_ana_to_confirm(target):
@@ -44,8 +40,8 @@ def test_a_spoofed_yes_closes_nothing_and_asks_ana_to_confirm(target):
 
     # Ana herself confirms on the page: the signed link is the proof.
     with httpx.Client(base_url=target.settings.web.base_url, timeout=30) as browser:
-        page = browser.get(_path(link_in(confirm, "s")))
-        done = browser.post(_path(link_in(confirm, "s")), data={"csrf_token": csrf_of(page.text), "answer": "accept"})
+        page = browser.get(path_of(link_in(confirm, "s")))
+        done = browser.post(path_of(link_in(confirm, "s")), data={"csrf_token": csrf_of(page.text), "answer": "accept"})
     assert done.status_code == 200 and target.status(protocol) == "closed"
 
 

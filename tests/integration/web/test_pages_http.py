@@ -11,15 +11,11 @@ import re
 import httpx
 
 from gateway import links
-from tests.helpers.web import csrf_of, link_in, old_token, tampered, ticket_events
+from tests.helpers.web import csrf_of, link_in, old_token, path_of, tampered, ticket_events
 from tests.integration.lifecycle.conftest import ANALYST, CITIZEN, TEAM
 from tests.unit.rules.rule_helpers import generate_cpf
 
 LOOKUP_ANSWER = "Se os dados conferem, enviamos um link para o seu e-mail."
-
-
-def _path(url: str) -> str:
-    return "/" + url.split("/", 3)[3]
 
 
 def _solved(desk, text: str = "Atualize o sistema para a versão 3.2 e tente de novo.") -> str:
@@ -36,7 +32,7 @@ def test_tracking_page_from_the_acknowledgement_shows_the_public_timeline_only(w
     desk.analyst_replies("#aguardando\nInforme o número do CNES da unidade, por favor.")
     [ack] = desk.to_citizen("ack")
 
-    page = browser_like.get(_path(link_in(ack, "t")))
+    page = browser_like.get(path_of(link_in(ack, "t")))
 
     assert page.status_code == 200
     html = page.text
@@ -96,7 +92,7 @@ def test_lookup_never_reveals_whether_a_ticket_exists_and_mails_only_on_a_match(
     assert answers[0][0] == 200 and LOOKUP_ANSWER in answers[0][1]
     sent = desk.running.outbox(kind="tracking_link")
     assert len(sent) == 1 and sent[0]["To"] == CITIZEN.lower() or CITIZEN in sent[0]["To"]
-    fresh = browser_like.get(_path(link_in(sent[0], "t")))
+    fresh = browser_like.get(path_of(link_in(sent[0], "t")))
     assert fresh.status_code == 200 and protocol in fresh.text
     assert desk.running.outbox(kind="tracking_link", to="outra.pessoa@example.org") == []
 
@@ -146,7 +142,7 @@ def test_forms_without_or_with_a_wrong_csrf_token_are_refused(web_desk, browser_
     desk = web_desk
     protocol = _solved(desk)
     [solution] = desk.to_citizen("solution")
-    accept_path = _path(link_in(solution, "s"))
+    accept_path = path_of(link_in(solution, "s"))
     page = browser_like.get(accept_path)
     assert page.status_code == 200
 
@@ -168,7 +164,7 @@ def test_accepting_on_the_page_has_the_effects_of_accepting_by_mail_and_works_on
     desk = web_desk
     _solved(desk)
     [solution] = desk.to_citizen("solution")
-    path = _path(link_in(solution, "s"))
+    path = path_of(link_in(solution, "s"))
     page = browser_like.get(path)
     assert "Atualize o sistema para a versão 3.2" in page.text and "Aceitar" in page.text and "Recusar" in page.text
 
@@ -193,9 +189,9 @@ def test_a_link_to_an_earlier_proposal_is_used_up(web_desk, browser_like):
     [first] = desk.to_citizen("solution")
     desk.citizen_replies("Não, o erro continua na tela de cadastro.")
     desk.analyst_replies("#solucao\nInstale a versão 3.3.")
-    old = browser_like.get(_path(link_in(first, "s")))
+    old = browser_like.get(path_of(link_in(first, "s")))
     assert old.status_code == 409 and "já foi respondida ou substituída" in old.text
-    current = browser_like.get(_path(link_in(desk.to_citizen("solution")[-1], "s")))
+    current = browser_like.get(path_of(link_in(desk.to_citizen("solution")[-1], "s")))
     assert current.status_code == 200 and "Instale a versão 3.3." in current.text
 
 
@@ -223,7 +219,7 @@ def test_survey_on_the_page_records_and_updates_like_a_reply(web_desk, browser_l
     assert early.status_code == 409 and "Pesquisa indisponível" in early.text, "no survey before acceptance"
     desk.citizen_replies("Sim, resolvido. Obrigado!")
     [survey] = desk.to_citizen("survey")
-    path = _path(link_in(survey, "p"))
+    path = path_of(link_in(survey, "p"))
     page = browser_like.get(path)
     assert page.status_code == 200 and "Muito satisfeito" in page.text
 
@@ -244,24 +240,3 @@ def test_the_public_healthz_says_up_and_nothing_more_and_there_is_no_public_metr
     assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
     assert browser_like.get("/metrics").status_code == 404
 
-
-def test_links_signed_before_the_secret_was_rotated_still_open_their_page(open_web_desk):
-    """``[web] previous_secrets``: a secret rotated (leaked, or an
-    operator's routine) leaves the links already in citizens' mailboxes
-    working until they expire, and signs nothing new; without it, they
-    are invalid like any other."""
-    old, new = "o" * 40, "n" * 40
-    rotated = open_web_desk(web={"secret": new, "previous_secrets": [old]})
-    protocol = rotated.citizen_writes()
-    [ack] = rotated.to_citizen("ack")
-    with httpx.Client(base_url=rotated.running.settings.web.base_url) as client:
-        assert client.get(_path(link_in(ack, "t"))).status_code == 200
-        assert links.verify(new, link_in(ack, "t").rsplit("/", 1)[1], action="track", max_age_seconds=60), \
-            "new links are signed with the new secret"
-        assert client.get(f"/t/{links.make_token(old, protocol, 'track')}").status_code == 200
-        assert client.get(f"/t/{old_token(old, protocol, 'track')}").status_code == 410, "old links still expire"
-        assert client.get(f"/t/{links.make_token('x' * 40, protocol, 'track')}").status_code == 404
-    rotated.running.stop()
-    forgotten = open_web_desk(web={"secret": new})
-    with httpx.Client(base_url=forgotten.running.settings.web.base_url) as client:
-        assert client.get(f"/t/{links.make_token(old, protocol, 'track')}").status_code == 404
