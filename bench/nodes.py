@@ -19,11 +19,18 @@ the three "1 vs 2" parts alternate the order in each pair (1-2, 2-1, 1-2):
    of the 2-worker rates / median of the 1-worker rates.
 2. **Senders on a stored outbox**: the first workers run's database, its
    acknowledgements kept (the team's copies deleted), is cloned for each
-   run; one or two ``gateway run --only send`` deliver it over SMTP to a
-   recording sink (bench/sink.py's bare aiosmtpd, each Message-ID counted,
-   in a process of its own: ``--serve-sink``).  Rate = sent / (last
+   run; one or two ``gateway run --only send`` deliver it over SMTP to
+   recording sinks (bench/sink.py's bare aiosmtpd, each Message-ID counted,
+   each in a process of its own: ``--serve-sink``): one per sender (the
+   target), as a relay serves them (Postfix runs an ``smtpd`` process per
+   connection, and each host of the README's deployment relays through its
+   own), and, in a second series, one process shared by both.  Rate = sent / (last
    ``sent_at`` - first).  Exactly-once: every row ``sent`` at its first
-   attempt, the sink took each Message-ID once, the same set as the outbox.
+   attempt, the sinks took each Message-ID once, the same set as the outbox.
+   Baseline, alternated with them: one or two bare aiosmtplib clients
+   (``--bare-client``, no database) send the same mails to sinks laid out
+   the same way.  Two clients on one Python sink reach only ~1.5x one: the
+   sink's single event loop, not the sender, sets that ceiling.
 3. **Sweeps on stored deadlines**: bench/deadlines.py's loader puts
    ``--due`` due tickets (and as many not due) into a template database;
    one or two ``gateway sweep --now <NOW> --json`` start together on a
@@ -266,15 +273,15 @@ class CpuWatch:
     the rates leave it out.  Each process's last value seen is kept, so one
     that ended between two marks still counts (up to the last mark)."""
 
-    def __init__(self, db: str, nodes: list[Node], sink: Sink | None = None) -> None:
-        self.db, self.nodes, self.sink = db, nodes, sink
+    def __init__(self, db: str, nodes: list[Node], sinks: list[Sink] | None = None) -> None:
+        self.db, self.nodes, self.sinks = db, nodes, sinks or []
         self.seen: dict[str, float] = {}
         self.first: tuple[float, float, float] | None = None
         self._conn: Any = None
 
     def _totals(self) -> tuple[float, float, float]:
-        return (sum(v for k, v in self.seen.items() if k.startswith("gw")),
-                sum(v for k, v in self.seen.items() if k.startswith("pg")), self.seen.get("sink", 0.0))
+        return tuple(sum(v for k, v in self.seen.items() if k.startswith(kind))  # type: ignore[return-value]
+                     for kind in ("gw", "pg", "sink"))
 
     def mark(self) -> None:
         if self._conn is None:
@@ -282,8 +289,9 @@ class CpuWatch:
         for node in self.nodes:
             if node.proc is not None and (cpu := _proc_cpu(node.proc.pid)) is not None:
                 self.seen[f"gw{node.proc.pid}"] = cpu
-        if self.sink is not None and (cpu := _proc_cpu(self.sink.proc.pid)) is not None:
-            self.seen["sink"] = cpu
+        for sink in self.sinks:
+            if (cpu := _proc_cpu(sink.proc.pid)) is not None:
+                self.seen[f"sink{sink.proc.pid}"] = cpu
         for (pid,) in self._conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,)):
             if (cpu := _proc_cpu(pid)) is not None:
                 self.seen[f"pg{pid}"] = cpu
@@ -302,7 +310,7 @@ class CpuWatch:
             gateway = gateway_total
         out = {"gateway": round(1000 * (gateway - self.first[0]) / units, 3),
                "postgres": round(1000 * (postgres - self.first[1]) / units, 3)}
-        if self.sink is not None:
+        if self.sinks:
             out["sink"] = round(1000 * (sink - self.first[2]) / units, 3)
         return out
 
@@ -606,14 +614,18 @@ def outbox_counts(db: str) -> dict[str, Any]:
             "distinct_message_ids": ids, "message_ids": message_ids}
 
 
-def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: str, work: Path) -> dict[str, Any]:
-    """``senders`` x ``gateway run --only send`` empty a clone of the stored outbox into the recording sink."""
+def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: str, work: Path,
+               relay: str = "own") -> dict[str, Any]:
+    """``senders`` x ``gateway run --only send`` empty a clone of the stored outbox into recording sinks:
+    ``relay`` "own", one sink per sender (each node's own MTA, as the README deploys them), or
+    "shared", one sink for all."""
     name = dbs.create(tag, template)
-    sink = Sink(work / tag)
-    nodes = [Node(name, work / tag / f"s{i}", roles="send", outbound=SMTP_OUTBOUND.format(port=sink.port))
+    sinks = [Sink(work / tag / f"relay{i}") for i in range(senders if relay == "own" else 1)]
+    nodes = [Node(name, work / tag / f"s{i}", roles="send",
+                  outbound=SMTP_OUTBOUND.format(port=sinks[i % len(sinks)].port))
              for i in range(senders)]
     sampler = LockSampler(name)
-    watch = CpuWatch(name, nodes, sink)
+    watch = CpuWatch(name, nodes, sinks)
     load0, background = os.getloadavg()[0], background_busy()
     sampler.start()
     started = time.perf_counter()
@@ -629,18 +641,18 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
     finally:
         locks = sampler.finish()
         codes = [node.stop() for node in nodes]
-        received = sink.finish()
+        received = _received([sink.finish() for sink in sinks])
     c = outbox_counts(name)
     dbs.drop(name)
     span = (c["last_sent"] - c["first_sent"]).total_seconds() if c["first_sent"] and c["last_sent"] else 0.0
-    at_sink = {m.strip("<>") for m in received.get("ids", [])}
     stored = {m.strip("<>") for m in c.pop("message_ids")}
+    at_sink = received.pop("ids")
     per_sender = [_count_lines(node.log_path, b"delivery outbox #") for node in nodes]
-    once = (c["status"] == {"sent": queued} and c["attempts_not_1"] == 0 and received.get("deliveries") == queued
-            and received.get("duplicates") == 0 and at_sink == stored and len(stored) == queued)
-    received.pop("ids", None)
+    once = (c["status"] == {"sent": queued} and c["attempts_not_1"] == 0 and received["deliveries"] == queued
+            and received["duplicates"] == 0 and at_sink == stored and len(stored) == queued)
     return {
-        "part": "sender", "senders": senders, "tag": tag, "mails": queued, "drained": finished is not None,
+        "part": "sender" if relay == "own" else "sender_shared", "senders": senders, "tag": tag, "mails": queued,
+        "relay": relay, "drained": finished is not None,
         "rate_per_s": (c["sent"] - 1) / span if span > 0 else None,
         "wall_s_incl_startup": round((finished or time.perf_counter()) - started, 2),
         "exactly_once": once, "counts": _plain(c), "sink": received, "sink_ids_equal_outbox": at_sink == stored,
@@ -648,6 +660,92 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
         "cpu_ms_per_unit": watch.per_unit_ms(queued - first),
         "locks": locks, "exit_codes": codes, "loadavg_before": load0,
     }
+
+
+def _received(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run's sinks took, together: a Message-ID at two sinks is a duplicate too."""
+    ids: Counter[str] = Counter()
+    for record in records:
+        ids.update(m.strip("<>") for m in record.get("ids", []))
+    known = all(record.get("deliveries") is not None for record in records)
+    return {"deliveries": sum(record["deliveries"] for record in records) if known else None,
+            "duplicates": sum(n - 1 for n in ids.values()) + sum(record.get("duplicates") or 0 for record in records),
+            "per_sink": [record.get("deliveries") for record in records],
+            "errors": [record["error"] for record in records if "error" in record], "ids": set(ids)}
+
+
+# -- the bare clients: what two SMTP clients reach here, the senders' ceiling --
+
+
+def bare_run(processed: str, queued: int, clients: int, tag: str, work: Path, relay: str) -> dict[str, Any]:
+    """``clients`` bare aiosmtplib clients (``--bare-client``, each a process) send the stored
+    outbox's acknowledgements, written beforehand, split among them, over one session each, to
+    recording sinks laid out as ``sender_run``'s: the same mails, relays and machine with no
+    database, so the pair's speed-up is what two SMTP clients can reach here."""
+    sinks = [Sink(work / tag / f"relay{i}") for i in range(clients if relay == "own" else 1)]
+    go = time.time() + 3.0 + queued / 2000  # each client reads and writes its share first
+    load0, background = os.getloadavg()[0], background_busy()
+    procs = [subprocess.Popen([sys.executable, __file__, "--bare-client", str(sinks[i % len(sinks)].port),
+                               "--bare-db", processed, "--bare-slice", f"{i}/{clients}", "--bare-go", str(go)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+             for i in range(clients)]
+    outs: list[dict[str, Any]] = []
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=300)
+            outs.append(json.loads(out.strip().splitlines()[-1]) if proc.returncode == 0 and out.strip() else {})
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        received = _received([sink.finish() for sink in sinks])
+    at_sink = received.pop("ids")
+    ok = all(outs) and len(outs) == clients
+    sent = sum(o.get("sent", 0) for o in outs)
+    span = (max(o["t1"] for o in outs) - min(o["t0"] for o in outs)) if ok else 0.0
+    expected = {m.strip("<>") for o in outs for m in o.get("ids", [])}
+    return {
+        "part": "bare" if relay == "own" else "bare_shared", "clients": clients, "tag": tag, "mails": queued,
+        "relay": relay, "rate_per_s": sent / span if span > 0 else None,
+        "exactly_once": ok and sent == queued and received["deliveries"] == queued and received["duplicates"] == 0
+        and at_sink == expected and len(expected) == queued,
+        "sink": received, "cpu_ms_per_unit": {"client": round(1000 * sum(o["cpu_s"] for o in outs) / max(sent, 1), 3)}
+        if ok else None, "locks": {}, "background_busy_share": background, "loadavg_before": load0,
+    }
+
+
+def bare_client(port: int, db: str, part: str, go: float) -> None:
+    """One bare client's process: its share (``i/k``: every k-th row from the i-th) of the
+    outbox's acknowledgements, written as the sender writes them (``compose.sendable``) before
+    ``go``; then one aiosmtplib session sends them all; prints what it did (JSON)."""
+    import asyncio
+
+    import aiosmtplib
+
+    from gateway.outbound import compose
+
+    index, count = (int(x) for x in part.split("/"))
+    with connect(db) as conn:
+        rows = conn.execute("SELECT o.message_id, o.mail_from, o.rcpt_tos, r.raw FROM outbox o "
+                            "JOIN outbox_raw r USING (message_id) WHERE o.kind = 'ack' ORDER BY o.id").fetchall()
+    mine = [(mail_from, list(rcpt_tos), compose.sendable(bytes(raw)), message_id)
+            for message_id, mail_from, rcpt_tos, raw in rows[index::count]]
+
+    async def send() -> tuple[float, float, float, int]:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+        await client.connect()
+        await asyncio.sleep(max(0.0, go - time.time()))
+        cpu0, t0, sent = time.process_time(), time.time(), 0
+        for mail_from, rcpt_tos, raw, _ in mine:
+            errors, _ = await client.sendmail(mail_from, rcpt_tos, raw)
+            sent += not errors
+        t1, cpu = time.time(), time.process_time() - cpu0
+        await client.quit()
+        return t0, t1, cpu, sent
+
+    t0, t1, cpu, sent = asyncio.run(send())
+    print(json.dumps({"t0": t0, "t1": t1, "cpu_s": cpu, "sent": sent, "ids": [m[3] for m in mine]}))
 
 
 def _count_lines(path: Path, needle: bytes) -> int | None:
@@ -804,11 +902,16 @@ def _plain(c: dict[str, Any]) -> dict[str, Any]:
 #: Each part's runs: the key counting its processes, and the counts it compares.
 PARTS = {"workers": ("workers", (1, 2)), "nodes": ("nodes", (1, 2, 3)), "sender": ("senders", (1, 2)),
          "sweeps": ("procs", (1, 2))}
+#: The sender part's other series, run with it: the senders on one shared relay, and bare
+#: clients (no database) on their own relays and on a shared one, the baselines.
+SENDER_SERIES = {"sender_shared": ("senders", (1, 2)), "bare": ("clients", (1, 2)),
+                 "bare_shared": ("clients", (1, 2))}
+SUMMARIZED = {**PARTS, **SENDER_SERIES}
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for part, (key, sizes) in PARTS.items():
+    for part, (key, sizes) in SUMMARIZED.items():
         mine = [r for r in runs if r["part"] == part]
         out[part] = {}
         for n in sizes:
@@ -819,8 +922,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                             "lock_wait_share": med([r["locks"].get("lock_wait_share") for r in same]),
                             "machine_busy_share": med([r.get("machine_busy_share") for r in same]),
                             "background_busy_share": med([r.get("background_busy_share") for r in same]),
-                            "gateway_cpu_ms": med([c["gateway"] for c in cpu]),
-                            "postgres_cpu_ms": med([c["postgres"] for c in cpu]),
+                            "gateway_cpu_ms": med([c.get("gateway") for c in cpu]),
+                            "postgres_cpu_ms": med([c.get("postgres") for c in cpu]),
+                            "client_cpu_ms": med([c.get("client") for c in cpu]),
                             "sink_cpu_ms": med([c["sink"] for c in cpu if "sink" in c])}
         for n in sizes[1:]:
             out[part][n]["speedup"] = ratio(out[part][n]["rate_per_s"], out[part][1]["rate_per_s"])
@@ -868,12 +972,12 @@ def _target(label: str, measured: float | None, target: float, pairs: list[float
 
 
 def _part_table(s: dict[str, Any], part: str, what: str, unit: str) -> list[str]:
-    key, sizes = PARTS[part]
-    cpu = part in ("sender", "sweeps")
+    key, sizes = SUMMARIZED[part]
+    cpu = part in ("sender", "sender_shared", "sweeps")
     busy = part != "nodes"  # the nodes runs do not measure it
     lines = [f"| {what} | median {unit} | runs | speed-up | backend samples waiting on a lock |"
              + (" machine busy (just before) |" if busy else "")
-             + (" CPU ms per unit: gateway + PostgreSQL" + (" + sink" if part == "sender" else "") + " |" if cpu else ""),
+             + (" CPU ms per unit: gateway + PostgreSQL" + (" + sinks" if part != "sweeps" else "") + " |" if cpu else ""),
              "|---|---|---|---|---|" + ("---|" if busy else "") + ("---|" if cpu else "")]
     pct = lambda x: fmt(100 * x if x is not None else None, 0)  # noqa: E731
     for n in sizes:
@@ -884,7 +988,7 @@ def _part_table(s: dict[str, Any], part: str, what: str, unit: str) -> list[str]
                      + (f" {pct(row.get('machine_busy_share'))}% ({pct(row.get('background_busy_share'))}%) |"
                         if busy else "")
                      + (f" {fmt(row.get('gateway_cpu_ms'), 2)} + {fmt(row.get('postgres_cpu_ms'), 2)}"
-                        + (f" + {fmt(row.get('sink_cpu_ms'), 2)}" if part == "sender" else "") + " |" if cpu else ""))
+                        + (f" + {fmt(row.get('sink_cpu_ms'), 2)}" if part != "sweeps" else "") + " |" if cpu else ""))
     return lines
 
 
@@ -897,7 +1001,7 @@ def _cpu_bound(s: dict[str, Any], part: str, unit: str) -> list[str]:
     cpus = os.cpu_count() or 1
     bound = 1000 * cpus / per_unit
     return ["", f"CPU bound: with two processes a {unit} cost {per_unit:.2f} ms of CPU in all (the processes, their "
-                f"PostgreSQL backends{', the sink' if part == 'sender' else ''}), so {cpus} CPUs allow at most "
+                f"PostgreSQL backends{', the sinks' if part != 'sweeps' else ''}), so {cpus} CPUs allow at most "
                 f"{bound:,.0f}/s with nothing else running; two processes reached {two['rate_per_s']:,.0f}/s "
                 f"({100 * two['rate_per_s'] / bound:.0f}% of it), the machine "
                 f"{100 * (two.get('machine_busy_share') or 0):.0f}% busy."]
@@ -932,7 +1036,7 @@ def markdown(res: dict[str, Any]) -> str:
                 s["workers_speedup_per_pair"]),
         f"| two full nodes >= {TARGET_NODES_2}x one | {fmt(two, 2)}x | "
         f"{'PASS' if two and two >= TARGET_NODES_2 else 'FAIL'} |",
-        _target("two `--only send` senders", s["sender"][2].get("speedup"), TARGET_SENDERS,
+        _target("two `--only send` senders, a relay each", s["sender"][2].get("speedup"), TARGET_SENDERS,
                 s["sender_speedup_per_pair"]),
         _target("two `gateway sweep` processes", s["sweeps"][2].get("speedup"), TARGET_SWEEPS,
                 s["sweeps_speedup_per_pair"]),
@@ -955,17 +1059,47 @@ def markdown(res: dict[str, Any]) -> str:
         *_waits(s, "nodes"),
         "",
         f"## Senders on a stored outbox ({cfg['outbox']} queued acknowledgements, {cfg['sender_pairs']} alternated "
-        "pair(s))",
+        "pair(s) of each series)",
         "",
         "The outbox is the first workers run's: its acknowledgements (the team's copies deleted), cloned for each "
         "run. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, `poll_interval = 0.1`) deliver "
-        "it to a recording sink (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted). Rate = sent / "
-        "(last `sent_at` - first), start-up left out. Exactly-once: every row `sent` at its first attempt, the sink "
-        "took as many mails as rows, each Message-ID once, the same set as the outbox "
-        f"({s['sender_exactly_once'][0]}/{s['sender_exactly_once'][1]} runs).",
+        "it to recording sinks (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted, a process each). "
+        "The target's series gives each sender its own sink process, as a relay serves them (Postfix runs an "
+        "`smtpd` process per connection, and each host of the README's deployment relays through its own MTA); "
+        "the second series puts both senders on one sink process, one event loop for both. Beside each, the "
+        "baseline: bare aiosmtplib clients (`--bare-client`: no database, one session, the same mails written "
+        "beforehand as the sender writes them, split between the two) to sinks laid out the same way, alternated "
+        "with the senders in the same pairs: what two SMTP clients can reach on this machine. Rate = sent / "
+        "(last `sent_at` - first) for the senders, start-up left out; mails / (last client's end - first's start) "
+        "for the clients. Exactly-once: every row `sent` at its first attempt, the sinks took as many mails as "
+        "rows, each Message-ID once (at any sink), the same set as the outbox "
+        f"({s['sender_exactly_once'][0] + s['sender_shared_exactly_once'][0] + s['bare_exactly_once'][0] + s['bare_shared_exactly_once'][0]}"
+        f"/{s['sender_exactly_once'][1] + s['sender_shared_exactly_once'][1] + s['bare_exactly_once'][1] + s['bare_shared_exactly_once'][1]} runs).",
+        "",
+        "| relays | two senders over one (pairs) | two bare clients over one (pairs) | senders' speed-up / clients' |",
+        "|---|---|---|---|",
+        *[f"| {label} | {fmt(s[g][2].get('speedup'), 2)}x ({', '.join(f'{x:.2f}' for x in s[f'{g}_speedup_per_pair'])}) | "
+          f"{fmt(s[b][2].get('speedup'), 2)}x ({', '.join(f'{x:.2f}' for x in s[f'{b}_speedup_per_pair'])}) | "
+          f"{fmt(ratio(s[g][2].get('speedup'), s[b][2].get('speedup')), 2)} |"
+          for label, g, b in (("one per sender (the target)", "sender", "bare"), ("one shared", "sender_shared", "bare_shared"))],
+        "",
+        "Each sender with its own relay:",
         "",
         *_part_table(s, "sender", "senders", "mails/s delivered"),
         *_cpu_bound(s, "sender", "delivered mail"),
+        "",
+        "Both senders on one relay:",
+        "",
+        *_part_table(s, "sender_shared", "senders", "mails/s delivered"),
+        "",
+        "Bare clients (median mails/s; CPU ms a mail in the clients):",
+        "",
+        "| clients | own relays | runs | shared relay | runs | client CPU ms (own / shared) |",
+        "|---|---|---|---|---|---|",
+        *[f"| {n} | {fmt(s['bare'][n]['rate_per_s'])} | {', '.join(fmt(x) for x in s['bare'][n]['runs'])} | "
+          f"{fmt(s['bare_shared'][n]['rate_per_s'])} | {', '.join(fmt(x) for x in s['bare_shared'][n]['runs'])} | "
+          f"{fmt(s['bare'][n].get('client_cpu_ms'), 2)} / {fmt(s['bare_shared'][n].get('client_cpu_ms'), 2)} |"
+          for n in (1, 2)],
         *_waits(s, "sender"),
         "",
         f"## Sweeps on stored deadlines ({cfg['due']} tickets due of {2 * cfg['due']}, {cfg['sweep_pairs']} "
@@ -994,18 +1128,17 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["", "## Runs", "", "| run | rate/s | wall s | exactly-once | load avg before | waits | notes |",
               "|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
-        key = PARTS[r["part"]][0]
+        key = SUMMARIZED[r["part"]][0]
         notes = ""
         if r.get("machine_busy_share") is not None:
             notes = (f"machine {100 * r['machine_busy_share']:.0f}% busy "
                      f"({100 * (r.get('background_busy_share') or 0):.0f}% just before); ")
         cpu = r.get("cpu_ms_per_unit")
         if cpu:
-            notes += (f"CPU ms/unit gateway {cpu['gateway']:.2f} + PostgreSQL {cpu['postgres']:.2f}"
-                      + (f" + sink {cpu['sink']:.2f}" if "sink" in cpu else "") + "; ")
-        if r["part"] == "sender":
-            notes += (f"sink took {r['sink'].get('deliveries')}, {r['sink'].get('duplicates')} duplicate(s); "
-                      f"per sender {r['deliveries_per_sender']}")
+            notes += ("; ".join(f"CPU ms/unit {who} {ms:.2f}" for who, ms in cpu.items()) + "; ")
+        if r["part"] in SENDER_SERIES or r["part"] == "sender":
+            notes += (f"sinks took {r['sink'].get('per_sink')}, {r['sink'].get('duplicates')} duplicate(s)"
+                      + (f"; per sender {r['deliveries_per_sender']}" if "deliveries_per_sender" in r else ""))
         elif r["part"] == "sweeps":
             notes += f"acted per process {r['acted_per_process']}, skipped {r['skipped_per_process']}"
         lines.append(f"| {r['tag']} {r[key]} {key} | {fmt(r['rate_per_s'])} | "
@@ -1032,9 +1165,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, configs)")
     parser.add_argument("--serve-sink", type=int, default=None, help=argparse.SUPPRESS)  # the recording sink's process
     parser.add_argument("--sink-record", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-client", type=int, default=None, help=argparse.SUPPRESS)  # a bare client's process
+    parser.add_argument("--bare-db", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-slice", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-go", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sink is not None:
         serve_recording_sink(args.serve_sink, args.sink_record)
+        return
+    if args.bare_client is not None:
+        bare_client(args.bare_client, args.bare_db, args.bare_slice, args.bare_go)
         return
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if set(parts) - set(PARTS):
@@ -1075,13 +1215,19 @@ def main() -> None:
             queued = prepare_outbox(processed)
             log(f"stored outbox: {queued} queued acknowledgements")
             for rep in range(1, sender_pairs + 1):
-                for senders in ((1, 2) if rep % 2 else (2, 1)):
-                    result = sender_run(dbs, processed, queued, senders, f"s{rep}w{senders}", work)
-                    runs.append(result)
-                    log(f"pair {rep}, {senders} sender(s): {fmt(result['rate_per_s'])} mails/s delivered, "
-                        f"exactly-once {result['exactly_once']} (sink {result['sink'].get('deliveries')}, "
-                        f"per sender {result['deliveries_per_sender']}), "
-                        f"lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+                for relay in ("own", "shared"):
+                    for senders in ((1, 2) if rep % 2 else (2, 1)):
+                        short = "" if relay == "own" else "h"
+                        result = sender_run(dbs, processed, queued, senders, f"s{short}{rep}w{senders}", work, relay)
+                        runs.append(result)
+                        log(f"pair {rep}, {senders} sender(s), {relay} relay: {fmt(result['rate_per_s'])} mails/s "
+                            f"delivered, exactly-once {result['exactly_once']} (sinks {result['sink']['per_sink']}, "
+                            f"per sender {result['deliveries_per_sender']}), "
+                            f"lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+                        result = bare_run(processed, queued, senders, f"b{short}{rep}w{senders}", work, relay)
+                        runs.append(result)
+                        log(f"pair {rep}, {senders} bare client(s), {relay} relay: {fmt(result['rate_per_s'])} "
+                            f"mails/s, exactly-once {result['exactly_once']} (sinks {result['sink']['per_sink']})")
         if "sweeps" in parts:
             deadlines_db, kinds = prepare_sweeps(dbs, empty, due)
             for rep in range(1, sweep_pairs + 1):
