@@ -340,7 +340,7 @@ class OutboxRawRow(Base):
 
 
 # Loaded when read (deferred): a ticket's page lists its mails' states, not their
-# bytes; the sender's claim loads them with the rows (store.outbox.claim_due).
+# bytes; the sender's claim reads them with the rows (store.outbox.claim).
 OutboxRow.raw = column_property(  # type: ignore[misc]
     select(OutboxRawRow.raw).where(OutboxRawRow.message_id == OutboxRow.message_id).correlate_except(OutboxRawRow)
     .scalar_subquery(), deferred=True)

@@ -43,7 +43,7 @@ worker only claims, hands over and settles.  The deliverer keeps one SMTP
 session for the mails of a pass (every batch claimed until the queue is
 empty), and the pass ends it: connect, EHLO and QUIT once per pass, not
 once per mail.  Acknowledgements and other mails to citizens are claimed
-before team notices (``outbox.claim_due``): under load the citizen gets
+before team notices (``outbox.claim``): under load the citizen gets
 the protocol first, and the team's copy follows.
 
 Each attempt is logged once (``delivery``: outbox id, the recipients'
@@ -205,13 +205,9 @@ class Sender:
     def _claim(self, limit: int) -> list[_Claimed]:
         now = self.clock.now()
         with self.db.transaction() as tx:
-            rows = outbox.claim_due(tx, now, limit, skip_locked=self.db.is_postgres)
-            for row in rows:
-                row.status, row.next_attempt_at, row.lease_owner = "sending", now + _LEASE, self.owner
-                row.attempts += 1
-            return [_Claimed(r.id, r.kind, r.mail_from, list(r.rcpt_tos), r.raw, r.attempts, dict(r.rcpt_results or {}),
-                             r.created_at)
-                    for r in rows]
+            rows = outbox.claim(tx, now, limit, owner=self.owner, until=now + _LEASE, skip_locked=self.db.is_postgres)
+        return [_Claimed(row_id, kind, mail_from, list(rcpt_tos), raw, attempts, dict(results or {}), created_at)
+                for row_id, kind, mail_from, rcpt_tos, raw, attempts, results, created_at in rows]
 
     @contextmanager
     def _heartbeat(self) -> Iterator[None]:

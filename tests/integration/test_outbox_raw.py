@@ -127,5 +127,11 @@ def test_the_bytes_are_read_with_the_claim_and_not_with_every_row(db: Database) 
         assert "raw" in inspect(listed).unloaded
         assert bytes(listed.raw) == raw  # and read when asked for
     with db.transaction() as tx:
-        [claimed] = outbox.claim_due(tx, START, 10, skip_locked=db.is_postgres)
-        assert "raw" not in inspect(claimed).unloaded and bytes(claimed.raw) == raw
+        [claimed] = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1),
+                                 skip_locked=db.is_postgres)
+    row = dict(zip(outbox.CLAIMED_COLUMNS, claimed))
+    assert bytes(row["raw"]) == raw and row["attempts"] == 1 and row["kind"] == "ack"
+    with db.transaction() as tx:
+        taken = tx.scalars(select(OutboxRow)).one()
+        assert (taken.status, taken.lease_owner, taken.attempts) == ("sending", "here:1:token", 1)
+        assert taken.next_attempt_at == START + timedelta(minutes=1)
