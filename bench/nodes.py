@@ -3,8 +3,8 @@
 Run from the repository root (PostgreSQL on 127.0.0.1:5432, user postgres,
 trust auth, a ``test`` database to connect to):
 
-    .venv/bin/python bench/nodes.py            # ~5.5 minutes on the 2-core machine
-    .venv/bin/python bench/nodes.py --quick    # ~1 minute, small counts: tries the harness
+    .venv/bin/python bench/nodes.py            # ~8 minutes on the 2-core machine
+    .venv/bin/python bench/nodes.py --quick    # ~1.5 minutes, small counts: tries the harness
     .venv/bin/python bench/nodes.py --parts sender,sweeps   # some parts only: nodes-partial.*
 
 Four parts, each run with its baseline in the same run (see bench/README.md);
@@ -29,8 +29,9 @@ the three "1 vs 2" parts alternate the order in each pair (1-2, 2-1, 1-2):
    attempt, the sinks took each Message-ID once, the same set as the outbox.
    Baseline, alternated with them: one or two bare aiosmtplib clients
    (``--bare-client``, no database) send the same mails to sinks laid out
-   the same way.  Two clients on one Python sink reach only ~1.5x one: the
-   sink's single event loop, not the sender, sets that ceiling.
+   the same way.  Two clients on one Python sink process reached 1.4-1.7x
+   one, on a sink each 2.2-2.5x (bench/results/nodes.md): on one sink its
+   single event loop, not the sender, sets the ceiling.
 3. **Sweeps on stored deadlines**: bench/deadlines.py's loader puts
    ``--due`` due tickets (and as many not due) into a template database;
    one or two ``gateway sweep --now <NOW> --json`` start together on a
@@ -582,7 +583,35 @@ class Sink:
             self.proc.kill()
             self.proc.wait(10)
             return {"deliveries": None, "error": "sink killed: nothing recorded"}
-        return dict(json.loads(self.record.read_text()))
+        try:
+            return dict(json.loads(self.record.read_text()))
+        except (OSError, ValueError) as error:  # it died before writing: the run is not exactly-once
+            return {"deliveries": None, "error": f"sink record unreadable: {error}"}
+
+
+def start_sinks(workdir: Path, count: int) -> list[Sink]:
+    """``count`` recording sinks; if one cannot start, those started are stopped."""
+    sinks: list[Sink] = []
+    try:
+        for i in range(count):
+            sinks.append(Sink(workdir / f"relay{i}"))
+    except BaseException:
+        finish_sinks(sinks)
+        raise
+    return sinks
+
+
+def finish_sinks(sinks: list[Sink]) -> list[dict[str, Any]]:
+    """Stop every sink (one that fails does not keep the others running); what each took."""
+    records = []
+    for sink in sinks:
+        try:
+            records.append(sink.finish())
+        except Exception as error:  # noqa: BLE001 - the others still stop
+            if sink.proc.poll() is None:
+                sink.proc.kill()
+            records.append({"deliveries": None, "error": f"{type(error).__name__}: {error}"})
+    return records
 
 
 # -- sender ------------------------------------------------------------------
@@ -620,28 +649,31 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
     ``relay`` "own", one sink per sender (each node's own MTA, as the README deploys them), or
     "shared", one sink for all."""
     name = dbs.create(tag, template)
-    sinks = [Sink(work / tag / f"relay{i}") for i in range(senders if relay == "own" else 1)]
+    with connect(name) as conn:  # held back until every sender polls: they start together (see _release)
+        conn.execute("UPDATE outbox SET next_attempt_at = now() + interval '1 day'")
+    sinks = start_sinks(work / tag, senders if relay == "own" else 1)
     nodes = [Node(name, work / tag / f"s{i}", roles="send",
                   outbound=SMTP_OUTBOUND.format(port=sinks[i % len(sinks)].port))
              for i in range(senders)]
     sampler = LockSampler(name)
     watch = CpuWatch(name, nodes, sinks)
     load0, background = os.getloadavg()[0], background_busy()
-    sampler.start()
     started = time.perf_counter()
-    finished, first = None, 0
+    finished, first, released = None, 0, False
     try:
+        sampler.start()
         for node in nodes:
             node.start(wait_smtp=False)
+        released = _release(name, senders, nodes)
         machine0 = cpu_jiffies()
         finished, first = wait_count(name, "SELECT count(*) FROM outbox WHERE status <> 'queued' "
                                      "AND status <> 'sending'", queued, nodes, time_limit=300, on_first=watch.mark)
         busy = busy_share(machine0)
         watch.mark()
     finally:
-        locks = sampler.finish()
+        locks = sampler.finish() if sampler.is_alive() else {}
         codes = [node.stop() for node in nodes]
-        received = _received([sink.finish() for sink in sinks])
+        received = _received(finish_sinks(sinks))
     c = outbox_counts(name)
     dbs.drop(name)
     span = (c["last_sent"] - c["first_sent"]).total_seconds() if c["first_sent"] and c["last_sent"] else 0.0
@@ -652,7 +684,7 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
             and received["duplicates"] == 0 and at_sink == stored and len(stored) == queued)
     return {
         "part": "sender" if relay == "own" else "sender_shared", "senders": senders, "tag": tag, "mails": queued,
-        "relay": relay, "drained": finished is not None,
+        "relay": relay, "drained": finished is not None, "started_together": released,
         "rate_per_s": (c["sent"] - 1) / span if span > 0 else None,
         "wall_s_incl_startup": round((finished or time.perf_counter()) - started, 2),
         "exactly_once": once, "counts": _plain(c), "sink": received, "sink_ids_equal_outbox": at_sink == stored,
@@ -660,6 +692,34 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
         "cpu_ms_per_unit": watch.per_unit_ms(queued - first),
         "locks": locks, "exit_codes": codes, "loadavg_before": load0,
     }
+
+
+def _release(db: str, senders: int, nodes: list[Node], time_limit: float = 60.0) -> bool:
+    """Make the held-back outbox due once every sender is up: ``senders``
+    backends connected to ``db`` (one per sender process, its pool's), and
+    ``_SETTLE_IN`` seconds more for their loops to begin polling (every
+    ``poll_interval``, 0.1 s).  A sender whose start-up took longer would
+    otherwise leave the first one alone for a while and count against the
+    pair.  False if they were not all connected within ``time_limit`` (then
+    released anyway, and the run says so)."""
+    with connect(db) as conn:
+        deadline = time.monotonic() + time_limit
+        up = 0
+        for _ in range(int(time_limit / 0.05) + 10):
+            if time.monotonic() > deadline or any(n.proc is not None and n.proc.poll() is not None for n in nodes):
+                break
+            up = conn.execute("SELECT count(DISTINCT pid) FROM pg_stat_activity WHERE datname = %s "
+                              "AND pid <> pg_backend_pid() AND backend_type = 'client backend'", (db,)).fetchone()[0]
+            if up >= senders:
+                time.sleep(_SETTLE_IN)
+                break
+            time.sleep(0.05)
+        conn.execute("UPDATE outbox SET next_attempt_at = now() - interval '1 second'")
+    return up >= senders
+
+
+#: After its connection appears, a sender's loop begins within ~0.3 s (the rest of start-up).
+_SETTLE_IN = 1.0
 
 
 def _received(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -682,24 +742,29 @@ def bare_run(processed: str, queued: int, clients: int, tag: str, work: Path, re
     outbox's acknowledgements, written beforehand, split among them, over one session each, to
     recording sinks laid out as ``sender_run``'s: the same mails, relays and machine with no
     database, so the pair's speed-up is what two SMTP clients can reach here."""
-    sinks = [Sink(work / tag / f"relay{i}") for i in range(clients if relay == "own" else 1)]
+    sinks = start_sinks(work / tag, clients if relay == "own" else 1)
     go = time.time() + 3.0 + queued / 2000  # each client reads and writes its share first
     load0, background = os.getloadavg()[0], background_busy()
-    procs = [subprocess.Popen([sys.executable, __file__, "--bare-client", str(sinks[i % len(sinks)].port),
-                               "--bare-db", processed, "--bare-slice", f"{i}/{clients}", "--bare-go", str(go)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-             for i in range(clients)]
+    procs: list[subprocess.Popen[str]] = []
     outs: list[dict[str, Any]] = []
     try:
+        procs += [subprocess.Popen([sys.executable, __file__, "--bare-client", str(sinks[i % len(sinks)].port),
+                                    "--bare-db", processed, "--bare-slice", f"{i}/{clients}", "--bare-go", str(go)],
+                                   cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                  for i in range(clients)]
         for proc in procs:
-            out, _ = proc.communicate(timeout=300)
-            outs.append(json.loads(out.strip().splitlines()[-1]) if proc.returncode == 0 and out.strip() else {})
+            try:
+                out, _ = proc.communicate(timeout=300)
+                outs.append(json.loads(out.strip().splitlines()[-1]) if proc.returncode == 0 and out.strip() else {})
+            except (subprocess.TimeoutExpired, ValueError, IndexError) as error:  # this run fails, the benchmark goes on
+                log(f"bare client of {tag} failed: {type(error).__name__}: {error}")
+                outs.append({})
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-        received = _received([sink.finish() for sink in sinks])
+        received = _received(finish_sinks(sinks))
     at_sink = received.pop("ids")
     ok = all(outs) and len(outs) == clients
     sent = sum(o.get("sent", 0) for o in outs)
@@ -708,6 +773,10 @@ def bare_run(processed: str, queued: int, clients: int, tag: str, work: Path, re
     return {
         "part": "bare" if relay == "own" else "bare_shared", "clients": clients, "tag": tag, "mails": queued,
         "relay": relay, "rate_per_s": sent / span if span > 0 else None,
+        # Late: a client still writing its share at ``go``; each client's own rate shows one left alone at the end.
+        "late_s": round(max(o["t0"] - go for o in outs), 3) if ok else None,
+        "per_client_per_s": [round(len(o["ids"]) / (o["t1"] - o["t0"]), 1) for o in outs if o["t1"] > o["t0"]]
+        if ok else None,
         "exactly_once": ok and sent == queued and received["deliveries"] == queued and received["duplicates"] == 0
         and at_sink == expected and len(expected) == queued,
         "sink": received, "cpu_ms_per_unit": {"client": round(1000 * sum(o["cpu_s"] for o in outs) / max(sent, 1), 3)}
@@ -1062,8 +1131,9 @@ def markdown(res: dict[str, Any]) -> str:
         "pair(s) of each series)",
         "",
         "The outbox is the first workers run's: its acknowledgements (the team's copies deleted), cloned for each "
-        "run. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, `poll_interval = 0.1`) deliver "
-        "it to recording sinks (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted, a process each). "
+        "run, held back (due tomorrow) until every sender of the run is connected (and 1 s more), then made due at "
+        "once, so that the senders start together. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, "
+        "`poll_interval = 0.1`) deliver it to recording sinks (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted, a process each). "
         "The target's series gives each sender its own sink process, as a relay serves them (Postfix runs an "
         "`smtpd` process per connection, and each host of the README's deployment relays through its own MTA); "
         "the second series puts both senders on one sink process, one event loop for both. Beside each, the "
@@ -1071,8 +1141,8 @@ def markdown(res: dict[str, Any]) -> str:
         "beforehand as the sender writes them, split between the two) to sinks laid out the same way, alternated "
         "with the senders in the same pairs: what two SMTP clients can reach on this machine. Rate = sent / "
         "(last `sent_at` - first) for the senders, start-up left out; mails / (last client's end - first's start) "
-        "for the clients. Exactly-once: every row `sent` at its first attempt, the sinks took as many mails as "
-        "rows, each Message-ID once (at any sink), the same set as the outbox "
+        "for the clients. Exactly-once: for the senders, every row `sent` at its first attempt; for both, the sinks "
+        "took as many mails as the outbox holds, each Message-ID once (at any sink), the same set "
         f"({s['sender_exactly_once'][0] + s['sender_shared_exactly_once'][0] + s['bare_exactly_once'][0] + s['bare_shared_exactly_once'][0]}"
         f"/{s['sender_exactly_once'][1] + s['sender_shared_exactly_once'][1] + s['bare_exactly_once'][1] + s['bare_shared_exactly_once'][1]} runs).",
         "",
@@ -1088,9 +1158,12 @@ def markdown(res: dict[str, Any]) -> str:
         *_part_table(s, "sender", "senders", "mails/s delivered"),
         *_cpu_bound(s, "sender", "delivered mail"),
         "",
+        *_waits(s, "sender"),
+        "",
         "Both senders on one relay:",
         "",
         *_part_table(s, "sender_shared", "senders", "mails/s delivered"),
+        *_waits(s, "sender_shared"),
         "",
         "Bare clients (median mails/s; CPU ms a mail in the clients):",
         "",
@@ -1100,7 +1173,6 @@ def markdown(res: dict[str, Any]) -> str:
           f"{fmt(s['bare_shared'][n]['rate_per_s'])} | {', '.join(fmt(x) for x in s['bare_shared'][n]['runs'])} | "
           f"{fmt(s['bare'][n].get('client_cpu_ms'), 2)} / {fmt(s['bare_shared'][n].get('client_cpu_ms'), 2)} |"
           for n in (1, 2)],
-        *_waits(s, "sender"),
         "",
         f"## Sweeps on stored deadlines ({cfg['due']} tickets due of {2 * cfg['due']}, {cfg['sweep_pairs']} "
         "alternated pair(s))",
@@ -1138,11 +1210,15 @@ def markdown(res: dict[str, Any]) -> str:
             notes += ("; ".join(f"CPU ms/unit {who} {ms:.2f}" for who, ms in cpu.items()) + "; ")
         if r["part"] in SENDER_SERIES or r["part"] == "sender":
             notes += (f"sinks took {r['sink'].get('per_sink')}, {r['sink'].get('duplicates')} duplicate(s)"
-                      + (f"; per sender {r['deliveries_per_sender']}" if "deliveries_per_sender" in r else ""))
+                      + (f"; per sender {r['deliveries_per_sender']}" if "deliveries_per_sender" in r else "")
+                      + ("; the senders were not all connected when the outbox was released"
+                         if r.get("started_together") is False else "")
+                      + (f"; clients started {r['late_s']:+.3f} s after the start signal, each sent "
+                         f"{r['per_client_per_s']}/s" if r.get("late_s") is not None else ""))
         elif r["part"] == "sweeps":
             notes += f"acted per process {r['acted_per_process']}, skipped {r['skipped_per_process']}"
         lines.append(f"| {r['tag']} {r[key]} {key} | {fmt(r['rate_per_s'])} | "
-                     f"{r.get('wall_s_incl_startup') or r.get('seconds_to_tickets')} | {r['exactly_once']} | "
+                     f"{r.get('wall_s_incl_startup') or r.get('seconds_to_tickets') or '–'} | {r['exactly_once']} | "
                      f"{r['loadavg_before']:.2f} | {', '.join(f'{k} {v}' for k, v in r['locks'].get('waits', {}).items())} "
                      f"| {notes.rstrip('; ')} |")
     return "\n".join(lines) + "\n"
