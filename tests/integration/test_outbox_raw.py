@@ -135,3 +135,31 @@ def test_the_bytes_are_read_with_the_claim_and_not_with_every_row(db: Database) 
         taken = tx.scalars(select(OutboxRow)).one()
         assert (taken.status, taken.lease_owner, taken.attempts) == ("sending", "here:1:token", 1)
         assert taken.next_attempt_at == START + timedelta(minutes=1)
+
+
+def test_the_claim_takes_a_dead_senders_rows_first_and_leaves_a_live_lease_alone(  # noqa: F811 - the fixture
+        db: Database) -> None:
+    """A row whose lease ran out (its sender died on another host) goes before
+    the queue; one whose lease still runs is another sender's; a team notice
+    waits behind a citizen's mail queued after it.  Each row comes back with
+    what the sender needs, as the ORM would have read it."""
+    for message_id, kind in (("team.1@example.gov.br", "team_new"), ("ack.2@example.gov.br", "ack"),
+                             ("ack.3@example.gov.br", "ack"), ("ack.4@example.gov.br", "ack")):
+        _queue(db, message_id, _notice(message_id), kind=kind)
+    with db.transaction() as tx:
+        for message_id, lease_end in (("ack.3@example.gov.br", START - timedelta(seconds=1)),
+                                      ("ack.4@example.gov.br", START + timedelta(seconds=30))):
+            tx.execute(text("UPDATE outbox SET status = 'sending', attempts = 1, lease_owner = 'elsewhere:9:x', "
+                            "next_attempt_at = :at WHERE message_id = :id"), {"at": lease_end, "id": message_id})
+    with db.transaction() as tx:
+        claimed = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1),
+                               skip_locked=db.is_postgres)
+    rows = [dict(zip(outbox.CLAIMED_COLUMNS, row)) for row in claimed]
+    assert [(row["kind"], row["attempts"]) for row in rows] == [("ack", 2), ("ack", 1), ("team_new", 1)]
+    assert rows[0]["raw"] == _notice("ack.3@example.gov.br")  # the dead sender's, again, its attempt counted
+    assert all(row["rcpt_tos"] == ["equipe@example.gov.br"] and row["rcpt_results"] in (None, {}) for row in rows)
+    assert all(row["created_at"] == START and row["created_at"].tzinfo is not None for row in rows)
+    with db.transaction() as tx:
+        owners = dict(tx.execute(text("SELECT message_id, lease_owner FROM outbox")).all())
+    assert owners == {"team.1@example.gov.br": "here:1:token", "ack.2@example.gov.br": "here:1:token",
+                      "ack.3@example.gov.br": "here:1:token", "ack.4@example.gov.br": "elsewhere:9:x"}
