@@ -109,16 +109,21 @@ _TAKE: Final = Compiled(lambda: update(OutboxRow.__table__).where(OutboxRow.__ta
                                 next_attempt_at=bindparam("until", type_=OutboxRow.__table__.c.next_attempt_at.type)))
 
 
-def claim(tx: Tx, now: datetime, limit: int, *, owner: str, until: datetime,
-          skip_locked: bool) -> list[tuple[Any, ...]]:
+def claim(tx: Tx, now: datetime, limit: int, *, owner: str, until: datetime) -> list[tuple[Any, ...]]:
     """Take up to ``limit`` rows due now for ``owner`` until ``until``: first the
     'sending' ones whose lease ran out (their sender died mid-delivery), then
     queued ones by lane.  Returns each row's ``CLAIMED_COLUMNS``, its
     ``attempts`` counting this one.
 
+    On PostgreSQL the rows are locked and those another sender holds skipped
+    (``FOR UPDATE SKIP LOCKED``), decided here from the connection, not by
+    the caller: without it two senders would take the same rows.  SQLite has
+    one writer at a time (the transaction began ``IMMEDIATE``).
+
     Plain statements on the transaction's cursor, not ORM objects: loading
     and flushing fifty rows through the Session was most of what the sender
     spent on the database a mail (bench/sender.py)."""
+    skip_locked = tx.get_bind().dialect.name == "postgresql"
     rows: list[tuple[Any, ...]] = []
     for status in ("sending", "queued"):
         if len(rows) >= limit:

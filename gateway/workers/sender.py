@@ -205,7 +205,7 @@ class Sender:
     def _claim(self, limit: int) -> list[_Claimed]:
         now = self.clock.now()
         with self.db.transaction() as tx:
-            rows = outbox.claim(tx, now, limit, owner=self.owner, until=now + _LEASE, skip_locked=self.db.is_postgres)
+            rows = outbox.claim(tx, now, limit, owner=self.owner, until=now + _LEASE)
         return [_Claimed(row_id, kind, mail_from, list(rcpt_tos), raw, attempts, dict(results or {}), created_at)
                 for row_id, kind, mail_from, rcpt_tos, raw, attempts, results, created_at in rows]
 

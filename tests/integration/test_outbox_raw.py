@@ -127,8 +127,7 @@ def test_the_bytes_are_read_with_the_claim_and_not_with_every_row(db: Database) 
         assert "raw" in inspect(listed).unloaded
         assert bytes(listed.raw) == raw  # and read when asked for
     with db.transaction() as tx:
-        [claimed] = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1),
-                                 skip_locked=db.is_postgres)
+        [claimed] = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1))
     row = dict(zip(outbox.CLAIMED_COLUMNS, claimed))
     assert bytes(row["raw"]) == raw and row["attempts"] == 1 and row["kind"] == "ack"
     with db.transaction() as tx:
@@ -152,8 +151,7 @@ def test_the_claim_takes_a_dead_senders_rows_first_and_leaves_a_live_lease_alone
             tx.execute(text("UPDATE outbox SET status = 'sending', attempts = 1, lease_owner = 'elsewhere:9:x', "
                             "next_attempt_at = :at WHERE message_id = :id"), {"at": lease_end, "id": message_id})
     with db.transaction() as tx:
-        claimed = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1),
-                               skip_locked=db.is_postgres)
+        claimed = outbox.claim(tx, START, 10, owner="here:1:token", until=START + timedelta(minutes=1))
     rows = [dict(zip(outbox.CLAIMED_COLUMNS, row)) for row in claimed]
     assert [(row["kind"], row["attempts"]) for row in rows] == [("ack", 2), ("ack", 1), ("team_new", 1)]
     assert rows[0]["raw"] == _notice("ack.3@example.gov.br")  # the dead sender's, again, its attempt counted
@@ -163,3 +161,29 @@ def test_the_claim_takes_a_dead_senders_rows_first_and_leaves_a_live_lease_alone
         owners = dict(tx.execute(text("SELECT message_id, lease_owner FROM outbox")).all())
     assert owners == {"team.1@example.gov.br": "here:1:token", "ack.2@example.gov.br": "here:1:token",
                       "ack.3@example.gov.br": "here:1:token", "ack.4@example.gov.br": "elsewhere:9:x"}
+
+
+def test_two_senders_claiming_at_once_on_postgresql_never_take_the_same_row(  # noqa: F811 - the fixture
+        postgres_url: str) -> None:
+    """The claim locks what it takes and skips what another sender holds,
+    whoever calls it: a second claim while the first is still open gets the
+    other rows, and the first one's stay its own."""
+    database = Database(StorageConfig(url=postgres_url))
+    try:
+        database.migrate()
+        for n in range(4):
+            _queue(database, f"ack.{n}@example.gov.br", _notice(f"ack.{n}@example.gov.br"), kind="ack")
+        lease = START + timedelta(minutes=1)
+        with database.transaction() as first:
+            mine = outbox.claim(first, START, 2, owner="a:1:x", until=lease)
+            with database.transaction() as second:  # another sender, while the first has not committed
+                # Waiting for the first's rows would wait for ever here (one thread): fail instead.
+                second.execute(text("SET LOCAL lock_timeout = '5s'"))
+                theirs = outbox.claim(second, START, 10, owner="b:2:y", until=lease)
+        assert len(mine) == 2 and len(theirs) == 2
+        assert not {row[0] for row in mine} & {row[0] for row in theirs}
+        with database.transaction() as tx:
+            owners = sorted(tx.execute(text("SELECT lease_owner FROM outbox")).scalars())
+        assert owners == ["a:1:x", "a:1:x", "b:2:y", "b:2:y"]
+    finally:
+        database.dispose()
