@@ -29,9 +29,9 @@ the three "1 vs 2" parts alternate the order in each pair (1-2, 2-1, 1-2):
    attempt, the sinks took each Message-ID once, the same set as the outbox.
    Baseline, alternated with them: one or two bare aiosmtplib clients
    (``--bare-client``, no database) send the same mails to sinks laid out
-   the same way.  Two clients on one Python sink process reached 1.4-1.7x
-   one, on a sink each 2.2-2.5x (bench/results/nodes.md): on one sink its
-   single event loop, not the sender, sets the ceiling.
+   the same way.  In this benchmark's runs of 2026-12-07 two clients on one
+   Python sink process reached 1.25-1.71x one, on a sink each 1.80-2.75x:
+   on one sink its single event loop, not the sender, sets the ceiling.
 3. **Sweeps on stored deadlines**: bench/deadlines.py's loader puts
    ``--due`` due tickets (and as many not due) into a template database;
    one or two ``gateway sweep --now <NOW> --json`` start together on a
@@ -624,6 +624,8 @@ def prepare_outbox(processed: str) -> int:
         # Their bytes first: outbox_raw refers to the rows by Message-ID (revision 0017).
         conn.execute("DELETE FROM outbox_raw WHERE message_id IN (SELECT message_id FROM outbox WHERE kind <> 'ack')")
         conn.execute("DELETE FROM outbox WHERE kind <> 'ack'")
+        # Held back (due tomorrow) in every clone until its senders poll it (sender_run's _release).
+        conn.execute("UPDATE outbox SET next_attempt_at = now() + interval '1 day'")
         conn.execute("VACUUM ANALYZE outbox")
         conn.execute("VACUUM ANALYZE outbox_raw")
         left = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
@@ -648,19 +650,18 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
     """``senders`` x ``gateway run --only send`` empty a clone of the stored outbox into recording sinks:
     ``relay`` "own", one sink per sender (each node's own MTA, as the README deploys them), or
     "shared", one sink for all."""
-    name = dbs.create(tag, template)
-    with connect(name) as conn:  # held back until every sender polls: they start together (see _release)
-        conn.execute("UPDATE outbox SET next_attempt_at = now() + interval '1 day'")
+    name = dbs.create(tag, template)  # its outbox held back until the senders poll it (_release)
     sinks = start_sinks(work / tag, senders if relay == "own" else 1)
-    nodes = [Node(name, work / tag / f"s{i}", roles="send",
-                  outbound=SMTP_OUTBOUND.format(port=sinks[i % len(sinks)].port))
-             for i in range(senders)]
+    nodes: list[Node] = []
     sampler = LockSampler(name)
-    watch = CpuWatch(name, nodes, sinks)
-    load0, background = os.getloadavg()[0], background_busy()
-    started = time.perf_counter()
-    finished, first, released = None, 0, False
+    finished, first, released, busy = None, 0, False, None
     try:
+        nodes += [Node(name, work / tag / f"s{i}", roles="send",
+                       outbound=SMTP_OUTBOUND.format(port=sinks[i % len(sinks)].port))
+                  for i in range(senders)]
+        watch = CpuWatch(name, nodes, sinks)
+        load0, background = os.getloadavg()[0], background_busy()
+        started = time.perf_counter()
         sampler.start()
         for node in nodes:
             node.start(wait_smtp=False)
@@ -672,7 +673,7 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
         watch.mark()
     finally:
         locks = sampler.finish() if sampler.is_alive() else {}
-        codes = [node.stop() for node in nodes]
+        codes = [_stopped(node) for node in nodes]
         received = _received(finish_sinks(sinks))
     c = outbox_counts(name)
     dbs.drop(name)
@@ -695,31 +696,44 @@ def sender_run(dbs: Databases, template: str, queued: int, senders: int, tag: st
 
 
 def _release(db: str, senders: int, nodes: list[Node], time_limit: float = 60.0) -> bool:
-    """Make the held-back outbox due once every sender is up: ``senders``
-    backends connected to ``db`` (one per sender process, its pool's), and
-    ``_SETTLE_IN`` seconds more for their loops to begin polling (every
-    ``poll_interval``, 0.1 s).  A sender whose start-up took longer would
-    otherwise leave the first one alone for a while and count against the
-    pair.  False if they were not all connected within ``time_limit`` (then
-    released anyway, and the run says so)."""
+    """Make the held-back outbox due once every sender polls it: ``senders``
+    backends of ``db`` seen to end a transaction ``_POLLS`` times (a sender
+    with nothing due claims nothing every ``poll_interval``, 0.1 s; the
+    schema check at start-up opens the same pooled connection but ends one
+    transaction, not three).  Each then starts at its next poll: a sender
+    whose start-up took longer would otherwise leave the first alone for a
+    while and count against the pair.  False if they did not all poll within
+    ``time_limit`` (then released anyway, and the run says so)."""
+    seen: dict[int, set[Any]] = {}
     with connect(db) as conn:
         deadline = time.monotonic() + time_limit
-        up = 0
-        for _ in range(int(time_limit / 0.05) + 10):
+        for _ in range(int(time_limit / 0.02) + 10):
             if time.monotonic() > deadline or any(n.proc is not None and n.proc.poll() is not None for n in nodes):
                 break
-            up = conn.execute("SELECT count(DISTINCT pid) FROM pg_stat_activity WHERE datname = %s "
-                              "AND pid <> pg_backend_pid() AND backend_type = 'client backend'", (db,)).fetchone()[0]
-            if up >= senders:
-                time.sleep(_SETTLE_IN)
+            for pid, changed in conn.execute(
+                    "SELECT pid, state_change FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend' AND state = 'idle'", (db,)):
+                seen.setdefault(pid, set()).add(changed)
+            if sum(len(changes) >= _POLLS for changes in seen.values()) >= senders:
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         conn.execute("UPDATE outbox SET next_attempt_at = now() - interval '1 second'")
-    return up >= senders
+    return sum(len(changes) >= _POLLS for changes in seen.values()) >= senders
 
 
-#: After its connection appears, a sender's loop begins within ~0.3 s (the rest of start-up).
-_SETTLE_IN = 1.0
+#: Transactions a backend is seen to end before its sender counts as polling.
+_POLLS = 3
+
+
+def _stopped(node: Node) -> int | None:
+    """``node.stop()``; one that fails to stop is killed, and the others still stop."""
+    try:
+        return node.stop()
+    except Exception as error:  # noqa: BLE001 - the run's other processes must not be left behind
+        log(f"stopping {node.log_path.parent.name} failed ({type(error).__name__}: {error}); killing it")
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.kill()
+        return None
 
 
 def _received(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -775,7 +789,7 @@ def bare_run(processed: str, queued: int, clients: int, tag: str, work: Path, re
         "relay": relay, "rate_per_s": sent / span if span > 0 else None,
         # Late: a client still writing its share at ``go``; each client's own rate shows one left alone at the end.
         "late_s": round(max(o["t0"] - go for o in outs), 3) if ok else None,
-        "per_client_per_s": [round(len(o["ids"]) / (o["t1"] - o["t0"]), 1) for o in outs if o["t1"] > o["t0"]]
+        "per_client_per_s": [round(o["sent"] / (o["t1"] - o["t0"]), 1) for o in outs if o["t1"] > o["t0"]]
         if ok else None,
         "exactly_once": ok and sent == queued and received["deliveries"] == queued and received["duplicates"] == 0
         and at_sink == expected and len(expected) == queued,
@@ -1131,8 +1145,8 @@ def markdown(res: dict[str, Any]) -> str:
         "pair(s) of each series)",
         "",
         "The outbox is the first workers run's: its acknowledgements (the team's copies deleted), cloned for each "
-        "run, held back (due tomorrow) until every sender of the run is connected (and 1 s more), then made due at "
-        "once, so that the senders start together. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, "
+        "run, held back (due tomorrow) until every sender of the run is seen polling it, then made due at once, so "
+        "that the senders start together. One or two `gateway run --only send` (`[outbound] mode = \"smtp\"`, "
         "`poll_interval = 0.1`) deliver it to recording sinks (bench/sink.py's aiosmtpd `250` at once, each Message-ID counted, a process each). "
         "The target's series gives each sender its own sink process, as a relay serves them (Postfix runs an "
         "`smtpd` process per connection, and each host of the README's deployment relays through its own MTA); "
@@ -1211,7 +1225,7 @@ def markdown(res: dict[str, Any]) -> str:
         if r["part"] in SENDER_SERIES or r["part"] == "sender":
             notes += (f"sinks took {r['sink'].get('per_sink')}, {r['sink'].get('duplicates')} duplicate(s)"
                       + (f"; per sender {r['deliveries_per_sender']}" if "deliveries_per_sender" in r else "")
-                      + ("; the senders were not all connected when the outbox was released"
+                      + ("; the senders did not all poll before the outbox was released"
                          if r.get("started_together") is False else "")
                       + (f"; clients started {r['late_s']:+.3f} s after the start signal, each sent "
                          f"{r['per_client_per_s']}/s" if r.get("late_s") is not None else ""))
@@ -1299,7 +1313,7 @@ def main() -> None:
                         log(f"pair {rep}, {senders} sender(s), {relay} relay: {fmt(result['rate_per_s'])} mails/s "
                             f"delivered, exactly-once {result['exactly_once']} (sinks {result['sink']['per_sink']}, "
                             f"per sender {result['deliveries_per_sender']}), "
-                            f"lock waits {fmt(100 * (result['locks']['lock_wait_share'] or 0))}%")
+                            f"lock waits {fmt(100 * (result['locks'].get('lock_wait_share') or 0))}%")
                         result = bare_run(processed, queued, senders, f"b{short}{rep}w{senders}", work, relay)
                         runs.append(result)
                         log(f"pair {rep}, {senders} bare client(s), {relay} relay: {fmt(result['rate_per_s'])} "
