@@ -757,11 +757,11 @@ def bare_run(processed: str, queued: int, clients: int, tag: str, work: Path, re
     recording sinks laid out as ``sender_run``'s: the same mails, relays and machine with no
     database, so the pair's speed-up is what two SMTP clients can reach here."""
     sinks = start_sinks(work / tag, clients if relay == "own" else 1)
-    go = time.time() + 3.0 + queued / 2000  # each client reads and writes its share first
-    load0, background = os.getloadavg()[0], background_busy()
     procs: list[subprocess.Popen[str]] = []
     outs: list[dict[str, Any]] = []
     try:
+        load0, background = os.getloadavg()[0], background_busy()
+        go = time.time() + 3.0 + queued / 2000  # each client reads and writes its share first
         procs += [subprocess.Popen([sys.executable, __file__, "--bare-client", str(sinks[i % len(sinks)].port),
                                     "--bare-db", processed, "--bare-slice", f"{i}/{clients}", "--bare-go", str(go)],
                                    cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
