@@ -1,0 +1,96 @@
+"""``gateway report`` reads its moments from partial indexes, and a new
+ticket writes none of them (migration 0019), on SQLite and on PostgreSQL.
+
+A ticket is opened without a first response, a resolution or a reopening;
+indexing those empty moments cost every new ticket three index entries
+that no report reads: the report asks for a range of the moment.  The
+plans are read as ``test_listing_indexes`` reads them (the statement the
+store sends, run again under ``EXPLAIN``; PostgreSQL with sequential scans
+off, since it would scan a table this small whatever indexes exist).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from gateway.store import reports, tickets
+from gateway.store.db import Database
+from tests.integration.postgres.test_listing_indexes import _plan
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+MAILBOX = "atendimento@example.gov.br"
+PERIOD = reports.Scope(mailbox=MAILBOX, start=NOW - timedelta(days=7), end=NOW + timedelta(days=1))
+PARTIAL = {"ix_ticket_report_first_response": "first_response_at", "ix_ticket_report_resolved": "resolved_at",
+           "ix_ticket_report_reopened": "reopened_at"}
+
+
+def _seed(database: Database) -> None:
+    """Six tickets of one mailbox: the odd ones answered, resolved and reopened, the even ones new."""
+    with database.transaction() as tx:
+        for number in range(1, 7):
+            ticket = tickets.add_ticket(tx, protocol=f"ATD-2026-{number:06d}-1", mailbox=MAILBOX,
+                                        requester=f"pessoa{number}@example.org",
+                                        created_at=NOW - timedelta(days=2), updated_at=NOW)
+            if number % 2:
+                ticket.first_response_at = NOW - timedelta(days=1, hours=number)
+                ticket.resolved_at = NOW - timedelta(hours=number)
+                ticket.reopened_at = NOW - timedelta(minutes=number)
+
+
+def _definitions(database: Database) -> dict[str, str]:
+    """Each ticket index's definition as the database keeps it."""
+    with database.engine.connect() as connection:
+        if database.is_postgres:
+            rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ticket'"))
+        else:
+            rows = connection.execute(text("SELECT name, coalesce(sql, '') FROM sqlite_master "
+                                           "WHERE type = 'index' AND tbl_name = 'ticket'"))
+        return {name: definition.lower() for name, definition in rows}
+
+
+def test_the_moments_a_new_ticket_lacks_are_indexed_only_where_present(db: Database) -> None:
+    found = _definitions(db)
+    for name, column in PARTIAL.items():
+        assert name in found, sorted(found)
+        assert f"{column} is not null" in found[name], found[name]
+    # the backlog reads "still open" as closed_at IS NULL: its index keeps the empty ones
+    assert "where" not in found["ix_ticket_report_closed"], found["ix_ticket_report_closed"]
+    # every look-up by mailbox alone is served by an index that begins with it
+    assert "ix_ticket_mailbox" not in found, sorted(found)
+
+
+@pytest.mark.parametrize("moment", ["first_response_at", "resolved_at"])
+def test_a_report_reads_a_moment_from_its_partial_index(db: Database, moment: str) -> None:
+    _seed(db)
+    plan = _plan(db, lambda tx: reports.durations(tx, PERIOD, moment))
+    index = next(name for name, column in PARTIAL.items() if column == moment)
+    assert index in plan, plan
+    with db.transaction() as tx:
+        found = reports.durations(tx, PERIOD, moment)
+    assert len(found) == 3  # the new tickets, without the moment, are not counted
+
+
+def test_the_reopened_count_reads_its_partial_index(db: Database) -> None:
+    _seed(db)
+    with db.transaction() as tx:
+        query = reports._grouped(tx, PERIOD, reports.TicketRow.reopened_at, reports.func.count())
+
+    def run(tx: object) -> object:
+        return tx.execute(query).all()  # type: ignore[attr-defined]
+
+    plan = _plan(db, run)
+    assert "ix_ticket_report_reopened" in plan, plan
+    with db.transaction() as tx:
+        counted = reports.counts(tx, PERIOD)
+    assert counted == {"total": {"opened": 6, "closed": 0, "returned": 0, "reopened": 3}}
+
+
+def test_the_mailbox_alone_is_looked_up_by_an_index_that_begins_with_it(db: Database) -> None:
+    _seed(db)
+    plan = _plan(db, lambda tx: tx.execute(  # type: ignore[attr-defined]
+        text("SELECT count(*) FROM ticket WHERE mailbox = :mailbox"), {"mailbox": MAILBOX}).scalar())
+    assert "ix_ticket_" in plan, plan
+    assert "scan ticket" not in plan and "seq scan" not in plan, plan
