@@ -25,6 +25,8 @@ MAILBOX = "atendimento@example.gov.br"
 PERIOD = reports.Scope(mailbox=MAILBOX, start=NOW - timedelta(days=7), end=NOW + timedelta(days=1))
 PARTIAL = {"ix_ticket_report_first_response": "first_response_at", "ix_ticket_report_resolved": "resolved_at",
            "ix_ticket_report_reopened": "reopened_at"}
+# _seed's tickets, as `gateway report` counts them over PERIOD
+COUNTED = {"total": {"opened": 6, "closed": 0, "returned": 0, "reopened": 3}}
 
 
 def _seed(database: Database) -> None:
@@ -85,7 +87,7 @@ def test_the_reopened_count_reads_its_partial_index(db: Database) -> None:
     assert "ix_ticket_report_reopened" in plan, plan
     with db.transaction() as tx:
         counted = reports.counts(tx, PERIOD)
-    assert counted == {"total": {"opened": 6, "closed": 0, "returned": 0, "reopened": 3}}
+    assert counted == COUNTED
 
 
 def test_the_mailbox_alone_is_looked_up_by_an_index_that_begins_with_it(db: Database) -> None:
@@ -94,3 +96,21 @@ def test_the_mailbox_alone_is_looked_up_by_an_index_that_begins_with_it(db: Data
         text("SELECT count(*) FROM ticket WHERE mailbox = :mailbox"), {"mailbox": MAILBOX}).scalar())
     assert "ix_ticket_" in plan, plan
     assert "scan ticket" not in plan and "seq scan" not in plan, plan
+
+
+def test_going_down_to_0018_indexes_every_ticket_again_and_up_makes_them_partial(db: Database) -> None:
+    from tests.integration.postgres.test_raw_migrations import _to
+
+    _seed(db)
+    _to(db, "0018", down=True)
+    found = _definitions(db)
+    assert "ix_ticket_mailbox" in found, sorted(found)
+    for name in PARTIAL:
+        assert "where" not in found[name], found[name]
+    _to(db, "head")
+    found = _definitions(db)
+    assert "ix_ticket_mailbox" not in found, sorted(found)
+    for name, column in PARTIAL.items():
+        assert f"{column} is not null" in found[name], found[name]
+    with db.transaction() as tx:
+        assert reports.counts(tx, PERIOD) == COUNTED
