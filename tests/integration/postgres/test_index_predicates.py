@@ -1,0 +1,61 @@
+"""Every partial index a model declares is partial, with the same predicate,
+in a database the migrations built, on SQLite and PostgreSQL; and every
+index a model declares whole is whole there.
+
+Alembic's autogenerate (``tests/unit/test_migrations.py``) compares an
+index's columns and uniqueness, never its ``sqlite_where`` or
+``postgresql_where``: a migration that forgot a predicate, or a model that
+lost one, would pass it while the index holds other rows than the queries
+that read it expect (a ``WHERE ... IS NULL`` index that a range query can
+never use, or a whole one every new row pays for).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import text
+
+from gateway.store.db import Database
+from gateway.store.models import Base
+
+
+def _normal(predicate: str) -> str:
+    """A predicate as both databases may spell it: lowercase, no parentheses, single spaces."""
+    return " ".join(re.sub(r"[()]", " ", predicate.lower()).split())
+
+
+def _built(database: Database) -> dict[str, str]:
+    """Each index's predicate in the database ("" for a whole index)."""
+    with database.engine.connect() as connection:
+        if database.is_postgres:
+            rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        else:
+            rows = connection.execute(text("SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index'"))
+        found = {}
+        for name, definition in rows:
+            _, where, predicate = definition.partition(" WHERE ")
+            found[name] = _normal(predicate) if where else ""
+        return found
+
+
+def _declared(dialect: str) -> dict[str, str]:
+    """Each named index of the models, with its predicate for ``dialect`` ("" if whole)."""
+    declared = {}
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            where: Any = index.dialect_options[dialect].get("where")
+            if index.name:
+                declared[index.name] = _normal(str(where)) if where is not None else ""
+    return declared
+
+
+def test_the_models_partial_indexes_are_built_partial_and_the_whole_ones_whole(db: Database) -> None:
+    declared = _declared("postgresql" if db.is_postgres else "sqlite")
+    built = _built(db)
+    assert any(declared.values()), "the models declare no partial index: is this test reading them?"
+    missing = sorted(set(declared) - set(built))
+    assert not missing, f"indexes of the models not in the database: {missing}"
+    differing = {name: (predicate, built[name]) for name, predicate in declared.items() if built[name] != predicate}
+    assert not differing, f"predicate (model, database) differs: {differing}"
