@@ -159,7 +159,8 @@ class TicketRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     protocol: Mapped[str] = mapped_column(String(32), unique=True)
-    mailbox: Mapped[str] = mapped_column(String(320))  # ix_ticket_mailbox: (mailbox, id), below
+    # (mailbox, rowid) on SQLite: one mailbox's newest tickets by a backward scan (migration 0019 keeps it).
+    mailbox: Mapped[str] = mapped_column(String(320), index=True)
     # A tickets.states.Status value; "assigned" since migration 0008 ("resolved" is shown, never stored).
     status: Mapped[str] = mapped_column(String(16), default="new")
     requester: Mapped[str] = mapped_column(String(320), index=True)
@@ -202,9 +203,6 @@ class TicketRow(Base):
 
     __table_args__ = (
         Index("ix_ticket_due", "due_at"),
-        # One mailbox's newest tickets (the team queue unfiltered, `tickets list --mailbox`) by a
-        # backward range scan; (mailbox) alone until migration 0019, the same index on SQLite.
-        Index("ix_ticket_mailbox", "mailbox", "id"),
         # `gateway report`: one mailbox's period by range scans (migration 0010); the moments a
         # new ticket lacks only where present (0019): the report reads them by a range of them.
         Index("ix_ticket_report_created", "mailbox", "created_at"),
