@@ -28,8 +28,8 @@ def _normal(predicate: str) -> str:
     return " ".join(re.sub(r"[()]", " ", predicate.lower()).split())
 
 
-def _built(database: Database) -> dict[str, str]:
-    """Each index's predicate in the database ("" for a whole index)."""
+def definitions(database: Database) -> dict[str, str]:
+    """Each index's definition as the database keeps it, but a constraint's own."""
     with database.engine.connect() as connection:
         if database.is_postgres:  # a constraint's own index (primary key, unique) is not the models' Index
             rows = connection.execute(text(
@@ -37,11 +37,16 @@ def _built(database: Database) -> dict[str, str]:
                 "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = indexname)"))
         else:  # nor is SQLite's autoindex of one (it has no SQL)
             rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
-        found = {}
-        for name, definition in rows:
-            parts = re.split(r"\swhere\s", definition, maxsplit=1, flags=re.IGNORECASE)
-            found[name] = _normal(parts[1]) if len(parts) == 2 else ""
-        return found
+        return {name: definition for name, definition in rows}
+
+
+def _built(database: Database) -> dict[str, str]:
+    """Each index's predicate in the database ("" for a whole index)."""
+    found = {}
+    for name, definition in definitions(database).items():
+        parts = re.split(r"\swhere\s", definition, maxsplit=1, flags=re.IGNORECASE)
+        found[name] = _normal(parts[1]) if len(parts) == 2 else ""
+    return found
 
 
 def _declared(dialect: str) -> dict[str, str]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
-
 from gateway.store import reports, team, tickets
 from gateway.store.db import Database
+from tests.integration.postgres.test_index_predicates import definitions
 from tests.integration.postgres.test_listing_indexes import _plan
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -44,14 +43,8 @@ def _seed(database: Database) -> None:
 
 
 def _definitions(database: Database) -> dict[str, str]:
-    """Each ticket index's definition as the database keeps it."""
-    with database.engine.connect() as connection:
-        if database.is_postgres:
-            rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ticket'"))
-        else:
-            rows = connection.execute(text("SELECT name, coalesce(sql, '') FROM sqlite_master "
-                                           "WHERE type = 'index' AND tbl_name = 'ticket'"))
-        return {name: definition.lower() for name, definition in rows}
+    """Each index's definition as the database keeps it, lowercase."""
+    return {name: definition.lower() for name, definition in definitions(database).items()}
 
 
 def test_the_moments_a_new_ticket_lacks_are_indexed_only_where_present(db: Database) -> None:
